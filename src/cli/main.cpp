@@ -1,0 +1,16 @@
+// sovgrid: control plane and digital twin of a sovereign national AI compute grid.
+#include <CLI/CLI.hpp>
+
+#include "cli/scenario_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "sovgrid: control plane and digital twin of a sovereign national AI compute grid.\n"
+      "Decides who runs where and when across operators, under quotas, grants and data-residency "
+      "law."};
+  app.set_version_flag("--version", "sovgrid 0.1.0");
+  app.require_subcommand(1);
+  sovgrid::cli::AddScenarioCommands(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,26 @@
+// A plain-text table for terminal output: columns sized to their content,
+// numbers right-aligned.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace sovgrid::cli {
+
+class TextTable {
+ public:
+  explicit TextTable(std::vector<std::string> header);
+  // Cells that parse as numbers are right-aligned.
+  void AddRow(std::vector<std::string> cells);
+  void Print(std::ostream& out) const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// 260000 -> "260,000"
+std::string WithThousands(long long value);
+
+}  // namespace sovgrid::cli

@@ -1,0 +1,166 @@
+#include "model/scenario.h"
+
+#include <algorithm>
+
+namespace sovgrid::model {
+
+std::string_view WorkloadClassName(WorkloadClass c) {
+  switch (c) {
+    case WorkloadClass::kLlmTraining: return "llm_training";
+    case WorkloadClass::kVisionTraining: return "vision_training";
+    case WorkloadClass::kInference: return "inference";
+  }
+  return "?";
+}
+
+std::string_view SiteStateName(SiteState s) {
+  switch (s) {
+    case SiteState::kUp: return "up";
+    case SiteState::kDraining: return "draining";
+    case SiteState::kDown: return "down";
+  }
+  return "?";
+}
+
+std::optional<SiteState> ParseSiteState(std::string_view s) {
+  if (s == "up") return SiteState::kUp;
+  if (s == "draining") return SiteState::kDraining;
+  if (s == "down") return SiteState::kDown;
+  return std::nullopt;
+}
+
+std::string_view JobKindName(JobKind k) {
+  switch (k) {
+    case JobKind::kTrain: return "train";
+    case JobKind::kFinetune: return "finetune";
+    case JobKind::kBatch: return "batch";
+    case JobKind::kService: return "service";
+  }
+  return "?";
+}
+
+std::optional<JobKind> ParseJobKind(std::string_view s) {
+  if (s == "train") return JobKind::kTrain;
+  if (s == "finetune") return JobKind::kFinetune;
+  if (s == "batch") return JobKind::kBatch;
+  if (s == "service") return JobKind::kService;
+  return std::nullopt;
+}
+
+WorkloadClass WorkloadClassOf(JobKind k) {
+  switch (k) {
+    case JobKind::kTrain: return WorkloadClass::kLlmTraining;
+    case JobKind::kFinetune: return WorkloadClass::kLlmTraining;
+    case JobKind::kBatch: return WorkloadClass::kVisionTraining;
+    case JobKind::kService: return WorkloadClass::kInference;
+  }
+  return WorkloadClass::kLlmTraining;
+}
+
+namespace {
+template <typename T, typename Key>
+int FindBy(const std::vector<T>& items, std::string_view wanted, Key key) {
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (key(items[i]) == wanted) return static_cast<int>(i);
+  }
+  return -1;
+}
+}  // namespace
+
+int Scenario::FindAccelerator(std::string_view n) const {
+  return FindBy(accelerators, n, [](const AcceleratorModel& a) -> const std::string& { return a.name; });
+}
+int Scenario::FindSite(std::string_view id) const {
+  return FindBy(sites, id, [](const Site& s) -> const std::string& { return s.id; });
+}
+int Scenario::FindPool(std::string_view id) const {
+  return FindBy(pools, id, [](const Pool& p) -> const std::string& { return p.id; });
+}
+int Scenario::FindTenant(std::string_view id) const {
+  return FindBy(tenants, id, [](const Tenant& t) -> const std::string& { return t.id; });
+}
+int Scenario::FindDataset(std::string_view id) const {
+  return FindBy(datasets, id, [](const Dataset& d) -> const std::string& { return d.id; });
+}
+
+std::optional<int> Scenario::PriorityValue(std::string_view priority_class) const {
+  for (const auto& pc : priority_classes) {
+    if (pc.name == priority_class) return pc.value;
+  }
+  return std::nullopt;
+}
+
+Status Scenario::Resolve() {
+  for (auto& pool : pools) {
+    pool.site_index = FindSite(pool.site);
+    if (pool.site_index < 0) return NotFound("pool '" + pool.id + "': unknown site '" + pool.site + "'");
+    pool.accelerator_index = FindAccelerator(pool.accelerator);
+    if (pool.accelerator_index < 0) {
+      return NotFound("pool '" + pool.id + "': unknown accelerator '" + pool.accelerator + "'");
+    }
+  }
+  for (auto& tenant : tenants) {
+    tenant.parent_index = -1;
+    if (tenant.parent.empty()) continue;
+    tenant.parent_index = FindTenant(tenant.parent);
+    if (tenant.parent_index < 0) {
+      return NotFound("tenant '" + tenant.id + "': unknown parent '" + tenant.parent + "'");
+    }
+  }
+  // A walk longer than the number of tenants means a cycle.
+  for (std::size_t i = 0; i < tenants.size(); ++i) {
+    int at = static_cast<int>(i);
+    for (std::size_t steps = 0; at >= 0; ++steps) {
+      if (steps > tenants.size()) {
+        return InvalidArgument("tenant '" + tenants[i].id + "' is part of a cycle in the tenant tree");
+      }
+      at = tenants[at].parent_index;
+    }
+  }
+  return Status::Ok();
+}
+
+std::string Scenario::TenantPath(int tenant_index) const {
+  std::vector<const std::string*> parts;
+  for (int at = tenant_index; at >= 0 && parts.size() <= tenants.size(); at = tenants[at].parent_index) {
+    parts.push_back(&tenants[at].id);
+  }
+  std::string path;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    if (!path.empty()) path += '/';
+    path += **it;
+  }
+  return path;
+}
+
+bool Scenario::InSubtree(int tenant_index, int ancestor_index) const {
+  std::size_t steps = 0;
+  for (int at = tenant_index; at >= 0 && steps <= tenants.size(); at = tenants[at].parent_index, ++steps) {
+    if (at == ancestor_index) return true;
+  }
+  return false;
+}
+
+std::int64_t Scenario::TotalAccelerators() const {
+  std::int64_t total = 0;
+  for (const auto& p : pools) total += p.accelerators();
+  return total;
+}
+
+std::int64_t Scenario::TotalNodes() const {
+  std::int64_t total = 0;
+  for (const auto& p : pools) total += p.nodes;
+  return total;
+}
+
+ClassAmounts Scenario::CapacityByClass() const {
+  ClassAmounts out;
+  for (const auto& p : pools) {
+    const int a = p.accelerator_index >= 0 ? p.accelerator_index : FindAccelerator(p.accelerator);
+    if (a < 0) continue;
+    out[accelerators[a].quota_class] += p.accelerators();
+  }
+  return out;
+}
+
+}  // namespace sovgrid::model

@@ -1,0 +1,72 @@
+// `sovgrid scenario validate|show`, run as the real binary.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "testing/run_command.h"
+
+namespace sovgrid {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunCommand;
+const std::string kBinary = SOVGRID_BINARY;
+const fs::path kSource = SOVGRID_SOURCE_DIR;
+
+TEST(ScenarioCli, ValidateAcceptsTheShippedScenarios) {
+  for (const char* name : {"small.toml", "philly.toml", "korea-2027.toml"}) {
+    auto r = RunCommand(kBinary + " scenario validate " + (kSource / "scenarios" / name).string());
+    EXPECT_EQ(r.exit_code, 0) << name << "\n" << r.err;
+    EXPECT_NE(r.out.find(": ok ("), std::string::npos) << r.out;
+  }
+}
+
+TEST(ScenarioCli, ValidateRejectsEveryBadFileWithFileAndLine) {
+  for (const auto& entry : fs::directory_iterator(kSource / "tests/scenario/bad")) {
+    const std::string path = entry.path().string();
+    auto r = RunCommand(kBinary + " scenario validate " + path);
+    EXPECT_EQ(r.exit_code, 1) << path;
+    EXPECT_NE(r.err.find("error: " + path + ":"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("scenario rejected"), std::string::npos) << r.err;
+  }
+}
+
+TEST(ScenarioCli, ValidateReportsAMissingFile) {
+  auto r = RunCommand(kBinary + " scenario validate /nonexistent.toml");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent.toml"), std::string::npos);
+}
+
+TEST(ScenarioCli, ShowJsonIsParseableAndAddsUp) {
+  auto r = RunCommand(kBinary + " scenario show --json " + (kSource / "scenarios/small.toml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["totals"]["datacentre_accelerators"], 32);
+  EXPECT_EQ(j["totals"]["edge_accelerators"], 8);
+  EXPECT_EQ(j["totals"]["nodes"], 8);
+  EXPECT_EQ(j["totals"]["by_operator"]["GridCo"]["datacentre_accelerators"], 32);
+  EXPECT_EQ(j["tenants"][0]["path"], "research");
+}
+
+TEST(ScenarioCli, ShowPrintsReadableTables) {
+  auto r = RunCommand(kBinary + " scenario show " + (kSource / "scenarios/small.toml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* heading : {"Sites", "Pools", "Accelerators by model", "Accelerators by operator",
+                              "Tenants", "Datasets", "Totals"}) {
+    EXPECT_NE(r.out.find(heading), std::string::npos) << heading;
+  }
+  EXPECT_NE(r.out.find("data-centre accelerators  32"), std::string::npos) << r.out;
+}
+
+TEST(ScenarioCli, HelpListsTheSubcommands) {
+  auto r = RunCommand(kBinary + " scenario --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("validate"), std::string::npos);
+  EXPECT_NE(r.out.find("show"), std::string::npos);
+  auto bad = RunCommand(kBinary + " scenario frobnicate");
+  EXPECT_NE(bad.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace sovgrid
