@@ -7,6 +7,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "model/policy_names.h"
 #include "scenario/toml_reader.h"
 
 namespace sovgrid::scenario {
@@ -70,6 +71,11 @@ void ReadPool(TableReader& r, model::Pool* p) {
                                 std::to_string(p->accelerators_per_node) + "), found " +
                                 std::to_string(p->domain_size));
   }
+  if (per_node_ok && nodes_ok && p->domain_size > p->accelerators_per_node * p->nodes) {
+    r.Report("domain_size", "expected at most the pool's " +
+                                std::to_string(p->accelerators_per_node * p->nodes) +
+                                " accelerators, found " + std::to_string(p->domain_size));
+  }
   if (r.Int("racks", &p->racks, 1, static_cast<int>(kMaxCount)) && nodes_ok && p->racks > p->nodes) {
     r.Report("racks", "expected at most one rack per node (nodes = " + std::to_string(p->nodes) +
                           "), found " + std::to_string(p->racks));
@@ -94,6 +100,9 @@ void ReadTenant(TableReader& r, model::Tenant* t) {
       g.Report("valid_until", "expected a time after valid_from");
     }
     g.String("quota_class", &grant.quota_class);
+    for (const auto& other : t->grants) {
+      if (!grant.id.empty() && other.id == grant.id) g.Report("id", "duplicate grant id '" + grant.id + "'");
+    }
     t->grants.push_back(std::move(grant));
   });
   if (t->name.empty()) t->name = t->id;
@@ -109,8 +118,18 @@ void ReadDataset(TableReader& r, model::Dataset* d) {
 }
 
 void ReadPolicies(TableReader& r, model::Policies* p) {
-  r.String("queue_order", &p->queue_order);
-  r.StringList("scores", &p->scores);
+  if (r.String("queue_order", &p->queue_order) && !model::IsKnownQueueOrder(p->queue_order)) {
+    r.Report("queue_order", "expected one of " + model::KnownPolicyList(model::kQueueOrderNames) +
+                                ", found '" + p->queue_order + "'");
+  }
+  if (r.StringList("scores", &p->scores)) {
+    for (const auto& score : p->scores) {
+      if (!model::IsKnownScore(score)) {
+        r.Report("scores", "expected each of " + model::KnownPolicyList(model::kScoreNames) +
+                               ", found '" + score + "'");
+      }
+    }
+  }
   r.Bool("backfill", &p->backfill);
   r.Bool("preemption", &p->preemption);
   r.Int("preemption_grace_s", &p->preemption_grace_s, 0, std::numeric_limits<std::int32_t>::max());
@@ -220,13 +239,14 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
   if (!st.ok()) {
     // Only cycles can remain here: name every tenant on one.
     for (std::size_t i = 0; i < resolved.tenants.size(); ++i) {
-      int walk = static_cast<int>(i);
+      // On a cycle when walking up from i comes back to i.
+      int walk = resolved.FindTenant(resolved.tenants[i].parent);
       std::size_t steps = 0;
-      while (walk >= 0 && steps <= resolved.tenants.size()) {
+      while (walk >= 0 && walk != static_cast<int>(i) && steps <= resolved.tenants.size()) {
         walk = resolved.FindTenant(resolved.tenants[walk].parent);
         ++steps;
       }
-      if (walk >= 0) {
+      if (walk == static_cast<int>(i)) {
         add(at(lines.tenants, i), "tenants[" + std::to_string(i) + "].parent",
             "tenant '" + resolved.tenants[i].id + "' is part of a cycle in the tenant tree");
       }
@@ -249,6 +269,7 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
   for (std::size_t i = 0; i < resolved.tenants.size(); ++i) {
     const auto& t = resolved.tenants[i];
     for (const auto& [cls, n] : child_sum[i]) {
+      if (classes.count(cls) == 0) continue;  // reported above as an unknown class
       auto it = t.guarantee.find(cls);
       const std::int64_t own = it == t.guarantee.end() ? 0 : it->second;
       if (n > own) {
@@ -310,7 +331,12 @@ Result<model::Scenario> ParseScenario(std::string_view text, std::string_view so
       s.priority_classes.push_back(pc);
       custom_priorities = true;
     });
-    if (!custom_priorities) s.priority_classes = DefaultPriorityClasses();
+    if (!custom_priorities) {
+      s.priority_classes = DefaultPriorityClasses();
+    } else if (!s.PriorityValue("normal").has_value()) {
+      sink.ReportAtLine(0, "priority_classes",
+                        "expected a class named 'normal' (the default of jobs that name none)");
+    }
     root.Tables("accelerators", [&](TableReader& r, std::size_t) {
       lines.accelerators.push_back(r.line());
       ReadAccelerator(r, &s.accelerators.emplace_back());

@@ -1,5 +1,7 @@
 #include "scenario/toml_reader.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <toml++/toml.h>
 
@@ -139,9 +141,7 @@ bool TableReader::Double(std::string_view key, double* out, double min, double m
     return false;
   }
   if (!std::isfinite(v) || v < min || v > max) {
-    sink_.Report(n, Field(key),
-                 "expected a number in [" + std::to_string(min) + ", " + std::to_string(max) +
-                     "], found " + std::to_string(v));
+    sink_.Report(n, Field(key), fmt::format("expected a number in [{:g}, {:g}], found {:g}", min, max, v));
     return false;
   }
   *out = v;
@@ -229,9 +229,11 @@ bool TableReader::IntMap(std::string_view key, std::map<std::string, std::int64_
   std::map<std::string, std::int64_t> values;
   for (const auto& [k, v] : *t) {
     const auto* i = v.as_integer();
-    if (i == nullptr || i->get() < 0) {
+    // The cap keeps sums of guarantees far from overflow.
+    constexpr std::int64_t kMaxAmount = 1'000'000'000;
+    if (i == nullptr || i->get() < 0 || i->get() > kMaxAmount) {
       sink_.Report(&v, Field(key) + "." + std::string(k.str()),
-                   "expected a non-negative integer, found " +
+                   "expected an integer in [0, 1000000000], found " +
                        (i == nullptr ? std::string(TypeName(v)) : std::to_string(i->get())));
       ok = false;
       continue;
@@ -257,7 +259,8 @@ bool TableReader::DoubleMap(std::string_view key, std::map<std::string, double>*
     std::optional<double> d = v.value<double>();
     if (!d.has_value() || !std::isfinite(*d) || *d < 0) {
       sink_.Report(&v, Field(key) + "." + std::string(k.str()),
-                   "expected a non-negative number, found " + std::string(TypeName(v)));
+                   "expected a non-negative number, found " +
+                       (d.has_value() ? fmt::format("{:g}", *d) : std::string(TypeName(v))));
       ok = false;
       continue;
     }
