@@ -106,6 +106,10 @@ struct Tenant {
   ClassAmounts borrow_limit;  // at most this much above the guarantee; absent = unlimited
   ClassAmounts lend_limit;    // at most this much of the unused guarantee lent; absent = all
   std::vector<Grant> grants;
+  // Dedicated capacity: the subtree's jobs run only on these pools (Pool::id);
+  // empty = anywhere the filters allow. The nearest tenant up the tree that
+  // names pools decides.
+  std::vector<std::string> pools;
   int parent_index = -1;      // resolved; -1 = implicit root
 };
 

@@ -90,6 +90,7 @@ void ReadTenant(TableReader& r, model::Tenant* t) {
   r.IntMap("guarantee", &t->guarantee);
   r.IntMap("borrow_limit", &t->borrow_limit);
   r.IntMap("lend_limit", &t->lend_limit);
+  r.StringList("pools", &t->pools);
   r.Tables("grants", [&](TableReader& g, std::size_t) {
     model::Grant grant;
     g.String("id", &grant.id, Presence::kRequired);
@@ -203,6 +204,12 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
     if (!t.parent.empty() && t.parent == t.id) {
       add(at(lines.tenants, i), f + ".parent", "a tenant cannot be its own parent");
       parents_ok = false;
+    }
+    for (std::size_t k = 0; k < t.pools.size(); ++k) {
+      if (s.FindPool(t.pools[k]) < 0) {
+        add(at(lines.tenants, i), f + ".pools[" + std::to_string(k) + "]",
+            "unknown pool '" + t.pools[k] + "'");
+      }
     }
     check_classes(t.guarantee, at(lines.tenants, i), f + ".guarantee");
     check_classes(t.borrow_limit, at(lines.tenants, i), f + ".borrow_limit");

@@ -1,0 +1,62 @@
+// What a scheduling cycle returns, and why jobs wait.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/scenario.h"
+#include "sched/grid_state.h"
+
+namespace sovgrid::sched {
+
+// One node's share of a job's allocation.
+struct NodeAssignment {
+  NodeId node = 0;
+  std::vector<AccelId> accelerators;  // global accelerator ids on `node`
+  Milli milli_per_accelerator = model::kMilliPerAccelerator;
+};
+
+struct Decision {
+  enum class Kind : std::uint8_t {
+    kStart,    // run `job` on `assignment`
+    kPreempt,  // stop `job` now and requeue it (work since its last checkpoint is lost)
+    kReserve,  // hold `reserved_nodes` for `job` from `reserved_from` (EASY backfill)
+    kRequeue,  // `job` was running on capacity that failed; it is pending again
+  };
+  Kind kind = Kind::kStart;
+  std::string job;
+  std::vector<NodeAssignment> assignment;  // kStart
+  std::vector<NodeId> reserved_nodes;      // kReserve
+  model::Time reserved_from = 0;           // kReserve
+  std::string reason;                      // why, in words a person can act on
+};
+
+std::string_view DecisionKindName(Decision::Kind k);
+
+// Why a job is pending, kept compact (one per pending job) and rendered into
+// words only when asked.
+enum class WaitCode : std::uint8_t {
+  kNotTried,        // submitted after the last cycle
+  kNoCapacity,      // no pool that passes the filters has room now
+  kNoCandidatePool, // no pool passes the filters at all
+  kBorrowLimit,     // tenant `tenant` is at its borrowing limit in `quota_class`
+  kLenderProtected, // the rest of the class is guaranteed to lenders who lend no more
+  kGrantSpent,      // every grant of `tenant` that applies is used up
+  kGrantInactive,   // no grant of `tenant` is valid now
+  kBlockedBehind,   // strict order without backfill: waits behind `other_job`
+  kReservedFor,     // only reserved capacity fits; it would delay `other_job`
+};
+
+struct WaitReason {
+  WaitCode code = WaitCode::kNotTried;
+  std::int32_t tenant = -1;       // kBorrowLimit, kLenderProtected, kGrant*
+  std::int32_t quota_class = -1;  // index into the scheduler's class list
+  std::uint32_t other_job = 0;    // kBlockedBehind, kReservedFor (internal index)
+  // For kNoCandidatePool and kNoCapacity: how many pools each filter removed.
+  std::uint16_t rejected_by_model = 0, rejected_by_residency = 0, rejected_by_health = 0,
+                rejected_by_power = 0, rejected_by_latency = 0, rejected_by_quota = 0,
+                rejected_by_tenant_pools = 0;
+};
+
+}  // namespace sovgrid::sched

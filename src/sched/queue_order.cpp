@@ -1,0 +1,174 @@
+#include "sched/queue_order.h"
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <limits>
+
+#include "model/policy_names.h"
+
+namespace sovgrid::sched {
+namespace {
+
+constexpr double kLast = std::numeric_limits<double>::infinity();
+
+// Orders that sort once per cycle by a key; smaller keys go first.
+class KeyedQueueOrder final : public QueueOrder {
+ public:
+  using Key = std::array<double, 3>;
+  KeyedQueueOrder(std::string name, std::function<Key(const QueueEntry&)> key)
+      : name_(std::move(name)), key_(std::move(key)) {}
+
+  std::string_view name() const override { return name_; }
+
+  void Begin(std::vector<QueueEntry> entries, const TenantShares& /*shares*/) override {
+    keyed_.clear();
+    keyed_.reserve(entries.size());
+    for (auto& e : entries) keyed_.push_back({key_(e), e});
+    std::sort(keyed_.begin(), keyed_.end(), [](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return a.second.seq < b.second.seq;
+    });
+    next_ = 0;
+  }
+
+  bool Next(QueueEntry* out) override {
+    if (next_ >= keyed_.size()) return false;
+    *out = keyed_[next_++].second;
+    return true;
+  }
+
+ private:
+  std::string name_;
+  std::function<Key(const QueueEntry&)> key_;
+  std::vector<std::pair<Key, QueueEntry>> keyed_;
+  std::size_t next_ = 0;
+};
+
+double Known(model::Duration d) { return d > 0 ? static_cast<double>(d) : kLast; }
+
+// Hierarchical dominant-resource fair share. At each step it walks from the
+// root to the subtree whose weighted dominant share is lowest among those with
+// pending jobs, and takes that tenant's next job (priority, then submission).
+// Jobs submitted to an inner tenant compete with its children as one more
+// child of weight 1.
+class DrfQueueOrder final : public QueueOrder {
+ public:
+  explicit DrfQueueOrder(const model::Scenario& scenario) : scenario_(scenario) {
+    const std::size_t n = scenario.tenants.size();
+    children_.resize(n);
+    for (std::size_t t = 0; t < n; ++t) {
+      const int p = scenario.tenants[t].parent_index;
+      (p >= 0 ? children_[p] : top_).push_back(static_cast<int>(t));
+    }
+  }
+
+  std::string_view name() const override { return "drf"; }
+
+  void Begin(std::vector<QueueEntry> entries, const TenantShares& shares) override {
+    shares_ = &shares;
+    const std::size_t n = scenario_.tenants.size();
+    own_.assign(n, {});
+    cursor_.assign(n, 0);
+    pending_.assign(n, 0);
+    for (auto& e : entries) own_[e.tenant].push_back(e);
+    for (std::size_t t = 0; t < n; ++t) {
+      auto& q = own_[t];
+      std::sort(q.begin(), q.end(), [](const QueueEntry& a, const QueueEntry& b) {
+        if (a.priority != b.priority) return a.priority > b.priority;
+        return a.seq < b.seq;
+      });
+      for (int at = static_cast<int>(t); at >= 0; at = scenario_.tenants[at].parent_index) {
+        pending_[at] += static_cast<std::int64_t>(q.size());
+      }
+    }
+  }
+
+  bool Next(QueueEntry* out) override {
+    const std::vector<int>* level = &top_;
+    int chosen_parent = -1;
+    for (;;) {
+      int best = -1;
+      double best_share = kLast;
+      for (int c : *level) {
+        if (pending_[c] == 0) continue;
+        const double share = shares_->DominantShare(c) / scenario_.tenants[c].weight;
+        if (share < best_share) {
+          best_share = share;
+          best = c;
+        }
+      }
+      // The parent's own jobs compete as one more child.
+      const bool own_left = chosen_parent >= 0 && cursor_[chosen_parent] < own_[chosen_parent].size();
+      if (own_left && (best < 0 || shares_->OwnDominantShare(chosen_parent) < best_share)) {
+        return Pop(chosen_parent, out);
+      }
+      if (best < 0) return false;
+      if (children_[best].empty() ||
+          std::none_of(children_[best].begin(), children_[best].end(),
+                       [&](int c) { return pending_[c] > 0; })) {
+        return Pop(best, out);
+      }
+      chosen_parent = best;
+      level = &children_[best];
+    }
+  }
+
+ private:
+  bool Pop(int tenant, QueueEntry* out) {
+    *out = own_[tenant][cursor_[tenant]++];
+    for (int at = tenant; at >= 0; at = scenario_.tenants[at].parent_index) --pending_[at];
+    return true;
+  }
+
+  const model::Scenario& scenario_;
+  const TenantShares* shares_ = nullptr;
+  std::vector<int> top_;
+  std::vector<std::vector<int>> children_;
+  std::vector<std::vector<QueueEntry>> own_;
+  std::vector<std::size_t> cursor_;
+  std::vector<std::int64_t> pending_;  // pending jobs in each subtree
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QueueOrder>> MakeQueueOrder(std::string_view name,
+                                                   const model::Scenario& scenario,
+                                                   const QueueOrderOptions& options) {
+  using K = KeyedQueueOrder::Key;
+  auto submit = [](const QueueEntry& e) { return static_cast<double>(e.submit); };
+  if (name == "fifo") {
+    return std::unique_ptr<QueueOrder>(
+        new KeyedQueueOrder("fifo", [=](const QueueEntry& e) { return K{submit(e), 0, 0}; }));
+  }
+  if (name == "priority") {
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
+        "priority", [=](const QueueEntry& e) { return K{-double(e.priority), submit(e), 0}; }));
+  }
+  if (name == "sjf") {
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
+        "sjf", [=](const QueueEntry& e) { return K{Known(e.estimate_s), submit(e), 0}; }));
+  }
+  if (name == "srtf") {
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
+        "srtf", [=](const QueueEntry& e) { return K{Known(e.remaining_s), submit(e), 0}; }));
+  }
+  if (name == "edf") {
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder("edf", [=](const QueueEntry& e) {
+      return K{e.deadline > 0 ? double(e.deadline) : kLast, -double(e.priority), submit(e)};
+    }));
+  }
+  if (name == "las") {
+    // Tiresias' discretised two-queue LAS: jobs below the threshold of attained
+    // service first, FIFO inside each queue (starvation is bounded by the queue change).
+    const double threshold = options.las_threshold_gpu_s;
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder("las", [=](const QueueEntry& e) {
+      return K{e.attained_gpu_s < threshold ? 0.0 : 1.0, submit(e), 0};
+    }));
+  }
+  if (name == "drf") return std::unique_ptr<QueueOrder>(new DrfQueueOrder(scenario));
+  return NotFound("unknown queue order '" + std::string(name) + "' (expected one of " +
+                  model::KnownPolicyList(model::kQueueOrderNames) + ")");
+}
+
+}  // namespace sovgrid::sched

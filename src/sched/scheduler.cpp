@@ -1,0 +1,1235 @@
+#include "sched/scheduler.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <unordered_map>
+
+#include "model/policy_names.h"
+
+namespace sovgrid::sched {
+
+using model::Duration;
+using model::kMilliPerAccelerator;
+using model::Milli;
+using model::Time;
+
+namespace {
+constexpr Time kNever = std::numeric_limits<Time>::max();
+constexpr std::uint32_t kNoJob = UINT32_MAX;
+}  // namespace
+
+std::string_view DecisionKindName(Decision::Kind k) {
+  switch (k) {
+    case Decision::Kind::kStart: return "start";
+    case Decision::Kind::kPreempt: return "preempt";
+    case Decision::Kind::kReserve: return "reserve";
+    case Decision::Kind::kRequeue: return "requeue";
+  }
+  return "?";
+}
+
+SchedulerConfig SchedulerConfig::FromPolicies(const model::Policies& p) {
+  SchedulerConfig c;
+  c.queue_order = p.queue_order;
+  c.scores = p.scores;
+  c.backfill = p.backfill;
+  c.preemption = p.preemption;
+  c.preemption_grace_s = p.preemption_grace_s;
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// Internal state.
+
+namespace {
+
+// The pools a job part may ever use (static filters), shared by all jobs with
+// the same tenant restriction, models, datasets, latency target and shape.
+struct CandidateSet {
+  std::vector<std::uint16_t> pools;
+  WaitReason rejections;  // counts of pools removed by each static filter
+};
+
+// Resources one part of a job asks for in one pool.
+struct PartShape {
+  int nodes = 1;
+  int per_node = 1;                     // whole accelerators per node (1 when fractional)
+  Milli milli = kMilliPerAccelerator;   // per accelerator
+  Milli total = 0;
+  bool fractional() const { return milli < kMilliPerAccelerator; }
+};
+
+struct SchedJob {
+  model::Job spec;
+  bool live = false;
+  JobState state = JobState::kPending;
+  std::int32_t tenant = -1;
+  std::int32_t priority = 0;
+  std::uint64_t seq = 0;
+  std::vector<std::uint32_t> part_sets;  // one candidate set per part
+  Time last_start = -1;
+  Duration progress_s = 0;
+  double attained_gpu_s = 0;
+  int preemptions = 0;
+  std::vector<NodeAssignment> assignment;
+  std::vector<std::pair<int, Milli>> charges;             // (quota class, milli) per part
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
+  std::uint32_t pending_pos = 0;
+  WaitReason reason;
+
+  Milli TotalMilli() const {
+    return spec.accelerator_milli * spec.accelerators * static_cast<Milli>(part_sets.size());
+  }
+  Duration Remaining() const {
+    return spec.runtime_estimate_s > 0 ? std::max<Duration>(1, spec.runtime_estimate_s - progress_s) : 0;
+  }
+};
+
+struct Reservation {
+  std::uint32_t job = 0;
+  std::uint32_t pool = 0;
+  Time start = kNever;
+  std::vector<NodeId> nodes;
+};
+
+struct EquivalenceKey {
+  std::int32_t tenant;
+  std::uint32_t set;
+  std::int32_t accelerators;
+  Milli milli;
+  std::int32_t per_node;
+  std::int32_t priority;
+  Duration remaining;
+  bool operator==(const EquivalenceKey&) const = default;
+};
+struct EquivalenceHash {
+  std::size_t operator()(const EquivalenceKey& k) const {
+    std::size_t h = std::hash<std::int64_t>()(k.tenant);
+    auto mix = [&h](std::int64_t v) { h ^= std::hash<std::int64_t>()(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+    mix(k.set);
+    mix(k.accelerators);
+    mix(k.milli);
+    mix(k.per_node);
+    mix(k.priority);
+    mix(k.remaining);
+    return h;
+  }
+};
+
+}  // namespace
+
+struct Scheduler::Impl final : public TenantShares {
+  Impl(const model::Scenario& s, const SchedulerConfig& c, GridState& g, QuotaLedger& q)
+      : scenario(s), config(c), grid(g), quota(q) {}
+
+  const model::Scenario& scenario;
+  const SchedulerConfig& config;
+  GridState& grid;
+  QuotaLedger& quota;
+  std::unique_ptr<QueueOrder> order;
+  std::vector<std::unique_ptr<ScorePlugin>> scores;
+  bool spread_nodes = false;
+
+  std::vector<SchedJob> jobs;
+  std::vector<std::uint32_t> free_slots;
+  std::unordered_map<std::string, std::uint32_t> by_id;
+  std::uint64_t next_seq = 0;
+
+  std::vector<CandidateSet> sets;
+  std::map<std::string, std::uint32_t> set_by_key;
+  std::vector<int> tenant_pool_holder;  // nearest tenant up the tree naming pools, or -1
+
+  std::vector<std::vector<std::uint32_t>> pool_running;  // jobs with a part in the pool
+  std::vector<std::vector<std::uint32_t>> node_jobs;     // running jobs per node
+  std::vector<double> best_throughput;                   // per workload class
+
+  // Per cycle.
+  std::vector<Reservation> reservations;
+  std::vector<std::int32_t> pool_reservation;  // index into reservations, or -1
+  std::vector<std::uint32_t> pool_blocked_by;  // strict order without backfill
+  std::unordered_map<EquivalenceKey, WaitReason, EquivalenceHash> failed;
+  std::vector<Decision> carried;  // requeues from events between cycles
+  Time last_now = std::numeric_limits<Time>::min();
+
+  // TenantShares.
+  double DominantShare(int tenant) const override {
+    double share = 0;
+    for (int c = 0; c < quota.class_count(); ++c) {
+      if (quota.Capacity(c) > 0) {
+        share = std::max(share, static_cast<double>(quota.Usage(tenant, c)) / static_cast<double>(quota.Capacity(c)));
+      }
+    }
+    return share;
+  }
+  double OwnDominantShare(int tenant) const override {
+    double share = 0;
+    for (int c = 0; c < quota.class_count(); ++c) {
+      if (quota.Capacity(c) > 0) {
+        share = std::max(share, static_cast<double>(quota.DirectUsage(tenant, c)) / static_cast<double>(quota.Capacity(c)));
+      }
+    }
+    return share;
+  }
+
+  // -------------------------------------------------------------------------
+  // Shapes and static filters.
+
+  PartShape ShapeFor(const model::Job& job, const model::Pool& pool) const {
+    PartShape s;
+    s.milli = job.accelerator_milli;
+    if (job.fractional()) {
+      s.nodes = 1;
+      s.per_node = 1;
+    } else if (job.accelerators_per_node > 0) {
+      s.per_node = job.accelerators_per_node;
+      s.nodes = job.accelerators / job.accelerators_per_node;
+    } else if (job.accelerators <= pool.accelerators_per_node) {
+      s.per_node = job.accelerators;
+    } else {
+      s.nodes = (job.accelerators + pool.accelerators_per_node - 1) / pool.accelerators_per_node;
+      s.per_node = (job.accelerators + s.nodes - 1) / s.nodes;
+    }
+    s.total = job.accelerator_milli * job.accelerators;
+    return s;
+  }
+
+  // Regions of a service's replicas, in replica order; empty for other jobs.
+  static std::vector<std::string> ReplicaRegions(const model::Job& job) {
+    std::vector<std::string> regions;
+    for (const auto& [region, _] : job.latency_slo_ms) regions.push_back(region);
+    return regions;
+  }
+
+  Result<std::uint32_t> CandidateSetFor(const model::Job& job, int tenant, const std::string& region) {
+    const int holder = tenant_pool_holder[tenant];
+    std::string key = std::to_string(holder) + "|";
+    for (const auto& m : job.accepted_models) key += m + ",";
+    key += "|";
+    for (const auto& d : job.datasets) key += d + ",";
+    key += "|" + region + "|";
+    if (!region.empty()) key += std::to_string(job.latency_slo_ms.at(region));
+    key += "|" + std::to_string(job.accelerators) + "/" + std::to_string(job.accelerators_per_node) + "/" +
+           std::to_string(job.fractional());
+    if (auto it = set_by_key.find(key); it != set_by_key.end()) return it->second;
+
+    CandidateSet set;
+    for (std::size_t p = 0; p < scenario.pools.size(); ++p) {
+      const model::Pool& pool = scenario.pools[p];
+      const model::Site& site = scenario.sites[pool.site_index];
+      if (!job.accepted_models.empty() &&
+          std::find(job.accepted_models.begin(), job.accepted_models.end(), pool.accelerator) ==
+              job.accepted_models.end()) {
+        ++set.rejections.rejected_by_model;
+        continue;
+      }
+      if (holder >= 0) {
+        const auto& allowed = scenario.tenants[holder].pools;
+        if (std::find(allowed.begin(), allowed.end(), pool.id) == allowed.end()) {
+          ++set.rejections.rejected_by_tenant_pools;
+          continue;
+        }
+      }
+      bool resident = true;
+      for (const auto& d : job.datasets) {
+        const model::Dataset& ds = scenario.datasets[scenario.FindDataset(d)];
+        if (!ds.jurisdictions.empty() &&
+            std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(), site.jurisdiction) ==
+                ds.jurisdictions.end()) {
+          resident = false;
+        }
+        if (site.tier < ds.min_tier) resident = false;
+        if (!ds.sites.empty() && std::find(ds.sites.begin(), ds.sites.end(), site.id) == ds.sites.end()) {
+          resident = false;
+        }
+      }
+      if (!resident) {
+        ++set.rejections.rejected_by_residency;
+        continue;
+      }
+      if (!region.empty()) {
+        auto it = site.latency_ms.find(region);
+        if (it == site.latency_ms.end() || it->second > job.latency_slo_ms.at(region)) {
+          ++set.rejections.rejected_by_latency;
+          continue;
+        }
+      }
+      const PartShape shape = ShapeFor(job, pool);
+      if (shape.per_node > pool.accelerators_per_node || shape.nodes > pool.nodes) {
+        ++set.rejections.rejected_by_model;  // the shape does not exist in this pool
+        continue;
+      }
+      set.pools.push_back(static_cast<std::uint16_t>(p));
+    }
+    sets.push_back(std::move(set));
+    const auto id = static_cast<std::uint32_t>(sets.size() - 1);
+    set_by_key.emplace(std::move(key), id);
+    return id;
+  }
+
+  // -------------------------------------------------------------------------
+  // Node selection inside one pool.
+
+  bool FreeWholeNode(NodeId n) const {
+    return grid.Available(n) && grid.FreeWhole(n) == grid.node(n).accel_count;
+  }
+
+  void TakeWhole(NodeId n, int count, Milli milli, std::vector<NodeAssignment>* out) const {
+    NodeAssignment a;
+    a.node = n;
+    a.milli_per_accelerator = milli;
+    const NodeInfo& info = grid.node(n);
+    for (AccelId x = info.first_accel; x < info.first_accel + info.accel_count && static_cast<int>(a.accelerators.size()) < count; ++x) {
+      if (grid.FreeMilli(x) == kMilliPerAccelerator) a.accelerators.push_back(x);
+    }
+    assert(static_cast<int>(a.accelerators.size()) == count);
+    out->push_back(std::move(a));
+  }
+
+  bool CanFitNow(std::size_t p, const PartShape& s) const {
+    const PoolIndex& pool = grid.pool(p);
+    if (pool.available_free_milli < s.total) return false;
+    if (s.fractional()) {
+      return pool.partial.lower_bound({s.milli, 0}) != pool.partial.end() ||
+             pool.nodes_by_free.FirstNonEmptyAtLeast(1) >= 0;
+    }
+    if (s.nodes == 1) return pool.nodes_by_free.FirstNonEmptyAtLeast(s.per_node) >= 0;
+    return pool.nodes_by_free.CountAtLeast(s.per_node) >= static_cast<std::size_t>(s.nodes);
+  }
+
+  // Picks nodes and accelerators; does not allocate. Assumes CanFitNow.
+  bool SelectNodes(std::size_t p, const PartShape& s, std::vector<NodeAssignment>* out) const {
+    const PoolIndex& pool = grid.pool(p);
+    const int apn = scenario.pools[p].accelerators_per_node;
+    auto pick_bucket = [&](int min_key) {
+      return spread_nodes ? pool.nodes_by_free.LastNonEmptyAtLeast(min_key)
+                          : pool.nodes_by_free.FirstNonEmptyAtLeast(min_key);
+    };
+    if (s.fractional()) {
+      auto it = pool.partial.lower_bound({s.milli, 0});
+      if (it != pool.partial.end()) {
+        out->push_back({grid.NodeOf(it->second), {it->second}, s.milli});
+        return true;
+      }
+      const int k = pick_bucket(1);
+      if (k < 0) return false;
+      TakeWhole(pool.first_node + pool.nodes_by_free.Bucket(k).back(), 1, s.milli, out);
+      return true;
+    }
+    if (s.nodes == 1) {
+      const int k = pick_bucket(s.per_node);
+      if (k < 0) return false;
+      TakeWhole(pool.first_node + pool.nodes_by_free.Bucket(k).back(), s.per_node, s.milli, out);
+      return true;
+    }
+    // Split the request as evenly as possible over the nodes.
+    const int base = static_cast<int>(s.total / s.milli) / s.nodes;
+    int extra = static_cast<int>(s.total / s.milli) % s.nodes;
+    auto count_for_next = [&] { return base + (extra-- > 0 ? 1 : 0); };
+    if (s.per_node == apn) {
+      // Whole nodes: one interconnect group if one has room (best fit), else
+      // the groups with the most free nodes first, so the gang spans the fewest.
+      std::vector<std::uint32_t> groups;
+      const int g = pool.groups_by_free_nodes.FirstNonEmptyAtLeast(s.nodes);
+      if (g >= 0) {
+        groups.push_back(pool.groups_by_free_nodes.Bucket(g).back());
+      } else {
+        int have = 0;
+        for (int k = pool.groups_by_free_nodes.max_key(); k >= 1 && have < s.nodes; --k) {
+          for (std::uint32_t grp : pool.groups_by_free_nodes.Bucket(k)) {
+            groups.push_back(grp);
+            have += k;
+            if (have >= s.nodes) break;
+          }
+        }
+        if (have < s.nodes) return false;
+        std::sort(groups.begin(), groups.end());  // deterministic node order
+      }
+      int taken = 0;
+      for (std::uint32_t grp : groups) {
+        const NodeId first = pool.first_node + grp * pool.group_size;
+        const NodeId last = std::min<NodeId>(first + pool.group_size, pool.first_node + pool.node_count);
+        for (NodeId n = first; n < last && taken < s.nodes; ++n) {
+          if (!FreeWholeNode(n)) continue;
+          TakeWhole(n, count_for_next(), s.milli, out);
+          ++taken;
+        }
+      }
+      return taken == s.nodes;
+    }
+    int taken = 0;
+    for (int k = s.per_node; k <= apn && taken < s.nodes; ++k) {
+      for (std::uint32_t idx : pool.nodes_by_free.Bucket(k)) {
+        TakeWhole(pool.first_node + idx, count_for_next(), s.milli, out);
+        if (++taken == s.nodes) break;
+      }
+    }
+    return taken == s.nodes;
+  }
+
+  PoolCandidate Summarise(std::size_t p, const PartShape& s, const model::Job& job) const {
+    const PoolIndex& pool = grid.pool(p);
+    const model::Pool& spec = scenario.pools[p];
+    PoolCandidate c;
+    c.pool = static_cast<int>(p);
+    c.request_milli = s.total;
+    c.nodes = s.nodes;
+    c.fractional = s.fractional();
+    if (s.nodes > 1 && s.per_node == spec.accelerators_per_node) {
+      c.fits_one_group = pool.groups_by_free_nodes.FirstNonEmptyAtLeast(s.nodes) >= 0;
+      c.groups_needed = static_cast<int>((static_cast<std::uint32_t>(s.nodes) + pool.group_size - 1) / pool.group_size);
+    }
+    if (s.fractional()) {
+      auto it = pool.partial.lower_bound({s.milli, 0});
+      c.best_partial_leftover = it == pool.partial.end() ? -1 : it->first - s.milli;
+    } else if (s.nodes == 1) {
+      c.exact_node_fit = !pool.nodes_by_free.Bucket(s.per_node).empty();
+    }
+    c.used_fraction_after =
+        pool.capacity_milli > 0 ? static_cast<double>(pool.used_milli + s.total) / static_cast<double>(pool.capacity_milli) : 1.0;
+    const auto wc = static_cast<std::size_t>(model::WorkloadClassOf(job.kind));
+    c.relative_throughput = scenario.accelerators[spec.accelerator_index].relative_throughput[wc];
+    c.best_throughput = best_throughput[wc];
+    return c;
+  }
+
+  double ScoreOf(const PoolCandidate& c) const {
+    double total = 0;
+    for (std::size_t i = 0; i < scores.size(); ++i) {
+      const double weight = i == 0 ? 3.0 : (i == 1 ? 2.0 : 1.0);
+      total += weight * scores[i]->Score(c);
+    }
+    return total;
+  }
+
+  // -------------------------------------------------------------------------
+  // Starting and stopping jobs.
+
+  void AllocatePart(SchedJob& j, std::size_t pool, std::vector<NodeAssignment>&& parts) {
+    const std::uint32_t idx = static_cast<std::uint32_t>(&j - jobs.data());
+    for (auto& a : parts) {
+      for (AccelId x : a.accelerators) grid.Allocate(x, a.milli_per_accelerator);
+      auto& on_node = node_jobs[a.node];
+      if (std::find(on_node.begin(), on_node.end(), idx) == on_node.end()) on_node.push_back(idx);
+      j.assignment.push_back(std::move(a));
+    }
+    bool listed = false;
+    for (const auto& [p, _] : j.pool_slots) listed = listed || p == pool;
+    if (!listed) {
+      j.pool_slots.emplace_back(static_cast<std::uint32_t>(pool), static_cast<std::uint32_t>(pool_running[pool].size()));
+      pool_running[pool].push_back(idx);
+    }
+  }
+
+  void ReleaseAll(SchedJob& j) {
+    const std::uint32_t idx = static_cast<std::uint32_t>(&j - jobs.data());
+    for (const auto& a : j.assignment) {
+      for (AccelId x : a.accelerators) grid.Release(x, a.milli_per_accelerator);
+      auto& on_node = node_jobs[a.node];
+      on_node.erase(std::remove(on_node.begin(), on_node.end(), idx), on_node.end());
+    }
+    j.assignment.clear();
+    for (const auto& [c, m] : j.charges) quota.Refund(j.tenant, c, m);
+    j.charges.clear();
+    for (const auto& [p, slot] : j.pool_slots) {
+      auto& list = pool_running[p];
+      const std::uint32_t moved = list.back();
+      list[slot] = moved;
+      list.pop_back();
+      if (moved != idx) {
+        for (auto& [mp, mslot] : jobs[moved].pool_slots) {
+          if (mp == p) mslot = slot;
+        }
+      }
+    }
+    j.pool_slots.clear();
+  }
+
+  void AddPending(std::vector<std::uint32_t>& pending, std::uint32_t idx) {
+    jobs[idx].pending_pos = static_cast<std::uint32_t>(pending.size());
+    jobs[idx].state = JobState::kPending;
+    pending.push_back(idx);
+  }
+  void RemovePending(std::vector<std::uint32_t>& pending, std::uint32_t idx) {
+    const std::uint32_t pos = jobs[idx].pending_pos;
+    const std::uint32_t moved = pending.back();
+    pending[pos] = moved;
+    jobs[moved].pending_pos = pos;
+    pending.pop_back();
+  }
+
+  // Work lost (accelerator-seconds) if the running job stopped at `now`.
+  double LostWork(const SchedJob& j, Time now) const {
+    const Duration elapsed = now - j.last_start;
+    const Duration ckpt = j.spec.checkpoint_interval_s;
+    const Duration kept = ckpt > 0 ? (elapsed / ckpt) * ckpt : 0;
+    const Duration lost = elapsed - kept + (ckpt > 0 ? 0 : j.progress_s);
+    return static_cast<double>(lost) * static_cast<double>(j.TotalMilli()) / kMilliPerAccelerator;
+  }
+
+  // Stops a running job and puts it back in the queue.
+  void Stop(std::vector<std::uint32_t>& pending, std::size_t& running, std::uint32_t idx, Time now) {
+    SchedJob& j = jobs[idx];
+    assert(j.state == JobState::kRunning);
+    const Duration elapsed = now - j.last_start;
+    const Duration ckpt = j.spec.checkpoint_interval_s;
+    j.progress_s = ckpt > 0 ? j.progress_s + (elapsed / ckpt) * ckpt : 0;
+    j.attained_gpu_s += static_cast<double>(elapsed) * static_cast<double>(j.TotalMilli()) / kMilliPerAccelerator;
+    ReleaseAll(j);
+    --running;
+    ++j.preemptions;
+    j.reason = WaitReason{};
+    AddPending(pending, idx);
+  }
+
+  // -------------------------------------------------------------------------
+  // One attempt to start a job now.
+
+  struct Attempt {
+    bool started = false;
+    WaitReason reason;
+    std::vector<std::uint32_t> capacity_pools;  // passed every check but capacity
+    std::vector<std::uint32_t> reclaim_pools;   // blocked by lenders' protection while within guarantee
+  };
+
+  Attempt TryStart(std::uint32_t idx, Time now, bool use_reserved) {
+    SchedJob& j = jobs[idx];
+    Attempt at;
+    at.reason = sets[j.part_sets[0]].rejections;
+    at.reason.code = WaitCode::kNoCapacity;
+    bool quota_failed = false;
+    bool grant_failed = false;
+    std::vector<std::pair<int, Milli>> charged;
+    std::vector<std::pair<std::size_t, std::vector<NodeAssignment>>> placed;
+    std::vector<std::size_t> unhidden;  // pools whose reservations were opened for this attempt
+    auto rollback = [&] {
+      for (auto& [p, parts] : placed) {
+        for (auto& a : parts) {
+          for (AccelId x : a.accelerators) grid.Release(x, a.milli_per_accelerator);
+        }
+      }
+      for (auto& [c, m] : charged) quota.Refund(j.tenant, c, m);
+    };
+    auto rehide = [&] {
+      for (std::size_t p : unhidden) {
+        for (NodeId n : reservations[pool_reservation[p]].nodes) grid.Hide(n);
+      }
+    };
+
+    for (std::uint32_t set_id : j.part_sets) {
+      const CandidateSet& set = sets[set_id];
+      if (set.pools.empty()) {
+        rollback();
+        rehide();
+        at.reason = set.rejections;
+        at.reason.code = WaitCode::kNoCandidatePool;
+        return at;
+      }
+      int best_pool = -1;
+      double best_score = -1;
+      PartShape best_shape;
+      for (std::uint16_t p : set.pools) {
+        const model::Pool& pool = scenario.pools[p];
+        if (!grid.SiteUp(static_cast<std::size_t>(pool.site_index))) {
+          ++at.reason.rejected_by_health;
+          continue;
+        }
+        if (!config.backfill && pool_blocked_by[p] != kNoJob) {
+          at.reason.code = WaitCode::kBlockedBehind;
+          at.reason.other_job = pool_blocked_by[p];
+          continue;
+        }
+        const int cls = quota.ClassOfPool(p);
+        const PartShape shape = ShapeFor(j.spec, pool);
+        const QuotaLedger::Verdict q = quota.CanAdmit(j.tenant, cls, shape.total);
+        if (!q.ok) {
+          ++at.reason.rejected_by_quota;
+          if (!quota_failed) {
+            at.reason.tenant = q.tenant;
+            at.reason.quota_class = cls;
+            at.reason.code = q.code;
+          }
+          quota_failed = true;
+          if (q.code == WaitCode::kLenderProtected && quota.WithinGuarantee(j.tenant, cls, shape.total)) {
+            at.reclaim_pools.push_back(p);
+          }
+          continue;
+        }
+        const QuotaLedger::Verdict g = quota.GrantAllows(j.tenant, cls, now);
+        if (!g.ok) {
+          if (!grant_failed && !quota_failed) {
+            at.reason.tenant = g.tenant;
+            at.reason.quota_class = cls;
+            at.reason.code = g.code;
+          }
+          grant_failed = true;
+          continue;
+        }
+        const model::Site& site = scenario.sites[pool.site_index];
+        if (site.power_budget_kw > 0) {
+          const double watts = scenario.accelerators[pool.accelerator_index].power_w *
+                               static_cast<double>(shape.total) / kMilliPerAccelerator;
+          if (grid.SitePowerW(static_cast<std::size_t>(pool.site_index)) + watts > site.power_budget_kw * 1000.0) {
+            ++at.reason.rejected_by_power;
+            continue;
+          }
+        }
+        bool fits = CanFitNow(p, shape);
+        if (!fits && use_reserved && pool_reservation[p] >= 0) {
+          const Reservation& r = reservations[pool_reservation[p]];
+          const Duration rem = j.Remaining();
+          if (rem > 0 && now + rem <= r.start &&
+              std::find(unhidden.begin(), unhidden.end(), p) == unhidden.end()) {
+            for (NodeId n : r.nodes) grid.Unhide(n);
+            unhidden.push_back(p);
+            fits = CanFitNow(p, shape);
+          }
+        }
+        if (!fits) {
+          at.capacity_pools.push_back(p);
+          continue;
+        }
+        const double score = ScoreOf(Summarise(p, shape, j.spec));
+        if (score > best_score) {
+          best_score = score;
+          best_pool = p;
+          best_shape = shape;
+        }
+      }
+      std::vector<NodeAssignment> parts;
+      if (best_pool < 0 || !SelectNodes(static_cast<std::size_t>(best_pool), best_shape, &parts)) {
+        rollback();
+        rehide();
+        if (at.reason.code == WaitCode::kNoCapacity && !at.capacity_pools.empty()) {
+          at.reason.tenant = -1;
+        }
+        return at;
+      }
+      for (const auto& a : parts) {
+        for (AccelId x : a.accelerators) grid.Allocate(x, a.milli_per_accelerator);
+      }
+      const int cls = quota.ClassOfPool(best_pool);
+      quota.Charge(j.tenant, cls, best_shape.total);
+      charged.emplace_back(cls, best_shape.total);
+      placed.emplace_back(static_cast<std::size_t>(best_pool), std::move(parts));
+    }
+    // Every part placed: make it the job's allocation (AllocatePart re-allocates).
+    for (auto& [p, parts] : placed) {
+      for (auto& a : parts) {
+        for (AccelId x : a.accelerators) grid.Release(x, a.milli_per_accelerator);
+      }
+    }
+    for (auto& [p, parts] : placed) AllocatePart(j, p, std::move(parts));
+    rehide();
+    j.charges = std::move(charged);
+    at.started = true;
+    return at;
+  }
+
+  std::string StartReason(const SchedJob& j) const {
+    std::string pools;
+    for (const auto& [p, _] : j.pool_slots) pools += (pools.empty() ? "" : ", ") + scenario.pools[p].id;
+    return "queue order " + config.queue_order + " picked it; placed on " +
+           std::to_string(j.assignment.size()) + " node(s) in " + pools;
+  }
+};
+
+// ---------------------------------------------------------------------------
+
+Scheduler::Scheduler(const model::Scenario& scenario, SchedulerConfig config)
+    : scenario_(scenario), config_(std::move(config)), grid_(scenario), quota_(scenario) {}
+
+Scheduler::~Scheduler() = default;
+
+Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scenario, SchedulerConfig config) {
+  std::unique_ptr<Scheduler> s(new Scheduler(scenario, std::move(config)));
+  s->impl_ = std::make_unique<Impl>(s->scenario_, s->config_, s->grid_, s->quota_);
+  Impl& impl = *s->impl_;
+  auto order = MakeQueueOrder(s->config_.queue_order, scenario, s->config_.queue_options);
+  if (!order.ok()) return order.status();
+  impl.order = std::move(order).value();
+  bool seen_pack = false;
+  for (const auto& name : s->config_.scores) {
+    auto score = MakeScore(name);
+    if (!score.ok()) return score.status();
+    if (name == "spread" && !seen_pack) impl.spread_nodes = true;
+    if (name == "binpack") seen_pack = true;
+    impl.scores.push_back(std::move(score).value());
+  }
+  if (s->config_.preemption_grace_s < 0) return InvalidArgument("preemption_grace_s must be >= 0");
+  impl.tenant_pool_holder.assign(scenario.tenants.size(), -1);
+  for (std::size_t t = 0; t < scenario.tenants.size(); ++t) {
+    for (int at = static_cast<int>(t); at >= 0; at = scenario.tenants[at].parent_index) {
+      if (!scenario.tenants[at].pools.empty()) {
+        impl.tenant_pool_holder[t] = at;
+        break;
+      }
+    }
+  }
+  impl.pool_running.resize(scenario.pools.size());
+  impl.node_jobs.resize(s->grid_.node_count());
+  impl.pool_reservation.assign(scenario.pools.size(), -1);
+  impl.pool_blocked_by.assign(scenario.pools.size(), kNoJob);
+  impl.best_throughput.assign(model::kWorkloadClassCount, 0.0);
+  for (const auto& a : scenario.accelerators) {
+    for (int c = 0; c < model::kWorkloadClassCount; ++c) {
+      impl.best_throughput[c] = std::max(impl.best_throughput[c], a.relative_throughput[c]);
+    }
+  }
+  return s;
+}
+
+Status Scheduler::Submit(model::Job job) {
+  Impl& impl = *impl_;
+  if (job.id.empty()) return InvalidArgument("job.id: expected a non-empty id");
+  if (impl.by_id.count(job.id) != 0) return AlreadyExists("job '" + job.id + "' already exists");
+  const int tenant = scenario_.FindTenant(job.tenant);
+  if (tenant < 0) return NotFound("job.tenant: unknown tenant '" + job.tenant + "'");
+  if (job.accelerators < 1) return InvalidArgument("job.accelerators: expected at least 1");
+  if (job.accelerator_milli < 1 || job.accelerator_milli > kMilliPerAccelerator) {
+    return InvalidArgument("job.accelerator_milli: expected 1..1000");
+  }
+  if (job.fractional() && job.accelerators != 1) {
+    return InvalidArgument("job.accelerators: a fraction of an accelerator must be asked for one accelerator");
+  }
+  if (job.accelerators_per_node < 0 ||
+      (job.accelerators_per_node > 0 && job.accelerators % job.accelerators_per_node != 0)) {
+    return InvalidArgument("job.accelerators_per_node: expected a divisor of accelerators");
+  }
+  for (const auto& m : job.accepted_models) {
+    if (scenario_.FindAccelerator(m) < 0) return NotFound("job.accepted_models: unknown model '" + m + "'");
+  }
+  for (const auto& d : job.datasets) {
+    const int ds = scenario_.FindDataset(d);
+    if (ds < 0) return NotFound("job.datasets: unknown dataset '" + d + "'");
+    const auto& allowed = scenario_.datasets[ds].tenants;
+    const bool ok = allowed.empty() || std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
+                      return scenario_.InSubtree(tenant, scenario_.FindTenant(a));
+                    });
+    if (!ok) {
+      return FailedPrecondition("job.datasets: tenant '" + job.tenant + "' may not use dataset '" + d + "'");
+    }
+  }
+  const auto priority = scenario_.PriorityValue(job.priority_class);
+  if (!priority) return NotFound("job.priority_class: unknown priority class '" + job.priority_class + "'");
+  if (job.replicas < 1 || (job.replicas > 1 && job.kind != model::JobKind::kService)) {
+    return InvalidArgument("job.replicas: expected 1, or more for a service");
+  }
+  if (job.checkpoint_interval_s < 0 || job.runtime_estimate_s < 0) {
+    return InvalidArgument("job: checkpoint_interval_s and runtime_estimate_s must be >= 0");
+  }
+
+  std::vector<std::uint32_t> part_sets;
+  const std::vector<std::string> regions = Impl::ReplicaRegions(job);
+  const int parts = job.kind == model::JobKind::kService ? job.replicas : 1;
+  for (int i = 0; i < parts; ++i) {
+    const std::string region = regions.empty() ? "" : regions[static_cast<std::size_t>(i) % regions.size()];
+    auto set = impl.CandidateSetFor(job, tenant, region);
+    if (!set.ok()) return set.status();
+    part_sets.push_back(*set);
+  }
+
+  std::uint32_t idx;
+  if (!impl.free_slots.empty()) {
+    idx = impl.free_slots.back();
+    impl.free_slots.pop_back();
+  } else {
+    idx = static_cast<std::uint32_t>(impl.jobs.size());
+    impl.jobs.emplace_back();
+  }
+  SchedJob& j = impl.jobs[idx];
+  j = SchedJob{};
+  j.live = true;
+  j.tenant = tenant;
+  j.priority = *priority;
+  j.seq = impl.next_seq++;
+  j.part_sets = std::move(part_sets);
+  j.spec = std::move(job);
+  impl.by_id.emplace(j.spec.id, idx);
+  impl.AddPending(pending_, idx);
+  return Status::Ok();
+}
+
+namespace {
+Status UnknownJob(std::string_view id) { return NotFound("unknown job '" + std::string(id) + "'"); }
+}  // namespace
+
+Status Scheduler::Cancel(std::string_view id, model::Time now) {
+  Impl& impl = *impl_;
+  auto it = impl.by_id.find(std::string(id));
+  if (it == impl.by_id.end()) return UnknownJob(id);
+  const std::uint32_t idx = it->second;
+  SchedJob& j = impl.jobs[idx];
+  (void)now;
+  if (j.state == JobState::kRunning) {
+    impl.ReleaseAll(j);
+    --running_count_;
+  } else {
+    impl.RemovePending(pending_, idx);
+  }
+  j.live = false;
+  j.spec = model::Job{};
+  j.part_sets.clear();
+  impl.by_id.erase(it);
+  impl.free_slots.push_back(idx);
+  return Status::Ok();
+}
+
+Status Scheduler::Finish(std::string_view id, model::Time now) {
+  auto it = impl_->by_id.find(std::string(id));
+  if (it == impl_->by_id.end()) return UnknownJob(id);
+  if (impl_->jobs[it->second].state != JobState::kRunning) {
+    return FailedPrecondition("job '" + std::string(id) + "' is not running");
+  }
+  return Cancel(id, now);
+}
+
+Status Scheduler::Fail(std::string_view id, model::Time now) { return Finish(id, now); }
+
+Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model::Time now) {
+  auto n = grid_.FindNode(node);
+  if (!n.ok()) return n.status();
+  grid_.SetNodeHealth(*n, health);
+  if (health == NodeHealth::kDown) {
+    std::vector<std::uint32_t> victims = impl_->node_jobs[*n];
+    std::sort(victims.begin(), victims.end(),
+              [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
+    for (std::uint32_t v : victims) {
+      impl_->Stop(pending_, running_count_, v, now);
+      impl_->carried.push_back({Decision::Kind::kRequeue, impl_->jobs[v].spec.id, {}, {}, 0,
+                                "node " + std::string(node) + " went down; requeued"});
+    }
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, model::Time now) {
+  const int s = scenario_.FindSite(site);
+  if (s < 0) return NotFound("unknown site '" + std::string(site) + "'");
+  grid_.SetSiteState(static_cast<std::size_t>(s), state);
+  if (state == model::SiteState::kDown) {
+    std::vector<std::uint32_t> victims;
+    for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
+      if (scenario_.pools[p].site_index != s) continue;
+      for (std::uint32_t v : impl_->pool_running[p]) victims.push_back(v);
+    }
+    std::sort(victims.begin(), victims.end(), [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
+    victims.erase(std::unique(victims.begin(), victims.end()), victims.end());
+    for (std::uint32_t v : victims) {
+      impl_->Stop(pending_, running_count_, v, now);
+      impl_->carried.push_back({Decision::Kind::kRequeue, impl_->jobs[v].spec.id, {}, {}, 0,
+                                "site " + std::string(site) + " went down; requeued"});
+    }
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::SetQuota(std::string_view tenant, const model::ClassAmounts& guarantee,
+                           const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit) {
+  const int t = scenario_.FindTenant(tenant);
+  if (t < 0) return NotFound("unknown tenant '" + std::string(tenant) + "'");
+  return quota_.SetLimits(t, guarantee, borrow_limit, lend_limit);
+}
+
+Status Scheduler::SetGrants(std::string_view tenant, std::vector<model::Grant> grants) {
+  const int t = scenario_.FindTenant(tenant);
+  if (t < 0) return NotFound("unknown tenant '" + std::string(tenant) + "'");
+  return quota_.SetGrants(t, std::move(grants));
+}
+
+CycleResult Scheduler::RunCycle(model::Time now) {
+  Impl& impl = *impl_;
+  CycleResult result;
+  if (impl.last_now != std::numeric_limits<Time>::min()) quota_.Accrue(impl.last_now, now);
+  impl.last_now = now;
+  result.decisions = std::move(impl.carried);
+  impl.carried.clear();
+  result.stats.pending_before = pending_.size();
+  impl.failed.clear();
+  impl.reservations.clear();
+  std::fill(impl.pool_reservation.begin(), impl.pool_reservation.end(), -1);
+  std::fill(impl.pool_blocked_by.begin(), impl.pool_blocked_by.end(), kNoJob);
+
+  std::vector<QueueEntry> entries;
+  entries.reserve(pending_.size());
+  for (std::uint32_t idx : pending_) {
+    const SchedJob& j = impl.jobs[idx];
+    entries.push_back({idx, j.seq, j.tenant, j.priority, j.spec.submit_time, j.spec.runtime_estimate_s,
+                       j.Remaining(), j.spec.deadline, j.attained_gpu_s});
+  }
+  impl.order->Begin(std::move(entries), impl);
+
+  QueueEntry e;
+  while (impl.order->Next(&e)) {
+    ++result.stats.considered;
+    const std::uint32_t idx = e.job;
+    SchedJob& j = impl.jobs[idx];
+    const bool any_reservation = !impl.reservations.empty();
+    const EquivalenceKey key{j.tenant, j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX - 1,
+                             j.spec.accelerators, j.spec.accelerator_milli, j.spec.accelerators_per_node,
+                             j.priority, any_reservation ? j.Remaining() : -1};
+    const bool cacheable = j.part_sets.size() == 1;
+    if (cacheable) {
+      if (auto it = impl.failed.find(key); it != impl.failed.end()) {
+        j.reason = it->second;
+        ++result.stats.equivalence_hits;
+        continue;
+      }
+    }
+    Impl::Attempt at = impl.TryStart(idx, now, any_reservation);
+
+    if (!at.started && config_.preemption && j.part_sets.size() == 1 &&
+        (!at.capacity_pools.empty() || !at.reclaim_pools.empty())) {
+      // Preemption: the cheapest set of victims (least work lost since their
+      // last checkpoint) in one pool that makes this job runnable now.
+      struct Plan {
+        double cost = std::numeric_limits<double>::infinity();
+        std::vector<std::uint32_t> victims;
+      } best;
+      std::vector<std::uint32_t> pools = at.capacity_pools;
+      pools.insert(pools.end(), at.reclaim_pools.begin(), at.reclaim_pools.end());
+      std::sort(pools.begin(), pools.end());
+      pools.erase(std::unique(pools.begin(), pools.end()), pools.end());
+      for (std::uint32_t p : pools) {
+        const model::Pool& pool = scenario_.pools[p];
+        const int cls = quota_.ClassOfPool(static_cast<int>(p));
+        const PartShape shape = impl.ShapeFor(j.spec, pool);
+        const bool within_guarantee = quota_.WithinGuarantee(j.tenant, cls, shape.total);
+        std::vector<std::pair<double, std::uint32_t>> candidates;
+        for (std::uint32_t v : impl.pool_running[p]) {
+          const SchedJob& vj = impl.jobs[v];
+          if (!vj.spec.preemptible || now - vj.last_start < config_.preemption_grace_s) continue;
+          bool reclaimable = false;
+          if (within_guarantee && !scenario_.InSubtree(vj.tenant, j.tenant) &&
+              !scenario_.InSubtree(j.tenant, vj.tenant)) {
+            for (const auto& [vc, _] : vj.charges) reclaimable = reclaimable || (vc == cls && quota_.Borrowing(vj.tenant, vc));
+          }
+          if (vj.priority >= j.priority && !reclaimable) continue;
+          candidates.emplace_back(impl.LostWork(vj, now), v);
+        }
+        std::sort(candidates.begin(), candidates.end(), [&](const auto& a, const auto& b) {
+          if (a.first != b.first) return a.first < b.first;
+          return impl.jobs[a.second].seq > impl.jobs[b.second].seq;
+        });
+        // Simulate freeing victims one by one until the job fits in this pool
+        // and its quota admits it.
+        std::unordered_map<AccelId, Milli> freed;
+        std::vector<std::uint32_t> chosen;
+        double cost = 0;
+        const PoolIndex& index = grid_.pool(p);
+        auto fits = [&]() {
+          // Nodes (available, not reserved) that would have room.
+          std::unordered_map<NodeId, bool> touched;
+          for (const auto& [x, m] : freed) touched[grid_.NodeOf(x)] = true;
+          if (shape.fractional()) {
+            if (impl.CanFitNow(p, shape)) return true;
+            for (const auto& [x, m] : freed) {
+              if (grid_.Available(grid_.NodeOf(x)) && grid_.FreeMilli(x) + m >= shape.milli) return true;
+            }
+            return false;
+          }
+          std::size_t count = index.nodes_by_free.CountAtLeast(shape.per_node);
+          for (const auto& [n, _] : touched) {
+            if (!grid_.Available(n)) continue;
+            const NodeInfo& info = grid_.node(n);
+            int whole = 0;
+            for (AccelId x = info.first_accel; x < info.first_accel + info.accel_count; ++x) {
+              auto f = freed.find(x);
+              whole += grid_.FreeMilli(x) + (f == freed.end() ? 0 : f->second) == kMilliPerAccelerator ? 1 : 0;
+            }
+            const bool before = grid_.FreeWhole(n) >= shape.per_node;
+            if (!before && whole >= shape.per_node) ++count;
+          }
+          return count >= static_cast<std::size_t>(shape.nodes);
+        };
+        auto quota_ok = [&]() {
+          for (std::uint32_t v : chosen) {
+            for (const auto& [vc, m] : impl.jobs[v].charges) quota_.Refund(impl.jobs[v].tenant, vc, m);
+          }
+          const bool ok = quota_.CanAdmit(j.tenant, cls, shape.total).ok;
+          for (std::uint32_t v : chosen) {
+            for (const auto& [vc, m] : impl.jobs[v].charges) quota_.Charge(impl.jobs[v].tenant, vc, m);
+          }
+          return ok;
+        };
+        bool found = false;
+        for (const auto& [loss, v] : candidates) {
+          if (cost + loss >= best.cost) break;
+          chosen.push_back(v);
+          cost += loss;
+          for (const auto& a : impl.jobs[v].assignment) {
+            for (AccelId x : a.accelerators) {
+              if (grid_.node(a.node).pool == p) freed[x] += a.milli_per_accelerator;
+            }
+          }
+          if (fits() && quota_ok()) {
+            found = true;
+            break;
+          }
+        }
+        if (found && cost < best.cost) {
+          best.cost = cost;
+          best.victims = chosen;
+        }
+      }
+      if (!best.victims.empty()) {
+        const std::string by = j.spec.id;
+        for (std::uint32_t v : best.victims) {
+          SchedJob& vj = impl.jobs[v];
+          const std::string why = vj.priority < j.priority
+                                      ? "preempted by " + by + " (priority " + std::to_string(j.priority) +
+                                            " over " + std::to_string(vj.priority) + ")"
+                                      : "preempted so that " + scenario_.TenantPath(j.tenant) +
+                                            " gets back its guarantee (job " + by + ")";
+          impl.Stop(pending_, running_count_, v, now);
+          result.decisions.push_back({Decision::Kind::kPreempt, vj.spec.id, {}, {}, 0, why});
+          ++result.stats.preempted;
+        }
+        impl.failed.clear();  // freed capacity invalidates cached failures
+        at = impl.TryStart(idx, now, !impl.reservations.empty());
+        assert(at.started && "preemption freed capacity the job could not use");
+      }
+    }
+
+    if (at.started) {
+      impl.RemovePending(pending_, idx);
+      j.state = JobState::kRunning;
+      j.last_start = now;
+      ++running_count_;
+      ++result.stats.started;
+      result.decisions.push_back({Decision::Kind::kStart, j.spec.id, j.assignment, {}, 0, impl.StartReason(j)});
+      impl.order->Started(e);
+      continue;
+    }
+
+    // Blocked. With backfill the first blocked job per pool gets a reservation
+    // (EASY): nodes that free up earliest by running jobs' estimates are held,
+    // and later jobs use them only if they end before the reservation starts.
+    j.reason = at.reason;
+    const bool capacity_blocked = !at.capacity_pools.empty() && j.part_sets.size() == 1 && !j.spec.fractional();
+    if (capacity_blocked && config_.backfill &&
+        static_cast<int>(impl.reservations.size()) < config_.max_reservations) {
+      Reservation bestr;
+      for (std::uint32_t p : at.capacity_pools) {
+        if (impl.pool_reservation[p] >= 0) continue;
+        const model::Pool& pool = scenario_.pools[p];
+        const PartShape shape = impl.ShapeFor(j.spec, pool);
+        const PoolIndex& index = grid_.pool(p);
+        std::vector<std::pair<Time, NodeId>> ready;
+        for (NodeId n = index.first_node; n < index.first_node + index.node_count; ++n) {
+          if (!grid_.Available(n)) continue;
+          int whole = grid_.FreeWhole(n);
+          Time at_time = now;
+          if (whole < shape.per_node) {
+            std::vector<std::pair<Time, int>> ends;
+            for (std::uint32_t v : impl.node_jobs[n]) {
+              const SchedJob& vj = impl.jobs[v];
+              const Duration rem = vj.Remaining();
+              const Time end = rem > 0 ? vj.last_start + rem : kNever;
+              int on_node = 0;
+              for (const auto& a : vj.assignment) {
+                if (a.node == n && a.milli_per_accelerator == kMilliPerAccelerator) {
+                  on_node += static_cast<int>(a.accelerators.size());
+                }
+              }
+              ends.emplace_back(end, on_node);
+            }
+            std::sort(ends.begin(), ends.end());
+            at_time = kNever;
+            for (const auto& [end, count] : ends) {
+              if (end == kNever) break;
+              whole += count;
+              if (whole >= shape.per_node) {
+                at_time = std::max(end, now);
+                break;
+              }
+            }
+          }
+          if (at_time != kNever) ready.emplace_back(at_time, n);
+        }
+        if (ready.size() < static_cast<std::size_t>(shape.nodes)) continue;
+        std::nth_element(ready.begin(), ready.begin() + (shape.nodes - 1), ready.end());
+        std::sort(ready.begin(), ready.begin() + shape.nodes);
+        const Time start = ready[static_cast<std::size_t>(shape.nodes - 1)].first;
+        if (start < bestr.start) {
+          bestr.start = start;
+          bestr.pool = p;
+          bestr.job = idx;
+          bestr.nodes.clear();
+          for (int k = 0; k < shape.nodes; ++k) bestr.nodes.push_back(ready[static_cast<std::size_t>(k)].second);
+        }
+      }
+      if (bestr.start != kNever) {
+        for (NodeId n : bestr.nodes) grid_.Hide(n);
+        impl.pool_reservation[bestr.pool] = static_cast<std::int32_t>(impl.reservations.size());
+        result.decisions.push_back({Decision::Kind::kReserve, j.spec.id, {}, bestr.nodes, bestr.start,
+                                    "head of the queue for " + scenario_.pools[bestr.pool].id +
+                                        "; later jobs may use these nodes only if they end before it starts"});
+        impl.reservations.push_back(std::move(bestr));
+        ++result.stats.reserved;
+        impl.failed.clear();
+        continue;
+      }
+    }
+    if (capacity_blocked && !config_.backfill) {
+      for (std::uint32_t p : at.capacity_pools) {
+        if (impl.pool_blocked_by[p] == kNoJob) impl.pool_blocked_by[p] = idx;
+      }
+      impl.failed.clear();
+    }
+    if (cacheable) impl.failed.emplace(key, at.reason);
+  }
+
+  for (const Reservation& r : impl.reservations) {
+    for (NodeId n : r.nodes) grid_.Unhide(n);
+  }
+  return result;
+}
+
+Result<JobView> Scheduler::Job(std::string_view id) const {
+  auto it = impl_->by_id.find(std::string(id));
+  if (it == impl_->by_id.end()) return UnknownJob(id);
+  const SchedJob& j = impl_->jobs[it->second];
+  JobView v;
+  v.spec = &j.spec;
+  v.state = j.state;
+  v.tenant = j.tenant;
+  v.priority = j.priority;
+  v.last_start = j.last_start;
+  v.progress_s = j.progress_s;
+  v.attained_gpu_s = j.attained_gpu_s;
+  v.preemptions = j.preemptions;
+  v.assignment = j.state == JobState::kRunning ? &j.assignment : nullptr;
+  v.reason = j.reason;
+  return v;
+}
+
+namespace {
+std::string Plural(int n, const std::string& what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+}  // namespace
+
+Result<std::string> Scheduler::Explain(std::string_view id) const {
+  auto it = impl_->by_id.find(std::string(id));
+  if (it == impl_->by_id.end()) return UnknownJob(id);
+  const SchedJob& j = impl_->jobs[it->second];
+  if (j.state == JobState::kRunning) return std::string();
+  const model::Job& spec = j.spec;
+  const WaitReason& r = j.reason;
+
+  // What the job needs, in the grid's words.
+  std::string need = "needs ";
+  if (spec.fractional()) {
+    need += std::to_string(spec.accelerator_milli / 10) + "% of one ";
+  } else {
+    need += std::to_string(spec.accelerators) + " ";
+  }
+  if (spec.accepted_models.empty()) {
+    need += spec.fractional() || spec.accelerators == 1 ? "accelerator" : "accelerators";
+  } else {
+    std::string models;
+    for (const auto& m : spec.accepted_models) models += (models.empty() ? "" : " or ") + m;
+    need += models;
+  }
+  if (spec.kind == model::JobKind::kService && j.part_sets.size() > 1) {
+    need += " per replica, " + std::to_string(j.part_sets.size()) + " replicas";
+  }
+  if (spec.accelerators_per_node > 0) {
+    need += " (" + std::to_string(spec.accelerators / spec.accelerators_per_node) + " nodes x " +
+            std::to_string(spec.accelerators_per_node) + ")";
+  }
+  if (!spec.fractional() && spec.accelerators > 8 && spec.gang) need += " as one gang, in one interconnect domain if it fits";
+  int min_tier = 1;
+  std::string juris;
+  for (const auto& d : spec.datasets) {
+    const auto& ds = scenario_.datasets[scenario_.FindDataset(d)];
+    min_tier = std::max(min_tier, ds.min_tier);
+    for (const auto& x : ds.jurisdictions) juris = x;
+  }
+  if (min_tier > 1) need += " at a tier-" + std::to_string(min_tier) + " site";
+  if (!juris.empty()) need += " in " + juris;
+  if (!spec.datasets.empty()) {
+    std::string ds;
+    for (const auto& d : spec.datasets) ds += (ds.empty() ? "" : ", ") + d;
+    need += " (residency of " + ds + ")";
+  }
+
+  auto tenant_path = [&](int t) { return t >= 0 ? scenario_.TenantPath(t) : std::string("?"); };
+  auto cls = [&](int c) { return c >= 0 ? quota_.class_name(c) : std::string("?"); };
+  auto accel = [](model::Milli m) { return std::to_string(m / kMilliPerAccelerator); };
+  std::string why;
+  switch (r.code) {
+    case WaitCode::kNotTried:
+      return need + "; submitted, not yet considered by a scheduling cycle";
+    case WaitCode::kNoCandidatePool: {
+      std::string parts;
+      auto add = [&](int n, const std::string& what) {
+        if (n > 0) parts += (parts.empty() ? "" : ", ") + Plural(n, "pool") + " " + what;
+      };
+      add(r.rejected_by_model, "lack the accepted model or shape");
+      add(r.rejected_by_residency, "are at sites its datasets may not go to");
+      add(r.rejected_by_tenant_pools, "are outside its tenant's dedicated pools");
+      add(r.rejected_by_latency, "miss its latency objective");
+      return need + "; no pool of the grid can ever run it: " + parts;
+    }
+    case WaitCode::kBorrowLimit:
+      why = "tenant " + tenant_path(r.tenant) + " is at its borrowing limit for " + cls(r.quota_class) + " (uses " +
+            accel(quota_.Usage(r.tenant, r.quota_class)) + " of at most " +
+            accel(quota_.Maximum(r.tenant, r.quota_class)) + ")";
+      break;
+    case WaitCode::kLenderProtected:
+      why = "the free " + cls(r.quota_class) + " capacity is guaranteed to tenants other than " +
+            tenant_path(r.tenant) + " and they lend no more of it";
+      break;
+    case WaitCode::kGrantSpent:
+      why = "every grant of " + tenant_path(r.tenant) + " valid now for " + cls(r.quota_class) + " is spent";
+      break;
+    case WaitCode::kGrantInactive:
+      why = "no grant of " + tenant_path(r.tenant) + " for " + cls(r.quota_class) + " is valid now";
+      break;
+    case WaitCode::kBlockedBehind:
+      why = "waits behind job " + impl_->jobs[r.other_job].spec.id + " (strict queue order, backfill off)";
+      break;
+    case WaitCode::kReservedFor:
+    case WaitCode::kNoCapacity: {
+      why = "no pool that may run it has room now";
+      std::string extra;
+      auto add = [&](int n, const std::string& what) {
+        if (n > 0) extra += (extra.empty() ? "" : ", ") + Plural(n, "pool") + " " + what;
+      };
+      add(r.rejected_by_health, "at sites that are down or draining");
+      add(r.rejected_by_power, "at sites at their power budget");
+      add(r.rejected_by_quota, "outside its quota");
+      add(r.rejected_by_residency, "excluded by data residency");
+      if (!extra.empty()) why += " (" + extra + ")";
+      break;
+    }
+  }
+  return need + "; " + why;
+}
+
+std::vector<std::string> Scheduler::JobsOnNode(NodeId n) const {
+  std::vector<std::string> out;
+  for (std::uint32_t idx : impl_->node_jobs[n]) out.push_back(impl_->jobs[idx].spec.id);
+  return out;
+}
+
+std::size_t Scheduler::ApproxBytesPerPendingJob() const {
+  std::size_t bytes = 0;
+  std::size_t n = 0;
+  for (std::uint32_t idx : pending_) {
+    const SchedJob& j = impl_->jobs[idx];
+    bytes += sizeof(SchedJob) + j.spec.id.capacity() + j.spec.tenant.capacity() + j.spec.command.capacity() +
+             j.spec.priority_class.capacity() + j.part_sets.capacity() * sizeof(std::uint32_t) +
+             sizeof(std::uint32_t) /* pending list */ + 64 /* id map node */;
+    for (const auto& d : j.spec.datasets) bytes += sizeof(std::string) + d.capacity();
+    for (const auto& m : j.spec.accepted_models) bytes += sizeof(std::string) + m.capacity();
+    ++n;
+  }
+  return n == 0 ? 0 : bytes / n;
+}
+
+}  // namespace sovgrid::sched

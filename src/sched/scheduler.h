@@ -1,0 +1,137 @@
+// Scheduler: one passive scheduler for the whole grid.
+//
+// Contract:
+//  * Passive. No wall clock, no threads, no I/O: the caller feeds events
+//    (Submit, Cancel, Finish, Fail, SetNodeHealth, SetSiteState, SetQuota,
+//    SetGrants) and calls RunCycle(now). The twin calls it in virtual time, the
+//    daemon in wall-clock time; both get the same decisions for the same inputs.
+//  * RunCycle returns decisions (start, preempt, reserve, requeue), each with a
+//    reason. The scheduler has already applied them to its own state: a started
+//    job is running from `now` until the caller reports Finish/Fail/Cancel.
+//  * Every job left pending has a WaitReason; Explain() renders it in words a
+//    person can act on.
+//  * Residency is a hard filter: no decision ever places a job touching a
+//    dataset on a site that the dataset's rule excludes.
+//  * Deterministic: ties are broken by submission order and indexes, never by
+//    addresses or hash order.
+//  * Expected failures (unknown ids, invalid jobs) return Status; broken
+//    invariants assert.
+// Not thread-safe; one owner drives it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "model/scenario.h"
+#include "sched/decision.h"
+#include "sched/grid_state.h"
+#include "sched/queue_order.h"
+#include "sched/quota.h"
+#include "sched/score.h"
+
+namespace sovgrid::sched {
+
+struct SchedulerConfig {
+  std::string queue_order = "drf";
+  std::vector<std::string> scores = {"topology", "binpack"};
+  bool backfill = true;
+  bool preemption = true;
+  model::Duration preemption_grace_s = 1800;
+  int max_reservations = 8;  // per cycle, at most one per pool
+  QueueOrderOptions queue_options;
+
+  static SchedulerConfig FromPolicies(const model::Policies& p);
+};
+
+enum class JobState : std::uint8_t { kPending, kRunning };
+
+// What the scheduler knows about one job, for callers.
+struct JobView {
+  const model::Job* spec = nullptr;
+  JobState state = JobState::kPending;
+  int tenant = -1;
+  int priority = 0;
+  model::Time last_start = -1;        // -1: never started
+  model::Duration progress_s = 0;     // work kept (checkpointed) before the current run
+  double attained_gpu_s = 0;          // accelerator-seconds received so far
+  int preemptions = 0;
+  const std::vector<NodeAssignment>* assignment = nullptr;  // running only
+  WaitReason reason;                                        // pending only
+};
+
+struct CycleStats {
+  std::size_t pending_before = 0;
+  std::size_t considered = 0;
+  std::size_t started = 0;
+  std::size_t preempted = 0;
+  std::size_t reserved = 0;
+  std::size_t equivalence_hits = 0;  // jobs skipped because an identical one just failed
+};
+
+struct CycleResult {
+  std::vector<Decision> decisions;
+  CycleStats stats;
+};
+
+class Scheduler {
+ public:
+  // The scenario must outlive the scheduler. Fails on unknown policy names.
+  static Result<std::unique_ptr<Scheduler>> Create(const model::Scenario& scenario,
+                                                   SchedulerConfig config);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Validates and queues a job (pending until a cycle starts it). Errors:
+  // duplicate id, unknown tenant/dataset/model/priority class, a dataset the
+  // tenant may not use, an impossible shape.
+  Status Submit(model::Job job);
+  // Removes a pending or running job (its resources are freed at once).
+  Status Cancel(std::string_view id, model::Time now);
+  Status Finish(std::string_view id, model::Time now);
+  // The job failed on its own: it is removed, not retried.
+  Status Fail(std::string_view id, model::Time now);
+
+  // A node or site going down requeues the jobs on it (Requeue decisions in
+  // the next cycle); draining stops new placements only.
+  Status SetNodeHealth(std::string_view node, NodeHealth health, model::Time now);
+  Status SetSiteState(std::string_view site, model::SiteState state, model::Time now);
+  Status SetQuota(std::string_view tenant, const model::ClassAmounts& guarantee,
+                  const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit);
+  Status SetGrants(std::string_view tenant, std::vector<model::Grant> grants);
+
+  CycleResult RunCycle(model::Time now);
+
+  // Queries.
+  Result<JobView> Job(std::string_view id) const;
+  // The pending reason in words; empty for running jobs.
+  Result<std::string> Explain(std::string_view id) const;
+  std::size_t pending_count() const { return pending_.size(); }
+  std::size_t running_count() const { return running_count_; }
+  const GridState& grid() const { return grid_; }
+  const QuotaLedger& quota() const { return quota_; }
+  const SchedulerConfig& config() const { return config_; }
+  const model::Scenario& scenario() const { return scenario_; }
+  // Ids of running jobs on a node, in start order.
+  std::vector<std::string> JobsOnNode(NodeId n) const;
+  // Bytes of scheduler-owned memory per pending job (estimate, for benchmarks).
+  std::size_t ApproxBytesPerPendingJob() const;
+
+ private:
+  struct Impl;
+  Scheduler(const model::Scenario& scenario, SchedulerConfig config);
+
+  const model::Scenario& scenario_;
+  SchedulerConfig config_;
+  GridState grid_;
+  QuotaLedger quota_;
+  std::unique_ptr<Impl> impl_;
+  std::vector<std::uint32_t> pending_;  // internal job indexes
+  std::size_t running_count_ = 0;
+};
+
+}  // namespace sovgrid::sched
