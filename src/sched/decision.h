@@ -46,6 +46,8 @@ enum class WaitCode : std::uint8_t {
   kGrantInactive,   // no grant of `tenant` is valid now
   kBlockedBehind,   // strict order without backfill: waits behind `other_job`
   kReservedFor,     // only reserved capacity fits; it would delay `other_job`
+  kPreempted,       // stopped in this cycle to make room for `other_job`
+  kRequeued,        // its node or site failed; waits for the next cycle
 };
 
 struct WaitReason {

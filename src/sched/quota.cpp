@@ -26,7 +26,8 @@ QuotaLedger::QuotaLedger(const model::Scenario& scenario) {
   lend_.assign(tenants * classes, -1);
   usage_.assign(tenants * classes, 0);
   direct_.assign(tenants * classes, 0);
-  group_protected_.assign((tenants + 1) * classes, 0);
+  group_kept_.assign((tenants + 1) * classes, 0);
+  group_usage_.assign((tenants + 1) * classes, 0);
   grants_.resize(tenants);
   grant_used_.resize(tenants);
   for (std::size_t t = 0; t < tenants; ++t) {
@@ -52,10 +53,10 @@ Milli QuotaLedger::Maximum(int tenant, int c) const {
   return b < 0 ? -1 : guarantee_[Idx(tenant, c)] + b;
 }
 
-Milli QuotaLedger::Protected(int tenant, int c) const {
+Milli QuotaLedger::Kept(int tenant, int c) const {
   const std::size_t i = Idx(tenant, c);
-  const Milli kept = lend_[i] < 0 ? 0 : std::max<Milli>(0, guarantee_[i] - lend_[i]);
-  return std::max(usage_[i], kept);
+  if (lend_[i] < 0) return 0;
+  return std::max<Milli>(0, guarantee_[i] - lend_[i] - usage_[i]);
 }
 
 Milli QuotaLedger::GroupCap(int parent, int c) const {
@@ -72,8 +73,12 @@ QuotaLedger::Verdict QuotaLedger::CanAdmit(int tenant, int c, Milli amount) cons
     if (max >= 0 && after > max) return {false, WaitCode::kBorrowLimit, at};
     const int p = parent_[at];
     const std::size_t group = static_cast<std::size_t>(p < 0 ? parent_.size() : p) * classes + c;
-    const Milli others = group_protected_[group] - Protected(at, c);
-    if (others + after > GroupCap(p, c)) return {false, WaitCode::kLenderProtected, at};
+    const Milli kept_by_others = group_kept_[group] - Kept(at, c);
+    const Milli group_after = group_usage_[group] + amount;
+    // Only the kept guarantees stop it; a plain lack of room is for placement to find.
+    if (group_after <= GroupCap(p, c) && group_after + kept_by_others > GroupCap(p, c)) {
+      return {false, WaitCode::kLenderProtected, at};
+    }
   }
   return {};
 }
@@ -98,10 +103,11 @@ void QuotaLedger::Apply(int tenant, int c, Milli delta) {
   for (int at = tenant; at >= 0; at = parent_[at]) {
     const int p = parent_[at];
     const std::size_t group = static_cast<std::size_t>(p < 0 ? parent_.size() : p) * classes + c;
-    group_protected_[group] -= Protected(at, c);
+    group_kept_[group] -= Kept(at, c);
     usage_[Idx(at, c)] += delta;
+    group_usage_[group] += delta;
     assert(usage_[Idx(at, c)] >= 0 && "quota usage went negative");
-    group_protected_[group] += Protected(at, c);
+    group_kept_[group] += Kept(at, c);
   }
 }
 
@@ -121,7 +127,7 @@ Status QuotaLedger::SetLimits(int tenant, const model::ClassAmounts& guarantee,
   const int p = parent_[tenant];
   for (std::size_t c = 0; c < classes; ++c) {
     const std::size_t group = static_cast<std::size_t>(p < 0 ? parent_.size() : p) * classes + c;
-    group_protected_[group] -= Protected(tenant, static_cast<int>(c));
+    group_kept_[group] -= Kept(tenant, static_cast<int>(c));
     auto get = [&](const model::ClassAmounts& m, Milli absent) {
       auto it = m.find(class_names_[c]);
       return it == m.end() ? absent : it->second * kMilliPerAccelerator;
@@ -129,7 +135,7 @@ Status QuotaLedger::SetLimits(int tenant, const model::ClassAmounts& guarantee,
     guarantee_[Idx(tenant, static_cast<int>(c))] = get(guarantee, 0);
     borrow_[Idx(tenant, static_cast<int>(c))] = get(borrow_limit, -1);
     lend_[Idx(tenant, static_cast<int>(c))] = get(lend_limit, -1);
-    group_protected_[group] += Protected(tenant, static_cast<int>(c));
+    group_kept_[group] += Kept(tenant, static_cast<int>(c));
   }
   return Status::Ok();
 }

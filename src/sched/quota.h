@@ -6,13 +6,17 @@
 //   * borrowing limit: usage(a) + amount <= guarantee(a) + borrow_limit(a)
 //     (no limit when borrow_limit is absent);
 //   * lender protection: among a and its siblings under parent P,
-//       usage(a) + amount + sum over siblings s of protected(s) <= cap(P),
-//     where protected(s) = max(usage(s), guarantee(s) - lend_limit(s)) (just
-//     usage(s) when s lends without limit) and cap(P) is the grid capacity of
-//     the class for top-level tenants, else guarantee(P) + borrow_limit(P)
-//     (the capacity when P's borrowing is unlimited).
-// So a tenant always gets its guarantee if the hardware is free, may borrow
-// what others lend, and never eats the part of a guarantee its owner keeps.
+//       usage of the group + amount + sum over siblings s of kept(s) <= cap(P),
+//     where kept(s) = max(0, guarantee(s) - lend_limit(s) - usage(s)) is the
+//     unused part of a guarantee its owner does not lend (0 without a lend
+//     limit), and cap(P) is the grid capacity of the class for top-level
+//     tenants, else guarantee(P) + borrow_limit(P) (the capacity when P's
+//     borrowing is unlimited). A request that fails only because the group is
+//     full is not a quota failure: placement finds the lack of room, and
+//     preemption may reclaim borrowed capacity.
+// So a tenant always gets its guarantee (reclaiming it from borrowers if
+// needed), may borrow what others lend, and never eats the part of a
+// guarantee its owner keeps.
 //
 // Grants: jobs of a tenant whose nearest tenant up the tree with grants is h
 // run only while h has a grant that is valid now, covers the class and is not
@@ -76,7 +80,7 @@ class QuotaLedger {
   std::size_t Idx(int tenant, int c) const {
     return static_cast<std::size_t>(tenant) * class_names_.size() + static_cast<std::size_t>(c);
   }
-  model::Milli Protected(int tenant, int c) const;
+  model::Milli Kept(int tenant, int c) const;
   model::Milli GroupCap(int parent, int c) const;
   void Apply(int tenant, int c, model::Milli delta);
   void ComputeHolders();
@@ -88,8 +92,8 @@ class QuotaLedger {
   // Per (tenant, class).
   std::vector<model::Milli> guarantee_, borrow_, lend_;  // borrow_/lend_ -1 = unlimited
   std::vector<model::Milli> usage_, direct_;
-  // Sum of Protected() over the children of a tenant (index tenants+1 = top level), per class.
-  std::vector<model::Milli> group_protected_;
+  // Sums over the children of a tenant (index `tenants` = the top level), per class.
+  std::vector<model::Milli> group_kept_, group_usage_;
   std::vector<std::vector<model::Grant>> grants_;
   std::vector<std::vector<double>> grant_used_;  // accelerator-hours
   std::vector<int> holder_;                      // nearest tenant up the tree with grants, or -1

@@ -154,6 +154,12 @@ struct Scheduler::Impl final : public TenantShares {
   std::vector<Decision> carried;  // requeues from events between cycles
   Time last_now = std::numeric_limits<Time>::min();
 
+  // Charges grants for the time since the last event. Time never runs back.
+  void AdvanceTo(Time now) {
+    if (last_now != std::numeric_limits<Time>::min() && now > last_now) quota.Accrue(last_now, now);
+    if (now > last_now) last_now = now;
+  }
+
   // TenantShares.
   double DominantShare(int tenant) const override {
     double share = 0;
@@ -762,7 +768,7 @@ Status Scheduler::Cancel(std::string_view id, model::Time now) {
   if (it == impl.by_id.end()) return UnknownJob(id);
   const std::uint32_t idx = it->second;
   SchedJob& j = impl.jobs[idx];
-  (void)now;
+  impl.AdvanceTo(now);
   if (j.state == JobState::kRunning) {
     impl.ReleaseAll(j);
     --running_count_;
@@ -791,6 +797,7 @@ Status Scheduler::Fail(std::string_view id, model::Time now) { return Finish(id,
 Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model::Time now) {
   auto n = grid_.FindNode(node);
   if (!n.ok()) return n.status();
+  impl_->AdvanceTo(now);
   grid_.SetNodeHealth(*n, health);
   if (health == NodeHealth::kDown) {
     std::vector<std::uint32_t> victims = impl_->node_jobs[*n];
@@ -798,6 +805,7 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
               [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
     for (std::uint32_t v : victims) {
       impl_->Stop(pending_, running_count_, v, now);
+      impl_->jobs[v].reason.code = WaitCode::kRequeued;
       impl_->carried.push_back({Decision::Kind::kRequeue, impl_->jobs[v].spec.id, {}, {}, 0,
                                 "node " + std::string(node) + " went down; requeued"});
     }
@@ -808,6 +816,7 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
 Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, model::Time now) {
   const int s = scenario_.FindSite(site);
   if (s < 0) return NotFound("unknown site '" + std::string(site) + "'");
+  impl_->AdvanceTo(now);
   grid_.SetSiteState(static_cast<std::size_t>(s), state);
   if (state == model::SiteState::kDown) {
     std::vector<std::uint32_t> victims;
@@ -819,6 +828,7 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
     victims.erase(std::unique(victims.begin(), victims.end()), victims.end());
     for (std::uint32_t v : victims) {
       impl_->Stop(pending_, running_count_, v, now);
+      impl_->jobs[v].reason.code = WaitCode::kRequeued;
       impl_->carried.push_back({Decision::Kind::kRequeue, impl_->jobs[v].spec.id, {}, {}, 0,
                                 "site " + std::string(site) + " went down; requeued"});
     }
@@ -842,8 +852,7 @@ Status Scheduler::SetGrants(std::string_view tenant, std::vector<model::Grant> g
 CycleResult Scheduler::RunCycle(model::Time now) {
   Impl& impl = *impl_;
   CycleResult result;
-  if (impl.last_now != std::numeric_limits<Time>::min()) quota_.Accrue(impl.last_now, now);
-  impl.last_now = now;
+  impl.AdvanceTo(now);
   result.decisions = std::move(impl.carried);
   impl.carried.clear();
   result.stats.pending_before = pending_.size();
@@ -984,6 +993,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
                                       : "preempted so that " + scenario_.TenantPath(j.tenant) +
                                             " gets back its guarantee (job " + by + ")";
           impl.Stop(pending_, running_count_, v, now);
+          vj.reason.code = WaitCode::kPreempted;
+          vj.reason.other_job = idx;
           result.decisions.push_back({Decision::Kind::kPreempt, vj.spec.id, {}, {}, 0, why});
           ++result.stats.preempted;
         }
@@ -1157,6 +1168,10 @@ Result<std::string> Scheduler::Explain(std::string_view id) const {
     need += " (residency of " + ds + ")";
   }
 
+  auto job_name = [&](std::uint32_t other) {
+    return other < impl_->jobs.size() && impl_->jobs[other].live ? impl_->jobs[other].spec.id
+                                                                  : std::string("(a job that has left)");
+  };
   auto tenant_path = [&](int t) { return t >= 0 ? scenario_.TenantPath(t) : std::string("?"); };
   auto cls = [&](int c) { return c >= 0 ? quota_.class_name(c) : std::string("?"); };
   auto accel = [](model::Milli m) { return std::to_string(m / kMilliPerAccelerator); };
@@ -1190,8 +1205,15 @@ Result<std::string> Scheduler::Explain(std::string_view id) const {
     case WaitCode::kGrantInactive:
       why = "no grant of " + tenant_path(r.tenant) + " for " + cls(r.quota_class) + " is valid now";
       break;
+    case WaitCode::kPreempted:
+      why = "preempted to make room for job " + job_name(r.other_job) +
+            "; waits for the next cycle";
+      break;
+    case WaitCode::kRequeued:
+      why = "its node or site failed; requeued, waits for the next cycle";
+      break;
     case WaitCode::kBlockedBehind:
-      why = "waits behind job " + impl_->jobs[r.other_job].spec.id + " (strict queue order, backfill off)";
+      why = "waits behind job " + job_name(r.other_job) + " (strict queue order, backfill off)";
       break;
     case WaitCode::kReservedFor:
     case WaitCode::kNoCapacity: {
