@@ -68,6 +68,9 @@ class DrfQueueOrder final : public QueueOrder {
   void Begin(std::vector<QueueEntry> entries, const TenantShares& shares) override {
     shares_ = &shares;
     const std::size_t n = scenario_.tenants.size();
+    share_.resize(n);
+    own_share_.resize(n);
+    for (std::size_t t = 0; t < n; ++t) Refresh(static_cast<int>(t));
     own_.assign(n, {});
     cursor_.assign(n, 0);
     pending_.assign(n, 0);
@@ -92,7 +95,7 @@ class DrfQueueOrder final : public QueueOrder {
       double best_share = kLast;
       for (int c : *level) {
         if (pending_[c] == 0) continue;
-        const double share = shares_->DominantShare(c) / scenario_.tenants[c].weight;
+        const double share = share_[c] / scenario_.tenants[c].weight;
         if (share < best_share) {
           best_share = share;
           best = c;
@@ -100,7 +103,7 @@ class DrfQueueOrder final : public QueueOrder {
       }
       // The parent's own jobs compete as one more child.
       const bool own_left = chosen_parent >= 0 && cursor_[chosen_parent] < own_[chosen_parent].size();
-      if (own_left && (best < 0 || shares_->OwnDominantShare(chosen_parent) < best_share)) {
+      if (own_left && (best < 0 || own_share_[chosen_parent] < best_share)) {
         return Pop(chosen_parent, out);
       }
       if (best < 0) return false;
@@ -114,7 +117,18 @@ class DrfQueueOrder final : public QueueOrder {
     }
   }
 
+ // Shares change only along the path of the tenant whose job started.
+  // (Jobs preempted during the cycle are seen at the next Begin.)
+  void Started(const QueueEntry& entry) override {
+    for (int at = entry.tenant; at >= 0; at = scenario_.tenants[at].parent_index) Refresh(at);
+  }
+
  private:
+  void Refresh(int t) {
+    share_[t] = shares_->DominantShare(t);
+    own_share_[t] = shares_->OwnDominantShare(t);
+  }
+
   bool Pop(int tenant, QueueEntry* out) {
     *out = own_[tenant][cursor_[tenant]++];
     for (int at = tenant; at >= 0; at = scenario_.tenants[at].parent_index) --pending_[at];
@@ -128,6 +142,7 @@ class DrfQueueOrder final : public QueueOrder {
   std::vector<std::vector<QueueEntry>> own_;
   std::vector<std::size_t> cursor_;
   std::vector<std::int64_t> pending_;  // pending jobs in each subtree
+  std::vector<double> share_, own_share_;  // cached per cycle, refreshed on Started
 };
 
 }  // namespace

@@ -28,6 +28,12 @@ struct QueueEntry {
   model::Duration remaining_s = 0;  // estimate minus work kept; 0 = unknown
   model::Time deadline = 0;         // 0 = none
   double attained_gpu_s = 0;        // accelerator-seconds received so far
+  // The request, copied here so that a cycle can skip a job identical to one
+  // that just failed without touching the job itself.
+  std::uint32_t part_set = 0;  // candidate set; UINT32_MAX for multi-part jobs
+  std::int32_t accelerators = 0;
+  std::int32_t milli = 0;
+  std::int32_t per_node = 0;
 };
 
 // Live fair-share state, read by dynamic orders.

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "model/policy_names.h"
@@ -78,7 +80,6 @@ struct SchedJob {
   std::vector<std::pair<int, Milli>> charges;             // (quota class, milli) per part
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
   std::uint32_t pending_pos = 0;
-  WaitReason reason;
 
   Milli TotalMilli() const {
     return spec.accelerator_milli * spec.accelerators * static_cast<Milli>(part_sets.size());
@@ -99,7 +100,7 @@ struct EquivalenceKey {
   std::int32_t tenant;
   std::uint32_t set;
   std::int32_t accelerators;
-  Milli milli;
+  std::int32_t milli;
   std::int32_t per_node;
   std::int32_t priority;
   Duration remaining;
@@ -134,6 +135,9 @@ struct Scheduler::Impl final : public TenantShares {
   bool spread_nodes = false;
 
   std::vector<SchedJob> jobs;
+  // Why each pending job waits, apart from the jobs so that a cycle touching
+  // 100,000 pending jobs stays in cache.
+  std::vector<WaitReason> reasons;
   std::vector<std::uint32_t> free_slots;
   std::unordered_map<std::string, std::uint32_t> by_id;
   std::uint64_t next_seq = 0;
@@ -152,6 +156,22 @@ struct Scheduler::Impl final : public TenantShares {
   std::vector<std::uint32_t> pool_blocked_by;  // strict order without backfill
   std::unordered_map<EquivalenceKey, WaitReason, EquivalenceHash> failed;
   std::vector<Decision> carried;  // requeues from events between cycles
+  // Preemptible running jobs per pool by priority, with their start times, and a
+  // version per pool bumped whenever a job starts or stops there.
+  std::vector<std::map<std::int32_t, std::multiset<Time>>> pool_priorities;  // priority -> start times
+  std::vector<std::uint64_t> pool_version;
+  struct PreemptKey {
+    std::uint32_t pool;
+    Milli total;
+    int nodes;
+    std::int32_t priority;
+    bool within_guarantee;
+    bool operator<(const PreemptKey& o) const {
+      return std::tie(pool, total, nodes, priority, within_guarantee) <
+             std::tie(o.pool, o.total, o.nodes, o.priority, o.within_guarantee);
+    }
+  };
+  std::map<PreemptKey, std::uint64_t> preempt_failed;  // -> pool version when it failed
   Time last_now = std::numeric_limits<Time>::min();
 
   // Charges grants for the time since the last event. Time never runs back.
@@ -413,10 +433,10 @@ struct Scheduler::Impl final : public TenantShares {
   // -------------------------------------------------------------------------
   // Starting and stopping jobs.
 
-  void AllocatePart(SchedJob& j, std::size_t pool, std::vector<NodeAssignment>&& parts) {
+  // Records a part already allocated on the grid as the job's.
+  void RegisterPart(SchedJob& j, std::size_t pool, std::vector<NodeAssignment>&& parts) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&j - jobs.data());
     for (auto& a : parts) {
-      for (AccelId x : a.accelerators) grid.Allocate(x, a.milli_per_accelerator);
       auto& on_node = node_jobs[a.node];
       if (std::find(on_node.begin(), on_node.end(), idx) == on_node.end()) on_node.push_back(idx);
       j.assignment.push_back(std::move(a));
@@ -427,6 +447,7 @@ struct Scheduler::Impl final : public TenantShares {
       j.pool_slots.emplace_back(static_cast<std::uint32_t>(pool), static_cast<std::uint32_t>(pool_running[pool].size()));
       pool_running[pool].push_back(idx);
     }
+    ++pool_version[pool];
   }
 
   void ReleaseAll(SchedJob& j) {
@@ -440,6 +461,12 @@ struct Scheduler::Impl final : public TenantShares {
     for (const auto& [c, m] : j.charges) quota.Refund(j.tenant, c, m);
     j.charges.clear();
     for (const auto& [p, slot] : j.pool_slots) {
+      ++pool_version[p];
+      if (j.spec.preemptible && j.state == JobState::kRunning) {
+        auto it = pool_priorities[p].find(j.priority);
+        it->second.erase(it->second.find(j.last_start));
+        if (it->second.empty()) pool_priorities[p].erase(it);
+      }
       auto& list = pool_running[p];
       const std::uint32_t moved = list.back();
       list[slot] = moved;
@@ -486,7 +513,7 @@ struct Scheduler::Impl final : public TenantShares {
     ReleaseAll(j);
     --running;
     ++j.preemptions;
-    j.reason = WaitReason{};
+    reasons[idx] = WaitReason{};
     AddPending(pending, idx);
   }
 
@@ -500,16 +527,31 @@ struct Scheduler::Impl final : public TenantShares {
     std::vector<std::uint32_t> reclaim_pools;   // blocked by lenders' protection while within guarantee
   };
 
-  Attempt TryStart(std::uint32_t idx, Time now, bool use_reserved) {
+  // Scratch space reused by every attempt, so that failing fast allocates nothing.
+  Attempt attempt;
+  std::vector<std::pair<int, Milli>> scratch_charged;
+  std::vector<std::pair<std::size_t, std::vector<NodeAssignment>>> scratch_placed;
+  std::vector<std::size_t> scratch_unhidden;
+  std::vector<bool> verdict_known;
+  std::vector<QuotaLedger::Verdict> class_quota, class_grant;
+
+  // Fills `attempt`; returns a reference to it (valid until the next call).
+  const Attempt& TryStart(std::uint32_t idx, Time now, bool use_reserved) {
     SchedJob& j = jobs[idx];
-    Attempt at;
+    Attempt& at = attempt;
+    at.started = false;
+    at.capacity_pools.clear();
+    at.reclaim_pools.clear();
     at.reason = sets[j.part_sets[0]].rejections;
     at.reason.code = WaitCode::kNoCapacity;
     bool quota_failed = false;
     bool grant_failed = false;
-    std::vector<std::pair<int, Milli>> charged;
-    std::vector<std::pair<std::size_t, std::vector<NodeAssignment>>> placed;
-    std::vector<std::size_t> unhidden;  // pools whose reservations were opened for this attempt
+    auto& charged = scratch_charged;
+    auto& placed = scratch_placed;
+    auto& unhidden = scratch_unhidden;  // pools whose reservations were opened for this attempt
+    charged.clear();
+    placed.clear();
+    unhidden.clear();
     auto rollback = [&] {
       for (auto& [p, parts] : placed) {
         for (auto& a : parts) {
@@ -536,6 +578,9 @@ struct Scheduler::Impl final : public TenantShares {
       int best_pool = -1;
       double best_score = -1;
       PartShape best_shape;
+      verdict_known.assign(static_cast<std::size_t>(quota.class_count()), false);
+      class_quota.resize(verdict_known.size());
+      class_grant.resize(verdict_known.size());
       for (std::uint16_t p : set.pools) {
         const model::Pool& pool = scenario.pools[p];
         if (!grid.SiteUp(static_cast<std::size_t>(pool.site_index))) {
@@ -549,7 +594,13 @@ struct Scheduler::Impl final : public TenantShares {
         }
         const int cls = quota.ClassOfPool(p);
         const PartShape shape = ShapeFor(j.spec, pool);
-        const QuotaLedger::Verdict q = quota.CanAdmit(j.tenant, cls, shape.total);
+        // Quota and grants depend on the class only: ask once per class and part.
+        if (!verdict_known[cls]) {
+          class_quota[cls] = quota.CanAdmit(j.tenant, cls, shape.total);
+          class_grant[cls] = quota.GrantAllows(j.tenant, cls, now);
+          verdict_known[cls] = true;
+        }
+        const QuotaLedger::Verdict& q = class_quota[cls];
         if (!q.ok) {
           ++at.reason.rejected_by_quota;
           if (!quota_failed) {
@@ -563,7 +614,7 @@ struct Scheduler::Impl final : public TenantShares {
           }
           continue;
         }
-        const QuotaLedger::Verdict g = quota.GrantAllows(j.tenant, cls, now);
+        const QuotaLedger::Verdict& g = class_grant[cls];
         if (!g.ok) {
           if (!grant_failed && !quota_failed) {
             at.reason.tenant = g.tenant;
@@ -621,15 +672,10 @@ struct Scheduler::Impl final : public TenantShares {
       charged.emplace_back(cls, best_shape.total);
       placed.emplace_back(static_cast<std::size_t>(best_pool), std::move(parts));
     }
-    // Every part placed: make it the job's allocation (AllocatePart re-allocates).
-    for (auto& [p, parts] : placed) {
-      for (auto& a : parts) {
-        for (AccelId x : a.accelerators) grid.Release(x, a.milli_per_accelerator);
-      }
-    }
-    for (auto& [p, parts] : placed) AllocatePart(j, p, std::move(parts));
+    // Every part placed: make it the job's allocation.
+    for (auto& [p, parts] : placed) RegisterPart(j, p, std::move(parts));
     rehide();
-    j.charges = std::move(charged);
+    j.charges = charged;
     at.started = true;
     return at;
   }
@@ -675,6 +721,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scen
     }
   }
   impl.pool_running.resize(scenario.pools.size());
+  impl.pool_priorities.resize(scenario.pools.size());
+  impl.pool_version.assign(scenario.pools.size(), 0);
   impl.node_jobs.resize(s->grid_.node_count());
   impl.pool_reservation.assign(scenario.pools.size(), -1);
   impl.pool_blocked_by.assign(scenario.pools.size(), kNoJob);
@@ -744,6 +792,7 @@ Status Scheduler::Submit(model::Job job) {
   } else {
     idx = static_cast<std::uint32_t>(impl.jobs.size());
     impl.jobs.emplace_back();
+    impl.reasons.emplace_back();
   }
   SchedJob& j = impl.jobs[idx];
   j = SchedJob{};
@@ -753,6 +802,7 @@ Status Scheduler::Submit(model::Job job) {
   j.seq = impl.next_seq++;
   j.part_sets = std::move(part_sets);
   j.spec = std::move(job);
+  impl.reasons[idx] = WaitReason{};
   impl.by_id.emplace(j.spec.id, idx);
   impl.AddPending(pending_, idx);
   return Status::Ok();
@@ -805,7 +855,7 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
               [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
     for (std::uint32_t v : victims) {
       impl_->Stop(pending_, running_count_, v, now);
-      impl_->jobs[v].reason.code = WaitCode::kRequeued;
+      impl_->reasons[v].code = WaitCode::kRequeued;
       impl_->carried.push_back({Decision::Kind::kRequeue, impl_->jobs[v].spec.id, {}, {}, 0,
                                 "node " + std::string(node) + " went down; requeued"});
     }
@@ -828,7 +878,7 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
     victims.erase(std::unique(victims.begin(), victims.end()), victims.end());
     for (std::uint32_t v : victims) {
       impl_->Stop(pending_, running_count_, v, now);
-      impl_->jobs[v].reason.code = WaitCode::kRequeued;
+      impl_->reasons[v].code = WaitCode::kRequeued;
       impl_->carried.push_back({Decision::Kind::kRequeue, impl_->jobs[v].spec.id, {}, {}, 0,
                                 "site " + std::string(site) + " went down; requeued"});
     }
@@ -857,6 +907,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   impl.carried.clear();
   result.stats.pending_before = pending_.size();
   impl.failed.clear();
+  impl.preempt_failed.clear();
   impl.reservations.clear();
   std::fill(impl.pool_reservation.begin(), impl.pool_reservation.end(), -1);
   std::fill(impl.pool_blocked_by.begin(), impl.pool_blocked_by.end(), kNoJob);
@@ -866,7 +917,9 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   for (std::uint32_t idx : pending_) {
     const SchedJob& j = impl.jobs[idx];
     entries.push_back({idx, j.seq, j.tenant, j.priority, j.spec.submit_time, j.spec.runtime_estimate_s,
-                       j.Remaining(), j.spec.deadline, j.attained_gpu_s});
+                       j.Remaining(), j.spec.deadline, j.attained_gpu_s,
+                       j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX, j.spec.accelerators,
+                       static_cast<std::int32_t>(j.spec.accelerator_milli), j.spec.accelerators_per_node});
   }
   impl.order->Begin(std::move(entries), impl);
 
@@ -874,20 +927,25 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   while (impl.order->Next(&e)) {
     ++result.stats.considered;
     const std::uint32_t idx = e.job;
-    SchedJob& j = impl.jobs[idx];
     const bool any_reservation = !impl.reservations.empty();
-    const EquivalenceKey key{j.tenant, j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX - 1,
-                             j.spec.accelerators, j.spec.accelerator_milli, j.spec.accelerators_per_node,
-                             j.priority, any_reservation ? j.Remaining() : -1};
-    const bool cacheable = j.part_sets.size() == 1;
+    // Which reservations this job could backfill into: all that matters of its runtime.
+    Duration fits_before = 0;
+    for (std::size_t r = 0; r < impl.reservations.size(); ++r) {
+      if (e.remaining_s > 0 && now + e.remaining_s <= impl.reservations[r].start) fits_before |= Duration{1} << r;
+    }
+    // The key is read from the entry so that a cache hit never touches the job.
+    const EquivalenceKey key{e.tenant, e.part_set, e.accelerators, e.milli, e.per_node, e.priority, fits_before};
+    const bool cacheable = e.part_set != UINT32_MAX;
     if (cacheable) {
       if (auto it = impl.failed.find(key); it != impl.failed.end()) {
-        j.reason = it->second;
+        impl.reasons[idx] = it->second;
         ++result.stats.equivalence_hits;
         continue;
       }
     }
-    Impl::Attempt at = impl.TryStart(idx, now, any_reservation);
+    SchedJob& j = impl.jobs[idx];
+    const Impl::Attempt* at_ptr = &impl.TryStart(idx, now, any_reservation);
+    const Impl::Attempt& at = *at_ptr;
 
     if (!at.started && config_.preemption && j.part_sets.size() == 1 &&
         (!at.capacity_pools.empty() || !at.reclaim_pools.empty())) {
@@ -906,6 +964,22 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         const int cls = quota_.ClassOfPool(static_cast<int>(p));
         const PartShape shape = impl.ShapeFor(j.spec, pool);
         const bool within_guarantee = quota_.WithinGuarantee(j.tenant, cls, shape.total);
+        // Cheap exits before looking at victims one by one: nothing of lower
+        // priority runs here and no reclaim applies, or an identical request
+        // already failed since the pool last changed.
+        bool lower_eligible = false;
+        bool any_eligible = false;
+        for (const auto& [prio, starts] : impl.pool_priorities[p]) {
+          if (*starts.begin() > now - config_.preemption_grace_s) continue;
+          any_eligible = true;
+          lower_eligible = lower_eligible || prio < j.priority;
+        }
+        if (!lower_eligible && !(within_guarantee && any_eligible)) continue;
+        const Impl::PreemptKey pkey{p, shape.total, shape.nodes, j.priority, within_guarantee};
+        if (auto it = impl.preempt_failed.find(pkey); it != impl.preempt_failed.end() &&
+                                                       it->second == impl.pool_version[p]) {
+          continue;
+        }
         std::vector<std::pair<double, std::uint32_t>> candidates;
         for (std::uint32_t v : impl.pool_running[p]) {
           const SchedJob& vj = impl.jobs[v];
@@ -982,6 +1056,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           best.cost = cost;
           best.victims = chosen;
         }
+        if (!found && candidates.size() <= chosen.size()) impl.preempt_failed[pkey] = impl.pool_version[p];
       }
       if (!best.victims.empty()) {
         const std::string by = j.spec.id;
@@ -993,13 +1068,13 @@ CycleResult Scheduler::RunCycle(model::Time now) {
                                       : "preempted so that " + scenario_.TenantPath(j.tenant) +
                                             " gets back its guarantee (job " + by + ")";
           impl.Stop(pending_, running_count_, v, now);
-          vj.reason.code = WaitCode::kPreempted;
-          vj.reason.other_job = idx;
+          impl.reasons[v].code = WaitCode::kPreempted;
+          impl.reasons[v].other_job = idx;
           result.decisions.push_back({Decision::Kind::kPreempt, vj.spec.id, {}, {}, 0, why});
           ++result.stats.preempted;
         }
         impl.failed.clear();  // freed capacity invalidates cached failures
-        at = impl.TryStart(idx, now, !impl.reservations.empty());
+        impl.TryStart(idx, now, !impl.reservations.empty());
         assert(at.started && "preemption freed capacity the job could not use");
       }
     }
@@ -1008,6 +1083,9 @@ CycleResult Scheduler::RunCycle(model::Time now) {
       impl.RemovePending(pending_, idx);
       j.state = JobState::kRunning;
       j.last_start = now;
+      if (j.spec.preemptible) {
+        for (const auto& [p, _] : j.pool_slots) impl.pool_priorities[p][j.priority].insert(now);
+      }
       ++running_count_;
       ++result.stats.started;
       result.decisions.push_back({Decision::Kind::kStart, j.spec.id, j.assignment, {}, 0, impl.StartReason(j)});
@@ -1018,7 +1096,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
     // Blocked. With backfill the first blocked job per pool gets a reservation
     // (EASY): nodes that free up earliest by running jobs' estimates are held,
     // and later jobs use them only if they end before the reservation starts.
-    j.reason = at.reason;
+    impl.reasons[idx] = at.reason;
     const bool capacity_blocked = !at.capacity_pools.empty() && j.part_sets.size() == 1 && !j.spec.fractional();
     if (capacity_blocked && config_.backfill &&
         static_cast<int>(impl.reservations.size()) < config_.max_reservations) {
@@ -1113,7 +1191,7 @@ Result<JobView> Scheduler::Job(std::string_view id) const {
   v.attained_gpu_s = j.attained_gpu_s;
   v.preemptions = j.preemptions;
   v.assignment = j.state == JobState::kRunning ? &j.assignment : nullptr;
-  v.reason = j.reason;
+  v.reason = impl_->reasons[it->second];
   return v;
 }
 
@@ -1129,7 +1207,7 @@ Result<std::string> Scheduler::Explain(std::string_view id) const {
   const SchedJob& j = impl_->jobs[it->second];
   if (j.state == JobState::kRunning) return std::string();
   const model::Job& spec = j.spec;
-  const WaitReason& r = j.reason;
+  const WaitReason& r = impl_->reasons[it->second];
 
   // What the job needs, in the grid's words.
   std::string need = "needs ";
