@@ -135,31 +135,40 @@ void GridState::Unindex(NodeId n) {
   indexed_[n] = false;
 }
 
-void GridState::Allocate(AccelId a, Milli milli) {
-  const NodeId n = accel_node_[a];
-  assert(milli > 0 && free_milli_[a] >= milli && "accelerator over-allocated");
+void GridState::Allocate(AccelId a, Milli milli) { AllocateOnNode(accel_node_[a], {a}, milli); }
+
+void GridState::Release(AccelId a, Milli milli) { ReleaseOnNode(accel_node_[a], {a}, milli); }
+
+void GridState::AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli) {
   const bool was = indexed_[n];
   if (was) Unindex(n);
-  free_milli_[a] -= milli;
+  for (AccelId a : accels) {
+    assert(accel_node_[a] == n && milli > 0 && free_milli_[a] >= milli && "accelerator over-allocated");
+    free_milli_[a] -= milli;
+  }
   const NodeInfo& node = nodes_[n];
-  pools_[node.pool].used_milli += milli;
+  const Milli total = milli * static_cast<Milli>(accels.size());
+  pools_[node.pool].used_milli += total;
   const auto& pool_spec = scenario_->pools[node.pool];
   site_power_w_[pool_spec.site_index] +=
-      scenario_->accelerators[pool_spec.accelerator_index].power_w * static_cast<double>(milli) / 1000.0;
+      scenario_->accelerators[pool_spec.accelerator_index].power_w * static_cast<double>(total) / 1000.0;
   if (was) Index(n);
 }
 
-void GridState::Release(AccelId a, Milli milli) {
-  const NodeId n = accel_node_[a];
-  assert(milli > 0 && free_milli_[a] + milli <= kMilliPerAccelerator && "accelerator over-released");
+void GridState::ReleaseOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli) {
   const bool was = indexed_[n];
   if (was) Unindex(n);
-  free_milli_[a] += milli;
+  for (AccelId a : accels) {
+    assert(accel_node_[a] == n && milli > 0 && free_milli_[a] + milli <= kMilliPerAccelerator &&
+           "accelerator over-released");
+    free_milli_[a] += milli;
+  }
   const NodeInfo& node = nodes_[n];
-  pools_[node.pool].used_milli -= milli;
+  const Milli total = milli * static_cast<Milli>(accels.size());
+  pools_[node.pool].used_milli -= total;
   const auto& pool_spec = scenario_->pools[node.pool];
   site_power_w_[pool_spec.site_index] -=
-      scenario_->accelerators[pool_spec.accelerator_index].power_w * static_cast<double>(milli) / 1000.0;
+      scenario_->accelerators[pool_spec.accelerator_index].power_w * static_cast<double>(total) / 1000.0;
   if (was) Index(n);
 }
 

@@ -76,6 +76,9 @@ class GridState {
 
   void Allocate(AccelId a, Milli milli);
   void Release(AccelId a, Milli milli);
+  // The same for several accelerators of one node, re-indexing the node once.
+  void AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli);
+  void ReleaseOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli);
   NodeId NodeOf(AccelId a) const { return accel_node_[a]; }
 
   void SetNodeHealth(NodeId n, NodeHealth h);

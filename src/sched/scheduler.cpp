@@ -21,6 +21,7 @@ using model::Time;
 namespace {
 constexpr Time kNever = std::numeric_limits<Time>::max();
 constexpr std::uint32_t kNoJob = UINT32_MAX;
+constexpr NodeId kNoNode = UINT32_MAX;
 }  // namespace
 
 std::string_view DecisionKindName(Decision::Kind k) {
@@ -314,6 +315,49 @@ struct Scheduler::Impl final : public TenantShares {
     out->push_back(std::move(a));
   }
 
+  // The reserved node that fits a single-node request most tightly, or kNoNode.
+  NodeId BestReservedNode(const Reservation& r, const PartShape& s) const {
+    NodeId best = kNoNode;
+    Milli best_left = std::numeric_limits<Milli>::max();
+    for (NodeId n : r.nodes) {
+      const NodeInfo& info = grid.node(n);
+      if (info.health != NodeHealth::kUp) continue;
+      Milli left = -1;
+      if (s.fractional()) {
+        for (AccelId x = info.first_accel; x < info.first_accel + info.accel_count; ++x) {
+          const Milli f = grid.FreeMilli(x);
+          if (f >= s.milli && (left < 0 || f - s.milli < left)) left = f - s.milli;
+        }
+      } else if (grid.FreeWhole(n) >= s.per_node) {
+        left = grid.FreeWhole(n) - s.per_node;
+      }
+      if (left >= 0 && left < best_left) {
+        best_left = left;
+        best = n;
+      }
+    }
+    return best;
+  }
+
+  // Picks accelerators on one given node for a single-node request.
+  void TakeOnNode(NodeId n, const PartShape& s, std::vector<NodeAssignment>* out) const {
+    if (!s.fractional()) {
+      TakeWhole(n, s.per_node, s.milli, out);
+      return;
+    }
+    const NodeInfo& info = grid.node(n);
+    AccelId best = info.first_accel;
+    Milli best_free = std::numeric_limits<Milli>::max();
+    for (AccelId x = info.first_accel; x < info.first_accel + info.accel_count; ++x) {
+      const Milli f = grid.FreeMilli(x);
+      if (f >= s.milli && f < best_free) {
+        best_free = f;
+        best = x;
+      }
+    }
+    out->push_back({n, {best}, s.milli});
+  }
+
   bool CanFitNow(std::size_t p, const PartShape& s) const {
     const PoolIndex& pool = grid.pool(p);
     if (pool.available_free_milli < s.total) return false;
@@ -453,7 +497,7 @@ struct Scheduler::Impl final : public TenantShares {
   void ReleaseAll(SchedJob& j) {
     const std::uint32_t idx = static_cast<std::uint32_t>(&j - jobs.data());
     for (const auto& a : j.assignment) {
-      for (AccelId x : a.accelerators) grid.Release(x, a.milli_per_accelerator);
+      grid.ReleaseOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       auto& on_node = node_jobs[a.node];
       on_node.erase(std::remove(on_node.begin(), on_node.end(), idx), on_node.end());
     }
@@ -531,7 +575,6 @@ struct Scheduler::Impl final : public TenantShares {
   Attempt attempt;
   std::vector<std::pair<int, Milli>> scratch_charged;
   std::vector<std::pair<std::size_t, std::vector<NodeAssignment>>> scratch_placed;
-  std::vector<std::size_t> scratch_unhidden;
   std::vector<bool> verdict_known;
   std::vector<QuotaLedger::Verdict> class_quota, class_grant;
 
@@ -548,29 +591,19 @@ struct Scheduler::Impl final : public TenantShares {
     bool grant_failed = false;
     auto& charged = scratch_charged;
     auto& placed = scratch_placed;
-    auto& unhidden = scratch_unhidden;  // pools whose reservations were opened for this attempt
     charged.clear();
     placed.clear();
-    unhidden.clear();
     auto rollback = [&] {
       for (auto& [p, parts] : placed) {
-        for (auto& a : parts) {
-          for (AccelId x : a.accelerators) grid.Release(x, a.milli_per_accelerator);
-        }
+        for (auto& a : parts) grid.ReleaseOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       }
       for (auto& [c, m] : charged) quota.Refund(j.tenant, c, m);
-    };
-    auto rehide = [&] {
-      for (std::size_t p : unhidden) {
-        for (NodeId n : reservations[pool_reservation[p]].nodes) grid.Hide(n);
-      }
     };
 
     for (std::uint32_t set_id : j.part_sets) {
       const CandidateSet& set = sets[set_id];
       if (set.pools.empty()) {
         rollback();
-        rehide();
         at.reason = set.rejections;
         at.reason.code = WaitCode::kNoCandidatePool;
         return at;
@@ -578,6 +611,9 @@ struct Scheduler::Impl final : public TenantShares {
       int best_pool = -1;
       double best_score = -1;
       PartShape best_shape;
+      NodeId reserved_node = kNoNode;  // backfill candidate on a reserved node
+      std::uint32_t reserved_pool = 0;
+      PartShape reserved_shape;
       verdict_known.assign(static_cast<std::size_t>(quota.class_count()), false);
       class_quota.resize(verdict_known.size());
       class_grant.resize(verdict_known.size());
@@ -633,18 +669,21 @@ struct Scheduler::Impl final : public TenantShares {
             continue;
           }
         }
-        bool fits = CanFitNow(p, shape);
-        if (!fits && use_reserved && pool_reservation[p] >= 0) {
-          const Reservation& r = reservations[pool_reservation[p]];
-          const Duration rem = j.Remaining();
-          if (rem > 0 && now + rem <= r.start &&
-              std::find(unhidden.begin(), unhidden.end(), p) == unhidden.end()) {
-            for (NodeId n : r.nodes) grid.Unhide(n);
-            unhidden.push_back(p);
-            fits = CanFitNow(p, shape);
+        if (!CanFitNow(p, shape)) {
+          // Backfill: a single-node request that ends before the pool's
+          // reservation starts may use a reserved node (best fit).
+          if (use_reserved && pool_reservation[p] >= 0 && shape.nodes == 1 && best_pool < 0) {
+            const Reservation& r = reservations[pool_reservation[p]];
+            const Duration rem = j.Remaining();
+            if (rem > 0 && now + rem <= r.start) {
+              const NodeId n = BestReservedNode(r, shape);
+              if (n != kNoNode && (reserved_node == kNoNode || p < reserved_pool)) {
+                reserved_node = n;
+                reserved_pool = p;
+                reserved_shape = shape;
+              }
+            }
           }
-        }
-        if (!fits) {
           at.capacity_pools.push_back(p);
           continue;
         }
@@ -656,17 +695,18 @@ struct Scheduler::Impl final : public TenantShares {
         }
       }
       std::vector<NodeAssignment> parts;
-      if (best_pool < 0 || !SelectNodes(static_cast<std::size_t>(best_pool), best_shape, &parts)) {
+      if (best_pool < 0 && reserved_node != kNoNode) {
+        TakeOnNode(reserved_node, reserved_shape, &parts);
+        best_pool = static_cast<int>(reserved_pool);
+        best_shape = reserved_shape;
+      } else if (best_pool < 0 || !SelectNodes(static_cast<std::size_t>(best_pool), best_shape, &parts)) {
         rollback();
-        rehide();
         if (at.reason.code == WaitCode::kNoCapacity && !at.capacity_pools.empty()) {
           at.reason.tenant = -1;
         }
         return at;
       }
-      for (const auto& a : parts) {
-        for (AccelId x : a.accelerators) grid.Allocate(x, a.milli_per_accelerator);
-      }
+      for (const auto& a : parts) grid.AllocateOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       const int cls = quota.ClassOfPool(best_pool);
       quota.Charge(j.tenant, cls, best_shape.total);
       charged.emplace_back(cls, best_shape.total);
@@ -674,7 +714,6 @@ struct Scheduler::Impl final : public TenantShares {
     }
     // Every part placed: make it the job's allocation.
     for (auto& [p, parts] : placed) RegisterPart(j, p, std::move(parts));
-    rehide();
     j.charges = charged;
     at.started = true;
     return at;
