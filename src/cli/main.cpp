@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/scenario_command.h"
+#include "cli/schedule_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "sovgrid 0.1.0");
   app.require_subcommand(1);
   sovgrid::cli::AddScenarioCommands(app);
+  sovgrid::cli::AddScheduleCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

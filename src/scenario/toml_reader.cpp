@@ -311,6 +311,8 @@ void TableReader::Tables(std::string_view key,
 }
 
 void TableReader::Finish() {
+  if (finished_) return;
+  finished_ = true;
   for (const auto& [k, v] : table_) {
     if (seen_.find(k.str()) == seen_.end()) {
       // Point at the key itself, not at its value.

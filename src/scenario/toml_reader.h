@@ -69,7 +69,7 @@ class TableReader {
   // Calls `fn` for each table of the array of tables under `key`.
   void Tables(std::string_view key, const std::function<void(TableReader&, std::size_t)>& fn);
 
-  // Reports keys that no getter asked for. Call once, after all getters.
+  // Reports keys that no getter asked for, after all getters. Later calls do nothing.
   void Finish();
 
   // Reports a problem with `key` of this table (at the key's line if present).
@@ -86,6 +86,7 @@ class TableReader {
   const toml::table& table_;
   std::string path_;
   std::set<std::string, std::less<>> seen_;
+  bool finished_ = false;
 };
 
 }  // namespace sovgrid::scenario

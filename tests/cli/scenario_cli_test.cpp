@@ -70,3 +70,44 @@ TEST(ScenarioCli, HelpListsTheSubcommands) {
 
 }  // namespace
 }  // namespace sovgrid
+
+namespace sovgrid {
+namespace {
+
+TEST(ScheduleCli, PrintsDecisionsAndPendingReasons) {
+  auto r = testing::RunCommand(kBinary + " schedule " + (kSource / "scenarios/small.toml").string() + " " +
+                               (kSource / "scenarios/jobs/small-demo.toml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("start     llm-pretrain"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("startup-big  needs 24 B200"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("is at its borrowing limit"), std::string::npos) << r.out;
+}
+
+TEST(ScheduleCli, BadJobsAreReportedWithFileAndLineAndTheRestRuns) {
+  const std::string jobs = (kSource / "tests/cli/bad-jobs.toml").string();
+  auto r = testing::RunCommand(kBinary + " schedule --json --queue-order fifo " +
+                               (kSource / "scenarios/small.toml").string() + " " + jobs);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find(jobs + ":10:1: jobs[1].acelerators: unknown key"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(jobs + ":15:16: jobs[2].accelerators: expected an integer, found a string"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("job no-such-tenant rejected: job.tenant: unknown tenant 'nobody'"), std::string::npos)
+      << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  std::vector<std::string> started;
+  for (const auto& d : j["decisions"]) started.push_back(d["job"]);
+  EXPECT_EQ(started, (std::vector<std::string>{"good-1", "good-2"}));
+  EXPECT_EQ(j["rejected"].size(), 3u);
+}
+
+TEST(ScheduleCli, UnknownPolicyIsAnError) {
+  auto r = testing::RunCommand(kBinary + " schedule --queue-order lottery " +
+                               (kSource / "scenarios/small.toml").string() + " " +
+                               (kSource / "scenarios/jobs/small-demo.toml").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown queue order 'lottery'"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace sovgrid
