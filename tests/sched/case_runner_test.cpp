@@ -114,6 +114,26 @@ TEST_P(SchedulerCase, DecisionsMatch) {
     for (const auto& n : Strings(step, "nodes_up")) ASSERT_TRUE(s.SetNodeHealth(n, NodeHealth::kUp, now).ok());
     for (const auto& n : Strings(step, "sites_down")) ASSERT_TRUE(s.SetSiteState(n, model::SiteState::kDown, now).ok());
     for (const auto& n : Strings(step, "sites_up")) ASSERT_TRUE(s.SetSiteState(n, model::SiteState::kUp, now).ok());
+    for (const auto& n : Strings(step, "sites_drain")) {
+      ASSERT_TRUE(s.SetSiteState(n, model::SiteState::kDraining, now).ok());
+    }
+    for (const auto& n : Strings(step, "nodes_drain")) ASSERT_TRUE(s.SetNodeHealth(n, NodeHealth::kDraining, now).ok());
+    // set_quota = [{ tenant = "x", guarantee = {...}, borrow_limit = {...}, lend_limit = {...} }]
+    if (const auto* quotas = step["set_quota"].as_array()) {
+      for (const auto& q : *quotas) {
+        const toml::table& t = *q.as_table();
+        auto amounts = [&](std::string_view key) {
+          model::ClassAmounts out;
+          if (const auto* m = t[key].as_table()) {
+            for (const auto& [k, v] : *m) out[std::string(k.str())] = v.value_or(std::int64_t{0});
+          }
+          return out;
+        };
+        Status st = s.SetQuota(t["tenant"].value_or(std::string()), amounts("guarantee"), amounts("borrow_limit"),
+                               amounts("lend_limit"));
+        ASSERT_TRUE(st.ok()) << where << ": " << st.ToString();
+      }
+    }
 
     const CycleResult cycle = s.RunCycle(now);
     std::map<Decision::Kind, std::vector<std::string>> by_kind;
