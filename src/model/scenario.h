@@ -73,6 +73,7 @@ struct Pool {
   // A multiple of accelerators_per_node.
   int domain_size = 8;
   int racks = 1;               // nodes are spread evenly over racks
+  double mtbf_hours = 0;       // mean time between failures of one node (twin); 0 = none
   // Resolved by Scenario::Resolve().
   int site_index = -1;
   int accelerator_index = -1;

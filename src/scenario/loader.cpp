@@ -71,6 +71,7 @@ void ReadPool(TableReader& r, model::Pool* p) {
                                 std::to_string(p->accelerators_per_node) + "), found " +
                                 std::to_string(p->domain_size));
   }
+  r.Double("mtbf_hours", &p->mtbf_hours, 0, kMaxNumber);
   if (per_node_ok && nodes_ok && p->domain_size > p->accelerators_per_node * p->nodes) {
     r.Report("domain_size", "expected at most the pool's " +
                                 std::to_string(p->accelerators_per_node * p->nodes) +

@@ -1,0 +1,518 @@
+#include "twin/engine.h"
+
+#include <sys/resource.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <queue>
+#include <random>
+#include <unordered_map>
+
+namespace sovgrid::twin {
+
+using model::Duration;
+using model::kMilliPerAccelerator;
+using model::Milli;
+using model::Time;
+
+double PeakRssMb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+namespace {
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Event kinds in the order they are applied at one instant.
+enum class EventKind : std::uint8_t { kSiteDown, kSiteUp, kNodeDown, kNodeUp, kCompletion, kArrival, kCycle };
+
+struct Event {
+  Time time;
+  EventKind kind;
+  std::uint64_t seq;
+  std::uint32_t index;       // job, node or outage index
+  std::uint32_t generation;  // completions: valid only if it matches the job's
+  bool operator>(const Event& o) const {
+    if (time != o.time) return time > o.time;
+    if (kind != o.kind) return kind > o.kind;
+    return seq > o.seq;
+  }
+};
+
+struct JobRun {
+  Time first_start = -1;
+  Time run_start = -1;
+  Duration progress_at_start = 0;
+  std::uint32_t generation = 0;
+  bool running = false;
+  bool done = false;
+  Milli milli = 0;  // allocated while running
+  std::vector<std::pair<std::uint32_t, Milli>> by_pool;  // allocation per pool while running
+};
+
+double Quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(sorted.size() - 1, lo + 1);
+  const double frac = pos - static_cast<double>(lo);
+  return sorted[lo] * (1 - frac) + sorted[hi] * frac;
+}
+
+class Simulation {
+ public:
+  Simulation(const model::Scenario& s, const Workload& w, const TwinOptions& o, sched::Scheduler& sched)
+      : s_(s), w_(w), o_(o), sched_(sched), rng_(o.seed) {}
+
+  Result<PolicyResult> Run();
+
+ private:
+  void Push(Time t, EventKind k, std::uint32_t index, std::uint32_t generation = 0) {
+    if (k == EventKind::kSiteUp || k == EventKind::kNodeUp) ++pending_repairs_;
+    events_.push({t, k, seq_++, index, generation});
+  }
+  void Accumulate(Time now);
+  void ApplyDecisions(const sched::CycleResult& cycle, Time now);
+  void StopRun(std::uint32_t j, Time now, bool finished);
+  void Sample(Time t);
+  bool ResidencyHolds(const model::Job& job, const std::vector<sched::NodeAssignment>& assignment) const;
+  void ScheduleNodeFailure(sched::NodeId n, Time after);
+  double Mtbf(std::size_t pool) const {
+    const double m = s_.pools[pool].mtbf_hours;
+    return m > 0 ? m : o_.failures.default_node_mtbf_hours;
+  }
+
+  const model::Scenario& s_;
+  const Workload& w_;
+  const TwinOptions& o_;
+  sched::Scheduler& sched_;
+  std::mt19937_64 rng_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::uint64_t seq_ = 0;
+  std::vector<JobRun> runs_;
+  std::unordered_map<std::string, std::uint32_t> by_id_;
+  PolicyResult r_;
+  double sched_cpu_ = 0;
+
+  // Allocation now, and its integral over time.
+  Time last_t_ = 0;
+  Milli alloc_total_ = 0;
+  std::vector<Milli> alloc_pool_;
+  double alloc_integral_ = 0;  // milli-seconds
+  std::vector<double> pool_integral_;
+  std::vector<double> pool_integral_at_sample_;
+  double total_integral_at_sample_ = 0;
+  Time last_sample_ = 0;
+  double fragmentation_sum_ = 0;
+  std::size_t fragmentation_samples_ = 0;
+  std::vector<double> tenant_gpu_s_;
+  std::vector<bool> tenant_has_jobs_;
+  std::vector<double> jct_, queue_;
+  std::size_t done_ = 0;
+  Time last_arrival_ = std::numeric_limits<Time>::min();
+  std::size_t pending_repairs_ = 0;  // site-up and node-up events still to come
+};
+
+bool Simulation::ResidencyHolds(const model::Job& job, const std::vector<sched::NodeAssignment>& assignment) const {
+  for (const auto& a : assignment) {
+    const model::Site& site = s_.sites[s_.pools[sched_.grid().node(a.node).pool].site_index];
+    for (const auto& d : job.datasets) {
+      const model::Dataset& ds = s_.datasets[s_.FindDataset(d)];
+      const bool juris = ds.jurisdictions.empty() ||
+                         std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(), site.jurisdiction) !=
+                             ds.jurisdictions.end();
+      const bool listed = ds.sites.empty() || std::find(ds.sites.begin(), ds.sites.end(), site.id) != ds.sites.end();
+      if (!juris || !listed || site.tier < ds.min_tier) return false;
+    }
+  }
+  return true;
+}
+
+void Simulation::Accumulate(Time now) {
+  if (now <= last_t_) return;
+  const double dt = static_cast<double>(now - last_t_);
+  alloc_integral_ += static_cast<double>(alloc_total_) * dt;
+  for (std::size_t p = 0; p < alloc_pool_.size(); ++p) pool_integral_[p] += static_cast<double>(alloc_pool_[p]) * dt;
+  last_t_ = now;
+}
+
+void Simulation::StopRun(std::uint32_t j, Time now, bool finished) {
+  JobRun& run = runs_[j];
+  if (!run.running) return;
+  const double gpu_s = static_cast<double>(now - run.run_start) * static_cast<double>(run.milli) / kMilliPerAccelerator;
+  tenant_gpu_s_[static_cast<std::size_t>(s_.FindTenant(w_.jobs[j].job.tenant))] += gpu_s;
+  alloc_total_ -= run.milli;
+  for (const auto& [p, m] : run.by_pool) alloc_pool_[p] -= m;
+  run.by_pool.clear();
+  run.milli = 0;
+  run.running = false;
+  ++run.generation;
+  if (finished) {
+    run.done = true;
+    ++done_;
+    const TwinJob& tj = w_.jobs[j];
+    jct_.push_back(static_cast<double>(now - tj.job.submit_time));
+    queue_.push_back(static_cast<double>(run.first_start - tj.job.submit_time));
+  }
+}
+
+void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
+  r_.decisions += cycle.decisions.size();
+  for (const sched::Decision& d : cycle.decisions) {
+    auto it = by_id_.find(d.job);
+    if (it == by_id_.end()) continue;
+    const std::uint32_t j = it->second;
+    JobRun& run = runs_[j];
+    const TwinJob& tj = w_.jobs[j];
+    switch (d.kind) {
+      case sched::Decision::Kind::kStart: {
+        auto view = sched_.Job(d.job);
+        if (!view.ok()) break;
+        if (!ResidencyHolds(tj.job, d.assignment)) ++r_.residency_violations;
+        run.running = true;
+        run.run_start = now;
+        if (run.first_start < 0) run.first_start = now;
+        run.progress_at_start = view->progress_s;
+        for (const auto& a : d.assignment) {
+          const Milli m = a.milli_per_accelerator * static_cast<Milli>(a.accelerators.size());
+          const std::uint32_t p = sched_.grid().node(a.node).pool;
+          run.milli += m;
+          alloc_pool_[p] += m;
+          auto slot = std::find_if(run.by_pool.begin(), run.by_pool.end(), [&](const auto& x) { return x.first == p; });
+          if (slot == run.by_pool.end()) {
+            run.by_pool.emplace_back(p, m);
+          } else {
+            slot->second += m;
+          }
+        }
+        alloc_total_ += run.milli;
+        const Duration left = std::max<Duration>(1, tj.runtime_s - view->progress_s);
+        Push(now + left, EventKind::kCompletion, j, run.generation);
+        break;
+      }
+      case sched::Decision::Kind::kPreempt:
+      case sched::Decision::Kind::kRequeue: {
+        if (d.kind == sched::Decision::Kind::kPreempt) ++r_.preemptions;
+        const Milli milli = run.milli;
+        const Time started = run.run_start;
+        const Duration before = run.progress_at_start;
+        StopRun(j, now, false);
+        auto view = sched_.Job(d.job);
+        const Duration kept = view.ok() ? view->progress_s : 0;
+        // Work done in this run that was not kept, plus earlier work thrown away.
+        const double lost_s = static_cast<double>(now - started) - static_cast<double>(kept - before);
+        r_.lost_gpu_hours += std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator / 3600.0;
+        break;
+      }
+      case sched::Decision::Kind::kReserve:
+        break;
+    }
+  }
+}
+
+void Simulation::Sample(Time t) {
+  Accumulate(t);
+  const double span = static_cast<double>(t - last_sample_);
+  const double capacity = static_cast<double>(s_.TotalAccelerators()) * kMilliPerAccelerator;
+  auto mean_since = [&](double now_integral, double then_integral, double cap) {
+    return span > 0 && cap > 0 ? (now_integral - then_integral) / span / cap : 0.0;
+  };
+  r_.utilization_total.values.push_back(mean_since(alloc_integral_, total_integral_at_sample_, capacity));
+  total_integral_at_sample_ = alloc_integral_;
+  // Per site and per model, from the pools.
+  std::vector<double> site_num(s_.sites.size(), 0), site_cap(s_.sites.size(), 0);
+  std::vector<double> model_num(s_.accelerators.size(), 0), model_cap(s_.accelerators.size(), 0);
+  for (std::size_t p = 0; p < s_.pools.size(); ++p) {
+    const double used = pool_integral_[p] - pool_integral_at_sample_[p];
+    const double cap = static_cast<double>(s_.pools[p].accelerators()) * kMilliPerAccelerator;
+    site_num[s_.pools[p].site_index] += used;
+    site_cap[s_.pools[p].site_index] += cap;
+    model_num[s_.pools[p].accelerator_index] += used;
+    model_cap[s_.pools[p].accelerator_index] += cap;
+    pool_integral_at_sample_[p] = pool_integral_[p];
+  }
+  for (std::size_t i = 0; i < s_.sites.size(); ++i) {
+    r_.utilization_by_site[i].values.push_back(span > 0 && site_cap[i] > 0 ? site_num[i] / span / site_cap[i] : 0);
+  }
+  for (std::size_t i = 0; i < s_.accelerators.size(); ++i) {
+    r_.utilization_by_model[i].values.push_back(span > 0 && model_cap[i] > 0 ? model_num[i] / span / model_cap[i] : 0);
+  }
+  r_.queue_length.values.push_back(static_cast<double>(sched_.pending_count()));
+  r_.running_jobs.values.push_back(static_cast<double>(sched_.running_count()));
+  // Fragmentation: the share of free accelerators on nodes that are partly used
+  // (stranded for whole-node requests).
+  const auto& grid = sched_.grid();
+  Milli free_all = 0;
+  Milli free_partial = 0;
+  for (sched::NodeId n = 0; n < grid.node_count(); ++n) {
+    if (!grid.Available(n)) continue;
+    const Milli free = grid.NodeFreeMilli(n);
+    free_all += free;
+    if (free > 0 && free < static_cast<Milli>(grid.node(n).accel_count) * kMilliPerAccelerator) free_partial += free;
+  }
+  if (free_all > 0) {
+    fragmentation_sum_ += static_cast<double>(free_partial) / static_cast<double>(free_all);
+    ++fragmentation_samples_;
+  }
+  last_sample_ = t;
+}
+
+void Simulation::ScheduleNodeFailure(sched::NodeId n, Time after) {
+  const double mtbf = Mtbf(sched_.grid().node(n).pool);
+  if (mtbf <= 0) return;
+  std::exponential_distribution<double> dist(1.0 / (mtbf * 3600.0));
+  Push(after + 1 + static_cast<Time>(dist(rng_)), EventKind::kNodeDown, n);
+}
+
+Result<PolicyResult> Simulation::Run() {
+  const auto wall_start = std::chrono::steady_clock::now();
+  r_.policy = o_.label;
+  r_.sample_interval_s = static_cast<double>(o_.sample_interval_s);
+  runs_.resize(w_.jobs.size());
+  alloc_pool_.assign(s_.pools.size(), 0);
+  pool_integral_.assign(s_.pools.size(), 0);
+  pool_integral_at_sample_.assign(s_.pools.size(), 0);
+  tenant_gpu_s_.assign(s_.tenants.size(), 0);
+  tenant_has_jobs_.assign(s_.tenants.size(), false);
+  for (const auto& site : s_.sites) r_.utilization_by_site.push_back({site.id, {}});
+  for (const auto& a : s_.accelerators) r_.utilization_by_model.push_back({a.name, {}});
+  r_.utilization_total.name = "utilization";
+  r_.queue_length.name = "queue_length";
+  r_.running_jobs.name = "running_jobs";
+
+  const Time start = w_.jobs.empty() ? s_.epoch : std::min(s_.epoch, w_.jobs.front().job.submit_time);
+  last_t_ = start;
+  last_sample_ = start;
+  for (std::uint32_t j = 0; j < w_.jobs.size(); ++j) Push(w_.jobs[j].job.submit_time, EventKind::kArrival, j);
+  for (std::uint32_t i = 0; i < o_.failures.outages.size(); ++i) {
+    const SiteOutage& out = o_.failures.outages[i];
+    if (s_.FindSite(out.site) < 0) return NotFound("--site-down: unknown site '" + out.site + "'");
+    Push(out.from, EventKind::kSiteDown, i);
+    Push(out.until, EventKind::kSiteUp, i);
+  }
+  for (sched::NodeId n = 0; n < sched_.grid().node_count(); ++n) ScheduleNodeFailure(n, start);
+
+  Time next_sample = start + o_.sample_interval_s;
+  Time last_cycle = std::numeric_limits<Time>::min();
+  bool cycle_queued = false;
+  std::size_t arrived = 0;
+  std::size_t last_progress = 0;
+  const std::size_t total = w_.jobs.size();
+
+  while (!events_.empty()) {
+    const Time now = events_.top().time;
+    if (o_.end > 0 && now > o_.end) break;
+    // Every job has arrived and none runs: what still waits cannot run even on
+    // an idle grid (only failures and repairs would remain).
+    if (arrived == total && sched_.running_count() == 0 && last_cycle >= last_arrival_ && pending_repairs_ == 0) break;
+    while (next_sample <= now) {
+      Sample(next_sample);
+      next_sample += o_.sample_interval_s;
+    }
+    Accumulate(now);
+    bool changed = false;
+    bool cycle_due = false;
+    bool failed = false;  // a failure requeued jobs: account for them now, not at a later cycle
+    const double cpu0 = ThreadCpuSeconds();
+    while (!events_.empty() && events_.top().time == now) {
+      const Event e = events_.top();
+      events_.pop();
+      if (e.kind == EventKind::kSiteUp || e.kind == EventKind::kNodeUp) --pending_repairs_;
+      switch (e.kind) {
+        case EventKind::kSiteDown:
+          (void)sched_.SetSiteState(o_.failures.outages[e.index].site, model::SiteState::kDown, now);
+          changed = true;
+          failed = true;
+          break;
+        case EventKind::kSiteUp:
+          (void)sched_.SetSiteState(o_.failures.outages[e.index].site, model::SiteState::kUp, now);
+          changed = true;
+          break;
+        case EventKind::kNodeDown:
+          (void)sched_.SetNodeHealth(sched_.grid().NodeName(e.index), sched::NodeHealth::kDown, now);
+          Push(now + o_.failures.node_repair_s, EventKind::kNodeUp, e.index);
+          changed = true;
+          failed = true;
+          break;
+        case EventKind::kNodeUp:
+          (void)sched_.SetNodeHealth(sched_.grid().NodeName(e.index), sched::NodeHealth::kUp, now);
+          ScheduleNodeFailure(e.index, now);
+          changed = true;
+          break;
+        case EventKind::kCompletion: {
+          JobRun& run = runs_[e.index];
+          if (!run.running || run.generation != e.generation) break;
+          // A failure at this instant already requeued it (its stop comes with the cycle).
+          if (auto v = sched_.Job(w_.jobs[e.index].job.id); !v.ok() || v->state != sched::JobState::kRunning) break;
+          Status st = sched_.Finish(w_.jobs[e.index].job.id, now);
+          if (!st.ok()) return Internal("twin: " + st.ToString());
+          StopRun(e.index, now, true);
+          changed = true;
+          break;
+        }
+        case EventKind::kArrival: {
+          ++arrived;
+          last_arrival_ = now;
+          const TwinJob& tj = w_.jobs[e.index];
+          const int t = s_.FindTenant(tj.job.tenant);
+          if (t >= 0) tenant_has_jobs_[static_cast<std::size_t>(t)] = true;
+          Status st = sched_.Submit(tj.job);
+          if (st.ok()) {
+            by_id_.emplace(tj.job.id, e.index);
+            ++r_.jobs;
+            changed = true;
+          } else {
+            ++r_.jobs_rejected;
+            runs_[e.index].done = true;
+            ++done_;
+          }
+          break;
+        }
+        case EventKind::kCycle:
+          cycle_queued = false;
+          cycle_due = true;
+          break;
+      }
+    }
+    sched_cpu_ += ThreadCpuSeconds() - cpu0;
+    if (changed || cycle_due) {
+      if (!failed && o_.cycle_interval_s > 0 && last_cycle != std::numeric_limits<Time>::min() &&
+          now - last_cycle < o_.cycle_interval_s) {
+        if (!cycle_queued) {
+          Push(last_cycle + o_.cycle_interval_s, EventKind::kCycle, 0);
+          cycle_queued = true;
+        }
+      } else {
+        const double c0 = ThreadCpuSeconds();
+        const sched::CycleResult cycle = sched_.RunCycle(now);
+        sched_cpu_ += ThreadCpuSeconds() - c0;
+        ++r_.cycles;
+        last_cycle = now;
+        ApplyDecisions(cycle, now);
+      }
+    }
+    if (o_.progress && total > 0 && done_ - last_progress >= total / 200 + 1) {
+      last_progress = done_;
+      o_.progress(static_cast<double>(done_) / static_cast<double>(total));
+    }
+  }
+  // A last, shorter sample up to the final event.
+  if (last_t_ > last_sample_) Sample(last_t_);
+
+  // Figures.
+  r_.jobs_finished = jct_.size();
+  r_.jobs_unfinished = r_.jobs - r_.jobs_finished;
+  std::sort(jct_.begin(), jct_.end());
+  std::sort(queue_.begin(), queue_.end());
+  auto mean = [](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+  };
+  r_.mean_jct_s = mean(jct_);
+  r_.p50_jct_s = Quantile(jct_, 0.5);
+  r_.p95_jct_s = Quantile(jct_, 0.95);
+  r_.p99_jct_s = Quantile(jct_, 0.99);
+  r_.mean_queue_s = mean(queue_);
+  r_.p50_queue_s = Quantile(queue_, 0.5);
+  r_.p95_queue_s = Quantile(queue_, 0.95);
+  r_.p99_queue_s = Quantile(queue_, 0.99);
+  for (int q = 0; q <= 100; ++q) r_.jct_quantiles_s.push_back(Quantile(jct_, q / 100.0));
+  const double span = static_cast<double>(last_t_ - start);
+  r_.simulated_s = span;
+  const double capacity = static_cast<double>(s_.TotalAccelerators()) * kMilliPerAccelerator;
+  r_.utilization = span > 0 ? alloc_integral_ / span / capacity : 0;
+  r_.fragmentation = fragmentation_samples_ > 0 ? fragmentation_sum_ / static_cast<double>(fragmentation_samples_) : 0;
+  double energy_j = 0;
+  for (std::size_t p = 0; p < s_.pools.size(); ++p) {
+    energy_j += pool_integral_[p] / kMilliPerAccelerator * s_.accelerators[s_.pools[p].accelerator_index].power_w;
+  }
+  r_.energy_mwh = energy_j / 3.6e9;
+
+  // Tenants: accelerator-hours, share of what was delivered, entitlement.
+  // Jobs still running at the end count up to the end.
+  for (std::uint32_t j = 0; j < runs_.size(); ++j) {
+    if (runs_[j].running) {
+      tenant_gpu_s_[static_cast<std::size_t>(s_.FindTenant(w_.jobs[j].job.tenant))] +=
+          static_cast<double>(last_t_ - runs_[j].run_start) * static_cast<double>(runs_[j].milli) / kMilliPerAccelerator;
+    }
+  }
+  std::vector<double> subtree(s_.tenants.size(), 0);
+  std::vector<bool> demand(s_.tenants.size(), false);
+  for (std::size_t t = 0; t < s_.tenants.size(); ++t) {
+    for (int at = static_cast<int>(t); at >= 0; at = s_.tenants[at].parent_index) {
+      subtree[at] += tenant_gpu_s_[t];
+      demand[at] = demand[at] || tenant_has_jobs_[t];
+    }
+  }
+  double delivered = 0;
+  for (std::size_t t = 0; t < s_.tenants.size(); ++t) {
+    if (s_.tenants[t].parent_index < 0) delivered += subtree[t];
+  }
+  const double total_capacity = static_cast<double>(s_.TotalAccelerators());
+  double sum_x = 0, sum_x2 = 0;
+  int n_x = 0;
+  for (std::size_t t = 0; t < s_.tenants.size(); ++t) {
+    TenantUsage u;
+    u.id = s_.TenantPath(static_cast<int>(t));
+    u.gpu_hours = subtree[t] / 3600.0;
+    u.share = delivered > 0 ? subtree[t] / delivered : 0;
+    double guaranteed = 0;
+    for (const auto& [cls, n] : s_.tenants[t].guarantee) guaranteed += static_cast<double>(n);
+    u.entitlement = total_capacity > 0 ? guaranteed / total_capacity : 0;
+    r_.tenants.push_back(u);
+    // Jain's index over top-level tenants with demand and an entitlement.
+    if (s_.tenants[t].parent_index < 0 && demand[t] && u.entitlement > 0) {
+      const double x = u.share / u.entitlement;
+      sum_x += x;
+      sum_x2 += x * x;
+      ++n_x;
+    }
+  }
+  r_.jain_index = n_x > 0 && sum_x2 > 0 ? sum_x * sum_x / (n_x * sum_x2) : 1.0;
+  for (std::size_t i = 0; i < s_.sites.size(); ++i) {
+    SiteUsage u;
+    const model::Site& site = s_.sites[i];
+    u.id = site.id;
+    u.operator_name = site.operator_name;
+    u.region = site.region;
+    u.tier = site.tier;
+    u.edge = site.edge;
+    double used = 0;
+    for (std::size_t p = 0; p < s_.pools.size(); ++p) {
+      if (s_.pools[p].site_index != static_cast<int>(i)) continue;
+      u.accelerators += s_.pools[p].accelerators();
+      used += pool_integral_[p];
+    }
+    u.gpu_hours = used / kMilliPerAccelerator / 3600.0;
+    u.utilization = span > 0 && u.accelerators > 0 ? used / span / (static_cast<double>(u.accelerators) * kMilliPerAccelerator) : 0;
+    r_.sites.push_back(u);
+  }
+  r_.scheduler_cpu_s = sched_cpu_;
+  r_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  r_.peak_rss_mb = PeakRssMb();
+  if (o_.progress) o_.progress(1.0);
+  return r_;
+}
+
+}  // namespace
+
+Result<PolicyResult> Simulate(const model::Scenario& scenario, const Workload& workload, const TwinOptions& options) {
+  if (options.sample_interval_s <= 0) return InvalidArgument("sample interval must be > 0");
+  auto created = sched::Scheduler::Create(scenario, options.config);
+  if (!created.ok()) return created.status();
+  Simulation sim(scenario, workload, options, **created);
+  return sim.Run();
+}
+
+}  // namespace sovgrid::twin

@@ -1,0 +1,59 @@
+// The twin's engine: a deterministic discrete-event simulation in virtual time
+// that drives the production scheduler (sched::Scheduler) — the same code the
+// daemon runs, nothing re-implemented.
+//
+// Contract: Simulate() is a pure function of (scenario, workload, options):
+// the same inputs, including the seed, give the same results apart from the
+// wall-clock and CPU figures. Events at the same instant are applied in a fixed
+// order (failures and repairs, completions, arrivals), ties by sequence; the
+// scheduler then runs one cycle, and samples are taken after it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/scenario.h"
+#include "sched/scheduler.h"
+#include "twin/metrics.h"
+#include "twin/workload.h"
+
+namespace sovgrid::twin {
+
+// A site that is down over [from, until).
+struct SiteOutage {
+  std::string site;
+  model::Time from = 0;
+  model::Time until = 0;
+};
+
+struct FailureOptions {
+  std::vector<SiteOutage> outages;
+  // Node failures: mean time between failures per node in hours, for pools
+  // that give none in the scenario (Pool::mtbf_hours); 0 = no failures.
+  double default_node_mtbf_hours = 0;
+  model::Duration node_repair_s = 4 * 3600;
+};
+
+struct TwinOptions {
+  std::string label;                 // the policy name in reports
+  sched::SchedulerConfig config;
+  std::uint64_t seed = 42;
+  model::Duration sample_interval_s = 3600;
+  // A cycle runs at most this often in virtual time (0: at every instant with events).
+  model::Duration cycle_interval_s = 0;
+  model::Time end = 0;               // stop here (0: when every job is done)
+  FailureOptions failures;
+  // Called now and then with the fraction of jobs done (0..1).
+  std::function<void(double)> progress;
+};
+
+Result<PolicyResult> Simulate(const model::Scenario& scenario, const Workload& workload,
+                              const TwinOptions& options);
+
+// Peak resident set of this process so far, in MiB.
+double PeakRssMb();
+
+}  // namespace sovgrid::twin

@@ -1,0 +1,137 @@
+// The twin engine drives the real scheduler in virtual time.
+#include "twin/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "scenario/loader.h"
+#include "twin/synthetic.h"
+
+namespace sovgrid::twin {
+namespace {
+
+model::Scenario Load(const std::string& name) {
+  auto r = scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/" + name);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return std::move(r).value();
+}
+
+TwinJob Job(const std::string& id, const std::string& tenant, int accelerators, model::Time submit,
+            model::Duration runtime) {
+  TwinJob tj;
+  tj.job.id = id;
+  tj.job.tenant = tenant;
+  tj.job.accelerators = accelerators;
+  tj.job.accepted_models = {"B200"};
+  tj.job.submit_time = submit;
+  tj.job.runtime_estimate_s = runtime;
+  tj.runtime_s = runtime;
+  return tj;
+}
+
+TwinOptions Fifo() {
+  TwinOptions o;
+  o.label = "fifo";
+  o.config.queue_order = "fifo";
+  o.config.backfill = false;
+  o.config.preemption = false;
+  o.sample_interval_s = 50;
+  return o;
+}
+
+// Two jobs that each need all 32 B200 of small.toml's north pool, 100 s each,
+// submitted together: FIFO runs them back to back. JCTs 100 and 200 -> mean
+// 150; queueing 0 and 100 -> mean 50; the grid (40 accelerators) is 32/40 =
+// 80% allocated for 200 s.
+TEST(TwinEngine, HandComputedFifo) {
+  const model::Scenario s = Load("small.toml");
+  Workload w;
+  w.jobs = {Job("a", "acme", 32, s.epoch, 100), Job("b", "acme", 32, s.epoch, 100)};
+  auto r = Simulate(s, w, Fifo());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->jobs, 2u);
+  EXPECT_EQ(r->jobs_finished, 2u);
+  EXPECT_DOUBLE_EQ(r->mean_jct_s, 150.0);
+  EXPECT_DOUBLE_EQ(r->mean_queue_s, 50.0);
+  EXPECT_DOUBLE_EQ(r->p99_jct_s, 199.0);  // linear interpolation between 100 and 200
+  EXPECT_NEAR(r->utilization, 0.8, 1e-9);
+  EXPECT_EQ(r->residency_violations, 0u);
+  // Energy: 32 B200 x 1000 W x 200 s = 6.4e6 J = 0.00178 MWh.
+  EXPECT_NEAR(r->energy_mwh, 6.4e6 / 3.6e9, 1e-9);
+  // acme got every accelerator-hour: 32 x 200 s = 1.78 h.
+  for (const auto& t : r->tenants) {
+    if (t.id == "acme") {
+      EXPECT_NEAR(t.gpu_hours, 32.0 * 200 / 3600, 1e-9);
+      EXPECT_DOUBLE_EQ(t.share, 1.0);
+    }
+  }
+  ASSERT_EQ(r->utilization_total.values.size(), 4u);  // samples at 50, 100, 150, 200
+  EXPECT_NEAR(r->utilization_total.values[0], 0.8, 1e-9);
+}
+
+// A site outage requeues the job running there; it restarts after the repair
+// and loses the work since its last checkpoint.
+TEST(TwinEngine, SiteOutageRequeuesAndLosesWork) {
+  const model::Scenario s = Load("small.toml");
+  Workload w;
+  TwinJob j = Job("a", "acme", 8, s.epoch, 1000);
+  j.job.checkpoint_interval_s = 300;
+  w.jobs = {j};
+  TwinOptions o = Fifo();
+  o.failures.outages = {{"north", s.epoch + 700, s.epoch + 800}};
+  auto r = Simulate(s, w, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->jobs_finished, 1u);
+  // Ran 700 s, kept 600 (two checkpoints), lost 100 s x 8 GPUs; restarted at
+  // 800 with 400 s left -> finished at 1200.
+  EXPECT_DOUBLE_EQ(r->mean_jct_s, 1200.0);
+  EXPECT_NEAR(r->lost_gpu_hours, 100.0 * 8 / 3600, 1e-9);
+}
+
+TEST(TwinEngine, SameSeedSameResults) {
+  const model::Scenario s = Load("small.toml");
+  SyntheticOptions so;
+  so.jobs = 400;
+  so.days = 1;
+  auto w = GenerateSynthetic(s, so);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  TwinOptions o;
+  o.label = "drf";
+  o.failures.default_node_mtbf_hours = 48;
+  auto a = Simulate(s, *w, o);
+  auto b = Simulate(s, *w, o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->mean_jct_s, b->mean_jct_s);
+  EXPECT_EQ(a->preemptions, b->preemptions);
+  EXPECT_EQ(a->decisions, b->decisions);
+  EXPECT_EQ(a->lost_gpu_hours, b->lost_gpu_hours);
+  EXPECT_EQ(a->residency_violations, 0u);
+  EXPECT_GT(a->jobs_finished, 0u);
+}
+
+TEST(TwinEngine, SyntheticKoreaDayRuns) {
+  const model::Scenario s = Load("korea-2027.toml");
+  SyntheticOptions so;
+  so.jobs = 3000;
+  so.days = 1;
+  auto w = GenerateSynthetic(s, so);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->jobs.size(), 3001u);  // plus one foundation-model gang
+  for (std::size_t i = 1; i < w->jobs.size(); ++i) {
+    ASSERT_LE(w->jobs[i - 1].job.submit_time, w->jobs[i].job.submit_time);
+  }
+  TwinOptions o;
+  o.label = "drf";
+  o.config = sched::SchedulerConfig::FromPolicies(s.policies);
+  o.cycle_interval_s = 30;
+  auto r = Simulate(s, *w, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->residency_violations, 0u);
+  EXPECT_EQ(r->jobs + r->jobs_rejected, 3001u);
+  EXPECT_GT(r->jobs_finished, 1000u);
+  EXPECT_GT(r->utilization, 0.0);
+  EXPECT_GT(r->jain_index, 0.0);
+  EXPECT_LE(r->jain_index, 1.0);
+}
+
+}  // namespace
+}  // namespace sovgrid::twin
