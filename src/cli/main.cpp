@@ -3,6 +3,7 @@
 
 #include "cli/scenario_command.h"
 #include "cli/schedule_command.h"
+#include "cli/simulate_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   sovgrid::cli::AddScenarioCommands(app);
   sovgrid::cli::AddScheduleCommand(app);
+  sovgrid::cli::AddSimulateCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

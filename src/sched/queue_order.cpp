@@ -16,8 +16,16 @@ constexpr double kLast = std::numeric_limits<double>::infinity();
 class KeyedQueueOrder final : public QueueOrder {
  public:
   using Key = std::array<double, 3>;
-  KeyedQueueOrder(std::string name, std::function<Key(const QueueEntry&)> key)
-      : name_(std::move(name)), key_(std::move(key)) {}
+  // With `preemptive`, a waiting job whose key's first element is smaller
+  // than a running job's displaces it (SRTF: shorter remaining time; LAS: a
+  // lower queue).
+  KeyedQueueOrder(std::string name, std::function<Key(const QueueEntry&)> key, bool preemptive = false)
+      : name_(std::move(name)), key_(std::move(key)), preemptive_(preemptive) {}
+
+  bool preemptive() const override { return preemptive_; }
+  bool Preempts(const QueueEntry& waiting, const QueueEntry& running) const override {
+    return preemptive_ && key_(waiting)[0] < key_(running)[0];
+  }
 
   std::string_view name() const override { return name_; }
 
@@ -41,6 +49,7 @@ class KeyedQueueOrder final : public QueueOrder {
  private:
   std::string name_;
   std::function<Key(const QueueEntry&)> key_;
+  bool preemptive_;
   std::vector<std::pair<Key, QueueEntry>> keyed_;
   std::size_t next_ = 0;
 };
@@ -166,7 +175,7 @@ Result<std::unique_ptr<QueueOrder>> MakeQueueOrder(std::string_view name,
   }
   if (name == "srtf") {
     return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
-        "srtf", [=](const QueueEntry& e) { return K{Known(e.remaining_s), submit(e), 0}; }));
+        "srtf", [=](const QueueEntry& e) { return K{Known(e.remaining_s), submit(e), 0}; }, true));
   }
   if (name == "edf") {
     return std::unique_ptr<QueueOrder>(new KeyedQueueOrder("edf", [=](const QueueEntry& e) {
@@ -177,9 +186,8 @@ Result<std::unique_ptr<QueueOrder>> MakeQueueOrder(std::string_view name,
     // Tiresias' discretised two-queue LAS: jobs below the threshold of attained
     // service first, FIFO inside each queue (starvation is bounded by the queue change).
     const double threshold = options.las_threshold_gpu_s;
-    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder("las", [=](const QueueEntry& e) {
-      return K{e.attained_gpu_s < threshold ? 0.0 : 1.0, submit(e), 0};
-    }));
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
+        "las", [=](const QueueEntry& e) { return K{e.attained_gpu_s < threshold ? 0.0 : 1.0, submit(e), 0}; }, true));
   }
   if (name == "drf") return std::unique_ptr<QueueOrder>(new DrfQueueOrder(scenario));
   return NotFound("unknown queue order '" + std::string(name) + "' (expected one of " +

@@ -53,6 +53,11 @@ class QueueOrder {
   virtual void Begin(std::vector<QueueEntry> entries, const TenantShares& shares) = 0;
   virtual bool Next(QueueEntry* out) = 0;
   virtual void Started(const QueueEntry& /*entry*/) {}
+  // Preemptive orders: whether `waiting` should displace `running` (both as
+  // of now: remaining and attained service updated). Only consulted when
+  // preemption is on; the default is never.
+  virtual bool Preempts(const QueueEntry& /*waiting*/, const QueueEntry& /*running*/) const { return false; }
+  virtual bool preemptive() const { return false; }
 };
 
 struct QueueOrderOptions {

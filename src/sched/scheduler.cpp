@@ -81,6 +81,10 @@ struct SchedJob {
   std::vector<std::pair<int, Milli>> charges;             // (quota class, milli) per part
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
   std::uint32_t pending_pos = 0;
+  // Where a pending job waits: active (tried every cycle) or parked.
+  enum class Park : std::uint8_t { kActive, kBySet, kByClass, kUntilRetry } park = Park::kActive;
+  std::uint32_t park_key = 0;  // the candidate set or quota class it is parked under
+  std::uint32_t park_pos = 0;  // its index in the active list or the parked list
 
   Milli TotalMilli() const {
     return spec.accelerator_milli * spec.accelerators * static_cast<Milli>(part_sets.size());
@@ -157,6 +161,15 @@ struct Scheduler::Impl final : public TenantShares {
   std::vector<std::uint32_t> pool_blocked_by;  // strict order without backfill
   std::unordered_map<EquivalenceKey, WaitReason, EquivalenceHash> failed;
   std::vector<Decision> carried;  // requeues from events between cycles
+  // Pending jobs tried every cycle, and parked ones by what would wake them.
+  std::vector<std::uint32_t> active;
+  std::vector<std::vector<std::uint32_t>> parked_by_set;    // per candidate set
+  std::vector<std::vector<std::uint32_t>> parked_by_class;  // per quota class
+  std::vector<std::uint32_t> parked_until_retry;             // woken only by the retry interval
+  std::vector<std::vector<std::uint32_t>> sets_of_pool;     // candidate sets containing each pool
+  std::vector<char> pool_released, class_released;          // since the last cycle
+  bool wake_all = false;
+  Time last_full_wake = std::numeric_limits<Time>::min();
   // Preemptible running jobs per pool by priority, with their start times, and a
   // version per pool bumped whenever a job starts or stops there.
   std::vector<std::map<std::int32_t, std::multiset<Time>>> pool_priorities;  // priority -> start times
@@ -167,9 +180,10 @@ struct Scheduler::Impl final : public TenantShares {
     int nodes;
     std::int32_t priority;
     bool within_guarantee;
+    double order_rank;  // preemptive orders: what they compare (remaining time, attained service)
     bool operator<(const PreemptKey& o) const {
-      return std::tie(pool, total, nodes, priority, within_guarantee) <
-             std::tie(o.pool, o.total, o.nodes, o.priority, o.within_guarantee);
+      return std::tie(pool, total, nodes, priority, within_guarantee, order_rank) <
+             std::tie(o.pool, o.total, o.nodes, o.priority, o.within_guarantee, o.order_rank);
     }
   };
   std::map<PreemptKey, std::uint64_t> preempt_failed;  // -> pool version when it failed
@@ -290,8 +304,10 @@ struct Scheduler::Impl final : public TenantShares {
       }
       set.pools.push_back(static_cast<std::uint16_t>(p));
     }
+    const auto id = static_cast<std::uint32_t>(sets.size());
+    for (std::uint16_t p : set.pools) sets_of_pool[p].push_back(id);
     sets.push_back(std::move(set));
-    const auto id = static_cast<std::uint32_t>(sets.size() - 1);
+    parked_by_set.emplace_back();
     set_by_key.emplace(std::move(key), id);
     return id;
   }
@@ -503,9 +519,11 @@ struct Scheduler::Impl final : public TenantShares {
     }
     j.assignment.clear();
     for (const auto& [c, m] : j.charges) quota.Refund(j.tenant, c, m);
+    for (const auto& [c, m] : j.charges) class_released[static_cast<std::size_t>(c)] = 1;
     j.charges.clear();
     for (const auto& [p, slot] : j.pool_slots) {
       ++pool_version[p];
+      pool_released[p] = 1;
       if (j.spec.preemptible && j.state == JobState::kRunning) {
         auto it = pool_priorities[p].find(j.priority);
         it->second.erase(it->second.find(j.last_start));
@@ -524,10 +542,62 @@ struct Scheduler::Impl final : public TenantShares {
     j.pool_slots.clear();
   }
 
+  // Removes `idx` from `list`, where it sits at jobs[idx].park_pos.
+  void EraseFromList(std::vector<std::uint32_t>& list, std::uint32_t idx) {
+    const std::uint32_t pos = jobs[idx].park_pos;
+    const std::uint32_t moved = list.back();
+    list[pos] = moved;
+    jobs[moved].park_pos = pos;
+    list.pop_back();
+  }
+  std::vector<std::uint32_t>& ListOf(const SchedJob& j) {
+    switch (j.park) {
+      case SchedJob::Park::kBySet: return parked_by_set[j.park_key];
+      case SchedJob::Park::kByClass: return parked_by_class[j.park_key];
+      case SchedJob::Park::kUntilRetry: return parked_until_retry;
+      case SchedJob::Park::kActive: break;
+    }
+    return active;
+  }
+  void PutIn(std::vector<std::uint32_t>& list, SchedJob::Park park, std::uint32_t key, std::uint32_t idx) {
+    jobs[idx].park = park;
+    jobs[idx].park_key = key;
+    jobs[idx].park_pos = static_cast<std::uint32_t>(list.size());
+    list.push_back(idx);
+  }
+  void Park(std::uint32_t idx, SchedJob::Park park, std::uint32_t key) {
+    EraseFromList(ListOf(jobs[idx]), idx);
+    std::vector<std::uint32_t>& list = park == SchedJob::Park::kBySet     ? parked_by_set[key]
+                                       : park == SchedJob::Park::kByClass ? parked_by_class[key]
+                                                                          : parked_until_retry;
+    PutIn(list, park, key, idx);
+  }
+  // Parks a job that just failed where a relevant release will wake it.
+  void ParkFor(std::uint32_t idx, const WaitReason& r) {
+    // Grants do not come back when capacity is released: only time (a window
+    // opening) or SetGrants helps.
+    if (r.code == WaitCode::kGrantSpent || r.code == WaitCode::kGrantInactive) {
+      Park(idx, SchedJob::Park::kUntilRetry, 0);
+      return;
+    }
+    const bool quota_bound = r.code == WaitCode::kBorrowLimit || r.code == WaitCode::kLenderProtected;
+    if (quota_bound && r.quota_class >= 0) {
+      Park(idx, SchedJob::Park::kByClass, static_cast<std::uint32_t>(r.quota_class));
+    } else {
+      Park(idx, SchedJob::Park::kBySet, jobs[idx].part_sets[0]);
+    }
+  }
+
+  void WakeList(std::vector<std::uint32_t>& list) {
+    for (std::uint32_t idx : list) PutIn(active, SchedJob::Park::kActive, 0, idx);
+    list.clear();
+  }
+
   void AddPending(std::vector<std::uint32_t>& pending, std::uint32_t idx) {
     jobs[idx].pending_pos = static_cast<std::uint32_t>(pending.size());
     jobs[idx].state = JobState::kPending;
     pending.push_back(idx);
+    PutIn(active, SchedJob::Park::kActive, 0, idx);
   }
   void RemovePending(std::vector<std::uint32_t>& pending, std::uint32_t idx) {
     const std::uint32_t pos = jobs[idx].pending_pos;
@@ -535,6 +605,20 @@ struct Scheduler::Impl final : public TenantShares {
     pending[pos] = moved;
     jobs[moved].pending_pos = pos;
     pending.pop_back();
+    EraseFromList(ListOf(jobs[idx]), idx);
+    jobs[idx].park = SchedJob::Park::kActive;
+  }
+
+  // A running job as a queue entry at `now`: its remaining time and attained
+  // service include the current run.
+  QueueEntry RunningEntry(std::uint32_t idx, Time now) const {
+    const SchedJob& j = jobs[idx];
+    const Duration ran = now - j.last_start;
+    QueueEntry e{idx, j.seq, j.tenant, j.priority, j.spec.submit_time, j.spec.runtime_estimate_s, 0,
+                 j.spec.deadline, j.attained_gpu_s + static_cast<double>(ran) * static_cast<double>(j.TotalMilli()) /
+                                                          kMilliPerAccelerator};
+    e.remaining_s = j.spec.runtime_estimate_s > 0 ? std::max<Duration>(1, j.spec.runtime_estimate_s - j.progress_s - ran) : 0;
+    return e;
   }
 
   // Work lost (accelerator-seconds) if the running job stopped at `now`.
@@ -760,6 +844,10 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scen
     }
   }
   impl.pool_running.resize(scenario.pools.size());
+  impl.sets_of_pool.resize(scenario.pools.size());
+  impl.pool_released.assign(scenario.pools.size(), 0);
+  impl.class_released.assign(static_cast<std::size_t>(s->quota_.class_count()), 0);
+  impl.parked_by_class.resize(static_cast<std::size_t>(s->quota_.class_count()));
   impl.pool_priorities.resize(scenario.pools.size());
   impl.pool_version.assign(scenario.pools.size(), 0);
   impl.node_jobs.resize(s->grid_.node_count());
@@ -887,6 +975,7 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
   auto n = grid_.FindNode(node);
   if (!n.ok()) return n.status();
   impl_->AdvanceTo(now);
+  impl_->wake_all = true;
   grid_.SetNodeHealth(*n, health);
   if (health == NodeHealth::kDown) {
     std::vector<std::uint32_t> victims = impl_->node_jobs[*n];
@@ -906,6 +995,7 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
   const int s = scenario_.FindSite(site);
   if (s < 0) return NotFound("unknown site '" + std::string(site) + "'");
   impl_->AdvanceTo(now);
+  impl_->wake_all = true;
   grid_.SetSiteState(static_cast<std::size_t>(s), state);
   if (state == model::SiteState::kDown) {
     std::vector<std::uint32_t> victims;
@@ -929,12 +1019,14 @@ Status Scheduler::SetQuota(std::string_view tenant, const model::ClassAmounts& g
                            const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit) {
   const int t = scenario_.FindTenant(tenant);
   if (t < 0) return NotFound("unknown tenant '" + std::string(tenant) + "'");
+  impl_->wake_all = true;
   return quota_.SetLimits(t, guarantee, borrow_limit, lend_limit);
 }
 
 Status Scheduler::SetGrants(std::string_view tenant, std::vector<model::Grant> grants) {
   const int t = scenario_.FindTenant(tenant);
   if (t < 0) return NotFound("unknown tenant '" + std::string(tenant) + "'");
+  impl_->wake_all = true;
   return quota_.SetGrants(t, std::move(grants));
 }
 
@@ -951,9 +1043,29 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   std::fill(impl.pool_reservation.begin(), impl.pool_reservation.end(), -1);
   std::fill(impl.pool_blocked_by.begin(), impl.pool_blocked_by.end(), kNoJob);
 
+  // Wake parked jobs whose capacity or quota class saw a release, or all of
+  // them when nodes, sites or quotas changed or the retry interval is up.
+  if (impl.wake_all || config_.retry_interval_s <= 0 || now - impl.last_full_wake >= config_.retry_interval_s) {
+    for (auto& list : impl.parked_by_set) impl.WakeList(list);
+    for (auto& list : impl.parked_by_class) impl.WakeList(list);
+    impl.WakeList(impl.parked_until_retry);
+    impl.last_full_wake = now;
+    impl.wake_all = false;
+  } else {
+    for (std::size_t p = 0; p < impl.pool_released.size(); ++p) {
+      if (!impl.pool_released[p]) continue;
+      for (std::uint32_t set : impl.sets_of_pool[p]) impl.WakeList(impl.parked_by_set[set]);
+    }
+    for (std::size_t c = 0; c < impl.class_released.size(); ++c) {
+      if (impl.class_released[c]) impl.WakeList(impl.parked_by_class[c]);
+    }
+  }
+  std::fill(impl.pool_released.begin(), impl.pool_released.end(), 0);
+  std::fill(impl.class_released.begin(), impl.class_released.end(), 0);
+
   std::vector<QueueEntry> entries;
-  entries.reserve(pending_.size());
-  for (std::uint32_t idx : pending_) {
+  entries.reserve(impl.active.size());
+  for (std::uint32_t idx : impl.active) {
     const SchedJob& j = impl.jobs[idx];
     entries.push_back({idx, j.seq, j.tenant, j.priority, j.spec.submit_time, j.spec.runtime_estimate_s,
                        j.Remaining(), j.spec.deadline, j.attained_gpu_s,
@@ -979,6 +1091,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
       if (auto it = impl.failed.find(key); it != impl.failed.end()) {
         impl.reasons[idx] = it->second;
         ++result.stats.equivalence_hits;
+        impl.ParkFor(idx, it->second);
         continue;
       }
     }
@@ -1013,8 +1126,10 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           any_eligible = true;
           lower_eligible = lower_eligible || prio < j.priority;
         }
-        if (!lower_eligible && !(within_guarantee && any_eligible)) continue;
-        const Impl::PreemptKey pkey{p, shape.total, shape.nodes, j.priority, within_guarantee};
+        const bool by_order = impl.order->preemptive();
+        if (!lower_eligible && !((within_guarantee || by_order) && any_eligible)) continue;
+        const Impl::PreemptKey pkey{p, shape.total, shape.nodes, j.priority, within_guarantee,
+                                    by_order ? static_cast<double>(e.remaining_s) + e.attained_gpu_s * 1e-9 : 0.0};
         if (auto it = impl.preempt_failed.find(pkey); it != impl.preempt_failed.end() &&
                                                        it->second == impl.pool_version[p]) {
           continue;
@@ -1028,7 +1143,11 @@ CycleResult Scheduler::RunCycle(model::Time now) {
               !scenario_.InSubtree(j.tenant, vj.tenant)) {
             for (const auto& [vc, _] : vj.charges) reclaimable = reclaimable || (vc == cls && quota_.Borrowing(vj.tenant, vc));
           }
-          if (vj.priority >= j.priority && !reclaimable) continue;
+          // Preemptive queue orders (srtf, las) displace jobs of equal or lower
+          // priority that their order ranks behind the waiting job.
+          const bool displaced =
+              vj.priority <= j.priority && impl.order->preemptive() && impl.order->Preempts(e, impl.RunningEntry(v, now));
+          if (vj.priority >= j.priority && !reclaimable && !displaced) continue;
           candidates.emplace_back(impl.LostWork(vj, now), v);
         }
         std::sort(candidates.begin(), candidates.end(), [&](const auto& a, const auto& b) {
@@ -1101,11 +1220,14 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         const std::string by = j.spec.id;
         for (std::uint32_t v : best.victims) {
           SchedJob& vj = impl.jobs[v];
-          const std::string why = vj.priority < j.priority
-                                      ? "preempted by " + by + " (priority " + std::to_string(j.priority) +
-                                            " over " + std::to_string(vj.priority) + ")"
-                                      : "preempted so that " + scenario_.TenantPath(j.tenant) +
-                                            " gets back its guarantee (job " + by + ")";
+          const std::string why =
+              vj.priority < j.priority
+                  ? "preempted by " + by + " (priority " + std::to_string(j.priority) + " over " +
+                        std::to_string(vj.priority) + ")"
+                  : impl.order->preemptive() && impl.order->Preempts(e, impl.RunningEntry(v, now))
+                        ? "preempted by " + by + ": queue order " + config_.queue_order + " ranks it first"
+                        : "preempted so that " + scenario_.TenantPath(j.tenant) + " gets back its guarantee (job " +
+                              by + ")";
           impl.Stop(pending_, running_count_, v, now);
           impl.reasons[v].code = WaitCode::kPreempted;
           impl.reasons[v].other_job = idx;
@@ -1208,6 +1330,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
       impl.failed.clear();
     }
     if (cacheable) impl.failed.emplace(key, at.reason);
+    // Blockers of a strict queue stay active: they hold later jobs back.
+    if (!(capacity_blocked && !config_.backfill)) impl.ParkFor(idx, at.reason);
   }
 
   for (const Reservation& r : impl.reservations) {

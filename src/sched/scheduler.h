@@ -42,6 +42,11 @@ struct SchedulerConfig {
   bool preemption = true;
   model::Duration preemption_grace_s = 1800;
   int max_reservations = 8;  // per cycle, at most one per pool
+  // A job that could not start is parked until capacity it could use is
+  // released, quotas change or nodes come back, and retried at least this
+  // often in any case (for time-driven changes: grace periods ending, grant
+  // windows opening). 0 retries every pending job in every cycle.
+  model::Duration retry_interval_s = 300;
   QueueOrderOptions queue_options;
 
   static SchedulerConfig FromPolicies(const model::Policies& p);

@@ -1,0 +1,1254 @@
+#include "twin/trace_reader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+namespace sovgrid::twin {
+namespace {
+
+using model::Duration;
+using model::Time;
+
+// Times and durations beyond about 3,000 years are rejected as out of range, so
+// that every sum below stays far from int64 overflow.
+constexpr double kMaxSeconds = 1e11;
+constexpr std::int64_t kMaxGpus = 1'000'000;
+// ReadTrace's epoch must leave room for the trace's span on either side.
+constexpr Time kMaxEpoch = 1'000'000'000'000'000;  // 1e15 s
+
+// ---------------------------------------------------------------- text helpers
+
+bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && IsSpace(s.back())) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// A field without surrounding blanks and one pair of surrounding double quotes.
+std::string_view CleanField(std::string_view s) {
+  s = Trim(s);
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') {
+    s = Trim(s.substr(1, s.size() - 2));
+  }
+  return s;
+}
+
+bool IsBlank(std::string_view s) { return Trim(s).empty(); }
+
+// Control bytes other than tab (NUL, escape, a lone carriage return...) mean the
+// line is not text.
+bool HasBinary(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7f;
+  });
+}
+
+// A value as it may appear in a message: at most 40 characters, printable ASCII.
+std::string Quote(std::string_view s) {
+  std::string out = "'";
+  const std::size_t n = std::min<std::size_t>(s.size(), 40);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    out += (u >= 0x20 && u < 0x7f) ? s[i] : '?';
+  }
+  if (s.size() > n) {
+    out += "...";
+  }
+  out += "'";
+  return out;
+}
+
+std::string Thousands(std::size_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) {
+      out += ',';
+    }
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string FileName(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
+
+std::string Stem(const std::string& path) { return std::filesystem::path(path).stem().string(); }
+
+// The whole file; IoError naming the path when it cannot be read.
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return IoError(path + ": is a directory, expected a file");
+  }
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    const int err = errno;
+    return IoError(path + ": cannot open file: " + std::strerror(err));
+  }
+  std::string text;
+  char buf[1 << 16];
+  while (true) {
+    const std::size_t n = std::fread(buf, 1, sizeof buf, f);
+    text.append(buf, n);
+    if (n < sizeof buf) {
+      break;
+    }
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) {
+    return IoError(path + ": read error");
+  }
+  return text;
+}
+
+// Lines of a text, numbered from 1; "\r\n" endings and a UTF-8 byte order mark
+// are accepted.
+class LineCursor {
+ public:
+  explicit LineCursor(std::string_view text) : text_(text) {
+    if (text_.substr(0, 3) == "\xEF\xBB\xBF") {
+      text_.remove_prefix(3);
+    }
+  }
+  bool Next(std::string_view* line) {
+    if (pos_ >= text_.size()) {
+      return false;
+    }
+    const std::size_t end = text_.find('\n', pos_);
+    const std::size_t stop = end == std::string_view::npos ? text_.size() : end;
+    *line = text_.substr(pos_, stop - pos_);
+    if (!line->empty() && line->back() == '\r') {
+      line->remove_suffix(1);
+    }
+    pos_ = stop + 1;
+    ++number_;
+    return true;
+  }
+  std::size_t number() const { return number_; }
+
+ private:
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::size_t number_ = 0;
+};
+
+void Split(std::string_view line, char sep, std::vector<std::string_view>* out) {
+  out->clear();
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t at = line.find(sep, start);
+    if (at == std::string_view::npos) {
+      out->push_back(line.substr(start));
+      return;
+    }
+    out->push_back(line.substr(start, at - start));
+    start = at + 1;
+  }
+}
+
+// ---------------------------------------------------------------- numbers
+
+std::optional<double> ToDouble(std::string_view s) {
+  double v = 0;
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, v, std::chars_format::general);
+  if (ec != std::errc() || p != end || !std::isfinite(v)) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+// An integer; "8.0" is accepted as 8, "8.5" is not.
+std::optional<std::int64_t> ToInt(std::string_view s) {
+  std::int64_t v = 0;
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (ec == std::errc() && p == end) {
+    return v;
+  }
+  const auto d = ToDouble(s);
+  if (!d || std::trunc(*d) != *d || std::fabs(*d) > 9e15) {
+    return std::nullopt;
+  }
+  return static_cast<std::int64_t>(*d);
+}
+
+// What is wrong with one line, and in which column (empty: the line as a whole).
+struct Problem {
+  std::string what;
+  std::string column;
+};
+
+std::optional<Problem> Empty(std::string_view v, std::string_view column) {
+  if (!v.empty()) {
+    return std::nullopt;
+  }
+  return Problem{"empty value", std::string(column)};
+}
+
+// An integer in [lo, hi].
+std::optional<Problem> GetInt(std::string_view v, std::string_view column, std::int64_t lo,
+                              std::int64_t hi, std::int64_t* out) {
+  if (auto p = Empty(v, column)) {
+    return p;
+  }
+  const auto n = ToInt(v);
+  if (!n) {
+    return Problem{"expected an integer, found " + Quote(v), std::string(column)};
+  }
+  if (*n < lo || *n > hi) {
+    return Problem{
+        "expected " + std::to_string(lo) + ".." + std::to_string(hi) + ", found " + Quote(v),
+        std::string(column)};
+  }
+  *out = *n;
+  return std::nullopt;
+}
+
+// A GPU count >= 1.
+std::optional<Problem> GetGpus(std::string_view v, std::string_view column, std::int64_t* out) {
+  if (auto p = Empty(v, column)) {
+    return p;
+  }
+  const auto n = ToInt(v);
+  if (!n) {
+    return Problem{"expected a whole number of GPUs, found " + Quote(v), std::string(column)};
+  }
+  if (*n <= 0) {
+    return Problem{"expected at least 1 GPU, found " + Quote(v), std::string(column)};
+  }
+  if (*n > kMaxGpus) {
+    return Problem{"implausible GPU count " + Quote(v), std::string(column)};
+  }
+  *out = *n;
+  return std::nullopt;
+}
+
+// Seconds (a time or a duration); `what` names it in messages. Non-negative
+// unless `allow_negative`.
+std::optional<Problem> GetSeconds(std::string_view v, std::string_view column,
+                                  std::string_view what, bool allow_negative, double* out) {
+  if (auto p = Empty(v, column)) {
+    return p;
+  }
+  const auto d = ToDouble(v);
+  if (!d) {
+    return Problem{"expected a number of seconds, found " + Quote(v), std::string(column)};
+  }
+  if (*d < 0 && !allow_negative) {
+    return Problem{"negative " + std::string(what) + " " + Quote(v), std::string(column)};
+  }
+  if (std::fabs(*d) > kMaxSeconds) {
+    return Problem{std::string(what) + " out of range " + Quote(v), std::string(column)};
+  }
+  *out = *d;
+  return std::nullopt;
+}
+
+Time Seconds(double d) { return static_cast<Time>(std::llround(d)); }
+
+bool IsLeap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+std::int64_t DaysFromCivil(std::int64_t y, std::int64_t m, std::int64_t d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const std::int64_t yoe = y - era * 400;
+  const std::int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+// "YYYY-MM-DD HH:MM:SS" (or with a 'T'), read as UTC.
+std::optional<Time> ParseTimestamp(std::string_view s) {
+  if (s.size() != 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') ||
+      s[13] != ':' || s[16] != ':') {
+    return std::nullopt;
+  }
+  auto num = [&](std::size_t pos, std::size_t len) -> std::int64_t {
+    std::int64_t v = 0;
+    for (std::size_t i = pos; i < pos + len; ++i) {
+      if (s[i] < '0' || s[i] > '9') {
+        return -1;
+      }
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  const std::int64_t y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
+                     sec = num(17, 2);
+  static constexpr std::int64_t kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1900 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
+      sec > 60) {
+    return std::nullopt;
+  }
+  const std::int64_t month_days = kDays[mo - 1] + (mo == 2 && IsLeap(y) ? 1 : 0);
+  if (d > month_days) {
+    return std::nullopt;
+  }
+  return DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+}
+
+// ---------------------------------------------------------------- gavel rates
+
+// Steps per second of each Gavel job type. The msr traces were generated as
+// total_steps = floor(philly_duration * rate), with one rate per job type whatever
+// the scale factor; these rates were recovered by matching the traces' jobs with
+// the same Philly jobs in Pollux's philly.csv (5,352 matched jobs; see
+// docs/traces.md). Dividing total_steps by them gives back the Philly duration
+// to within 1 s for rates >= 1 and within 2 s below (the floor loses that much).
+struct GavelRate {
+  std::string_view job_type;
+  double steps_per_s;
+};
+constexpr GavelRate kGavelRates[] = {
+    {"A3C", 8.233033132},
+    {"CycleGAN", 4.91849473},
+    {"LM (batch size 5)", 167.1228577},
+    {"LM (batch size 10)", 143.3605131},
+    {"LM (batch size 20)", 107.9508716},
+    {"LM (batch size 40)", 71.72303677},
+    {"LM (batch size 80)", 43.90361074},
+    {"Recommendation (batch size 512)", 0.3314821312},
+    {"Recommendation (batch size 1024)", 0.4799798343},
+    {"Recommendation (batch size 2048)", 0.5675317838},
+    {"Recommendation (batch size 4096)", 0.6244084015},
+    {"Recommendation (batch size 8192)", 0.602354711},
+    {"ResNet-18 (batch size 16)", 77.31737356},
+    {"ResNet-18 (batch size 32)", 65.80540708},
+    {"ResNet-18 (batch size 64)", 48.88418051},
+    {"ResNet-18 (batch size 128)", 30.28750483},
+    {"ResNet-18 (batch size 256)", 16.98737108},
+    {"ResNet-50 (batch size 16)", 17.3743894},
+    {"ResNet-50 (batch size 32)", 9.920583253},
+    {"ResNet-50 (batch size 64)", 5.457599988},
+    {"ResNet-50 (batch size 128)", 2.845981144},
+    {"Transformer (batch size 16)", 12.84565245},
+    {"Transformer (batch size 32)", 12.47527783},
+    {"Transformer (batch size 64)", 9.568023722},
+    {"Transformer (batch size 128)", 5.771210832},
+    {"Transformer (batch size 256)", 1.707029897},
+};
+
+// ---------------------------------------------------------------- one read
+
+struct RawJob {
+  TwinJob tj;  // submit_time and deadline still in the trace's own time
+  bool has_deadline = false;
+};
+
+// The state of one ReadTrace call: options, counters, warnings, tenant and
+// model mapping, and the jobs read so far.
+class TraceRun {
+ public:
+  TraceRun(std::string_view format, const TraceOptions& options) : format_(format), opt_(options) {}
+
+  Status Init() {
+    if (opt_.epoch > kMaxEpoch || opt_.epoch < -kMaxEpoch) {
+      return InvalidArgument("trace epoch " + std::to_string(opt_.epoch) + " is out of range");
+    }
+    const model::Scenario* s = opt_.scenario;
+    if (s == nullptr) {
+      fallback_tenant_ = opt_.default_tenant;
+      return Status::Ok();
+    }
+    if (!opt_.default_tenant.empty()) {
+      if (s->FindTenant(opt_.default_tenant) < 0) {
+        return InvalidArgument("default tenant '" + opt_.default_tenant +
+                               "' is not a tenant of scenario '" + s->name + "'");
+      }
+      fallback_tenant_ = opt_.default_tenant;
+    } else {
+      if (s->tenants.empty()) {
+        return InvalidArgument("scenario '" + s->name + "' has no tenants");
+      }
+      fallback_tenant_ = s->tenants.front().id;
+    }
+    return Status::Ok();
+  }
+
+  // A bad line: a warning (skipped) or, in strict mode, the error that ends the read.
+  Status Bad(const std::string& file, std::size_t line, const Problem& p) {
+    std::string msg = file + ":" + std::to_string(line) + ": " + p.what;
+    if (!p.column.empty()) {
+      msg += " (column " + p.column + ")";
+    }
+    if (opt_.strict) {
+      return InvalidArgument(std::move(msg));
+    }
+    ++w_.lines_skipped;
+    Warn(std::move(msg));
+    return Status::Ok();
+  }
+
+  void Warn(std::string msg) {
+    if (w_.warnings.size() < opt_.max_warnings) {
+      w_.warnings.push_back(std::move(msg));
+    }
+  }
+
+  void CountLine() { ++w_.lines_read; }
+  void CountIgnored() { ++ignored_; }
+
+  // The tenant of a job of trace group `group` ("" when the trace has none).
+  const std::string& TenantFor(std::string_view group) {
+    auto it = tenant_cache_.find(std::string(group));
+    if (it != tenant_cache_.end()) {
+      last_group_known_ = known_.at(it->first);
+      return it->second;
+    }
+    std::string tenant;
+    const model::Scenario* s = opt_.scenario;
+    if (s != nullptr) {
+      tenant = fallback_tenant_;
+      if (!group.empty()) {
+        const std::string vc = "vc-" + std::string(group);
+        if (s->FindTenant(vc) >= 0) {
+          tenant = vc;
+        } else if (s->FindTenant(group) >= 0) {
+          tenant = std::string(group);
+        }
+      }
+    } else if (!fallback_tenant_.empty()) {
+      tenant = fallback_tenant_;
+    } else {
+      tenant = group.empty() ? std::string("default") : "vc-" + std::string(group);
+    }
+    last_group_known_ = s == nullptr || tenant != fallback_tenant_ || group.empty();
+    known_[std::string(group)] = last_group_known_;
+    return tenant_cache_.emplace(std::string(group), std::move(tenant)).first->second;
+  }
+
+  // The scenario's name for an accelerator model of the trace: exact, then
+  // ignoring case, then ignoring case and punctuation ("V100-M16" = "v100m16").
+  // Without a scenario, the trace's name. nullopt: the scenario has no such model.
+  std::optional<std::string> ModelFor(std::string_view name) {
+    if (opt_.scenario == nullptr) {
+      return std::string(name);
+    }
+    auto it = model_cache_.find(std::string(name));
+    if (it != model_cache_.end()) {
+      return it->second;
+    }
+    const auto& accs = opt_.scenario->accelerators;
+    auto norm = [](std::string_view s, bool punctuation) {
+      std::string out;
+      for (char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (!punctuation && !std::isalnum(u)) {
+          continue;
+        }
+        out += static_cast<char>(std::tolower(u));
+      }
+      return out;
+    };
+    std::optional<std::string> found;
+    for (int pass = 0; pass < 3 && !found; ++pass) {
+      for (const auto& a : accs) {
+        const bool match = pass == 0   ? a.name == name
+                           : pass == 1 ? norm(a.name, true) == norm(name, true)
+                                       : norm(a.name, false) == norm(name, false);
+        if (match) {
+          found = a.name;
+          break;
+        }
+      }
+    }
+    model_cache_.emplace(std::string(name), found);
+    return found;
+  }
+
+  // `id`, or when it is taken `id-L<line>` (then a counter): ids stay unique.
+  // Ids made of the file's own line numbers are unique by construction and skip the check.
+  std::string UniqueId(std::string id, const std::string& file, std::size_t line,
+                       bool by_line = false) {
+    if (by_line || ids_.insert(id).second) {
+      return id;
+    }
+    std::string base = id + "-L" + std::to_string(line);
+    std::string candidate = base;
+    for (int n = 2; !ids_.insert(candidate).second; ++n) {
+      candidate = base + "-" + std::to_string(n);
+    }
+    Warn(file + ":" + std::to_string(line) + ": duplicate job id " + Quote(id) + ", renamed '" +
+         candidate + "'");
+    return candidate;
+  }
+
+  // Keeps a job unless the options leave it out (window, unknown group). Call
+  // after TenantFor() for the job.
+  void Add(RawJob job) {
+    const Time t = job.tj.job.submit_time;
+    if ((opt_.window_from != 0 && t < opt_.window_from) || (opt_.window_until != 0 && t >= opt_.window_until) ||
+        (opt_.drop_unknown_groups && !last_group_known_)) {
+      ++filtered_;
+      return;
+    }
+    raw_.push_back(std::move(job));
+  }
+  void Reserve(std::string_view text) {
+    raw_.reserve(raw_.size() +
+                 static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  }
+
+  // Sorts, shifts to the epoch, cuts at max_jobs and describes the workload.
+  // `ignored_noun` names the lines left out on purpose ("CPU-only pod"), `ignored_why` says
+  // why; `files`: how many files were read, when more than one.
+  Workload Finish(const std::string& source, std::string_view ignored_noun = "",
+                  std::string_view ignored_why = "", std::size_t files = 1) {
+    std::vector<std::size_t> order(raw_.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return raw_[a].tj.job.submit_time < raw_[b].tj.job.submit_time;
+    });
+    const Time t0 = raw_.empty() ? 0 : raw_[order.front()].tj.job.submit_time;
+    const std::size_t total = raw_.size();
+    const std::size_t keep = opt_.max_jobs > 0 ? std::min(opt_.max_jobs, total) : total;
+    w_.jobs.reserve(keep);
+    for (std::size_t i = 0; i < keep; ++i) {
+      RawJob& r = raw_[order[i]];
+      model::Job& job = r.tj.job;
+      job.submit_time = opt_.epoch + (job.submit_time - t0);
+      job.deadline = r.has_deadline ? opt_.epoch + (job.deadline - t0) : 0;
+      w_.jobs.push_back(std::move(r.tj));
+    }
+    std::string d = format_ + " trace " + source + " (";
+    if (files > 1) {
+      d += std::to_string(files) + " files, ";
+    }
+    d += keep < total ? "first " + Thousands(keep) + " of " + Thousands(total) : Thousands(total);
+    d += total == 1 ? " job" : " jobs";
+    if (w_.lines_skipped > 0) {
+      d += "; " + Thousands(w_.lines_skipped) +
+           (w_.lines_skipped == 1 ? " bad line" : " bad lines") + " skipped";
+    }
+    if (filtered_ > 0) {
+      d += "; " + Thousands(filtered_) + " outside the window or the scenario's groups left out";
+    }
+    if (ignored_ > 0) {
+      d += "; " + Thousands(ignored_) + " " + std::string(ignored_noun) +
+           (ignored_ == 1 ? "" : "s") + " " + std::string(ignored_why) + " left out";
+    }
+    d += ")";
+    w_.description = std::move(d);
+    return std::move(w_);
+  }
+
+ private:
+  std::string format_;
+  const TraceOptions& opt_;
+  Workload w_;
+  std::vector<RawJob> raw_;
+  std::size_t ignored_ = 0;
+  std::string fallback_tenant_;
+  std::unordered_map<std::string, std::string> tenant_cache_;
+  std::unordered_map<std::string, bool> known_;  // group -> is a tenant of the scenario
+  bool last_group_known_ = true;
+  std::size_t filtered_ = 0;
+  std::unordered_map<std::string, std::optional<std::string>> model_cache_;
+  std::unordered_set<std::string> ids_;
+};
+
+// A job with the fields every reader sets the same way.
+RawJob NewJob(std::string id, const std::string& tenant, model::JobKind kind, std::int64_t gpus,
+              Time submit, Duration runtime) {
+  RawJob r;
+  model::Job& j = r.tj.job;
+  j.id = std::move(id);
+  j.tenant = tenant;
+  j.kind = kind;
+  j.accelerators = static_cast<int>(gpus);
+  j.priority_class = "normal";
+  j.submit_time = submit;
+  r.tj.runtime_s = std::max<Duration>(1, runtime);
+  j.runtime_estimate_s = r.tj.runtime_s;  // oracle: the true runtime
+  return r;
+}
+
+// ---------------------------------------------------------------- csv with a header
+
+struct ColumnSpec {
+  std::string_view name;
+  bool required;
+};
+
+// Where each wanted column sits in a csv file (-1: absent) and how many fields a line has.
+struct CsvLayout {
+  std::size_t fields = 0;
+  std::vector<int> pos;
+};
+
+// "a philly", "an elasticflow".
+std::string WithArticle(std::string_view word) {
+  const bool vowel =
+      !word.empty() && std::string_view("aeiou").find(word.front()) != std::string_view::npos;
+  return (vowel ? "an " : "a ") + std::string(word);
+}
+
+// Reads the header (the first non-blank line). Fails when a required column is missing.
+Result<CsvLayout> ReadHeader(LineCursor* lines, const std::string& file, std::string_view format,
+                             const std::vector<ColumnSpec>& wanted) {
+  std::string_view line;
+  bool found = false;
+  while (lines->Next(&line)) {
+    if (!IsBlank(line)) {
+      found = true;
+      break;
+    }
+  }
+  auto expected = [&] {
+    std::string names;
+    for (const auto& c : wanted) {
+      if (!c.required) {
+        continue;
+      }
+      if (!names.empty()) {
+        names += ',';
+      }
+      names += c.name;
+    }
+    return names;
+  };
+  const std::string a_format = WithArticle(format);
+  if (!found) {
+    return InvalidArgument(file + ": empty file, expected " + a_format + " header with columns " +
+                           expected());
+  }
+  const std::string where = file + ":" + std::to_string(lines->number()) + ": ";
+  if (HasBinary(line)) {
+    return InvalidArgument(where + "binary data where " + a_format +
+                           " header was expected (columns " + expected() + ")");
+  }
+  std::vector<std::string_view> names;
+  Split(line, ',', &names);
+  CsvLayout layout;
+  layout.fields = names.size();
+  for (const auto& c : wanted) {
+    int at = -1;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (CleanField(names[i]) == c.name) {
+        at = static_cast<int>(i);
+        break;
+      }
+    }
+    if (at < 0 && c.required) {
+      std::string msg = where;
+      msg += "not " + a_format + " header: no column '";
+      msg += c.name;
+      msg += "' (expected columns " + expected() + ", found " + Quote(line) + ")";
+      return InvalidArgument(std::move(msg));
+    }
+    layout.pos.push_back(at);
+  }
+  return layout;
+}
+
+// The common start of every data line: skips blanks, counts the line, checks for
+// binary data and the field count. Returns false when the line is done with
+// (blank or bad); `status` is set when a strict read must stop.
+bool StartLine(TraceRun& run, const std::string& file, std::size_t number, std::string_view line,
+               char sep, std::size_t fields, std::vector<std::string_view>* out, Status* status) {
+  if (IsBlank(line)) {
+    return false;
+  }
+  run.CountLine();
+  if (HasBinary(line)) {
+    *status = run.Bad(file, number, {"binary data, not a text line", ""});
+    return false;
+  }
+  Split(line, sep, out);
+  if (out->size() != fields) {
+    const char* kind = sep == '\t' ? "tab-separated" : "comma-separated";
+    *status = run.Bad(file, number,
+                      {"expected " + std::to_string(fields) + " " + kind + " fields, found " +
+                           std::to_string(out->size()),
+                       ""});
+    return false;
+  }
+  for (auto& f : *out) {
+    f = CleanField(f);
+  }
+  return true;
+}
+
+// The field of wanted column `i` ("" when the file has no such column).
+std::string_view Field(const std::vector<std::string_view>& fields, const CsvLayout& layout,
+                       std::size_t i) {
+  const int at = layout.pos[i];
+  return at < 0 ? std::string_view() : fields[static_cast<std::size_t>(at)];
+}
+
+#define SOVGRID_CHECK(expr)                                \
+  if (auto problem_ = (expr)) {                            \
+    Status st_ = run.Bad(file, lines.number(), *problem_); \
+    if (!st_.ok()) return st_;                             \
+    continue;                                              \
+  }
+
+// ---------------------------------------------------------------- philly (Pollux philly.csv)
+
+Status ReadPhilly(TraceRun& run, const std::string& file, std::string_view text) {
+  enum { kTimestamp, kDuration, kGpus, kCluster };
+  run.Reserve(text);
+  LineCursor lines(text);
+  auto layout =
+      ReadHeader(&lines, file, "philly",
+                 {{"timestamp", true}, {"duration", true}, {"num_gpus", true}, {"cluster", true}});
+  if (!layout.ok()) {
+    return layout.status();
+  }
+  std::vector<std::string_view> f;
+  std::string_view line;
+  while (lines.Next(&line)) {
+    Status st;
+    if (!StartLine(run, file, lines.number(), line, ',', layout->fields, &f, &st)) {
+      if (!st.ok()) {
+        return st;
+      }
+      continue;
+    }
+    const std::string_view ts = Field(f, *layout, kTimestamp);
+    const auto submit = ParseTimestamp(ts);
+    SOVGRID_CHECK(submit ? std::nullopt
+                         : std::optional<Problem>(Problem{"unparsable timestamp " + Quote(ts) +
+                                                              ", expected YYYY-MM-DD HH:MM:SS",
+                                                          "timestamp"}));
+    double duration = 0;
+    SOVGRID_CHECK(
+        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", false, &duration));
+    std::int64_t gpus = 0;
+    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpus", &gpus));
+    const std::string_view vc = Field(f, *layout, kCluster);
+    SOVGRID_CHECK(Empty(vc, "cluster"));
+    std::string id =
+        run.UniqueId("philly-" + std::to_string(lines.number()), file, lines.number(), true);
+    run.Add(NewJob(std::move(id), run.TenantFor(vc), model::JobKind::kTrain, gpus, *submit,
+                   Seconds(duration)));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- gavel (msr/seed=*/<vc>.trace)
+
+Status ReadGavelFile(TraceRun& run, const std::string& file, std::string_view text) {
+  const std::string vc = Stem(file);
+  const std::string& tenant = run.TenantFor(vc);
+  run.Reserve(text);
+  LineCursor lines(text);
+  std::vector<std::string_view> f;
+  std::string_view line;
+  while (lines.Next(&line)) {
+    Status st;
+    if (!StartLine(run, file, lines.number(), line, '\t', 7, &f, &st)) {
+      if (!st.ok()) {
+        return st;
+      }
+      continue;
+    }
+    const std::string_view job_type = f[0];
+    SOVGRID_CHECK(Empty(job_type, "job_type"));
+    const double rate = GavelStepsPerSecond(job_type);
+    SOVGRID_CHECK(
+        rate > 0 ? std::nullopt
+                 : std::optional<Problem>(Problem{
+                       "unknown job type " + Quote(job_type) + " (no steps/s rate)", "job_type"}));
+    std::int64_t steps = 0;
+    SOVGRID_CHECK(
+        GetInt(f[4], "total_steps", 0, std::numeric_limits<std::int64_t>::max() / 2, &steps));
+    const double runtime = (static_cast<double>(steps) + 0.5) / rate;
+    SOVGRID_CHECK(
+        runtime <= kMaxSeconds
+            ? std::nullopt
+            : std::optional<Problem>(Problem{
+                  "total_steps " + Quote(f[4]) + " gives a runtime out of range", "total_steps"}));
+    double arrival = 0;
+    SOVGRID_CHECK(GetSeconds(f[5], "arrival_time", "arrival time", false, &arrival));
+    std::int64_t gpus = 0;
+    SOVGRID_CHECK(GetGpus(f[6], "scale_factor", &gpus));
+    // Unique: the stems of a directory's files differ, and so do the lines of a file.
+    std::string id = run.UniqueId("gavel-" + vc + "-" + std::to_string(lines.number()), file,
+                                  lines.number(), true);
+    run.Add(NewJob(std::move(id), tenant, model::JobKind::kTrain, gpus, Seconds(arrival),
+                   Seconds(runtime)));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- tiresias (60_job.csv)
+
+Status ReadTiresias(TraceRun& run, const std::string& file, std::string_view text) {
+  enum { kJobId, kGpus, kSubmit, kDuration };
+  LineCursor lines(text);
+  auto layout =
+      ReadHeader(&lines, file, "tiresias",
+                 {{"job_id", false}, {"num_gpu", true}, {"submit_time", true}, {"duration", true}});
+  if (!layout.ok()) {
+    return layout.status();
+  }
+  std::vector<std::string_view> f;
+  std::string_view line;
+  while (lines.Next(&line)) {
+    Status st;
+    if (!StartLine(run, file, lines.number(), line, ',', layout->fields, &f, &st)) {
+      if (!st.ok()) {
+        return st;
+      }
+      continue;
+    }
+    std::int64_t gpus = 0;
+    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpu", &gpus));
+    double submit = 0;
+    SOVGRID_CHECK(
+        GetSeconds(Field(f, *layout, kSubmit), "submit_time", "submit time", false, &submit));
+    double duration = 0;
+    SOVGRID_CHECK(
+        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", false, &duration));
+    const std::string_view own = Field(f, *layout, kJobId);
+    std::string id =
+        "tiresias-" + (own.empty() ? "L" + std::to_string(lines.number()) : std::string(own));
+    id = run.UniqueId(std::move(id), file, lines.number());
+    run.Add(NewJob(std::move(id), run.TenantFor(""), model::JobKind::kTrain, gpus, Seconds(submit),
+                   Seconds(duration)));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- elasticflow (philly_<vc>.csv)
+
+Status ReadElasticFlow(TraceRun& run, const std::string& file, std::string_view text) {
+  enum { kJobId, kSubmit, kGpus, kDuration, kDeadline };
+  // The file name says the Philly VC: philly_103959.csv.
+  const std::string stem = Stem(file);
+  const std::string vc = stem.rfind("philly_", 0) == 0 ? stem.substr(7) : std::string();
+  const std::string& tenant = run.TenantFor(vc);
+  LineCursor lines(text);
+  auto layout = ReadHeader(&lines, file, "elasticflow",
+                           {{"job_id", false},
+                            {"submit_time", true},
+                            {"num_gpu", true},
+                            {"duration", true},
+                            {"ddl", false}});
+  if (!layout.ok()) {
+    return layout.status();
+  }
+  std::vector<std::string_view> f;
+  std::string_view line;
+  while (lines.Next(&line)) {
+    Status st;
+    if (!StartLine(run, file, lines.number(), line, ',', layout->fields, &f, &st)) {
+      if (!st.ok()) {
+        return st;
+      }
+      continue;
+    }
+    double submit = 0;
+    SOVGRID_CHECK(
+        GetSeconds(Field(f, *layout, kSubmit), "submit_time", "submit time", false, &submit));
+    std::int64_t gpus = 0;
+    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpu", &gpus));
+    double duration = 0;
+    SOVGRID_CHECK(
+        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", false, &duration));
+    const std::string_view ddl_text = Field(f, *layout, kDeadline);
+    double ddl = 0;
+    if (!ddl_text.empty()) {
+      SOVGRID_CHECK(GetSeconds(ddl_text, "ddl", "deadline", false, &ddl));
+      SOVGRID_CHECK(Seconds(ddl) >= Seconds(submit)
+                        ? std::nullopt
+                        : std::optional<Problem>(Problem{
+                              "deadline " + Quote(ddl_text) + " before the submit time", "ddl"}));
+    }
+    const std::string_view own = Field(f, *layout, kJobId);
+    std::string id =
+        "elasticflow-" + (own.empty() ? "L" + std::to_string(lines.number()) : std::string(own));
+    id = run.UniqueId(std::move(id), file, lines.number());
+    RawJob job = NewJob(std::move(id), tenant, model::JobKind::kTrain, gpus, Seconds(submit),
+                        Seconds(duration));
+    if (!ddl_text.empty()) {
+      job.tj.job.deadline = Seconds(ddl);
+      job.has_deadline = true;
+    }
+    run.Add(std::move(job));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- alibaba 2023
+// (openb_pod_list_*.csv)
+
+// Kubernetes-style QoS of the pod list -> job kind: latency-sensitive and
+// guaranteed pods are services, best-effort and burstable ones batch work.
+model::JobKind KindOfQos(std::string_view qos) {
+  if (qos == "LS" || qos == "Guaranteed") {
+    return model::JobKind::kService;
+  }
+  return model::JobKind::kBatch;
+}
+
+Status ReadAlibaba(TraceRun& run, const std::string& file, std::string_view text) {
+  enum { kName, kGpus, kMilli, kSpec, kQos, kCreation, kDeletion, kScheduled };
+  LineCursor lines(text);
+  auto layout = ReadHeader(&lines, file, "alibaba2023",
+                           {{"name", false},
+                            {"num_gpu", true},
+                            {"gpu_milli", false},
+                            {"gpu_spec", false},
+                            {"qos", false},
+                            {"creation_time", true},
+                            {"deletion_time", true},
+                            {"scheduled_time", false}});
+  if (!layout.ok()) {
+    std::string msg = layout.status().message();
+    if (msg.find("_time'") != std::string::npos) {
+      msg += "; the multigpu*.csv pod lists carry no times, so no runtime can be derived from them";
+    }
+    return InvalidArgument(std::move(msg));
+  }
+  std::vector<std::string_view> f;
+  std::vector<std::string_view> models;
+  std::string_view line;
+  while (lines.Next(&line)) {
+    Status st;
+    if (!StartLine(run, file, lines.number(), line, ',', layout->fields, &f, &st)) {
+      if (!st.ok()) {
+        return st;
+      }
+      continue;
+    }
+    std::int64_t gpus = 0;
+    SOVGRID_CHECK(GetInt(Field(f, *layout, kGpus), "num_gpu", 0, kMaxGpus, &gpus));
+    if (gpus == 0) {  // a CPU-only pod: not a GPU job, left out without a warning
+      run.CountIgnored();
+      continue;
+    }
+    std::int64_t milli = model::kMilliPerAccelerator;
+    const std::string_view milli_text = Field(f, *layout, kMilli);
+    if (layout->pos[kMilli] >= 0) {
+      SOVGRID_CHECK(GetInt(milli_text, "gpu_milli", 1, model::kMilliPerAccelerator, &milli));
+      SOVGRID_CHECK(milli == model::kMilliPerAccelerator || gpus == 1
+                        ? std::nullopt
+                        : std::optional<Problem>(Problem{
+                              "a share of a GPU (" + Quote(milli_text) + " < 1000) with num_gpu " +
+                                  std::to_string(gpus) + "; shares are only for num_gpu = 1",
+                              "gpu_milli"}));
+    }
+    double created = 0;
+    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kCreation), "creation_time", "creation time", false,
+                             &created));
+    double deleted = 0;
+    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kDeletion), "deletion_time", "deletion time", false,
+                             &deleted));
+    // Runtime: from scheduling (the pod got its GPU) to deletion; a pod never
+    // scheduled (Pending) keeps its lifetime from creation.
+    double start = created;
+    const std::string_view sched_text = Field(f, *layout, kScheduled);
+    if (!sched_text.empty()) {
+      SOVGRID_CHECK(GetSeconds(sched_text, "scheduled_time", "scheduled time", false, &start));
+      SOVGRID_CHECK(start >= created
+                        ? std::nullopt
+                        : std::optional<Problem>(Problem{
+                              "scheduled_time " + Quote(sched_text) + " before the creation time",
+                              "scheduled_time"}));
+    }
+    SOVGRID_CHECK(deleted >= start ? std::nullopt
+                                   : std::optional<Problem>(Problem{
+                                         "negative duration: deletion_time " +
+                                             Quote(Field(f, *layout, kDeletion)) +
+                                             (sched_text.empty() ? " before the creation time"
+                                                                 : " before the scheduled time"),
+                                         "deletion_time"}));
+    // Accepted models: "A|B", names mapped to the scenario's accelerators.
+    std::vector<std::string> accepted;
+    const std::string_view spec = Field(f, *layout, kSpec);
+    std::string dropped;
+    if (!spec.empty()) {
+      Split(spec, '|', &models);
+      for (std::string_view m : models) {
+        m = Trim(m);
+        if (m.empty()) {
+          continue;
+        }
+        auto mapped = run.ModelFor(m);
+        if (!mapped) {
+          if (!dropped.empty()) {
+            dropped += ", ";
+          }
+          dropped += Quote(m);
+          continue;
+        }
+        if (std::find(accepted.begin(), accepted.end(), *mapped) == accepted.end()) {
+          accepted.push_back(std::move(*mapped));
+        }
+      }
+      SOVGRID_CHECK(
+          !accepted.empty() || dropped.empty()
+              ? std::nullopt
+              : std::optional<Problem>(Problem{
+                    "gpu_spec " + Quote(spec) + " names no accelerator model of the scenario",
+                    "gpu_spec"}));
+    }
+    const std::string_view own = Field(f, *layout, kName);
+    std::string id = own.empty() ? "alibaba-L" + std::to_string(lines.number()) : std::string(own);
+    if (!dropped.empty()) {
+      std::string msg = file + ":" + std::to_string(lines.number());
+      msg += ": gpu_spec names models not in the scenario: " + dropped;
+      msg += "; the pod may use the others (column gpu_spec)";
+      run.Warn(std::move(msg));
+    }
+    id = run.UniqueId(std::move(id), file, lines.number());
+    RawJob job = NewJob(std::move(id), run.TenantFor(""), KindOfQos(Field(f, *layout, kQos)), gpus,
+                        Seconds(created), Seconds(deleted) - Seconds(start));
+    job.tj.job.accelerator_milli = milli;
+    job.tj.job.accelerators_per_node = static_cast<int>(gpus);  // a pod runs on one node
+    job.tj.job.accepted_models = std::move(accepted);
+    run.Add(std::move(job));
+  }
+  return Status::Ok();
+}
+
+#undef SOVGRID_CHECK
+
+// The .trace files of a Gavel directory, sorted by name.
+Result<std::vector<std::string>> GavelFiles(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> files;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) {
+    return IoError(dir + ": cannot list directory: " + ec.message());
+  }
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) {
+      return IoError(dir + ": cannot list directory: " + ec.message());
+    }
+    std::error_code type_ec;
+    if (it->path().extension() == ".trace" && it->is_regular_file(type_ec)) {
+      files.push_back(it->path().string());
+    }
+  }
+  if (ec) {
+    return IoError(dir + ": cannot list directory: " + ec.message());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    return InvalidArgument(dir + ": no .trace files in this directory");
+  }
+  return files;
+}
+
+}  // namespace
+
+double GavelStepsPerSecond(std::string_view job_type) {
+  for (const auto& r : kGavelRates) {
+    if (r.job_type == job_type) {
+      return r.steps_per_s;
+    }
+  }
+  return 0;
+}
+
+const std::vector<std::string>& TraceFormats() {
+  static const std::vector<std::string> kFormats = {"philly", "gavel", "alibaba2023", "tiresias",
+                                                    "elasticflow"};
+  return kFormats;
+}
+
+Result<Workload> ReadTrace(std::string_view format, const std::string& path,
+                           const TraceOptions& options) {
+  const auto& formats = TraceFormats();
+  if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
+    std::string known;
+    for (const auto& f : formats) {
+      known += (known.empty() ? "" : ", ") + f;
+    }
+    return InvalidArgument("unknown trace format '" + std::string(format) + "' (known: " + known +
+                           ")");
+  }
+  TraceRun run(format, options);
+  if (Status st = run.Init(); !st.ok()) {
+    return st;
+  }
+
+  std::error_code ec;
+  if (format == "gavel" && std::filesystem::is_directory(path, ec)) {
+    auto files = GavelFiles(path);
+    if (!files.ok()) {
+      return files.status();
+    }
+    for (const auto& file : *files) {
+      auto text = ReadWholeFile(file);
+      if (!text.ok()) {
+        return text.status();
+      }
+      if (Status st = ReadGavelFile(run, file, *text); !st.ok()) {
+        return st;
+      }
+    }
+    std::string dir = path;
+    while (dir.size() > 1 && dir.back() == '/') {
+      dir.pop_back();
+    }
+    return run.Finish(FileName(dir) + "/*.trace", "", "", files->size());
+  }
+
+  auto text = ReadWholeFile(path);
+  if (!text.ok()) {
+    return text.status();
+  }
+  Status st;
+  std::string_view ignored_noun, ignored_why;
+  if (format == "philly") {
+    st = ReadPhilly(run, path, *text);
+  } else if (format == "gavel") {
+    st = ReadGavelFile(run, path, *text);
+  } else if (format == "tiresias") {
+    st = ReadTiresias(run, path, *text);
+  } else if (format == "elasticflow") {
+    st = ReadElasticFlow(run, path, *text);
+  } else {
+    st = ReadAlibaba(run, path, *text);
+    ignored_noun = "CPU-only pod";
+    ignored_why = "(num_gpu = 0)";
+  }
+  if (!st.ok()) {
+    return st;
+  }
+  return run.Finish(FileName(path), ignored_noun, ignored_why);
+}
+
+Result<model::Scenario> ScenarioFromAlibabaNodes(const std::string& path) {
+  auto text = ReadWholeFile(path);
+  if (!text.ok()) {
+    return text.status();
+  }
+  LineCursor lines(*text);
+  enum { kSn, kGpu, kModel };
+  auto layout = ReadHeader(&lines, path, "alibaba2023 node list",
+                           {{"sn", false}, {"gpu", true}, {"model", true}});
+  if (!layout.ok()) {
+    return layout.status();
+  }
+
+  std::map<std::pair<std::string, int>, int> nodes;  // (model, GPUs per node) -> nodes
+  std::set<std::string> serials;
+  std::vector<std::string_view> f;
+  std::string_view line;
+  std::size_t cpu_nodes = 0;
+  while (lines.Next(&line)) {
+    if (IsBlank(line)) {
+      continue;
+    }
+    const std::string where = path + ":" + std::to_string(lines.number()) + ": ";
+    if (HasBinary(line)) {
+      return InvalidArgument(where + "binary data, not a text line");
+    }
+    Split(line, ',', &f);
+    if (f.size() != layout->fields) {
+      return InvalidArgument(where + "expected " + std::to_string(layout->fields) +
+                             " comma-separated fields, found " + std::to_string(f.size()));
+    }
+    for (auto& x : f) {
+      x = CleanField(x);
+    }
+    std::int64_t gpus = 0;
+    if (auto p = GetInt(Field(f, *layout, kGpu), "gpu", 0, 1024, &gpus)) {
+      return InvalidArgument(where + p->what + " (column gpu)");
+    }
+    const std::string_view sn = Field(f, *layout, kSn);
+    if (!sn.empty() && !serials.insert(std::string(sn)).second) {
+      return InvalidArgument(where + "duplicate node " + Quote(sn) + " (column sn)");
+    }
+    if (gpus == 0) {
+      ++cpu_nodes;
+      continue;
+    }
+    const std::string_view m = Field(f, *layout, kModel);
+    if (m.empty()) {
+      return InvalidArgument(where + "empty value: a node with GPUs needs a model (column model)");
+    }
+    int& count = nodes[{std::string(m), static_cast<int>(gpus)}];
+    if (count == std::numeric_limits<int>::max()) {
+      return InvalidArgument(where + "too many nodes");
+    }
+    ++count;
+  }
+  if (nodes.empty()) {
+    return InvalidArgument(path + ": no node with GPUs");
+  }
+
+  model::Scenario s;
+  s.name = "alibaba2023-" + Stem(path);
+  s.epoch = 0;
+  model::Site site;
+  site.id = "openb";
+  site.name = "Alibaba PAI GPU cluster (cluster-trace-gpu-v2023 openb)";
+  site.operator_name = "Alibaba";
+  site.region = "cn";
+  site.jurisdiction = "CN";
+  site.tier = 1;
+  site.latency_ms["cn"] = 1.0;
+  s.sites.push_back(site);
+  std::int64_t total_gpus = 0;
+  std::int64_t total_nodes = 0;
+  for (const auto& [key, count] : nodes) {
+    const auto& [model_name, per_node] = key;
+    if (s.FindAccelerator(model_name) < 0) {
+      model::AcceleratorModel a;
+      a.name = model_name;
+      a.vendor = "unknown";
+      a.quota_class = "gpu";
+      s.accelerators.push_back(a);
+    }
+    model::Pool p;
+    p.id = model_name + "-" + std::to_string(per_node) + "gpu";
+    p.site = site.id;
+    p.accelerator = model_name;
+    p.accelerators_per_node = per_node;
+    p.nodes = count;
+    p.domain_size = per_node;  // one node is one interconnect domain
+    p.racks = 1;
+    s.pools.push_back(p);
+    total_gpus += static_cast<std::int64_t>(per_node) * count;
+    total_nodes += count;
+  }
+  model::Tenant t;
+  t.id = "alibaba";
+  t.name = "Alibaba PAI";
+  s.tenants.push_back(t);
+  s.priority_classes = {{"low", 0}, {"normal", 100}, {"high", 200}, {"critical", 300}};
+  s.description = "Alibaba GPU cluster from " + FileName(path) + ": " +
+                  Thousands(static_cast<std::size_t>(total_nodes)) + " GPU nodes, " +
+                  Thousands(static_cast<std::size_t>(total_gpus)) + " GPUs in " +
+                  std::to_string(s.pools.size()) + " pools" +
+                  (cpu_nodes > 0 ? "; " + Thousands(cpu_nodes) + " CPU-only nodes left out" : "");
+  if (Status st = s.Resolve(); !st.ok()) {
+    return st;
+  }
+  return s;
+}
+
+}  // namespace sovgrid::twin
