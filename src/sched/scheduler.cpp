@@ -152,7 +152,13 @@ struct Scheduler::Impl final : public TenantShares {
   std::vector<int> tenant_pool_holder;  // nearest tenant up the tree naming pools, or -1
 
   std::vector<std::vector<std::uint32_t>> pool_running;  // jobs with a part in the pool
-  std::vector<std::vector<std::uint32_t>> node_jobs;     // running jobs per node
+  // Running jobs per node, with the whole accelerators each holds there.
+  struct OnNode {
+    std::uint32_t job;
+    std::uint32_t whole;
+    Time expected_end;  // start + remaining estimate; kNever when unknown
+  };
+  std::vector<std::vector<OnNode>> node_jobs;
   std::vector<double> best_throughput;                   // per workload class
 
   // Per cycle.
@@ -498,7 +504,15 @@ struct Scheduler::Impl final : public TenantShares {
     const std::uint32_t idx = static_cast<std::uint32_t>(&j - jobs.data());
     for (auto& a : parts) {
       auto& on_node = node_jobs[a.node];
-      if (std::find(on_node.begin(), on_node.end(), idx) == on_node.end()) on_node.push_back(idx);
+      const auto whole = a.milli_per_accelerator == kMilliPerAccelerator ? static_cast<std::uint32_t>(a.accelerators.size()) : 0u;
+      auto it = std::find_if(on_node.begin(), on_node.end(), [&](const OnNode& o) { return o.job == idx; });
+      if (it == on_node.end()) {
+        // RegisterPart runs when the job starts now: its end by the estimate.
+        const Duration rem = j.Remaining();
+        on_node.push_back({idx, whole, rem > 0 ? now_hint + rem : kNever});
+      } else {
+        it->whole += whole;
+      }
       j.assignment.push_back(std::move(a));
     }
     bool listed = false;
@@ -515,7 +529,8 @@ struct Scheduler::Impl final : public TenantShares {
     for (const auto& a : j.assignment) {
       grid.ReleaseOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       auto& on_node = node_jobs[a.node];
-      on_node.erase(std::remove(on_node.begin(), on_node.end(), idx), on_node.end());
+      on_node.erase(std::remove_if(on_node.begin(), on_node.end(), [&](const OnNode& o) { return o.job == idx; }),
+                    on_node.end());
     }
     j.assignment.clear();
     for (const auto& [c, m] : j.charges) quota.Refund(j.tenant, c, m);
@@ -654,6 +669,10 @@ struct Scheduler::Impl final : public TenantShares {
     std::vector<std::uint32_t> capacity_pools;  // passed every check but capacity
     std::vector<std::uint32_t> reclaim_pools;   // blocked by lenders' protection while within guarantee
   };
+
+  Time now_hint = 0;  // the time of the cycle in progress
+  std::vector<std::pair<Time, NodeId>> scratch_ready;  // reservations: when each node has room
+  std::vector<std::pair<Time, int>> scratch_ends;      // reservations: ends of the jobs on one node
 
   // Scratch space reused by every attempt, so that failing fast allocates nothing.
   Attempt attempt;
@@ -978,7 +997,8 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
   impl_->wake_all = true;
   grid_.SetNodeHealth(*n, health);
   if (health == NodeHealth::kDown) {
-    std::vector<std::uint32_t> victims = impl_->node_jobs[*n];
+    std::vector<std::uint32_t> victims;
+    for (const auto& o : impl_->node_jobs[*n]) victims.push_back(o.job);
     std::sort(victims.begin(), victims.end(),
               [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
     for (std::uint32_t v : victims) {
@@ -1034,6 +1054,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   Impl& impl = *impl_;
   CycleResult result;
   impl.AdvanceTo(now);
+  impl.now_hint = now;
   result.decisions = std::move(impl.carried);
   impl.carried.clear();
   result.stats.pending_before = pending_.size();
@@ -1074,6 +1095,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   }
   impl.order->Begin(std::move(entries), impl);
 
+  int reservation_attempts = 0;
   QueueEntry e;
   while (impl.order->Next(&e)) {
     ++result.stats.considered;
@@ -1259,33 +1281,26 @@ CycleResult Scheduler::RunCycle(model::Time now) {
     // and later jobs use them only if they end before the reservation starts.
     impl.reasons[idx] = at.reason;
     const bool capacity_blocked = !at.capacity_pools.empty() && j.part_sets.size() == 1 && !j.spec.fractional();
-    if (capacity_blocked && config_.backfill &&
-        static_cast<int>(impl.reservations.size()) < config_.max_reservations) {
+    // Each attempt scans the candidate pools' nodes: at most twice the
+    // reservations allowed are attempted per cycle.
+    if (capacity_blocked && config_.backfill && static_cast<int>(impl.reservations.size()) < config_.max_reservations &&
+        reservation_attempts++ < 2 * config_.max_reservations) {
       Reservation bestr;
       for (std::uint32_t p : at.capacity_pools) {
         if (impl.pool_reservation[p] >= 0) continue;
         const model::Pool& pool = scenario_.pools[p];
         const PartShape shape = impl.ShapeFor(j.spec, pool);
         const PoolIndex& index = grid_.pool(p);
-        std::vector<std::pair<Time, NodeId>> ready;
+        auto& ready = impl.scratch_ready;
+        auto& ends = impl.scratch_ends;
+        ready.clear();
         for (NodeId n = index.first_node; n < index.first_node + index.node_count; ++n) {
           if (!grid_.Available(n)) continue;
           int whole = grid_.FreeWhole(n);
           Time at_time = now;
           if (whole < shape.per_node) {
-            std::vector<std::pair<Time, int>> ends;
-            for (std::uint32_t v : impl.node_jobs[n]) {
-              const SchedJob& vj = impl.jobs[v];
-              const Duration rem = vj.Remaining();
-              const Time end = rem > 0 ? vj.last_start + rem : kNever;
-              int on_node = 0;
-              for (const auto& a : vj.assignment) {
-                if (a.node == n && a.milli_per_accelerator == kMilliPerAccelerator) {
-                  on_node += static_cast<int>(a.accelerators.size());
-                }
-              }
-              ends.emplace_back(end, on_node);
-            }
+            ends.clear();
+            for (const auto& o : impl.node_jobs[n]) ends.emplace_back(o.expected_end, static_cast<int>(o.whole));
             std::sort(ends.begin(), ends.end());
             at_time = kNever;
             for (const auto& [end, count] : ends) {
@@ -1476,7 +1491,7 @@ Result<std::string> Scheduler::Explain(std::string_view id) const {
 
 std::vector<std::string> Scheduler::JobsOnNode(NodeId n) const {
   std::vector<std::string> out;
-  for (std::uint32_t idx : impl_->node_jobs[n]) out.push_back(impl_->jobs[idx].spec.id);
+  for (const auto& o : impl_->node_jobs[n]) out.push_back(impl_->jobs[o.job].spec.id);
   return out;
 }
 
