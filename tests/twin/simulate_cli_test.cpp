@@ -1,0 +1,113 @@
+// `sovgrid simulate`, run as the real binary on the real traces and scenarios.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "testing/run_command.h"
+
+namespace sovgrid {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunCommand;
+const std::string kBinary = SOVGRID_BINARY;
+const fs::path kSource = SOVGRID_SOURCE_DIR;
+const std::string kPhilly = (kSource / "../shared/traces/philly-pollux/simulator/traces/philly.csv").string();
+
+fs::path TempDir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("sovgrid-test-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// The Helios ranking on the Philly trace (docs/validation.md): FIFO > SJF >
+// SRTF in mean JCT, at twice the trace's load, preemption free as in Helios.
+TEST(SimulateCli, PhillyReproducesTheHeliosRanking) {
+  const fs::path dir = TempDir("philly");
+  auto r = RunCommand(kBinary + " simulate --scenario " + (kSource / "scenarios/philly.toml").string() +
+                      " --trace " + kPhilly +
+                      " --trace-format philly --trace-window 2017-10-01,2017-12-01 --only-scenario-groups"
+                      " --load-scale 2 --preemption on --preemption-grace 0 --trace-checkpoint 1"
+                      " --policy fifo,sjf,srtf --quiet --json " +
+                      (dir / "out.json").string() + " --csv " + (dir / "csv").string() + " --report " +
+                      (dir / "report").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(dir / "out.json");
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["policies"].size(), 3u);
+  std::map<std::string, double> jct;
+  for (const auto& p : j["policies"]) {
+    for (const char* key : {"policy", "jobs", "jobs_finished", "mean_jct_s", "p50_jct_s", "p99_jct_s", "mean_queue_s",
+                            "utilization", "residency_violations", "preemptions", "scheduler_cpu_s", "decisions",
+                            "wall_s", "peak_rss_mb"}) {
+      EXPECT_TRUE(p.contains(key)) << key;
+    }
+    EXPECT_EQ(p["residency_violations"], 0);
+    EXPECT_EQ(p["jobs"], 34553);
+    EXPECT_EQ(p["jobs_finished"], 34553);
+    jct[p["policy"]] = p["mean_jct_s"];
+  }
+  EXPECT_GT(jct["fifo"], jct["sjf"]);
+  EXPECT_GT(jct["sjf"], jct["srtf"]);
+  EXPECT_TRUE(fs::exists(dir / "report/index.html"));
+  EXPECT_TRUE(fs::exists(dir / "csv/summary.csv"));
+  fs::remove_all(dir);
+}
+
+TEST(SimulateCli, BadTraceLinesAreSkippedWithFileAndLine) {
+  const std::string trace = (kSource / "tests/twin/cli/bad-philly.csv").string();
+  auto r = RunCommand(kBinary + " simulate --scenario " + (kSource / "scenarios/philly.toml").string() +
+                      " --trace " + trace + " --trace-format philly --policy fifo --json /dev/stdout --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(trace + ":3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(trace + ":5:"), std::string::npos) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["lines_skipped"], 2);
+  EXPECT_EQ(j["policies"][0]["jobs_finished"], 3);
+}
+
+TEST(SimulateCli, StrictStopsAtTheFirstBadLine) {
+  const std::string trace = (kSource / "tests/twin/cli/bad-philly.csv").string();
+  auto r = RunCommand(kBinary + " simulate --scenario " + (kSource / "scenarios/philly.toml").string() +
+                      " --trace " + trace + " --trace-format philly --strict --quiet");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(trace + ":3:"), std::string::npos) << r.err;
+}
+
+TEST(SimulateCli, RejectsUnknownPoliciesFormatsAndSites) {
+  const std::string small = (kSource / "scenarios/small.toml").string();
+  auto r = RunCommand(kBinary + " simulate --scenario " + small + " --synthetic --jobs 10 --policy lottery --quiet");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown queue order 'lottery'"), std::string::npos) << r.err;
+  r = RunCommand(kBinary + " simulate --scenario " + small + " --trace " + kPhilly + " --trace-format slurmdb --quiet");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("slurmdb"), std::string::npos) << r.err;
+  r = RunCommand(kBinary + " simulate --scenario " + small + " --synthetic --jobs 10 --site-down mars:1:2 --quiet");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown site 'mars'"), std::string::npos) << r.err;
+}
+
+// A synthetic run with a site outage and node failures: deterministic for a
+// seed, no residency violation, work lost to failures is counted.
+TEST(SimulateCli, SyntheticWithFailuresIsRepeatable) {
+  const std::string cmd = kBinary + " simulate --scenario " + (kSource / "scenarios/small.toml").string() +
+                          " --synthetic --jobs 400 --days 2 --seed 7 --policy drf,las --site-down north:10:20"
+                          " --node-mtbf 100 --json /dev/stdout --quiet";
+  auto a = RunCommand(cmd);
+  auto b = RunCommand(cmd);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const auto ja = nlohmann::json::parse(a.out);
+  const auto jb = nlohmann::json::parse(b.out);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(ja["policies"][i]["mean_jct_s"], jb["policies"][i]["mean_jct_s"]);
+    EXPECT_EQ(ja["policies"][i]["decisions"], jb["policies"][i]["decisions"]);
+    EXPECT_EQ(ja["policies"][i]["residency_violations"], 0);
+    EXPECT_GT(ja["policies"][i]["lost_gpu_hours"], 0.0);
+  }
+}
+
+}  // namespace
+}  // namespace sovgrid
