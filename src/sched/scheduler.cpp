@@ -1096,6 +1096,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   impl.order->Begin(std::move(entries), impl);
 
   int reservation_attempts = 0;
+  int preemption_attempts = 0;
   QueueEntry e;
   while (impl.order->Next(&e)) {
     ++result.stats.considered;
@@ -1122,6 +1123,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
     const Impl::Attempt& at = *at_ptr;
 
     if (!at.started && config_.preemption && j.part_sets.size() == 1 &&
+        preemption_attempts < config_.max_preemption_attempts &&
         (!at.capacity_pools.empty() || !at.reclaim_pools.empty())) {
       // Preemption: the cheapest set of victims (least work lost since their
       // last checkpoint) in one pool that makes this job runnable now.
@@ -1129,6 +1131,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         double cost = std::numeric_limits<double>::infinity();
         std::vector<std::uint32_t> victims;
       } best;
+      ++preemption_attempts;
       std::vector<std::uint32_t> pools = at.capacity_pools;
       pools.insert(pools.end(), at.reclaim_pools.begin(), at.reclaim_pools.end());
       std::sort(pools.begin(), pools.end());
@@ -1158,6 +1161,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         }
         std::vector<std::pair<double, std::uint32_t>> candidates;
         for (std::uint32_t v : impl.pool_running[p]) {
+          // Bounded work per pool: the cheapest victims among the first eligible ones.
+          if (candidates.size() >= static_cast<std::size_t>(config_.max_victim_candidates)) break;
           const SchedJob& vj = impl.jobs[v];
           if (!vj.spec.preemptible || now - vj.last_start < config_.preemption_grace_s) continue;
           bool reclaimable = false;

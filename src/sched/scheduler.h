@@ -42,6 +42,11 @@ struct SchedulerConfig {
   bool preemption = true;
   model::Duration preemption_grace_s = 1800;
   int max_reservations = 8;  // per cycle, at most one per pool
+  // Bounds on preemption work per cycle: jobs that try to preempt, and the
+  // eligible running jobs of a pool considered as victims (the cheapest of
+  // those are taken). Jobs beyond the first bound try again next cycle.
+  int max_preemption_attempts = 64;
+  int max_victim_candidates = 512;
   // A job that could not start is parked until capacity it could use is
   // released, quotas change or nodes come back, and retried at least this
   // often in any case (for time-driven changes: grace periods ending, grant

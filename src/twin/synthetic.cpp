@@ -107,10 +107,10 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
       // Bigger jobs run longer (LLM training), still within the horizon.
       runtime = std::min(capped, runtime * (1.0 + std::log2(static_cast<double>(j.accelerators)) / 3.0));
       const double p = uniform(rng);
-      j.priority_class = p < 0.15 ? "low" : (p < 0.85 ? "normal" : (p < 0.97 ? "high" : "critical"));
+      j.priority_class = p < 0.15 ? "low" : (p < 0.94 ? "normal" : (p < 0.99 ? "high" : "critical"));
       j.checkpoint_interval_s = j.kind == model::JobKind::kTrain || j.accelerators >= 8 ? 1800 : 0;
       const auto& allowed = datasets[static_cast<std::size_t>(tenant)];
-      if (!allowed.empty() && uniform(rng) < 0.3) {
+      if (!allowed.empty() && uniform(rng) < 0.2) {
         j.datasets.push_back(allowed[static_cast<std::size_t>(uniform(rng) * static_cast<double>(allowed.size()))]);
       }
     }
