@@ -1066,7 +1066,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
 
   // Wake parked jobs whose capacity or quota class saw a release, or all of
   // them when nodes, sites or quotas changed or the retry interval is up.
-  if (impl.wake_all || config_.retry_interval_s <= 0 || now - impl.last_full_wake >= config_.retry_interval_s) {
+  if (impl.wake_all || config_.retry_interval_s <= 0 || impl.last_full_wake == std::numeric_limits<Time>::min() ||
+      now - impl.last_full_wake >= config_.retry_interval_s) {
     for (auto& list : impl.parked_by_set) impl.WakeList(list);
     for (auto& list : impl.parked_by_class) impl.WakeList(list);
     impl.WakeList(impl.parked_until_retry);
