@@ -77,15 +77,20 @@ TEST_P(SchedulerCase, DecisionsMatch) {
     const toml::table& step = *node.as_table();
     const std::string where = GetParam() + " step " + std::to_string(step_no++);
     const model::Time now = scenario.epoch + step["at"].value_or(std::int64_t{0});
+    // A job table of the case file, submitted at `now` unless it says otherwise.
+    auto read_job = [&](const toml::table& t, model::Job* job) {
+      scenario::DiagnosticSink sink(file.string());
+      scenario::TableReader r(sink, t, "submit");
+      job->submit_time = now;
+      scenario::ReadJob(r, job);
+      r.Finish();
+      return scenario::JoinDiagnostics(sink.diagnostics());
+    };
     if (const auto* submits = step["submit"].as_array()) {
       for (const auto& j : *submits) {
-        scenario::DiagnosticSink sink(file.string());
-        scenario::TableReader r(sink, *j.as_table(), "submit");
         model::Job job;
-        job.submit_time = now;
-        scenario::ReadJob(r, &job);
-        r.Finish();
-        ASSERT_TRUE(sink.diagnostics().empty()) << scenario::JoinDiagnostics(sink.diagnostics());
+        const std::string problems = read_job(*j.as_table(), &job);
+        ASSERT_TRUE(problems.empty()) << problems;
         Status st = s.Submit(job);
         ASSERT_TRUE(st.ok()) << where << ": " << st.ToString();
       }
@@ -96,13 +101,9 @@ TEST_P(SchedulerCase, DecisionsMatch) {
         toml::table t = *j.as_table();
         const std::string error = t["error"].value_or(std::string());
         t.erase("error");
-        scenario::DiagnosticSink sink(file.string());
-        scenario::TableReader r(sink, t, "submit_rejected");
         model::Job job;
-        job.submit_time = now;
-        scenario::ReadJob(r, &job);
-        r.Finish();
-        ASSERT_TRUE(sink.diagnostics().empty()) << scenario::JoinDiagnostics(sink.diagnostics());
+        const std::string problems = read_job(t, &job);
+        ASSERT_TRUE(problems.empty()) << problems;
         Status st = s.Submit(job);
         EXPECT_FALSE(st.ok()) << where << ": " << job.id << " was accepted";
         EXPECT_NE(st.message().find(error), std::string::npos) << where << ": " << st.ToString();
