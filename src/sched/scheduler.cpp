@@ -671,7 +671,8 @@ struct Scheduler::Impl final : public TenantShares {
   };
 
   Time now_hint = 0;  // the time of the cycle in progress
-  std::vector<std::pair<Time, NodeId>> scratch_ready;  // reservations: when each node has room
+  // Reservations: per (pool, accelerators per node), when each node has room; per cycle.
+  std::map<std::pair<std::uint32_t, int>, std::vector<std::pair<Time, NodeId>>> ready_cache;
   std::vector<std::pair<Time, int>> scratch_ends;      // reservations: ends of the jobs on one node
 
   // Scratch space reused by every attempt, so that failing fast allocates nothing.
@@ -1060,6 +1061,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   result.stats.pending_before = pending_.size();
   impl.failed.clear();
   impl.preempt_failed.clear();
+  impl.ready_cache.clear();
   impl.reservations.clear();
   std::fill(impl.pool_reservation.begin(), impl.pool_reservation.end(), -1);
   std::fill(impl.pool_blocked_by.begin(), impl.pool_blocked_by.end(), kNoJob);
@@ -1161,9 +1163,13 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           continue;
         }
         std::vector<std::pair<double, std::uint32_t>> candidates;
+        std::size_t scanned = 0;
         for (std::uint32_t v : impl.pool_running[p]) {
           // Bounded work per pool: the cheapest victims among the first eligible ones.
-          if (candidates.size() >= static_cast<std::size_t>(config_.max_victim_candidates)) break;
+          if (candidates.size() >= static_cast<std::size_t>(config_.max_victim_candidates) ||
+              ++scanned > 8 * static_cast<std::size_t>(config_.max_victim_candidates)) {
+            break;
+          }
           const SchedJob& vj = impl.jobs[v];
           if (!vj.spec.preemptible || now - vj.last_start < config_.preemption_grace_s) continue;
           bool reclaimable = false;
@@ -1287,20 +1293,23 @@ CycleResult Scheduler::RunCycle(model::Time now) {
     // and later jobs use them only if they end before the reservation starts.
     impl.reasons[idx] = at.reason;
     const bool capacity_blocked = !at.capacity_pools.empty() && j.part_sets.size() == 1 && !j.spec.fractional();
-    // Each attempt scans the candidate pools' nodes: at most twice the
-    // reservations allowed are attempted per cycle.
+    // Each attempt scans the candidate pools' nodes: at most as many attempts
+    // as reservations allowed per cycle.
     if (capacity_blocked && config_.backfill && static_cast<int>(impl.reservations.size()) < config_.max_reservations &&
-        reservation_attempts++ < 2 * config_.max_reservations) {
+        reservation_attempts++ < config_.max_reservations) {
       Reservation bestr;
       for (std::uint32_t p : at.capacity_pools) {
         if (impl.pool_reservation[p] >= 0) continue;
         const model::Pool& pool = scenario_.pools[p];
         const PartShape shape = impl.ShapeFor(j.spec, pool);
         const PoolIndex& index = grid_.pool(p);
-        auto& ready = impl.scratch_ready;
+        // When each available node of the pool has room for the per-node shape,
+        // earliest first; computed once per (pool, shape) and cycle. Starts later
+        // in the cycle may make it optimistic, which only delays backfill less.
+        auto [cached, fresh] = impl.ready_cache.try_emplace({p, shape.per_node});
+        auto& ready = cached->second;
         auto& ends = impl.scratch_ends;
-        ready.clear();
-        for (NodeId n = index.first_node; n < index.first_node + index.node_count; ++n) {
+        for (NodeId n = index.first_node; fresh && n < index.first_node + index.node_count; ++n) {
           if (!grid_.Available(n)) continue;
           int whole = grid_.FreeWhole(n);
           Time at_time = now;
@@ -1320,9 +1329,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           }
           if (at_time != kNever) ready.emplace_back(at_time, n);
         }
+        if (fresh) std::sort(ready.begin(), ready.end());
         if (ready.size() < static_cast<std::size_t>(shape.nodes)) continue;
-        std::nth_element(ready.begin(), ready.begin() + (shape.nodes - 1), ready.end());
-        std::sort(ready.begin(), ready.begin() + shape.nodes);
         const Time start = ready[static_cast<std::size_t>(shape.nodes - 1)].first;
         if (start < bestr.start) {
           bestr.start = start;
