@@ -80,6 +80,8 @@ class DrfQueueOrder final : public QueueOrder {
     share_.resize(n);
     own_share_.resize(n);
     for (std::size_t t = 0; t < n; ++t) Refresh(static_cast<int>(t));
+    last_ = -1;
+    changed_ = true;
     own_.assign(n, {});
     cursor_.assign(n, 0);
     pending_.assign(n, 0);
@@ -97,6 +99,11 @@ class DrfQueueOrder final : public QueueOrder {
   }
 
   bool Next(QueueEntry* out) override {
+    // Shares change only when a job starts; until then the walk would pick
+    // the same tenant again as long as it has jobs left (only its own path's
+    // counts went down, and they stay above zero).
+    if (!changed_ && last_ >= 0 && cursor_[last_] < own_[last_].size()) return Pop(last_, out);
+    changed_ = false;
     const std::vector<int>* level = &top_;
     int chosen_parent = -1;
     for (;;) {
@@ -130,6 +137,7 @@ class DrfQueueOrder final : public QueueOrder {
   // (Jobs preempted during the cycle are seen at the next Begin.)
   void Started(const QueueEntry& entry) override {
     for (int at = entry.tenant; at >= 0; at = scenario_.tenants[at].parent_index) Refresh(at);
+    changed_ = true;
   }
 
  private:
@@ -139,6 +147,7 @@ class DrfQueueOrder final : public QueueOrder {
   }
 
   bool Pop(int tenant, QueueEntry* out) {
+    last_ = tenant;
     *out = own_[tenant][cursor_[tenant]++];
     for (int at = tenant; at >= 0; at = scenario_.tenants[at].parent_index) --pending_[at];
     return true;
@@ -152,6 +161,8 @@ class DrfQueueOrder final : public QueueOrder {
   std::vector<std::size_t> cursor_;
   std::vector<std::int64_t> pending_;  // pending jobs in each subtree
   std::vector<double> share_, own_share_;  // cached per cycle, refreshed on Started
+  int last_ = -1;         // the tenant the last job came from
+  bool changed_ = true;   // a job started since the last walk
 };
 
 }  // namespace
