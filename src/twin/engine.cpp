@@ -312,9 +312,11 @@ Result<PolicyResult> Simulation::Run() {
   while (!events_.empty()) {
     const Time now = events_.top().time;
     if (o_.end > 0 && now > o_.end) break;
-    // Every job has arrived and none runs: what still waits cannot run even on
-    // an idle grid (only failures and repairs would remain).
-    if (arrived == total && sched_.running_count() == 0 && last_cycle >= last_arrival_ && pending_repairs_ == 0) break;
+    // Done when every job is; or when nothing runs and everything has arrived:
+    // then only a repair could still help what waits, and node failures keep
+    // coming for ever, so wait for repairs at most 30 days after the last arrival.
+    const bool idle = arrived == total && sched_.running_count() == 0 && last_cycle >= last_arrival_;
+    if (done_ == total || (idle && (pending_repairs_ == 0 || now > last_arrival_ + 30 * 86400))) break;
     while (next_sample <= now) {
       Sample(next_sample);
       next_sample += o_.sample_interval_s;

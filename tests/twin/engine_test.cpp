@@ -135,3 +135,28 @@ TEST(TwinEngine, SyntheticKoreaDayRuns) {
 
 }  // namespace
 }  // namespace sovgrid::twin
+
+namespace sovgrid::twin {
+namespace {
+
+// On a big grid node failures never stop (one every ~15 min here); the run
+// still ends when the jobs are done.
+TEST(TwinEngine, EndsWhenJobsAreDoneDespiteEndlessFailures) {
+  const model::Scenario s = Load("korea-2027.toml");
+  SyntheticOptions so;
+  so.jobs = 200;
+  so.days = 0.5;
+  so.foundation_gangs = 0;
+  auto w = GenerateSynthetic(s, so);
+  ASSERT_TRUE(w.ok());
+  TwinOptions o;
+  o.label = "drf";
+  o.failures.default_node_mtbf_hours = 8760;
+  auto r = Simulate(s, *w, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->jobs_finished + r->jobs_unfinished, r->jobs);
+  EXPECT_LT(r->simulated_s, 40 * 86400.0);
+}
+
+}  // namespace
+}  // namespace sovgrid::twin
