@@ -43,6 +43,7 @@ void TextTable::Print(std::ostream& out) const {
   };
   line(header_, true);
   std::vector<std::string> rule;
+  rule.reserve(width.size());
   for (std::size_t w : width) rule.emplace_back(w, '-');
   line(rule, true);
   for (const auto& row : rows_) line(row, false);

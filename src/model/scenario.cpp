@@ -49,7 +49,7 @@ std::optional<JobKind> ParseJobKind(std::string_view s) {
 
 WorkloadClass WorkloadClassOf(JobKind k) {
   switch (k) {
-    case JobKind::kTrain: return WorkloadClass::kLlmTraining;
+    case JobKind::kTrain:
     case JobKind::kFinetune: return WorkloadClass::kLlmTraining;
     case JobKind::kBatch: return WorkloadClass::kVisionTraining;
     case JobKind::kService: return WorkloadClass::kInference;

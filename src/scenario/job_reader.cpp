@@ -1,5 +1,6 @@
 #include "scenario/job_reader.h"
 
+#include <cmath>
 #include <limits>
 
 namespace sovgrid::scenario {
@@ -19,7 +20,7 @@ void ReadJob(TableReader& r, model::Job* job) {
   r.Int("accelerators", &job->accelerators, 1, 1'000'000);
   double fraction = 0;
   if (r.Double("fraction", &fraction, 0.001, 1.0)) {
-    job->accelerator_milli = static_cast<model::Milli>(fraction * 1000.0 + 0.5);
+    job->accelerator_milli = static_cast<model::Milli>(std::lround(fraction * 1000.0));
   }
   r.Int("accelerators_per_node", &job->accelerators_per_node, 0, 1024);
   r.StringList("models", &job->accepted_models);

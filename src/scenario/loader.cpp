@@ -178,7 +178,13 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
   auto check_classes = [&](const model::ClassAmounts& amounts, int line, const std::string& field) {
     for (const auto& [cls, _] : amounts) {
       if (classes.count(cls) == 0) {
-        add(line, field + "." + cls, "unknown quota class '" + cls + "' (no accelerator has it)");
+        std::string message = "unknown quota class '";
+        message += cls;
+        message += "' (no accelerator has it)";
+        std::string where = field;
+        where += '.';
+        where += cls;
+        add(line, std::move(where), std::move(message));
       }
     }
   };

@@ -211,7 +211,7 @@ bool TableReader::Time(std::string_view key, std::int64_t* out, Presence p) {
   }
   const toml::date_time& v = dt->get();
   const std::int64_t days = DaysFromCivil(v.date.year, v.date.month, v.date.day);
-  *out = days * 86400 + v.time.hour * 3600 + v.time.minute * 60 + v.time.second -
+  *out = days * 86400 + std::int64_t{v.time.hour} * 3600 + std::int64_t{v.time.minute} * 60 + v.time.second -
          static_cast<std::int64_t>(v.offset->minutes) * 60;
   return true;
 }

@@ -316,7 +316,7 @@ Result<PolicyResult> Simulation::Run() {
     // then only a repair could still help what waits, and node failures keep
     // coming for ever, so wait for repairs at most 30 days after the last arrival.
     const bool idle = arrived == total && sched_.running_count() == 0 && last_cycle >= last_arrival_;
-    if (done_ == total || (idle && (pending_repairs_ == 0 || now > last_arrival_ + 30 * 86400))) break;
+    if (done_ == total || (idle && (pending_repairs_ == 0 || now > last_arrival_ + Time{30} * 86400))) break;
     while (next_sample <= now) {
       Sample(next_sample);
       next_sample += o_.sample_interval_s;

@@ -34,7 +34,7 @@ struct FailureOptions {
   // Node failures: mean time between failures per node in hours, for pools
   // that give none in the scenario (Pool::mtbf_hours); 0 = no failures.
   double default_node_mtbf_hours = 0;
-  model::Duration node_repair_s = 4 * 3600;
+  model::Duration node_repair_s = model::Duration{4} * 3600;
 };
 
 struct TwinOptions {

@@ -745,6 +745,7 @@ std::string GroupedBarChart(const std::vector<BarSeries>& series,
   const double plot_w = o.width - left - right;
   double top = o.title.empty() ? 12 : 34;
   std::vector<LegendItem> legend;
+  legend.reserve(series.size());
   for (const auto& s : series) legend.push_back({s.label, s.color, false});
   const int legend_rows = DrawLegend(nullptr, legend, left, top, plot_w);
   const double legend_y = top + 4;
@@ -1400,6 +1401,7 @@ std::string SummaryTable(const TwinReport& report) {
   };
   emit(rows[0]);
   std::vector<std::string> rule;
+  rule.reserve(width.size());
   for (std::size_t w : width) rule.emplace_back(w, '-');
   emit(rule);
   for (std::size_t r = 1; r < rows.size(); ++r) emit(rows[r]);

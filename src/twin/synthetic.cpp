@@ -64,12 +64,13 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
   std::vector<std::pair<std::string, double>> edge_regions;  // region, best latency from an edge site
   for (const auto& site : s.sites) {
     if (!site.edge) continue;
-    for (const auto& [region, ms] : site.latency_ms) {
-      auto it = std::find_if(edge_regions.begin(), edge_regions.end(), [&](const auto& e) { return e.first == region; });
+    for (const auto& entry : site.latency_ms) {
+      auto it = std::find_if(edge_regions.begin(), edge_regions.end(),
+                             [&](const auto& e) { return e.first == entry.first; });
       if (it == edge_regions.end()) {
-        edge_regions.emplace_back(region, ms);
+        edge_regions.push_back(entry);
       } else {
-        it->second = std::min(it->second, ms);
+        it->second = std::min(it->second, entry.second);
       }
     }
   }
