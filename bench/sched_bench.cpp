@@ -19,7 +19,8 @@ namespace {
 
 const model::Scenario& Korea() {
   static const model::Scenario* s = [] {
-    auto r = scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/korea-2027.toml");
+    auto r =
+        scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/korea-2027.toml");
     if (!r.ok()) {
       std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
       std::abort();
@@ -126,9 +127,9 @@ void BM_FirstCycle100kPending(benchmark::State& state, const std::string& order)
   state.counters["jobs_considered"] = static_cast<double>(decisions);
   state.counters["started"] = static_cast<double>(started);
   state.counters["equivalence_hits"] = static_cast<double>(hits);
-  state.counters["us_per_decision"] = benchmark::Counter(
-      static_cast<double>(decisions) * static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["us_per_decision"] =
+      benchmark::Counter(static_cast<double>(decisions) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // Steady state: the grid is full, 100,000 jobs pending; 1% of the running
@@ -177,8 +178,8 @@ void BM_SteadyCycle100kPending(benchmark::State& state, const std::string& order
     state.ResumeTiming();
   }
   state.counters["pending"] = static_cast<double>(pending);
-  state.counters["us_per_decision"] =
-      benchmark::Counter(static_cast<double>(decisions), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["us_per_decision"] = benchmark::Counter(
+      static_cast<double>(decisions), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // Memory: resident growth per pending job, and the scheduler's own estimate.
@@ -199,10 +200,18 @@ void BM_MemoryPerPendingJob(benchmark::State& state) {
   }
 }
 
-BENCHMARK_CAPTURE(BM_FirstCycle100kPending, drf, std::string("drf"))->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK_CAPTURE(BM_FirstCycle100kPending, fifo, std::string("fifo"))->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK_CAPTURE(BM_SteadyCycle100kPending, drf, std::string("drf"))->Unit(benchmark::kMillisecond)->Iterations(10);
-BENCHMARK_CAPTURE(BM_SteadyCycle100kPending, fifo, std::string("fifo"))->Unit(benchmark::kMillisecond)->Iterations(10);
+BENCHMARK_CAPTURE(BM_FirstCycle100kPending, drf, std::string("drf"))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK_CAPTURE(BM_FirstCycle100kPending, fifo, std::string("fifo"))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK_CAPTURE(BM_SteadyCycle100kPending, drf, std::string("drf"))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
+BENCHMARK_CAPTURE(BM_SteadyCycle100kPending, fifo, std::string("fifo"))
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
 BENCHMARK(BM_MemoryPerPendingJob)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace

@@ -72,18 +72,19 @@ void PrintText(const Scenario& s, const Totals& t, std::ostream& out) {
                    "accelerators", "power kW", "budget kW"});
   for (std::size_t i = 0; i < s.sites.size(); ++i) {
     const auto& site = s.sites[i];
-    sites.AddRow({site.id, site.operator_name, site.region, site.jurisdiction,
-                  std::to_string(site.tier), site.edge ? "yes" : "no",
-                  std::string(model::SiteStateName(site.state)), WithThousands(t.site_nodes[i]),
-                  WithThousands(t.site_accelerators[i]),
-                  WithThousands(static_cast<long long>(t.site_power_kw[i])),
-                  site.power_budget_kw > 0 ? WithThousands(static_cast<long long>(site.power_budget_kw))
-                                           : "-"});
+    sites.AddRow(
+        {site.id, site.operator_name, site.region, site.jurisdiction, std::to_string(site.tier),
+         site.edge ? "yes" : "no", std::string(model::SiteStateName(site.state)),
+         WithThousands(t.site_nodes[i]), WithThousands(t.site_accelerators[i]),
+         WithThousands(static_cast<long long>(t.site_power_kw[i])),
+         site.power_budget_kw > 0 ? WithThousands(static_cast<long long>(site.power_budget_kw))
+                                  : "-"});
   }
   sites.Print(out);
 
   out << "\nPools\n";
-  TextTable pools({"pool", "site", "model", "per node", "nodes", "domain", "racks", "accelerators"});
+  TextTable pools(
+      {"pool", "site", "model", "per node", "nodes", "domain", "racks", "accelerators"});
   for (const auto& p : s.pools) {
     pools.AddRow({p.id, p.site, p.accelerator, std::to_string(p.accelerators_per_node),
                   WithThousands(p.nodes), std::to_string(p.domain_size), WithThousands(p.racks),
@@ -104,8 +105,8 @@ void PrintText(const Scenario& s, const Totals& t, std::ostream& out) {
   out << "\nAccelerators by operator\n";
   TextTable ops({"operator", "sites", "nodes", "data-centre", "edge"});
   for (const auto& [name, op] : t.by_operator) {
-    ops.AddRow({name, std::to_string(op.sites), WithThousands(op.nodes), WithThousands(op.datacentre),
-                WithThousands(op.edge)});
+    ops.AddRow({name, std::to_string(op.sites), WithThousands(op.nodes),
+                WithThousands(op.datacentre), WithThousands(op.edge)});
   }
   ops.Print(out);
 
@@ -117,9 +118,10 @@ void PrintText(const Scenario& s, const Totals& t, std::ostream& out) {
     for (const auto& g : tn.grants) grant_hours += g.accelerator_hours;
     tenants.AddRow({s.TenantPath(static_cast<int>(i)), fmt::format("{:g}", tn.weight),
                     Amounts(tn.guarantee), Amounts(tn.borrow_limit), Amounts(tn.lend_limit),
-                    tn.grants.empty() ? "-"
-                                      : fmt::format("{} ({} GPU-h)", tn.grants.size(),
-                                                    WithThousands(static_cast<long long>(grant_hours)))});
+                    tn.grants.empty()
+                        ? "-"
+                        : fmt::format("{} ({} GPU-h)", tn.grants.size(),
+                                      WithThousands(static_cast<long long>(grant_hours)))});
   }
   tenants.Print(out);
 
@@ -131,8 +133,8 @@ void PrintText(const Scenario& s, const Totals& t, std::ostream& out) {
     return o.empty() ? std::string("any") : o;
   };
   for (const auto& d : s.datasets) {
-    datasets.AddRow({d.id, join(d.jurisdictions), std::to_string(d.min_tier), join(d.sites),
-                     join(d.tenants)});
+    datasets.AddRow(
+        {d.id, join(d.jurisdictions), std::to_string(d.min_tier), join(d.sites), join(d.tenants)});
   }
   datasets.Print(out);
 
@@ -230,7 +232,9 @@ nlohmann::json ToJson(const Scenario& s, const Totals& t) {
   }
   json ops = json::object();
   for (const auto& [name, op] : t.by_operator) {
-    ops[name] = {{"sites", op.sites}, {"nodes", op.nodes}, {"datacentre_accelerators", op.datacentre},
+    ops[name] = {{"sites", op.sites},
+                 {"nodes", op.nodes},
+                 {"datacentre_accelerators", op.datacentre},
                  {"edge_accelerators", op.edge}};
   }
   j["totals"] = {{"datacentre_accelerators", t.datacentre},

@@ -1,13 +1,13 @@
 #include "cli/schedule_command.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "cli/table.h"
 #include "scenario/job_reader.h"
@@ -30,7 +30,8 @@ struct Options {
 
 // Reads [[jobs]] from a TOML file. Bad jobs are reported with file:line and
 // skipped; the good ones are kept.
-std::vector<model::Job> ReadJobFile(const std::string& path, std::vector<scenario::Diagnostic>* problems) {
+std::vector<model::Job> ReadJobFile(const std::string& path,
+                                    std::vector<scenario::Diagnostic>* problems) {
   std::vector<model::Job> jobs;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -43,8 +44,9 @@ std::vector<model::Job> ReadJobFile(const std::string& path, std::vector<scenari
   try {
     doc = toml::parse(text.str(), path);
   } catch (const toml::parse_error& e) {
-    problems->push_back({path, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column),
-                         "", "TOML syntax error: " + std::string(e.description())});
+    problems->push_back({path, static_cast<int>(e.source().begin.line),
+                         static_cast<int>(e.source().begin.column), "",
+                         "TOML syntax error: " + std::string(e.description())});
     return jobs;
   }
   scenario::DiagnosticSink sink(path);
@@ -63,9 +65,11 @@ std::vector<model::Job> ReadJobFile(const std::string& path, std::vector<scenari
 
 std::string Placement(const sched::Scheduler& s, const sched::Decision& d) {
   std::map<std::string, int> nodes_by_pool;
-  for (const auto& a : d.assignment) nodes_by_pool[s.scenario().pools[s.grid().node(a.node).pool].id]++;
+  for (const auto& a : d.assignment)
+    nodes_by_pool[s.scenario().pools[s.grid().node(a.node).pool].id]++;
   std::string out;
-  for (const auto& [pool, n] : nodes_by_pool) out += (out.empty() ? "" : ", ") + fmt::format("{} ({} node{})", pool, n, n == 1 ? "" : "s");
+  for (const auto& [pool, n] : nodes_by_pool)
+    out += (out.empty() ? "" : ", ") + fmt::format("{} ({} node{})", pool, n, n == 1 ? "" : "s");
   return out;
 }
 
@@ -109,7 +113,8 @@ int Run(const Options& o) {
     }
   }
   for (const auto& d : problems) std::cerr << "warning: " << d.ToString() << " (job skipped)\n";
-  for (const auto& [id, why] : rejected) std::cerr << "warning: job " << id << " rejected: " << why << "\n";
+  for (const auto& [id, why] : rejected)
+    std::cerr << "warning: job " << id << " rejected: " << why << "\n";
 
   const sched::CycleResult cycle = s.RunCycle(now);
   if (o.json) {
@@ -120,13 +125,17 @@ int Run(const Options& o) {
       for (const auto& a : d.assignment) {
         nlohmann::json accels = nlohmann::json::array();
         for (auto x : a.accelerators) accels.push_back(x - s.grid().node(a.node).first_accel);
-        nodes.push_back({{"node", s.grid().NodeName(a.node)}, {"accelerators", accels},
+        nodes.push_back({{"node", s.grid().NodeName(a.node)},
+                         {"accelerators", accels},
                          {"share", static_cast<double>(a.milli_per_accelerator) / 1000.0}});
       }
       nlohmann::json reserved = nlohmann::json::array();
       for (auto n : d.reserved_nodes) reserved.push_back(s.grid().NodeName(n));
-      out["decisions"].push_back({{"kind", sched::DecisionKindName(d.kind)}, {"job", d.job}, {"nodes", nodes},
-                                  {"reserved_nodes", reserved}, {"reserved_from", d.reserved_from},
+      out["decisions"].push_back({{"kind", sched::DecisionKindName(d.kind)},
+                                  {"job", d.job},
+                                  {"nodes", nodes},
+                                  {"reserved_nodes", reserved},
+                                  {"reserved_from", d.reserved_from},
                                   {"reason", d.reason}});
     }
     out["pending"] = nlohmann::json::array();
@@ -136,16 +145,19 @@ int Run(const Options& o) {
     }
     out["rejected"] = nlohmann::json::array();
     for (const auto& [id, why] : rejected) out["rejected"].push_back({{"job", id}, {"error", why}});
-    for (const auto& d : problems) out["rejected"].push_back({{"job", nullptr}, {"error", d.ToString()}});
+    for (const auto& d : problems)
+      out["rejected"].push_back({{"job", nullptr}, {"error", d.ToString()}});
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << fmt::format("{} jobs read, {} accepted; one cycle at t+{} s with queue order {}\n\n", jobs.size(),
-                             accepted.size(), o.at, config.queue_order);
+    std::cout << fmt::format(
+        "{} jobs read, {} accepted; one cycle at t+{} s with queue order {}\n\n", jobs.size(),
+        accepted.size(), o.at, config.queue_order);
     TextTable decisions({"decision", "job", "where", "reason"});
     for (const auto& d : cycle.decisions) {
       std::string where = Placement(s, d);
       if (d.kind == sched::Decision::Kind::kReserve) {
-        where = fmt::format("{} nodes from t+{} s", d.reserved_nodes.size(), d.reserved_from - grid.epoch);
+        where = fmt::format("{} nodes from t+{} s", d.reserved_nodes.size(),
+                            d.reserved_from - grid.epoch);
       }
       decisions.AddRow({std::string(sched::DecisionKindName(d.kind)), d.job, where, d.reason});
     }
@@ -158,8 +170,8 @@ int Run(const Options& o) {
     }
     pending.Print(std::cout);
     std::cout << fmt::format("\nstarted {}, preempted {}, reserved {}, pending {}, rejected {}\n",
-                             cycle.stats.started, cycle.stats.preempted, cycle.stats.reserved, s.pending_count(),
-                             rejected.size() + problems.size());
+                             cycle.stats.started, cycle.stats.preempted, cycle.stats.reserved,
+                             s.pending_count(), rejected.size() + problems.size());
   }
   return problems.empty() && rejected.empty() ? 0 : 3;
 }
@@ -170,15 +182,20 @@ void AddScheduleCommand(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "schedule",
-      "Run one scheduling cycle of a job file on an empty grid and print the decisions and why each "
+      "Run one scheduling cycle of a job file on an empty grid and print the decisions and why "
+      "each "
       "pending job waits. Exit 0; 3 if some jobs were skipped or rejected (each is reported).");
   cmd->add_option("SCENARIO", o->scenario, "Scenario TOML file")->required();
-  cmd->add_option("JOBS", o->jobs, "Job file: TOML with [[jobs]] tables (see docs/scheduler.md)")->required();
-  cmd->add_option("--queue-order", o->queue_order, "fifo|priority|drf|las|sjf|srtf|edf (default: the scenario's)");
-  cmd->add_option("--scores", o->scores, "Comma-separated scores, first weighs most (default: the scenario's)");
+  cmd->add_option("JOBS", o->jobs, "Job file: TOML with [[jobs]] tables (see docs/scheduler.md)")
+      ->required();
+  cmd->add_option("--queue-order", o->queue_order,
+                  "fifo|priority|drf|las|sjf|srtf|edf (default: the scenario's)");
+  cmd->add_option("--scores", o->scores,
+                  "Comma-separated scores, first weighs most (default: the scenario's)");
   cmd->add_flag("--no-backfill", o->no_backfill, "Strict queue order, no reservations");
   cmd->add_flag("--no-preemption", o->no_preemption, "Never preempt");
-  cmd->add_option("--at", o->at, "Cycle time in seconds after the scenario's epoch")->default_val(0);
+  cmd->add_option("--at", o->at, "Cycle time in seconds after the scenario's epoch")
+      ->default_val(0);
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o] {
     if (int rc = Run(*o); rc != 0) throw CLI::RuntimeError(rc);

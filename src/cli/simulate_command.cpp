@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <optional>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "model/policy_names.h"
@@ -70,7 +70,8 @@ Result<twin::SiteOutage> ParseOutage(const std::string& spec, model::Time start)
   try {
     const double from = std::stod(spec.substr(a + 1, b - a - 1));
     const double to = std::stod(spec.substr(b + 1));
-    if (from < 0 || to <= from) return InvalidArgument("--site-down '" + spec + "': expected 0 <= FROM < TO");
+    if (from < 0 || to <= from)
+      return InvalidArgument("--site-down '" + spec + "': expected 0 <= FROM < TO");
     return twin::SiteOutage{spec.substr(0, a), start + static_cast<model::Time>(from * 3600),
                             start + static_cast<model::Time>(to * 3600)};
   } catch (const std::exception&) {
@@ -82,7 +83,8 @@ Result<twin::SiteOutage> ParseOutage(const std::string& spec, model::Time start)
 Result<std::pair<model::Time, model::Time>> ParseWindow(const std::string& spec) {
   auto day = [](const std::string& d) -> std::optional<model::Time> {
     int y = 0, m = 0, dd = 0;
-    if (std::sscanf(d.c_str(), "%4d-%2d-%2d", &y, &m, &dd) != 3 || m < 1 || m > 12 || dd < 1 || dd > 31) {
+    if (std::sscanf(d.c_str(), "%4d-%2d-%2d", &y, &m, &dd) != 3 || m < 1 || m > 12 || dd < 1 ||
+        dd > 31) {
       return std::nullopt;
     }
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -91,14 +93,17 @@ Result<std::pair<model::Time, model::Time>> ParseWindow(const std::string& spec)
     const int yoe = yy - era * 400;
     const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
     const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return static_cast<model::Time>(era) * 146097 * 86400 + static_cast<model::Time>(doe - 719468) * 86400;
+    return static_cast<model::Time>(era) * 146097 * 86400 +
+           static_cast<model::Time>(doe - 719468) * 86400;
   };
   const auto comma = spec.find(',');
-  if (comma == std::string::npos) return InvalidArgument("--trace-window '" + spec + "': expected FROM,UNTIL dates");
+  if (comma == std::string::npos)
+    return InvalidArgument("--trace-window '" + spec + "': expected FROM,UNTIL dates");
   auto from = day(spec.substr(0, comma));
   auto until = day(spec.substr(comma + 1));
   if (!from || !until || *until <= *from) {
-    return InvalidArgument("--trace-window '" + spec + "': expected FROM,UNTIL as YYYY-MM-DD with FROM < UNTIL");
+    return InvalidArgument("--trace-window '" + spec +
+                           "': expected FROM,UNTIL as YYYY-MM-DD with FROM < UNTIL");
   }
   return std::make_pair(*from, *until);
 }
@@ -182,7 +187,8 @@ int Run(const Options& o) {
       // Compress (or stretch) the arrivals: the same jobs, F times the load.
       for (auto& tj : workload.jobs) {
         const model::Time offset = tj.job.submit_time - grid.epoch;
-        const model::Time scaled = static_cast<model::Time>(static_cast<double>(offset) / o.load_scale);
+        const model::Time scaled =
+            static_cast<model::Time>(static_cast<double>(offset) / o.load_scale);
         if (tj.job.deadline > 0) tj.job.deadline -= offset - scaled;
         tj.job.submit_time = grid.epoch + scaled;
       }
@@ -193,7 +199,8 @@ int Run(const Options& o) {
     }
     for (const auto& warning : workload.warnings) std::cerr << "warning: " << warning << "\n";
     if (workload.lines_skipped > workload.warnings.size()) {
-      std::cerr << "warning: " << workload.lines_skipped - workload.warnings.size() << " more bad lines skipped\n";
+      std::cerr << "warning: " << workload.lines_skipped - workload.warnings.size()
+                << " more bad lines skipped\n";
     }
   } else {
     twin::SyntheticOptions so;
@@ -231,9 +238,11 @@ int Run(const Options& o) {
   if (!o.preemption.empty()) base.config.preemption = o.preemption == "on";
   if (o.grace_s >= 0) base.config.preemption_grace_s = static_cast<model::Duration>(o.grace_s);
   base.seed = o.seed;
-  base.sample_interval_s = std::max<model::Duration>(1, static_cast<model::Duration>(o.sample_hours * 3600));
+  base.sample_interval_s =
+      std::max<model::Duration>(1, static_cast<model::Duration>(o.sample_hours * 3600));
   base.cycle_interval_s = static_cast<model::Duration>(o.cycle_interval_s);
-  const model::Time start = workload.jobs.empty() ? grid.epoch : workload.jobs.front().job.submit_time;
+  const model::Time start =
+      workload.jobs.empty() ? grid.epoch : workload.jobs.front().job.submit_time;
   if (o.end_days > 0) base.end = start + static_cast<model::Time>(o.end_days * 86400);
   base.failures.default_node_mtbf_hours = o.node_mtbf_hours;
   base.failures.node_repair_s = static_cast<model::Duration>(o.repair_hours * 3600);
@@ -257,8 +266,9 @@ int Run(const Options& o) {
   report.warnings = workload.warnings;
   const bool tty = isatty(STDOUT_FILENO) == 1 && !o.quiet;
   if (!o.quiet) {
-    std::cout << fmt::format("sovgrid twin: {} on {} ({} nodes, {} accelerators), {} polic{}\n", workload.description,
-                             grid.name, grid.TotalNodes(), grid.TotalAccelerators(), orders.size(),
+    std::cout << fmt::format("sovgrid twin: {} on {} ({} nodes, {} accelerators), {} polic{}\n",
+                             workload.description, grid.name, grid.TotalNodes(),
+                             grid.TotalAccelerators(), orders.size(),
                              orders.size() == 1 ? "y" : "ies");
   }
   for (const auto& order : orders) {
@@ -274,7 +284,8 @@ int Run(const Options& o) {
       return 1;
     }
     if (!o.quiet && !tty) {
-      std::cout << fmt::format("  {}: {} jobs finished in {:.1f} s\n", order, result->jobs_finished, result->wall_s);
+      std::cout << fmt::format("  {}: {} jobs finished in {:.1f} s\n", order, result->jobs_finished,
+                               result->wall_s);
     }
     report.policies.push_back(std::move(result).value());
   }
@@ -290,14 +301,16 @@ int Run(const Options& o) {
     }
   };
   if (!o.json.empty()) write(twin::WriteJson(report, o.json), "JSON written to " + o.json);
-  if (!o.csv.empty()) write(twin::WriteCsv(report, o.csv), "CSV time series written to " + o.csv + "/");
+  if (!o.csv.empty())
+    write(twin::WriteCsv(report, o.csv), "CSV time series written to " + o.csv + "/");
   if (!o.report.empty()) {
     write(twin::WriteHtmlReport(report, o.report),
           "HTML report written to " + (std::filesystem::path(o.report) / "index.html").string());
   }
   for (const auto& p : report.policies) {
     if (p.residency_violations > 0) {
-      std::cerr << "error: policy " << p.policy << " violated data residency " << p.residency_violations << " times\n";
+      std::cerr << "error: policy " << p.policy << " violated data residency "
+                << p.residency_violations << " times\n";
       rc = 4;
     }
   }
@@ -308,37 +321,58 @@ int Run(const Options& o) {
 
 void AddSimulateCommand(CLI::App& app) {
   auto o = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(
-      "simulate",
-      "Run the digital twin: replay a public trace or a synthetic national workload on a scenario, with "
-      "the production scheduler, for one or more policies side by side.");
+  CLI::App* cmd =
+      app.add_subcommand("simulate",
+                         "Run the digital twin: replay a public trace or a synthetic national "
+                         "workload on a scenario, with "
+                         "the production scheduler, for one or more policies side by side.");
   cmd->add_option("--scenario", o->scenario, "Scenario TOML file")->capture_default_str();
-  cmd->add_option("--nodes", o->nodes, "Alibaba 2023 node list (openb_node_list_*.csv) defining the grid instead");
+  cmd->add_option("--nodes", o->nodes,
+                  "Alibaba 2023 node list (openb_node_list_*.csv) defining the grid instead");
   cmd->add_option("--trace", o->trace, "Trace file (or, for gavel, a directory of .trace files)");
-  cmd->add_option("--trace-format", o->trace_format, "philly | gavel | alibaba2023 | tiresias | elasticflow");
-  cmd->add_flag("--synthetic", o->synthetic, "Generate a national workload for the scenario (the default without --trace)");
+  cmd->add_option("--trace-format", o->trace_format,
+                  "philly | gavel | alibaba2023 | tiresias | elasticflow");
+  cmd->add_flag("--synthetic", o->synthetic,
+                "Generate a national workload for the scenario (the default without --trace)");
   cmd->add_option("--jobs", o->jobs, "Synthetic: number of jobs")->capture_default_str();
-  cmd->add_option("--days", o->days, "Synthetic: days over which jobs arrive")->capture_default_str();
+  cmd->add_option("--days", o->days, "Synthetic: days over which jobs arrive")
+      ->capture_default_str();
   cmd->add_option("--max-jobs", o->max_jobs, "Trace: read at most this many jobs (0 = all)");
-  cmd->add_option("--seed", o->seed, "Seed for every random choice (workload, failures)")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed for every random choice (workload, failures)")
+      ->capture_default_str();
   cmd->add_option("--policy", o->policies,
-                  "Comma-separated queue orders to compare: fifo,priority,drf,las,sjf,srtf,edf (default: the scenario's)");
-  cmd->add_option("--scores", o->scores, "Comma-separated scores, first weighs most (default: the scenario's)");
-  cmd->add_option("--backfill", o->backfill, "on | off (default: the scenario's)")->check(CLI::IsMember({"on", "off"}));
-  cmd->add_option("--preemption", o->preemption, "on | off (default: the scenario's)")->check(CLI::IsMember({"on", "off"}));
-  cmd->add_option("--preemption-grace", o->grace_s, "Seconds a started job is safe from preemption");
-  cmd->add_option("--site-down", o->site_down, "SITE:FROM_HOURS:TO_HOURS, hours after the start; repeatable");
-  cmd->add_option("--node-mtbf", o->node_mtbf_hours, "Mean time between failures of a node, hours (pools may set their own)");
-  cmd->add_option("--repair-hours", o->repair_hours, "Hours a failed node stays down")->capture_default_str();
-  cmd->add_option("--sample-hours", o->sample_hours, "Time-series sampling interval, hours")->capture_default_str();
-  cmd->add_option("--cycle-interval", o->cycle_interval_s, "Seconds of virtual time between scheduling cycles (0 = at every event)")->capture_default_str();
-  cmd->add_option("--end-days", o->end_days, "Stop after this many days of virtual time (0 = when all jobs are done)");
+                  "Comma-separated queue orders to compare: fifo,priority,drf,las,sjf,srtf,edf "
+                  "(default: the scenario's)");
+  cmd->add_option("--scores", o->scores,
+                  "Comma-separated scores, first weighs most (default: the scenario's)");
+  cmd->add_option("--backfill", o->backfill, "on | off (default: the scenario's)")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--preemption", o->preemption, "on | off (default: the scenario's)")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--preemption-grace", o->grace_s,
+                  "Seconds a started job is safe from preemption");
+  cmd->add_option("--site-down", o->site_down,
+                  "SITE:FROM_HOURS:TO_HOURS, hours after the start; repeatable");
+  cmd->add_option("--node-mtbf", o->node_mtbf_hours,
+                  "Mean time between failures of a node, hours (pools may set their own)");
+  cmd->add_option("--repair-hours", o->repair_hours, "Hours a failed node stays down")
+      ->capture_default_str();
+  cmd->add_option("--sample-hours", o->sample_hours, "Time-series sampling interval, hours")
+      ->capture_default_str();
+  cmd->add_option("--cycle-interval", o->cycle_interval_s,
+                  "Seconds of virtual time between scheduling cycles (0 = at every event)")
+      ->capture_default_str();
+  cmd->add_option("--end-days", o->end_days,
+                  "Stop after this many days of virtual time (0 = when all jobs are done)");
   cmd->add_flag("--strict", o->strict, "Stop at the first bad trace line instead of skipping it");
-  cmd->add_option("--trace-window", o->trace_window, "Trace: only jobs submitted in FROM,UNTIL (YYYY-MM-DD, UTC)");
-  cmd->add_option("--load-scale", o->load_scale, "Trace: compress arrivals by this factor (2 = twice the load)")
+  cmd->add_option("--trace-window", o->trace_window,
+                  "Trace: only jobs submitted in FROM,UNTIL (YYYY-MM-DD, UTC)");
+  cmd->add_option("--load-scale", o->load_scale,
+                  "Trace: compress arrivals by this factor (2 = twice the load)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--trace-checkpoint", o->trace_checkpoint_s,
-                  "Trace: checkpoint interval of every job, seconds (1 = preemption loses nothing, as in Helios)");
+                  "Trace: checkpoint interval of every job, seconds (1 = preemption loses nothing, "
+                  "as in Helios)");
   cmd->add_flag("--only-scenario-groups", o->only_scenario_groups,
                 "Trace: leave out jobs of groups (VCs) that are not tenants of the scenario");
   cmd->add_option("--json", o->json, "Write the figures per policy as JSON to FILE");

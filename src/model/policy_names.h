@@ -10,8 +10,8 @@
 
 namespace sovgrid::model {
 
-inline constexpr std::array<std::string_view, 7> kQueueOrderNames = {"fifo", "priority", "drf", "las",
-                                                                     "sjf",  "srtf",     "edf"};
+inline constexpr std::array<std::string_view, 7> kQueueOrderNames = {
+    "fifo", "priority", "drf", "las", "sjf", "srtf", "edf"};
 inline constexpr std::array<std::string_view, 5> kScoreNames = {"binpack", "spread", "topology",
                                                                 "fragmentation", "throughput"};
 

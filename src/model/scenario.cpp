@@ -6,18 +6,24 @@ namespace sovgrid::model {
 
 std::string_view WorkloadClassName(WorkloadClass c) {
   switch (c) {
-    case WorkloadClass::kLlmTraining: return "llm_training";
-    case WorkloadClass::kVisionTraining: return "vision_training";
-    case WorkloadClass::kInference: return "inference";
+    case WorkloadClass::kLlmTraining:
+      return "llm_training";
+    case WorkloadClass::kVisionTraining:
+      return "vision_training";
+    case WorkloadClass::kInference:
+      return "inference";
   }
   return "?";
 }
 
 std::string_view SiteStateName(SiteState s) {
   switch (s) {
-    case SiteState::kUp: return "up";
-    case SiteState::kDraining: return "draining";
-    case SiteState::kDown: return "down";
+    case SiteState::kUp:
+      return "up";
+    case SiteState::kDraining:
+      return "draining";
+    case SiteState::kDown:
+      return "down";
   }
   return "?";
 }
@@ -31,10 +37,14 @@ std::optional<SiteState> ParseSiteState(std::string_view s) {
 
 std::string_view JobKindName(JobKind k) {
   switch (k) {
-    case JobKind::kTrain: return "train";
-    case JobKind::kFinetune: return "finetune";
-    case JobKind::kBatch: return "batch";
-    case JobKind::kService: return "service";
+    case JobKind::kTrain:
+      return "train";
+    case JobKind::kFinetune:
+      return "finetune";
+    case JobKind::kBatch:
+      return "batch";
+    case JobKind::kService:
+      return "service";
   }
   return "?";
 }
@@ -50,9 +60,12 @@ std::optional<JobKind> ParseJobKind(std::string_view s) {
 WorkloadClass WorkloadClassOf(JobKind k) {
   switch (k) {
     case JobKind::kTrain:
-    case JobKind::kFinetune: return WorkloadClass::kLlmTraining;
-    case JobKind::kBatch: return WorkloadClass::kVisionTraining;
-    case JobKind::kService: return WorkloadClass::kInference;
+    case JobKind::kFinetune:
+      return WorkloadClass::kLlmTraining;
+    case JobKind::kBatch:
+      return WorkloadClass::kVisionTraining;
+    case JobKind::kService:
+      return WorkloadClass::kInference;
   }
   return WorkloadClass::kLlmTraining;
 }
@@ -68,7 +81,8 @@ int FindBy(const std::vector<T>& items, std::string_view wanted, Key key) {
 }  // namespace
 
 int Scenario::FindAccelerator(std::string_view n) const {
-  return FindBy(accelerators, n, [](const AcceleratorModel& a) -> const std::string& { return a.name; });
+  return FindBy(accelerators, n,
+                [](const AcceleratorModel& a) -> const std::string& { return a.name; });
 }
 int Scenario::FindSite(std::string_view id) const {
   return FindBy(sites, id, [](const Site& s) -> const std::string& { return s.id; });
@@ -93,7 +107,8 @@ std::optional<int> Scenario::PriorityValue(std::string_view priority_class) cons
 Status Scenario::Resolve() {
   for (auto& pool : pools) {
     pool.site_index = FindSite(pool.site);
-    if (pool.site_index < 0) return NotFound("pool '" + pool.id + "': unknown site '" + pool.site + "'");
+    if (pool.site_index < 0)
+      return NotFound("pool '" + pool.id + "': unknown site '" + pool.site + "'");
     pool.accelerator_index = FindAccelerator(pool.accelerator);
     if (pool.accelerator_index < 0) {
       return NotFound("pool '" + pool.id + "': unknown accelerator '" + pool.accelerator + "'");
@@ -112,7 +127,8 @@ Status Scenario::Resolve() {
     int at = static_cast<int>(i);
     for (std::size_t steps = 0; at >= 0; ++steps) {
       if (steps > tenants.size()) {
-        return InvalidArgument("tenant '" + tenants[i].id + "' is part of a cycle in the tenant tree");
+        return InvalidArgument("tenant '" + tenants[i].id +
+                               "' is part of a cycle in the tenant tree");
       }
       at = tenants[at].parent_index;
     }
@@ -122,7 +138,8 @@ Status Scenario::Resolve() {
 
 std::string Scenario::TenantPath(int tenant_index) const {
   std::vector<const std::string*> parts;
-  for (int at = tenant_index; at >= 0 && parts.size() <= tenants.size(); at = tenants[at].parent_index) {
+  for (int at = tenant_index; at >= 0 && parts.size() <= tenants.size();
+       at = tenants[at].parent_index) {
     parts.push_back(&tenants[at].id);
   }
   std::string path;
@@ -135,7 +152,8 @@ std::string Scenario::TenantPath(int tenant_index) const {
 
 bool Scenario::InSubtree(int tenant_index, int ancestor_index) const {
   std::size_t steps = 0;
-  for (int at = tenant_index; at >= 0 && steps <= tenants.size(); at = tenants[at].parent_index, ++steps) {
+  for (int at = tenant_index; at >= 0 && steps <= tenants.size();
+       at = tenants[at].parent_index, ++steps) {
     if (at == ancestor_index) return true;
   }
   return false;

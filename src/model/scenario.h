@@ -36,11 +36,11 @@ std::string_view WorkloadClassName(WorkloadClass c);
 // A catalogue entry. No vendor is special: B200, GB200, RTX PRO 6000 and a
 // domestic NPU are all just entries.
 struct AcceleratorModel {
-  std::string name;          // unique, e.g. "B200"
-  std::string vendor;        // e.g. "NVIDIA", "Rebellions"
-  std::string quota_class;   // quotas and guarantees are per class, e.g. "blackwell"
+  std::string name;         // unique, e.g. "B200"
+  std::string vendor;       // e.g. "NVIDIA", "Rebellions"
+  std::string quota_class;  // quotas and guarantees are per class, e.g. "blackwell"
   double memory_gib = 0;
-  double power_w = 0;        // board power at full load
+  double power_w = 0;  // board power at full load
   // Throughput relative to the catalogue's reference (1.0) per workload class.
   std::array<double, kWorkloadClassCount> relative_throughput{1.0, 1.0, 1.0};
 };
@@ -50,30 +50,30 @@ std::string_view SiteStateName(SiteState s);
 std::optional<SiteState> ParseSiteState(std::string_view s);
 
 struct Site {
-  std::string id;             // unique
+  std::string id;  // unique
   std::string name;
-  std::string operator_name;  // "NAVER Cloud"
-  std::string region;         // "gyeonggi"
-  std::string jurisdiction;   // "KR"
-  int tier = 1;               // certification tier, 1 (lowest) .. 3 (highest)
-  double power_budget_kw = 0; // 0 = not limited
-  bool edge = false;          // telecom edge / base-station site
+  std::string operator_name;   // "NAVER Cloud"
+  std::string region;          // "gyeonggi"
+  std::string jurisdiction;    // "KR"
+  int tier = 1;                // certification tier, 1 (lowest) .. 3 (highest)
+  double power_budget_kw = 0;  // 0 = not limited
+  bool edge = false;           // telecom edge / base-station site
   SiteState state = SiteState::kUp;
   std::map<std::string, double> latency_ms;  // region -> round-trip latency
 };
 
 // Homogeneous nodes in one site.
 struct Pool {
-  std::string id;              // unique
-  std::string site;            // Site::id
-  std::string accelerator;     // AcceleratorModel::name
+  std::string id;           // unique
+  std::string site;         // Site::id
+  std::string accelerator;  // AcceleratorModel::name
   int accelerators_per_node = 8;
   int nodes = 0;
   // Accelerators in one interconnect domain (8 = one HGX board, 72 = one NVL72 rack).
   // A multiple of accelerators_per_node.
   int domain_size = 8;
-  int racks = 1;               // nodes are spread evenly over racks
-  double mtbf_hours = 0;       // mean time between failures of one node (twin); 0 = none
+  int racks = 1;          // nodes are spread evenly over racks
+  double mtbf_hours = 0;  // mean time between failures of one node (twin); 0 = none
   // Resolved by Scenario::Resolve().
   int site_index = -1;
   int accelerator_index = -1;
@@ -99,10 +99,10 @@ using ClassAmounts = std::map<std::string, std::int64_t>;
 // A node of the tenant tree: root -> programme -> organisation -> project.
 // Tenants with an empty parent hang below the implicit root.
 struct Tenant {
-  std::string id;      // unique
+  std::string id;  // unique
   std::string name;
-  std::string parent;  // Tenant::id, or empty for a top-level tenant
-  double weight = 1.0; // fair-share weight among siblings
+  std::string parent;         // Tenant::id, or empty for a top-level tenant
+  double weight = 1.0;        // fair-share weight among siblings
   ClassAmounts guarantee;     // guaranteed accelerators per quota class
   ClassAmounts borrow_limit;  // at most this much above the guarantee; absent = unlimited
   ClassAmounts lend_limit;    // at most this much of the unused guarantee lent; absent = all
@@ -111,12 +111,12 @@ struct Tenant {
   // empty = anywhere the filters allow. The nearest tenant up the tree that
   // names pools decides.
   std::vector<std::string> pools;
-  int parent_index = -1;      // resolved; -1 = implicit root
+  int parent_index = -1;  // resolved; -1 = implicit root
 };
 
 // A named data asset and where the law lets it be processed.
 struct Dataset {
-  std::string id;                          // unique
+  std::string id;  // unique
   std::string description;
   std::vector<std::string> jurisdictions;  // allowed jurisdictions; empty = any
   int min_tier = 1;                        // minimum site certification tier
@@ -150,10 +150,11 @@ struct Job {
   std::string tenant;  // Tenant::id (a project, usually)
   JobKind kind = JobKind::kBatch;
   int accelerators = 1;
-  Milli accelerator_milli = kMilliPerAccelerator;  // per accelerator; < 1000 only when accelerators == 1
-  int accelerators_per_node = 0;                   // 0: the scheduler chooses the shape
-  std::vector<std::string> accepted_models;        // empty: any model
-  bool gang = true;                                // all-or-nothing across nodes
+  Milli accelerator_milli =
+      kMilliPerAccelerator;                  // per accelerator; < 1000 only when accelerators == 1
+  int accelerators_per_node = 0;             // 0: the scheduler chooses the shape
+  std::vector<std::string> accepted_models;  // empty: any model
+  bool gang = true;                          // all-or-nothing across nodes
   std::vector<std::string> datasets;
   std::string priority_class = "normal";
   bool preemptible = true;
@@ -161,9 +162,9 @@ struct Job {
   Duration runtime_estimate_s = 0;     // 0: unknown
   Time deadline = 0;                   // 0: none
   Time submit_time = 0;
-  int replicas = 1;                                 // services only
-  std::map<std::string, double> latency_slo_ms;     // services: region -> objective
-  std::string command;                              // what the local/slurm backends run
+  int replicas = 1;                              // services only
+  std::map<std::string, double> latency_slo_ms;  // services: region -> objective
+  std::string command;                           // what the local/slurm backends run
 
   bool fractional() const { return accelerator_milli < kMilliPerAccelerator; }
   Milli total_milli() const { return accelerator_milli * accelerators; }

@@ -8,8 +8,8 @@ namespace sovgrid::scenario {
 
 struct Diagnostic {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based; 0 when unknown
+  int line = 0;         // 1-based; 0 when unknown
+  int column = 0;       // 1-based; 0 when unknown
   std::string field;    // e.g. "pools[3].nodes"; empty for syntax errors
   std::string message;  // what is wrong and what was expected
 

@@ -1,11 +1,12 @@
 #include "scenario/loader.h"
 
+#include <toml++/toml.h>
+
 #include <fstream>
 #include <limits>
 #include <map>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "model/policy_names.h"
 #include "scenario/toml_reader.h"
@@ -61,9 +62,10 @@ void ReadPool(TableReader& r, model::Pool* p) {
   r.String("id", &p->id, Presence::kRequired);
   r.String("site", &p->site, Presence::kRequired);
   r.String("accelerator", &p->accelerator, Presence::kRequired);
-  const bool per_node_ok = r.Int("accelerators_per_node", &p->accelerators_per_node, 1, 1024,
-                                 Presence::kRequired);
-  const bool nodes_ok = r.Int("nodes", &p->nodes, 1, static_cast<int>(kMaxCount), Presence::kRequired);
+  const bool per_node_ok =
+      r.Int("accelerators_per_node", &p->accelerators_per_node, 1, 1024, Presence::kRequired);
+  const bool nodes_ok =
+      r.Int("nodes", &p->nodes, 1, static_cast<int>(kMaxCount), Presence::kRequired);
   p->domain_size = p->accelerators_per_node;
   if (r.Int("domain_size", &p->domain_size, 1, 1 << 20) && per_node_ok &&
       p->domain_size % p->accelerators_per_node != 0) {
@@ -77,7 +79,8 @@ void ReadPool(TableReader& r, model::Pool* p) {
                                 std::to_string(p->accelerators_per_node * p->nodes) +
                                 " accelerators, found " + std::to_string(p->domain_size));
   }
-  if (r.Int("racks", &p->racks, 1, static_cast<int>(kMaxCount)) && nodes_ok && p->racks > p->nodes) {
+  if (r.Int("racks", &p->racks, 1, static_cast<int>(kMaxCount)) && nodes_ok &&
+      p->racks > p->nodes) {
     r.Report("racks", "expected at most one rack per node (nodes = " + std::to_string(p->nodes) +
                           "), found " + std::to_string(p->racks));
   }
@@ -103,7 +106,8 @@ void ReadTenant(TableReader& r, model::Tenant* t) {
     }
     g.String("quota_class", &grant.quota_class);
     for (const auto& other : t->grants) {
-      if (!grant.id.empty() && other.id == grant.id) g.Report("id", "duplicate grant id '" + grant.id + "'");
+      if (!grant.id.empty() && other.id == grant.id)
+        g.Report("id", "duplicate grant id '" + grant.id + "'");
     }
     t->grants.push_back(std::move(grant));
   });
@@ -142,8 +146,9 @@ std::vector<model::PriorityClass> DefaultPriorityClasses() {
 }
 
 template <typename T, typename Id>
-void CheckUnique(const std::vector<T>& items, const std::vector<int>& lines, const std::string& file,
-                 std::string_view kind, Id id, std::vector<Diagnostic>* out) {
+void CheckUnique(const std::vector<T>& items, const std::vector<int>& lines,
+                 const std::string& file, std::string_view kind, Id id,
+                 std::vector<Diagnostic>* out) {
   std::set<std::string, std::less<>> seen;
   for (std::size_t i = 0; i < items.size(); ++i) {
     const std::string& key = id(items[i]);
@@ -162,16 +167,21 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
   auto add = [&](int line, std::string field, std::string message) {
     out->push_back({file, line, 0, std::move(field), std::move(message)});
   };
-  CheckUnique(s.accelerators, lines.accelerators, file, "accelerators",
-              [](const auto& a) -> const std::string& { return a.name; }, out);
-  CheckUnique(s.sites, lines.sites, file, "sites", [](const auto& a) -> const std::string& { return a.id; },
-              out);
-  CheckUnique(s.pools, lines.pools, file, "pools", [](const auto& a) -> const std::string& { return a.id; },
-              out);
-  CheckUnique(s.tenants, lines.tenants, file, "tenants",
-              [](const auto& a) -> const std::string& { return a.id; }, out);
-  CheckUnique(s.datasets, lines.datasets, file, "datasets",
-              [](const auto& a) -> const std::string& { return a.id; }, out);
+  CheckUnique(
+      s.accelerators, lines.accelerators, file, "accelerators",
+      [](const auto& a) -> const std::string& { return a.name; }, out);
+  CheckUnique(
+      s.sites, lines.sites, file, "sites", [](const auto& a) -> const std::string& { return a.id; },
+      out);
+  CheckUnique(
+      s.pools, lines.pools, file, "pools", [](const auto& a) -> const std::string& { return a.id; },
+      out);
+  CheckUnique(
+      s.tenants, lines.tenants, file, "tenants",
+      [](const auto& a) -> const std::string& { return a.id; }, out);
+  CheckUnique(
+      s.datasets, lines.datasets, file, "datasets",
+      [](const auto& a) -> const std::string& { return a.id; }, out);
 
   std::set<std::string, std::less<>> classes;
   for (const auto& a : s.accelerators) classes.insert(a.quota_class);
@@ -299,8 +309,9 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
     auto it = capacity.find(cls);
     const std::int64_t cap = it == capacity.end() ? 0 : it->second;
     if (n > cap) {
-      add(top_line[cls], "tenants", "top-level tenants are guaranteed " + std::to_string(n) + " " + cls +
-                            " in total, more than the grid's capacity of " + std::to_string(cap));
+      add(top_line[cls], "tenants",
+          "top-level tenants are guaranteed " + std::to_string(n) + " " + cls +
+              " in total, more than the grid's capacity of " + std::to_string(cap));
     }
   }
 }
@@ -372,7 +383,8 @@ Result<model::Scenario> ParseScenario(std::string_view text, std::string_view so
       ReadDataset(r, &s.datasets.emplace_back());
     });
     root.Finish();
-    if (s.accelerators.empty()) sink.ReportAtLine(0, "accelerators", "expected at least one [[accelerators]]");
+    if (s.accelerators.empty())
+      sink.ReportAtLine(0, "accelerators", "expected at least one [[accelerators]]");
     if (s.sites.empty()) sink.ReportAtLine(0, "sites", "expected at least one [[sites]]");
     if (s.pools.empty()) sink.ReportAtLine(0, "pools", "expected at least one [[pools]]");
     Validate(s, sink.file(), lines, &sink.diagnostics());
@@ -394,7 +406,8 @@ Result<model::Scenario> ParseScenario(std::string_view text, std::string_view so
   return s;
 }
 
-Result<model::Scenario> LoadScenarioFile(const std::string& path, std::vector<Diagnostic>* diagnostics) {
+Result<model::Scenario> LoadScenarioFile(const std::string& path,
+                                         std::vector<Diagnostic>* diagnostics) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (diagnostics != nullptr) *diagnostics = {{path, 0, 0, "", "cannot open file"}};

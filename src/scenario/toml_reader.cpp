@@ -1,9 +1,9 @@
 #include "scenario/toml_reader.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <cmath>
-#include <toml++/toml.h>
 
 namespace sovgrid::scenario {
 
@@ -44,16 +44,26 @@ void DiagnosticSink::ReportAtLine(int line, std::string field, std::string messa
 namespace {
 std::string_view TypeName(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "nothing";
   }
 }
 }  // namespace
@@ -141,7 +151,8 @@ bool TableReader::Double(std::string_view key, double* out, double min, double m
     return false;
   }
   if (!std::isfinite(v) || v < min || v > max) {
-    sink_.Report(n, Field(key), fmt::format("expected a number in [{:g}, {:g}], found {:g}", min, max, v));
+    sink_.Report(n, Field(key),
+                 fmt::format("expected a number in [{:g}, {:g}], found {:g}", min, max, v));
     return false;
   }
   *out = v;
@@ -211,8 +222,8 @@ bool TableReader::Time(std::string_view key, std::int64_t* out, Presence p) {
   }
   const toml::date_time& v = dt->get();
   const std::int64_t days = DaysFromCivil(v.date.year, v.date.month, v.date.day);
-  *out = days * 86400 + std::int64_t{v.time.hour} * 3600 + std::int64_t{v.time.minute} * 60 + v.time.second -
-         static_cast<std::int64_t>(v.offset->minutes) * 60;
+  *out = days * 86400 + std::int64_t{v.time.hour} * 3600 + std::int64_t{v.time.minute} * 60 +
+         v.time.second - static_cast<std::int64_t>(v.offset->minutes) * 60;
   return true;
 }
 
@@ -221,8 +232,9 @@ bool TableReader::IntMap(std::string_view key, std::map<std::string, std::int64_
   if (n == nullptr) return false;
   const auto* t = n->as_table();
   if (t == nullptr) {
-    sink_.Report(n, Field(key),
-                 "expected a table such as { blackwell = 512 }, found " + std::string(TypeName(*n)));
+    sink_.Report(
+        n, Field(key),
+        "expected a table such as { blackwell = 512 }, found " + std::string(TypeName(*n)));
     return false;
   }
   bool ok = true;
@@ -317,8 +329,8 @@ void TableReader::Finish() {
     if (seen_.find(k.str()) == seen_.end()) {
       // Point at the key itself, not at its value.
       sink_.diagnostics().push_back({sink_.file(), static_cast<int>(k.source().begin.line),
-                                     static_cast<int>(k.source().begin.column),
-                                     Field(k.str()), "unknown key"});
+                                     static_cast<int>(k.source().begin.column), Field(k.str()),
+                                     "unknown key"});
     }
   }
 }

@@ -37,17 +37,17 @@ std::string_view DecisionKindName(Decision::Kind k);
 // Why a job is pending, kept compact (one per pending job) and rendered into
 // words only when asked.
 enum class WaitCode : std::uint8_t {
-  kNotTried,        // submitted after the last cycle
-  kNoCapacity,      // no pool that passes the filters has room now
-  kNoCandidatePool, // no pool passes the filters at all
-  kBorrowLimit,     // tenant `tenant` is at its borrowing limit in `quota_class`
-  kLenderProtected, // the rest of the class is guaranteed to lenders who lend no more
-  kGrantSpent,      // every grant of `tenant` that applies is used up
-  kGrantInactive,   // no grant of `tenant` is valid now
-  kBlockedBehind,   // strict order without backfill: waits behind `other_job`
-  kReservedFor,     // only reserved capacity fits; it would delay `other_job`
-  kPreempted,       // stopped in this cycle to make room for `other_job`
-  kRequeued,        // its node or site failed; waits for the next cycle
+  kNotTried,         // submitted after the last cycle
+  kNoCapacity,       // no pool that passes the filters has room now
+  kNoCandidatePool,  // no pool passes the filters at all
+  kBorrowLimit,      // tenant `tenant` is at its borrowing limit in `quota_class`
+  kLenderProtected,  // the rest of the class is guaranteed to lenders who lend no more
+  kGrantSpent,       // every grant of `tenant` that applies is used up
+  kGrantInactive,    // no grant of `tenant` is valid now
+  kBlockedBehind,    // strict order without backfill: waits behind `other_job`
+  kReservedFor,      // only reserved capacity fits; it would delay `other_job`
+  kPreempted,        // stopped in this cycle to make room for `other_job`
+  kRequeued,         // its node or site failed; waits for the next cycle
 };
 
 struct WaitReason {

@@ -10,9 +10,12 @@ using model::kMilliPerAccelerator;
 
 std::string_view NodeHealthName(NodeHealth h) {
   switch (h) {
-    case NodeHealth::kUp: return "up";
-    case NodeHealth::kDraining: return "draining";
-    case NodeHealth::kDown: return "down";
+    case NodeHealth::kUp:
+      return "up";
+    case NodeHealth::kDraining:
+      return "draining";
+    case NodeHealth::kDown:
+      return "down";
   }
   return "?";
 }
@@ -88,11 +91,14 @@ int GridState::FreeWhole(NodeId n) const {
 Milli GridState::NodeFreeMilli(NodeId n) const {
   const NodeInfo& node = nodes_[n];
   Milli free = 0;
-  for (AccelId a = node.first_accel; a < node.first_accel + node.accel_count; ++a) free += free_milli_[a];
+  for (AccelId a = node.first_accel; a < node.first_accel + node.accel_count; ++a)
+    free += free_milli_[a];
   return free;
 }
 
-bool GridState::SiteUp(std::size_t site) const { return site_state_[site] == model::SiteState::kUp; }
+bool GridState::SiteUp(std::size_t site) const {
+  return site_state_[site] == model::SiteState::kUp;
+}
 
 bool GridState::IsIndexable(NodeId n) const {
   const NodeInfo& node = nodes_[n];
@@ -143,7 +149,8 @@ void GridState::AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Mil
   const bool was = indexed_[n];
   if (was) Unindex(n);
   for (AccelId a : accels) {
-    assert(accel_node_[a] == n && milli > 0 && free_milli_[a] >= milli && "accelerator over-allocated");
+    assert(accel_node_[a] == n && milli > 0 && free_milli_[a] >= milli &&
+           "accelerator over-allocated");
     free_milli_[a] -= milli;
   }
   const NodeInfo& node = nodes_[n];
@@ -151,7 +158,8 @@ void GridState::AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Mil
   pools_[node.pool].used_milli += total;
   const auto& pool_spec = scenario_->pools[node.pool];
   site_power_w_[pool_spec.site_index] +=
-      scenario_->accelerators[pool_spec.accelerator_index].power_w * static_cast<double>(total) / 1000.0;
+      scenario_->accelerators[pool_spec.accelerator_index].power_w * static_cast<double>(total) /
+      1000.0;
   if (was) Index(n);
 }
 
@@ -168,7 +176,8 @@ void GridState::ReleaseOnNode(NodeId n, const std::vector<AccelId>& accels, Mill
   pools_[node.pool].used_milli -= total;
   const auto& pool_spec = scenario_->pools[node.pool];
   site_power_w_[pool_spec.site_index] -=
-      scenario_->accelerators[pool_spec.accelerator_index].power_w * static_cast<double>(total) / 1000.0;
+      scenario_->accelerators[pool_spec.accelerator_index].power_w * static_cast<double>(total) /
+      1000.0;
   if (was) Index(n);
 }
 

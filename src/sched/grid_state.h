@@ -30,8 +30,9 @@ std::string_view NodeHealthName(NodeHealth h);
 struct NodeInfo {
   std::uint32_t pool = 0;
   std::uint32_t index_in_pool = 0;
-  std::uint32_t group = 0;  // interconnect group inside the pool (domain, or rack for 1-node domains)
-  std::uint32_t rack = 0;   // inside the pool
+  std::uint32_t group =
+      0;  // interconnect group inside the pool (domain, or rack for 1-node domains)
+  std::uint32_t rack = 0;  // inside the pool
   AccelId first_accel = 0;
   std::uint16_t accel_count = 0;
   NodeHealth health = NodeHealth::kUp;
@@ -47,8 +48,8 @@ struct PoolIndex {
   BucketIndex nodes_by_free;         // node - first_node, keyed by free whole accelerators
   BucketIndex groups_by_free_nodes;  // group, keyed by its fully free available nodes
   std::set<std::pair<Milli, AccelId>> partial;  // (free milli, accel) with 0 < free < 1000
-  Milli available_free_milli = 0;    // free on available nodes
-  Milli used_milli = 0;              // allocated anywhere in the pool
+  Milli available_free_milli = 0;               // free on available nodes
+  Milli used_milli = 0;                         // allocated anywhere in the pool
   Milli capacity_milli = 0;
 };
 
@@ -95,9 +96,9 @@ class GridState {
   const model::Scenario* scenario_;
   std::vector<NodeInfo> nodes_;
   std::vector<PoolIndex> pools_;
-  std::vector<Milli> free_milli_;     // per accelerator
-  std::vector<NodeId> accel_node_;    // per accelerator
-  std::vector<bool> indexed_;         // per node
+  std::vector<Milli> free_milli_;   // per accelerator
+  std::vector<NodeId> accel_node_;  // per accelerator
+  std::vector<bool> indexed_;       // per node
   std::vector<model::SiteState> site_state_;
   std::vector<double> site_power_w_;
 };

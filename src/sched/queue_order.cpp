@@ -19,7 +19,8 @@ class KeyedQueueOrder final : public QueueOrder {
   // With `preemptive`, a waiting job whose key's first element is smaller
   // than a running job's displaces it (SRTF: shorter remaining time; LAS: a
   // lower queue).
-  KeyedQueueOrder(std::string name, std::function<Key(const QueueEntry&)> key, bool preemptive = false)
+  KeyedQueueOrder(std::string name, std::function<Key(const QueueEntry&)> key,
+                  bool preemptive = false)
       : name_(std::move(name)), key_(std::move(key)), preemptive_(preemptive) {}
 
   bool preemptive() const override { return preemptive_; }
@@ -118,14 +119,14 @@ class DrfQueueOrder final : public QueueOrder {
         }
       }
       // The parent's own jobs compete as one more child.
-      const bool own_left = chosen_parent >= 0 && cursor_[chosen_parent] < own_[chosen_parent].size();
+      const bool own_left =
+          chosen_parent >= 0 && cursor_[chosen_parent] < own_[chosen_parent].size();
       if (own_left && (best < 0 || own_share_[chosen_parent] < best_share)) {
         return Pop(chosen_parent, out);
       }
       if (best < 0) return false;
-      if (children_[best].empty() ||
-          std::none_of(children_[best].begin(), children_[best].end(),
-                       [&](int c) { return pending_[c] > 0; })) {
+      if (children_[best].empty() || std::none_of(children_[best].begin(), children_[best].end(),
+                                                  [&](int c) { return pending_[c] > 0; })) {
         return Pop(best, out);
       }
       chosen_parent = best;
@@ -133,7 +134,7 @@ class DrfQueueOrder final : public QueueOrder {
     }
   }
 
- // Shares change only along the path of the tenant whose job started.
+  // Shares change only along the path of the tenant whose job started.
   // (Jobs preempted during the cycle are seen at the next Begin.)
   void Started(const QueueEntry& entry) override {
     for (int at = entry.tenant; at >= 0; at = scenario_.tenants[at].parent_index) Refresh(at);
@@ -159,10 +160,10 @@ class DrfQueueOrder final : public QueueOrder {
   std::vector<std::vector<int>> children_;
   std::vector<std::vector<QueueEntry>> own_;
   std::vector<std::size_t> cursor_;
-  std::vector<std::int64_t> pending_;  // pending jobs in each subtree
+  std::vector<std::int64_t> pending_;      // pending jobs in each subtree
   std::vector<double> share_, own_share_;  // cached per cycle, refreshed on Started
-  int last_ = -1;         // the tenant the last job came from
-  bool changed_ = true;   // a job started since the last walk
+  int last_ = -1;                          // the tenant the last job came from
+  bool changed_ = true;                    // a job started since the last walk
 };
 
 }  // namespace
@@ -173,20 +174,27 @@ Result<std::unique_ptr<QueueOrder>> MakeQueueOrder(std::string_view name,
   using K = KeyedQueueOrder::Key;
   auto submit = [](const QueueEntry& e) { return static_cast<double>(e.submit); };
   if (name == "fifo") {
-    return std::unique_ptr<QueueOrder>(
-        new KeyedQueueOrder("fifo", [=](const QueueEntry& e) { return K{submit(e), 0, 0}; }));
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder("fifo", [=](const QueueEntry& e) {
+      return K{submit(e), 0, 0};
+    }));
   }
   if (name == "priority") {
-    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
-        "priority", [=](const QueueEntry& e) { return K{-double(e.priority), submit(e), 0}; }));
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder("priority", [=](const QueueEntry& e) {
+      return K{-double(e.priority), submit(e), 0};
+    }));
   }
   if (name == "sjf") {
-    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
-        "sjf", [=](const QueueEntry& e) { return K{Known(e.estimate_s), submit(e), 0}; }));
+    return std::unique_ptr<QueueOrder>(new KeyedQueueOrder("sjf", [=](const QueueEntry& e) {
+      return K{Known(e.estimate_s), submit(e), 0};
+    }));
   }
   if (name == "srtf") {
     return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
-        "srtf", [=](const QueueEntry& e) { return K{Known(e.remaining_s), submit(e), 0}; }, true));
+        "srtf",
+        [=](const QueueEntry& e) {
+          return K{Known(e.remaining_s), submit(e), 0};
+        },
+        true));
   }
   if (name == "edf") {
     return std::unique_ptr<QueueOrder>(new KeyedQueueOrder("edf", [=](const QueueEntry& e) {
@@ -198,7 +206,11 @@ Result<std::unique_ptr<QueueOrder>> MakeQueueOrder(std::string_view name,
     // service first, FIFO inside each queue (starvation is bounded by the queue change).
     const double threshold = options.las_threshold_gpu_s;
     return std::unique_ptr<QueueOrder>(new KeyedQueueOrder(
-        "las", [=](const QueueEntry& e) { return K{e.attained_gpu_s < threshold ? 0.0 : 1.0, submit(e), 0}; }, true));
+        "las",
+        [=](const QueueEntry& e) {
+          return K{e.attained_gpu_s < threshold ? 0.0 : 1.0, submit(e), 0};
+        },
+        true));
   }
   if (name == "drf") return std::unique_ptr<QueueOrder>(new DrfQueueOrder(scenario));
   return NotFound("unknown queue order '" + std::string(name) + "' (expected one of " +

@@ -56,7 +56,9 @@ class QueueOrder {
   // Preemptive orders: whether `waiting` should displace `running` (both as
   // of now: remaining and attained service updated). Only consulted when
   // preemption is on; the default is never.
-  virtual bool Preempts(const QueueEntry& /*waiting*/, const QueueEntry& /*running*/) const { return false; }
+  virtual bool Preempts(const QueueEntry& /*waiting*/, const QueueEntry& /*running*/) const {
+    return false;
+  }
   virtual bool preemptive() const { return false; }
 };
 

@@ -120,7 +120,8 @@ Status QuotaLedger::SetLimits(int tenant, const model::ClassAmounts& guarantee,
   for (const auto* m : {&guarantee, &borrow_limit, &lend_limit}) {
     for (const auto& [cls, n] : *m) {
       if (FindClass(cls) < 0) return NotFound("unknown quota class '" + cls + "'");
-      if (n < 0) return InvalidArgument("quota class '" + cls + "': expected a non-negative amount");
+      if (n < 0)
+        return InvalidArgument("quota class '" + cls + "': expected a non-negative amount");
     }
   }
   const std::size_t classes = class_names_.size();

@@ -26,10 +26,14 @@ constexpr NodeId kNoNode = UINT32_MAX;
 
 std::string_view DecisionKindName(Decision::Kind k) {
   switch (k) {
-    case Decision::Kind::kStart: return "start";
-    case Decision::Kind::kPreempt: return "preempt";
-    case Decision::Kind::kReserve: return "reserve";
-    case Decision::Kind::kRequeue: return "requeue";
+    case Decision::Kind::kStart:
+      return "start";
+    case Decision::Kind::kPreempt:
+      return "preempt";
+    case Decision::Kind::kReserve:
+      return "reserve";
+    case Decision::Kind::kRequeue:
+      return "requeue";
   }
   return "?";
 }
@@ -59,8 +63,8 @@ struct CandidateSet {
 // Resources one part of a job asks for in one pool.
 struct PartShape {
   int nodes = 1;
-  int per_node = 1;                     // whole accelerators per node (1 when fractional)
-  Milli milli = kMilliPerAccelerator;   // per accelerator
+  int per_node = 1;                    // whole accelerators per node (1 when fractional)
+  Milli milli = kMilliPerAccelerator;  // per accelerator
   Milli total = 0;
   bool fractional() const { return milli < kMilliPerAccelerator; }
 };
@@ -78,7 +82,7 @@ struct SchedJob {
   double attained_gpu_s = 0;
   int preemptions = 0;
   std::vector<NodeAssignment> assignment;
-  std::vector<std::pair<int, Milli>> charges;             // (quota class, milli) per part
+  std::vector<std::pair<int, Milli>> charges;                       // (quota class, milli) per part
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
   std::uint32_t pending_pos = 0;
   // Where a pending job waits: active (tried every cycle) or parked.
@@ -90,7 +94,8 @@ struct SchedJob {
     return spec.accelerator_milli * spec.accelerators * static_cast<Milli>(part_sets.size());
   }
   Duration Remaining() const {
-    return spec.runtime_estimate_s > 0 ? std::max<Duration>(1, spec.runtime_estimate_s - progress_s) : 0;
+    return spec.runtime_estimate_s > 0 ? std::max<Duration>(1, spec.runtime_estimate_s - progress_s)
+                                       : 0;
   }
 };
 
@@ -114,7 +119,9 @@ struct EquivalenceKey {
 struct EquivalenceHash {
   std::size_t operator()(const EquivalenceKey& k) const {
     std::size_t h = std::hash<std::int64_t>()(k.tenant);
-    auto mix = [&h](std::int64_t v) { h ^= std::hash<std::int64_t>()(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+    auto mix = [&h](std::int64_t v) {
+      h ^= std::hash<std::int64_t>()(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    };
     mix(k.set);
     mix(k.accelerators);
     mix(k.milli);
@@ -159,7 +166,7 @@ struct Scheduler::Impl final : public TenantShares {
     Time expected_end;  // start + remaining estimate; kNever when unknown
   };
   std::vector<std::vector<OnNode>> node_jobs;
-  std::vector<double> best_throughput;                   // per workload class
+  std::vector<double> best_throughput;  // per workload class
 
   // Per cycle.
   std::vector<Reservation> reservations;
@@ -171,14 +178,15 @@ struct Scheduler::Impl final : public TenantShares {
   std::vector<std::uint32_t> active;
   std::vector<std::vector<std::uint32_t>> parked_by_set;    // per candidate set
   std::vector<std::vector<std::uint32_t>> parked_by_class;  // per quota class
-  std::vector<std::uint32_t> parked_until_retry;             // woken only by the retry interval
+  std::vector<std::uint32_t> parked_until_retry;            // woken only by the retry interval
   std::vector<std::vector<std::uint32_t>> sets_of_pool;     // candidate sets containing each pool
   std::vector<char> pool_released, class_released;          // since the last cycle
   bool wake_all = false;
   Time last_full_wake = std::numeric_limits<Time>::min();
   // Preemptible running jobs per pool by priority, with their start times, and a
   // version per pool bumped whenever a job starts or stops there.
-  std::vector<std::map<std::int32_t, std::multiset<Time>>> pool_priorities;  // priority -> start times
+  std::vector<std::map<std::int32_t, std::multiset<Time>>>
+      pool_priorities;  // priority -> start times
   std::vector<std::uint64_t> pool_version;
   struct PreemptKey {
     std::uint32_t pool;
@@ -206,7 +214,8 @@ struct Scheduler::Impl final : public TenantShares {
     double share = 0;
     for (int c = 0; c < quota.class_count(); ++c) {
       if (quota.Capacity(c) > 0) {
-        share = std::max(share, static_cast<double>(quota.Usage(tenant, c)) / static_cast<double>(quota.Capacity(c)));
+        share = std::max(share, static_cast<double>(quota.Usage(tenant, c)) /
+                                    static_cast<double>(quota.Capacity(c)));
       }
     }
     return share;
@@ -215,7 +224,8 @@ struct Scheduler::Impl final : public TenantShares {
     double share = 0;
     for (int c = 0; c < quota.class_count(); ++c) {
       if (quota.Capacity(c) > 0) {
-        share = std::max(share, static_cast<double>(quota.DirectUsage(tenant, c)) / static_cast<double>(quota.Capacity(c)));
+        share = std::max(share, static_cast<double>(quota.DirectUsage(tenant, c)) /
+                                    static_cast<double>(quota.Capacity(c)));
       }
     }
     return share;
@@ -250,7 +260,8 @@ struct Scheduler::Impl final : public TenantShares {
     return regions;
   }
 
-  Result<std::uint32_t> CandidateSetFor(const model::Job& job, int tenant, const std::string& region) {
+  Result<std::uint32_t> CandidateSetFor(const model::Job& job, int tenant,
+                                        const std::string& region) {
     const int holder = tenant_pool_holder[tenant];
     std::string key = std::to_string(holder) + "|";
     for (const auto& m : job.accepted_models) key += m + ",";
@@ -258,8 +269,8 @@ struct Scheduler::Impl final : public TenantShares {
     for (const auto& d : job.datasets) key += d + ",";
     key += "|" + region + "|";
     if (!region.empty()) key += std::to_string(job.latency_slo_ms.at(region));
-    key += "|" + std::to_string(job.accelerators) + "/" + std::to_string(job.accelerators_per_node) + "/" +
-           std::to_string(job.fractional());
+    key += "|" + std::to_string(job.accelerators) + "/" +
+           std::to_string(job.accelerators_per_node) + "/" + std::to_string(job.fractional());
     if (auto it = set_by_key.find(key); it != set_by_key.end()) return it->second;
 
     CandidateSet set;
@@ -282,13 +293,13 @@ struct Scheduler::Impl final : public TenantShares {
       bool resident = true;
       for (const auto& d : job.datasets) {
         const model::Dataset& ds = scenario.datasets[scenario.FindDataset(d)];
-        if (!ds.jurisdictions.empty() &&
-            std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(), site.jurisdiction) ==
-                ds.jurisdictions.end()) {
+        if (!ds.jurisdictions.empty() && std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
+                                                   site.jurisdiction) == ds.jurisdictions.end()) {
           resident = false;
         }
         if (site.tier < ds.min_tier) resident = false;
-        if (!ds.sites.empty() && std::find(ds.sites.begin(), ds.sites.end(), site.id) == ds.sites.end()) {
+        if (!ds.sites.empty() &&
+            std::find(ds.sites.begin(), ds.sites.end(), site.id) == ds.sites.end()) {
           resident = false;
         }
       }
@@ -330,7 +341,9 @@ struct Scheduler::Impl final : public TenantShares {
     a.node = n;
     a.milli_per_accelerator = milli;
     const NodeInfo& info = grid.node(n);
-    for (AccelId x = info.first_accel; x < info.first_accel + info.accel_count && static_cast<int>(a.accelerators.size()) < count; ++x) {
+    for (AccelId x = info.first_accel;
+         x < info.first_accel + info.accel_count && static_cast<int>(a.accelerators.size()) < count;
+         ++x) {
       if (grid.FreeMilli(x) == kMilliPerAccelerator) a.accelerators.push_back(x);
     }
     assert(static_cast<int>(a.accelerators.size()) == count);
@@ -442,7 +455,8 @@ struct Scheduler::Impl final : public TenantShares {
       int taken = 0;
       for (std::uint32_t grp : groups) {
         const NodeId first = pool.first_node + grp * pool.group_size;
-        const NodeId last = std::min<NodeId>(first + pool.group_size, pool.first_node + pool.node_count);
+        const NodeId last =
+            std::min<NodeId>(first + pool.group_size, pool.first_node + pool.node_count);
         for (NodeId n = first; n < last && taken < s.nodes; ++n) {
           if (!FreeWholeNode(n)) continue;
           TakeWhole(n, count_for_next(), s.milli, out);
@@ -471,7 +485,8 @@ struct Scheduler::Impl final : public TenantShares {
     c.fractional = s.fractional();
     if (s.nodes > 1 && s.per_node == spec.accelerators_per_node) {
       c.fits_one_group = pool.groups_by_free_nodes.FirstNonEmptyAtLeast(s.nodes) >= 0;
-      c.groups_needed = static_cast<int>((static_cast<std::uint32_t>(s.nodes) + pool.group_size - 1) / pool.group_size);
+      c.groups_needed = static_cast<int>(
+          (static_cast<std::uint32_t>(s.nodes) + pool.group_size - 1) / pool.group_size);
     }
     if (s.fractional()) {
       auto it = pool.partial.lower_bound({s.milli, 0});
@@ -479,8 +494,10 @@ struct Scheduler::Impl final : public TenantShares {
     } else if (s.nodes == 1) {
       c.exact_node_fit = !pool.nodes_by_free.Bucket(s.per_node).empty();
     }
-    c.used_fraction_after =
-        pool.capacity_milli > 0 ? static_cast<double>(pool.used_milli + s.total) / static_cast<double>(pool.capacity_milli) : 1.0;
+    c.used_fraction_after = pool.capacity_milli > 0
+                                ? static_cast<double>(pool.used_milli + s.total) /
+                                      static_cast<double>(pool.capacity_milli)
+                                : 1.0;
     const auto wc = static_cast<std::size_t>(model::WorkloadClassOf(job.kind));
     c.relative_throughput = scenario.accelerators[spec.accelerator_index].relative_throughput[wc];
     c.best_throughput = best_throughput[wc];
@@ -504,8 +521,11 @@ struct Scheduler::Impl final : public TenantShares {
     const std::uint32_t idx = static_cast<std::uint32_t>(&j - jobs.data());
     for (auto& a : parts) {
       auto& on_node = node_jobs[a.node];
-      const auto whole = a.milli_per_accelerator == kMilliPerAccelerator ? static_cast<std::uint32_t>(a.accelerators.size()) : 0u;
-      auto it = std::find_if(on_node.begin(), on_node.end(), [&](const OnNode& o) { return o.job == idx; });
+      const auto whole = a.milli_per_accelerator == kMilliPerAccelerator
+                             ? static_cast<std::uint32_t>(a.accelerators.size())
+                             : 0u;
+      auto it = std::find_if(on_node.begin(), on_node.end(),
+                             [&](const OnNode& o) { return o.job == idx; });
       if (it == on_node.end()) {
         // RegisterPart runs when the job starts now: its end by the estimate.
         const Duration rem = j.Remaining();
@@ -518,7 +538,8 @@ struct Scheduler::Impl final : public TenantShares {
     bool listed = false;
     for (const auto& [p, _] : j.pool_slots) listed = listed || p == pool;
     if (!listed) {
-      j.pool_slots.emplace_back(static_cast<std::uint32_t>(pool), static_cast<std::uint32_t>(pool_running[pool].size()));
+      j.pool_slots.emplace_back(static_cast<std::uint32_t>(pool),
+                                static_cast<std::uint32_t>(pool_running[pool].size()));
       pool_running[pool].push_back(idx);
     }
     ++pool_version[pool];
@@ -529,7 +550,8 @@ struct Scheduler::Impl final : public TenantShares {
     for (const auto& a : j.assignment) {
       grid.ReleaseOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       auto& on_node = node_jobs[a.node];
-      on_node.erase(std::remove_if(on_node.begin(), on_node.end(), [&](const OnNode& o) { return o.job == idx; }),
+      on_node.erase(std::remove_if(on_node.begin(), on_node.end(),
+                                   [&](const OnNode& o) { return o.job == idx; }),
                     on_node.end());
     }
     j.assignment.clear();
@@ -567,14 +589,19 @@ struct Scheduler::Impl final : public TenantShares {
   }
   std::vector<std::uint32_t>& ListOf(const SchedJob& j) {
     switch (j.park) {
-      case SchedJob::Park::kBySet: return parked_by_set[j.park_key];
-      case SchedJob::Park::kByClass: return parked_by_class[j.park_key];
-      case SchedJob::Park::kUntilRetry: return parked_until_retry;
-      case SchedJob::Park::kActive: break;
+      case SchedJob::Park::kBySet:
+        return parked_by_set[j.park_key];
+      case SchedJob::Park::kByClass:
+        return parked_by_class[j.park_key];
+      case SchedJob::Park::kUntilRetry:
+        return parked_until_retry;
+      case SchedJob::Park::kActive:
+        break;
     }
     return active;
   }
-  void PutIn(std::vector<std::uint32_t>& list, SchedJob::Park park, std::uint32_t key, std::uint32_t idx) {
+  void PutIn(std::vector<std::uint32_t>& list, SchedJob::Park park, std::uint32_t key,
+             std::uint32_t idx) {
     jobs[idx].park = park;
     jobs[idx].park_key = key;
     jobs[idx].park_pos = static_cast<std::uint32_t>(list.size());
@@ -595,7 +622,8 @@ struct Scheduler::Impl final : public TenantShares {
       Park(idx, SchedJob::Park::kUntilRetry, 0);
       return;
     }
-    const bool quota_bound = r.code == WaitCode::kBorrowLimit || r.code == WaitCode::kLenderProtected;
+    const bool quota_bound =
+        r.code == WaitCode::kBorrowLimit || r.code == WaitCode::kLenderProtected;
     if (quota_bound && r.quota_class >= 0) {
       Park(idx, SchedJob::Park::kByClass, static_cast<std::uint32_t>(r.quota_class));
     } else {
@@ -629,10 +657,19 @@ struct Scheduler::Impl final : public TenantShares {
   QueueEntry RunningEntry(std::uint32_t idx, Time now) const {
     const SchedJob& j = jobs[idx];
     const Duration ran = now - j.last_start;
-    QueueEntry e{idx, j.seq, j.tenant, j.priority, j.spec.submit_time, j.spec.runtime_estimate_s, 0,
-                 j.spec.deadline, j.attained_gpu_s + static_cast<double>(ran) * static_cast<double>(j.TotalMilli()) /
-                                                          kMilliPerAccelerator};
-    e.remaining_s = j.spec.runtime_estimate_s > 0 ? std::max<Duration>(1, j.spec.runtime_estimate_s - j.progress_s - ran) : 0;
+    QueueEntry e{idx,
+                 j.seq,
+                 j.tenant,
+                 j.priority,
+                 j.spec.submit_time,
+                 j.spec.runtime_estimate_s,
+                 0,
+                 j.spec.deadline,
+                 j.attained_gpu_s + static_cast<double>(ran) * static_cast<double>(j.TotalMilli()) /
+                                        kMilliPerAccelerator};
+    e.remaining_s = j.spec.runtime_estimate_s > 0
+                        ? std::max<Duration>(1, j.spec.runtime_estimate_s - j.progress_s - ran)
+                        : 0;
     return e;
   }
 
@@ -646,13 +683,15 @@ struct Scheduler::Impl final : public TenantShares {
   }
 
   // Stops a running job and puts it back in the queue.
-  void Stop(std::vector<std::uint32_t>& pending, std::size_t& running, std::uint32_t idx, Time now) {
+  void Stop(std::vector<std::uint32_t>& pending, std::size_t& running, std::uint32_t idx,
+            Time now) {
     SchedJob& j = jobs[idx];
     assert(j.state == JobState::kRunning);
     const Duration elapsed = now - j.last_start;
     const Duration ckpt = j.spec.checkpoint_interval_s;
     j.progress_s = ckpt > 0 ? j.progress_s + (elapsed / ckpt) * ckpt : 0;
-    j.attained_gpu_s += static_cast<double>(elapsed) * static_cast<double>(j.TotalMilli()) / kMilliPerAccelerator;
+    j.attained_gpu_s +=
+        static_cast<double>(elapsed) * static_cast<double>(j.TotalMilli()) / kMilliPerAccelerator;
     ReleaseAll(j);
     --running;
     ++j.preemptions;
@@ -667,13 +706,14 @@ struct Scheduler::Impl final : public TenantShares {
     bool started = false;
     WaitReason reason;
     std::vector<std::uint32_t> capacity_pools;  // passed every check but capacity
-    std::vector<std::uint32_t> reclaim_pools;   // blocked by lenders' protection while within guarantee
+    std::vector<std::uint32_t>
+        reclaim_pools;  // blocked by lenders' protection while within guarantee
   };
 
   Time now_hint = 0;  // the time of the cycle in progress
   // Reservations: per (pool, accelerators per node), when each node has room; per cycle.
   std::map<std::pair<std::uint32_t, int>, std::vector<std::pair<Time, NodeId>>> ready_cache;
-  std::vector<std::pair<Time, int>> scratch_ends;      // reservations: ends of the jobs on one node
+  std::vector<std::pair<Time, int>> scratch_ends;  // reservations: ends of the jobs on one node
 
   // Scratch space reused by every attempt, so that failing fast allocates nothing.
   Attempt attempt;
@@ -749,7 +789,8 @@ struct Scheduler::Impl final : public TenantShares {
             at.reason.code = q.code;
           }
           quota_failed = true;
-          if (q.code == WaitCode::kLenderProtected && quota.WithinGuarantee(j.tenant, cls, shape.total)) {
+          if (q.code == WaitCode::kLenderProtected &&
+              quota.WithinGuarantee(j.tenant, cls, shape.total)) {
             at.reclaim_pools.push_back(p);
           }
           continue;
@@ -768,7 +809,8 @@ struct Scheduler::Impl final : public TenantShares {
         if (site.power_budget_kw > 0) {
           const double watts = scenario.accelerators[pool.accelerator_index].power_w *
                                static_cast<double>(shape.total) / kMilliPerAccelerator;
-          if (grid.SitePowerW(static_cast<std::size_t>(pool.site_index)) + watts > site.power_budget_kw * 1000.0) {
+          if (grid.SitePowerW(static_cast<std::size_t>(pool.site_index)) + watts >
+              site.power_budget_kw * 1000.0) {
             ++at.reason.rejected_by_power;
             continue;
           }
@@ -803,14 +845,16 @@ struct Scheduler::Impl final : public TenantShares {
         TakeOnNode(reserved_node, reserved_shape, &parts);
         best_pool = static_cast<int>(reserved_pool);
         best_shape = reserved_shape;
-      } else if (best_pool < 0 || !SelectNodes(static_cast<std::size_t>(best_pool), best_shape, &parts)) {
+      } else if (best_pool < 0 ||
+                 !SelectNodes(static_cast<std::size_t>(best_pool), best_shape, &parts)) {
         rollback();
         if (at.reason.code == WaitCode::kNoCapacity && !at.capacity_pools.empty()) {
           at.reason.tenant = -1;
         }
         return at;
       }
-      for (const auto& a : parts) grid.AllocateOnNode(a.node, a.accelerators, a.milli_per_accelerator);
+      for (const auto& a : parts)
+        grid.AllocateOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       const int cls = quota.ClassOfPool(best_pool);
       quota.Charge(j.tenant, cls, best_shape.total);
       charged.emplace_back(cls, best_shape.total);
@@ -825,7 +869,8 @@ struct Scheduler::Impl final : public TenantShares {
 
   std::string StartReason(const SchedJob& j) const {
     std::string pools;
-    for (const auto& [p, _] : j.pool_slots) pools += (pools.empty() ? "" : ", ") + scenario.pools[p].id;
+    for (const auto& [p, _] : j.pool_slots)
+      pools += (pools.empty() ? "" : ", ") + scenario.pools[p].id;
     return "queue order " + config.queue_order + " picked it; placed on " +
            std::to_string(j.assignment.size()) + " node(s) in " + pools;
   }
@@ -838,7 +883,8 @@ Scheduler::Scheduler(const model::Scenario& scenario, SchedulerConfig config)
 
 Scheduler::~Scheduler() = default;
 
-Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scenario, SchedulerConfig config) {
+Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scenario,
+                                                     SchedulerConfig config) {
   std::unique_ptr<Scheduler> s(new Scheduler(scenario, std::move(config)));
   s->impl_ = std::make_unique<Impl>(s->scenario_, s->config_, s->grid_, s->quota_);
   Impl& impl = *s->impl_;
@@ -893,28 +939,33 @@ Status Scheduler::Submit(model::Job job) {
     return InvalidArgument("job.accelerator_milli: expected 1..1000");
   }
   if (job.fractional() && job.accelerators != 1) {
-    return InvalidArgument("job.accelerators: a fraction of an accelerator must be asked for one accelerator");
+    return InvalidArgument(
+        "job.accelerators: a fraction of an accelerator must be asked for one accelerator");
   }
   if (job.accelerators_per_node < 0 ||
       (job.accelerators_per_node > 0 && job.accelerators % job.accelerators_per_node != 0)) {
     return InvalidArgument("job.accelerators_per_node: expected a divisor of accelerators");
   }
   for (const auto& m : job.accepted_models) {
-    if (scenario_.FindAccelerator(m) < 0) return NotFound("job.accepted_models: unknown model '" + m + "'");
+    if (scenario_.FindAccelerator(m) < 0)
+      return NotFound("job.accepted_models: unknown model '" + m + "'");
   }
   for (const auto& d : job.datasets) {
     const int ds = scenario_.FindDataset(d);
     if (ds < 0) return NotFound("job.datasets: unknown dataset '" + d + "'");
     const auto& allowed = scenario_.datasets[ds].tenants;
-    const bool ok = allowed.empty() || std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
-                      return scenario_.InSubtree(tenant, scenario_.FindTenant(a));
-                    });
+    const bool ok =
+        allowed.empty() || std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
+          return scenario_.InSubtree(tenant, scenario_.FindTenant(a));
+        });
     if (!ok) {
-      return FailedPrecondition("job.datasets: tenant '" + job.tenant + "' may not use dataset '" + d + "'");
+      return FailedPrecondition("job.datasets: tenant '" + job.tenant + "' may not use dataset '" +
+                                d + "'");
     }
   }
   const auto priority = scenario_.PriorityValue(job.priority_class);
-  if (!priority) return NotFound("job.priority_class: unknown priority class '" + job.priority_class + "'");
+  if (!priority)
+    return NotFound("job.priority_class: unknown priority class '" + job.priority_class + "'");
   if (job.replicas < 1 || (job.replicas > 1 && job.kind != model::JobKind::kService)) {
     return InvalidArgument("job.replicas: expected 1, or more for a service");
   }
@@ -926,7 +977,8 @@ Status Scheduler::Submit(model::Job job) {
   const std::vector<std::string> regions = Impl::ReplicaRegions(job);
   const int parts = job.kind == model::JobKind::kService ? job.replicas : 1;
   for (int i = 0; i < parts; ++i) {
-    const std::string region = regions.empty() ? "" : regions[static_cast<std::size_t>(i) % regions.size()];
+    const std::string region =
+        regions.empty() ? "" : regions[static_cast<std::size_t>(i) % regions.size()];
     auto set = impl.CandidateSetFor(job, tenant, region);
     if (!set.ok()) return set.status();
     part_sets.push_back(*set);
@@ -1005,7 +1057,11 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
     for (std::uint32_t v : victims) {
       impl_->Stop(pending_, running_count_, v, now);
       impl_->reasons[v].code = WaitCode::kRequeued;
-      impl_->carried.push_back({Decision::Kind::kRequeue, impl_->jobs[v].spec.id, {}, {}, 0,
+      impl_->carried.push_back({Decision::Kind::kRequeue,
+                                impl_->jobs[v].spec.id,
+                                {},
+                                {},
+                                0,
                                 "node " + std::string(node) + " went down; requeued"});
     }
   }
@@ -1024,12 +1080,17 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
       if (scenario_.pools[p].site_index != s) continue;
       for (std::uint32_t v : impl_->pool_running[p]) victims.push_back(v);
     }
-    std::sort(victims.begin(), victims.end(), [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
+    std::sort(victims.begin(), victims.end(),
+              [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
     victims.erase(std::unique(victims.begin(), victims.end()), victims.end());
     for (std::uint32_t v : victims) {
       impl_->Stop(pending_, running_count_, v, now);
       impl_->reasons[v].code = WaitCode::kRequeued;
-      impl_->carried.push_back({Decision::Kind::kRequeue, impl_->jobs[v].spec.id, {}, {}, 0,
+      impl_->carried.push_back({Decision::Kind::kRequeue,
+                                impl_->jobs[v].spec.id,
+                                {},
+                                {},
+                                0,
                                 "site " + std::string(site) + " went down; requeued"});
     }
   }
@@ -1037,7 +1098,8 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
 }
 
 Status Scheduler::SetQuota(std::string_view tenant, const model::ClassAmounts& guarantee,
-                           const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit) {
+                           const model::ClassAmounts& borrow_limit,
+                           const model::ClassAmounts& lend_limit) {
   const int t = scenario_.FindTenant(tenant);
   if (t < 0) return NotFound("unknown tenant '" + std::string(tenant) + "'");
   impl_->wake_all = true;
@@ -1068,7 +1130,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
 
   // Wake parked jobs whose capacity or quota class saw a release, or all of
   // them when nodes, sites or quotas changed or the retry interval is up.
-  if (impl.wake_all || config_.retry_interval_s <= 0 || impl.last_full_wake == std::numeric_limits<Time>::min() ||
+  if (impl.wake_all || config_.retry_interval_s <= 0 ||
+      impl.last_full_wake == std::numeric_limits<Time>::min() ||
       now - impl.last_full_wake >= config_.retry_interval_s) {
     for (auto& list : impl.parked_by_set) impl.WakeList(list);
     for (auto& list : impl.parked_by_class) impl.WakeList(list);
@@ -1091,10 +1154,11 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   entries.reserve(impl.active.size());
   for (std::uint32_t idx : impl.active) {
     const SchedJob& j = impl.jobs[idx];
-    entries.push_back({idx, j.seq, j.tenant, j.priority, j.spec.submit_time, j.spec.runtime_estimate_s,
-                       j.Remaining(), j.spec.deadline, j.attained_gpu_s,
+    entries.push_back({idx, j.seq, j.tenant, j.priority, j.spec.submit_time,
+                       j.spec.runtime_estimate_s, j.Remaining(), j.spec.deadline, j.attained_gpu_s,
                        j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX, j.spec.accelerators,
-                       static_cast<std::int32_t>(j.spec.accelerator_milli), j.spec.accelerators_per_node});
+                       static_cast<std::int32_t>(j.spec.accelerator_milli),
+                       j.spec.accelerators_per_node});
   }
   impl.order->Begin(std::move(entries), impl);
 
@@ -1108,10 +1172,12 @@ CycleResult Scheduler::RunCycle(model::Time now) {
     // Which reservations this job could backfill into: all that matters of its runtime.
     Duration fits_before = 0;
     for (std::size_t r = 0; r < impl.reservations.size(); ++r) {
-      if (e.remaining_s > 0 && now + e.remaining_s <= impl.reservations[r].start) fits_before |= Duration{1} << r;
+      if (e.remaining_s > 0 && now + e.remaining_s <= impl.reservations[r].start)
+        fits_before |= Duration{1} << r;
     }
     // The key is read from the entry so that a cache hit never touches the job.
-    const EquivalenceKey key{e.tenant, e.part_set, e.accelerators, e.milli, e.per_node, e.priority, fits_before};
+    const EquivalenceKey key{e.tenant,   e.part_set, e.accelerators, e.milli,
+                             e.per_node, e.priority, fits_before};
     const bool cacheable = e.part_set != UINT32_MAX;
     if (cacheable) {
       if (auto it = impl.failed.find(key); it != impl.failed.end()) {
@@ -1156,10 +1222,15 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         }
         const bool by_order = impl.order->preemptive();
         if (!lower_eligible && !((within_guarantee || by_order) && any_eligible)) continue;
-        const Impl::PreemptKey pkey{p, shape.total, shape.nodes, j.priority, within_guarantee,
-                                    by_order ? static_cast<double>(e.remaining_s) + e.attained_gpu_s * 1e-9 : 0.0};
-        if (auto it = impl.preempt_failed.find(pkey); it != impl.preempt_failed.end() &&
-                                                       it->second == impl.pool_version[p]) {
+        const Impl::PreemptKey pkey{
+            p,
+            shape.total,
+            shape.nodes,
+            j.priority,
+            within_guarantee,
+            by_order ? static_cast<double>(e.remaining_s) + e.attained_gpu_s * 1e-9 : 0.0};
+        if (auto it = impl.preempt_failed.find(pkey);
+            it != impl.preempt_failed.end() && it->second == impl.pool_version[p]) {
           continue;
         }
         std::vector<std::pair<double, std::uint32_t>> candidates;
@@ -1175,12 +1246,13 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           bool reclaimable = false;
           if (within_guarantee && !scenario_.InSubtree(vj.tenant, j.tenant) &&
               !scenario_.InSubtree(j.tenant, vj.tenant)) {
-            for (const auto& [vc, _] : vj.charges) reclaimable = reclaimable || (vc == cls && quota_.Borrowing(vj.tenant, vc));
+            for (const auto& [vc, _] : vj.charges)
+              reclaimable = reclaimable || (vc == cls && quota_.Borrowing(vj.tenant, vc));
           }
           // Preemptive queue orders (srtf, las) displace jobs of equal or lower
           // priority that their order ranks behind the waiting job.
-          const bool displaced =
-              vj.priority <= j.priority && impl.order->preemptive() && impl.order->Preempts(e, impl.RunningEntry(v, now));
+          const bool displaced = vj.priority <= j.priority && impl.order->preemptive() &&
+                                 impl.order->Preempts(e, impl.RunningEntry(v, now));
           if (vj.priority >= j.priority && !reclaimable && !displaced) continue;
           candidates.emplace_back(impl.LostWork(vj, now), v);
         }
@@ -1201,7 +1273,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           if (shape.fractional()) {
             if (impl.CanFitNow(p, shape)) return true;
             for (const auto& [x, m] : freed) {
-              if (grid_.Available(grid_.NodeOf(x)) && grid_.FreeMilli(x) + m >= shape.milli) return true;
+              if (grid_.Available(grid_.NodeOf(x)) && grid_.FreeMilli(x) + m >= shape.milli)
+                return true;
             }
             return false;
           }
@@ -1212,7 +1285,10 @@ CycleResult Scheduler::RunCycle(model::Time now) {
             int whole = 0;
             for (AccelId x = info.first_accel; x < info.first_accel + info.accel_count; ++x) {
               auto f = freed.find(x);
-              whole += grid_.FreeMilli(x) + (f == freed.end() ? 0 : f->second) == kMilliPerAccelerator ? 1 : 0;
+              whole +=
+                  grid_.FreeMilli(x) + (f == freed.end() ? 0 : f->second) == kMilliPerAccelerator
+                      ? 1
+                      : 0;
             }
             const bool before = grid_.FreeWhole(n) >= shape.per_node;
             if (!before && whole >= shape.per_node) ++count;
@@ -1221,11 +1297,13 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         };
         auto quota_ok = [&]() {
           for (std::uint32_t v : chosen) {
-            for (const auto& [vc, m] : impl.jobs[v].charges) quota_.Refund(impl.jobs[v].tenant, vc, m);
+            for (const auto& [vc, m] : impl.jobs[v].charges)
+              quota_.Refund(impl.jobs[v].tenant, vc, m);
           }
           const bool ok = quota_.CanAdmit(j.tenant, cls, shape.total).ok;
           for (std::uint32_t v : chosen) {
-            for (const auto& [vc, m] : impl.jobs[v].charges) quota_.Charge(impl.jobs[v].tenant, vc, m);
+            for (const auto& [vc, m] : impl.jobs[v].charges)
+              quota_.Charge(impl.jobs[v].tenant, vc, m);
           }
           return ok;
         };
@@ -1248,7 +1326,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           best.cost = cost;
           best.victims = chosen;
         }
-        if (!found && candidates.size() <= chosen.size()) impl.preempt_failed[pkey] = impl.pool_version[p];
+        if (!found && candidates.size() <= chosen.size())
+          impl.preempt_failed[pkey] = impl.pool_version[p];
       }
       if (!best.victims.empty()) {
         const std::string by = j.spec.id;
@@ -1258,10 +1337,11 @@ CycleResult Scheduler::RunCycle(model::Time now) {
               vj.priority < j.priority
                   ? "preempted by " + by + " (priority " + std::to_string(j.priority) + " over " +
                         std::to_string(vj.priority) + ")"
-                  : impl.order->preemptive() && impl.order->Preempts(e, impl.RunningEntry(v, now))
-                        ? "preempted by " + by + ": queue order " + config_.queue_order + " ranks it first"
-                        : "preempted so that " + scenario_.TenantPath(j.tenant) + " gets back its guarantee (job " +
-                              by + ")";
+              : impl.order->preemptive() && impl.order->Preempts(e, impl.RunningEntry(v, now))
+                  ? "preempted by " + by + ": queue order " + config_.queue_order +
+                        " ranks it first"
+                  : "preempted so that " + scenario_.TenantPath(j.tenant) +
+                        " gets back its guarantee (job " + by + ")";
           impl.Stop(pending_, running_count_, v, now);
           impl.reasons[v].code = WaitCode::kPreempted;
           impl.reasons[v].other_job = idx;
@@ -1283,7 +1363,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
       }
       ++running_count_;
       ++result.stats.started;
-      result.decisions.push_back({Decision::Kind::kStart, j.spec.id, j.assignment, {}, 0, impl.StartReason(j)});
+      result.decisions.push_back(
+          {Decision::Kind::kStart, j.spec.id, j.assignment, {}, 0, impl.StartReason(j)});
       impl.order->Started(e);
       continue;
     }
@@ -1292,10 +1373,12 @@ CycleResult Scheduler::RunCycle(model::Time now) {
     // (EASY): nodes that free up earliest by running jobs' estimates are held,
     // and later jobs use them only if they end before the reservation starts.
     impl.reasons[idx] = at.reason;
-    const bool capacity_blocked = !at.capacity_pools.empty() && j.part_sets.size() == 1 && !j.spec.fractional();
+    const bool capacity_blocked =
+        !at.capacity_pools.empty() && j.part_sets.size() == 1 && !j.spec.fractional();
     // Each attempt scans the candidate pools' nodes: at most as many attempts
     // as reservations allowed per cycle.
-    if (capacity_blocked && config_.backfill && static_cast<int>(impl.reservations.size()) < config_.max_reservations &&
+    if (capacity_blocked && config_.backfill &&
+        static_cast<int>(impl.reservations.size()) < config_.max_reservations &&
         reservation_attempts++ < config_.max_reservations) {
       Reservation bestr;
       for (std::uint32_t p : at.capacity_pools) {
@@ -1315,7 +1398,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           Time at_time = now;
           if (whole < shape.per_node) {
             ends.clear();
-            for (const auto& o : impl.node_jobs[n]) ends.emplace_back(o.expected_end, static_cast<int>(o.whole));
+            for (const auto& o : impl.node_jobs[n])
+              ends.emplace_back(o.expected_end, static_cast<int>(o.whole));
             std::sort(ends.begin(), ends.end());
             at_time = kNever;
             for (const auto& [end, count] : ends) {
@@ -1337,15 +1421,21 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           bestr.pool = p;
           bestr.job = idx;
           bestr.nodes.clear();
-          for (int k = 0; k < shape.nodes; ++k) bestr.nodes.push_back(ready[static_cast<std::size_t>(k)].second);
+          for (int k = 0; k < shape.nodes; ++k)
+            bestr.nodes.push_back(ready[static_cast<std::size_t>(k)].second);
         }
       }
       if (bestr.start != kNever) {
         for (NodeId n : bestr.nodes) grid_.Hide(n);
         impl.pool_reservation[bestr.pool] = static_cast<std::int32_t>(impl.reservations.size());
-        result.decisions.push_back({Decision::Kind::kReserve, j.spec.id, {}, bestr.nodes, bestr.start,
-                                    "head of the queue for " + scenario_.pools[bestr.pool].id +
-                                        "; later jobs may use these nodes only if they end before it starts"});
+        result.decisions.push_back(
+            {Decision::Kind::kReserve,
+             j.spec.id,
+             {},
+             bestr.nodes,
+             bestr.start,
+             "head of the queue for " + scenario_.pools[bestr.pool].id +
+                 "; later jobs may use these nodes only if they end before it starts"});
         impl.reservations.push_back(std::move(bestr));
         ++result.stats.reserved;
         impl.failed.clear();
@@ -1422,7 +1512,8 @@ Result<std::string> Scheduler::Explain(std::string_view id) const {
     need += " (" + std::to_string(spec.accelerators / spec.accelerators_per_node) + " nodes x " +
             std::to_string(spec.accelerators_per_node) + ")";
   }
-  if (!spec.fractional() && spec.accelerators > 8 && spec.gang) need += " as one gang, in one interconnect domain if it fits";
+  if (!spec.fractional() && spec.accelerators > 8 && spec.gang)
+    need += " as one gang, in one interconnect domain if it fits";
   int min_tier = 1;
   std::string juris;
   for (const auto& d : spec.datasets) {
@@ -1439,8 +1530,9 @@ Result<std::string> Scheduler::Explain(std::string_view id) const {
   }
 
   auto job_name = [&](std::uint32_t other) {
-    return other < impl_->jobs.size() && impl_->jobs[other].live ? impl_->jobs[other].spec.id
-                                                                  : std::string("(a job that has left)");
+    return other < impl_->jobs.size() && impl_->jobs[other].live
+               ? impl_->jobs[other].spec.id
+               : std::string("(a job that has left)");
   };
   auto tenant_path = [&](int t) { return t >= 0 ? scenario_.TenantPath(t) : std::string("?"); };
   auto cls = [&](int c) { return c >= 0 ? quota_.class_name(c) : std::string("?"); };
@@ -1461,23 +1553,24 @@ Result<std::string> Scheduler::Explain(std::string_view id) const {
       return need + "; no pool of the grid can ever run it: " + parts;
     }
     case WaitCode::kBorrowLimit:
-      why = "tenant " + tenant_path(r.tenant) + " is at its borrowing limit for " + cls(r.quota_class) + " (uses " +
-            accel(quota_.Usage(r.tenant, r.quota_class)) + " of at most " +
-            accel(quota_.Maximum(r.tenant, r.quota_class)) + ")";
+      why = "tenant " + tenant_path(r.tenant) + " is at its borrowing limit for " +
+            cls(r.quota_class) + " (uses " + accel(quota_.Usage(r.tenant, r.quota_class)) +
+            " of at most " + accel(quota_.Maximum(r.tenant, r.quota_class)) + ")";
       break;
     case WaitCode::kLenderProtected:
       why = "the free " + cls(r.quota_class) + " capacity is guaranteed to tenants other than " +
             tenant_path(r.tenant) + " and they lend no more of it";
       break;
     case WaitCode::kGrantSpent:
-      why = "every grant of " + tenant_path(r.tenant) + " valid now for " + cls(r.quota_class) + " is spent";
+      why = "every grant of " + tenant_path(r.tenant) + " valid now for " + cls(r.quota_class) +
+            " is spent";
       break;
     case WaitCode::kGrantInactive:
       why = "no grant of " + tenant_path(r.tenant) + " for " + cls(r.quota_class) + " is valid now";
       break;
     case WaitCode::kPreempted:
-      why = "preempted to make room for job " + job_name(r.other_job) +
-            "; waits for the next cycle";
+      why =
+          "preempted to make room for job " + job_name(r.other_job) + "; waits for the next cycle";
       break;
     case WaitCode::kRequeued:
       why = "its node or site failed; requeued, waits for the next cycle";
@@ -1514,8 +1607,9 @@ std::size_t Scheduler::ApproxBytesPerPendingJob() const {
   std::size_t n = 0;
   for (std::uint32_t idx : pending_) {
     const SchedJob& j = impl_->jobs[idx];
-    bytes += sizeof(SchedJob) + j.spec.id.capacity() + j.spec.tenant.capacity() + j.spec.command.capacity() +
-             j.spec.priority_class.capacity() + j.part_sets.capacity() * sizeof(std::uint32_t) +
+    bytes += sizeof(SchedJob) + j.spec.id.capacity() + j.spec.tenant.capacity() +
+             j.spec.command.capacity() + j.spec.priority_class.capacity() +
+             j.part_sets.capacity() * sizeof(std::uint32_t) +
              sizeof(std::uint32_t) /* pending list */ + 64 /* id map node */;
     for (const auto& d : j.spec.datasets) bytes += sizeof(std::string) + d.capacity();
     for (const auto& m : j.spec.accepted_models) bytes += sizeof(std::string) + m.capacity();

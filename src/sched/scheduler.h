@@ -65,9 +65,9 @@ struct JobView {
   JobState state = JobState::kPending;
   int tenant = -1;
   int priority = 0;
-  model::Time last_start = -1;        // -1: never started
-  model::Duration progress_s = 0;     // work kept (checkpointed) before the current run
-  double attained_gpu_s = 0;          // accelerator-seconds received so far
+  model::Time last_start = -1;     // -1: never started
+  model::Duration progress_s = 0;  // work kept (checkpointed) before the current run
+  double attained_gpu_s = 0;       // accelerator-seconds received so far
   int preemptions = 0;
   const std::vector<NodeAssignment>* assignment = nullptr;  // running only
   WaitReason reason;                                        // pending only

@@ -18,7 +18,9 @@ class BinpackScore final : public ScorePlugin {
 class SpreadScore final : public ScorePlugin {
  public:
   std::string_view name() const override { return "spread"; }
-  double Score(const PoolCandidate& c) const override { return 100.0 * (1.0 - c.used_fraction_after); }
+  double Score(const PoolCandidate& c) const override {
+    return 100.0 * (1.0 - c.used_fraction_after);
+  }
 };
 
 // A gang inside one interconnect domain (or rack) scores 100; otherwise fewer

@@ -34,7 +34,15 @@ double ThreadCpuSeconds() {
 }
 
 // Event kinds in the order they are applied at one instant.
-enum class EventKind : std::uint8_t { kSiteDown, kSiteUp, kNodeDown, kNodeUp, kCompletion, kArrival, kCycle };
+enum class EventKind : std::uint8_t {
+  kSiteDown,
+  kSiteUp,
+  kNodeDown,
+  kNodeUp,
+  kCompletion,
+  kArrival,
+  kCycle
+};
 
 struct Event {
   Time time;
@@ -56,7 +64,7 @@ struct JobRun {
   std::uint32_t generation = 0;
   bool running = false;
   bool done = false;
-  Milli milli = 0;  // allocated while running
+  Milli milli = 0;                                       // allocated while running
   std::vector<std::pair<std::uint32_t, Milli>> by_pool;  // allocation per pool while running
 };
 
@@ -71,7 +79,8 @@ double Quantile(const std::vector<double>& sorted, double q) {
 
 class Simulation {
  public:
-  Simulation(const model::Scenario& s, const Workload& w, const TwinOptions& o, sched::Scheduler& sched)
+  Simulation(const model::Scenario& s, const Workload& w, const TwinOptions& o,
+             sched::Scheduler& sched)
       : s_(s), w_(w), o_(o), sched_(sched), rng_(o.seed) {}
 
   Result<PolicyResult> Run();
@@ -85,7 +94,8 @@ class Simulation {
   void ApplyDecisions(const sched::CycleResult& cycle, Time now);
   void StopRun(std::uint32_t j, Time now, bool finished);
   void Sample(Time t);
-  bool ResidencyHolds(const model::Job& job, const std::vector<sched::NodeAssignment>& assignment) const;
+  bool ResidencyHolds(const model::Job& job,
+                      const std::vector<sched::NodeAssignment>& assignment) const;
   void ScheduleNodeFailure(sched::NodeId n, Time after);
   double Mtbf(std::size_t pool) const {
     const double m = s_.pools[pool].mtbf_hours;
@@ -123,15 +133,17 @@ class Simulation {
   std::size_t pending_repairs_ = 0;  // site-up and node-up events still to come
 };
 
-bool Simulation::ResidencyHolds(const model::Job& job, const std::vector<sched::NodeAssignment>& assignment) const {
+bool Simulation::ResidencyHolds(const model::Job& job,
+                                const std::vector<sched::NodeAssignment>& assignment) const {
   for (const auto& a : assignment) {
     const model::Site& site = s_.sites[s_.pools[sched_.grid().node(a.node).pool].site_index];
     for (const auto& d : job.datasets) {
       const model::Dataset& ds = s_.datasets[s_.FindDataset(d)];
-      const bool juris = ds.jurisdictions.empty() ||
-                         std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(), site.jurisdiction) !=
-                             ds.jurisdictions.end();
-      const bool listed = ds.sites.empty() || std::find(ds.sites.begin(), ds.sites.end(), site.id) != ds.sites.end();
+      const bool juris =
+          ds.jurisdictions.empty() || std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
+                                                site.jurisdiction) != ds.jurisdictions.end();
+      const bool listed = ds.sites.empty() ||
+                          std::find(ds.sites.begin(), ds.sites.end(), site.id) != ds.sites.end();
       if (!juris || !listed || site.tier < ds.min_tier) return false;
     }
   }
@@ -142,14 +154,16 @@ void Simulation::Accumulate(Time now) {
   if (now <= last_t_) return;
   const double dt = static_cast<double>(now - last_t_);
   alloc_integral_ += static_cast<double>(alloc_total_) * dt;
-  for (std::size_t p = 0; p < alloc_pool_.size(); ++p) pool_integral_[p] += static_cast<double>(alloc_pool_[p]) * dt;
+  for (std::size_t p = 0; p < alloc_pool_.size(); ++p)
+    pool_integral_[p] += static_cast<double>(alloc_pool_[p]) * dt;
   last_t_ = now;
 }
 
 void Simulation::StopRun(std::uint32_t j, Time now, bool finished) {
   JobRun& run = runs_[j];
   if (!run.running) return;
-  const double gpu_s = static_cast<double>(now - run.run_start) * static_cast<double>(run.milli) / kMilliPerAccelerator;
+  const double gpu_s = static_cast<double>(now - run.run_start) * static_cast<double>(run.milli) /
+                       kMilliPerAccelerator;
   tenant_gpu_s_[static_cast<std::size_t>(s_.FindTenant(w_.jobs[j].job.tenant))] += gpu_s;
   alloc_total_ -= run.milli;
   for (const auto& [p, m] : run.by_pool) alloc_pool_[p] -= m;
@@ -188,7 +202,8 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
           const std::uint32_t p = sched_.grid().node(a.node).pool;
           run.milli += m;
           alloc_pool_[p] += m;
-          auto slot = std::find_if(run.by_pool.begin(), run.by_pool.end(), [&](const auto& x) { return x.first == p; });
+          auto slot = std::find_if(run.by_pool.begin(), run.by_pool.end(),
+                                   [&](const auto& x) { return x.first == p; });
           if (slot == run.by_pool.end()) {
             run.by_pool.emplace_back(p, m);
           } else {
@@ -210,8 +225,10 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
         auto view = sched_.Job(d.job);
         const Duration kept = view.ok() ? view->progress_s : 0;
         // Work done in this run that was not kept, plus earlier work thrown away.
-        const double lost_s = static_cast<double>(now - started) - static_cast<double>(kept - before);
-        r_.lost_gpu_hours += std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator / 3600.0;
+        const double lost_s =
+            static_cast<double>(now - started) - static_cast<double>(kept - before);
+        r_.lost_gpu_hours +=
+            std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator / 3600.0;
         break;
       }
       case sched::Decision::Kind::kReserve:
@@ -227,7 +244,8 @@ void Simulation::Sample(Time t) {
   auto mean_since = [&](double now_integral, double then_integral, double cap) {
     return span > 0 && cap > 0 ? (now_integral - then_integral) / span / cap : 0.0;
   };
-  r_.utilization_total.values.push_back(mean_since(alloc_integral_, total_integral_at_sample_, capacity));
+  r_.utilization_total.values.push_back(
+      mean_since(alloc_integral_, total_integral_at_sample_, capacity));
   total_integral_at_sample_ = alloc_integral_;
   // Per site and per model, from the pools.
   std::vector<double> site_num(s_.sites.size(), 0), site_cap(s_.sites.size(), 0);
@@ -242,10 +260,12 @@ void Simulation::Sample(Time t) {
     pool_integral_at_sample_[p] = pool_integral_[p];
   }
   for (std::size_t i = 0; i < s_.sites.size(); ++i) {
-    r_.utilization_by_site[i].values.push_back(span > 0 && site_cap[i] > 0 ? site_num[i] / span / site_cap[i] : 0);
+    r_.utilization_by_site[i].values.push_back(
+        span > 0 && site_cap[i] > 0 ? site_num[i] / span / site_cap[i] : 0);
   }
   for (std::size_t i = 0; i < s_.accelerators.size(); ++i) {
-    r_.utilization_by_model[i].values.push_back(span > 0 && model_cap[i] > 0 ? model_num[i] / span / model_cap[i] : 0);
+    r_.utilization_by_model[i].values.push_back(
+        span > 0 && model_cap[i] > 0 ? model_num[i] / span / model_cap[i] : 0);
   }
   r_.queue_length.values.push_back(static_cast<double>(sched_.pending_count()));
   r_.running_jobs.values.push_back(static_cast<double>(sched_.running_count()));
@@ -258,7 +278,8 @@ void Simulation::Sample(Time t) {
     if (!grid.Available(n)) continue;
     const Milli free = grid.NodeFreeMilli(n);
     free_all += free;
-    if (free > 0 && free < static_cast<Milli>(grid.node(n).accel_count) * kMilliPerAccelerator) free_partial += free;
+    if (free > 0 && free < static_cast<Milli>(grid.node(n).accel_count) * kMilliPerAccelerator)
+      free_partial += free;
   }
   if (free_all > 0) {
     fragmentation_sum_ += static_cast<double>(free_partial) / static_cast<double>(free_all);
@@ -290,10 +311,12 @@ Result<PolicyResult> Simulation::Run() {
   r_.queue_length.name = "queue_length";
   r_.running_jobs.name = "running_jobs";
 
-  const Time start = w_.jobs.empty() ? s_.epoch : std::min(s_.epoch, w_.jobs.front().job.submit_time);
+  const Time start =
+      w_.jobs.empty() ? s_.epoch : std::min(s_.epoch, w_.jobs.front().job.submit_time);
   last_t_ = start;
   last_sample_ = start;
-  for (std::uint32_t j = 0; j < w_.jobs.size(); ++j) Push(w_.jobs[j].job.submit_time, EventKind::kArrival, j);
+  for (std::uint32_t j = 0; j < w_.jobs.size(); ++j)
+    Push(w_.jobs[j].job.submit_time, EventKind::kArrival, j);
   for (std::uint32_t i = 0; i < o_.failures.outages.size(); ++i) {
     const SiteOutage& out = o_.failures.outages[i];
     if (s_.FindSite(out.site) < 0) return NotFound("--site-down: unknown site '" + out.site + "'");
@@ -315,8 +338,11 @@ Result<PolicyResult> Simulation::Run() {
     // Done when every job is; or when nothing runs and everything has arrived:
     // then only a repair could still help what waits, and node failures keep
     // coming for ever, so wait for repairs at most 30 days after the last arrival.
-    const bool idle = arrived == total && sched_.running_count() == 0 && last_cycle >= last_arrival_;
-    if (done_ == total || (idle && (pending_repairs_ == 0 || now > last_arrival_ + Time{30} * 86400))) break;
+    const bool idle =
+        arrived == total && sched_.running_count() == 0 && last_cycle >= last_arrival_;
+    if (done_ == total ||
+        (idle && (pending_repairs_ == 0 || now > last_arrival_ + Time{30} * 86400)))
+      break;
     while (next_sample <= now) {
       Sample(next_sample);
       next_sample += o_.sample_interval_s;
@@ -332,7 +358,8 @@ Result<PolicyResult> Simulation::Run() {
       if (e.kind == EventKind::kSiteUp || e.kind == EventKind::kNodeUp) --pending_repairs_;
       switch (e.kind) {
         case EventKind::kSiteDown:
-          (void)sched_.SetSiteState(o_.failures.outages[e.index].site, model::SiteState::kDown, now);
+          (void)sched_.SetSiteState(o_.failures.outages[e.index].site, model::SiteState::kDown,
+                                    now);
           changed = true;
           failed = true;
           break;
@@ -341,7 +368,8 @@ Result<PolicyResult> Simulation::Run() {
           changed = true;
           break;
         case EventKind::kNodeDown:
-          (void)sched_.SetNodeHealth(sched_.grid().NodeName(e.index), sched::NodeHealth::kDown, now);
+          (void)sched_.SetNodeHealth(sched_.grid().NodeName(e.index), sched::NodeHealth::kDown,
+                                     now);
           Push(now + o_.failures.node_repair_s, EventKind::kNodeUp, e.index);
           changed = true;
           failed = true;
@@ -355,7 +383,9 @@ Result<PolicyResult> Simulation::Run() {
           JobRun& run = runs_[e.index];
           if (!run.running || run.generation != e.generation) break;
           // A failure at this instant already requeued it (its stop comes with the cycle).
-          if (auto v = sched_.Job(w_.jobs[e.index].job.id); !v.ok() || v->state != sched::JobState::kRunning) break;
+          if (auto v = sched_.Job(w_.jobs[e.index].job.id);
+              !v.ok() || v->state != sched::JobState::kRunning)
+            break;
           Status st = sched_.Finish(w_.jobs[e.index].job.id, now);
           if (!st.ok()) return Internal("twin: " + st.ToString());
           StopRun(e.index, now, true);
@@ -434,10 +464,13 @@ Result<PolicyResult> Simulation::Run() {
   r_.simulated_s = span;
   const double capacity = static_cast<double>(s_.TotalAccelerators()) * kMilliPerAccelerator;
   r_.utilization = span > 0 ? alloc_integral_ / span / capacity : 0;
-  r_.fragmentation = fragmentation_samples_ > 0 ? fragmentation_sum_ / static_cast<double>(fragmentation_samples_) : 0;
+  r_.fragmentation = fragmentation_samples_ > 0
+                         ? fragmentation_sum_ / static_cast<double>(fragmentation_samples_)
+                         : 0;
   double energy_j = 0;
   for (std::size_t p = 0; p < s_.pools.size(); ++p) {
-    energy_j += pool_integral_[p] / kMilliPerAccelerator * s_.accelerators[s_.pools[p].accelerator_index].power_w;
+    energy_j += pool_integral_[p] / kMilliPerAccelerator *
+                s_.accelerators[s_.pools[p].accelerator_index].power_w;
   }
   r_.energy_mwh = energy_j / 3.6e9;
 
@@ -446,7 +479,8 @@ Result<PolicyResult> Simulation::Run() {
   for (std::uint32_t j = 0; j < runs_.size(); ++j) {
     if (runs_[j].running) {
       tenant_gpu_s_[static_cast<std::size_t>(s_.FindTenant(w_.jobs[j].job.tenant))] +=
-          static_cast<double>(last_t_ - runs_[j].run_start) * static_cast<double>(runs_[j].milli) / kMilliPerAccelerator;
+          static_cast<double>(last_t_ - runs_[j].run_start) * static_cast<double>(runs_[j].milli) /
+          kMilliPerAccelerator;
     }
   }
   std::vector<double> subtree(s_.tenants.size(), 0);
@@ -497,7 +531,9 @@ Result<PolicyResult> Simulation::Run() {
       used += pool_integral_[p];
     }
     u.gpu_hours = used / kMilliPerAccelerator / 3600.0;
-    u.utilization = span > 0 && u.accelerators > 0 ? used / span / (static_cast<double>(u.accelerators) * kMilliPerAccelerator) : 0;
+    u.utilization = span > 0 && u.accelerators > 0
+                        ? used / span / (static_cast<double>(u.accelerators) * kMilliPerAccelerator)
+                        : 0;
     r_.sites.push_back(u);
   }
   r_.scheduler_cpu_s = sched_cpu_;
@@ -509,7 +545,8 @@ Result<PolicyResult> Simulation::Run() {
 
 }  // namespace
 
-Result<PolicyResult> Simulate(const model::Scenario& scenario, const Workload& workload, const TwinOptions& options) {
+Result<PolicyResult> Simulate(const model::Scenario& scenario, const Workload& workload,
+                              const TwinOptions& options) {
   if (options.sample_interval_s <= 0) return InvalidArgument("sample interval must be > 0");
   auto created = sched::Scheduler::Create(scenario, options.config);
   if (!created.ok()) return created.status();

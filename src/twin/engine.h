@@ -38,13 +38,13 @@ struct FailureOptions {
 };
 
 struct TwinOptions {
-  std::string label;                 // the policy name in reports
+  std::string label;  // the policy name in reports
   sched::SchedulerConfig config;
   std::uint64_t seed = 42;
   model::Duration sample_interval_s = 3600;
   // A cycle runs at most this often in virtual time (0: at every instant with events).
   model::Duration cycle_interval_s = 0;
-  model::Time end = 0;               // stop here (0: when every job is done)
+  model::Time end = 0;  // stop here (0: when every job is done)
   FailureOptions failures;
   // Called now and then with the fraction of jobs done (0..1).
   std::function<void(double)> progress;

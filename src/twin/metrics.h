@@ -11,10 +11,10 @@
 namespace sovgrid::twin {
 
 struct TenantUsage {
-  std::string id;            // tenant path, e.g. "msit/research/kisti"
-  double gpu_hours = 0;      // accelerator-hours received
-  double share = 0;          // of all accelerator-hours delivered (0..1)
-  double entitlement = 0;    // its guarantee's share of the grid's capacity (0..1)
+  std::string id;          // tenant path, e.g. "msit/research/kisti"
+  double gpu_hours = 0;    // accelerator-hours received
+  double share = 0;        // of all accelerator-hours delivered (0..1)
+  double entitlement = 0;  // its guarantee's share of the grid's capacity (0..1)
 };
 
 struct SiteUsage {
@@ -24,7 +24,7 @@ struct SiteUsage {
   int tier = 1;
   bool edge = false;
   long long accelerators = 0;
-  double utilization = 0;    // mean allocated fraction over the run (0..1)
+  double utilization = 0;  // mean allocated fraction over the run (0..1)
   double gpu_hours = 0;
 };
 
@@ -35,41 +35,41 @@ struct Series {
 };
 
 struct PolicyResult {
-  std::string policy;        // e.g. "fifo" or "drf+topology,binpack"
-  std::size_t jobs = 0;             // submitted to the scheduler
+  std::string policy;    // e.g. "fifo" or "drf+topology,binpack"
+  std::size_t jobs = 0;  // submitted to the scheduler
   std::size_t jobs_finished = 0;
   std::size_t jobs_rejected = 0;    // refused at submission (invalid for this grid)
   std::size_t jobs_unfinished = 0;  // still pending or running when the run ended
   double mean_jct_s = 0, p50_jct_s = 0, p95_jct_s = 0, p99_jct_s = 0;
   double mean_queue_s = 0, p50_queue_s = 0, p95_queue_s = 0, p99_queue_s = 0;
   std::vector<double> jct_quantiles_s;  // 101 points: quantile 0, 0.01, ..., 1 (for the CDF)
-  double utilization = 0;        // allocated accelerator-time / available accelerator-time
-  double fragmentation = 0;      // mean share of free accelerators stranded on partly used nodes
+  double utilization = 0;               // allocated accelerator-time / available accelerator-time
+  double fragmentation = 0;  // mean share of free accelerators stranded on partly used nodes
   std::size_t preemptions = 0;
-  double lost_gpu_hours = 0;     // work lost to preemption and failures
-  double energy_mwh = 0;         // accelerator board energy
+  double lost_gpu_hours = 0;             // work lost to preemption and failures
+  double energy_mwh = 0;                 // accelerator board energy
   std::size_t residency_violations = 0;  // must be 0
-  double jain_index = 0;         // fairness of share / entitlement over tenants with demand
+  double jain_index = 0;                 // fairness of share / entitlement over tenants with demand
   std::vector<TenantUsage> tenants;
   std::vector<SiteUsage> sites;
-  double scheduler_cpu_s = 0;    // CPU time inside the scheduler
+  double scheduler_cpu_s = 0;  // CPU time inside the scheduler
   std::size_t decisions = 0;
   std::size_t cycles = 0;
   double wall_s = 0;
   double peak_rss_mb = 0;
-  double simulated_s = 0;        // virtual time covered
+  double simulated_s = 0;  // virtual time covered
   // Time series.
   double sample_interval_s = 3600;
-  Series utilization_total;          // allocated fraction of the grid
+  Series utilization_total;  // allocated fraction of the grid
   std::vector<Series> utilization_by_site;
   std::vector<Series> utilization_by_model;
-  Series queue_length;               // pending jobs
+  Series queue_length;  // pending jobs
   Series running_jobs;
 };
 
 struct TwinReport {
-  std::string scenario;       // scenario name
-  std::string workload;       // Workload::description
+  std::string scenario;  // scenario name
+  std::string workload;  // Workload::description
   std::size_t lines_skipped = 0;
   std::vector<std::string> warnings;
   std::vector<PolicyResult> policies;

@@ -10,8 +10,9 @@ namespace {
 
 // Hour-of-day weights: quiet nights, a working-day peak (Helios/Philly
 // submissions follow office hours).
-constexpr double kHourWeight[24] = {0.45, 0.4, 0.35, 0.35, 0.35, 0.4, 0.55, 0.8, 1.1, 1.4, 1.6, 1.6,
-                                    1.4,  1.5, 1.6,  1.6,  1.5,  1.4, 1.2,  1.1, 1.0, 0.9, 0.75, 0.6};
+constexpr double kHourWeight[24] = {0.45, 0.4, 0.35, 0.35, 0.35, 0.4, 0.55, 0.8,
+                                    1.1,  1.4, 1.6,  1.6,  1.4,  1.5, 1.6,  1.6,
+                                    1.5,  1.4, 1.2,  1.1,  1.0,  0.9, 0.75, 0.6};
 
 // Accelerators per job for training and batch work. Philly and Helios are
 // dominated by 1-GPU jobs (Helios Venus: 93% single-GPU, mean 1.3 GPUs); a
@@ -20,7 +21,7 @@ struct SizeBucket {
   int accelerators;
   double weight;
 };
-constexpr SizeBucket kSizes[] = {{1, 55}, {2, 7},    {4, 8},    {8, 15},  {16, 5},  {32, 4},
+constexpr SizeBucket kSizes[] = {{1, 55}, {2, 7},     {4, 8},     {8, 15},    {16, 5},    {32, 4},
                                  {64, 3}, {128, 1.5}, {256, 0.8}, {512, 0.4}, {1024, 0.3}};
 
 }  // namespace
@@ -61,7 +62,8 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
       if (ok) datasets[static_cast<std::size_t>(t)].push_back(d.id);
     }
   }
-  std::vector<std::pair<std::string, double>> edge_regions;  // region, best latency from an edge site
+  std::vector<std::pair<std::string, double>>
+      edge_regions;  // region, best latency from an edge site
   for (const auto& site : s.sites) {
     if (!site.edge) continue;
     for (const auto& entry : site.latency_ms) {
@@ -93,31 +95,38 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
       // An inference service near users: a share of one accelerator or one
       // whole, 1-3 replicas within 10 ms of one region, running for hours.
       j.kind = model::JobKind::kService;
-      if (uniform(rng) < 0.6) j.accelerator_milli = 100 * (1 + static_cast<model::Milli>(uniform(rng) * 9));
+      if (uniform(rng) < 0.6)
+        j.accelerator_milli = 100 * (1 + static_cast<model::Milli>(uniform(rng) * 9));
       j.replicas = 1 + static_cast<int>(uniform(rng) * 3);
-      const auto& region = edge_regions[static_cast<std::size_t>(uniform(rng) * static_cast<double>(edge_regions.size()))];
+      const auto& region = edge_regions[static_cast<std::size_t>(
+          uniform(rng) * static_cast<double>(edge_regions.size()))];
       j.latency_slo_ms[region.first] = std::max(10.0, region.second * 2);
       runtime = std::min(capped, 3600.0 * (2 + uniform(rng) * 22));
       j.preemptible = false;
       j.priority_class = "high";
     } else {
       j.accelerators = kSizes[pick_size(rng)].accelerators;
-      j.kind = j.accelerators >= 64 ? model::JobKind::kTrain
-                                    : (uniform(rng) < 0.5 ? model::JobKind::kFinetune : model::JobKind::kBatch);
+      j.kind = j.accelerators >= 64
+                   ? model::JobKind::kTrain
+                   : (uniform(rng) < 0.5 ? model::JobKind::kFinetune : model::JobKind::kBatch);
       if (j.accelerators >= 16) j.accelerators_per_node = 8;
       // Bigger jobs run longer (LLM training), still within the horizon.
-      runtime = std::min(capped, runtime * (1.0 + std::log2(static_cast<double>(j.accelerators)) / 3.0));
+      runtime =
+          std::min(capped, runtime * (1.0 + std::log2(static_cast<double>(j.accelerators)) / 3.0));
       const double p = uniform(rng);
-      j.priority_class = p < 0.15 ? "low" : (p < 0.94 ? "normal" : (p < 0.99 ? "high" : "critical"));
+      j.priority_class =
+          p < 0.15 ? "low" : (p < 0.94 ? "normal" : (p < 0.99 ? "high" : "critical"));
       j.checkpoint_interval_s = j.kind == model::JobKind::kTrain || j.accelerators >= 8 ? 1800 : 0;
       const auto& allowed = datasets[static_cast<std::size_t>(tenant)];
       if (!allowed.empty() && uniform(rng) < 0.2) {
-        j.datasets.push_back(allowed[static_cast<std::size_t>(uniform(rng) * static_cast<double>(allowed.size()))]);
+        j.datasets.push_back(
+            allowed[static_cast<std::size_t>(uniform(rng) * static_cast<double>(allowed.size()))]);
       }
     }
     tj.runtime_s = std::max<model::Duration>(1, static_cast<model::Duration>(runtime));
     // Users overestimate: the estimate is the runtime times 1..3.
-    j.runtime_estimate_s = static_cast<model::Duration>(static_cast<double>(tj.runtime_s) * (1.0 + 2.0 * uniform(rng)));
+    j.runtime_estimate_s = static_cast<model::Duration>(static_cast<double>(tj.runtime_s) *
+                                                        (1.0 + 2.0 * uniform(rng)));
     if (!s.PriorityValue(j.priority_class)) j.priority_class = s.priority_classes.front().name;
     w.jobs.push_back(std::move(tj));
   }
@@ -125,11 +134,13 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
   // Foundation-model gangs: thousands of accelerators for days, from the
   // tenant with the largest guarantee among those whose id mentions "fm",
   // else the largest leaf.
-  const int gangs = o.foundation_gangs >= 0 ? o.foundation_gangs : std::max(1, static_cast<int>(o.days / 2));
+  const int gangs =
+      o.foundation_gangs >= 0 ? o.foundation_gangs : std::max(1, static_cast<int>(o.days / 2));
   int fm_tenant = -1;
   double best = -1;
   for (std::size_t k = 0; k < leaves.size(); ++k) {
-    const bool fm = s.tenants[static_cast<std::size_t>(leaves[k])].id.find("fm") != std::string::npos;
+    const bool fm =
+        s.tenants[static_cast<std::size_t>(leaves[k])].id.find("fm") != std::string::npos;
     const double score = weights[k] + (fm ? 1e12 : 0);
     if (score > best) {
       best = score;
@@ -151,11 +162,12 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     j.runtime_estimate_s = tj.runtime_s + tj.runtime_s / 5;
     w.jobs.push_back(std::move(tj));
   }
-  std::stable_sort(w.jobs.begin(), w.jobs.end(),
-                   [](const TwinJob& a, const TwinJob& b) { return a.job.submit_time < b.job.submit_time; });
+  std::stable_sort(w.jobs.begin(), w.jobs.end(), [](const TwinJob& a, const TwinJob& b) {
+    return a.job.submit_time < b.job.submit_time;
+  });
   w.description = "synthetic: " + std::to_string(o.jobs) + " jobs and " + std::to_string(gangs) +
-                  " foundation-model gangs over " + std::to_string(o.days).substr(0, 4) + " days, seed " +
-                  std::to_string(o.seed);
+                  " foundation-model gangs over " + std::to_string(o.days).substr(0, 4) +
+                  " days, seed " + std::to_string(o.seed);
   w.lines_read = w.jobs.size();
   return w;
 }

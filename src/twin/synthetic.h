@@ -21,6 +21,7 @@ struct SyntheticOptions {
 
 // Jobs arrive over [scenario.epoch, epoch + days) with a daily pattern, from
 // the scenario's leaf tenants in proportion to their guarantees.
-Result<Workload> GenerateSynthetic(const model::Scenario& scenario, const SyntheticOptions& options);
+Result<Workload> GenerateSynthetic(const model::Scenario& scenario,
+                                   const SyntheticOptions& options);
 
 }  // namespace sovgrid::twin

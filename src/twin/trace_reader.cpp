@@ -504,7 +504,8 @@ class TraceRun {
   // after TenantFor() for the job.
   void Add(RawJob job) {
     const Time t = job.tj.job.submit_time;
-    if ((opt_.window_from != 0 && t < opt_.window_from) || (opt_.window_until != 0 && t >= opt_.window_until) ||
+    if ((opt_.window_from != 0 && t < opt_.window_from) ||
+        (opt_.window_until != 0 && t >= opt_.window_until) ||
         (opt_.drop_unknown_groups && !last_group_known_)) {
       ++filtered_;
       return;

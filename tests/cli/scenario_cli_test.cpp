@@ -39,7 +39,8 @@ TEST(ScenarioCli, ValidateReportsAMissingFile) {
 }
 
 TEST(ScenarioCli, ShowJsonIsParseableAndAddsUp) {
-  auto r = RunCommand(kBinary + " scenario show --json " + (kSource / "scenarios/small.toml").string());
+  auto r =
+      RunCommand(kBinary + " scenario show --json " + (kSource / "scenarios/small.toml").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["totals"]["datacentre_accelerators"], 32);
@@ -75,8 +76,9 @@ namespace sovgrid {
 namespace {
 
 TEST(ScheduleCli, PrintsDecisionsAndPendingReasons) {
-  auto r = testing::RunCommand(kBinary + " schedule " + (kSource / "scenarios/small.toml").string() + " " +
-                               (kSource / "scenarios/jobs/small-demo.toml").string());
+  auto r =
+      testing::RunCommand(kBinary + " schedule " + (kSource / "scenarios/small.toml").string() +
+                          " " + (kSource / "scenarios/jobs/small-demo.toml").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("start     llm-pretrain"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("startup-big  needs 24 B200"), std::string::npos) << r.out;
@@ -88,11 +90,13 @@ TEST(ScheduleCli, BadJobsAreReportedWithFileAndLineAndTheRestRuns) {
   auto r = testing::RunCommand(kBinary + " schedule --json --queue-order fifo " +
                                (kSource / "scenarios/small.toml").string() + " " + jobs);
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_NE(r.err.find(jobs + ":10:1: jobs[1].acelerators: unknown key"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(jobs + ":10:1: jobs[1].acelerators: unknown key"), std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find(jobs + ":15:16: jobs[2].accelerators: expected an integer, found a string"),
             std::string::npos)
       << r.err;
-  EXPECT_NE(r.err.find("job no-such-tenant rejected: job.tenant: unknown tenant 'nobody'"), std::string::npos)
+  EXPECT_NE(r.err.find("job no-such-tenant rejected: job.tenant: unknown tenant 'nobody'"),
+            std::string::npos)
       << r.err;
   auto j = nlohmann::json::parse(r.out);
   std::vector<std::string> started;

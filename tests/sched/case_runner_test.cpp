@@ -7,11 +7,11 @@
 //             sites_down, sites_up, then expectations: start, start_pools,
 //             preempt, reserve, requeue, pending = { job = "substring" }, running
 #include <gtest/gtest.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <set>
-#include <toml++/toml.h>
 
 #include "scenario/job_reader.h"
 #include "scenario/loader.h"
@@ -55,7 +55,8 @@ TEST_P(SchedulerCase, DecisionsMatch) {
   } catch (const toml::parse_error& e) {
     FAIL() << file << ": " << e.description();
   }
-  auto loaded = scenario::LoadScenarioFile((kSource / doc["scenario"].value_or(std::string())).string());
+  auto loaded =
+      scenario::LoadScenarioFile((kSource / doc["scenario"].value_or(std::string())).string());
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const model::Scenario scenario = std::move(loaded).value();
   SchedulerConfig config = SchedulerConfig::FromPolicies(scenario.policies);
@@ -109,16 +110,23 @@ TEST_P(SchedulerCase, DecisionsMatch) {
         EXPECT_NE(st.message().find(error), std::string::npos) << where << ": " << st.ToString();
       }
     }
-    for (const auto& id : Strings(step, "finish")) ASSERT_TRUE(s.Finish(id, now).ok()) << where << " " << id;
-    for (const auto& id : Strings(step, "cancel")) ASSERT_TRUE(s.Cancel(id, now).ok()) << where << " " << id;
-    for (const auto& n : Strings(step, "nodes_down")) ASSERT_TRUE(s.SetNodeHealth(n, NodeHealth::kDown, now).ok());
-    for (const auto& n : Strings(step, "nodes_up")) ASSERT_TRUE(s.SetNodeHealth(n, NodeHealth::kUp, now).ok());
-    for (const auto& n : Strings(step, "sites_down")) ASSERT_TRUE(s.SetSiteState(n, model::SiteState::kDown, now).ok());
-    for (const auto& n : Strings(step, "sites_up")) ASSERT_TRUE(s.SetSiteState(n, model::SiteState::kUp, now).ok());
+    for (const auto& id : Strings(step, "finish"))
+      ASSERT_TRUE(s.Finish(id, now).ok()) << where << " " << id;
+    for (const auto& id : Strings(step, "cancel"))
+      ASSERT_TRUE(s.Cancel(id, now).ok()) << where << " " << id;
+    for (const auto& n : Strings(step, "nodes_down"))
+      ASSERT_TRUE(s.SetNodeHealth(n, NodeHealth::kDown, now).ok());
+    for (const auto& n : Strings(step, "nodes_up"))
+      ASSERT_TRUE(s.SetNodeHealth(n, NodeHealth::kUp, now).ok());
+    for (const auto& n : Strings(step, "sites_down"))
+      ASSERT_TRUE(s.SetSiteState(n, model::SiteState::kDown, now).ok());
+    for (const auto& n : Strings(step, "sites_up"))
+      ASSERT_TRUE(s.SetSiteState(n, model::SiteState::kUp, now).ok());
     for (const auto& n : Strings(step, "sites_drain")) {
       ASSERT_TRUE(s.SetSiteState(n, model::SiteState::kDraining, now).ok());
     }
-    for (const auto& n : Strings(step, "nodes_drain")) ASSERT_TRUE(s.SetNodeHealth(n, NodeHealth::kDraining, now).ok());
+    for (const auto& n : Strings(step, "nodes_drain"))
+      ASSERT_TRUE(s.SetNodeHealth(n, NodeHealth::kDraining, now).ok());
     // set_quota = [{ tenant = "x", guarantee = {...}, borrow_limit = {...}, lend_limit = {...} }]
     if (const auto* quotas = step["set_quota"].as_array()) {
       for (const auto& q : *quotas) {
@@ -130,8 +138,8 @@ TEST_P(SchedulerCase, DecisionsMatch) {
           }
           return out;
         };
-        Status st = s.SetQuota(t["tenant"].value_or(std::string()), amounts("guarantee"), amounts("borrow_limit"),
-                               amounts("lend_limit"));
+        Status st = s.SetQuota(t["tenant"].value_or(std::string()), amounts("guarantee"),
+                               amounts("borrow_limit"), amounts("lend_limit"));
         ASSERT_TRUE(st.ok()) << where << ": " << st.ToString();
       }
     }
@@ -163,7 +171,8 @@ TEST_P(SchedulerCase, DecisionsMatch) {
       for (const auto& [id, count] : *nodes) {
         auto view = s.Job(id.str());
         ASSERT_TRUE(view.ok() && view->assignment != nullptr) << where << ": " << id.str();
-        EXPECT_EQ(static_cast<std::int64_t>(view->assignment->size()), count.value_or(std::int64_t{-1}))
+        EXPECT_EQ(static_cast<std::int64_t>(view->assignment->size()),
+                  count.value_or(std::int64_t{-1}))
             << where << ": nodes of " << id.str();
       }
     }
@@ -187,7 +196,8 @@ TEST_P(SchedulerCase, DecisionsMatch) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, SchedulerCase, ::testing::ValuesIn(CaseFiles()),
                          [](const auto& param_info) {
-                           std::string name = param_info.param.substr(0, param_info.param.size() - 5);
+                           std::string name =
+                               param_info.param.substr(0, param_info.param.size() - 5);
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });

@@ -43,7 +43,8 @@ class InvariantTest : public ::testing::TestWithParam<Config> {};
 
 model::Scenario LoadGrid(const std::string& name) {
   if (name == "mid") return testing::MidSizeGrid();
-  auto r = scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/" + name + ".toml");
+  auto r =
+      scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/" + name + ".toml");
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return std::move(r).value();
 }
@@ -97,7 +98,10 @@ std::string Drive(const Config& cfg, int cycles, std::uint64_t seed) {
     if (rng() % 25 == 0) {  // a node fails or comes back
       const NodeId n = static_cast<NodeId>(rng() % sched.grid().node_count());
       const bool down = down_nodes.count(n) == 0;
-      EXPECT_TRUE(sched.SetNodeHealth(sched.grid().NodeName(n), down ? NodeHealth::kDown : NodeHealth::kUp, now).ok());
+      EXPECT_TRUE(sched
+                      .SetNodeHealth(sched.grid().NodeName(n),
+                                     down ? NodeHealth::kDown : NodeHealth::kUp, now)
+                      .ok());
       if (down) {
         down_nodes.insert(n);
       } else {
@@ -107,7 +111,9 @@ std::string Drive(const Config& cfg, int cycles, std::uint64_t seed) {
     if (rng() % 150 == 0) {  // a site fails for a while
       const auto& site = s.sites[rng() % s.sites.size()];
       const bool up = sched.grid().SiteUp(static_cast<std::size_t>(s.FindSite(site.id)));
-      EXPECT_TRUE(sched.SetSiteState(site.id, up ? model::SiteState::kDown : model::SiteState::kUp, now).ok());
+      EXPECT_TRUE(
+          sched.SetSiteState(site.id, up ? model::SiteState::kDown : model::SiteState::kUp, now)
+              .ok());
     }
 
     const CycleResult result = sched.RunCycle(now);
@@ -124,17 +130,21 @@ std::string Drive(const Config& cfg, int cycles, std::uint64_t seed) {
             for (const auto& a : d.assignment) {
               if (nodes.count(a.node) == 0) continue;
               const Time remaining = spec.runtime_estimate_s - view->progress_s;
-              EXPECT_GT(spec.runtime_estimate_s, 0) << d.job << " used reserved node without an estimate";
-              EXPECT_LE(now + std::max<Time>(1, remaining), start) << d.job << " delays a reservation";
+              EXPECT_GT(spec.runtime_estimate_s, 0)
+                  << d.job << " used reserved node without an estimate";
+              EXPECT_LE(now + std::max<Time>(1, remaining), start)
+                  << d.job << " delays a reservation";
             }
           }
           const Time runtime = spec.runtime_estimate_s > 0 ? spec.runtime_estimate_s : 3600;
-          running[d.job] = Running{d.assignment, now, now + std::max<Time>(1, runtime - view->progress_s)};
+          running[d.job] =
+              Running{d.assignment, now, now + std::max<Time>(1, runtime - view->progress_s)};
           last_start[d.job] = now;
           break;
         }
         case Decision::Kind::kPreempt: {
-          EXPECT_GE(now - last_start.at(d.job), 900) << d.job << " preempted within its grace period";
+          EXPECT_GE(now - last_start.at(d.job), 900)
+              << d.job << " preempted within its grace period";
           EXPECT_TRUE(jobs.at(d.job).preemptible) << d.job;
           EXPECT_EQ(running.erase(d.job), 1u) << d.job;
           break;
@@ -143,8 +153,8 @@ std::string Drive(const Config& cfg, int cycles, std::uint64_t seed) {
           EXPECT_EQ(running.erase(d.job), 1u) << d.job;
           break;
         case Decision::Kind::kReserve:
-          reservations.emplace_back(std::set<NodeId>(d.reserved_nodes.begin(), d.reserved_nodes.end()),
-                                    d.reserved_from);
+          reservations.emplace_back(
+              std::set<NodeId>(d.reserved_nodes.begin(), d.reserved_nodes.end()), d.reserved_from);
           break;
       }
     }
@@ -161,7 +171,8 @@ std::string Drive(const Config& cfg, int cycles, std::uint64_t seed) {
         const model::Pool& pool = s.pools[node.pool];
         const model::Site& site = s.sites[pool.site_index];
         EXPECT_EQ(node.health, NodeHealth::kUp) << id << " runs on a failed node";
-        EXPECT_TRUE(sched.grid().SiteUp(static_cast<std::size_t>(pool.site_index))) << id << " runs at a down site";
+        EXPECT_TRUE(sched.grid().SiteUp(static_cast<std::size_t>(pool.site_index)))
+            << id << " runs at a down site";
         for (AccelId x : a.accelerators) {
           used[x] += a.milli_per_accelerator;
           total += a.milli_per_accelerator;
@@ -172,8 +183,9 @@ std::string Drive(const Config& cfg, int cycles, std::uint64_t seed) {
           const model::Dataset& ds = s.datasets[s.FindDataset(d)];
           EXPECT_GE(site.tier, ds.min_tier) << id << " violates residency of " << d;
           if (!ds.jurisdictions.empty()) {
-            EXPECT_NE(std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(), site.jurisdiction),
-                      ds.jurisdictions.end())
+            EXPECT_NE(
+                std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(), site.jurisdiction),
+                ds.jurisdictions.end())
                 << id << " violates residency of " << d;
           }
           if (!ds.sites.empty()) {
@@ -182,8 +194,9 @@ std::string Drive(const Config& cfg, int cycles, std::uint64_t seed) {
           }
         }
         if (!spec.accepted_models.empty()) {
-          EXPECT_NE(std::find(spec.accepted_models.begin(), spec.accepted_models.end(), pool.accelerator),
-                    spec.accepted_models.end());
+          EXPECT_NE(
+              std::find(spec.accepted_models.begin(), spec.accepted_models.end(), pool.accelerator),
+              spec.accepted_models.end());
         }
         const int cls = sched.quota().ClassOfPool(static_cast<int>(node.pool));
         Milli part = 0;
@@ -191,7 +204,8 @@ std::string Drive(const Config& cfg, int cycles, std::uint64_t seed) {
         for (int at = t; at >= 0; at = s.tenants[at].parent_index) usage[{at, cls}] += part;
       }
       // Gangs whole: everything asked for, all at once.
-      EXPECT_EQ(total, spec.accelerator_milli * spec.accelerators * (spec.kind == model::JobKind::kService ? spec.replicas : 1))
+      EXPECT_EQ(total, spec.accelerator_milli * spec.accelerators *
+                           (spec.kind == model::JobKind::kService ? spec.replicas : 1))
           << id;
     }
     for (const auto& [x, m] : used) {
@@ -261,11 +275,12 @@ std::vector<Config> Configs() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Random, InvariantTest, ::testing::ValuesIn(Configs()), [](const auto& param_info) {
-  const Config& c = param_info.param;
-  return c.grid + "_" + c.order + (c.backfill ? "_backfill" : "") + (c.preemption ? "_preempt" : "") + "_" +
-         c.scores[0];
-});
+INSTANTIATE_TEST_SUITE_P(Random, InvariantTest, ::testing::ValuesIn(Configs()),
+                         [](const auto& param_info) {
+                           const Config& c = param_info.param;
+                           return c.grid + "_" + c.order + (c.backfill ? "_backfill" : "") +
+                                  (c.preemption ? "_preempt" : "") + "_" + c.scores[0];
+                         });
 
 }  // namespace
 }  // namespace sovgrid::sched

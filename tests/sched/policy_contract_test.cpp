@@ -39,7 +39,8 @@ std::vector<QueueEntry> SampleEntries() {
   return out;
 }
 
-std::vector<std::uint32_t> Drain(QueueOrder& order, std::vector<QueueEntry> entries, const TenantShares& shares) {
+std::vector<std::uint32_t> Drain(QueueOrder& order, std::vector<QueueEntry> entries,
+                                 const TenantShares& shares) {
   order.Begin(std::move(entries), shares);
   std::vector<std::uint32_t> got;
   QueueEntry e;
@@ -87,7 +88,8 @@ TEST_P(QueueOrderContract, EmptyQueueYieldsNothing) {
 
 // Whatever the order, jobs that all fit all start in one cycle.
 TEST_P(QueueOrderContract, StartsEverythingThatFits) {
-  auto small = scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/small.toml");
+  auto small =
+      scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/small.toml");
   ASSERT_TRUE(small.ok());
   SchedulerConfig config;
   config.queue_order = std::string(GetParam());
@@ -106,7 +108,8 @@ TEST_P(QueueOrderContract, StartsEverythingThatFits) {
   EXPECT_EQ(s->pending_count(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOrders, QueueOrderContract, ::testing::ValuesIn(model::kQueueOrderNames),
+INSTANTIATE_TEST_SUITE_P(AllOrders, QueueOrderContract,
+                         ::testing::ValuesIn(model::kQueueOrderNames),
                          [](const auto& param_info) { return std::string(param_info.param); });
 
 TEST(QueueOrderRegistry, UnknownNameIsNotFound) {
@@ -118,8 +121,9 @@ TEST(QueueOrderRegistry, UnknownNameIsNotFound) {
 // ---------------------------------------------------------------------------
 // Hand-computed orders.
 
-QueueEntry Entry(std::uint32_t job, int tenant, int priority, model::Time submit, model::Duration estimate = 0,
-                 model::Duration remaining = 0, model::Time deadline = 0, double attained = 0) {
+QueueEntry Entry(std::uint32_t job, int tenant, int priority, model::Time submit,
+                 model::Duration estimate = 0, model::Duration remaining = 0,
+                 model::Time deadline = 0, double attained = 0) {
   return {job, job, tenant, priority, submit, estimate, remaining, deadline, attained};
 }
 
@@ -128,12 +132,15 @@ TEST(QueueOrders, HandComputed) {
   ZeroShares zero;
   // job: tenant, priority, submit, estimate, remaining, deadline, attained
   const std::vector<QueueEntry> e = {
-      Entry(0, 0, 100, 30, 500, 100, 0, 50000),  // old-ish, long, little left, no deadline, much service
-      Entry(1, 0, 300, 20, 0, 0, 900, 0),        // critical, unknown length, deadline 900
-      Entry(2, 0, 100, 10, 100, 90, 700, 100),   // oldest, short
-      Entry(3, 0, 200, 40, 50, 50, 0, 0),        // newest, shortest
+      Entry(0, 0, 100, 30, 500, 100, 0,
+            50000),                        // old-ish, long, little left, no deadline, much service
+      Entry(1, 0, 300, 20, 0, 0, 900, 0),  // critical, unknown length, deadline 900
+      Entry(2, 0, 100, 10, 100, 90, 700, 100),  // oldest, short
+      Entry(3, 0, 200, 40, 50, 50, 0, 0),       // newest, shortest
   };
-  auto order = [&](std::string_view name) { return Drain(*MakeQueueOrder(name, grid).value(), e, zero); };
+  auto order = [&](std::string_view name) {
+    return Drain(*MakeQueueOrder(name, grid).value(), e, zero);
+  };
   // fifo: by submit 10, 20, 30, 40.
   EXPECT_EQ(order("fifo"), (std::vector<std::uint32_t>{2, 1, 0, 3}));
   // priority: 300, 200, then the two 100s by submit (2 at 10 before 0 at 30).
@@ -159,14 +166,18 @@ class FixedShares : public TenantShares {
 
 TEST(QueueOrders, DrfPicksTheLowestWeightedShareAtEveryLevel) {
   const model::Scenario grid = testing::MidSizeGrid();
-  // Tenants: 0 gov (weight 2) > 1 research, 2 univ, 3 startups; 4 corp (1) > 5 corp-ai, 6 corp-ops; 7 guest (0.5).
+  // Tenants: 0 gov (weight 2) > 1 research, 2 univ, 3 startups; 4 corp (1) > 5 corp-ai, 6 corp-ops;
+  // 7 guest (0.5).
   FixedShares shares;
-  shares.subtree = {{0, 0.40}, {1, 0.30}, {2, 0.05}, {3, 0.05}, {4, 0.25}, {5, 0.20}, {6, 0.05}, {7, 0.10}};
+  shares.subtree = {{0, 0.40}, {1, 0.30}, {2, 0.05}, {3, 0.05},
+                    {4, 0.25}, {5, 0.20}, {6, 0.05}, {7, 0.10}};
   // Weighted top level: gov 0.40/2 = 0.20, corp 0.25/1 = 0.25, guest 0.10/0.5 = 0.20.
   // gov and guest tie at 0.20; the first in tenant order (gov) wins. Inside gov:
   // research 0.30, univ 0.05, startups 0.05/0.5 = 0.10 -> univ.
   auto order = std::move(MakeQueueOrder("drf", grid)).value();
-  order->Begin({Entry(10, 1, 100, 1), Entry(11, 2, 100, 2), Entry(12, 5, 100, 3), Entry(13, 7, 100, 4)}, shares);
+  order->Begin(
+      {Entry(10, 1, 100, 1), Entry(11, 2, 100, 2), Entry(12, 5, 100, 3), Entry(13, 7, 100, 4)},
+      shares);
   QueueEntry got;
   ASSERT_TRUE(order->Next(&got));
   EXPECT_EQ(got.job, 11u);  // univ
@@ -223,7 +234,8 @@ TEST_P(ScoreContract, ScoresLieBetween0And100AndArePure) {
 
 // Used with each score first, the scheduler still places only where jobs fit.
 TEST_P(ScoreContract, SchedulerPlacesWithinCapacity) {
-  auto small = scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/small.toml");
+  auto small =
+      scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/small.toml");
   ASSERT_TRUE(small.ok());
   SchedulerConfig config;
   config.queue_order = "fifo";
@@ -259,7 +271,7 @@ TEST(Scores, HandComputed) {
   c.fractional = true;
   c.best_partial_leftover = 200;  // 0.2 of an accelerator left idle
   EXPECT_DOUBLE_EQ(MakeScore("fragmentation").value()->Score(c), 82.0);  // 100 - 90 * 0.2
-  c.best_partial_leftover = -1;   // would open a whole accelerator
+  c.best_partial_leftover = -1;  // would open a whole accelerator
   EXPECT_DOUBLE_EQ(MakeScore("fragmentation").value()->Score(c), 0.0);
   c.relative_throughput = 0.6;
   c.best_throughput = 1.2;

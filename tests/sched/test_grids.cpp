@@ -14,7 +14,8 @@ model::Scenario MidSizeGrid() {
       {"NPU1", "Domestic", "npu", 64, 400, {0.4, 0.5, 0.9}},
       {"L4", "NVIDIA", "edge", 24, 72, {0.05, 0.1, 0.15}},
   };
-  auto site = [](std::string id, std::string op, std::string juris, int tier, bool edge, double budget) {
+  auto site = [](std::string id, std::string op, std::string juris, int tier, bool edge,
+                 double budget) {
     model::Site x;
     x.id = std::move(id);
     x.name = x.id;
@@ -29,8 +30,8 @@ model::Scenario MidSizeGrid() {
   };
   s.sites = {site("gov", "State", "KR", 3, false, 0), site("corp", "Corp", "KR", 2, false, 120),
              site("edge", "Telco", "KR", 1, true, 0), site("abroad", "Foreign", "US", 2, false, 0)};
-  auto pool = [](std::string id, std::string site_id, std::string accel, int per_node, int nodes, int domain,
-                 int racks) {
+  auto pool = [](std::string id, std::string site_id, std::string accel, int per_node, int nodes,
+                 int domain, int racks) {
     model::Pool p;
     p.id = std::move(id);
     p.site = std::move(site_id);
@@ -41,9 +42,12 @@ model::Scenario MidSizeGrid() {
     p.racks = racks;
     return p;
   };
-  s.pools = {pool("gov-b200", "gov", "B200", 8, 24, 8, 6),      pool("gov-nvl", "gov", "GB200", 4, 36, 72, 2),
-             pool("corp-b200", "corp", "B200", 8, 20, 8, 5),    pool("gov-npu", "gov", "NPU1", 4, 8, 4, 2),
-             pool("edge-l4", "edge", "L4", 2, 16, 2, 4),        pool("abroad-b200", "abroad", "B200", 8, 8, 8, 2)};
+  s.pools = {pool("gov-b200", "gov", "B200", 8, 24, 8, 6),
+             pool("gov-nvl", "gov", "GB200", 4, 36, 72, 2),
+             pool("corp-b200", "corp", "B200", 8, 20, 8, 5),
+             pool("gov-npu", "gov", "NPU1", 4, 8, 4, 2),
+             pool("edge-l4", "edge", "L4", 2, 16, 2, 4),
+             pool("abroad-b200", "abroad", "B200", 8, 8, 8, 2)};
   auto tenant = [](std::string id, std::string parent, double weight, model::ClassAmounts g,
                    model::ClassAmounts borrow, model::ClassAmounts lend) {
     model::Tenant t;
@@ -58,7 +62,8 @@ model::Scenario MidSizeGrid() {
   };
   // blackwell capacity: 24*8 + 36*4 + 20*8 + 8*8 = 560; npu 32; edge 32.
   s.tenants = {
-      tenant("gov", "", 2.0, {{"blackwell", 300}, {"npu", 32}, {"edge", 16}}, {{"blackwell", 150}}, {{"blackwell", 200}}),
+      tenant("gov", "", 2.0, {{"blackwell", 300}, {"npu", 32}, {"edge", 16}}, {{"blackwell", 150}},
+             {{"blackwell", 200}}),
       tenant("research", "gov", 1.0, {{"blackwell", 150}, {"npu", 16}}, {{"blackwell", 100}}, {}),
       tenant("univ", "gov", 1.0, {{"blackwell", 100}}, {}, {{"blackwell", 50}}),
       tenant("startups", "gov", 0.5, {{"blackwell", 40}}, {{"blackwell", 40}}, {}),
@@ -85,7 +90,8 @@ model::Scenario MidSizeGrid() {
   return s;
 }
 
-model::Job RandomJob(const model::Scenario& s, std::mt19937_64& rng, const std::string& id, model::Time now) {
+model::Job RandomJob(const model::Scenario& s, std::mt19937_64& rng, const std::string& id,
+                     model::Time now) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
   model::Job j;
   j.id = id;
@@ -109,7 +115,10 @@ model::Job RandomJob(const model::Scenario& s, std::mt19937_64& rng, const std::
     j.replicas = 1 + pick(3);
     j.latency_slo_ms = {{"seoul", 5.0}};
   }
-  if (pick(4) == 0) j.accepted_models = {s.accelerators[static_cast<std::size_t>(pick(static_cast<int>(s.accelerators.size())))].name};
+  if (pick(4) == 0)
+    j.accepted_models = {
+        s.accelerators[static_cast<std::size_t>(pick(static_cast<int>(s.accelerators.size())))]
+            .name};
   for (std::size_t d = 0; d < s.datasets.size(); ++d) {
     if (pick(3) != 0) continue;
     const auto& allowed = s.datasets[d].tenants;

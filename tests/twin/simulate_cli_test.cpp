@@ -14,10 +14,12 @@ namespace fs = std::filesystem;
 using testing::RunCommand;
 const std::string kBinary = SOVGRID_BINARY;
 const fs::path kSource = SOVGRID_SOURCE_DIR;
-const std::string kPhilly = (kSource / "../shared/traces/philly-pollux/simulator/traces/philly.csv").string();
+const std::string kPhilly =
+    (kSource / "../shared/traces/philly-pollux/simulator/traces/philly.csv").string();
 
 fs::path TempDir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("sovgrid-test-" + name + "-" + std::to_string(::getpid()));
+  fs::path dir =
+      fs::temp_directory_path() / ("sovgrid-test-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -27,22 +29,24 @@ fs::path TempDir(const std::string& name) {
 // SRTF in mean JCT, at twice the trace's load, preemption free as in Helios.
 TEST(SimulateCli, PhillyReproducesTheHeliosRanking) {
   const fs::path dir = TempDir("philly");
-  auto r = RunCommand(kBinary + " simulate --scenario " + (kSource / "scenarios/philly.toml").string() +
-                      " --trace " + kPhilly +
-                      " --trace-format philly --trace-window 2017-10-01,2017-12-01 --only-scenario-groups"
-                      " --load-scale 2 --preemption on --preemption-grace 0 --trace-checkpoint 1"
-                      " --policy fifo,sjf,srtf --quiet --json " +
-                      (dir / "out.json").string() + " --csv " + (dir / "csv").string() + " --report " +
-                      (dir / "report").string());
+  auto r = RunCommand(
+      kBinary + " simulate --scenario " + (kSource / "scenarios/philly.toml").string() +
+      " --trace " + kPhilly +
+      " --trace-format philly --trace-window 2017-10-01,2017-12-01 --only-scenario-groups"
+      " --load-scale 2 --preemption on --preemption-grace 0 --trace-checkpoint 1"
+      " --policy fifo,sjf,srtf --quiet --json " +
+      (dir / "out.json").string() + " --csv " + (dir / "csv").string() + " --report " +
+      (dir / "report").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::ifstream in(dir / "out.json");
   const auto j = nlohmann::json::parse(in);
   ASSERT_EQ(j["policies"].size(), 3u);
   std::map<std::string, double> jct;
   for (const auto& p : j["policies"]) {
-    for (const char* key : {"policy", "jobs", "jobs_finished", "mean_jct_s", "p50_jct_s", "p99_jct_s", "mean_queue_s",
-                            "utilization", "residency_violations", "preemptions", "scheduler_cpu_s", "decisions",
-                            "wall_s", "peak_rss_mb"}) {
+    for (const char* key :
+         {"policy", "jobs", "jobs_finished", "mean_jct_s", "p50_jct_s", "p99_jct_s", "mean_queue_s",
+          "utilization", "residency_violations", "preemptions", "scheduler_cpu_s", "decisions",
+          "wall_s", "peak_rss_mb"}) {
       EXPECT_TRUE(p.contains(key)) << key;
     }
     EXPECT_EQ(p["residency_violations"], 0);
@@ -59,8 +63,9 @@ TEST(SimulateCli, PhillyReproducesTheHeliosRanking) {
 
 TEST(SimulateCli, BadTraceLinesAreSkippedWithFileAndLine) {
   const std::string trace = (kSource / "tests/twin/cli/bad-philly.csv").string();
-  auto r = RunCommand(kBinary + " simulate --scenario " + (kSource / "scenarios/philly.toml").string() +
-                      " --trace " + trace + " --trace-format philly --policy fifo --json /dev/stdout --quiet");
+  auto r = RunCommand(kBinary + " simulate --scenario " +
+                      (kSource / "scenarios/philly.toml").string() + " --trace " + trace +
+                      " --trace-format philly --policy fifo --json /dev/stdout --quiet");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find(trace + ":3:"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(trace + ":5:"), std::string::npos) << r.err;
@@ -71,21 +76,25 @@ TEST(SimulateCli, BadTraceLinesAreSkippedWithFileAndLine) {
 
 TEST(SimulateCli, StrictStopsAtTheFirstBadLine) {
   const std::string trace = (kSource / "tests/twin/cli/bad-philly.csv").string();
-  auto r = RunCommand(kBinary + " simulate --scenario " + (kSource / "scenarios/philly.toml").string() +
-                      " --trace " + trace + " --trace-format philly --strict --quiet");
+  auto r =
+      RunCommand(kBinary + " simulate --scenario " + (kSource / "scenarios/philly.toml").string() +
+                 " --trace " + trace + " --trace-format philly --strict --quiet");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(trace + ":3:"), std::string::npos) << r.err;
 }
 
 TEST(SimulateCli, RejectsUnknownPoliciesFormatsAndSites) {
   const std::string small = (kSource / "scenarios/small.toml").string();
-  auto r = RunCommand(kBinary + " simulate --scenario " + small + " --synthetic --jobs 10 --policy lottery --quiet");
+  auto r = RunCommand(kBinary + " simulate --scenario " + small +
+                      " --synthetic --jobs 10 --policy lottery --quiet");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown queue order 'lottery'"), std::string::npos) << r.err;
-  r = RunCommand(kBinary + " simulate --scenario " + small + " --trace " + kPhilly + " --trace-format slurmdb --quiet");
+  r = RunCommand(kBinary + " simulate --scenario " + small + " --trace " + kPhilly +
+                 " --trace-format slurmdb --quiet");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("slurmdb"), std::string::npos) << r.err;
-  r = RunCommand(kBinary + " simulate --scenario " + small + " --synthetic --jobs 10 --site-down mars:1:2 --quiet");
+  r = RunCommand(kBinary + " simulate --scenario " + small +
+                 " --synthetic --jobs 10 --site-down mars:1:2 --quiet");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown site 'mars'"), std::string::npos) << r.err;
 }
@@ -93,9 +102,10 @@ TEST(SimulateCli, RejectsUnknownPoliciesFormatsAndSites) {
 // A synthetic run with a site outage and node failures: deterministic for a
 // seed, no residency violation, work lost to failures is counted.
 TEST(SimulateCli, SyntheticWithFailuresIsRepeatable) {
-  const std::string cmd = kBinary + " simulate --scenario " + (kSource / "scenarios/small.toml").string() +
-                          " --synthetic --jobs 400 --days 2 --seed 7 --policy drf,las --site-down north:10:20"
-                          " --node-mtbf 100 --json /dev/stdout --quiet";
+  const std::string cmd =
+      kBinary + " simulate --scenario " + (kSource / "scenarios/small.toml").string() +
+      " --synthetic --jobs 400 --days 2 --seed 7 --policy drf,las --site-down north:10:20"
+      " --node-mtbf 100 --json /dev/stdout --quiet";
   auto a = RunCommand(cmd);
   auto b = RunCommand(cmd);
   ASSERT_EQ(a.exit_code, 0) << a.err;
