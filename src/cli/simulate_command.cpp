@@ -87,14 +87,7 @@ Result<std::pair<model::Time, model::Time>> ParseWindow(const std::string& spec)
         dd > 31) {
       return std::nullopt;
     }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    const int yy = y - (m <= 2 ? 1 : 0);
-    const int era = (yy >= 0 ? yy : yy - 399) / 400;
-    const int yoe = yy - era * 400;
-    const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return static_cast<model::Time>(era) * 146097 * 86400 +
-           static_cast<model::Time>(doe - 719468) * 86400;
+    return model::DaysFromCivil(y, m, dd) * 86400;
   };
   const auto comma = spec.find(',');
   if (comma == std::string::npos)

@@ -29,6 +29,10 @@ using Duration = std::int64_t;
 using Milli = std::int64_t;
 constexpr Milli kMilliPerAccelerator = 1000;
 
+// Days since 1970-01-01 of a proleptic Gregorian date (month 1..12, day 1..31),
+// by Howard Hinnant's algorithm. Times in sovgrid are Unix seconds in UTC.
+std::int64_t DaysFromCivil(std::int64_t year, std::int64_t month, std::int64_t day);
+
 enum class WorkloadClass : std::uint8_t { kLlmTraining = 0, kVisionTraining = 1, kInference = 2 };
 constexpr int kWorkloadClassCount = 3;
 std::string_view WorkloadClassName(WorkloadClass c);

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "model/scenario.h"
+
 namespace sovgrid::scenario {
 
 std::string Diagnostic::ToString() const {
@@ -194,18 +196,6 @@ bool TableReader::StringList(std::string_view key, std::vector<std::string>* out
   return ok;
 }
 
-namespace {
-// Days from 1970-01-01 to the given civil date (Howard Hinnant's algorithm).
-std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-}  // namespace
-
 bool TableReader::Time(std::string_view key, std::int64_t* out, Presence p) {
   const toml::node* n = Get(key, p);
   if (n == nullptr) return false;
@@ -221,7 +211,7 @@ bool TableReader::Time(std::string_view key, std::int64_t* out, Presence p) {
     return false;
   }
   const toml::date_time& v = dt->get();
-  const std::int64_t days = DaysFromCivil(v.date.year, v.date.month, v.date.day);
+  const std::int64_t days = model::DaysFromCivil(v.date.year, v.date.month, v.date.day);
   *out = days * 86400 + std::int64_t{v.time.hour} * 3600 + std::int64_t{v.time.minute} * 60 +
          v.time.second - static_cast<std::int64_t>(v.offset->minutes) * 60;
   return true;

@@ -274,16 +274,6 @@ Time Seconds(double d) { return static_cast<Time>(std::llround(d)); }
 
 bool IsLeap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-std::int64_t DaysFromCivil(std::int64_t y, std::int64_t m, std::int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const std::int64_t yoe = y - era * 400;
-  const std::int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
 // "YYYY-MM-DD HH:MM:SS" (or with a 'T'), read as UTC.
 std::optional<Time> ParseTimestamp(std::string_view s) {
   if (s.size() != 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') ||
@@ -311,7 +301,7 @@ std::optional<Time> ParseTimestamp(std::string_view s) {
   if (d > month_days) {
     return std::nullopt;
   }
-  return DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+  return model::DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
 }
 
 // ---------------------------------------------------------------- gavel rates
