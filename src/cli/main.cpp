@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/fill_command.h"
 #include "cli/scenario_command.h"
 #include "cli/schedule_command.h"
 #include "cli/simulate_command.h"
@@ -19,6 +20,7 @@ int Run(int argc, char** argv) {
   sovgrid::cli::AddScenarioCommands(app);
   sovgrid::cli::AddScheduleCommand(app);
   sovgrid::cli::AddSimulateCommand(app);
+  sovgrid::cli::AddFillCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "sched/scheduler.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <limits>
@@ -10,6 +11,7 @@
 #include <unordered_map>
 
 #include "model/policy_names.h"
+#include "sched/node_placement.h"
 
 namespace sovgrid::sched {
 
@@ -145,6 +147,14 @@ struct Scheduler::Impl final : public TenantShares {
   std::unique_ptr<QueueOrder> order;
   std::vector<std::unique_ptr<ScorePlugin>> scores;
   bool spread_nodes = false;
+
+  // Shares of one accelerator are placed inside a pool by the sovgrid node rule
+  // (sched/node_placement.h, the rule the fill experiment measures) against the
+  // typical single-node parts submitted so far, refreshed at each cycle.
+  std::unique_ptr<NodeScorer> share_scorer;
+  std::map<std::pair<int, Milli>, std::size_t> part_shape_counts;  // (accelerators, milli) -> jobs
+  bool part_shapes_changed = false;
+  WorkloadMix share_mix;
 
   std::vector<SchedJob> jobs;
   // Why each pending job waits, apart from the jobs so that a cycle touching
@@ -404,6 +414,83 @@ struct Scheduler::Impl final : public TenantShares {
     return pool.nodes_by_free.CountAtLeast(s.per_node) >= static_cast<std::size_t>(s.nodes);
   }
 
+  // The typical workload of share placement: the most common single-node part
+  // shapes submitted so far (WorkloadMix's 95 % coverage).
+  void RefreshShareMix() {
+    share_mix.types.clear();
+    std::size_t total = 0;
+    for (const auto& [shape, count] : part_shape_counts) total += count;
+    std::vector<std::pair<std::size_t, std::pair<int, Milli>>> by_count;
+    for (const auto& [shape, count] : part_shape_counts) by_count.emplace_back(count, shape);
+    std::sort(by_count.begin(), by_count.end(), std::greater<>());  // most common first
+    std::size_t kept = 0;
+    for (const auto& [count, shape] : by_count) {
+      if (static_cast<double>(kept) >= 0.95 * static_cast<double>(total)) break;
+      PodRequest r;
+      r.gpus = shape.first;
+      r.gpu_milli = shape.second;
+      share_mix.types.push_back({r, static_cast<double>(count)});
+      kept += count;
+    }
+    for (auto& t : share_mix.types)
+      t.popularity /= static_cast<double>(std::max<std::size_t>(kept, 1));
+    part_shapes_changed = false;
+  }
+
+  // A share of one accelerator in pool `p`: scores, with the sovgrid node rule,
+  // the nodes of the kShareCandidates tightest partly used accelerators that fit
+  // and the first node the index offers for each count of free whole
+  // accelerators, and takes the best (candidate order breaks ties: tightest
+  // first). Bounded, so a placement never scans the pool. False when no
+  // candidate can be scored (the caller falls back to the tightest accelerator).
+  bool SelectShare(std::size_t p, const PartShape& s, std::vector<NodeAssignment>* out) const {
+    constexpr int kShareCandidates = 8;
+    const PoolIndex& pool = grid.pool(p);
+    std::array<NodeId, kShareCandidates + kMaxAcceleratorsPerNode + 1> candidates{};
+    int n = 0;
+    auto add = [&](NodeId node) {
+      if (grid.node(node).accel_count > kMaxAcceleratorsPerNode) return;
+      if (std::find(candidates.begin(), candidates.begin() + n, node) == candidates.begin() + n)
+        candidates[static_cast<std::size_t>(n++)] = node;
+    };
+    int seen = 0;
+    for (auto it = pool.partial.lower_bound({s.milli, 0});
+         it != pool.partial.end() && seen < kShareCandidates; ++it, ++seen) {
+      add(grid.NodeOf(it->second));
+    }
+    for (int k = 1; k <= pool.nodes_by_free.max_key() && k <= kMaxAcceleratorsPerNode; ++k) {
+      if (!pool.nodes_by_free.Bucket(k).empty())
+        add(pool.first_node + pool.nodes_by_free.Bucket(k).back());
+    }
+    PodRequest pod;
+    pod.gpus = 1;
+    pod.gpu_milli = s.milli;
+    const PlacementContext ctx{&share_mix, nullptr};
+    NodeId best_node = kNoNode;
+    ScoredOption best;
+    for (int i = 0; i < n; ++i) {
+      const NodeId node = candidates[static_cast<std::size_t>(i)];
+      const NodeInfo& info = grid.node(node);
+      NodeState view;  // CPU and memory are not the scheduler's to track: unlimited
+      view.model = 0;
+      view.cpu_capacity = view.cpu_free = std::numeric_limits<std::int64_t>::max() / 4;
+      view.memory_capacity = view.memory_free = view.cpu_free;
+      view.gpu_count = info.accel_count;
+      for (int g = 0; g < info.accel_count; ++g)
+        view.gpu_free[static_cast<std::size_t>(g)] =
+            grid.FreeMilli(info.first_accel + static_cast<AccelId>(g));
+      if (!Fits(view, pod)) continue;
+      const ScoredOption o = share_scorer->Score(view, pod, ctx);
+      if (best_node == kNoNode || best.score < o.score) {
+        best = o;
+        best_node = node;
+      }
+    }
+    if (best_node == kNoNode) return false;
+    out->push_back({best_node, {grid.node(best_node).first_accel + best.gpus.index[0]}, s.milli});
+    return true;
+  }
+
   // Picks nodes and accelerators; does not allocate. Assumes CanFitNow.
   bool SelectNodes(std::size_t p, const PartShape& s, std::vector<NodeAssignment>* out) const {
     const PoolIndex& pool = grid.pool(p);
@@ -413,6 +500,7 @@ struct Scheduler::Impl final : public TenantShares {
                           : pool.nodes_by_free.FirstNonEmptyAtLeast(min_key);
     };
     if (s.fractional()) {
+      if (!spread_nodes && SelectShare(p, s, out)) return true;
       auto it = pool.partial.lower_bound({s.milli, 0});
       if (it != pool.partial.end()) {
         out->push_back({grid.NodeOf(it->second), {it->second}, s.milli});
@@ -900,6 +988,9 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scen
     impl.scores.push_back(std::move(score).value());
   }
   if (s->config_.preemption_grace_s < 0) return InvalidArgument("preemption_grace_s must be >= 0");
+  auto share_scorer = MakeNodeScorer("sovgrid");
+  if (!share_scorer.ok()) return share_scorer.status();
+  impl.share_scorer = std::move(share_scorer).value();
   impl.tenant_pool_holder.assign(scenario.tenants.size(), -1);
   for (std::size_t t = 0; t < scenario.tenants.size(); ++t) {
     for (int at = static_cast<int>(t); at >= 0; at = scenario.tenants[at].parent_index) {
@@ -1004,6 +1095,13 @@ Status Scheduler::Submit(model::Job job) {
   impl.reasons[idx] = WaitReason{};
   impl.by_id.emplace(j.spec.id, idx);
   impl.AddPending(pending_, idx);
+  // What one node of this job holds, for the typical workload of share placement.
+  const int per_node = j.spec.fractional() ? 1
+                       : j.spec.accelerators_per_node > 0
+                           ? j.spec.accelerators_per_node
+                           : std::min(j.spec.accelerators, kMaxAcceleratorsPerNode / 2);
+  ++impl.part_shape_counts[{per_node, j.spec.accelerator_milli}];
+  impl.part_shapes_changed = true;
   return Status::Ok();
 }
 
@@ -1121,6 +1219,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   result.decisions = std::move(impl.carried);
   impl.carried.clear();
   result.stats.pending_before = pending_.size();
+  if (impl.part_shapes_changed) impl.RefreshShareMix();
   impl.failed.clear();
   impl.preempt_failed.clear();
   impl.ready_cache.clear();
