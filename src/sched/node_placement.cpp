@@ -122,10 +122,10 @@ class GpuPackingScorer final : public NodeScorer {
       if (left < pod.gpu_milli) continue;
       ++taken;
       if (left == kWhole) ++opened;
-      left_sum += left * 100 / kWhole;
+      left_sum += left * 100 / kWhole;  // whole percent of the accelerator, as published
     }
-    o.score = opened > 0 ? std::max(50 - opened, 33)
-                         : std::max<double>(100 - static_cast<double>(left_sum / 10), 50);
+    const auto penalty = static_cast<int>(left_sum / 10);  // whole tenths, as published
+    o.score = opened > 0 ? std::max(50 - opened, 33) : std::max(100 - penalty, 50);
     return o;
   }
 };
