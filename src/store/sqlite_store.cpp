@@ -1,0 +1,388 @@
+// The Store on SQLite: one database file in WAL mode, synchronous=FULL so that
+// a commit is on disk when it returns, prepared statements reused, one mutex.
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <mutex>
+#include <string_view>
+#include <utility>
+
+#include "store/store.h"
+
+namespace sovgrid::store {
+namespace {
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  tenant TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  state TEXT NOT NULL,
+  submitted_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  assignment TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
+CREATE TABLE IF NOT EXISTS job_events (
+  job_seq INTEGER NOT NULL REFERENCES jobs (seq),
+  at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS job_events_by_job ON job_events (job_seq);
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE,
+  tenant TEXT NOT NULL,
+  role TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+)sql";
+
+// A prepared statement, reset for reuse when it goes out of scope.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK)
+      stmt_ = nullptr;
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Binds in order, steps, and resets the statement on destruction.
+class Use {
+ public:
+  explicit Use(const Statement& s) : stmt_(s.get()) {}
+  ~Use() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+  Use& Bind(const std::string& v) {
+    sqlite3_bind_text(stmt_, ++at_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Use& Bind(std::int64_t v) {
+    sqlite3_bind_int64(stmt_, ++at_, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(stmt_); }
+  std::string Text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p == nullptr ? std::string()
+                        : std::string(reinterpret_cast<const char*>(p),
+                                      static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_;
+  int at_ = 0;
+};
+
+constexpr const char* kJobColumns =
+    "seq, id, tenant, spec, state, submitted_at, updated_at, reason, assignment";
+
+StoredJob ReadJob(const Use& u) {
+  StoredJob j;
+  j.seq = u.Int(0);
+  j.id = u.Text(1);
+  j.tenant = u.Text(2);
+  j.spec_json = u.Text(3);
+  j.state = u.Text(4);
+  j.submitted_at = u.Int(5);
+  j.updated_at = u.Int(6);
+  j.reason = u.Text(7);
+  j.assignment_json = u.Text(8);
+  return j;
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteStore() override {
+    statements_.clear();
+    sqlite3_close_v2(db_);
+  }
+
+  Status Init() {
+    if (Status s = Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
+    if (Status s = Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
+    if (Status s = Exec("PRAGMA foreign_keys=ON"); !s.ok()) return s;
+    return Exec(std::string(kSchema));
+  }
+
+  Status AddJobs(const std::vector<StoredJob>& jobs) override {
+    std::lock_guard lock(mu_);
+    if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    const Statement& insert = Prepare(
+        "INSERT INTO jobs (id, tenant, spec, state, submitted_at, updated_at, reason, "
+        "assignment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    const Statement& event =
+        Prepare("INSERT INTO job_events (job_seq, at, state, detail) VALUES (?, ?, ?, ?)");
+    for (const auto& j : jobs) {
+      Use u(insert);
+      u.Bind(j.id).Bind(j.tenant).Bind(j.spec_json).Bind(j.state).Bind(j.submitted_at);
+      u.Bind(j.submitted_at).Bind(j.reason).Bind(j.assignment_json);
+      const int rc = u.Step();
+      if (rc != SQLITE_DONE) {
+        const bool duplicate = sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE;
+        const Status error = Error("insert job '" + j.id + "'");
+        Rollback();
+        if (duplicate) return AlreadyExists("job '" + j.id + "' already exists");
+        return error;
+      }
+      Use e(event);
+      e.Bind(sqlite3_last_insert_rowid(db_)).Bind(j.submitted_at).Bind(j.state).Bind(j.reason);
+      if (e.Step() != SQLITE_DONE) return ErrorAndRollback("insert job event");
+    }
+    return Commit();
+  }
+
+  Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
+                   const std::string& reason, const std::string& assignment_json) override {
+    std::lock_guard lock(mu_);
+    if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    std::int64_t seq = 0;
+    {
+      Use u(Prepare(
+          "UPDATE jobs SET state = ?, updated_at = ?, reason = ?, assignment = ? WHERE id = ? "
+          "RETURNING seq"));
+      u.Bind(state).Bind(at).Bind(reason).Bind(assignment_json).Bind(id);
+      const int rc = u.Step();
+      if (rc == SQLITE_DONE) {
+        Rollback();
+        return NotFound("job '" + id + "' not found");
+      }
+      if (rc != SQLITE_ROW) return ErrorAndRollback("update job '" + id + "'");
+      seq = u.Int(0);
+    }
+    Use e(Prepare("INSERT INTO job_events (job_seq, at, state, detail) VALUES (?, ?, ?, ?)"));
+    e.Bind(seq).Bind(at).Bind(state).Bind(reason);
+    if (e.Step() != SQLITE_DONE) return ErrorAndRollback("insert job event");
+    return Commit();
+  }
+
+  Result<StoredJob> GetJob(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Use u(Prepare((std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?").c_str()));
+    u.Bind(id);
+    const int rc = u.Step();
+    if (rc == SQLITE_ROW) return ReadJob(u);
+    if (rc == SQLITE_DONE) return NotFound("job '" + id + "' not found");
+    return Error("read job '" + id + "'");
+  }
+
+  Result<std::vector<JobEvent>> JobHistory(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Use u(
+        Prepare("SELECT e.at, e.state, e.detail FROM job_events e JOIN jobs j ON j.seq = e.job_seq "
+                "WHERE j.id = ? ORDER BY e.rowid"));
+    u.Bind(id);
+    std::vector<JobEvent> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) out.push_back({u.Int(0), u.Text(1), u.Text(2)});
+    if (rc != SQLITE_DONE) return Error("read history of job '" + id + "'");
+    if (out.empty()) return NotFound("job '" + id + "' not found");
+    return out;
+  }
+
+  Result<JobPage> ListJobs(const JobFilter& f) override {
+    if (f.limit < 1 || f.limit > 10000) return InvalidArgument("limit: expected 1..10000");
+    if (f.after_seq < 0) return InvalidArgument("after: expected a cursor >= 0");
+    std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE seq > ?";
+    if (!f.state.empty()) sql += " AND state = ?";
+    if (!f.tenants.empty()) {
+      sql += " AND tenant IN (";
+      for (std::size_t i = 0; i < f.tenants.size(); ++i) sql += i == 0 ? "?" : ", ?";
+      sql += ")";
+    }
+    sql += " ORDER BY seq LIMIT ?";
+    std::lock_guard lock(mu_);
+    Statement stmt(db_, sql.c_str());  // shape varies with the filter: not cached
+    if (stmt.get() == nullptr) return Error("prepare job listing");
+    Use u(stmt);
+    u.Bind(f.after_seq);
+    if (!f.state.empty()) u.Bind(f.state);
+    for (const auto& t : f.tenants) u.Bind(t);
+    u.Bind(static_cast<std::int64_t>(f.limit) + 1);  // one more tells whether a next page exists
+    JobPage page;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) page.jobs.push_back(ReadJob(u));
+    if (rc != SQLITE_DONE) return Error("list jobs");
+    if (page.jobs.size() > static_cast<std::size_t>(f.limit)) {
+      page.jobs.pop_back();
+      page.next_after = page.jobs.back().seq;
+    }
+    return page;
+  }
+
+  Result<std::vector<StoredJob>> ActiveJobs() override {
+    std::lock_guard lock(mu_);
+    Use u(Prepare((std::string("SELECT ") + kJobColumns +
+                   " FROM jobs WHERE state IN ('pending', 'running') ORDER BY seq")
+                      .c_str()));
+    std::vector<StoredJob> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(ReadJob(u));
+    if (rc != SQLITE_DONE) return Error("read active jobs");
+    return out;
+  }
+
+  Status AddToken(const TokenRecord& t) override {
+    std::lock_guard lock(mu_);
+    Use u(Prepare(
+        "INSERT INTO tokens (id, hash, tenant, role, created_at, revoked) VALUES (?, ?, ?, ?, ?, "
+        "?)"));
+    u.Bind(t.id).Bind(t.hash).Bind(t.tenant).Bind(t.role).Bind(t.created_at);
+    u.Bind(static_cast<std::int64_t>(t.revoked ? 1 : 0));
+    if (u.Step() == SQLITE_DONE) return Status::Ok();
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY ||
+        sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
+      return AlreadyExists("token '" + t.id + "' already exists");
+    return Error("insert token");
+  }
+
+  Result<TokenRecord> FindTokenByHash(const std::string& hash) override {
+    std::lock_guard lock(mu_);
+    Use u(
+        Prepare("SELECT id, hash, tenant, role, created_at, revoked FROM tokens WHERE hash = ? AND "
+                "revoked = 0"));
+    u.Bind(hash);
+    const int rc = u.Step();
+    if (rc == SQLITE_ROW)
+      return TokenRecord{u.Text(0), u.Text(1), u.Text(2), u.Text(3), u.Int(4), u.Int(5) != 0};
+    if (rc == SQLITE_DONE) return NotFound("no such token");
+    return Error("read token");
+  }
+
+  Status RevokeToken(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Use u(Prepare("UPDATE tokens SET revoked = 1 WHERE id = ?"));
+    u.Bind(id);
+    if (u.Step() != SQLITE_DONE) return Error("revoke token");
+    if (sqlite3_changes(db_) == 0) return NotFound("token '" + id + "' not found");
+    return Status::Ok();
+  }
+
+  Result<std::vector<TokenRecord>> ListTokens() override {
+    std::lock_guard lock(mu_);
+    Use u(Prepare("SELECT id, hash, tenant, role, created_at, revoked FROM tokens ORDER BY id"));
+    std::vector<TokenRecord> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW)
+      out.push_back({u.Text(0), u.Text(1), u.Text(2), u.Text(3), u.Int(4), u.Int(5) != 0});
+    if (rc != SQLITE_DONE) return Error("list tokens");
+    return out;
+  }
+
+  Status AppendAudit(const AuditEntry& a) override {
+    std::lock_guard lock(mu_);
+    Use u(Prepare("INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"));
+    u.Bind(a.at).Bind(a.actor).Bind(a.action).Bind(a.target).Bind(a.detail);
+    if (u.Step() != SQLITE_DONE) return Error("append audit entry");
+    return Status::Ok();
+  }
+
+  Result<std::vector<AuditEntry>> ListAudit(std::int64_t after_seq, int limit) override {
+    if (limit < 1 || limit > 10000) return InvalidArgument("limit: expected 1..10000");
+    std::lock_guard lock(mu_);
+    Use u(Prepare(
+        "SELECT seq, at, actor, action, target, detail FROM audit WHERE seq > ? ORDER BY seq "
+        "LIMIT ?"));
+    u.Bind(after_seq).Bind(static_cast<std::int64_t>(limit));
+    std::vector<AuditEntry> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW)
+      out.push_back({u.Int(0), u.Int(1), u.Text(2), u.Text(3), u.Text(4), u.Text(5)});
+    if (rc != SQLITE_DONE) return Error("list audit log");
+    return out;
+  }
+
+ private:
+  // A cached prepared statement for a constant SQL text. Callers hold mu_.
+  const Statement& Prepare(const char* sql) {
+    for (const auto& [text, stmt] : statements_) {
+      if (text == sql) return *stmt;
+    }
+    statements_.emplace_back(sql, std::make_unique<Statement>(db_, sql));
+    return *statements_.back().second;
+  }
+  Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK) return Status::Ok();
+    std::string msg = path_ + ": " + (err != nullptr ? err : "error");
+    sqlite3_free(err);
+    return IoError(std::move(msg));
+  }
+  Status Commit() {
+    if (Status s = Exec("COMMIT"); !s.ok()) {
+      Rollback();
+      return s;
+    }
+    return Status::Ok();
+  }
+  void Rollback() { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
+  // The error of the failed statement (read before the rollback clears it).
+  Status ErrorAndRollback(const std::string& what) {
+    Status s = Error(what);
+    Rollback();
+    return s;
+  }
+  Status Error(const std::string& what) const {
+    return IoError(path_ + ": cannot " + what + ": " + sqlite3_errmsg(db_));
+  }
+
+  std::mutex mu_;
+  sqlite3* db_;
+  std::string path_;
+  std::vector<std::pair<std::string, std::unique_ptr<Statement>>> statements_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    return IoError(dir + ": not a directory (create it first)");
+  const std::string path = (std::filesystem::path(dir) / "sovgrid.db").string();
+  sqlite3* db = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = path + ": cannot open database: " +
+                      (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close_v2(db);
+    return IoError(std::move(msg));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto store = std::make_unique<SqliteStore>(db, path);
+  if (Status s = store->Init(); !s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace sovgrid::store

@@ -1,0 +1,103 @@
+// Store: the control plane's durable state (jobs with their state history,
+// API tokens, the audit log). The daemon commits every acknowledged change here
+// before it replies, and rebuilds its scheduler from ActiveJobs() on restart.
+//
+// Contract:
+//  * Every mutating call is atomic and durable when it returns OK: all of it
+//    is on disk (fsync'd), or none of it is (a failed AddJobs adds no job).
+//  * Expected failures are Status: AlreadyExists (duplicate job or token id),
+//    NotFound (unknown id), InvalidArgument (bad filter), IoError (the
+//    database could not be read or written; the message names the file).
+//  * Thread-safe: calls from several threads are serialised inside.
+//  * Values are stored as given; the store does not interpret job specs
+//    (JSON text) beyond the columns it filters on.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sovgrid::store {
+
+struct StoredJob {
+  std::string id;
+  std::string tenant;
+  std::string spec_json;          // the job as submitted (the API's JSON)
+  std::string state;              // "pending", "running", "finished", "failed", "cancelled"
+  std::int64_t submitted_at = 0;  // seconds since the Unix epoch
+  std::int64_t updated_at = 0;
+  std::string reason;           // pending reason or final message
+  std::string assignment_json;  // where it runs ("" when not running)
+  std::int64_t seq = 0;         // insertion order, set by the store
+};
+
+struct JobEvent {
+  std::int64_t at = 0;
+  std::string state;
+  std::string detail;
+};
+
+struct JobFilter {
+  std::vector<std::string> tenants;  // any of these; empty = all
+  std::string state;                 // "" = any
+  std::int64_t after_seq = 0;        // pagination cursor: jobs with seq > after_seq
+  int limit = 100;                   // 1..10000
+};
+
+struct JobPage {
+  std::vector<StoredJob> jobs;
+  std::int64_t next_after = 0;  // pass as after_seq for the next page; 0 = no more
+};
+
+struct TokenRecord {
+  std::string id;    // public identifier (not the secret)
+  std::string hash;  // SHA-256 of the secret, hex; the secret itself is never stored
+  std::string tenant;
+  std::string role;  // "admin", "tenant-admin", "user", "read-only"
+  std::int64_t created_at = 0;
+  bool revoked = false;
+};
+
+struct AuditEntry {
+  std::int64_t seq = 0;  // set by the store
+  std::int64_t at = 0;
+  std::string actor;   // token id
+  std::string action;  // "job.submit", "token.create"...
+  std::string target;
+  std::string detail;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Adds jobs (state and history start at their `state`), all or none.
+  virtual Status AddJobs(const std::vector<StoredJob>& jobs) = 0;
+  // Sets a job's state, reason and assignment and appends to its history.
+  virtual Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
+                           const std::string& reason, const std::string& assignment_json) = 0;
+  virtual Result<StoredJob> GetJob(const std::string& id) = 0;
+  virtual Result<std::vector<JobEvent>> JobHistory(const std::string& id) = 0;
+  virtual Result<JobPage> ListJobs(const JobFilter& filter) = 0;
+  // Pending and running jobs in submission order (what a restart must rebuild).
+  virtual Result<std::vector<StoredJob>> ActiveJobs() = 0;
+
+  virtual Status AddToken(const TokenRecord& token) = 0;
+  // The unrevoked token with this hash; NotFound otherwise.
+  virtual Result<TokenRecord> FindTokenByHash(const std::string& hash) = 0;
+  virtual Status RevokeToken(const std::string& id) = 0;
+  virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
+
+  virtual Status AppendAudit(const AuditEntry& entry) = 0;
+  // Entries with seq > after_seq, oldest first, at most `limit`.
+  virtual Result<std::vector<AuditEntry>> ListAudit(std::int64_t after_seq, int limit) = 0;
+};
+
+// Opens (creating if needed) the SQLite database DIR/sovgrid.db in WAL mode
+// with full synchronisation. DIR must exist.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir);
+
+}  // namespace sovgrid::store
