@@ -1,0 +1,39 @@
+// Jobs as the API and the CLI write them: a JSON object with the same fields
+// as the scenario job files (docs/scheduler.md, "Job files"):
+//   {"id": "train-1", "tenant": "kr.univ.snu", "kind": "train", "accelerators": 16,
+//    "fraction": 0.5, "accelerators_per_node": 8, "models": ["H100"], "gang": true,
+//    "datasets": ["kr-health"], "priority": "normal", "preemptible": true,
+//    "checkpoint_s": 1800, "runtime_s": 7200, "deadline": 0, "replicas": 1,
+//    "latency_ms": {"seoul": 20}, "command": "python train.py"}
+// Only "id" and "tenant" are required. The reader is strict: an unknown field,
+// a wrong type or a value out of range is an error naming its JSON path
+// ("$.jobs[3].accelerators: expected an integer in 1..1000000, found "two"").
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "model/scenario.h"
+
+namespace sovgrid::server {
+
+// Every problem found, in document order; empty when the job is well formed.
+struct JobProblems {
+  std::vector<std::string> messages;
+  bool ok() const { return messages.empty(); }
+  std::string ToString() const;  // one per line
+};
+
+// Reads one job object. `path` names it in messages ("$" or "$.jobs[3]").
+// On problems `*job` is partly filled and must not be used.
+JobProblems JobFromJson(const nlohmann::json& value, const std::string& path, model::Job* job);
+// The same from text; malformed JSON is one problem with its byte offset.
+JobProblems JobFromJsonText(std::string_view text, model::Job* job);
+
+// The JSON text of a job, with every field (inverse of JobFromJson).
+std::string JobToJson(const model::Job& job);
+
+}  // namespace sovgrid::server
