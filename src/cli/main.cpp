@@ -6,6 +6,7 @@
 #include "cli/fill_command.h"
 #include "cli/scenario_command.h"
 #include "cli/schedule_command.h"
+#include "cli/serve_command.h"
 #include "cli/simulate_command.h"
 
 namespace {
@@ -21,6 +22,7 @@ int Run(int argc, char** argv) {
   sovgrid::cli::AddScheduleCommand(app);
   sovgrid::cli::AddSimulateCommand(app);
   sovgrid::cli::AddFillCommand(app);
+  sovgrid::cli::AddServeCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

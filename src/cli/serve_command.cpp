@@ -1,0 +1,181 @@
+#include "cli/serve_command.h"
+
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "scenario/loader.h"
+#include "server/api.h"
+#include "server/control_plane.h"
+#include "server/http_server.h"
+#include "store/store.h"
+
+namespace sovgrid::cli {
+namespace {
+
+struct Options {
+  std::string scenario = "scenarios/korea-2027.toml";
+  std::string data_dir;
+  std::string listen = "127.0.0.1:8080";
+  double speedup = 1;
+  double cycle_interval_s = 1;
+  std::size_t max_body_mb = 64;
+};
+
+model::Time Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status WriteSecretFile(const std::string& path, const std::string& secret) {
+  // Created with mode 0600 before anything is written to it.
+  std::FILE* f = std::fopen(path.c_str(), "wx");
+  if (f == nullptr) return IoError("cannot create " + path);
+  ::chmod(path.c_str(), 0600);
+  const bool ok = std::fputs((secret + "\n").c_str(), f) >= 0;
+  if (std::fclose(f) != 0 || !ok) return IoError("cannot write " + path);
+  return Status::Ok();
+}
+
+int Run(const Options& o) {
+  const auto colon = o.listen.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos ||
+      std::from_chars(o.listen.data() + colon + 1, o.listen.data() + o.listen.size(), port).ec !=
+          std::errc() ||
+      port < 0 || port > 65535) {
+    std::cerr << "error: --listen: expected HOST:PORT, found '" << o.listen << "'\n";
+    return 2;
+  }
+  const std::string host = o.listen.substr(0, colon);
+
+  std::vector<scenario::Diagnostic> diagnostics;
+  auto grid = scenario::LoadScenarioFile(o.scenario, &diagnostics);
+  if (!grid.ok()) {
+    for (const auto& d : diagnostics) std::cerr << "error: " << d.ToString() << "\n";
+    if (diagnostics.empty()) std::cerr << "error: " << grid.status().message() << "\n";
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.data_dir, ec);
+  auto store = store::OpenSqliteStore(o.data_dir);
+  if (!store.ok()) {
+    std::cerr << "error: " << store.status().message() << "\n";
+    return 1;
+  }
+  auto cp =
+      server::ControlPlane::Open(*grid, store->get(), server::MakeTwinBackend(o.speedup), Now());
+  if (!cp.ok()) {
+    std::cerr << "error: " << cp.status().message() << "\n";
+    return 1;
+  }
+  server::Api api(cp->get(), store->get(), Now);
+  auto secret = api.BootstrapAdminToken();
+  if (!secret.ok()) {
+    std::cerr << "error: " << secret.status().message() << "\n";
+    return 1;
+  }
+  if (!secret->empty()) {
+    const std::string path = (std::filesystem::path(o.data_dir) / "admin.token").string();
+    if (Status s = WriteSecretFile(path, *secret); !s.ok()) {
+      std::cerr << "error: " << s.message() << "\n";
+      return 1;
+    }
+    std::cout << "sovgrid serve: first start; the admin token is in " << path << " (mode 0600)\n";
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);  // a client hanging up must not kill the daemon
+  // SIGTERM and SIGINT are taken by one thread, so that shutdown is orderly
+  // (SIGUSR1 wakes that thread when the server stops for another reason).
+  // Blocked here, before any thread starts, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  server::HttpServer http(&api, o.max_body_mb << 20);
+  auto bound = http.Bind(host, port);
+  if (!bound.ok()) {
+    std::cerr << "error: " << bound.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
+            << " accelerators), data in " << o.data_dir << ", listening on http://" << host << ":"
+            << *bound << std::endl;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread ticker([&] {
+    const auto interval = std::chrono::duration<double>(o.cycle_interval_s);
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      lock.unlock();
+      if (Status s = (*cp)->Tick(Now()); !s.ok())
+        std::cerr << "sovgrid serve: cycle: " << s.message() << std::endl;
+      lock.lock();
+      cv.wait_for(lock, interval, [&] { return stopping; });
+    }
+  });
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGUSR1) return;  // woken for shutdown after a server failure
+    std::cout << "sovgrid serve: signal " << sig << ", shutting down" << std::endl;
+    http.Stop();
+  });
+  const bool served = http.Run();
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  ticker.join();
+  pthread_kill(signal_waiter.native_handle(), SIGUSR1);
+  signal_waiter.join();
+  std::cout << "sovgrid serve: stopped" << std::endl;
+  return served ? 0 : 1;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Run the control plane: the REST API (docs/api.md) over the same scheduler as the twin, "
+      "with durable state in DATA_DIR and twin execution.");
+  cmd->add_option("--scenario", o->scenario, "Scenario TOML file")->capture_default_str();
+  cmd->add_option("--data-dir", o->data_dir,
+                  "Directory for the database (sovgrid.db, SQLite WAL) and admin.token")
+      ->required();
+  cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--speedup", o->speedup,
+                  "Twin execution: jobs run runtime_s / SPEEDUP seconds of wall-clock time")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--cycle-interval", o->cycle_interval_s, "Seconds between scheduling cycles")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body accepted, MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->callback([o] {
+    if (int rc = Run(*o); rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace sovgrid::cli

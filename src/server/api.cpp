@@ -1,0 +1,421 @@
+#include "server/api.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+
+#include "server/job_json.h"
+
+namespace sovgrid::server {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kMaxBatch = 10000;
+
+std::string Hex(const unsigned char* data, std::size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(2 * n, '0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 15];
+  }
+  return out;
+}
+
+int RoleRank(std::string_view role) {
+  for (int i = 0; i < static_cast<int>(std::size(kRoles)); ++i) {
+    if (role == kRoles[i]) return i;
+  }
+  return -1;
+}
+
+Response Json(int status, const json& body) { return {status, "application/json", body.dump()}; }
+
+Response Error(int status, std::string_view code, const std::string& message,
+               const std::string& field = {}, const std::vector<std::string>& problems = {}) {
+  json e = {{"code", code}, {"message", message}};
+  if (!field.empty()) e["field"] = field;
+  if (!problems.empty()) e["problems"] = problems;
+  return Json(status, {{"error", e}});
+}
+
+Response FromStatus(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+      return Error(400, "invalid_argument", s.message());
+    case StatusCode::kNotFound:
+      return Error(404, "not_found", s.message());
+    case StatusCode::kAlreadyExists:
+      return Error(409, "already_exists", s.message());
+    case StatusCode::kFailedPrecondition:
+      return Error(409, "failed_precondition", s.message());
+    case StatusCode::kResourceExhausted:
+      return Error(429, "resource_exhausted", s.message());
+    default:
+      return Error(500, "internal", s.message());
+  }
+}
+
+// The field a "$.jobs[1].accelerators: ..." message is about.
+std::string FieldOf(const std::string& problem) {
+  const auto colon = problem.find(": ");
+  return colon == std::string::npos ? std::string() : problem.substr(0, colon);
+}
+
+json JobJson(const store::StoredJob& j, bool with_spec) {
+  json out = {{"id", j.id},
+              {"tenant", j.tenant},
+              {"state", j.state},
+              {"submitted_at", j.submitted_at},
+              {"updated_at", j.updated_at},
+              {"reason", j.reason}};
+  if (!j.assignment_json.empty())
+    out["assignment"] = json::parse(j.assignment_json, nullptr, false);
+  if (with_spec) out["spec"] = json::parse(j.spec_json, nullptr, false);
+  return out;
+}
+
+bool ParseInt(const std::string& s, std::int64_t lo, std::int64_t hi, std::int64_t* out) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+std::string TokenHash(const std::string& secret) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(secret.data(), secret.size(), digest, &n, EVP_sha256(), nullptr);
+  return Hex(digest, n);
+}
+
+std::string NewTokenSecret() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) std::abort();  // no entropy: nothing safe to do
+  return "sg_" + Hex(bytes, sizeof bytes);
+}
+
+struct Api::Caller {
+  store::TokenRecord token;
+  int tenant = -1;  // -1: the whole tree
+  int rank = 3;     // index into kRoles
+};
+
+Api::Api(ControlPlane* cp, store::Store* store, std::function<model::Time()> clock)
+    : cp_(cp), store_(store), clock_(std::move(clock)) {}
+
+Result<std::string> Api::BootstrapAdminToken() {
+  auto tokens = store_->ListTokens();
+  if (!tokens.ok()) return tokens.status();
+  if (!tokens->empty()) return std::string();
+  const std::string secret = NewTokenSecret();
+  store::TokenRecord t{"admin", TokenHash(secret), "", "admin", clock_(), false};
+  if (Status s = store_->AddToken(t); !s.ok()) return s;
+  if (Status s =
+          store_->AppendAudit({0, clock_(), "sovgrid", "token.create", "admin", "bootstrap"});
+      !s.ok())
+    return s;
+  return secret;
+}
+
+Response Api::Handle(const Request& r) {
+  if (r.method == "GET" && r.path == "/healthz") return Json(200, {{"status", "ok"}});
+  if (r.method == "GET" && r.path == "/readyz") return Json(200, {{"status", "ready"}});
+  if (r.method == "GET" && r.path == "/metrics") {
+    const ControlPlaneCounters c = cp_->counters();
+    const GridSummary g = cp_->Grid();
+    std::string m;
+    auto counter = [&](const char* name, const char* help, double v) {
+      m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+           " " + json(v).dump() + "\n";
+    };
+    auto gauge = [&](const char* name, const char* help, double v) {
+      m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
+           " " + json(v).dump() + "\n";
+    };
+    counter("sovgrid_jobs_submitted_total", "Jobs accepted.", static_cast<double>(c.submitted));
+    counter("sovgrid_jobs_started_total", "Job starts.", static_cast<double>(c.started));
+    counter("sovgrid_jobs_finished_total", "Jobs finished.", static_cast<double>(c.finished));
+    counter("sovgrid_jobs_failed_total", "Jobs failed.", static_cast<double>(c.failed));
+    counter("sovgrid_jobs_cancelled_total", "Jobs cancelled.", static_cast<double>(c.cancelled));
+    counter("sovgrid_preemptions_total", "Preemptions.", static_cast<double>(c.preempted));
+    counter("sovgrid_cycles_total", "Scheduling cycles.", static_cast<double>(c.cycles));
+    gauge("sovgrid_last_cycle_seconds", "Duration of the last cycle.", c.last_cycle_ms / 1000);
+    gauge("sovgrid_jobs_pending", "Jobs waiting.", static_cast<double>(g.pending));
+    gauge("sovgrid_jobs_running", "Jobs running.", static_cast<double>(g.running));
+    m += "# HELP sovgrid_pool_accelerators_used Accelerators in use per pool.\n"
+         "# TYPE sovgrid_pool_accelerators_used gauge\n";
+    for (const auto& p : g.pools)
+      m += "sovgrid_pool_accelerators_used{pool=\"" + p.id + "\"} " + json(p.used).dump() + "\n";
+    return {200, "text/plain; version=0.0.4", m};
+  }
+  if (r.path.rfind("/v1/", 0) != 0) return Error(404, "not_found", "no such endpoint: " + r.path);
+
+  // Everything under /v1 needs a token.
+  constexpr std::string_view kBearer = "Bearer ";
+  if (r.authorization.rfind(kBearer, 0) != 0)
+    return Error(401, "unauthenticated", "missing 'Authorization: Bearer TOKEN' header");
+  auto token = store_->FindTokenByHash(TokenHash(r.authorization.substr(kBearer.size())));
+  if (!token.ok()) return Error(401, "unauthenticated", "unknown or revoked token");
+  Caller c;
+  c.token = *token;
+  c.rank = std::max(0, RoleRank(token->role));
+  c.tenant = token->tenant.empty() ? -1 : cp_->scenario().FindTenant(token->tenant);
+  if (!token->tenant.empty() && c.tenant < 0)
+    return Error(403, "permission_denied", "the token's tenant no longer exists");
+  return Route(r, c);
+}
+
+Response Api::Route(const Request& r, const Caller& c) {
+  const model::Scenario& sc = cp_->scenario();
+  auto visible = [&](const std::string& tenant) {
+    if (c.tenant < 0) return true;
+    const int t = sc.FindTenant(tenant);
+    return t >= 0 && sc.InSubtree(t, c.tenant);
+  };
+  auto may = [&](const char* role) { return c.rank <= RoleRank(role); };
+  auto audit = [&](const std::string& action, const std::string& target, const std::string& d) {
+    return store_->AppendAudit({0, clock_(), c.token.id, action, target, d});
+  };
+  auto parse_body = [&](json* out) -> std::optional<Response> {
+    *out = json::parse(r.body, nullptr, false);
+    if (out->is_discarded()) return Error(400, "invalid_argument", "malformed JSON body", "$");
+    return std::nullopt;
+  };
+  auto submit = [&](const std::vector<const json*>& items, const std::string& base, bool batch) {
+    std::vector<model::Job> jobs(items.size());
+    std::vector<std::string> problems;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const std::string path = batch ? base + "[" + std::to_string(i) + "]" : base;
+      const JobProblems p = JobFromJson(*items[i], path, &jobs[i]);
+      problems.insert(problems.end(), p.messages.begin(), p.messages.end());
+      if (p.ok() && !visible(jobs[i].tenant)) {
+        problems.push_back(path + ".tenant: this token may not submit for tenant '" +
+                           jobs[i].tenant + "'");
+      }
+    }
+    if (!problems.empty()) {
+      return Error(400, "invalid_argument", problems.front(), FieldOf(problems.front()), problems);
+    }
+    auto ids = cp_->Submit(std::move(jobs), clock_());
+    if (!ids.ok()) {
+      // The scheduler's validation ("jobs[3] (id x): job.tenant: unknown tenant 'y'") is the
+      // caller's mistake: 400 naming the field.
+      const Status& s = ids.status();
+      if (s.code() != StatusCode::kInvalidArgument && s.code() != StatusCode::kNotFound)
+        return FromStatus(s);
+      std::string field = base;
+      const auto at = s.message().find(" (id ");
+      if (batch && s.message().rfind("jobs[", 0) == 0 && at != std::string::npos)
+        field = "$." + s.message().substr(0, at);
+      const auto f = s.message().find("): job.");
+      if (f != std::string::npos) {
+        const auto end = s.message().find(':', f + 7);
+        field += "." + s.message().substr(f + 7, end - (f + 7));
+      }
+      return Error(400, "invalid_argument", s.message(), field);
+    }
+    if (Status s =
+            audit(batch ? "job.submit_batch" : "job.submit",
+                  ids->size() == 1 ? ids->front() : std::to_string(ids->size()) + " jobs", "");
+        !s.ok())
+      return FromStatus(s);
+    if (!batch) return Json(201, {{"id", ids->front()}});
+    return Json(201, {{"ids", *ids}});
+  };
+
+  static const std::regex kJob(R"(^/v1/jobs/([^/]+)$)");
+  static const std::regex kJobCancel(R"(^/v1/jobs/([^/]+)/cancel$)");
+  static const std::regex kToken(R"(^/v1/tokens/([^/]+)$)");
+  std::smatch m;
+
+  if (r.path == "/v1/jobs" && r.method == "POST") {
+    if (!may("user")) return Error(403, "permission_denied", "read-only token");
+    json body;
+    if (auto bad = parse_body(&body)) return *bad;
+    return submit({&body}, "$", false);
+  }
+  if (r.path == "/v1/jobs:batch" && r.method == "POST") {
+    if (!may("user")) return Error(403, "permission_denied", "read-only token");
+    json body;
+    if (auto bad = parse_body(&body)) return *bad;
+    if (!body.is_object() || !body.contains("jobs") || !body["jobs"].is_array())
+      return Error(400, "invalid_argument", "expected {\"jobs\": [...]}", "$.jobs");
+    for (const auto& [key, v] : body.items()) {
+      if (key != "jobs") return Error(400, "invalid_argument", "unknown field", "$." + key);
+    }
+    if (body["jobs"].empty() || body["jobs"].size() > kMaxBatch)
+      return Error(400, "invalid_argument", "expected 1..10000 jobs", "$.jobs");
+    std::vector<const json*> items;
+    for (const auto& j : body["jobs"]) items.push_back(&j);
+    return submit(items, "$.jobs", true);
+  }
+  if (r.path == "/v1/jobs" && r.method == "GET") {
+    store::JobFilter f;
+    for (const auto& [k, v] : r.query) {
+      if (k == "state") {
+        f.state = v;
+      } else if (k == "tenant") {
+        const int t = sc.FindTenant(v);
+        if (t < 0 || !visible(v)) return Json(200, {{"jobs", json::array()}, {"next_after", 0}});
+        for (std::size_t i = 0; i < sc.tenants.size(); ++i) {
+          if (sc.InSubtree(static_cast<int>(i), t)) f.tenants.push_back(sc.tenants[i].id);
+        }
+      } else if (k == "after") {
+        if (!ParseInt(v, 0, std::numeric_limits<std::int64_t>::max(), &f.after_seq))
+          return Error(400, "invalid_argument", "expected a cursor", "after");
+      } else if (k == "limit") {
+        std::int64_t limit = 0;
+        if (!ParseInt(v, 1, 1000, &limit))
+          return Error(400, "invalid_argument", "expected 1..1000", "limit");
+        f.limit = static_cast<int>(limit);
+      } else {
+        return Error(400, "invalid_argument", "unknown query parameter", k);
+      }
+    }
+    if (c.tenant >= 0 && f.tenants.empty()) {
+      for (std::size_t i = 0; i < sc.tenants.size(); ++i) {
+        if (sc.InSubtree(static_cast<int>(i), c.tenant)) f.tenants.push_back(sc.tenants[i].id);
+      }
+    }
+    auto page = cp_->List(f);
+    if (!page.ok()) return FromStatus(page.status());
+    json jobs = json::array();
+    for (const auto& j : page->jobs) jobs.push_back(JobJson(j, false));
+    return Json(200, {{"jobs", jobs}, {"next_after", page->next_after}});
+  }
+  if (std::regex_match(r.path, m, kJobCancel) && r.method == "POST") {
+    const std::string id = m[1];
+    auto info = cp_->Job(id);
+    if (!info.ok() || !visible(info->record.tenant))
+      return Error(404, "not_found", "job '" + id + "' not found");
+    if (!may("user")) return Error(403, "permission_denied", "read-only token");
+    if (Status s = cp_->Cancel(id, clock_()); !s.ok()) return FromStatus(s);
+    if (Status s = audit("job.cancel", id, ""); !s.ok()) return FromStatus(s);
+    return Json(200, {{"id", id}, {"state", "cancelled"}});
+  }
+  if (std::regex_match(r.path, m, kJob) && (r.method == "GET" || r.method == "DELETE")) {
+    const std::string id = m[1];
+    auto info = cp_->Job(id);
+    if (!info.ok() || !visible(info->record.tenant))
+      return Error(404, "not_found", "job '" + id + "' not found");
+    if (r.method == "DELETE") {
+      if (!may("user")) return Error(403, "permission_denied", "read-only token");
+      if (Status s = cp_->Cancel(id, clock_()); !s.ok()) return FromStatus(s);
+      if (Status s = audit("job.cancel", id, ""); !s.ok()) return FromStatus(s);
+      return Json(200, {{"id", id}, {"state", "cancelled"}});
+    }
+    json out = JobJson(info->record, true);
+    json history = json::array();
+    for (const auto& e : info->history)
+      history.push_back({{"at", e.at}, {"state", e.state}, {"detail", e.detail}});
+    out["history"] = history;
+    if (!info->pending_reason.empty()) out["pending_reason"] = info->pending_reason;
+    return Json(200, out);
+  }
+  if (r.path == "/v1/grid" && r.method == "GET") {
+    const GridSummary g = cp_->Grid();
+    json pools = json::array();
+    for (const auto& p : g.pools) {
+      pools.push_back({{"id", p.id},
+                       {"site", p.site},
+                       {"accelerator", p.accelerator},
+                       {"nodes", p.nodes},
+                       {"accelerators", p.accelerators},
+                       {"used", p.used},
+                       {"free", static_cast<double>(p.accelerators) - p.used}});
+    }
+    return Json(200, {{"pools", pools}, {"jobs_pending", g.pending}, {"jobs_running", g.running}});
+  }
+  if (r.path == "/v1/tokens" && r.method == "POST") {
+    if (!may("tenant-admin")) return Error(403, "permission_denied", "needs an admin token");
+    json body;
+    if (auto bad = parse_body(&body)) return *bad;
+    if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
+    for (const auto& [key, v] : body.items()) {
+      if (key != "tenant" && key != "role")
+        return Error(400, "invalid_argument", "unknown field", "$." + key);
+    }
+    const std::string tenant = body.value("tenant", std::string());
+    const std::string role = body.value("role", std::string("user"));
+    if (RoleRank(role) < 0)
+      return Error(400, "invalid_argument", "expected admin, tenant-admin, user or read-only",
+                   "$.role");
+    if (!tenant.empty() && sc.FindTenant(tenant) < 0)
+      return Error(400, "invalid_argument", "unknown tenant '" + tenant + "'", "$.tenant");
+    if (RoleRank(role) < c.rank || (c.tenant >= 0 && (tenant.empty() || !visible(tenant))))
+      return Error(403, "permission_denied", "may not create a token above its own rights");
+    const std::string secret = NewTokenSecret();
+    store::TokenRecord t{
+        "tok-" + secret.substr(3, 12), TokenHash(secret), tenant, role, clock_(), false};
+    if (Status s = store_->AddToken(t); !s.ok()) return FromStatus(s);
+    if (Status s = audit("token.create", t.id, role + " for " + (tenant.empty() ? "*" : tenant));
+        !s.ok())
+      return FromStatus(s);
+    return Json(201, {{"id", t.id}, {"token", secret}, {"tenant", tenant}, {"role", role}});
+  }
+  if (r.path == "/v1/tokens" && r.method == "GET") {
+    if (!may("tenant-admin")) return Error(403, "permission_denied", "needs an admin token");
+    auto tokens = store_->ListTokens();
+    if (!tokens.ok()) return FromStatus(tokens.status());
+    json out = json::array();
+    for (const auto& t : *tokens) {
+      if (c.tenant >= 0 && (t.tenant.empty() || !visible(t.tenant))) continue;
+      out.push_back({{"id", t.id},
+                     {"tenant", t.tenant},
+                     {"role", t.role},
+                     {"created_at", t.created_at},
+                     {"revoked", t.revoked}});
+    }
+    return Json(200, {{"tokens", out}});
+  }
+  if (std::regex_match(r.path, m, kToken) && r.method == "DELETE") {
+    if (!may("tenant-admin")) return Error(403, "permission_denied", "needs an admin token");
+    const std::string id = m[1];
+    auto tokens = store_->ListTokens();
+    if (!tokens.ok()) return FromStatus(tokens.status());
+    auto it = std::find_if(tokens->begin(), tokens->end(),
+                           [&](const store::TokenRecord& t) { return t.id == id; });
+    if (it == tokens->end() || (c.tenant >= 0 && (it->tenant.empty() || !visible(it->tenant))))
+      return Error(404, "not_found", "token '" + id + "' not found");
+    if (Status s = store_->RevokeToken(id); !s.ok()) return FromStatus(s);
+    if (Status s = audit("token.revoke", id, ""); !s.ok()) return FromStatus(s);
+    return Json(200, {{"id", id}, {"revoked", true}});
+  }
+  if (r.path == "/v1/audit" && r.method == "GET") {
+    if (!may("admin")) return Error(403, "permission_denied", "needs an admin token");
+    std::int64_t after = 0, limit = 100;
+    if (auto it = r.query.find("after");
+        it != r.query.end() &&
+        !ParseInt(it->second, 0, std::numeric_limits<std::int64_t>::max(), &after))
+      return Error(400, "invalid_argument", "expected a cursor", "after");
+    if (auto it = r.query.find("limit");
+        it != r.query.end() && !ParseInt(it->second, 1, 1000, &limit))
+      return Error(400, "invalid_argument", "expected 1..1000", "limit");
+    auto entries = store_->ListAudit(after, static_cast<int>(limit));
+    if (!entries.ok()) return FromStatus(entries.status());
+    json out = json::array();
+    for (const auto& e : *entries) {
+      out.push_back({{"seq", e.seq},
+                     {"at", e.at},
+                     {"actor", e.actor},
+                     {"action", e.action},
+                     {"target", e.target},
+                     {"detail", e.detail}});
+    }
+    return Json(200, {{"entries", out}});
+  }
+  return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+}
+
+}  // namespace sovgrid::server

@@ -1,0 +1,67 @@
+// The REST API of `sovgrid serve` (docs/api.md): JSON over HTTP under /v1,
+// bearer tokens bound to a tenant subtree and a role, every mutating call in
+// the audit log. Transport-independent: a Request in, a Response out, so that
+// tests call it directly and the HTTP server (http_server.h) only adapts.
+//
+// Contract:
+//  * Never throws and never crashes on any input; malformed JSON, wrong types,
+//    unknown fields, unknown ids and invalid state changes are 4xx with
+//    {"error": {"code", "message", "field"?, "problems"?}}.
+//  * A tenant never sees another tenant's jobs: ids outside the token's
+//    subtree answer 404 exactly as ids that do not exist.
+//  * Thread-safe (the control plane and the store serialise inside).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "server/control_plane.h"
+#include "store/store.h"
+
+namespace sovgrid::server {
+
+struct Request {
+  std::string method;  // "GET", "POST", "DELETE"
+  std::string path;    // "/v1/jobs/abc"
+  std::map<std::string, std::string> query;
+  std::string body;
+  std::string authorization;  // the Authorization header ("Bearer ...")
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// The roles a token may have, most powerful first.
+inline constexpr const char* kRoles[] = {"admin", "tenant-admin", "user", "read-only"};
+
+// SHA-256 of `secret` in hex: what the store keeps instead of the token.
+std::string TokenHash(const std::string& secret);
+// A new random secret (256 bits, hex).
+std::string NewTokenSecret();
+
+class Api {
+ public:
+  // `clock` gives the current time (seconds since the Unix epoch).
+  Api(ControlPlane* cp, store::Store* store, std::function<model::Time()> clock);
+
+  Response Handle(const Request& request);
+
+  // Creates the first admin token when the store has none. Returns its secret,
+  // or "" when tokens exist already.
+  Result<std::string> BootstrapAdminToken();
+
+ private:
+  struct Caller;
+  Response Route(const Request& r, const Caller& c);
+
+  ControlPlane* cp_;
+  store::Store* store_;
+  std::function<model::Time()> clock_;
+};
+
+}  // namespace sovgrid::server

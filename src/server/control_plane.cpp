@@ -1,0 +1,243 @@
+#include "server/control_plane.h"
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "server/job_json.h"
+
+namespace sovgrid::server {
+namespace {
+
+using model::Time;
+
+class TwinBackend final : public ExecutionBackend {
+ public:
+  explicit TwinBackend(double speedup) : speedup_(speedup > 0 ? speedup : 1) {}
+  std::string_view name() const override { return "twin"; }
+  Status Start(const model::Job& job, const std::vector<sched::NodeAssignment>&,
+               Time now) override {
+    const Time end =
+        job.runtime_estimate_s > 0
+            ? now + std::max<Time>(1, static_cast<Time>(std::ceil(
+                                          static_cast<double>(job.runtime_estimate_s) / speedup_)))
+            : -1;  // runs until cancelled
+    running_[job.id] = end;
+    return Status::Ok();
+  }
+  void Stop(const std::string& job) override { running_.erase(job); }
+  std::vector<Ended> Poll(Time now) override {
+    std::vector<Ended> out;
+    for (auto it = running_.begin(); it != running_.end();) {
+      if (it->second >= 0 && it->second <= now) {
+        out.push_back({it->first, false, "ran for its stated runtime (twin execution)"});
+        it = running_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+
+ private:
+  double speedup_;
+  std::map<std::string, Time> running_;  // ordered: deterministic Poll order
+};
+
+bool Ended(const std::string& state) {
+  return state == "finished" || state == "failed" || state == "cancelled";
+}
+
+}  // namespace
+
+std::unique_ptr<ExecutionBackend> MakeTwinBackend(double speedup) {
+  return std::make_unique<TwinBackend>(speedup);
+}
+
+ControlPlane::ControlPlane(const model::Scenario& scenario, store::Store* store,
+                           std::unique_ptr<ExecutionBackend> backend,
+                           std::unique_ptr<sched::Scheduler> s)
+    : scenario_(scenario), store_(store), backend_(std::move(backend)), scheduler_(std::move(s)) {}
+
+Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(const model::Scenario& scenario,
+                                                         store::Store* store,
+                                                         std::unique_ptr<ExecutionBackend> backend,
+                                                         Time now) {
+  auto scheduler =
+      sched::Scheduler::Create(scenario, sched::SchedulerConfig::FromPolicies(scenario.policies));
+  if (!scheduler.ok()) return scheduler.status();
+  std::unique_ptr<ControlPlane> cp(
+      new ControlPlane(scenario, store, std::move(backend), std::move(scheduler).value()));
+  auto active = store->ActiveJobs();
+  if (!active.ok()) return active.status();
+  for (const auto& record : *active) {
+    model::Job job;
+    const JobProblems problems = JobFromJsonText(record.spec_json, &job);
+    Status s = problems.ok() ? cp->scheduler_->Submit(job)
+                             : InvalidArgument("stored spec: " + problems.ToString());
+    if (!s.ok()) {
+      // The scenario changed under it (a tenant or model removed): it can never run.
+      if (Status w = store->UpdateJob(record.id, "failed", now,
+                                      "not restored after restart: " + s.message(), "");
+          !w.ok())
+        return w;
+      continue;
+    }
+    if (record.state == "running") {
+      if (Status w = store->UpdateJob(record.id, "pending", now,
+                                      "requeued: the daemon restarted while it ran", "");
+          !w.ok())
+        return w;
+    }
+  }
+  return cp;
+}
+
+Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jobs, Time now) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  std::vector<store::StoredJob> records;
+  ids.reserve(jobs.size());
+  records.reserve(jobs.size());
+  auto undo = [&] {
+    for (const auto& id : ids) (void)scheduler_->Cancel(id, now);
+  };
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    model::Job& job = jobs[i];
+    job.submit_time = now;
+    store::StoredJob r;
+    r.id = job.id;
+    r.tenant = job.tenant;
+    r.spec_json = JobToJson(job);
+    r.state = "pending";
+    r.submitted_at = now;
+    r.reason = "submitted";
+    if (Status s = scheduler_->Submit(std::move(job)); !s.ok()) {
+      undo();
+      const std::string where =
+          jobs.size() == 1 ? std::string("job") : "jobs[" + std::to_string(i) + "]";
+      return Status(s.code(), where + " (id " + r.id + "): " + s.message());
+    }
+    ids.push_back(r.id);
+    records.push_back(std::move(r));
+  }
+  if (Status s = store_->AddJobs(records); !s.ok()) {
+    undo();
+    return s;
+  }
+  counters_.submitted += ids.size();
+  return ids;
+}
+
+Status ControlPlane::Cancel(const std::string& id, Time now) {
+  std::lock_guard lock(mu_);
+  auto record = store_->GetJob(id);
+  if (!record.ok()) return record.status();
+  if (Ended(record->state)) return FailedPrecondition("job '" + id + "' already " + record->state);
+  if (Status s = scheduler_->Cancel(id, now); !s.ok()) return s;
+  backend_->Stop(id);
+  ++counters_.cancelled;
+  return store_->UpdateJob(id, "cancelled", now, "cancelled by request", "");
+}
+
+Result<JobInfo> ControlPlane::Job(const std::string& id) {
+  auto record = store_->GetJob(id);
+  if (!record.ok()) return record.status();
+  JobInfo info;
+  info.record = std::move(record).value();
+  auto history = store_->JobHistory(id);
+  if (!history.ok()) return history.status();
+  info.history = std::move(history).value();
+  if (info.record.state == "pending") {
+    std::lock_guard lock(mu_);
+    if (auto why = scheduler_->Explain(id); why.ok()) info.pending_reason = *why;
+  }
+  return info;
+}
+
+std::string ControlPlane::AssignmentJson(const std::vector<sched::NodeAssignment>& a) const {
+  nlohmann::json out = nlohmann::json::array();
+  const sched::GridState& grid = scheduler_->grid();
+  for (const auto& part : a) {
+    nlohmann::json accels = nlohmann::json::array();
+    const auto first = grid.node(part.node).first_accel;
+    for (auto x : part.accelerators) accels.push_back(x - first);
+    out.push_back({{"node", grid.NodeName(part.node)},
+                   {"accelerators", accels},
+                   {"share", static_cast<double>(part.milli_per_accelerator) / 1000.0}});
+  }
+  return out.dump();
+}
+
+Status ControlPlane::Tick(Time now) {
+  std::lock_guard lock(mu_);
+  for (const auto& ended : backend_->Poll(now)) {
+    Status s = ended.failed ? scheduler_->Fail(ended.job, now) : scheduler_->Finish(ended.job, now);
+    if (!s.ok()) continue;  // cancelled meanwhile
+    ++(ended.failed ? counters_.failed : counters_.finished);
+    if (Status w = store_->UpdateJob(ended.job, ended.failed ? "failed" : "finished", now,
+                                     ended.message, "");
+        !w.ok())
+      return w;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  sched::CycleResult cycle = scheduler_->RunCycle(now);
+  counters_.last_cycle_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  ++counters_.cycles;
+  for (const auto& d : cycle.decisions) {
+    switch (d.kind) {
+      case sched::Decision::Kind::kStart: {
+        auto view = scheduler_->Job(d.job);
+        if (!view.ok()) continue;
+        if (Status s = backend_->Start(*view->spec, d.assignment, now); !s.ok()) {
+          (void)scheduler_->Fail(d.job, now);
+          ++counters_.failed;
+          if (Status w = store_->UpdateJob(d.job, "failed", now,
+                                           std::string(backend_->name()) + ": " + s.message(), "");
+              !w.ok())
+            return w;
+          continue;
+        }
+        ++counters_.started;
+        if (Status w =
+                store_->UpdateJob(d.job, "running", now, d.reason, AssignmentJson(d.assignment));
+            !w.ok())
+          return w;
+        break;
+      }
+      case sched::Decision::Kind::kPreempt:
+      case sched::Decision::Kind::kRequeue:
+        backend_->Stop(d.job);
+        if (d.kind == sched::Decision::Kind::kPreempt) ++counters_.preempted;
+        if (Status w = store_->UpdateJob(d.job, "pending", now, d.reason, ""); !w.ok()) return w;
+        break;
+      case sched::Decision::Kind::kReserve:
+        break;
+    }
+  }
+  return Status::Ok();
+}
+
+GridSummary ControlPlane::Grid() {
+  std::lock_guard lock(mu_);
+  GridSummary g;
+  const sched::GridState& grid = scheduler_->grid();
+  for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
+    const auto& pool = scenario_.pools[p];
+    g.pools.push_back({pool.id, pool.site, pool.accelerator, pool.nodes, pool.accelerators(),
+                       static_cast<double>(grid.pool(p).used_milli) / 1000.0});
+  }
+  g.pending = scheduler_->pending_count();
+  g.running = scheduler_->running_count();
+  return g;
+}
+
+ControlPlaneCounters ControlPlane::counters() {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+}  // namespace sovgrid::server

@@ -1,0 +1,111 @@
+// ControlPlane: the live daemon's core, without HTTP. It owns the scheduler
+// (the same code the twin drives), commits every accepted change to the Store
+// before it returns, runs started jobs on an ExecutionBackend, and rebuilds
+// itself from the Store on start.
+//
+// Contract:
+//  * Submit is all or none: every job of a batch is validated by the
+//    scheduler, then the batch is committed in one transaction, then it is
+//    acknowledged. A rejected batch leaves no trace.
+//  * Tick(now) runs one scheduling cycle and collects finished work from the
+//    backend; every state change is committed before Tick returns.
+//  * On open, pending and running jobs of the store are queued again. Running
+//    jobs are requeued (their history says so): the scheduler cannot yet adopt
+//    an allocation it did not make (docs/api.md, "Restart").
+//  * Thread-safe: one mutex serialises the scheduler and the backend.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/scenario.h"
+#include "sched/scheduler.h"
+#include "store/store.h"
+
+namespace sovgrid::server {
+
+// Runs started jobs. The control plane calls it under its own lock.
+class ExecutionBackend {
+ public:
+  struct Ended {
+    std::string job;
+    bool failed = false;
+    std::string message;
+  };
+  virtual ~ExecutionBackend() = default;
+  virtual std::string_view name() const = 0;
+  virtual Status Start(const model::Job& job, const std::vector<sched::NodeAssignment>& where,
+                       model::Time now) = 0;
+  // Stops a job started before (cancel, preemption); unknown ids are ignored.
+  virtual void Stop(const std::string& job) = 0;
+  // Jobs that ended by themselves since the last call.
+  virtual std::vector<Ended> Poll(model::Time now) = 0;
+};
+
+// Simulated execution in wall-clock time: a job "runs" for runtime_s / speedup
+// seconds (a job without runtime_s runs until it is cancelled).
+std::unique_ptr<ExecutionBackend> MakeTwinBackend(double speedup);
+
+struct JobInfo {
+  store::StoredJob record;
+  std::vector<store::JobEvent> history;
+  std::string pending_reason;  // in words, pending jobs only
+};
+
+struct GridSummary {
+  struct Pool {
+    std::string id, site, accelerator;
+    std::int64_t nodes = 0, accelerators = 0;
+    double used = 0;  // accelerators in use (shares count pro rata)
+  };
+  std::vector<Pool> pools;
+  std::size_t pending = 0, running = 0;
+};
+
+struct ControlPlaneCounters {
+  std::uint64_t submitted = 0, started = 0, finished = 0, failed = 0, cancelled = 0, preempted = 0,
+                cycles = 0;
+  double last_cycle_ms = 0;
+};
+
+class ControlPlane {
+ public:
+  // `scenario` and `store` must outlive the control plane.
+  static Result<std::unique_ptr<ControlPlane>> Open(const model::Scenario& scenario,
+                                                    store::Store* store,
+                                                    std::unique_ptr<ExecutionBackend> backend,
+                                                    model::Time now);
+
+  // Ids of the accepted jobs, in order. InvalidArgument / NotFound /
+  // AlreadyExists from the scheduler's validation name the job ("jobs[3] (id
+  // x): ..."); IoError when the commit failed.
+  Result<std::vector<std::string>> Submit(std::vector<model::Job> jobs, model::Time now);
+  // FailedPrecondition for a job that already ended.
+  Status Cancel(const std::string& id, model::Time now);
+  Result<JobInfo> Job(const std::string& id);
+  Result<store::JobPage> List(const store::JobFilter& filter) { return store_->ListJobs(filter); }
+  // One cycle at `now` plus the backend's ended jobs. Errors are store failures.
+  Status Tick(model::Time now);
+
+  GridSummary Grid();
+  ControlPlaneCounters counters();
+  const model::Scenario& scenario() const { return scenario_; }
+
+ private:
+  ControlPlane(const model::Scenario& scenario, store::Store* store,
+               std::unique_ptr<ExecutionBackend> backend, std::unique_ptr<sched::Scheduler> s);
+  std::string AssignmentJson(const std::vector<sched::NodeAssignment>& a) const;
+
+  const model::Scenario& scenario_;
+  store::Store* store_;
+  std::unique_ptr<ExecutionBackend> backend_;
+  std::mutex mu_;
+  std::unique_ptr<sched::Scheduler> scheduler_;
+  ControlPlaneCounters counters_;
+};
+
+}  // namespace sovgrid::server
