@@ -39,6 +39,9 @@ struct Response {
 // The roles a token may have, most powerful first.
 inline constexpr const char* kRoles[] = {"admin", "tenant-admin", "user", "read-only"};
 
+// The OpenAPI 3 document of this API (src/server/openapi.json), served at /v1/openapi.json.
+const char* OpenApiJson();
+
 // SHA-256 of `secret` in hex: what the store keeps instead of the token.
 std::string TokenHash(const std::string& secret);
 // A new random secret (256 bits, hex).

@@ -110,6 +110,13 @@ TEST_F(ServeTest, JobsAreSubmittedRunAndExplained) {
   const auto metrics = Call("GET", "/metrics", "");
   EXPECT_NE(metrics->body.find("sovgrid_jobs_submitted_total 2"), std::string::npos)
       << metrics->body;
+  const json openapi = Body(Call("GET", "/v1/openapi.json", ""));
+  for (const char* path : {"/v1/jobs", "/v1/jobs:batch", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel",
+                           "/v1/grid", "/v1/tokens", "/v1/tokens/{id}", "/v1/audit", "/healthz",
+                           "/readyz", "/metrics"})
+    EXPECT_TRUE(openapi["paths"].contains(path)) << path;
+  const json grid = Body(Call("GET", "/v1/grid", admin_));
+  ASSERT_EQ(grid["pools"].size(), 2U) << grid.dump();  // scenarios/small.toml: two pools
   EXPECT_EQ(daemon_->Stop(SIGTERM), 0) << daemon_->Log();
   EXPECT_NE(daemon_->Log().find("stopped"), std::string::npos);
 }
