@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/client_command.h"
 #include "cli/fill_command.h"
 #include "cli/scenario_command.h"
 #include "cli/schedule_command.h"
@@ -23,6 +24,7 @@ int Run(int argc, char** argv) {
   sovgrid::cli::AddSimulateCommand(app);
   sovgrid::cli::AddFillCommand(app);
   sovgrid::cli::AddServeCommand(app);
+  sovgrid::cli::AddClientCommands(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "testing/daemon.h"
+#include "testing/run_command.h"
 
 namespace sovgrid {
 namespace {
@@ -111,9 +112,9 @@ TEST_F(ServeTest, JobsAreSubmittedRunAndExplained) {
   EXPECT_NE(metrics->body.find("sovgrid_jobs_submitted_total 2"), std::string::npos)
       << metrics->body;
   const json openapi = Body(Call("GET", "/v1/openapi.json", ""));
-  for (const char* path : {"/v1/jobs", "/v1/jobs:batch", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel",
-                           "/v1/grid", "/v1/tokens", "/v1/tokens/{id}", "/v1/audit", "/healthz",
-                           "/readyz", "/metrics"})
+  for (const char* path :
+       {"/v1/jobs", "/v1/jobs:batch", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel", "/v1/grid",
+        "/v1/tokens", "/v1/tokens/{id}", "/v1/audit", "/healthz", "/readyz", "/metrics"})
     EXPECT_TRUE(openapi["paths"].contains(path)) << path;
   const json grid = Body(Call("GET", "/v1/grid", admin_));
   ASSERT_EQ(grid["pools"].size(), 2U) << grid.dump();  // scenarios/small.toml: two pools
@@ -207,6 +208,56 @@ TEST_F(ServeTest, TenantsSeeOnlyTheirOwnJobsAndEveryChangeIsAudited) {
   }
   ASSERT_EQ(Call("DELETE", "/v1/tokens/" + startup_id, admin_)->status, 200);
   EXPECT_EQ(Call("GET", "/v1/jobs", startup)->status, 401);
+}
+
+TEST_F(ServeTest, CliClientTalksToTheDaemon) {
+  Start();
+  const std::string conn = " --server http://127.0.0.1:" + std::to_string(port_) +
+                           " --token-file " + (dir_ / "data" / "admin.token").string();
+  const fs::path job = dir_ / "job.json";
+  std::ofstream(job) << R"({"id": "cli-1", "tenant": "research", "accelerators": 2})";
+  auto r = testing::RunCommand(kBinary + " submit " + job.string() + conn);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("submitted cli-1"), std::string::npos);
+  const fs::path batch = dir_ / "batch.json";
+  std::ofstream(batch)
+      << R"({"jobs": [{"id": "cli-2", "tenant": "startup"}, {"id": "cli-3", "tenant": "startup"}]})";
+  r = testing::RunCommand(kBinary + " submit " + batch.string() + conn);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("submitted 2 jobs"), std::string::npos);
+  r = testing::RunCommand(kBinary + " jobs --tenant startup" + conn);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("cli-2"), std::string::npos);
+  EXPECT_EQ(r.out.find("cli-1"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  r = testing::RunCommand(kBinary + " job cli-1" + conn);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("waiting: "), std::string::npos) << r.out;
+  r = testing::RunCommand(kBinary + " job cli-1 --json" + conn);
+  EXPECT_EQ(json::parse(r.out)["state"], "pending");
+  r = testing::RunCommand(kBinary + " cancel cli-1" + conn);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = testing::RunCommand(kBinary + " cancel cli-1" + conn);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("already cancelled"), std::string::npos) << r.err;
+  r = testing::RunCommand(kBinary + " grid" + conn);
+  EXPECT_NE(r.out.find("north-b200"), std::string::npos) << r.out;
+  r = testing::RunCommand(kBinary + " admin audit" + conn);
+  EXPECT_NE(r.out.find("job.cancel"), std::string::npos) << r.out;
+  // A bad token, a bad file, a server that is not there.
+  const fs::path bad = dir_ / "bad.token";
+  std::ofstream(bad) << "sg_wrong\n";
+  r = testing::RunCommand(kBinary + " jobs --server http://127.0.0.1:" + std::to_string(port_) +
+                          " --token-file " + bad.string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown or revoked token"), std::string::npos) << r.err;
+  std::ofstream(job) << R"({"id": "cli-9", "tenant": "research", "accelerators": -1})";
+  r = testing::RunCommand(kBinary + " submit " + job.string() + conn);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("($.accelerators)"), std::string::npos) << r.err;
+  r = testing::RunCommand(kBinary + " jobs --server http://127.0.0.1:1 --token-file " +
+                          bad.string());
+  EXPECT_EQ(r.exit_code, 3) << r.err;
 }
 
 // Several clients submit while the daemon is killed with SIGKILL; after a

@@ -1,0 +1,337 @@
+#include "cli/client_command.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "cli/table.h"
+#include "common/status.h"
+
+namespace sovgrid::cli {
+namespace {
+
+using nlohmann::json;
+
+struct Connection {
+  std::string server;      // --server, else $SOVGRID_SERVER, else http://127.0.0.1:8080
+  std::string token_file;  // --token-file, else $SOVGRID_TOKEN, else ~/.config/sovgrid/token
+  bool json_output = false;
+};
+
+// Exit codes: 0 done, 1 the server refused (4xx/5xx), 2 usage, 3 the server could not be reached.
+struct Reply {
+  int exit_code = 0;
+  json body;
+};
+
+Result<std::string> Token(const Connection& c) {
+  if (!c.token_file.empty()) {
+    std::ifstream in(c.token_file);
+    std::string t;
+    if (!std::getline(in, t) || t.empty())
+      return IoError("cannot read a token from " + c.token_file);
+    return t;
+  }
+  if (const char* t = std::getenv("SOVGRID_TOKEN"); t != nullptr && *t != '\0')
+    return std::string(t);
+  if (const char* home = std::getenv("HOME"); home != nullptr) {
+    const std::string path = std::string(home) + "/.config/sovgrid/token";
+    std::ifstream in(path);
+    std::string t;
+    if (std::getline(in, t) && !t.empty()) return t;
+  }
+  return std::string();  // the server answers 401 with what is missing
+}
+
+Reply Call(const Connection& c, const std::string& method, const std::string& path,
+           const std::string& body = {}) {
+  std::string server = c.server;
+  if (server.empty()) {
+    const char* env = std::getenv("SOVGRID_SERVER");
+    server = env != nullptr && *env != '\0' ? env : "http://127.0.0.1:8080";
+  }
+  static const std::regex kUrl(R"(^https?://[^/\s]+/?$)");
+  if (!std::regex_match(server, kUrl)) {
+    std::cerr << "error: --server: expected http://HOST:PORT, found '" << server << "'\n";
+    return {2, {}};
+  }
+  if (server.back() == '/') server.pop_back();
+  auto token = Token(c);
+  if (!token.ok()) {
+    std::cerr << "error: " << token.status().message() << "\n";
+    return {2, {}};
+  }
+  httplib::Client client(server);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(60, 0);
+  httplib::Headers headers;
+  if (!token->empty()) headers.emplace("Authorization", "Bearer " + *token);
+  httplib::Result r = method == "GET"      ? client.Get(path, headers)
+                      : method == "DELETE" ? client.Delete(path, headers)
+                                           : client.Post(path, headers, body, "application/json");
+  if (!r) {
+    std::cerr << "error: cannot reach " << server << ": " << httplib::to_string(r.error()) << "\n";
+    return {3, {}};
+  }
+  Reply reply;
+  reply.body = json::parse(r->body, nullptr, false);
+  if (r->status >= 400) {
+    const json& e =
+        reply.body.is_object() && reply.body.contains("error") ? reply.body["error"] : json();
+    std::cerr << "error: " << (e.is_object() ? e.value("message", r->body) : r->body);
+    if (e.is_object() && e.contains("field"))
+      std::cerr << " (" << e["field"].get<std::string>() << ")";
+    std::cerr << " [HTTP " << r->status << "]\n";
+    if (e.is_object() && e.contains("problems") && e["problems"].size() > 1) {
+      for (const auto& p : e["problems"]) std::cerr << "  " << p.get<std::string>() << "\n";
+    }
+    reply.exit_code = 1;
+  }
+  return reply;
+}
+
+// An id as one URL path segment: everything but unreserved characters percent-encoded.
+std::string PathSegment(const std::string& id) {
+  std::string out;
+  for (unsigned char ch : id) {
+    if (std::isalnum(ch) != 0 || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += fmt::format("%{:02X}", ch);
+    }
+  }
+  return out;
+}
+
+std::string When(std::int64_t t) {
+  if (t <= 0) return "-";
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string Shape(const json& spec) {
+  if (!spec.is_object()) return "";
+  if (spec.contains("fraction")) return fmt::format("{:.2f} acc", spec["fraction"].get<double>());
+  return std::to_string(spec.value("accelerators", 1)) + " acc";
+}
+
+int Print(const Connection& c, const Reply& r, const std::function<void(const json&)>& table) {
+  if (r.exit_code != 0) return r.exit_code;
+  if (c.json_output) {
+    std::cout << r.body.dump(2) << "\n";
+  } else {
+    table(r.body);
+  }
+  return 0;
+}
+
+std::string ReadInput(const std::string& file) {
+  std::stringstream s;
+  if (file == "-") {
+    s << std::cin.rdbuf();
+  } else {
+    std::ifstream in(file);
+    if (!in) return {};
+    s << in.rdbuf();
+  }
+  return s.str();
+}
+
+std::string Query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string q;
+  for (const auto& [k, v] : params) {
+    if (v.empty()) continue;
+    q += (q.empty() ? "?" : "&") + k + "=" + httplib::detail::encode_query_param(v);
+  }
+  return q;
+}
+
+}  // namespace
+
+void AddClientCommands(CLI::App& app) {
+  auto conn = std::make_shared<Connection>();
+  auto add_connection = [conn](CLI::App* cmd) {
+    cmd->add_option("--server", conn->server,
+                    "Daemon URL (default: $SOVGRID_SERVER, else http://127.0.0.1:8080)");
+    cmd->add_option(
+        "--token-file", conn->token_file,
+        "File holding the token (default: $SOVGRID_TOKEN, else ~/.config/sovgrid/token)");
+    cmd->add_flag("--json", conn->json_output, "Print the server's JSON instead of a table");
+  };
+  auto finish = [](int rc) {
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  };
+
+  {  // submit
+    auto file = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand(
+        "submit", "Submit a job, or {\"jobs\": [...]} as one batch, from a JSON file ('-': stdin)");
+    cmd->add_option("file", *file, "JSON file")->required();
+    add_connection(cmd);
+    cmd->callback([conn, file, finish] {
+      const std::string body = ReadInput(*file);
+      if (body.empty()) {
+        std::cerr << "error: cannot read " << *file << "\n";
+        throw CLI::RuntimeError(2);
+      }
+      const json parsed = json::parse(body, nullptr, false);
+      const bool batch = parsed.is_object() && parsed.contains("jobs");
+      const Reply r = Call(*conn, "POST", batch ? "/v1/jobs:batch" : "/v1/jobs", body);
+      finish(Print(*conn, r, [&](const json& b) {
+        if (batch) {
+          std::cout << "submitted " << b["ids"].size() << " jobs\n";
+        } else {
+          std::cout << "submitted " << b["id"].get<std::string>() << "\n";
+        }
+      }));
+    });
+  }
+  {  // jobs
+    auto state = std::make_shared<std::string>();
+    auto tenant = std::make_shared<std::string>();
+    auto limit = std::make_shared<int>(100);
+    auto after = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("jobs", "List jobs (oldest first, one page)");
+    cmd->add_option("--state", *state, "pending | running | finished | failed | cancelled");
+    cmd->add_option("--tenant", *tenant, "Only this tenant's subtree");
+    cmd->add_option("--limit", *limit, "Jobs per page (1..1000)")->capture_default_str();
+    cmd->add_option("--after", *after, "Cursor printed at the end of the previous page");
+    add_connection(cmd);
+    cmd->callback([=] {
+      const Reply r = Call(*conn, "GET",
+                           "/v1/jobs" + Query({{"state", *state},
+                                               {"tenant", *tenant},
+                                               {"limit", std::to_string(*limit)},
+                                               {"after", *after}}));
+      finish(Print(*conn, r, [](const json& b) {
+        TextTable t({"id", "tenant", "state", "submitted (UTC)", "reason"});
+        for (const auto& j : b["jobs"]) {
+          t.AddRow({j["id"], j["tenant"], j["state"], When(j["submitted_at"]), j["reason"]});
+        }
+        t.Print(std::cout);
+        if (b["next_after"].get<std::int64_t>() != 0)
+          std::cout << "more: --after " << b["next_after"].get<std::int64_t>() << "\n";
+      }));
+    });
+  }
+  {  // job
+    auto id = std::make_shared<std::string>();
+    CLI::App* cmd =
+        app.add_subcommand("job", "One job: state, where it runs, why it waits, history");
+    cmd->add_option("id", *id, "Job id")->required();
+    add_connection(cmd);
+    cmd->callback([=] {
+      const Reply r = Call(*conn, "GET", "/v1/jobs/" + PathSegment(*id));
+      finish(Print(*conn, r, [](const json& j) {
+        std::cout << fmt::format("{}  tenant {}  {}  {}\n", j["id"].get<std::string>(),
+                                 j["tenant"].get<std::string>(), Shape(j["spec"]),
+                                 j["state"].get<std::string>());
+        if (j.contains("pending_reason"))
+          std::cout << "waiting: " << j["pending_reason"].get<std::string>() << "\n";
+        if (j.contains("assignment")) {
+          for (const auto& part : j["assignment"])
+            std::cout << "runs on " << part["node"].get<std::string>() << " accelerators "
+                      << part["accelerators"].dump() << "\n";
+        }
+        TextTable t({"time (UTC)", "state", "detail"});
+        for (const auto& e : j["history"]) t.AddRow({When(e["at"]), e["state"], e["detail"]});
+        t.Print(std::cout);
+      }));
+    });
+  }
+  {  // cancel
+    auto id = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("cancel", "Cancel a pending or running job");
+    cmd->add_option("id", *id, "Job id")->required();
+    add_connection(cmd);
+    cmd->callback([=] {
+      const Reply r = Call(*conn, "POST", "/v1/jobs/" + PathSegment(*id) + "/cancel");
+      finish(Print(*conn, r, [&](const json&) { std::cout << "cancelled " << *id << "\n"; }));
+    });
+  }
+  {  // grid
+    CLI::App* cmd = app.add_subcommand("grid", "Pools of the grid with accelerators used and free");
+    add_connection(cmd);
+    cmd->callback([=] {
+      const Reply r = Call(*conn, "GET", "/v1/grid");
+      finish(Print(*conn, r, [](const json& b) {
+        TextTable t({"pool", "site", "model", "nodes", "accelerators", "used", "free"});
+        for (const auto& p : b["pools"]) {
+          t.AddRow({p["id"], p["site"], p["accelerator"],
+                    std::to_string(p["nodes"].get<long long>()),
+                    std::to_string(p["accelerators"].get<long long>()),
+                    fmt::format("{:.1f}", p["used"].get<double>()),
+                    fmt::format("{:.1f}", p["free"].get<double>())});
+        }
+        t.Print(std::cout);
+        std::cout << b["jobs_pending"] << " jobs pending, " << b["jobs_running"] << " running\n";
+      }));
+    });
+  }
+  {  // admin
+    CLI::App* admin = app.add_subcommand("admin", "Tokens and the audit log");
+    admin->require_subcommand(1);
+    auto tenant = std::make_shared<std::string>();
+    auto role = std::make_shared<std::string>("user");
+    CLI::App* create =
+        admin->add_subcommand("token-create", "Create a token (its secret is shown once)");
+    create->add_option("--tenant", *tenant, "Tenant subtree the token is bound to (empty: all)");
+    create->add_option("--role", *role, "admin | tenant-admin | user | read-only")
+        ->capture_default_str();
+    add_connection(create);
+    create->callback([=] {
+      const Reply r =
+          Call(*conn, "POST", "/v1/tokens", json({{"tenant", *tenant}, {"role", *role}}).dump());
+      finish(Print(*conn, r, [](const json& b) {
+        std::cout << "token " << b["id"].get<std::string>() << " (" << b["role"].get<std::string>()
+                  << "): " << b["token"].get<std::string>() << "\n";
+      }));
+    });
+    CLI::App* list = admin->add_subcommand("tokens", "List tokens");
+    add_connection(list);
+    list->callback([=] {
+      const Reply r = Call(*conn, "GET", "/v1/tokens");
+      finish(Print(*conn, r, [](const json& b) {
+        TextTable t({"id", "tenant", "role", "created (UTC)", "revoked"});
+        for (const auto& k : b["tokens"])
+          t.AddRow({k["id"], k["tenant"], k["role"], When(k["created_at"]),
+                    k["revoked"] ? "yes" : "no"});
+        t.Print(std::cout);
+      }));
+    });
+    auto token_id = std::make_shared<std::string>();
+    CLI::App* revoke = admin->add_subcommand("token-revoke", "Revoke a token");
+    revoke->add_option("id", *token_id, "Token id")->required();
+    add_connection(revoke);
+    revoke->callback([=] {
+      const Reply r = Call(*conn, "DELETE", "/v1/tokens/" + PathSegment(*token_id));
+      finish(Print(*conn, r, [&](const json&) { std::cout << "revoked " << *token_id << "\n"; }));
+    });
+    CLI::App* audit = admin->add_subcommand("audit", "The audit log, oldest first");
+    add_connection(audit);
+    audit->callback([=] {
+      const Reply r = Call(*conn, "GET", "/v1/audit?limit=1000");
+      finish(Print(*conn, r, [](const json& b) {
+        TextTable t({"seq", "time (UTC)", "actor", "action", "target", "detail"});
+        for (const auto& e : b["entries"]) {
+          t.AddRow({std::to_string(e["seq"].get<long long>()), When(e["at"]), e["actor"],
+                    e["action"], e["target"], e["detail"]});
+        }
+        t.Print(std::cout);
+      }));
+    });
+  }
+}
+
+}  // namespace sovgrid::cli
