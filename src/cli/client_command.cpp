@@ -70,6 +70,7 @@ Reply Call(const Connection& c, const std::string& method, const std::string& pa
   }
   httplib::Client client(server);
   client.set_connection_timeout(5, 0);
+  client.set_tcp_nodelay(true);
   client.set_read_timeout(60, 0);
   httplib::Headers headers;
   if (!token->empty()) headers.emplace("Authorization", "Bearer " + *token);

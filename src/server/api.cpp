@@ -159,7 +159,8 @@ Response Api::Handle(const Request& r) {
       m += "sovgrid_pool_accelerators_used{pool=\"" + p.id + "\"} " + json(p.used).dump() + "\n";
     return {200, "text/plain; version=0.0.4", m};
   }
-  if (r.method == "GET" && r.path == "/v1/openapi.json") return {200, "application/json", OpenApiJson()};
+  if (r.method == "GET" && r.path == "/v1/openapi.json")
+    return {200, "application/json", OpenApiJson()};
   if (r.path.rfind("/v1/", 0) != 0) return Error(404, "not_found", "no such endpoint: " + r.path);
 
   // Everything under /v1 needs a token.

@@ -96,39 +96,80 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(const model::Scenario& 
 }
 
 Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jobs, Time now) {
-  std::lock_guard lock(mu_);
   std::vector<std::string> ids;
   std::vector<store::StoredJob> records;
   ids.reserve(jobs.size());
   records.reserve(jobs.size());
-  auto undo = [&] {
-    for (const auto& id : ids) (void)scheduler_->Cancel(id, now);
-  };
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    model::Job& job = jobs[i];
-    job.submit_time = now;
-    store::StoredJob r;
-    r.id = job.id;
-    r.tenant = job.tenant;
-    r.spec_json = JobToJson(job);
-    r.state = "pending";
-    r.submitted_at = now;
-    r.reason = "submitted";
-    if (Status s = scheduler_->Submit(std::move(job)); !s.ok()) {
-      undo();
-      const std::string where =
-          jobs.size() == 1 ? std::string("job") : "jobs[" + std::to_string(i) + "]";
-      return Status(s.code(), where + " (id " + r.id + "): " + s.message());
+  std::uint64_t ticket = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto undo = [&] {
+      for (const auto& id : ids) (void)scheduler_->Cancel(id, now);
+    };
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      model::Job& job = jobs[i];
+      job.submit_time = now;
+      store::StoredJob r;
+      r.id = job.id;
+      r.tenant = job.tenant;
+      r.spec_json = JobToJson(job);
+      r.state = "pending";
+      r.submitted_at = now;
+      r.reason = "submitted";
+      if (Status s = scheduler_->Submit(std::move(job)); !s.ok()) {
+        undo();
+        const std::string where =
+            jobs.size() == 1 ? std::string("job") : "jobs[" + std::to_string(i) + "]";
+        return Status(s.code(), where + " (id " + r.id + "): " + s.message());
+      }
+      ids.push_back(r.id);
+      records.push_back(std::move(r));
     }
-    ids.push_back(r.id);
-    records.push_back(std::move(r));
+    // Queued for commit while mu_ is held: a cycle (which takes mu_ and then
+    // commits the queue) cannot start these jobs before they are durable.
+    std::lock_guard commit_lock(commit_mu_);
+    ticket = ++enqueued_;
+    for (auto& r : records) commit_queue_.push_back(std::move(r));
   }
-  if (Status s = store_->AddJobs(records); !s.ok()) {
-    undo();
-    return s;
+  std::unique_lock lock(commit_mu_);
+  const Status result = CommitUpTo(ticket, lock);
+  lock.unlock();
+  if (!result.ok()) {
+    std::lock_guard relock(mu_);
+    for (const auto& id : ids) (void)scheduler_->Cancel(id, now);
+    return result;
   }
+  std::lock_guard relock(mu_);
   counters_.submitted += ids.size();
   return ids;
+}
+
+Status ControlPlane::CommitUpTo(std::uint64_t ticket, std::unique_lock<std::mutex>& lock) {
+  while (committed_ < ticket) {
+    if (committing_) {
+      committed_cv_.wait(lock);
+      continue;
+    }
+    // Lead: commit everything queued so far in one transaction.
+    committing_ = true;
+    std::vector<store::StoredJob> batch;
+    batch.swap(commit_queue_);
+    const std::uint64_t first = committed_ + 1, upto = enqueued_;
+    lock.unlock();
+    const Status s = store_->AddJobs(batch);
+    lock.lock();
+    if (!s.ok()) {
+      failed_commits_.push_back({first, upto, s});
+      if (failed_commits_.size() > 64) failed_commits_.erase(failed_commits_.begin());
+    }
+    committed_ = upto;
+    committing_ = false;
+    committed_cv_.notify_all();
+  }
+  for (const auto& f : failed_commits_) {
+    if (f.first <= ticket && ticket <= f.last) return f.error;
+  }
+  return Status::Ok();
 }
 
 Status ControlPlane::Cancel(const std::string& id, Time now) {
@@ -173,14 +214,26 @@ std::string ControlPlane::AssignmentJson(const std::vector<sched::NodeAssignment
 
 Status ControlPlane::Tick(Time now) {
   std::lock_guard lock(mu_);
+  {
+    // Submissions accepted so far become durable before any of them can start.
+    // If that failed, their submitters remove them; no cycle until then.
+    // (A job of a failed commit left in the scheduler for the moment its
+    // submitter needs to take mu_ and remove it could still start in the next
+    // cycle; its store update then fails with NotFound. Only on disk errors.)
+    std::unique_lock commit_lock(commit_mu_);
+    const std::uint64_t before = committed_;
+    (void)CommitUpTo(enqueued_, commit_lock);
+    for (const auto& f : failed_commits_) {
+      if (f.first > before) return f.error;
+    }
+  }
+  // Every change of this tick is committed in one transaction (one disk sync).
+  std::vector<store::JobUpdate> updates;
   for (const auto& ended : backend_->Poll(now)) {
     Status s = ended.failed ? scheduler_->Fail(ended.job, now) : scheduler_->Finish(ended.job, now);
     if (!s.ok()) continue;  // cancelled meanwhile
     ++(ended.failed ? counters_.failed : counters_.finished);
-    if (Status w = store_->UpdateJob(ended.job, ended.failed ? "failed" : "finished", now,
-                                     ended.message, "");
-        !w.ok())
-      return w;
+    updates.push_back({ended.job, ended.failed ? "failed" : "finished", now, ended.message, ""});
   }
   const auto started = std::chrono::steady_clock::now();
   sched::CycleResult cycle = scheduler_->RunCycle(now);
@@ -195,30 +248,25 @@ Status ControlPlane::Tick(Time now) {
         if (Status s = backend_->Start(*view->spec, d.assignment, now); !s.ok()) {
           (void)scheduler_->Fail(d.job, now);
           ++counters_.failed;
-          if (Status w = store_->UpdateJob(d.job, "failed", now,
-                                           std::string(backend_->name()) + ": " + s.message(), "");
-              !w.ok())
-            return w;
+          updates.push_back(
+              {d.job, "failed", now, std::string(backend_->name()) + ": " + s.message(), ""});
           continue;
         }
         ++counters_.started;
-        if (Status w =
-                store_->UpdateJob(d.job, "running", now, d.reason, AssignmentJson(d.assignment));
-            !w.ok())
-          return w;
+        updates.push_back({d.job, "running", now, d.reason, AssignmentJson(d.assignment)});
         break;
       }
       case sched::Decision::Kind::kPreempt:
       case sched::Decision::Kind::kRequeue:
         backend_->Stop(d.job);
         if (d.kind == sched::Decision::Kind::kPreempt) ++counters_.preempted;
-        if (Status w = store_->UpdateJob(d.job, "pending", now, d.reason, ""); !w.ok()) return w;
+        updates.push_back({d.job, "pending", now, d.reason, ""});
         break;
       case sched::Decision::Kind::kReserve:
         break;
     }
   }
-  return Status::Ok();
+  return store_->UpdateJobs(updates);
 }
 
 GridSummary ControlPlane::Grid() {

@@ -5,8 +5,10 @@
 //
 // Contract:
 //  * Submit is all or none: every job of a batch is validated by the
-//    scheduler, then the batch is committed in one transaction, then it is
-//    acknowledged. A rejected batch leaves no trace.
+//    scheduler, then the batch is committed, then it is acknowledged. A
+//    rejected batch leaves no trace. Concurrent submissions share one
+//    transaction (group commit: the first waiter commits for all), and no
+//    cycle starts a job before its submission is committed.
 //  * Tick(now) runs one scheduling cycle and collects finished work from the
 //    backend; every state change is committed before Tick returns.
 //  * On open, pending and running jobs of the store are queued again. Running
@@ -15,6 +17,7 @@
 //  * Thread-safe: one mutex serialises the scheduler and the backend.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -99,13 +102,29 @@ class ControlPlane {
   ControlPlane(const model::Scenario& scenario, store::Store* store,
                std::unique_ptr<ExecutionBackend> backend, std::unique_ptr<sched::Scheduler> s);
   std::string AssignmentJson(const std::vector<sched::NodeAssignment>& a) const;
+  // Commits every queued submission up to `ticket` (commit_mu_ held via
+  // `lock`); the error of the batch that held `ticket`, if its commit failed.
+  Status CommitUpTo(std::uint64_t ticket, std::unique_lock<std::mutex>& lock);
 
   const model::Scenario& scenario_;
   store::Store* store_;
   std::unique_ptr<ExecutionBackend> backend_;
-  std::mutex mu_;
+  std::mutex mu_;  // the scheduler, the backend, the counters
   std::unique_ptr<sched::Scheduler> scheduler_;
   ControlPlaneCounters counters_;
+
+  // Group commit of submissions. Lock order: mu_ before commit_mu_.
+  std::mutex commit_mu_;
+  std::condition_variable committed_cv_;
+  std::vector<store::StoredJob> commit_queue_;
+  std::uint64_t enqueued_ = 0;   // tickets handed out (one per submission)
+  std::uint64_t committed_ = 0;  // tickets whose commit finished (ok or not)
+  bool committing_ = false;      // a leader is writing a batch
+  struct FailedCommit {
+    std::uint64_t first, last;  // tickets of the batch
+    Status error;
+  };
+  std::vector<FailedCommit> failed_commits_;  // the most recent 64
 };
 
 }  // namespace sovgrid::server

@@ -1,17 +1,31 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 namespace sovgrid::server {
 
 struct HttpServer::Impl {
   httplib::Server server;
   Api* api = nullptr;
+  int listen_fd = -1;  // the listening socket, once bound
 };
 
 HttpServer::HttpServer(Api* api, std::size_t max_body_bytes) : impl_(std::make_unique<Impl>()) {
   impl_->api = api;
   impl_->server.set_payload_max_length(max_body_bytes);
+  // Small JSON replies: without TCP_NODELAY, delayed ACKs add ~40 ms per request.
+  impl_->server.set_tcp_nodelay(true);
+  // Enough workers for many keep-alive clients (each holds a worker while connected).
+  impl_->server.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  // httplib closes a keep-alive connection after 5 requests by default; a client
+  // writing its next request at that moment sees a read error.
+  impl_->server.set_keep_alive_max_count(100000);
+  // Remember the listening socket (the callback runs before bind) to raise its backlog.
+  impl_->server.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    impl_->listen_fd = sock;
+  });
   auto handler = [this](const httplib::Request& in, httplib::Response& out) {
     Request r;
     r.method = in.method;
@@ -37,15 +51,19 @@ HttpServer::HttpServer(Api* api, std::size_t max_body_bytes) : impl_(std::make_u
 HttpServer::~HttpServer() { Stop(); }
 
 Result<int> HttpServer::Bind(const std::string& host, int port) {
+  int bound = port;
   if (port == 0) {
-    const int bound = impl_->server.bind_to_any_port(host);
+    bound = impl_->server.bind_to_any_port(host);
     if (bound <= 0) return IoError("cannot listen on " + host + ": no free port");
-    return bound;
-  }
-  if (!impl_->server.bind_to_port(host, port))
+  } else if (!impl_->server.bind_to_port(host, port)) {
     return IoError("cannot listen on " + host + ":" + std::to_string(port) +
                    " (in use, or not an address of this machine)");
-  return port;
+  }
+  // cpp-httplib listens with a backlog of 5 (a compile-time constant of the
+  // library): a burst of new clients then waits a second for a SYN retry.
+  // listen() again on the bound socket raises it.
+  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, SOMAXCONN);
+  return bound;
 }
 
 bool HttpServer::Run() { return impl_->server.listen_after_bind(); }

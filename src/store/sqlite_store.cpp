@@ -125,7 +125,19 @@ class SqliteStore final : public Store {
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   ~SqliteStore() override {
     statements_.clear();
+    read_statements_.clear();
+    sqlite3_close_v2(reader_);
     sqlite3_close_v2(db_);
+  }
+
+  // Readers get their own connection: in WAL mode they see the last commit and
+  // never wait for a writer's transaction (a cycle committing thousands of starts).
+  Status OpenReader() {
+    const int rc = sqlite3_open_v2(path_.c_str(), &reader_,
+                                   SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
+    if (rc != SQLITE_OK) return IoError(path_ + ": cannot open a reading connection");
+    sqlite3_busy_timeout(reader_, 5000);
+    return Status::Ok();
   }
 
   Status Init() {
@@ -164,48 +176,58 @@ class SqliteStore final : public Store {
 
   Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
                    const std::string& reason, const std::string& assignment_json) override {
+    return UpdateJobs({{id, state, at, reason, assignment_json}});
+  }
+
+  Status UpdateJobs(const std::vector<JobUpdate>& updates) override {
+    if (updates.empty()) return Status::Ok();
     std::lock_guard lock(mu_);
     if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-    std::int64_t seq = 0;
-    {
-      Use u(Prepare(
-          "UPDATE jobs SET state = ?, updated_at = ?, reason = ?, assignment = ? WHERE id = ? "
-          "RETURNING seq"));
-      u.Bind(state).Bind(at).Bind(reason).Bind(assignment_json).Bind(id);
-      const int rc = u.Step();
-      if (rc == SQLITE_DONE) {
-        Rollback();
-        return NotFound("job '" + id + "' not found");
+    const Statement& update = Prepare(
+        "UPDATE jobs SET state = ?, updated_at = ?, reason = ?, assignment = ? WHERE id = ? "
+        "RETURNING seq");
+    const Statement& event =
+        Prepare("INSERT INTO job_events (job_seq, at, state, detail) VALUES (?, ?, ?, ?)");
+    for (const auto& x : updates) {
+      std::int64_t seq = 0;
+      {
+        Use u(update);
+        u.Bind(x.state).Bind(x.at).Bind(x.reason).Bind(x.assignment_json).Bind(x.id);
+        const int rc = u.Step();
+        if (rc == SQLITE_DONE) {
+          Rollback();
+          return NotFound("job '" + x.id + "' not found");
+        }
+        if (rc != SQLITE_ROW) return ErrorAndRollback("update job '" + x.id + "'");
+        seq = u.Int(0);
       }
-      if (rc != SQLITE_ROW) return ErrorAndRollback("update job '" + id + "'");
-      seq = u.Int(0);
+      Use e(event);
+      e.Bind(seq).Bind(x.at).Bind(x.state).Bind(x.reason);
+      if (e.Step() != SQLITE_DONE) return ErrorAndRollback("insert job event");
     }
-    Use e(Prepare("INSERT INTO job_events (job_seq, at, state, detail) VALUES (?, ?, ?, ?)"));
-    e.Bind(seq).Bind(at).Bind(state).Bind(reason);
-    if (e.Step() != SQLITE_DONE) return ErrorAndRollback("insert job event");
     return Commit();
   }
 
   Result<StoredJob> GetJob(const std::string& id) override {
-    std::lock_guard lock(mu_);
-    Use u(Prepare((std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?").c_str()));
+    std::lock_guard lock(read_mu_);
+    Use u(PrepareRead((std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?").c_str()));
     u.Bind(id);
     const int rc = u.Step();
     if (rc == SQLITE_ROW) return ReadJob(u);
     if (rc == SQLITE_DONE) return NotFound("job '" + id + "' not found");
-    return Error("read job '" + id + "'");
+    return ReadError("read job '" + id + "'");
   }
 
   Result<std::vector<JobEvent>> JobHistory(const std::string& id) override {
-    std::lock_guard lock(mu_);
-    Use u(
-        Prepare("SELECT e.at, e.state, e.detail FROM job_events e JOIN jobs j ON j.seq = e.job_seq "
-                "WHERE j.id = ? ORDER BY e.rowid"));
+    std::lock_guard lock(read_mu_);
+    Use u(PrepareRead(
+        "SELECT e.at, e.state, e.detail FROM job_events e JOIN jobs j ON j.seq = e.job_seq "
+        "WHERE j.id = ? ORDER BY e.rowid"));
     u.Bind(id);
     std::vector<JobEvent> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) out.push_back({u.Int(0), u.Text(1), u.Text(2)});
-    if (rc != SQLITE_DONE) return Error("read history of job '" + id + "'");
+    if (rc != SQLITE_DONE) return ReadError("read history of job '" + id + "'");
     if (out.empty()) return NotFound("job '" + id + "' not found");
     return out;
   }
@@ -221,9 +243,9 @@ class SqliteStore final : public Store {
       sql += ")";
     }
     sql += " ORDER BY seq LIMIT ?";
-    std::lock_guard lock(mu_);
-    Statement stmt(db_, sql.c_str());  // shape varies with the filter: not cached
-    if (stmt.get() == nullptr) return Error("prepare job listing");
+    std::lock_guard lock(read_mu_);
+    Statement stmt(reader_, sql.c_str());  // shape varies with the filter: not cached
+    if (stmt.get() == nullptr) return ReadError("prepare job listing");
     Use u(stmt);
     u.Bind(f.after_seq);
     if (!f.state.empty()) u.Bind(f.state);
@@ -232,7 +254,7 @@ class SqliteStore final : public Store {
     JobPage page;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) page.jobs.push_back(ReadJob(u));
-    if (rc != SQLITE_DONE) return Error("list jobs");
+    if (rc != SQLITE_DONE) return ReadError("list jobs");
     if (page.jobs.size() > static_cast<std::size_t>(f.limit)) {
       page.jobs.pop_back();
       page.next_after = page.jobs.back().seq;
@@ -241,14 +263,14 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<StoredJob>> ActiveJobs() override {
-    std::lock_guard lock(mu_);
-    Use u(Prepare((std::string("SELECT ") + kJobColumns +
-                   " FROM jobs WHERE state IN ('pending', 'running') ORDER BY seq")
-                      .c_str()));
+    std::lock_guard lock(read_mu_);
+    Use u(PrepareRead((std::string("SELECT ") + kJobColumns +
+                       " FROM jobs WHERE state IN ('pending', 'running') ORDER BY seq")
+                          .c_str()));
     std::vector<StoredJob> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) out.push_back(ReadJob(u));
-    if (rc != SQLITE_DONE) return Error("read active jobs");
+    if (rc != SQLITE_DONE) return ReadError("read active jobs");
     return out;
   }
 
@@ -267,16 +289,16 @@ class SqliteStore final : public Store {
   }
 
   Result<TokenRecord> FindTokenByHash(const std::string& hash) override {
-    std::lock_guard lock(mu_);
-    Use u(
-        Prepare("SELECT id, hash, tenant, role, created_at, revoked FROM tokens WHERE hash = ? AND "
-                "revoked = 0"));
+    std::lock_guard lock(read_mu_);
+    Use u(PrepareRead(
+        "SELECT id, hash, tenant, role, created_at, revoked FROM tokens WHERE hash = ? AND "
+        "revoked = 0"));
     u.Bind(hash);
     const int rc = u.Step();
     if (rc == SQLITE_ROW)
       return TokenRecord{u.Text(0), u.Text(1), u.Text(2), u.Text(3), u.Int(4), u.Int(5) != 0};
     if (rc == SQLITE_DONE) return NotFound("no such token");
-    return Error("read token");
+    return ReadError("read token");
   }
 
   Status RevokeToken(const std::string& id) override {
@@ -289,13 +311,14 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<TokenRecord>> ListTokens() override {
-    std::lock_guard lock(mu_);
-    Use u(Prepare("SELECT id, hash, tenant, role, created_at, revoked FROM tokens ORDER BY id"));
+    std::lock_guard lock(read_mu_);
+    Use u(
+        PrepareRead("SELECT id, hash, tenant, role, created_at, revoked FROM tokens ORDER BY id"));
     std::vector<TokenRecord> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW)
       out.push_back({u.Text(0), u.Text(1), u.Text(2), u.Text(3), u.Int(4), u.Int(5) != 0});
-    if (rc != SQLITE_DONE) return Error("list tokens");
+    if (rc != SQLITE_DONE) return ReadError("list tokens");
     return out;
   }
 
@@ -309,8 +332,8 @@ class SqliteStore final : public Store {
 
   Result<std::vector<AuditEntry>> ListAudit(std::int64_t after_seq, int limit) override {
     if (limit < 1 || limit > 10000) return InvalidArgument("limit: expected 1..10000");
-    std::lock_guard lock(mu_);
-    Use u(Prepare(
+    std::lock_guard lock(read_mu_);
+    Use u(PrepareRead(
         "SELECT seq, at, actor, action, target, detail FROM audit WHERE seq > ? ORDER BY seq "
         "LIMIT ?"));
     u.Bind(after_seq).Bind(static_cast<std::int64_t>(limit));
@@ -318,7 +341,7 @@ class SqliteStore final : public Store {
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW)
       out.push_back({u.Int(0), u.Int(1), u.Text(2), u.Text(3), u.Text(4), u.Text(5)});
-    if (rc != SQLITE_DONE) return Error("list audit log");
+    if (rc != SQLITE_DONE) return ReadError("list audit log");
     return out;
   }
 
@@ -355,11 +378,25 @@ class SqliteStore final : public Store {
   Status Error(const std::string& what) const {
     return IoError(path_ + ": cannot " + what + ": " + sqlite3_errmsg(db_));
   }
+  Status ReadError(const std::string& what) const {
+    return IoError(path_ + ": cannot " + what + ": " + sqlite3_errmsg(reader_));
+  }
+  // The same as Prepare, on the reading connection. Callers hold read_mu_.
+  const Statement& PrepareRead(const char* sql) {
+    for (const auto& [text, stmt] : read_statements_) {
+      if (text == sql) return *stmt;
+    }
+    read_statements_.emplace_back(sql, std::make_unique<Statement>(reader_, sql));
+    return *read_statements_.back().second;
+  }
 
-  std::mutex mu_;
+  std::mutex mu_;  // the writing connection
   sqlite3* db_;
   std::string path_;
   std::vector<std::pair<std::string, std::unique_ptr<Statement>>> statements_;
+  std::mutex read_mu_;  // the reading connection
+  sqlite3* reader_ = nullptr;
+  std::vector<std::pair<std::string, std::unique_ptr<Statement>>> read_statements_;
 };
 
 }  // namespace
@@ -382,6 +419,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir) {
   sqlite3_busy_timeout(db, 5000);
   auto store = std::make_unique<SqliteStore>(db, path);
   if (Status s = store->Init(); !s.ok()) return s;
+  if (Status s = store->OpenReader(); !s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }
 

@@ -40,6 +40,14 @@ struct JobEvent {
   std::string detail;
 };
 
+struct JobUpdate {
+  std::string id;
+  std::string state;
+  std::int64_t at = 0;
+  std::string reason;
+  std::string assignment_json;
+};
+
 struct JobFilter {
   std::vector<std::string> tenants;  // any of these; empty = all
   std::string state;                 // "" = any
@@ -79,6 +87,9 @@ class Store {
   // Sets a job's state, reason and assignment and appends to its history.
   virtual Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
                            const std::string& reason, const std::string& assignment_json) = 0;
+  // Several updates in one transaction (one disk sync), all or none; NotFound
+  // names the first unknown id.
+  virtual Status UpdateJobs(const std::vector<JobUpdate>& updates) = 0;
   virtual Result<StoredJob> GetJob(const std::string& id) = 0;
   virtual Result<std::vector<JobEvent>> JobHistory(const std::string& id) = 0;
   virtual Result<JobPage> ListJobs(const JobFilter& filter) = 0;
