@@ -331,6 +331,7 @@ Response Api::Route(const Request& r, const Caller& c) {
     for (const auto& p : g.pools) {
       pools.push_back({{"id", p.id},
                        {"site", p.site},
+                       {"site_state", p.site_state},
                        {"accelerator", p.accelerator},
                        {"nodes", p.nodes},
                        {"accelerators", p.accelerators},
@@ -393,6 +394,94 @@ Response Api::Route(const Request& r, const Caller& c) {
     if (Status s = store_->RevokeToken(id); !s.ok()) return FromStatus(s);
     if (Status s = audit("token.revoke", id, ""); !s.ok()) return FromStatus(s);
     return Json(200, {{"id", id}, {"revoked", true}});
+  }
+  static const std::regex kUsage(R"(^/v1/tenants/([^/]+)/usage$)");
+  static const std::regex kAdminState(R"(^/v1/admin/(nodes|sites)/(.+)/state$)");
+  static const std::regex kAdminTenant(R"(^/v1/admin/tenants/([^/]+)/(quota|grants)$)");
+  if (std::regex_match(r.path, m, kUsage) && r.method == "GET") {
+    const std::string tenant = m[1];
+    if (!visible(tenant)) return Error(404, "not_found", "tenant '" + tenant + "' not found");
+    auto u = cp_->Usage(tenant);
+    if (!u.ok()) return FromStatus(u.status());
+    json classes = json::array(), grants = json::array();
+    for (const auto& c2 : u->classes) {
+      classes.push_back({{"class", c2.name},
+                         {"used", c2.used},
+                         {"guarantee", c2.guarantee},
+                         {"maximum", c2.maximum}});
+    }
+    for (const auto& g : u->grants) {
+      grants.push_back({{"id", g.grant.id},
+                        {"accelerator_hours", g.grant.accelerator_hours},
+                        {"used_hours", g.used_hours},
+                        {"valid_from", g.grant.valid_from},
+                        {"valid_until", g.grant.valid_until},
+                        {"quota_class", g.grant.quota_class}});
+    }
+    return Json(200, {{"tenant", tenant}, {"classes", classes}, {"grants", grants}});
+  }
+  if ((std::regex_match(r.path, m, kAdminState) || std::regex_match(r.path, m, kAdminTenant)) &&
+      r.method == "POST") {
+    if (!may("admin")) return Error(403, "permission_denied", "needs an admin token");
+    json body;
+    if (auto bad = parse_body(&body)) return *bad;
+    if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
+    const std::string what = m[1], name = m[2];
+    Status s;
+    std::string action, target = name;
+    if (what == "nodes" || what == "sites") {
+      for (const auto& [key, v] : body.items()) {
+        if (key != "state") return Error(400, "invalid_argument", "unknown field", "$." + key);
+      }
+      if (!body.contains("state") || !body["state"].is_string())
+        return Error(400, "invalid_argument", "expected \"up\", \"draining\" or \"down\"",
+                     "$.state");
+      const std::string state = body["state"];
+      s = what == "nodes" ? cp_->SetNodeState(name, state, clock_())
+                          : cp_->SetSiteState(name, state, clock_());
+      action = (what == "nodes" ? "node." : "site.") + state;
+    } else if (m[2] == "quota") {
+      const std::string tenant = m[1];
+      model::ClassAmounts amounts[3];
+      const char* fields[3] = {"guarantee", "borrow_limit", "lend_limit"};
+      for (const auto& [key, v] : body.items()) {
+        if (key != fields[0] && key != fields[1] && key != fields[2])
+          return Error(400, "invalid_argument", "unknown field", "$." + key);
+      }
+      for (int i = 0; i < 3; ++i) {
+        if (!body.contains(fields[i])) continue;
+        const json& v = body[fields[i]];
+        if (!v.is_object())
+          return Error(400, "invalid_argument", "expected an object of class: accelerators",
+                       std::string("$.") + fields[i]);
+        for (const auto& [cls, n] : v.items()) {
+          if (!n.is_number_integer() || n.get<std::int64_t>() < 0 ||
+              n.get<std::int64_t>() > 1'000'000'000)
+            return Error(400, "invalid_argument", "expected an integer in 0..1000000000",
+                         std::string("$.") + fields[i] + "." + cls);
+          amounts[i][cls] = n.get<std::int64_t>();
+        }
+      }
+      s = cp_->SetQuota(tenant, amounts[0], amounts[1], amounts[2]);
+      action = "tenant.quota";
+      target = tenant;
+    } else {
+      const std::string tenant = m[1];
+      for (const auto& [key, v] : body.items()) {
+        if (key != "grants") return Error(400, "invalid_argument", "unknown field", "$." + key);
+      }
+      auto grants = GrantsFromJson(body.value("grants", json()));
+      if (!grants.ok()) {
+        return Error(400, "invalid_argument", grants.status().message(),
+                     FieldOf(grants.status().message()));
+      }
+      s = cp_->SetGrants(tenant, std::move(grants).value());
+      action = "tenant.grants";
+      target = tenant;
+    }
+    if (!s.ok()) return FromStatus(s);
+    if (Status a = audit(action, target, body.dump()); !a.ok()) return FromStatus(a);
+    return Json(200, {{"ok", true}});
   }
   if (r.path == "/v1/audit" && r.method == "GET") {
     if (!may("admin")) return Error(403, "permission_denied", "needs an admin token");

@@ -70,6 +70,15 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(const model::Scenario& 
   if (!scheduler.ok()) return scheduler.status();
   std::unique_ptr<ControlPlane> cp(
       new ControlPlane(scenario, store, std::move(backend), std::move(scheduler).value()));
+  auto settings = store->ListSettings();
+  if (!settings.ok()) return settings.status();
+  {
+    std::lock_guard lock(cp->mu_);
+    for (const auto& [key, value] : *settings) {
+      // A setting the scenario no longer admits (a node removed) is skipped.
+      (void)cp->ApplySetting(key, value, now);
+    }
+  }
   auto active = store->ActiveJobs();
   if (!active.ok()) return active.status();
   for (const auto& record : *active) {
@@ -269,14 +278,183 @@ Status ControlPlane::Tick(Time now) {
   return store_->UpdateJobs(updates);
 }
 
+namespace {
+
+Result<sched::NodeHealth> ParseNodeHealth(const std::string& s) {
+  if (s == "up") return sched::NodeHealth::kUp;
+  if (s == "draining") return sched::NodeHealth::kDraining;
+  if (s == "down") return sched::NodeHealth::kDown;
+  return InvalidArgument("state: expected up, draining or down, found '" + s + "'");
+}
+
+nlohmann::json AmountsJson(const model::ClassAmounts& a) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : a) out[k] = v;
+  return out;
+}
+
+Result<model::ClassAmounts> AmountsFrom(const nlohmann::json& j, const std::string& field) {
+  model::ClassAmounts out;
+  if (j.is_null()) return out;
+  if (!j.is_object()) return InvalidArgument(field + ": expected an object of class: accelerators");
+  for (const auto& [k, v] : j.items()) {
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
+        v.get<std::int64_t>() > 1'000'000'000)
+      return InvalidArgument(field + "." + k + ": expected an integer in 0..1000000000");
+    out[k] = v.get<std::int64_t>();
+  }
+  return out;
+}
+
+nlohmann::json GrantsJson(const std::vector<model::Grant>& grants) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& g : grants) {
+    out.push_back({{"id", g.id},
+                   {"accelerator_hours", g.accelerator_hours},
+                   {"valid_from", g.valid_from},
+                   {"valid_until", g.valid_until},
+                   {"quota_class", g.quota_class}});
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<model::Grant>> GrantsFromJson(const nlohmann::json& j) {
+  if (!j.is_array()) return InvalidArgument("$.grants: expected an array");
+  std::vector<model::Grant> out;
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    const auto& g = j[i];
+    const std::string at = "$.grants[" + std::to_string(i) + "]";
+    if (!g.is_object()) return InvalidArgument(at + ": expected an object");
+    for (const auto& [k, v] : g.items()) {
+      if (k != "id" && k != "accelerator_hours" && k != "valid_from" && k != "valid_until" &&
+          k != "quota_class")
+        return InvalidArgument(at + "." + k + ": unknown field");
+    }
+    model::Grant grant;
+    if (!g.contains("id") || !g["id"].is_string() || g["id"].get<std::string>().empty())
+      return InvalidArgument(at + ".id: expected a non-empty string");
+    grant.id = g["id"];
+    if (!g.contains("accelerator_hours") || !g["accelerator_hours"].is_number() ||
+        g["accelerator_hours"].get<double>() < 0 || g["accelerator_hours"].get<double>() > 1e12)
+      return InvalidArgument(at + ".accelerator_hours: expected a number in 0..1e12");
+    grant.accelerator_hours = g["accelerator_hours"];
+    for (const char* f : {"valid_from", "valid_until"}) {
+      if (!g.contains(f) || !g[f].is_number_integer() || g[f].get<std::int64_t>() < 0)
+        return InvalidArgument(at + "." + f + ": expected seconds since the Unix epoch");
+    }
+    grant.valid_from = g["valid_from"];
+    grant.valid_until = g["valid_until"];
+    if (grant.valid_until <= grant.valid_from)
+      return InvalidArgument(at + ".valid_until: expected a time after valid_from");
+    if (g.contains("quota_class")) {
+      if (!g["quota_class"].is_string())
+        return InvalidArgument(at + ".quota_class: expected a string");
+      grant.quota_class = g["quota_class"];
+    }
+    out.push_back(grant);
+  }
+  return out;
+}
+
+Status ControlPlane::ApplySetting(const std::string& key, const std::string& value_json, Time now) {
+  const auto colon = key.find(':');
+  if (colon == std::string::npos) return InvalidArgument("setting '" + key + "': no kind");
+  const std::string kind = key.substr(0, colon), name = key.substr(colon + 1);
+  const nlohmann::json v = nlohmann::json::parse(value_json, nullptr, false);
+  if (!v.is_object()) return InvalidArgument("setting '" + key + "': not an object");
+  if (kind == "node" || kind == "site") {
+    const std::string state = v.value("state", "");
+    if (kind == "node") {
+      auto h = ParseNodeHealth(state);
+      if (!h.ok()) return h.status();
+      return scheduler_->SetNodeHealth(name, *h, now);
+    }
+    auto s = model::ParseSiteState(state);
+    if (!s) return InvalidArgument("state: expected up, draining or down, found '" + state + "'");
+    return scheduler_->SetSiteState(name, *s, now);
+  }
+  if (kind == "quota") {
+    auto g = AmountsFrom(v.value("guarantee", nlohmann::json()), "$.guarantee");
+    auto b = AmountsFrom(v.value("borrow_limit", nlohmann::json()), "$.borrow_limit");
+    auto l = AmountsFrom(v.value("lend_limit", nlohmann::json()), "$.lend_limit");
+    for (const auto* r : {&g, &b, &l}) {
+      if (!r->ok()) return r->status();
+    }
+    return scheduler_->SetQuota(name, *g, *b, *l);
+  }
+  if (kind == "grants") {
+    auto grants = GrantsFromJson(v.value("grants", nlohmann::json()));
+    if (!grants.ok()) return grants.status();
+    return scheduler_->SetGrants(name, std::move(grants).value());
+  }
+  return InvalidArgument("setting '" + key + "': unknown kind");
+}
+
+Status ControlPlane::SetNodeState(const std::string& node, const std::string& state, Time now) {
+  const std::string key = "node:" + node, value = nlohmann::json({{"state", state}}).dump();
+  std::lock_guard lock(mu_);
+  if (Status s = ApplySetting(key, value, now); !s.ok()) return s;
+  return store_->PutSetting(key, value);
+}
+
+Status ControlPlane::SetSiteState(const std::string& site, const std::string& state, Time now) {
+  const std::string key = "site:" + site, value = nlohmann::json({{"state", state}}).dump();
+  std::lock_guard lock(mu_);
+  if (Status s = ApplySetting(key, value, now); !s.ok()) return s;
+  return store_->PutSetting(key, value);
+}
+
+Status ControlPlane::SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
+                              const model::ClassAmounts& borrow_limit,
+                              const model::ClassAmounts& lend_limit) {
+  const std::string key = "quota:" + tenant;
+  const std::string value = nlohmann::json({{"guarantee", AmountsJson(guarantee)},
+                                            {"borrow_limit", AmountsJson(borrow_limit)},
+                                            {"lend_limit", AmountsJson(lend_limit)}})
+                                .dump();
+  std::lock_guard lock(mu_);
+  if (Status s = ApplySetting(key, value, 0); !s.ok()) return s;
+  return store_->PutSetting(key, value);
+}
+
+Status ControlPlane::SetGrants(const std::string& tenant, std::vector<model::Grant> grants) {
+  const std::string key = "grants:" + tenant;
+  const std::string value = nlohmann::json({{"grants", GrantsJson(grants)}}).dump();
+  std::lock_guard lock(mu_);
+  if (Status s = ApplySetting(key, value, 0); !s.ok()) return s;
+  return store_->PutSetting(key, value);
+}
+
+Result<TenantUsage> ControlPlane::Usage(const std::string& tenant) {
+  const int t = scenario_.FindTenant(tenant);
+  if (t < 0) return NotFound("tenant '" + tenant + "' not found");
+  std::lock_guard lock(mu_);
+  const sched::QuotaLedger& q = scheduler_->quota();
+  TenantUsage u;
+  for (int c = 0; c < q.class_count(); ++c) {
+    u.classes.push_back({q.class_name(c), static_cast<double>(q.Usage(t, c)) / 1000.0,
+                         static_cast<double>(q.Guarantee(t, c)) / 1000.0,
+                         static_cast<double>(q.Maximum(t, c)) / 1000.0});
+  }
+  const auto& grants = q.Grants(t);
+  for (std::size_t g = 0; g < grants.size(); ++g)
+    u.grants.push_back({grants[g], q.GrantUsedHours(t, g)});
+  return u;
+}
+
 GridSummary ControlPlane::Grid() {
   std::lock_guard lock(mu_);
   GridSummary g;
   const sched::GridState& grid = scheduler_->grid();
   for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
     const auto& pool = scenario_.pools[p];
-    g.pools.push_back({pool.id, pool.site, pool.accelerator, pool.nodes, pool.accelerators(),
-                       static_cast<double>(grid.pool(p).used_milli) / 1000.0});
+    const int site = scenario_.FindSite(pool.site);
+    g.pools.push_back(
+        {pool.id, pool.site, pool.accelerator,
+         std::string(model::SiteStateName(grid.site_state(static_cast<std::size_t>(site)))),
+         pool.nodes, pool.accelerators(), static_cast<double>(grid.pool(p).used_milli) / 1000.0});
   }
   g.pending = scheduler_->pending_count();
   g.running = scheduler_->running_count();

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,7 @@ struct JobInfo {
 struct GridSummary {
   struct Pool {
     std::string id, site, accelerator;
+    std::string site_state;  // up, draining, down
     std::int64_t nodes = 0, accelerators = 0;
     double used = 0;  // accelerators in use (shares count pro rata)
   };
@@ -69,11 +71,31 @@ struct GridSummary {
   std::size_t pending = 0, running = 0;
 };
 
+// A tenant's usage against its quota (per quota class, in accelerators) and grants.
+struct TenantUsage {
+  struct Class {
+    std::string name;
+    double used = 0;       // the tenant's subtree
+    double guarantee = 0;  // guaranteed to it
+    double maximum = 0;    // what it may reach now (guarantee + what it may borrow)
+  };
+  struct GrantUse {
+    model::Grant grant;
+    double used_hours = 0;
+  };
+  std::vector<Class> classes;
+  std::vector<GrantUse> grants;
+};
+
 struct ControlPlaneCounters {
   std::uint64_t submitted = 0, started = 0, finished = 0, failed = 0, cancelled = 0, preempted = 0,
                 cycles = 0;
   double last_cycle_ms = 0;
 };
+
+// Grants as the admin API takes them: [{"id", "accelerator_hours", "valid_from",
+// "valid_until" (seconds since the Unix epoch), "quota_class"?}], strictly checked.
+Result<std::vector<model::Grant>> GrantsFromJson(const nlohmann::json& grants);
 
 class ControlPlane {
  public:
@@ -95,6 +117,16 @@ class ControlPlane {
   Status Tick(model::Time now);
 
   GridSummary Grid();
+  Result<TenantUsage> Usage(const std::string& tenant);
+
+  // Administration. Each change is applied to the scheduler (which validates
+  // it), then kept in the store and replayed on the next open. NotFound for
+  // unknown names; InvalidArgument for a bad state or amount.
+  Status SetNodeState(const std::string& node, const std::string& state, model::Time now);
+  Status SetSiteState(const std::string& site, const std::string& state, model::Time now);
+  Status SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
+                  const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit);
+  Status SetGrants(const std::string& tenant, std::vector<model::Grant> grants);
   ControlPlaneCounters counters();
   const model::Scenario& scenario() const { return scenario_; }
 
@@ -102,6 +134,8 @@ class ControlPlane {
   ControlPlane(const model::Scenario& scenario, store::Store* store,
                std::unique_ptr<ExecutionBackend> backend, std::unique_ptr<sched::Scheduler> s);
   std::string AssignmentJson(const std::vector<sched::NodeAssignment>& a) const;
+  // Applies one stored setting to the scheduler (mu_ held).
+  Status ApplySetting(const std::string& key, const std::string& value_json, model::Time now);
   // Commits every queued submission up to `ticket` (commit_mu_ held via
   // `lock`); the error of the batch that held `ticket`, if its commit failed.
   Status CommitUpTo(std::uint64_t ticket, std::unique_lock<std::mutex>& lock);

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS audit (
   target TEXT NOT NULL,
   detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  key TEXT NOT NULL UNIQUE,
+  value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 )sql";
@@ -319,6 +324,31 @@ class SqliteStore final : public Store {
     while ((rc = u.Step()) == SQLITE_ROW)
       out.push_back({u.Text(0), u.Text(1), u.Text(2), u.Text(3), u.Int(4), u.Int(5) != 0});
     if (rc != SQLITE_DONE) return ReadError("list tokens");
+    return out;
+  }
+
+  Status PutSetting(const std::string& key, const std::string& value) override {
+    std::lock_guard lock(mu_);
+    // Delete and insert, so that the order of seq is the order of the last puts.
+    if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    {
+      Use del(Prepare("DELETE FROM settings WHERE key = ?"));
+      del.Bind(key);
+      if (del.Step() != SQLITE_DONE) return ErrorAndRollback("replace setting '" + key + "'");
+    }
+    Use ins(Prepare("INSERT INTO settings (key, value) VALUES (?, ?)"));
+    ins.Bind(key).Bind(value);
+    if (ins.Step() != SQLITE_DONE) return ErrorAndRollback("write setting '" + key + "'");
+    return Commit();
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> ListSettings() override {
+    std::lock_guard lock(read_mu_);
+    Use u(PrepareRead("SELECT key, value FROM settings ORDER BY seq"));
+    std::vector<std::pair<std::string, std::string>> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) out.emplace_back(u.Text(0), u.Text(1));
+    if (rc != SQLITE_DONE) return ReadError("read settings");
     return out;
   }
 

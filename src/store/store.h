@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -101,6 +102,12 @@ class Store {
   virtual Result<TokenRecord> FindTokenByHash(const std::string& hash) = 0;
   virtual Status RevokeToken(const std::string& id) = 0;
   virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
+
+  // Administrative state that must survive a restart (node and site states,
+  // quota and grant changes), as JSON under a key; a later put replaces it.
+  virtual Status PutSetting(const std::string& key, const std::string& value_json) = 0;
+  // Every setting in the order each key was last put.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ListSettings() = 0;
 
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // Entries with seq > after_seq, oldest first, at most `limit`.

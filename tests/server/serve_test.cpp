@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -208,6 +209,75 @@ TEST_F(ServeTest, TenantsSeeOnlyTheirOwnJobsAndEveryChangeIsAudited) {
   }
   ASSERT_EQ(Call("DELETE", "/v1/tokens/" + startup_id, admin_)->status, 200);
   EXPECT_EQ(Call("GET", "/v1/jobs", startup)->status, 401);
+}
+
+TEST_F(ServeTest, AdministrationIsAppliedKeptAndReplayed) {
+  Start();
+  // A grant for research from now on lets its jobs run (scenarios/small.toml's starts in 2027).
+  const std::int64_t now = std::time(nullptr);
+  auto r = Call("POST", "/v1/admin/tenants/research/grants", admin_,
+                json({{"grants",
+                       {{{"id", "bridge"},
+                         {"accelerator_hours", 100.0},
+                         {"valid_from", now - 60},
+                         {"valid_until", now + 86400}}}}})
+                    .dump());
+  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_EQ(
+      Call("POST", "/v1/jobs", admin_, R"({"id": "g1", "tenant": "research", "accelerators": 2})")
+          ->status,
+      201);
+  json g1;
+  for (int i = 0; i < 100; ++i) {
+    g1 = Body(Call("GET", "/v1/jobs/g1", admin_));
+    if (g1["state"] == "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(g1["state"], "running") << g1.dump();
+  const json usage = Body(Call("GET", "/v1/tenants/research/usage", admin_));
+  double used = 0;
+  for (const auto& c : usage["classes"]) used += c["used"].get<double>();
+  EXPECT_DOUBLE_EQ(used, 2.0) << usage.dump();
+  ASSERT_EQ(usage["grants"].size(), 1U);
+  // Take the site it runs on down: the job is requeued; the state survives a restart.
+  const std::string node = g1["assignment"][0]["node"];
+  const std::string pool = node.substr(0, node.find('/'));
+  const std::string site = pool.substr(0, pool.find('-'));
+  r = Call("POST", "/v1/admin/sites/" + site + "/state", admin_, R"({"state": "down"})");
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Call("POST", "/v1/admin/sites/" + site + "/state", admin_, R"({"state": "sideways"})")
+                ->status,
+            400);
+  EXPECT_EQ(Call("POST", "/v1/admin/sites/atlantis/state", admin_, R"({"state": "down"})")->status,
+            404);
+  EXPECT_EQ(Call("POST", "/v1/admin/tenants/research/quota", admin_,
+                 R"({"guarantee": {"blackwell": -4}})")
+                ->status,
+            400);
+  r = Call("POST", "/v1/admin/nodes/" + node + "/state", admin_, R"({"state": "draining"})");
+  EXPECT_EQ(r->status, 200) << r->body;
+  ASSERT_EQ(daemon_->Stop(SIGTERM), 0);
+  Start();
+  const json grid = Body(Call("GET", "/v1/grid", admin_));
+  for (const auto& p : grid["pools"]) {
+    if (p["site"] == site) {
+      EXPECT_EQ(p["site_state"], "down") << grid.dump();
+    }
+  }
+  EXPECT_EQ(Body(Call("GET", "/v1/tenants/research/usage", admin_))["grants"].size(), 1U);
+  const json audit = Body(Call("GET", "/v1/audit", admin_));
+  std::set<std::string> actions;
+  for (const auto& e : audit["entries"]) actions.insert(e["action"].get<std::string>());
+  EXPECT_TRUE(actions.count("tenant.grants") && actions.count("site.down") &&
+              actions.count("node.draining"))
+      << audit.dump();
+  // The users' view: usage of another tenant is invisible.
+  const std::string startup =
+      Body(Call("POST", "/v1/tokens", admin_, R"({"tenant": "startup", "role": "user"})"))["token"];
+  EXPECT_EQ(Call("GET", "/v1/tenants/research/usage", startup)->status, 404);
+  EXPECT_EQ(
+      Call("POST", "/v1/admin/sites/" + site + "/state", startup, R"({"state": "up"})")->status,
+      403);
 }
 
 TEST_F(ServeTest, CliClientTalksToTheDaemon) {

@@ -144,6 +144,19 @@ TEST_F(SqliteStoreTest, TokensAndAudit) {
   EXPECT_TRUE((*tokens)[0].revoked);
 }
 
+TEST_F(SqliteStoreTest, SettingsKeepTheLastPutInOrder) {
+  ASSERT_TRUE(store_->PutSetting("site:north", R"({"state":"down"})").ok());
+  ASSERT_TRUE(store_->PutSetting("quota:research", R"({"guarantee":{}})").ok());
+  ASSERT_TRUE(store_->PutSetting("site:north", R"({"state":"up"})").ok());
+  Reopen();
+  auto s = store_->ListSettings();
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->size(), 2U);
+  EXPECT_EQ((*s)[0].first, "quota:research");
+  EXPECT_EQ((*s)[1].first, "site:north");
+  EXPECT_EQ((*s)[1].second, R"({"state":"up"})");
+}
+
 TEST(SqliteStoreOpen, MissingDirectoryAndGarbageFileAreErrors) {
   auto missing = OpenSqliteStore("/nonexistent/sovgrid-data");
   ASSERT_FALSE(missing.ok());
