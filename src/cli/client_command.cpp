@@ -22,6 +22,7 @@ using nlohmann::json;
 struct Connection {
   std::string server;      // --server, else $SOVGRID_SERVER, else http://127.0.0.1:8080
   std::string token_file;  // --token-file, else $SOVGRID_TOKEN, else ~/.config/sovgrid/token
+  std::string ca_cert;     // --ca-cert: trust this certificate for https:// servers
   bool json_output = false;
 };
 
@@ -71,6 +72,7 @@ Reply Call(const Connection& c, const std::string& method, const std::string& pa
   httplib::Client client(server);
   client.set_connection_timeout(5, 0);
   client.set_tcp_nodelay(true);
+  if (!c.ca_cert.empty()) client.set_ca_cert_path(c.ca_cert.c_str());
   client.set_read_timeout(60, 0);
   httplib::Headers headers;
   if (!token->empty()) headers.emplace("Authorization", "Bearer " + *token);
@@ -169,6 +171,7 @@ void AddClientCommands(CLI::App& app) {
         "--token-file", conn->token_file,
         "File holding the token (default: $SOVGRID_TOKEN, else ~/.config/sovgrid/token)");
     cmd->add_flag("--json", conn->json_output, "Print the server's JSON instead of a table");
+    cmd->add_option("--ca-cert", conn->ca_cert, "PEM certificate to trust for an https:// server");
   };
   auto finish = [](int rc) {
     if (rc != 0) throw CLI::RuntimeError(rc);
@@ -277,6 +280,37 @@ void AddClientCommands(CLI::App& app) {
         }
         t.Print(std::cout);
         std::cout << b["jobs_pending"] << " jobs pending, " << b["jobs_running"] << " running\n";
+      }));
+    });
+  }
+  {  // usage
+    auto tenant = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("usage", "A tenant's usage against its quota and grants");
+    cmd->add_option("tenant", *tenant, "Tenant id")->required();
+    add_connection(cmd);
+    cmd->callback([=] {
+      const Reply r = Call(*conn, "GET", "/v1/tenants/" + PathSegment(*tenant) + "/usage");
+      finish(Print(*conn, r, [](const json& b) {
+        TextTable t({"quota class", "used", "guarantee", "may reach"});
+        for (const auto& c : b["classes"]) {
+          if (c["used"].get<double>() == 0 && c["guarantee"].get<double>() == 0) continue;
+          t.AddRow({c["class"], fmt::format("{:.1f}", c["used"].get<double>()),
+                    fmt::format("{:.1f}", c["guarantee"].get<double>()),
+                    fmt::format("{:.1f}", c["maximum"].get<double>())});
+        }
+        t.Print(std::cout);
+        if (!b["grants"].empty()) {
+          TextTable g({"grant", "class", "GPU-hours", "used", "valid from (UTC)", "until (UTC)"});
+          for (const auto& x : b["grants"]) {
+            g.AddRow({x["id"],
+                      x["quota_class"].get<std::string>().empty() ? "any" : x["quota_class"],
+                      fmt::format("{:.0f}", x["accelerator_hours"].get<double>()),
+                      fmt::format("{:.1f}", x["used_hours"].get<double>()), When(x["valid_from"]),
+                      When(x["valid_until"])});
+          }
+          std::cout << "\n";
+          g.Print(std::cout);
+        }
       }));
     });
   }

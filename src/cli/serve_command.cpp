@@ -29,6 +29,7 @@ struct Options {
   double speedup = 1;
   double cycle_interval_s = 1;
   std::size_t max_body_mb = 64;
+  std::string tls_cert, tls_key;
 };
 
 model::Time Now() {
@@ -105,15 +106,25 @@ int Run(const Options& o) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  server::HttpServer http(&api, o.max_body_mb << 20);
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    std::cerr << "error: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  server::HttpServer http(&api, o.max_body_mb << 20, o.tls_cert, o.tls_key);
+  if (!http.valid()) {
+    std::cerr << "error: cannot load the TLS certificate " << o.tls_cert << " and key " << o.tls_key
+              << "\n";
+    return 1;
+  }
   auto bound = http.Bind(host, port);
   if (!bound.ok()) {
     std::cerr << "error: " << bound.status().message() << "\n";
     return 1;
   }
   std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
-            << " accelerators), data in " << o.data_dir << ", listening on http://" << host << ":"
-            << *bound << std::endl;
+            << " accelerators), data in " << o.data_dir << ", listening on "
+            << (o.tls_cert.empty() ? "http" : "https") << "://" << host << ":" << *bound
+            << std::endl;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -170,6 +181,10 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--cycle-interval", o->cycle_interval_s, "Seconds between scheduling cycles")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 3600.0));
+  cmd->add_option("--tls-cert", o->tls_cert, "PEM certificate: serve HTTPS only (with --tls-key)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--tls-key", o->tls_key, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body accepted, MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));

@@ -6,12 +6,23 @@
 namespace sovgrid::server {
 
 struct HttpServer::Impl {
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> owned;
+  httplib::Server& server;
+  explicit Impl(std::unique_ptr<httplib::Server> s) : owned(std::move(s)), server(*owned) {}
   Api* api = nullptr;
   int listen_fd = -1;  // the listening socket, once bound
 };
 
-HttpServer::HttpServer(Api* api, std::size_t max_body_bytes) : impl_(std::make_unique<Impl>()) {
+namespace {
+std::unique_ptr<httplib::Server> MakeServer(const std::string& cert, const std::string& key) {
+  if (cert.empty()) return std::make_unique<httplib::Server>();
+  return std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+}
+}  // namespace
+
+HttpServer::HttpServer(Api* api, std::size_t max_body_bytes, const std::string& tls_cert,
+                       const std::string& tls_key)
+    : impl_(std::make_unique<Impl>(MakeServer(tls_cert, tls_key))) {
   impl_->api = api;
   impl_->server.set_payload_max_length(max_body_bytes);
   // Small JSON replies: without TCP_NODELAY, delayed ACKs add ~40 ms per request.
@@ -49,6 +60,8 @@ HttpServer::HttpServer(Api* api, std::size_t max_body_bytes) : impl_(std::make_u
 }
 
 HttpServer::~HttpServer() { Stop(); }
+
+bool HttpServer::valid() const { return impl_->server.is_valid(); }
 
 Result<int> HttpServer::Bind(const std::string& host, int port) {
   int bound = port;

@@ -13,7 +13,11 @@ namespace sovgrid::server {
 
 class HttpServer {
  public:
-  HttpServer(Api* api, std::size_t max_body_bytes);
+  // With `tls_cert` and `tls_key` (PEM files) it serves HTTPS only.
+  HttpServer(Api* api, std::size_t max_body_bytes, const std::string& tls_cert = {},
+             const std::string& tls_key = {});
+  // False when the TLS certificate or key could not be loaded.
+  bool valid() const;
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

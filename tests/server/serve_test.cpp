@@ -280,6 +280,31 @@ TEST_F(ServeTest, AdministrationIsAppliedKeptAndReplayed) {
       403);
 }
 
+TEST_F(ServeTest, ServesHttpsOnlyWithACertificate) {
+  const std::string cert = (dir_ / "cert.pem").string(), key = (dir_ / "key.pem").string();
+  auto gen = testing::RunCommand(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " 2>&1");
+  ASSERT_EQ(gen.exit_code, 0) << gen.out;
+  Start({"--tls-cert", cert, "--tls-key", key});
+  httplib::SSLClient tls("127.0.0.1", port_);
+  tls.set_ca_cert_path(cert.c_str());
+  tls.enable_server_certificate_verification(true);
+  auto r = tls.Get("/v1/jobs", {{"Authorization", "Bearer " + admin_}});
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  // Plain HTTP to the TLS port gets no answer.
+  httplib::Client plain("127.0.0.1", port_);
+  plain.set_read_timeout(2, 0);
+  EXPECT_FALSE(plain.Get("/healthz"));
+  // The CLI client with the certificate to trust.
+  auto cli = testing::RunCommand(
+      kBinary + " jobs --server https://127.0.0.1:" + std::to_string(port_) + " --ca-cert " + cert +
+      " --token-file " + (dir_ / "data" / "admin.token").string());
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+}
+
 TEST_F(ServeTest, CliClientTalksToTheDaemon) {
   Start();
   const std::string conn = " --server http://127.0.0.1:" + std::to_string(port_) +
@@ -312,6 +337,8 @@ TEST_F(ServeTest, CliClientTalksToTheDaemon) {
   EXPECT_NE(r.err.find("already cancelled"), std::string::npos) << r.err;
   r = testing::RunCommand(kBinary + " grid" + conn);
   EXPECT_NE(r.out.find("north-b200"), std::string::npos) << r.out;
+  r = testing::RunCommand(kBinary + " usage research" + conn);
+  EXPECT_NE(r.out.find("research-2027"), std::string::npos) << r.out;
   r = testing::RunCommand(kBinary + " admin audit" + conn);
   EXPECT_NE(r.out.find("job.cancel"), std::string::npos) << r.out;
   // A bad token, a bad file, a server that is not there.

@@ -45,7 +45,7 @@ std::string Daemon::Log() const {
 }
 
 int Daemon::WaitForPort(double timeout_s) {
-  static const std::regex kListening(R"(listening on http://[^:\s]+:(\d+))");
+  static const std::regex kListening(R"(listening on https?://[^:\s]+:(\d+))");
   const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   while (std::chrono::steady_clock::now() < until) {
     std::smatch m;
