@@ -158,7 +158,16 @@ struct Scheduler::Impl final : public TenantShares {
   std::map<std::string, std::uint32_t> set_by_key;
   std::vector<int> tenant_pool_holder;  // nearest tenant up the tree naming pools, or -1
 
-  std::vector<std::vector<std::uint32_t>> pool_running;  // jobs with a part in the pool
+  // Jobs with a part in the pool, with what a victim search reads first, so
+  // that ineligible jobs are skipped without touching their records.
+  struct RunningRef {
+    std::uint32_t job;
+    std::int32_t priority;
+    std::int32_t tenant;
+    bool preemptible;
+    Time last_start;
+  };
+  std::vector<std::vector<RunningRef>> pool_running;
   // Running jobs per node, with the whole accelerators each holds there.
   struct OnNode {
     std::uint32_t job;
@@ -540,7 +549,8 @@ struct Scheduler::Impl final : public TenantShares {
     if (!listed) {
       j.pool_slots.emplace_back(static_cast<std::uint32_t>(pool),
                                 static_cast<std::uint32_t>(pool_running[pool].size()));
-      pool_running[pool].push_back(idx);
+      // RegisterPart runs when the job starts now.
+      pool_running[pool].push_back({idx, j.priority, j.tenant, j.spec.preemptible, now_hint});
     }
     ++pool_version[pool];
   }
@@ -567,8 +577,8 @@ struct Scheduler::Impl final : public TenantShares {
         if (it->second.empty()) pool_priorities[p].erase(it);
       }
       auto& list = pool_running[p];
-      const std::uint32_t moved = list.back();
-      list[slot] = moved;
+      const std::uint32_t moved = list.back().job;
+      list[slot] = list.back();
       list.pop_back();
       if (moved != idx) {
         for (auto& [mp, mslot] : jobs[moved].pool_slots) {
@@ -714,6 +724,9 @@ struct Scheduler::Impl final : public TenantShares {
   // Reservations: per (pool, accelerators per node), when each node has room; per cycle.
   std::map<std::pair<std::uint32_t, int>, std::vector<std::pair<Time, NodeId>>> ready_cache;
   std::vector<std::pair<Time, int>> scratch_ends;  // reservations: ends of the jobs on one node
+  // Preemption: accelerators freed by the victims so far, and whole free accelerators per node.
+  std::unordered_map<AccelId, Milli> scratch_freed;
+  std::unordered_map<NodeId, int> scratch_node_whole;
 
   // Scratch space reused by every attempt, so that failing fast allocates nothing.
   Attempt attempt;
@@ -1078,7 +1091,7 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
     std::vector<std::uint32_t> victims;
     for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
       if (scenario_.pools[p].site_index != s) continue;
-      for (std::uint32_t v : impl_->pool_running[p]) victims.push_back(v);
+      for (const auto& ref : impl_->pool_running[p]) victims.push_back(ref.job);
     }
     std::sort(victims.begin(), victims.end(),
               [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
@@ -1235,65 +1248,69 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         }
         std::vector<std::pair<double, std::uint32_t>> candidates;
         std::size_t scanned = 0;
-        for (std::uint32_t v : impl.pool_running[p]) {
+        for (const Impl::RunningRef& ref : impl.pool_running[p]) {
           // Bounded work per pool: the cheapest victims among the first eligible ones.
           if (candidates.size() >= static_cast<std::size_t>(config_.max_victim_candidates) ||
               ++scanned > 8 * static_cast<std::size_t>(config_.max_victim_candidates)) {
             break;
           }
-          const SchedJob& vj = impl.jobs[v];
-          if (!vj.spec.preemptible || now - vj.last_start < config_.preemption_grace_s) continue;
-          bool reclaimable = false;
-          if (within_guarantee && !scenario_.InSubtree(vj.tenant, j.tenant) &&
-              !scenario_.InSubtree(j.tenant, vj.tenant)) {
-            for (const auto& [vc, _] : vj.charges)
-              reclaimable = reclaimable || (vc == cls && quota_.Borrowing(vj.tenant, vc));
-          }
+          if (!ref.preemptible || now - ref.last_start < config_.preemption_grace_s) continue;
+          // A job with a part in this pool is charged in its class `cls`.
+          const bool reclaimable = within_guarantee && !scenario_.InSubtree(ref.tenant, j.tenant) &&
+                                   !scenario_.InSubtree(j.tenant, ref.tenant) &&
+                                   quota_.Borrowing(ref.tenant, cls);
           // Preemptive queue orders (srtf, las) displace jobs of equal or lower
           // priority that their order ranks behind the waiting job.
-          const bool displaced = vj.priority <= j.priority && impl.order->preemptive() &&
-                                 impl.order->Preempts(e, impl.RunningEntry(v, now));
-          if (vj.priority >= j.priority && !reclaimable && !displaced) continue;
-          candidates.emplace_back(impl.LostWork(vj, now), v);
+          const bool displaced = ref.priority <= j.priority && impl.order->preemptive() &&
+                                 impl.order->Preempts(e, impl.RunningEntry(ref.job, now));
+          if (ref.priority >= j.priority && !reclaimable && !displaced) continue;
+          candidates.emplace_back(impl.LostWork(impl.jobs[ref.job], now), ref.job);
         }
         std::sort(candidates.begin(), candidates.end(), [&](const auto& a, const auto& b) {
           if (a.first != b.first) return a.first < b.first;
           return impl.jobs[a.second].seq > impl.jobs[b.second].seq;
         });
         // Simulate freeing victims one by one until the job fits in this pool
-        // and its quota admits it.
-        std::unordered_map<AccelId, Milli> freed;
+        // and its quota admits it. What fits is tracked incrementally: the
+        // accelerators freed so far, and per touched node its whole free
+        // accelerators after the frees, so each victim costs O(its accelerators).
+        auto& freed = impl.scratch_freed;
+        auto& node_whole = impl.scratch_node_whole;
+        freed.clear();
+        node_whole.clear();
         std::vector<std::uint32_t> chosen;
         double cost = 0;
         const PoolIndex& index = grid_.pool(p);
+        // Nodes (available, not reserved) with room: those already indexed so,
+        // plus touched nodes that reach the per-node shape only through the frees.
+        bool fits_now = shape.fractional() && impl.CanFitNow(p, shape);
+        std::size_t fit_count =
+            shape.fractional() ? 0 : index.nodes_by_free.CountAtLeast(shape.per_node);
+        auto free_victim = [&](const SchedJob& vj) {
+          for (const auto& a : vj.assignment) {
+            if (grid_.node(a.node).pool != p) continue;
+            const bool available = grid_.Available(a.node);
+            for (AccelId x : a.accelerators) {
+              Milli& f = freed[x];
+              const Milli was = grid_.FreeMilli(x) + f;
+              f += a.milli_per_accelerator;
+              const Milli after = grid_.FreeMilli(x) + f;
+              if (!available) continue;
+              if (shape.fractional()) {
+                fits_now = fits_now || after >= shape.milli;
+                continue;
+              }
+              if (was == kMilliPerAccelerator || after != kMilliPerAccelerator) continue;
+              auto [it, fresh] = node_whole.try_emplace(a.node, 0);
+              if (fresh) it->second = grid_.FreeWhole(a.node);
+              ++it->second;
+              // Counted once: when the node first reaches the shape through frees.
+              if (it->second == shape.per_node) ++fit_count;
+            }
+          }
+        };
         auto fits = [&]() {
-          // Nodes (available, not reserved) that would have room.
-          std::unordered_map<NodeId, bool> touched;
-          for (const auto& [x, m] : freed) touched[grid_.NodeOf(x)] = true;
-          if (shape.fractional()) {
-            if (impl.CanFitNow(p, shape)) return true;
-            for (const auto& [x, m] : freed) {
-              if (grid_.Available(grid_.NodeOf(x)) && grid_.FreeMilli(x) + m >= shape.milli)
-                return true;
-            }
-            return false;
-          }
-          std::size_t count = index.nodes_by_free.CountAtLeast(shape.per_node);
-          for (const auto& [n, _] : touched) {
-            if (!grid_.Available(n)) continue;
-            const NodeInfo& info = grid_.node(n);
-            int whole = 0;
-            for (AccelId x = info.first_accel; x < info.first_accel + info.accel_count; ++x) {
-              auto f = freed.find(x);
-              whole +=
-                  grid_.FreeMilli(x) + (f == freed.end() ? 0 : f->second) == kMilliPerAccelerator
-                      ? 1
-                      : 0;
-            }
-            const bool before = grid_.FreeWhole(n) >= shape.per_node;
-            if (!before && whole >= shape.per_node) ++count;
-          }
-          return count >= static_cast<std::size_t>(shape.nodes);
+          return shape.fractional() ? fits_now : fit_count >= static_cast<std::size_t>(shape.nodes);
         };
         auto quota_ok = [&]() {
           for (std::uint32_t v : chosen) {
@@ -1312,11 +1329,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           if (cost + loss >= best.cost) break;
           chosen.push_back(v);
           cost += loss;
-          for (const auto& a : impl.jobs[v].assignment) {
-            for (AccelId x : a.accelerators) {
-              if (grid_.node(a.node).pool == p) freed[x] += a.milli_per_accelerator;
-            }
-          }
+          free_victim(impl.jobs[v]);
           if (fits() && quota_ok()) {
             found = true;
             break;
