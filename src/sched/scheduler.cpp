@@ -542,6 +542,7 @@ struct Scheduler::Impl final : public TenantShares {
       } else {
         it->whole += whole;
       }
+      RefreshReady(a.node);
       j.assignment.push_back(std::move(a));
     }
     bool listed = false;
@@ -563,6 +564,7 @@ struct Scheduler::Impl final : public TenantShares {
       on_node.erase(std::remove_if(on_node.begin(), on_node.end(),
                                    [&](const OnNode& o) { return o.job == idx; }),
                     on_node.end());
+      RefreshReady(a.node);
     }
     j.assignment.clear();
     for (const auto& [c, m] : j.charges) quota.Refund(j.tenant, c, m);
@@ -721,9 +723,141 @@ struct Scheduler::Impl final : public TenantShares {
   };
 
   Time now_hint = 0;  // the time of the cycle in progress
-  // Reservations: per (pool, accelerators per node), when each node has room; per cycle.
-  std::map<std::pair<std::uint32_t, int>, std::vector<std::pair<Time, NodeId>>> ready_cache;
-  std::vector<std::pair<Time, int>> scratch_ends;  // reservations: ends of the jobs on one node
+
+  // Reservations (EASY backfill) need, per pool and per-node shape k, the nodes
+  // in the order in which k whole accelerators will be free on them by the
+  // running jobs' estimates. ReadyIndex keeps that order incrementally: a node's
+  // entry is refreshed whenever jobs start or stop on it or its health changes,
+  // so a reservation costs O(log n + nodes reserved) instead of a scan of the
+  // pool. An index is built on the first reservation for its (pool, k).
+  static constexpr Time kReadyNow = std::numeric_limits<Time>::min();
+  struct ReadyIndex {
+    int per_node = 1;
+    // (ready time, node): kReadyNow when k whole accelerators are free now,
+    // else the expected end of the job whose end frees the k-th one. Nodes
+    // that are down, at a site that is down, or never free k are absent.
+    std::set<std::pair<Time, NodeId>> order;
+    std::vector<Time> at;  // per node of the pool (index in pool): its key, or kNever if absent
+  };
+  std::vector<std::vector<ReadyIndex>> ready_index;  // per pool, one per shape asked for
+  std::vector<std::pair<Time, int>> scratch_ends;    // ends of the jobs on one node
+  std::vector<std::pair<Time, NodeId>> scratch_ready;
+  std::vector<NodeId> scratch_nodes;
+
+  // Debug builds: EarliestNodes agrees with a scan of every node of the pool.
+  bool CheckEarliestNodes(std::uint32_t p, const PartShape& shape, Time now, Time start,
+                          const std::vector<NodeId>& nodes) {
+    const PoolIndex& index = grid.pool(p);
+    std::vector<std::pair<Time, NodeId>> ready;
+    std::vector<ReadyIndex> one(1);
+    one[0].per_node = shape.per_node;
+    std::vector<Time> t;
+    for (NodeId n = index.first_node; n < index.first_node + index.node_count; ++n) {
+      ReadyTimes(n, one, &t);
+      if (t[0] != kNever) ready.emplace_back(std::max(t[0], now), n);
+    }
+    std::sort(ready.begin(), ready.end());
+    const auto need = static_cast<std::size_t>(shape.nodes);
+    if (ready.size() < need) return start == kNever;
+    if (start != ready[need - 1].first || nodes.size() != need) return false;
+    for (std::size_t k = 0; k < need; ++k) {
+      if (nodes[k] != ready[k].second) return false;
+    }
+    return true;
+  }
+
+  // When `per_node` whole accelerators are free on node n (see ReadyIndex),
+  // for every index of the node's pool at once: one pass over its jobs.
+  void ReadyTimes(NodeId n, const std::vector<ReadyIndex>& indexes, std::vector<Time>* out) {
+    out->assign(indexes.size(), kNever);
+    const NodeInfo& info = grid.node(n);
+    if (info.health != NodeHealth::kUp ||
+        !grid.SiteUp(static_cast<std::size_t>(scenario.pools[info.pool].site_index))) {
+      return;
+    }
+    const int free_whole = grid.FreeWhole(n);
+    bool sorted = false;
+    auto& ends = scratch_ends;
+    for (std::size_t i = 0; i < indexes.size(); ++i) {
+      const int k = indexes[i].per_node;
+      if (free_whole >= k) {
+        (*out)[i] = kReadyNow;
+        continue;
+      }
+      if (!sorted) {
+        ends.clear();
+        for (const auto& o : node_jobs[n])
+          ends.emplace_back(o.expected_end, static_cast<int>(o.whole));
+        std::sort(ends.begin(), ends.end());
+        sorted = true;
+      }
+      int whole = free_whole;
+      for (const auto& [end, count] : ends) {
+        if (end == kNever) break;
+        whole += count;
+        if (whole >= k) {
+          (*out)[i] = end;
+          break;
+        }
+      }
+    }
+  }
+  std::vector<Time> scratch_times;
+  // Re-keys node n in the ready indexes of its pool (after any change on it).
+  void RefreshReady(NodeId n) {
+    auto& indexes = ready_index[grid.node(n).pool];
+    if (indexes.empty()) return;
+    ReadyTimes(n, indexes, &scratch_times);
+    const std::uint32_t slot = grid.node(n).index_in_pool;
+    for (std::size_t i = 0; i < indexes.size(); ++i) {
+      ReadyIndex& r = indexes[i];
+      const Time t = scratch_times[i];
+      if (r.at[slot] == t) continue;
+      if (r.at[slot] != kNever) r.order.erase({r.at[slot], n});
+      if (t != kNever) r.order.emplace(t, n);
+      r.at[slot] = t;
+    }
+  }
+  ReadyIndex& ReadyIndexFor(std::uint32_t p, int per_node) {
+    auto& indexes = ready_index[p];
+    for (auto& r : indexes) {
+      if (r.per_node == per_node) return r;
+    }
+    const PoolIndex& pool = grid.pool(p);
+    indexes.emplace_back();
+    ReadyIndex& r = indexes.back();
+    r.per_node = per_node;
+    r.at.assign(pool.node_count, kNever);
+    std::vector<ReadyIndex> one(1);
+    one[0].per_node = per_node;
+    for (NodeId n = pool.first_node; n < pool.first_node + pool.node_count; ++n) {
+      ReadyTimes(n, one, &scratch_times);
+      r.at[n - pool.first_node] = scratch_times[0];
+      if (scratch_times[0] != kNever) r.order.emplace(scratch_times[0], n);
+    }
+    return r;
+  }
+  // The first `nodes` nodes of pool p to have `per_node` whole accelerators
+  // free, ordered by (ready time, node) with ready times before `now` counted
+  // as `now`; fills `out` and returns when the last of them is ready, or
+  // kNever if fewer nodes ever will.
+  Time EarliestNodes(std::uint32_t p, const PartShape& shape, Time now, std::vector<NodeId>* out) {
+    ReadyIndex& r = ReadyIndexFor(p, shape.per_node);
+    auto& ready = scratch_ready;
+    ready.clear();
+    const auto need = static_cast<std::size_t>(shape.nodes);
+    // Every node ready by now ties at `now` (lowest node first), so all of
+    // them are read; after those, the index order is the answer's order.
+    for (auto it = r.order.begin(); it != r.order.end(); ++it) {
+      if (ready.size() >= need && it->first > now) break;
+      ready.emplace_back(std::max(it->first, now), it->second);
+    }
+    out->clear();
+    if (ready.size() < need) return kNever;
+    std::sort(ready.begin(), ready.end());
+    for (std::size_t k = 0; k < need; ++k) out->push_back(ready[k].second);
+    return ready[need - 1].first;
+  }
   // Preemption: accelerators freed by the victims so far, and whole free accelerators per node.
   std::unordered_map<AccelId, Milli> scratch_freed;
   std::unordered_map<NodeId, int> scratch_node_whole;
@@ -923,6 +1057,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scen
     }
   }
   impl.pool_running.resize(scenario.pools.size());
+  impl.ready_index.resize(scenario.pools.size());
   impl.sets_of_pool.resize(scenario.pools.size());
   impl.pool_released.assign(scenario.pools.size(), 0);
   impl.class_released.assign(static_cast<std::size_t>(s->quota_.class_count()), 0);
@@ -1078,6 +1213,7 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
                                 "node " + std::string(node) + " went down; requeued"});
     }
   }
+  impl_->RefreshReady(*n);
   return Status::Ok();
 }
 
@@ -1106,6 +1242,12 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
                                 0,
                                 "site " + std::string(site) + " went down; requeued"});
     }
+  }
+  for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
+    if (scenario_.pools[p].site_index != s || impl_->ready_index[p].empty()) continue;
+    const PoolIndex& pool = grid_.pool(p);
+    for (NodeId n = pool.first_node; n < pool.first_node + pool.node_count; ++n)
+      impl_->RefreshReady(n);
   }
   return Status::Ok();
 }
@@ -1136,7 +1278,6 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   result.stats.pending_before = pending_.size();
   impl.failed.clear();
   impl.preempt_failed.clear();
-  impl.ready_cache.clear();
   impl.reservations.clear();
   std::fill(impl.pool_reservation.begin(), impl.pool_reservation.end(), -1);
   std::fill(impl.pool_blocked_by.begin(), impl.pool_blocked_by.end(), kNoJob);
@@ -1398,44 +1539,17 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         if (impl.pool_reservation[p] >= 0) continue;
         const model::Pool& pool = scenario_.pools[p];
         const PartShape shape = impl.ShapeFor(j.spec, pool);
-        const PoolIndex& index = grid_.pool(p);
-        // When each available node of the pool has room for the per-node shape,
-        // earliest first; computed once per (pool, shape) and cycle. Starts later
-        // in the cycle may make it optimistic, which only delays backfill less.
-        auto [cached, fresh] = impl.ready_cache.try_emplace({p, shape.per_node});
-        auto& ready = cached->second;
-        auto& ends = impl.scratch_ends;
-        for (NodeId n = index.first_node; fresh && n < index.first_node + index.node_count; ++n) {
-          if (!grid_.Available(n)) continue;
-          int whole = grid_.FreeWhole(n);
-          Time at_time = now;
-          if (whole < shape.per_node) {
-            ends.clear();
-            for (const auto& o : impl.node_jobs[n])
-              ends.emplace_back(o.expected_end, static_cast<int>(o.whole));
-            std::sort(ends.begin(), ends.end());
-            at_time = kNever;
-            for (const auto& [end, count] : ends) {
-              if (end == kNever) break;
-              whole += count;
-              if (whole >= shape.per_node) {
-                at_time = std::max(end, now);
-                break;
-              }
-            }
-          }
-          if (at_time != kNever) ready.emplace_back(at_time, n);
-        }
-        if (fresh) std::sort(ready.begin(), ready.end());
-        if (ready.size() < static_cast<std::size_t>(shape.nodes)) continue;
-        const Time start = ready[static_cast<std::size_t>(shape.nodes - 1)].first;
+        // The nodes that have room for the per-node shape earliest, from the
+        // pool's ready index (current as of this attempt).
+        auto& nodes = impl.scratch_nodes;
+        const Time start = impl.EarliestNodes(p, shape, now, &nodes);
+        assert(impl.CheckEarliestNodes(p, shape, now, start, nodes));
+        if (start == kNever) continue;
         if (start < bestr.start) {
           bestr.start = start;
           bestr.pool = p;
           bestr.job = idx;
-          bestr.nodes.clear();
-          for (int k = 0; k < shape.nodes; ++k)
-            bestr.nodes.push_back(ready[static_cast<std::size_t>(k)].second);
+          bestr.nodes = nodes;
         }
       }
       if (bestr.start != kNever) {
