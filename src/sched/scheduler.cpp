@@ -85,10 +85,8 @@ struct SchedJob {
   std::vector<std::pair<int, Milli>> charges;                       // (quota class, milli) per part
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
   std::uint32_t pending_pos = 0;
-  // Where a pending job waits: active (tried every cycle) or parked.
-  enum class Park : std::uint8_t { kActive, kBySet, kByClass, kUntilRetry } park = Park::kActive;
-  std::uint32_t park_key = 0;  // the candidate set or quota class it is parked under
-  std::uint32_t park_pos = 0;  // its index in the active list or the parked list
+  // Where a pending job waits: active (tried every cycle) or parked (see ParkSlot).
+  enum class Park : std::uint8_t { kActive, kBySet, kByClass, kUntilRetry };
 
   Milli TotalMilli() const {
     return spec.accelerator_milli * spec.accelerators * static_cast<Milli>(part_sets.size());
@@ -147,6 +145,16 @@ struct Scheduler::Impl final : public TenantShares {
   bool spread_nodes = false;
 
   std::vector<SchedJob> jobs;
+  // Per job, apart from the records so that a cycle over many pending jobs
+  // touches a few compact bytes per job rather than its record: its queue
+  // entry as of its last change (submission, stop) and where it waits.
+  std::vector<QueueEntry> hot;
+  struct ParkSlot {
+    SchedJob::Park park = SchedJob::Park::kActive;
+    std::uint32_t key = 0;  // the candidate set or quota class it is parked under
+    std::uint32_t pos = 0;  // its index in the active list or the parked list
+  };
+  std::vector<ParkSlot> parking;
   // Why each pending job waits, apart from the jobs so that a cycle touching
   // 100,000 pending jobs stays in cache.
   std::vector<WaitReason> reasons;
@@ -591,20 +599,39 @@ struct Scheduler::Impl final : public TenantShares {
     j.pool_slots.clear();
   }
 
-  // Removes `idx` from `list`, where it sits at jobs[idx].park_pos.
+  // The queue entry of a pending job from its record (kept in `hot`).
+  QueueEntry EntryOf(std::uint32_t idx) const {
+    const SchedJob& j = jobs[idx];
+    return {idx,
+            j.seq,
+            j.tenant,
+            j.priority,
+            j.spec.submit_time,
+            j.spec.runtime_estimate_s,
+            j.Remaining(),
+            j.spec.deadline,
+            j.attained_gpu_s,
+            j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX,
+            j.spec.accelerators,
+            static_cast<std::int32_t>(j.spec.accelerator_milli),
+            j.spec.accelerators_per_node};
+  }
+
+  // Removes `idx` from `list`, where it sits at parking[idx].pos.
   void EraseFromList(std::vector<std::uint32_t>& list, std::uint32_t idx) {
-    const std::uint32_t pos = jobs[idx].park_pos;
+    const std::uint32_t pos = parking[idx].pos;
     const std::uint32_t moved = list.back();
     list[pos] = moved;
-    jobs[moved].park_pos = pos;
+    parking[moved].pos = pos;
     list.pop_back();
   }
-  std::vector<std::uint32_t>& ListOf(const SchedJob& j) {
-    switch (j.park) {
+  std::vector<std::uint32_t>& ListOf(std::uint32_t idx) {
+    const ParkSlot& slot = parking[idx];
+    switch (slot.park) {
       case SchedJob::Park::kBySet:
-        return parked_by_set[j.park_key];
+        return parked_by_set[slot.key];
       case SchedJob::Park::kByClass:
-        return parked_by_class[j.park_key];
+        return parked_by_class[slot.key];
       case SchedJob::Park::kUntilRetry:
         return parked_until_retry;
       case SchedJob::Park::kActive:
@@ -614,13 +641,11 @@ struct Scheduler::Impl final : public TenantShares {
   }
   void PutIn(std::vector<std::uint32_t>& list, SchedJob::Park park, std::uint32_t key,
              std::uint32_t idx) {
-    jobs[idx].park = park;
-    jobs[idx].park_key = key;
-    jobs[idx].park_pos = static_cast<std::uint32_t>(list.size());
+    parking[idx] = {park, key, static_cast<std::uint32_t>(list.size())};
     list.push_back(idx);
   }
   void Park(std::uint32_t idx, SchedJob::Park park, std::uint32_t key) {
-    EraseFromList(ListOf(jobs[idx]), idx);
+    EraseFromList(ListOf(idx), idx);
     std::vector<std::uint32_t>& list = park == SchedJob::Park::kBySet     ? parked_by_set[key]
                                        : park == SchedJob::Park::kByClass ? parked_by_class[key]
                                                                           : parked_until_retry;
@@ -639,7 +664,8 @@ struct Scheduler::Impl final : public TenantShares {
     if (quota_bound && r.quota_class >= 0) {
       Park(idx, SchedJob::Park::kByClass, static_cast<std::uint32_t>(r.quota_class));
     } else {
-      Park(idx, SchedJob::Park::kBySet, jobs[idx].part_sets[0]);
+      const std::uint32_t set = hot[idx].part_set;
+      Park(idx, SchedJob::Park::kBySet, set != UINT32_MAX ? set : jobs[idx].part_sets[0]);
     }
   }
 
@@ -660,8 +686,8 @@ struct Scheduler::Impl final : public TenantShares {
     pending[pos] = moved;
     jobs[moved].pending_pos = pos;
     pending.pop_back();
-    EraseFromList(ListOf(jobs[idx]), idx);
-    jobs[idx].park = SchedJob::Park::kActive;
+    EraseFromList(ListOf(idx), idx);
+    parking[idx].park = SchedJob::Park::kActive;
   }
 
   // A running job as a queue entry at `now`: its remaining time and attained
@@ -708,6 +734,7 @@ struct Scheduler::Impl final : public TenantShares {
     --running;
     ++j.preemptions;
     reasons[idx] = WaitReason{};
+    hot[idx] = EntryOf(idx);  // remaining time and attained service changed
     AddPending(pending, idx);
   }
 
@@ -1140,6 +1167,8 @@ Status Scheduler::Submit(model::Job job) {
     idx = static_cast<std::uint32_t>(impl.jobs.size());
     impl.jobs.emplace_back();
     impl.reasons.emplace_back();
+    impl.hot.emplace_back();
+    impl.parking.emplace_back();
   }
   SchedJob& j = impl.jobs[idx];
   j = SchedJob{};
@@ -1150,6 +1179,7 @@ Status Scheduler::Submit(model::Job job) {
   j.part_sets = std::move(part_sets);
   j.spec = std::move(job);
   impl.reasons[idx] = WaitReason{};
+  impl.hot[idx] = impl.EntryOf(idx);
   impl.by_id.emplace(j.spec.id, idx);
   impl.AddPending(pending_, idx);
   return Status::Ok();
@@ -1307,12 +1337,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   std::vector<QueueEntry> entries;
   entries.reserve(impl.active.size());
   for (std::uint32_t idx : impl.active) {
-    const SchedJob& j = impl.jobs[idx];
-    entries.push_back({idx, j.seq, j.tenant, j.priority, j.spec.submit_time,
-                       j.spec.runtime_estimate_s, j.Remaining(), j.spec.deadline, j.attained_gpu_s,
-                       j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX, j.spec.accelerators,
-                       static_cast<std::int32_t>(j.spec.accelerator_milli),
-                       j.spec.accelerators_per_node});
+    assert(impl.hot[idx].job == idx && impl.hot[idx].remaining_s == impl.jobs[idx].Remaining());
+    entries.push_back(impl.hot[idx]);
   }
   impl.order->Begin(std::move(entries), impl);
 
