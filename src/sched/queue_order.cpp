@@ -39,7 +39,9 @@ class KeyedQueueOrder final : public QueueOrder {
     for (std::size_t i = 0; i < entries_.size(); ++i)
       keyed_.push_back({key_(entries_[i]), entries_[i].seq, static_cast<std::uint32_t>(i)});
     std::sort(keyed_.begin(), keyed_.end(), [](const Keyed& a, const Keyed& b) {
-      if (a.key != b.key) return a.key < b.key;
+      for (std::size_t k = 0; k < a.key.size(); ++k) {
+        if (a.key[k] != b.key[k]) return a.key[k] < b.key[k];
+      }
       return a.seq < b.seq;
     });
     next_ = 0;
