@@ -27,6 +27,7 @@ struct Options {
   bool synthetic = false;
   std::size_t jobs = 20'000;
   double days = 7;
+  double max_load = twin::SyntheticOptions{}.max_load;
   std::size_t max_jobs = 0;
   std::uint64_t seed = 42;
   std::string policies;
@@ -199,6 +200,7 @@ int Run(const Options& o) {
     twin::SyntheticOptions so;
     so.jobs = o.jobs;
     so.days = o.days;
+    so.max_load = o.max_load;
     so.seed = o.seed;
     auto w = twin::GenerateSynthetic(grid, so);
     if (!w.ok()) {
@@ -329,6 +331,11 @@ void AddSimulateCommand(CLI::App& app) {
                 "Generate a national workload for the scenario (the default without --trace)");
   cmd->add_option("--jobs", o->jobs, "Synthetic: number of jobs")->capture_default_str();
   cmd->add_option("--days", o->days, "Synthetic: days over which jobs arrive")
+      ->capture_default_str();
+  cmd->add_option("--max-load", o->max_load,
+                  "Synthetic: cap on the offered load (fraction of the grid's accelerator-time "
+                  "over the days); above it training and batch durations are scaled down; 0 = "
+                  "no cap")
       ->capture_default_str();
   cmd->add_option("--max-jobs", o->max_jobs, "Trace: read at most this many jobs (0 = all)");
   cmd->add_option("--seed", o->seed, "Seed for every random choice (workload, failures)")

@@ -12,6 +12,36 @@ namespace {
 
 constexpr double kLast = std::numeric_limits<double>::infinity();
 
+// Sorts `v` by `less`. The pending jobs a cycle orders arrive as a few long
+// sorted runs (each parked list fills in the previous cycle's queue order), so
+// adjacent runs are merged pairwise: O(n log runs) with sequential access.
+// Many short runs fall back to std::sort. The result is the same either way.
+template <typename T, typename Less>
+void SortRuns(std::vector<T>& v, Less less) {
+  std::vector<std::size_t> starts{0};
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    if (less(v[i], v[i - 1])) starts.push_back(i);
+  }
+  if (starts.size() == 1) return;
+  if (starts.size() > 64 && starts.size() > v.size() / 32) {
+    std::sort(v.begin(), v.end(), less);
+    return;
+  }
+  starts.push_back(v.size());
+  while (starts.size() > 2) {
+    std::size_t out = 0;
+    for (std::size_t r = 0; r + 2 < starts.size(); r += 2) {
+      std::inplace_merge(v.begin() + static_cast<std::ptrdiff_t>(starts[r]),
+                         v.begin() + static_cast<std::ptrdiff_t>(starts[r + 1]),
+                         v.begin() + static_cast<std::ptrdiff_t>(starts[r + 2]), less);
+      starts[out++] = starts[r];
+    }
+    if ((starts.size() - 1) % 2 == 1) starts[out++] = starts[starts.size() - 2];
+    starts[out++] = starts.back();
+    starts.resize(out);
+  }
+}
+
 // Orders that sort once per cycle by a key; smaller keys go first.
 class KeyedQueueOrder final : public QueueOrder {
  public:
@@ -30,20 +60,26 @@ class KeyedQueueOrder final : public QueueOrder {
 
   std::string_view name() const override { return name_; }
 
+  // Sorts (key, seq, position) triples rather than the entries themselves:
+  // a cycle may order hundreds of thousands of jobs.
   void Begin(std::vector<QueueEntry> entries, const TenantShares& /*shares*/) override {
+    entries_ = std::move(entries);
     keyed_.clear();
-    keyed_.reserve(entries.size());
-    for (auto& e : entries) keyed_.push_back({key_(e), e});
-    std::sort(keyed_.begin(), keyed_.end(), [](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first < b.first;
-      return a.second.seq < b.second.seq;
+    keyed_.reserve(entries_.size());
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+      keyed_.push_back({key_(entries_[i]), entries_[i].seq, static_cast<std::uint32_t>(i)});
+    SortRuns(keyed_, [](const Keyed& a, const Keyed& b) {
+      for (std::size_t k = 0; k < a.key.size(); ++k) {
+        if (a.key[k] != b.key[k]) return a.key[k] < b.key[k];
+      }
+      return a.seq < b.seq;
     });
     next_ = 0;
   }
 
   bool Next(QueueEntry* out) override {
     if (next_ >= keyed_.size()) return false;
-    *out = keyed_[next_++].second;
+    *out = entries_[keyed_[next_++].pos];
     return true;
   }
 
@@ -51,7 +87,13 @@ class KeyedQueueOrder final : public QueueOrder {
   std::string name_;
   std::function<Key(const QueueEntry&)> key_;
   bool preemptive_;
-  std::vector<std::pair<Key, QueueEntry>> keyed_;
+  struct Keyed {
+    Key key;
+    std::uint64_t seq;
+    std::uint32_t pos;  // in entries_
+  };
+  std::vector<QueueEntry> entries_;
+  std::vector<Keyed> keyed_;
   std::size_t next_ = 0;
 };
 
@@ -83,14 +125,22 @@ class DrfQueueOrder final : public QueueOrder {
     for (std::size_t t = 0; t < n; ++t) Refresh(static_cast<int>(t));
     last_ = -1;
     changed_ = true;
-    own_.assign(n, {});
+    own_.resize(n);
+    for (auto& q : own_) q.clear();
     cursor_.assign(n, 0);
     pending_.assign(n, 0);
-    for (auto& e : entries) own_[e.tenant].push_back(e);
+    entries_ = std::move(entries);
+    // Per tenant, positions in entries_ ordered by priority (higher first),
+    // then submission: sorting (priority, seq, position) keys, not entries.
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const QueueEntry& e = entries_[i];
+      own_[e.tenant].push_back(
+          {-static_cast<std::int64_t>(e.priority), e.seq, static_cast<std::uint32_t>(i)});
+    }
     for (std::size_t t = 0; t < n; ++t) {
       auto& q = own_[t];
-      std::sort(q.begin(), q.end(), [](const QueueEntry& a, const QueueEntry& b) {
-        if (a.priority != b.priority) return a.priority > b.priority;
+      SortRuns(q, [](const Own& a, const Own& b) {
+        if (a.neg_priority != b.neg_priority) return a.neg_priority < b.neg_priority;
         return a.seq < b.seq;
       });
       for (int at = static_cast<int>(t); at >= 0; at = scenario_.tenants[at].parent_index) {
@@ -149,7 +199,7 @@ class DrfQueueOrder final : public QueueOrder {
 
   bool Pop(int tenant, QueueEntry* out) {
     last_ = tenant;
-    *out = own_[tenant][cursor_[tenant]++];
+    *out = entries_[own_[tenant][cursor_[tenant]++].pos];
     for (int at = tenant; at >= 0; at = scenario_.tenants[at].parent_index) --pending_[at];
     return true;
   }
@@ -158,7 +208,13 @@ class DrfQueueOrder final : public QueueOrder {
   const TenantShares* shares_ = nullptr;
   std::vector<int> top_;
   std::vector<std::vector<int>> children_;
-  std::vector<std::vector<QueueEntry>> own_;
+  struct Own {
+    std::int64_t neg_priority;
+    std::uint64_t seq;
+    std::uint32_t pos;  // in entries_
+  };
+  std::vector<QueueEntry> entries_;
+  std::vector<std::vector<Own>> own_;
   std::vector<std::size_t> cursor_;
   std::vector<std::int64_t> pending_;      // pending jobs in each subtree
   std::vector<double> share_, own_share_;  // cached per cycle, refreshed on Started

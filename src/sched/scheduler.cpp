@@ -87,10 +87,8 @@ struct SchedJob {
   std::vector<std::pair<int, Milli>> charges;                       // (quota class, milli) per part
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
   std::uint32_t pending_pos = 0;
-  // Where a pending job waits: active (tried every cycle) or parked.
-  enum class Park : std::uint8_t { kActive, kBySet, kByClass, kUntilRetry } park = Park::kActive;
-  std::uint32_t park_key = 0;  // the candidate set or quota class it is parked under
-  std::uint32_t park_pos = 0;  // its index in the active list or the parked list
+  // Where a pending job waits: active (tried every cycle) or parked (see ParkSlot).
+  enum class Park : std::uint8_t { kActive, kBySet, kByClass, kUntilRetry };
 
   Milli TotalMilli() const {
     return spec.accelerator_milli * spec.accelerators * static_cast<Milli>(part_sets.size());
@@ -157,6 +155,16 @@ struct Scheduler::Impl final : public TenantShares {
   WorkloadMix share_mix;
 
   std::vector<SchedJob> jobs;
+  // Per job, apart from the records so that a cycle over many pending jobs
+  // touches a few compact bytes per job rather than its record: its queue
+  // entry as of its last change (submission, stop) and where it waits.
+  std::vector<QueueEntry> hot;
+  struct ParkSlot {
+    SchedJob::Park park = SchedJob::Park::kActive;
+    std::uint32_t key = 0;  // the candidate set or quota class it is parked under
+    std::uint32_t pos = 0;  // its index in the active list or the parked list
+  };
+  std::vector<ParkSlot> parking;
   // Why each pending job waits, apart from the jobs so that a cycle touching
   // 100,000 pending jobs stays in cache.
   std::vector<WaitReason> reasons;
@@ -168,7 +176,16 @@ struct Scheduler::Impl final : public TenantShares {
   std::map<std::string, std::uint32_t> set_by_key;
   std::vector<int> tenant_pool_holder;  // nearest tenant up the tree naming pools, or -1
 
-  std::vector<std::vector<std::uint32_t>> pool_running;  // jobs with a part in the pool
+  // Jobs with a part in the pool, with what a victim search reads first, so
+  // that ineligible jobs are skipped without touching their records.
+  struct RunningRef {
+    std::uint32_t job;
+    std::int32_t priority;
+    std::int32_t tenant;
+    bool preemptible;
+    Time last_start;
+  };
+  std::vector<std::vector<RunningRef>> pool_running;
   // Running jobs per node, with the whole accelerators each holds there.
   struct OnNode {
     std::uint32_t job;
@@ -621,6 +638,7 @@ struct Scheduler::Impl final : public TenantShares {
       } else {
         it->whole += whole;
       }
+      RefreshReady(a.node);
       j.assignment.push_back(std::move(a));
     }
     bool listed = false;
@@ -628,7 +646,8 @@ struct Scheduler::Impl final : public TenantShares {
     if (!listed) {
       j.pool_slots.emplace_back(static_cast<std::uint32_t>(pool),
                                 static_cast<std::uint32_t>(pool_running[pool].size()));
-      pool_running[pool].push_back(idx);
+      // RegisterPart runs when the job starts now.
+      pool_running[pool].push_back({idx, j.priority, j.tenant, j.spec.preemptible, now_hint});
     }
     ++pool_version[pool];
   }
@@ -641,6 +660,7 @@ struct Scheduler::Impl final : public TenantShares {
       on_node.erase(std::remove_if(on_node.begin(), on_node.end(),
                                    [&](const OnNode& o) { return o.job == idx; }),
                     on_node.end());
+      RefreshReady(a.node);
     }
     j.assignment.clear();
     for (const auto& [c, m] : j.charges) quota.Refund(j.tenant, c, m);
@@ -655,8 +675,8 @@ struct Scheduler::Impl final : public TenantShares {
         if (it->second.empty()) pool_priorities[p].erase(it);
       }
       auto& list = pool_running[p];
-      const std::uint32_t moved = list.back();
-      list[slot] = moved;
+      const std::uint32_t moved = list.back().job;
+      list[slot] = list.back();
       list.pop_back();
       if (moved != idx) {
         for (auto& [mp, mslot] : jobs[moved].pool_slots) {
@@ -667,20 +687,39 @@ struct Scheduler::Impl final : public TenantShares {
     j.pool_slots.clear();
   }
 
-  // Removes `idx` from `list`, where it sits at jobs[idx].park_pos.
+  // The queue entry of a pending job from its record (kept in `hot`).
+  QueueEntry EntryOf(std::uint32_t idx) const {
+    const SchedJob& j = jobs[idx];
+    return {idx,
+            j.seq,
+            j.tenant,
+            j.priority,
+            j.spec.submit_time,
+            j.spec.runtime_estimate_s,
+            j.Remaining(),
+            j.spec.deadline,
+            j.attained_gpu_s,
+            j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX,
+            j.spec.accelerators,
+            static_cast<std::int32_t>(j.spec.accelerator_milli),
+            j.spec.accelerators_per_node};
+  }
+
+  // Removes `idx` from `list`, where it sits at parking[idx].pos.
   void EraseFromList(std::vector<std::uint32_t>& list, std::uint32_t idx) {
-    const std::uint32_t pos = jobs[idx].park_pos;
+    const std::uint32_t pos = parking[idx].pos;
     const std::uint32_t moved = list.back();
     list[pos] = moved;
-    jobs[moved].park_pos = pos;
+    parking[moved].pos = pos;
     list.pop_back();
   }
-  std::vector<std::uint32_t>& ListOf(const SchedJob& j) {
-    switch (j.park) {
+  std::vector<std::uint32_t>& ListOf(std::uint32_t idx) {
+    const ParkSlot& slot = parking[idx];
+    switch (slot.park) {
       case SchedJob::Park::kBySet:
-        return parked_by_set[j.park_key];
+        return parked_by_set[slot.key];
       case SchedJob::Park::kByClass:
-        return parked_by_class[j.park_key];
+        return parked_by_class[slot.key];
       case SchedJob::Park::kUntilRetry:
         return parked_until_retry;
       case SchedJob::Park::kActive:
@@ -690,13 +729,11 @@ struct Scheduler::Impl final : public TenantShares {
   }
   void PutIn(std::vector<std::uint32_t>& list, SchedJob::Park park, std::uint32_t key,
              std::uint32_t idx) {
-    jobs[idx].park = park;
-    jobs[idx].park_key = key;
-    jobs[idx].park_pos = static_cast<std::uint32_t>(list.size());
+    parking[idx] = {park, key, static_cast<std::uint32_t>(list.size())};
     list.push_back(idx);
   }
   void Park(std::uint32_t idx, SchedJob::Park park, std::uint32_t key) {
-    EraseFromList(ListOf(jobs[idx]), idx);
+    EraseFromList(ListOf(idx), idx);
     std::vector<std::uint32_t>& list = park == SchedJob::Park::kBySet     ? parked_by_set[key]
                                        : park == SchedJob::Park::kByClass ? parked_by_class[key]
                                                                           : parked_until_retry;
@@ -715,7 +752,8 @@ struct Scheduler::Impl final : public TenantShares {
     if (quota_bound && r.quota_class >= 0) {
       Park(idx, SchedJob::Park::kByClass, static_cast<std::uint32_t>(r.quota_class));
     } else {
-      Park(idx, SchedJob::Park::kBySet, jobs[idx].part_sets[0]);
+      const std::uint32_t set = hot[idx].part_set;
+      Park(idx, SchedJob::Park::kBySet, set != UINT32_MAX ? set : jobs[idx].part_sets[0]);
     }
   }
 
@@ -736,8 +774,8 @@ struct Scheduler::Impl final : public TenantShares {
     pending[pos] = moved;
     jobs[moved].pending_pos = pos;
     pending.pop_back();
-    EraseFromList(ListOf(jobs[idx]), idx);
-    jobs[idx].park = SchedJob::Park::kActive;
+    EraseFromList(ListOf(idx), idx);
+    parking[idx].park = SchedJob::Park::kActive;
   }
 
   // A running job as a queue entry at `now`: its remaining time and attained
@@ -784,6 +822,7 @@ struct Scheduler::Impl final : public TenantShares {
     --running;
     ++j.preemptions;
     reasons[idx] = WaitReason{};
+    hot[idx] = EntryOf(idx);  // remaining time and attained service changed
     AddPending(pending, idx);
   }
 
@@ -799,9 +838,144 @@ struct Scheduler::Impl final : public TenantShares {
   };
 
   Time now_hint = 0;  // the time of the cycle in progress
-  // Reservations: per (pool, accelerators per node), when each node has room; per cycle.
-  std::map<std::pair<std::uint32_t, int>, std::vector<std::pair<Time, NodeId>>> ready_cache;
-  std::vector<std::pair<Time, int>> scratch_ends;  // reservations: ends of the jobs on one node
+
+  // Reservations (EASY backfill) need, per pool and per-node shape k, the nodes
+  // in the order in which k whole accelerators will be free on them by the
+  // running jobs' estimates. ReadyIndex keeps that order incrementally: a node's
+  // entry is refreshed whenever jobs start or stop on it or its health changes,
+  // so a reservation costs O(log n + nodes reserved) instead of a scan of the
+  // pool. An index is built on the first reservation for its (pool, k).
+  static constexpr Time kReadyNow = std::numeric_limits<Time>::min();
+  struct ReadyIndex {
+    int per_node = 1;
+    // (ready time, node): kReadyNow when k whole accelerators are free now,
+    // else the expected end of the job whose end frees the k-th one. Nodes
+    // that are down, at a site that is down, or never free k are absent.
+    std::set<std::pair<Time, NodeId>> order;
+    std::vector<Time> at;  // per node of the pool (index in pool): its key, or kNever if absent
+  };
+  std::vector<std::vector<ReadyIndex>> ready_index;  // per pool, one per shape asked for
+  std::vector<std::pair<Time, int>> scratch_ends;    // ends of the jobs on one node
+  std::vector<std::pair<Time, NodeId>> scratch_ready;
+  std::vector<NodeId> scratch_nodes;
+
+  // Debug builds: EarliestNodes agrees with a scan of every node of the pool.
+  bool CheckEarliestNodes(std::uint32_t p, const PartShape& shape, Time now, Time start,
+                          const std::vector<NodeId>& nodes) {
+    const PoolIndex& index = grid.pool(p);
+    std::vector<std::pair<Time, NodeId>> ready;
+    std::vector<ReadyIndex> one(1);
+    one[0].per_node = shape.per_node;
+    std::vector<Time> t;
+    for (NodeId n = index.first_node; n < index.first_node + index.node_count; ++n) {
+      ReadyTimes(n, one, &t);
+      if (t[0] != kNever) ready.emplace_back(std::max(t[0], now), n);
+    }
+    std::sort(ready.begin(), ready.end());
+    const auto need = static_cast<std::size_t>(shape.nodes);
+    if (ready.size() < need) return start == kNever;
+    if (start != ready[need - 1].first || nodes.size() != need) return false;
+    for (std::size_t k = 0; k < need; ++k) {
+      if (nodes[k] != ready[k].second) return false;
+    }
+    return true;
+  }
+
+  // When `per_node` whole accelerators are free on node n (see ReadyIndex),
+  // for every index of the node's pool at once: one pass over its jobs.
+  void ReadyTimes(NodeId n, const std::vector<ReadyIndex>& indexes, std::vector<Time>* out) {
+    out->assign(indexes.size(), kNever);
+    const NodeInfo& info = grid.node(n);
+    if (info.health != NodeHealth::kUp ||
+        !grid.SiteUp(static_cast<std::size_t>(scenario.pools[info.pool].site_index))) {
+      return;
+    }
+    const int free_whole = grid.FreeWhole(n);
+    bool sorted = false;
+    auto& ends = scratch_ends;
+    for (std::size_t i = 0; i < indexes.size(); ++i) {
+      const int k = indexes[i].per_node;
+      if (free_whole >= k) {
+        (*out)[i] = kReadyNow;
+        continue;
+      }
+      if (!sorted) {
+        ends.clear();
+        for (const auto& o : node_jobs[n])
+          ends.emplace_back(o.expected_end, static_cast<int>(o.whole));
+        std::sort(ends.begin(), ends.end());
+        sorted = true;
+      }
+      int whole = free_whole;
+      for (const auto& [end, count] : ends) {
+        if (end == kNever) break;
+        whole += count;
+        if (whole >= k) {
+          (*out)[i] = end;
+          break;
+        }
+      }
+    }
+  }
+  std::vector<Time> scratch_times;
+  // Re-keys node n in the ready indexes of its pool (after any change on it).
+  void RefreshReady(NodeId n) {
+    auto& indexes = ready_index[grid.node(n).pool];
+    if (indexes.empty()) return;
+    ReadyTimes(n, indexes, &scratch_times);
+    const std::uint32_t slot = grid.node(n).index_in_pool;
+    for (std::size_t i = 0; i < indexes.size(); ++i) {
+      ReadyIndex& r = indexes[i];
+      const Time t = scratch_times[i];
+      if (r.at[slot] == t) continue;
+      if (r.at[slot] != kNever) r.order.erase({r.at[slot], n});
+      if (t != kNever) r.order.emplace(t, n);
+      r.at[slot] = t;
+    }
+  }
+  ReadyIndex& ReadyIndexFor(std::uint32_t p, int per_node) {
+    auto& indexes = ready_index[p];
+    for (auto& r : indexes) {
+      if (r.per_node == per_node) return r;
+    }
+    const PoolIndex& pool = grid.pool(p);
+    indexes.emplace_back();
+    ReadyIndex& r = indexes.back();
+    r.per_node = per_node;
+    r.at.assign(pool.node_count, kNever);
+    std::vector<ReadyIndex> one(1);
+    one[0].per_node = per_node;
+    for (NodeId n = pool.first_node; n < pool.first_node + pool.node_count; ++n) {
+      ReadyTimes(n, one, &scratch_times);
+      r.at[n - pool.first_node] = scratch_times[0];
+      if (scratch_times[0] != kNever) r.order.emplace(scratch_times[0], n);
+    }
+    return r;
+  }
+  // The first `nodes` nodes of pool p to have `per_node` whole accelerators
+  // free, ordered by (ready time, node) with ready times before `now` counted
+  // as `now`; fills `out` and returns when the last of them is ready, or
+  // kNever if fewer nodes ever will.
+  Time EarliestNodes(std::uint32_t p, const PartShape& shape, Time now, std::vector<NodeId>* out) {
+    ReadyIndex& r = ReadyIndexFor(p, shape.per_node);
+    auto& ready = scratch_ready;
+    ready.clear();
+    const auto need = static_cast<std::size_t>(shape.nodes);
+    // Every node ready by now ties at `now` (lowest node first), so all of
+    // them are read; after those, the index order is the answer's order.
+    for (auto it = r.order.begin(); it != r.order.end(); ++it) {
+      if (ready.size() >= need && it->first > now) break;
+      ready.emplace_back(std::max(it->first, now), it->second);
+    }
+    out->clear();
+    if (ready.size() < need) return kNever;
+    std::sort(ready.begin(), ready.end());
+    for (std::size_t k = 0; k < need; ++k) out->push_back(ready[k].second);
+    return ready[need - 1].first;
+  }
+  // Preemption: accelerators freed by the victims so far, and whole free accelerators per node.
+  std::unordered_map<AccelId, Milli> scratch_freed;
+  std::unordered_map<NodeId, int> scratch_node_whole;
 
   // Scratch space reused by every attempt, so that failing fast allocates nothing.
   Attempt attempt;
@@ -1001,6 +1175,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scen
     }
   }
   impl.pool_running.resize(scenario.pools.size());
+  impl.ready_index.resize(scenario.pools.size());
   impl.sets_of_pool.resize(scenario.pools.size());
   impl.pool_released.assign(scenario.pools.size(), 0);
   impl.class_released.assign(static_cast<std::size_t>(s->quota_.class_count()), 0);
@@ -1083,6 +1258,8 @@ Status Scheduler::Submit(model::Job job) {
     idx = static_cast<std::uint32_t>(impl.jobs.size());
     impl.jobs.emplace_back();
     impl.reasons.emplace_back();
+    impl.hot.emplace_back();
+    impl.parking.emplace_back();
   }
   SchedJob& j = impl.jobs[idx];
   j = SchedJob{};
@@ -1093,6 +1270,7 @@ Status Scheduler::Submit(model::Job job) {
   j.part_sets = std::move(part_sets);
   j.spec = std::move(job);
   impl.reasons[idx] = WaitReason{};
+  impl.hot[idx] = impl.EntryOf(idx);
   impl.by_id.emplace(j.spec.id, idx);
   impl.AddPending(pending_, idx);
   // What one node of this job holds, for the typical workload of share placement.
@@ -1163,6 +1341,7 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
                                 "node " + std::string(node) + " went down; requeued"});
     }
   }
+  impl_->RefreshReady(*n);
   return Status::Ok();
 }
 
@@ -1176,7 +1355,7 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
     std::vector<std::uint32_t> victims;
     for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
       if (scenario_.pools[p].site_index != s) continue;
-      for (std::uint32_t v : impl_->pool_running[p]) victims.push_back(v);
+      for (const auto& ref : impl_->pool_running[p]) victims.push_back(ref.job);
     }
     std::sort(victims.begin(), victims.end(),
               [&](auto a, auto b) { return impl_->jobs[a].seq < impl_->jobs[b].seq; });
@@ -1191,6 +1370,12 @@ Status Scheduler::SetSiteState(std::string_view site, model::SiteState state, mo
                                 0,
                                 "site " + std::string(site) + " went down; requeued"});
     }
+  }
+  for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
+    if (scenario_.pools[p].site_index != s || impl_->ready_index[p].empty()) continue;
+    const PoolIndex& pool = grid_.pool(p);
+    for (NodeId n = pool.first_node; n < pool.first_node + pool.node_count; ++n)
+      impl_->RefreshReady(n);
   }
   return Status::Ok();
 }
@@ -1222,7 +1407,6 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   if (impl.part_shapes_changed) impl.RefreshShareMix();
   impl.failed.clear();
   impl.preempt_failed.clear();
-  impl.ready_cache.clear();
   impl.reservations.clear();
   std::fill(impl.pool_reservation.begin(), impl.pool_reservation.end(), -1);
   std::fill(impl.pool_blocked_by.begin(), impl.pool_blocked_by.end(), kNoJob);
@@ -1252,12 +1436,8 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   std::vector<QueueEntry> entries;
   entries.reserve(impl.active.size());
   for (std::uint32_t idx : impl.active) {
-    const SchedJob& j = impl.jobs[idx];
-    entries.push_back({idx, j.seq, j.tenant, j.priority, j.spec.submit_time,
-                       j.spec.runtime_estimate_s, j.Remaining(), j.spec.deadline, j.attained_gpu_s,
-                       j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX, j.spec.accelerators,
-                       static_cast<std::int32_t>(j.spec.accelerator_milli),
-                       j.spec.accelerators_per_node});
+    assert(impl.hot[idx].job == idx && impl.hot[idx].remaining_s == impl.jobs[idx].Remaining());
+    entries.push_back(impl.hot[idx]);
   }
   impl.order->Begin(std::move(entries), impl);
 
@@ -1334,65 +1514,69 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         }
         std::vector<std::pair<double, std::uint32_t>> candidates;
         std::size_t scanned = 0;
-        for (std::uint32_t v : impl.pool_running[p]) {
+        for (const Impl::RunningRef& ref : impl.pool_running[p]) {
           // Bounded work per pool: the cheapest victims among the first eligible ones.
           if (candidates.size() >= static_cast<std::size_t>(config_.max_victim_candidates) ||
               ++scanned > 8 * static_cast<std::size_t>(config_.max_victim_candidates)) {
             break;
           }
-          const SchedJob& vj = impl.jobs[v];
-          if (!vj.spec.preemptible || now - vj.last_start < config_.preemption_grace_s) continue;
-          bool reclaimable = false;
-          if (within_guarantee && !scenario_.InSubtree(vj.tenant, j.tenant) &&
-              !scenario_.InSubtree(j.tenant, vj.tenant)) {
-            for (const auto& [vc, _] : vj.charges)
-              reclaimable = reclaimable || (vc == cls && quota_.Borrowing(vj.tenant, vc));
-          }
+          if (!ref.preemptible || now - ref.last_start < config_.preemption_grace_s) continue;
+          // A job with a part in this pool is charged in its class `cls`.
+          const bool reclaimable = within_guarantee && !scenario_.InSubtree(ref.tenant, j.tenant) &&
+                                   !scenario_.InSubtree(j.tenant, ref.tenant) &&
+                                   quota_.Borrowing(ref.tenant, cls);
           // Preemptive queue orders (srtf, las) displace jobs of equal or lower
           // priority that their order ranks behind the waiting job.
-          const bool displaced = vj.priority <= j.priority && impl.order->preemptive() &&
-                                 impl.order->Preempts(e, impl.RunningEntry(v, now));
-          if (vj.priority >= j.priority && !reclaimable && !displaced) continue;
-          candidates.emplace_back(impl.LostWork(vj, now), v);
+          const bool displaced = ref.priority <= j.priority && impl.order->preemptive() &&
+                                 impl.order->Preempts(e, impl.RunningEntry(ref.job, now));
+          if (ref.priority >= j.priority && !reclaimable && !displaced) continue;
+          candidates.emplace_back(impl.LostWork(impl.jobs[ref.job], now), ref.job);
         }
         std::sort(candidates.begin(), candidates.end(), [&](const auto& a, const auto& b) {
           if (a.first != b.first) return a.first < b.first;
           return impl.jobs[a.second].seq > impl.jobs[b.second].seq;
         });
         // Simulate freeing victims one by one until the job fits in this pool
-        // and its quota admits it.
-        std::unordered_map<AccelId, Milli> freed;
+        // and its quota admits it. What fits is tracked incrementally: the
+        // accelerators freed so far, and per touched node its whole free
+        // accelerators after the frees, so each victim costs O(its accelerators).
+        auto& freed = impl.scratch_freed;
+        auto& node_whole = impl.scratch_node_whole;
+        freed.clear();
+        node_whole.clear();
         std::vector<std::uint32_t> chosen;
         double cost = 0;
         const PoolIndex& index = grid_.pool(p);
+        // Nodes (available, not reserved) with room: those already indexed so,
+        // plus touched nodes that reach the per-node shape only through the frees.
+        bool fits_now = shape.fractional() && impl.CanFitNow(p, shape);
+        std::size_t fit_count =
+            shape.fractional() ? 0 : index.nodes_by_free.CountAtLeast(shape.per_node);
+        auto free_victim = [&](const SchedJob& vj) {
+          for (const auto& a : vj.assignment) {
+            if (grid_.node(a.node).pool != p) continue;
+            const bool available = grid_.Available(a.node);
+            for (AccelId x : a.accelerators) {
+              Milli& f = freed[x];
+              const Milli was = grid_.FreeMilli(x) + f;
+              f += a.milli_per_accelerator;
+              const Milli after = grid_.FreeMilli(x) + f;
+              if (!available) continue;
+              if (shape.fractional()) {
+                fits_now = fits_now || after >= shape.milli;
+                continue;
+              }
+              if (was == kMilliPerAccelerator || after != kMilliPerAccelerator) continue;
+              auto [it, fresh] = node_whole.try_emplace(a.node, 0);
+              if (fresh) it->second = grid_.FreeWhole(a.node);
+              ++it->second;
+              // Counted once: when the node first reaches the shape through frees.
+              if (it->second == shape.per_node) ++fit_count;
+            }
+          }
+        };
         auto fits = [&]() {
-          // Nodes (available, not reserved) that would have room.
-          std::unordered_map<NodeId, bool> touched;
-          for (const auto& [x, m] : freed) touched[grid_.NodeOf(x)] = true;
-          if (shape.fractional()) {
-            if (impl.CanFitNow(p, shape)) return true;
-            for (const auto& [x, m] : freed) {
-              if (grid_.Available(grid_.NodeOf(x)) && grid_.FreeMilli(x) + m >= shape.milli)
-                return true;
-            }
-            return false;
-          }
-          std::size_t count = index.nodes_by_free.CountAtLeast(shape.per_node);
-          for (const auto& [n, _] : touched) {
-            if (!grid_.Available(n)) continue;
-            const NodeInfo& info = grid_.node(n);
-            int whole = 0;
-            for (AccelId x = info.first_accel; x < info.first_accel + info.accel_count; ++x) {
-              auto f = freed.find(x);
-              whole +=
-                  grid_.FreeMilli(x) + (f == freed.end() ? 0 : f->second) == kMilliPerAccelerator
-                      ? 1
-                      : 0;
-            }
-            const bool before = grid_.FreeWhole(n) >= shape.per_node;
-            if (!before && whole >= shape.per_node) ++count;
-          }
-          return count >= static_cast<std::size_t>(shape.nodes);
+          return shape.fractional() ? fits_now : fit_count >= static_cast<std::size_t>(shape.nodes);
         };
         auto quota_ok = [&]() {
           for (std::uint32_t v : chosen) {
@@ -1411,11 +1595,7 @@ CycleResult Scheduler::RunCycle(model::Time now) {
           if (cost + loss >= best.cost) break;
           chosen.push_back(v);
           cost += loss;
-          for (const auto& a : impl.jobs[v].assignment) {
-            for (AccelId x : a.accelerators) {
-              if (grid_.node(a.node).pool == p) freed[x] += a.milli_per_accelerator;
-            }
-          }
+          free_victim(impl.jobs[v]);
           if (fits() && quota_ok()) {
             found = true;
             break;
@@ -1484,44 +1664,17 @@ CycleResult Scheduler::RunCycle(model::Time now) {
         if (impl.pool_reservation[p] >= 0) continue;
         const model::Pool& pool = scenario_.pools[p];
         const PartShape shape = impl.ShapeFor(j.spec, pool);
-        const PoolIndex& index = grid_.pool(p);
-        // When each available node of the pool has room for the per-node shape,
-        // earliest first; computed once per (pool, shape) and cycle. Starts later
-        // in the cycle may make it optimistic, which only delays backfill less.
-        auto [cached, fresh] = impl.ready_cache.try_emplace({p, shape.per_node});
-        auto& ready = cached->second;
-        auto& ends = impl.scratch_ends;
-        for (NodeId n = index.first_node; fresh && n < index.first_node + index.node_count; ++n) {
-          if (!grid_.Available(n)) continue;
-          int whole = grid_.FreeWhole(n);
-          Time at_time = now;
-          if (whole < shape.per_node) {
-            ends.clear();
-            for (const auto& o : impl.node_jobs[n])
-              ends.emplace_back(o.expected_end, static_cast<int>(o.whole));
-            std::sort(ends.begin(), ends.end());
-            at_time = kNever;
-            for (const auto& [end, count] : ends) {
-              if (end == kNever) break;
-              whole += count;
-              if (whole >= shape.per_node) {
-                at_time = std::max(end, now);
-                break;
-              }
-            }
-          }
-          if (at_time != kNever) ready.emplace_back(at_time, n);
-        }
-        if (fresh) std::sort(ready.begin(), ready.end());
-        if (ready.size() < static_cast<std::size_t>(shape.nodes)) continue;
-        const Time start = ready[static_cast<std::size_t>(shape.nodes - 1)].first;
+        // The nodes that have room for the per-node shape earliest, from the
+        // pool's ready index (current as of this attempt).
+        auto& nodes = impl.scratch_nodes;
+        const Time start = impl.EarliestNodes(p, shape, now, &nodes);
+        assert(impl.CheckEarliestNodes(p, shape, now, start, nodes));
+        if (start == kNever) continue;
         if (start < bestr.start) {
           bestr.start = start;
           bestr.pool = p;
           bestr.job = idx;
-          bestr.nodes.clear();
-          for (int k = 0; k < shape.nodes; ++k)
-            bestr.nodes.push_back(ready[static_cast<std::size_t>(k)].second);
+          bestr.nodes = nodes;
         }
       }
       if (bestr.start != kNever) {

@@ -108,6 +108,29 @@ class Simulation {
   sched::Scheduler& sched_;
   std::mt19937_64 rng_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  // Arrivals are known in advance: read in (time, job) order from a cursor
+  // rather than kept in the heap, which then holds only the events that come
+  // up as the run goes (completions, failures, cycles). Arrival j orders as
+  // an event with sequence number j, as if all were pushed first.
+  std::vector<std::uint32_t> arrivals_;
+  std::size_t next_arrival_ = 0;
+  bool HasEvent() const { return !events_.empty() || next_arrival_ < arrivals_.size(); }
+  Event ArrivalEvent() const {
+    const std::uint32_t j = arrivals_[next_arrival_];
+    return {w_.jobs[j].job.submit_time, EventKind::kArrival, j, j, 0};
+  }
+  bool ArrivalFirst() const {
+    if (next_arrival_ >= arrivals_.size()) return false;
+    return events_.empty() || events_.top() > ArrivalEvent();
+  }
+  Event Top() const { return ArrivalFirst() ? ArrivalEvent() : events_.top(); }
+  void PopTop() {
+    if (ArrivalFirst()) {
+      ++next_arrival_;
+    } else {
+      events_.pop();
+    }
+  }
   std::uint64_t seq_ = 0;
   std::vector<JobRun> runs_;
   std::unordered_map<std::string, std::uint32_t> by_id_;
@@ -315,8 +338,12 @@ Result<PolicyResult> Simulation::Run() {
       w_.jobs.empty() ? s_.epoch : std::min(s_.epoch, w_.jobs.front().job.submit_time);
   last_t_ = start;
   last_sample_ = start;
-  for (std::uint32_t j = 0; j < w_.jobs.size(); ++j)
-    Push(w_.jobs[j].job.submit_time, EventKind::kArrival, j);
+  arrivals_.resize(w_.jobs.size());
+  for (std::uint32_t j = 0; j < w_.jobs.size(); ++j) arrivals_[j] = j;
+  std::stable_sort(arrivals_.begin(), arrivals_.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return w_.jobs[a].job.submit_time < w_.jobs[b].job.submit_time;
+  });
+  seq_ = w_.jobs.size();  // arrivals hold sequence numbers 0..jobs-1
   for (std::uint32_t i = 0; i < o_.failures.outages.size(); ++i) {
     const SiteOutage& out = o_.failures.outages[i];
     if (s_.FindSite(out.site) < 0) return NotFound("--site-down: unknown site '" + out.site + "'");
@@ -332,8 +359,8 @@ Result<PolicyResult> Simulation::Run() {
   std::size_t last_progress = 0;
   const std::size_t total = w_.jobs.size();
 
-  while (!events_.empty()) {
-    const Time now = events_.top().time;
+  while (HasEvent()) {
+    const Time now = Top().time;
     if (o_.end > 0 && now > o_.end) break;
     // Done when every job is; or when nothing runs and everything has arrived:
     // then only a repair could still help what waits, and node failures keep
@@ -352,9 +379,9 @@ Result<PolicyResult> Simulation::Run() {
     bool cycle_due = false;
     bool failed = false;  // a failure requeued jobs: account for them now, not at a later cycle
     const double cpu0 = ThreadCpuSeconds();
-    while (!events_.empty() && events_.top().time == now) {
-      const Event e = events_.top();
-      events_.pop();
+    while (HasEvent() && Top().time == now) {
+      const Event e = Top();
+      PopTop();
       if (e.kind == EventKind::kSiteUp || e.kind == EventKind::kNodeUp) --pending_repairs_;
       switch (e.kind) {
         case EventKind::kSiteDown:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -26,8 +27,15 @@ constexpr SizeBucket kSizes[] = {{1, 55}, {2, 7},     {4, 8},     {8, 15},    {1
 
 }  // namespace
 
+double JobWork(const model::Job& job, model::Duration runtime_s) {
+  return static_cast<double>(job.accelerators) * static_cast<double>(job.replicas) *
+         static_cast<double>(job.accelerator_milli) / model::kMilliPerAccelerator *
+         static_cast<double>(runtime_s);
+}
+
 Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOptions& o) {
   if (o.days <= 0) return InvalidArgument("--days must be > 0");
+  if (o.max_load < 0) return InvalidArgument("--max-load must be >= 0");
   if (s.tenants.empty()) return InvalidArgument("the scenario has no tenants to submit jobs");
   std::mt19937_64 rng(o.seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
@@ -162,12 +170,49 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     j.runtime_estimate_s = tj.runtime_s + tj.runtime_s / 5;
     w.jobs.push_back(std::move(tj));
   }
+  // The load cap: offered work of the scalable jobs (training and batch; not
+  // services or foundation-model gangs) scaled so that all work together is at
+  // most max_load of the grid's accelerator-time over the days.
+  double scalable = 0;
+  double fixed = 0;
+  // The first o.jobs entries are the drawn jobs, the gangs follow (not yet sorted).
+  auto scales = [&](std::size_t i) {
+    return i < o.jobs && w.jobs[i].job.kind != model::JobKind::kService;
+  };
+  for (std::size_t i = 0; i < w.jobs.size(); ++i)
+    (scales(i) ? scalable : fixed) += JobWork(w.jobs[i].job, w.jobs[i].runtime_s);
+  const double capacity = static_cast<double>(s.TotalAccelerators()) * horizon_s;
+  const double natural_load = capacity > 0 ? (scalable + fixed) / capacity : 0;
+  double factor = 1;
+  if (o.max_load > 0 && natural_load > o.max_load && scalable > 0) {
+    factor = std::max(0.0, o.max_load * capacity - fixed) / scalable;
+    for (std::size_t i = 0; i < w.jobs.size(); ++i) {
+      if (!scales(i)) continue;
+      TwinJob& tj = w.jobs[i];
+      tj.runtime_s = std::max<model::Duration>(
+          1, static_cast<model::Duration>(static_cast<double>(tj.runtime_s) * factor));
+      tj.job.runtime_estimate_s = std::max(
+          tj.runtime_s,
+          static_cast<model::Duration>(static_cast<double>(tj.job.runtime_estimate_s) * factor));
+    }
+  }
   std::stable_sort(w.jobs.begin(), w.jobs.end(), [](const TwinJob& a, const TwinJob& b) {
     return a.job.submit_time < b.job.submit_time;
   });
   w.description = "synthetic: " + std::to_string(o.jobs) + " jobs and " + std::to_string(gangs) +
                   " foundation-model gangs over " + std::to_string(o.days).substr(0, 4) +
                   " days, seed " + std::to_string(o.seed);
+  // The offered load, so that a reader of the results knows how busy the grid was asked to be.
+  char buf[200];
+  if (factor < 1) {
+    std::snprintf(buf, sizeof buf,
+                  "; offered load %.0f%% of the grid (drawn %.0f%%, training and batch durations "
+                  "x%.2f to stay within --max-load)",
+                  std::min(natural_load, o.max_load) * 100, natural_load * 100, factor);
+  } else {
+    std::snprintf(buf, sizeof buf, "; offered load %.0f%% of the grid", natural_load * 100);
+  }
+  w.description += buf;
   w.lines_read = w.jobs.size();
   return w;
 }

@@ -17,11 +17,23 @@ struct SyntheticOptions {
   std::uint64_t seed = 42;
   // Foundation-model gangs of 2,048-8,192 accelerators; -1 = one per two days.
   int foundation_gangs = -1;
+  // The most work the jobs may offer, as a fraction of the grid's
+  // accelerator-time over `days`. When the drawn jobs would offer more, the
+  // runtimes (and estimates) of training and batch jobs are scaled down by one
+  // common factor, so that `jobs` sets the count while the load stays that of
+  // a busy grid rather than a queue that grows without bound. Services and
+  // foundation-model gangs keep their durations. 0 = no cap.
+  double max_load = 0.85;
 };
 
 // Jobs arrive over [scenario.epoch, epoch + days) with a daily pattern, from
-// the scenario's leaf tenants in proportion to their guarantees.
+// the scenario's leaf tenants in proportion to their guarantees. The same
+// options give the same jobs; the load cap only rescales durations, after all
+// random draws.
 Result<Workload> GenerateSynthetic(const model::Scenario& scenario,
                                    const SyntheticOptions& options);
+
+// Accelerator-seconds a job asks for if it runs `runtime_s` (all replicas).
+double JobWork(const model::Job& job, model::Duration runtime_s);
 
 }  // namespace sovgrid::twin

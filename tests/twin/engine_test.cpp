@@ -160,3 +160,62 @@ TEST(TwinEngine, EndsWhenJobsAreDoneDespiteEndlessFailures) {
 
 }  // namespace
 }  // namespace sovgrid::twin
+
+namespace sovgrid::twin {
+namespace {
+
+double OfferedLoad(const model::Scenario& s, const Workload& w, double days) {
+  double work = 0;
+  for (const auto& tj : w.jobs) work += JobWork(tj.job, tj.runtime_s);
+  return work / (static_cast<double>(s.TotalAccelerators()) * days * 86400);
+}
+
+// --jobs sets the count; the cap scales training and batch durations only, and
+// only when the drawn jobs would offer more than it.
+TEST(SyntheticWorkload, LoadCapScalesDurationsNotTheJobs) {
+  const model::Scenario s = Load("small.toml");
+  SyntheticOptions so;
+  so.jobs = 400;
+  so.days = 1;
+  so.foundation_gangs = 0;  // 2,048 accelerators and more would not fit on 40
+  so.max_load = 0;
+  auto drawn = GenerateSynthetic(s, so);
+  so.max_load = 0.85;
+  auto capped = GenerateSynthetic(s, so);
+  ASSERT_TRUE(drawn.ok() && capped.ok());
+  ASSERT_GT(OfferedLoad(s, *drawn, 1), 1.0);  // 400 jobs a day overwhelm 40 accelerators
+  EXPECT_NEAR(OfferedLoad(s, *capped, 1), 0.85, 0.01);
+  ASSERT_EQ(drawn->jobs.size(), capped->jobs.size());
+  for (std::size_t i = 0; i < drawn->jobs.size(); ++i) {
+    const TwinJob& a = drawn->jobs[i];
+    const TwinJob& b = capped->jobs[i];
+    ASSERT_EQ(a.job.id, b.job.id);
+    EXPECT_EQ(a.job.submit_time, b.job.submit_time);
+    EXPECT_EQ(a.job.accelerators, b.job.accelerators);
+    EXPECT_EQ(a.job.priority_class, b.job.priority_class);
+    EXPECT_GE(b.job.runtime_estimate_s, b.runtime_s);
+    EXPECT_GE(b.runtime_s, 1);
+    if (a.job.kind == model::JobKind::kService || a.job.id.rfind("fm-", 0) == 0) {
+      EXPECT_EQ(a.runtime_s, b.runtime_s) << a.job.id;
+    } else {
+      EXPECT_LE(b.runtime_s, a.runtime_s) << a.job.id;
+    }
+  }
+  EXPECT_NE(capped->description.find("offered load 85% of the grid (drawn "), std::string::npos)
+      << capped->description;
+
+  // Below the cap nothing changes.
+  so.jobs = 20;
+  so.max_load = 0;
+  auto light = GenerateSynthetic(s, so);
+  so.max_load = 0.85;
+  auto light_capped = GenerateSynthetic(s, so);
+  ASSERT_TRUE(light.ok() && light_capped.ok());
+  if (OfferedLoad(s, *light, 1) <= 0.85) {
+    for (std::size_t i = 0; i < light->jobs.size(); ++i)
+      EXPECT_EQ(light->jobs[i].runtime_s, light_capped->jobs[i].runtime_s);
+  }
+}
+
+}  // namespace
+}  // namespace sovgrid::twin
