@@ -10,6 +10,7 @@ PACKAGES=(
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libcpp-httplib-dev libssl-dev
+  openssl  # the TLS test makes a throw-away certificate
 )
 
 missing=()
