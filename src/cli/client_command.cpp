@@ -27,7 +27,7 @@ struct Connection {
 };
 
 // Exit codes: 0 done, 1 the server refused (4xx/5xx), 2 usage, 3 the server could not be reached.
-struct Reply {
+struct Reply {  // NOLINT(bugprone-exception-escape): json's move may throw only on a bug
   int exit_code = 0;
   json body;
 };

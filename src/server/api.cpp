@@ -475,7 +475,7 @@ Response Api::Route(const Request& r, const Caller& c) {
         return Error(400, "invalid_argument", grants.status().message(),
                      FieldOf(grants.status().message()));
       }
-      s = cp_->SetGrants(tenant, std::move(grants).value());
+      s = cp_->SetGrants(tenant, *grants);
       action = "tenant.grants";
       target = tenant;
     }

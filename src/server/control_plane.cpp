@@ -300,7 +300,8 @@ Result<model::ClassAmounts> AmountsFrom(const nlohmann::json& j, const std::stri
   for (const auto& [k, v] : j.items()) {
     if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
         v.get<std::int64_t>() > 1'000'000'000)
-      return InvalidArgument(field + "." + k + ": expected an integer in 0..1000000000");
+      return InvalidArgument(std::string(field).append(".").append(k).append(
+          ": expected an integer in 0..1000000000"));
     out[k] = v.get<std::int64_t>();
   }
   return out;
@@ -330,7 +331,7 @@ Result<std::vector<model::Grant>> GrantsFromJson(const nlohmann::json& j) {
     for (const auto& [k, v] : g.items()) {
       if (k != "id" && k != "accelerator_hours" && k != "valid_from" && k != "valid_until" &&
           k != "quota_class")
-        return InvalidArgument(at + "." + k + ": unknown field");
+        return InvalidArgument(std::string(at).append(".").append(k).append(": unknown field"));
     }
     model::Grant grant;
     if (!g.contains("id") || !g["id"].is_string() || g["id"].get<std::string>().empty())
@@ -419,7 +420,7 @@ Status ControlPlane::SetQuota(const std::string& tenant, const model::ClassAmoun
   return store_->PutSetting(key, value);
 }
 
-Status ControlPlane::SetGrants(const std::string& tenant, std::vector<model::Grant> grants) {
+Status ControlPlane::SetGrants(const std::string& tenant, const std::vector<model::Grant>& grants) {
   const std::string key = "grants:" + tenant;
   const std::string value = nlohmann::json({{"grants", GrantsJson(grants)}}).dump();
   std::lock_guard lock(mu_);

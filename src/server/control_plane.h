@@ -126,7 +126,7 @@ class ControlPlane {
   Status SetSiteState(const std::string& site, const std::string& state, model::Time now);
   Status SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
                   const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit);
-  Status SetGrants(const std::string& tenant, std::vector<model::Grant> grants);
+  Status SetGrants(const std::string& tenant, const std::vector<model::Grant>& grants);
   ControlPlaneCounters counters();
   const model::Scenario& scenario() const { return scenario_; }
 

@@ -52,7 +52,7 @@ HttpServer::HttpServer(Api* api, std::size_t max_body_bytes, const std::string& 
   impl_->server.Post(".*", handler);
   impl_->server.Delete(".*", handler);
   impl_->server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& out, std::exception_ptr) {
+      [](const httplib::Request&, httplib::Response& out, const std::exception_ptr&) {
         out.status = 500;
         out.set_content(R"({"error":{"code":"internal","message":"internal error"}})",
                         "application/json");

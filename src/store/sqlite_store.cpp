@@ -167,7 +167,7 @@ class SqliteStore final : public Store {
       const int rc = u.Step();
       if (rc != SQLITE_DONE) {
         const bool duplicate = sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE;
-        const Status error = Error("insert job '" + j.id + "'");
+        Status error = Error("insert job '" + j.id + "'");
         Rollback();
         if (duplicate) return AlreadyExists("job '" + j.id + "' already exists");
         return error;
