@@ -29,22 +29,6 @@ struct Options {
   bool quiet = false;
 };
 
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-std::string RequestLabel(int gpus, model::Milli milli) {
-  if (gpus == 0) return "CPU only";
-  if (gpus == 1 && milli < 1000)
-    return fmt::format("{:.2f} GPU", static_cast<double>(milli) / 1000);
-  return fmt::format("{} GPU{}", gpus, gpus == 1 ? "" : "s");
-}
-
 void PrintTables(const twin::FillReport& report, std::ostream& out) {
   const auto summary = twin::SummarizeFill(report.runs);
   std::vector<std::string> header = {"pod list", "policy"};
@@ -105,7 +89,7 @@ void PrintTables(const twin::FillReport& report, std::ostream& out) {
         TextTable failed({"request", "accepted models", "short of", "pods", "GPUs asked"});
         for (std::size_t i = 0; i < r.failed.size() && i < 5; ++i) {
           const auto& f = r.failed[i];
-          failed.AddRow({RequestLabel(f.gpus, f.gpu_milli), f.gpu_spec.empty() ? "any" : f.gpu_spec,
+          failed.AddRow({twin::PodRequestLabel(f.gpus, f.gpu_milli), twin::GpuSpecLabel(f.gpu_spec),
                          f.reason, std::to_string(f.count),
                          fmt::format("{:.1f}", static_cast<double>(f.gpu_demand_milli) / 1000)});
         }
@@ -133,7 +117,7 @@ int Run(const Options& o) {
   }
   std::vector<twin::FillWorkload> workloads;
   for (const auto& list : o.pods) {
-    for (const auto& path : SplitList(list)) {
+    for (const auto& path : SplitCommaList(list)) {
       auto w = twin::ReadFillWorkload(path, *cluster);
       if (!w.ok()) {
         std::cerr << "error: " << w.status().message() << "\n";
@@ -147,7 +131,7 @@ int Run(const Options& o) {
     return 2;
   }
   std::vector<std::string> policies =
-      o.policies.empty() ? sched::NodeScorerNames() : SplitList(o.policies);
+      o.policies.empty() ? sched::NodeScorerNames() : SplitCommaList(o.policies);
   for (const auto& p : policies) {
     if (auto s = sched::MakeNodeScorer(p); !s.ok()) {
       std::cerr << "error: --policy: " << s.status().message() << "\n";
@@ -158,7 +142,7 @@ int Run(const Options& o) {
   report.cluster = &*cluster;
   report.policies = policies;
   report.target_load = o.target_load;
-  for (const auto& s : SplitList(o.seeds)) {
+  for (const auto& s : SplitCommaList(o.seeds)) {
     std::uint64_t seed = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), seed);
     if (ec != std::errc() || end != s.data() + s.size()) {

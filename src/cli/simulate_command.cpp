@@ -9,6 +9,7 @@
 #include <optional>
 #include <sstream>
 
+#include "cli/table.h"
 #include "model/policy_names.h"
 #include "scenario/loader.h"
 #include "twin/engine.h"
@@ -51,15 +52,6 @@ struct Options {
   std::string report;
   bool quiet = false;
 };
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 // "SITE:FROM_H:TO_H" -> outage, hours after the start of the run.
 Result<twin::SiteOutage> ParseOutage(const std::string& spec, model::Time start) {
@@ -211,7 +203,7 @@ int Run(const Options& o) {
   }
 
   // Policies: queue orders, each run on the same workload.
-  std::vector<std::string> orders = SplitComma(o.policies);
+  std::vector<std::string> orders = SplitCommaList(o.policies);
   if (orders.empty()) orders = {grid.policies.queue_order};
   for (const auto& order : orders) {
     if (!model::IsKnownQueueOrder(order)) {
@@ -222,7 +214,7 @@ int Run(const Options& o) {
   }
   twin::TwinOptions base;
   base.config = sched::SchedulerConfig::FromPolicies(grid.policies);
-  if (!o.scores.empty()) base.config.scores = SplitComma(o.scores);
+  if (!o.scores.empty()) base.config.scores = SplitCommaList(o.scores);
   for (const auto& score : base.config.scores) {
     if (!model::IsKnownScore(score)) {
       std::cerr << "error: --scores: unknown score '" << score << "'\n";

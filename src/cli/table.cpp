@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <sstream>
 
 namespace sovgrid::cli {
 
@@ -57,6 +58,15 @@ std::string WithThousands(long long value) {
     out += digits[i];
   }
   return value < 0 ? "-" + out : out;
+}
+
+std::vector<std::string> SplitCommaList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
 }
 
 }  // namespace sovgrid::cli

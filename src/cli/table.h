@@ -23,4 +23,7 @@ class TextTable {
 // 260000 -> "260,000"
 std::string WithThousands(long long value);
 
+// "a,b,,c" -> {"a", "b", "c"}: a comma-separated option value, empty items dropped.
+std::vector<std::string> SplitCommaList(const std::string& s);
+
 }  // namespace sovgrid::cli

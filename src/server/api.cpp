@@ -449,18 +449,13 @@ Response Api::Route(const Request& r, const Caller& c) {
           return Error(400, "invalid_argument", "unknown field", "$." + key);
       }
       for (int i = 0; i < 3; ++i) {
-        if (!body.contains(fields[i])) continue;
-        const json& v = body[fields[i]];
-        if (!v.is_object())
-          return Error(400, "invalid_argument", "expected an object of class: accelerators",
-                       std::string("$.") + fields[i]);
-        for (const auto& [cls, n] : v.items()) {
-          if (!n.is_number_integer() || n.get<std::int64_t>() < 0 ||
-              n.get<std::int64_t>() > 1'000'000'000)
-            return Error(400, "invalid_argument", "expected an integer in 0..1000000000",
-                         std::string("$.") + fields[i] + "." + cls);
-          amounts[i][cls] = n.get<std::int64_t>();
+        auto parsed =
+            ClassAmountsFromJson(body.value(fields[i], json()), std::string("$.") + fields[i]);
+        if (!parsed.ok()) {
+          return Error(400, "invalid_argument", parsed.status().message(),
+                       FieldOf(parsed.status().message()));
         }
+        amounts[i] = std::move(parsed).value();
       }
       s = cp_->SetQuota(tenant, amounts[0], amounts[1], amounts[2]);
       action = "tenant.quota";

@@ -293,20 +293,6 @@ nlohmann::json AmountsJson(const model::ClassAmounts& a) {
   return out;
 }
 
-Result<model::ClassAmounts> AmountsFrom(const nlohmann::json& j, const std::string& field) {
-  model::ClassAmounts out;
-  if (j.is_null()) return out;
-  if (!j.is_object()) return InvalidArgument(field + ": expected an object of class: accelerators");
-  for (const auto& [k, v] : j.items()) {
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
-        v.get<std::int64_t>() > 1'000'000'000)
-      return InvalidArgument(std::string(field).append(".").append(k).append(
-          ": expected an integer in 0..1000000000"));
-    out[k] = v.get<std::int64_t>();
-  }
-  return out;
-}
-
 nlohmann::json GrantsJson(const std::vector<model::Grant>& grants) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& g : grants) {
@@ -320,6 +306,21 @@ nlohmann::json GrantsJson(const std::vector<model::Grant>& grants) {
 }
 
 }  // namespace
+
+Result<model::ClassAmounts> ClassAmountsFromJson(const nlohmann::json& j,
+                                                 const std::string& field) {
+  model::ClassAmounts out;
+  if (j.is_null()) return out;
+  if (!j.is_object()) return InvalidArgument(field + ": expected an object of class: accelerators");
+  for (const auto& [k, v] : j.items()) {
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
+        v.get<std::int64_t>() > 1'000'000'000)
+      return InvalidArgument(std::string(field).append(".").append(k).append(
+          ": expected an integer in 0..1000000000"));
+    out[k] = v.get<std::int64_t>();
+  }
+  return out;
+}
 
 Result<std::vector<model::Grant>> GrantsFromJson(const nlohmann::json& j) {
   if (!j.is_array()) return InvalidArgument("$.grants: expected an array");
@@ -377,9 +378,9 @@ Status ControlPlane::ApplySetting(const std::string& key, const std::string& val
     return scheduler_->SetSiteState(name, *s, now);
   }
   if (kind == "quota") {
-    auto g = AmountsFrom(v.value("guarantee", nlohmann::json()), "$.guarantee");
-    auto b = AmountsFrom(v.value("borrow_limit", nlohmann::json()), "$.borrow_limit");
-    auto l = AmountsFrom(v.value("lend_limit", nlohmann::json()), "$.lend_limit");
+    auto g = ClassAmountsFromJson(v.value("guarantee", nlohmann::json()), "$.guarantee");
+    auto b = ClassAmountsFromJson(v.value("borrow_limit", nlohmann::json()), "$.borrow_limit");
+    auto l = ClassAmountsFromJson(v.value("lend_limit", nlohmann::json()), "$.lend_limit");
     for (const auto* r : {&g, &b, &l}) {
       if (!r->ok()) return r->status();
     }

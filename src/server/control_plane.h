@@ -96,6 +96,10 @@ struct ControlPlaneCounters {
 // Grants as the admin API takes them: [{"id", "accelerator_hours", "valid_from",
 // "valid_until" (seconds since the Unix epoch), "quota_class"?}], strictly checked.
 Result<std::vector<model::Grant>> GrantsFromJson(const nlohmann::json& grants);
+// Quota amounts as the admin API takes them: {"class": whole accelerators, ...}
+// (null: none). Messages start with `field` ("$.guarantee.blackwell: ...").
+Result<model::ClassAmounts> ClassAmountsFromJson(const nlohmann::json& amounts,
+                                                 const std::string& field);
 
 class ControlPlane {
  public:

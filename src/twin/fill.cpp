@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -84,6 +85,20 @@ std::string FailureReason(const std::vector<NodeState>& nodes, const PodRequest&
 }
 
 }  // namespace
+
+std::string PodRequestLabel(int gpus, Milli gpu_milli) {
+  if (gpus == 0) return "CPU only";
+  if (gpus == 1 && gpu_milli < kWhole) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f GPU", static_cast<double>(gpu_milli) / 1000);
+    return buf;
+  }
+  return std::to_string(gpus) + (gpus == 1 ? " GPU" : " GPUs");
+}
+
+std::string GpuSpecLabel(const std::string& gpu_spec) {
+  return gpu_spec.empty() ? "any" : gpu_spec;
+}
 
 Result<FillCluster> ReadFillCluster(const std::string& path) {
   auto text = csv::ReadWholeFile(path);

@@ -70,6 +70,11 @@ struct FailedPods {
   model::Milli gpu_demand_milli = 0;
 };
 
+// A pod class as people say it: "CPU only", "0.46 GPU", "8 GPUs"; and its
+// accepted models ("any" when unrestricted).
+std::string PodRequestLabel(int gpus, model::Milli gpu_milli);
+std::string GpuSpecLabel(const std::string& gpu_spec);
+
 struct FillRun {
   std::string workload;  // family
   std::string policy;

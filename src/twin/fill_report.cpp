@@ -17,16 +17,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 Json Number(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
-// The request of a pod class as people say it: "CPU only", "0.46 GPU", "8 GPUs".
-std::string RequestLabel(int gpus, model::Milli milli) {
-  if (gpus == 0) return "CPU only";
-  if (gpus == 1 && milli < 1000)
-    return fmt::format("{:.2f} GPU", static_cast<double>(milli) / 1000);
-  return fmt::format("{} GPU{}", gpus, gpus == 1 ? "" : "s");
-}
-
-std::string SpecLabel(const std::string& spec) { return spec.empty() ? "any" : spec; }
-
 // Mean over seeds of the curve of (workload, policy), per whole percent.
 std::vector<html::Point> MeanCurve(const std::vector<FillRun>& runs, const std::string& workload,
                                    const std::string& policy) {
@@ -404,7 +394,7 @@ std::string FillHtml(const FillReport& report) {
         const auto& f = failed[i];
         part += fmt::format(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1f}</td><td>{:.1f}</td></tr>\n",
-            RequestLabel(f.gpus, f.gpu_milli), Esc(SpecLabel(f.gpu_spec)), f.reason,
+            PodRequestLabel(f.gpus, f.gpu_milli), Esc(GpuSpecLabel(f.gpu_spec)), f.reason,
             static_cast<double>(f.count) / n, static_cast<double>(f.gpu_demand_milli) / 1000 / n);
       }
       part += "</tbody></table>\n";
