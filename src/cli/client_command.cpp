@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "cli/table.h"
 #include "common/status.h"
@@ -51,8 +53,15 @@ Result<std::string> Token(const Connection& c) {
   return std::string();  // the server answers 401 with what is missing
 }
 
-Reply Call(const Connection& c, const std::string& method, const std::string& path,
-           const std::string& body = {}) {
+// One request; the body as received. exit_code 2 or 3 when no answer was had.
+struct RawReply {
+  int exit_code = 0;
+  int status = 0;
+  std::string body;
+};
+
+RawReply Fetch(const Connection& c, const std::string& method, const std::string& path,
+               const std::string& body = {}) {
   std::string server = c.server;
   if (server.empty()) {
     const char* env = std::getenv("SOVGRID_SERVER");
@@ -61,13 +70,13 @@ Reply Call(const Connection& c, const std::string& method, const std::string& pa
   static const std::regex kUrl(R"(^https?://[^/\s]+/?$)");
   if (!std::regex_match(server, kUrl)) {
     std::cerr << "error: --server: expected http://HOST:PORT, found '" << server << "'\n";
-    return {2, {}};
+    return {2, 0, {}};
   }
   if (server.back() == '/') server.pop_back();
   auto token = Token(c);
   if (!token.ok()) {
     std::cerr << "error: " << token.status().message() << "\n";
-    return {2, {}};
+    return {2, 0, {}};
   }
   httplib::Client client(server);
   client.set_connection_timeout(5, 0);
@@ -81,22 +90,32 @@ Reply Call(const Connection& c, const std::string& method, const std::string& pa
                                            : client.Post(path, headers, body, "application/json");
   if (!r) {
     std::cerr << "error: cannot reach " << server << ": " << httplib::to_string(r.error()) << "\n";
-    return {3, {}};
+    return {3, 0, {}};
   }
+  return {0, r->status, r->body};
+}
+
+// Prints the server's error (message, field, every problem); exit code 1.
+int ReportError(const RawReply& r) {
+  const json body = json::parse(r.body, nullptr, false);
+  const json& e = body.is_object() && body.contains("error") ? body["error"] : json();
+  std::cerr << "error: " << (e.is_object() ? e.value("message", r.body) : r.body);
+  if (e.is_object() && e.contains("field"))
+    std::cerr << " (" << e["field"].get<std::string>() << ")";
+  std::cerr << " [HTTP " << r.status << "]\n";
+  if (e.is_object() && e.contains("problems") && e["problems"].size() > 1) {
+    for (const auto& p : e["problems"]) std::cerr << "  " << p.get<std::string>() << "\n";
+  }
+  return 1;
+}
+
+Reply Call(const Connection& c, const std::string& method, const std::string& path,
+           const std::string& body = {}) {
+  const RawReply raw = Fetch(c, method, path, body);
+  if (raw.exit_code != 0) return {raw.exit_code, {}};
   Reply reply;
-  reply.body = json::parse(r->body, nullptr, false);
-  if (r->status >= 400) {
-    const json& e =
-        reply.body.is_object() && reply.body.contains("error") ? reply.body["error"] : json();
-    std::cerr << "error: " << (e.is_object() ? e.value("message", r->body) : r->body);
-    if (e.is_object() && e.contains("field"))
-      std::cerr << " (" << e["field"].get<std::string>() << ")";
-    std::cerr << " [HTTP " << r->status << "]\n";
-    if (e.is_object() && e.contains("problems") && e["problems"].size() > 1) {
-      for (const auto& p : e["problems"]) std::cerr << "  " << p.get<std::string>() << "\n";
-    }
-    reply.exit_code = 1;
-  }
+  reply.body = json::parse(raw.body, nullptr, false);
+  if (raw.status >= 400) reply.exit_code = ReportError(raw);
   return reply;
 }
 
@@ -254,6 +273,43 @@ void AddClientCommands(CLI::App& app) {
       }));
     });
   }
+  {  // logs
+    auto id = std::make_shared<std::string>();
+    auto stderr_stream = std::make_shared<bool>(false);
+    auto follow = std::make_shared<bool>(false);
+    CLI::App* cmd = app.add_subcommand(
+        "logs", "A job's captured output (local and slurm execution; the twin keeps none)");
+    cmd->add_option("id", *id, "Job id")->required();
+    cmd->add_flag("--stderr", *stderr_stream, "Standard error instead of standard output");
+    cmd->add_flag("-f,--follow", *follow, "Keep printing new output until the job ends");
+    add_connection(cmd);
+    cmd->callback([=] {
+      const std::string base = "/v1/jobs/" + PathSegment(*id);
+      const std::string stream = *stderr_stream ? "stderr" : "stdout";
+      std::size_t offset = 0;
+      for (;;) {
+        const RawReply r = Fetch(
+            *conn, "GET", base + "/logs?stream=" + stream + "&offset=" + std::to_string(offset));
+        if (r.exit_code != 0) throw CLI::RuntimeError(r.exit_code);
+        if (r.status >= 400) throw CLI::RuntimeError(ReportError(r));
+        std::cout << r.body << std::flush;
+        offset += r.body.size();
+        if (!r.body.empty()) continue;  // more may be there already
+        if (!*follow) break;
+        const Reply job = Call(*conn, "GET", base);
+        if (job.exit_code != 0) throw CLI::RuntimeError(job.exit_code);
+        const std::string state = job.body.value("state", "");
+        if (state != "pending" && state != "running") {
+          // One last read: output written just before the end.
+          const RawReply last = Fetch(
+              *conn, "GET", base + "/logs?stream=" + stream + "&offset=" + std::to_string(offset));
+          if (last.exit_code == 0 && last.status < 400) std::cout << last.body << std::flush;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    });
+  }
   {  // cancel
     auto id = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("cancel", "Cancel a pending or running job");
@@ -315,7 +371,8 @@ void AddClientCommands(CLI::App& app) {
     });
   }
   {  // admin
-    CLI::App* admin = app.add_subcommand("admin", "Tokens and the audit log");
+    CLI::App* admin = app.add_subcommand(
+        "admin", "Site and node states, quotas, grants, tokens and the audit log");
     admin->require_subcommand(1);
     auto tenant = std::make_shared<std::string>();
     auto role = std::make_shared<std::string>("user");
@@ -353,6 +410,67 @@ void AddClientCommands(CLI::App& app) {
       const Reply r = Call(*conn, "DELETE", "/v1/tokens/" + PathSegment(*token_id));
       finish(Print(*conn, r, [&](const json&) { std::cout << "revoked " << *token_id << "\n"; }));
     });
+    for (const char* what : {"site", "node"}) {
+      auto name = std::make_shared<std::string>();
+      auto state = std::make_shared<std::string>();
+      const std::string kind = what;
+      CLI::App* cmd = admin->add_subcommand(
+          kind, "Set a " + kind +
+                    "'s state: up, draining (no new placements) or down (its jobs "
+                    "are requeued)");
+      cmd->add_option("name", *name, kind == "site" ? "Site id" : "Node, as POOL/nNNNNN")
+          ->required();
+      cmd->add_option("state", *state, "up | draining | down")
+          ->required()
+          ->check(CLI::IsMember({"up", "draining", "down"}));
+      add_connection(cmd);
+      cmd->callback([=] {
+        const Reply r =
+            Call(*conn, "POST", "/v1/admin/" + kind + "s/" + PathSegment(*name) + "/state",
+                 json({{"state", *state}}).dump());
+        finish(Print(*conn, r, [&](const json&) {
+          std::cout << kind << " " << *name << ": " << *state << "\n";
+        }));
+      });
+    }
+    {
+      auto quota_tenant = std::make_shared<std::string>();
+      auto file = std::make_shared<std::string>();
+      CLI::App* quota = admin->add_subcommand(
+          "quota",
+          "Replace a tenant's quota from JSON {\"guarantee\", \"borrow_limit\", "
+          "\"lend_limit\"} ('-': stdin)");
+      quota->add_option("tenant", *quota_tenant, "Tenant id")->required();
+      quota->add_option("file", *file, "JSON file")->required();
+      add_connection(quota);
+      quota->callback([=] {
+        const std::string body = ReadInput(*file);
+        if (body.empty()) {
+          std::cerr << "error: cannot read " << *file << "\n";
+          throw CLI::RuntimeError(2);
+        }
+        const Reply r =
+            Call(*conn, "POST", "/v1/admin/tenants/" + PathSegment(*quota_tenant) + "/quota", body);
+        finish(Print(*conn, r,
+                     [&](const json&) { std::cout << "quota of " << *quota_tenant << " set\n"; }));
+      });
+      CLI::App* grants = admin->add_subcommand(
+          "grants", "Replace a tenant's grants from JSON {\"grants\": [...]} ('-': stdin)");
+      grants->add_option("tenant", *quota_tenant, "Tenant id")->required();
+      grants->add_option("file", *file, "JSON file")->required();
+      add_connection(grants);
+      grants->callback([=] {
+        const std::string body = ReadInput(*file);
+        if (body.empty()) {
+          std::cerr << "error: cannot read " << *file << "\n";
+          throw CLI::RuntimeError(2);
+        }
+        const Reply r = Call(*conn, "POST",
+                             "/v1/admin/tenants/" + PathSegment(*quota_tenant) + "/grants", body);
+        finish(Print(*conn, r,
+                     [&](const json&) { std::cout << "grants of " << *quota_tenant << " set\n"; }));
+      });
+    }
     CLI::App* audit = admin->add_subcommand("audit", "The audit log, oldest first");
     add_connection(audit);
     audit->callback([=] {

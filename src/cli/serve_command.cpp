@@ -26,7 +26,9 @@ struct Options {
   std::string scenario = "scenarios/korea-2027.toml";
   std::string data_dir;
   std::string listen = "127.0.0.1:8080";
+  std::string backend = "twin";
   double speedup = 1;
+  double kill_grace_s = 5;
   double cycle_interval_s = 1;
   std::size_t max_body_mb = 64;
   std::string tls_cert, tls_key;
@@ -74,8 +76,21 @@ int Run(const Options& o) {
     std::cerr << "error: " << store.status().message() << "\n";
     return 1;
   }
-  auto cp =
-      server::ControlPlane::Open(*grid, store->get(), server::MakeTwinBackend(o.speedup), Now());
+  std::unique_ptr<backends::ExecutionBackend> backend;
+  if (o.backend == "local") {
+    backends::LocalBackendOptions lo;
+    lo.dir = (std::filesystem::path(o.data_dir) / "local").string();
+    lo.kill_grace_s = o.kill_grace_s;
+    auto local = backends::MakeLocalBackend(lo);
+    if (!local.ok()) {
+      std::cerr << "error: " << local.status().message() << "\n";
+      return 1;
+    }
+    backend = std::move(local).value();
+  } else {
+    backend = backends::MakeTwinBackend(o.speedup);
+  }
+  auto cp = server::ControlPlane::Open(*grid, store->get(), std::move(backend), Now());
   if (!cp.ok()) {
     std::cerr << "error: " << cp.status().message() << "\n";
     return 1;
@@ -122,9 +137,9 @@ int Run(const Options& o) {
     return 1;
   }
   std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
-            << " accelerators), data in " << o.data_dir << ", listening on "
-            << (o.tls_cert.empty() ? "http" : "https") << "://" << host << ":" << *bound
-            << std::endl;
+            << " accelerators), " << o.backend << " execution, data in " << o.data_dir
+            << ", listening on " << (o.tls_cert.empty() ? "http" : "https") << "://" << host << ":"
+            << *bound << std::endl;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -167,13 +182,23 @@ void AddServeCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "serve",
       "Run the control plane: the REST API (docs/api.md) over the same scheduler as the twin, "
-      "with durable state in DATA_DIR and twin execution.");
+      "with durable state in DATA_DIR, jobs run by the twin or local backend.");
   cmd->add_option("--scenario", o->scenario, "Scenario TOML file")->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir,
                   "Directory for the database (sovgrid.db, SQLite WAL) and admin.token")
       ->required();
   cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
+  cmd->set_config("--config", "", "TOML file of these options (`listen = \"127.0.0.1:9000\"`)");
+  cmd->add_option("--backend", o->backend,
+                  "Execution: twin (jobs run for runtime_s, simulated) or local (the job's command "
+                  "as processes on this machine, output in DATA_DIR/local)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"twin", "local"}));
+  cmd->add_option("--kill-grace", o->kill_grace_s,
+                  "Local execution: seconds between SIGTERM and SIGKILL when a job is stopped")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--speedup", o->speedup,
                   "Twin execution: jobs run runtime_s / SPEEDUP seconds of wall-clock time")
       ->capture_default_str()

@@ -1319,6 +1319,75 @@ Status Scheduler::Finish(std::string_view id, model::Time now) {
 
 Status Scheduler::Fail(std::string_view id, model::Time now) { return Finish(id, now); }
 
+Status Scheduler::Adopt(model::Job job, const std::vector<NodeAssignment>& assignment,
+                        model::Time started_at, model::Time now) {
+  const std::string id = job.id;
+  if (assignment.empty()) return FailedPrecondition("job '" + id + "': empty assignment");
+  if (Status s = Submit(std::move(job)); !s.ok()) return s;
+  Impl& impl = *impl_;
+  const std::uint32_t idx = impl.by_id.at(id);
+  SchedJob& j = impl.jobs[idx];
+  auto refuse = [&](const std::string& why) {
+    (void)Cancel(id, now);
+    return FailedPrecondition("job '" + id + "' cannot keep its allocation: " + why);
+  };
+  // Check everything before changing anything: the parts, grouped by pool.
+  std::map<std::size_t, std::vector<NodeAssignment>> by_pool;
+  std::map<AccelId, Milli> asked;  // per accelerator, over all parts
+  for (const auto& a : assignment) {
+    if (a.node >= grid_.node_count()) return refuse("unknown node");
+    const NodeInfo& n = grid_.node(a.node);
+    const std::size_t site =
+        static_cast<std::size_t>(scenario_.FindSite(scenario_.pools[n.pool].site));
+    if (n.health == NodeHealth::kDown) return refuse("node " + grid_.NodeName(a.node) + " is down");
+    if (!grid_.SiteUp(site)) return refuse("site " + scenario_.sites[site].id + " is down");
+    if (a.accelerators.empty() || a.milli_per_accelerator < 1 ||
+        a.milli_per_accelerator > kMilliPerAccelerator)
+      return refuse("bad accelerator list on " + grid_.NodeName(a.node));
+    for (AccelId x : a.accelerators) {
+      if (x < n.first_accel || x >= n.first_accel + n.accel_count)
+        return refuse("accelerator outside node " + grid_.NodeName(a.node));
+      asked[x] += a.milli_per_accelerator;
+    }
+    by_pool[n.pool].push_back(a);
+  }
+  for (const auto& [x, milli] : asked) {
+    if (grid_.FreeMilli(x) < milli)
+      return refuse("accelerators on " + grid_.NodeName(grid_.NodeOf(x)) + " are taken");
+  }
+  for (const auto& [p, _] : by_pool) {
+    const bool allowed = std::any_of(j.part_sets.begin(), j.part_sets.end(), [&](std::uint32_t s) {
+      const auto& pools = impl.sets[s].pools;
+      return std::find(pools.begin(), pools.end(), p) != pools.end();
+    });
+    if (!allowed) return refuse("pool " + scenario_.pools[p].id + " is not a candidate for it");
+  }
+  // Apply, as a start at `started_at` would have.
+  impl.AdvanceTo(now);
+  impl.now_hint = started_at;
+  for (auto& [p, parts] : by_pool) {
+    Milli total = 0;
+    for (const auto& a : parts) {
+      grid_.AllocateOnNode(a.node, a.accelerators, a.milli_per_accelerator);
+      total += a.milli_per_accelerator * static_cast<Milli>(a.accelerators.size());
+    }
+    const int cls = quota_.ClassOfPool(static_cast<int>(p));
+    quota_.Charge(j.tenant, cls, total);
+    j.charges.emplace_back(cls, total);
+    impl.RegisterPart(j, p, std::move(parts));
+  }
+  impl.RemovePending(pending_, idx);
+  j.state = JobState::kRunning;
+  j.last_start = started_at;
+  if (j.spec.preemptible) {
+    for (const auto& [p, _] : j.pool_slots) impl.pool_priorities[p][j.priority].insert(started_at);
+  }
+  ++running_count_;
+  impl.failed.clear();  // the grid changed under cached failures
+  // Queue orders read tenants' shares afresh at the start of every cycle.
+  return Status::Ok();
+}
+
 Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model::Time now) {
   auto n = grid_.FindNode(node);
   if (!n.ok()) return n.status();

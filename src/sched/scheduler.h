@@ -105,6 +105,15 @@ class Scheduler {
   Status Finish(std::string_view id, model::Time now);
   // The job failed on its own: it is removed, not retried.
   Status Fail(std::string_view id, model::Time now);
+  // Restores a job that was running when its driver stopped (a daemon
+  // restart): validated as by Submit, then running on exactly `assignment`
+  // since `started_at`, charged to its quota, without a decision. Errors: those
+  // of Submit, and FailedPrecondition when the assignment cannot be honoured
+  // (an unknown node or accelerator, a node or site that is down, capacity
+  // already taken, a pool the job's residency or model filters exclude); the
+  // job is then not known to the scheduler and the caller may Submit it.
+  Status Adopt(model::Job job, const std::vector<NodeAssignment>& assignment,
+               model::Time started_at, model::Time now);
 
   // A node or site going down requeues the jobs on it (Requeue decisions in
   // the next cycle); draining stops new placements only.

@@ -18,6 +18,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kMaxBatch = 10000;
+constexpr std::int64_t kMaxLogChunk = 1 << 20;  // bytes of a job's output per request
 
 std::string Hex(const unsigned char* data, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -78,6 +79,7 @@ json JobJson(const store::StoredJob& j, bool with_spec) {
               {"reason", j.reason}};
   if (!j.assignment_json.empty())
     out["assignment"] = json::parse(j.assignment_json, nullptr, false);
+  if (!j.backend_ref.empty()) out["backend_ref"] = j.backend_ref;
   if (with_spec) out["spec"] = json::parse(j.spec_json, nullptr, false);
   return out;
 }
@@ -130,7 +132,11 @@ Result<std::string> Api::BootstrapAdminToken() {
 
 Response Api::Handle(const Request& r) {
   if (r.method == "GET" && r.path == "/healthz") return Json(200, {{"status", "ok"}});
-  if (r.method == "GET" && r.path == "/readyz") return Json(200, {{"status", "ready"}});
+  if (r.method == "GET" && r.path == "/readyz") {
+    // Ready once the state is restored and a first cycle has run on it.
+    if (cp_->counters().cycles == 0) return Json(503, {{"status", "starting"}});
+    return Json(200, {{"status", "ready"}, {"backend", cp_->backend_name()}});
+  }
   if (r.method == "GET" && r.path == "/metrics") {
     const ControlPlaneCounters c = cp_->counters();
     const GridSummary g = cp_->Grid();
@@ -238,6 +244,7 @@ Response Api::Route(const Request& r, const Caller& c) {
 
   static const std::regex kJob(R"(^/v1/jobs/([^/]+)$)");
   static const std::regex kJobCancel(R"(^/v1/jobs/([^/]+)/cancel$)");
+  static const std::regex kJobLogs(R"(^/v1/jobs/([^/]+)/logs$)");
   static const std::regex kToken(R"(^/v1/tokens/([^/]+)$)");
   std::smatch m;
 
@@ -305,6 +312,38 @@ Response Api::Route(const Request& r, const Caller& c) {
     if (Status s = cp_->Cancel(id, clock_()); !s.ok()) return FromStatus(s);
     if (Status s = audit("job.cancel", id, ""); !s.ok()) return FromStatus(s);
     return Json(200, {{"id", id}, {"state", "cancelled"}});
+  }
+  if (std::regex_match(r.path, m, kJobLogs) && r.method == "GET") {
+    const std::string id = m[1];
+    auto record = store_->GetJob(id);
+    if (!record.ok() || !visible(record->tenant))
+      return Error(404, "not_found", "job '" + id + "' not found");
+    std::string stream = "stdout";
+    std::int64_t offset = 0, limit = kMaxLogChunk;
+    for (const auto& [k, v] : r.query) {
+      if (k == "stream") {
+        if (v != "stdout" && v != "stderr")
+          return Error(400, "invalid_argument", "expected stdout or stderr", "stream");
+        stream = v;
+      } else if (k == "offset") {
+        if (!ParseInt(v, 0, std::numeric_limits<std::int64_t>::max(), &offset))
+          return Error(400, "invalid_argument", "expected a byte offset", "offset");
+      } else if (k == "limit") {
+        if (!ParseInt(v, 1, kMaxLogChunk, &limit))
+          return Error(400, "invalid_argument", "expected 1..1048576", "limit");
+      } else {
+        return Error(400, "invalid_argument", "unknown query parameter", k);
+      }
+    }
+    auto text =
+        cp_->Logs(id, stream, static_cast<std::size_t>(offset), static_cast<std::size_t>(limit));
+    if (!text.ok()) {
+      // A job that has not started yet has no output: an empty log, not an error.
+      if (text.status().code() == StatusCode::kNotFound && record->state == "pending")
+        return {200, "text/plain; charset=utf-8", ""};
+      return FromStatus(text.status());
+    }
+    return {200, "text/plain; charset=utf-8", std::move(text).value()};
   }
   if (std::regex_match(r.path, m, kJob) && (r.method == "GET" || r.method == "DELETE")) {
     const std::string id = m[1];

@@ -13,48 +13,11 @@ namespace {
 
 using model::Time;
 
-class TwinBackend final : public ExecutionBackend {
- public:
-  explicit TwinBackend(double speedup) : speedup_(speedup > 0 ? speedup : 1) {}
-  std::string_view name() const override { return "twin"; }
-  Status Start(const model::Job& job, const std::vector<sched::NodeAssignment>&,
-               Time now) override {
-    const Time end =
-        job.runtime_estimate_s > 0
-            ? now + std::max<Time>(1, static_cast<Time>(std::ceil(
-                                          static_cast<double>(job.runtime_estimate_s) / speedup_)))
-            : -1;  // runs until cancelled
-    running_[job.id] = end;
-    return Status::Ok();
-  }
-  void Stop(const std::string& job) override { running_.erase(job); }
-  std::vector<Ended> Poll(Time now) override {
-    std::vector<Ended> out;
-    for (auto it = running_.begin(); it != running_.end();) {
-      if (it->second >= 0 && it->second <= now) {
-        out.push_back({it->first, false, "ran for its stated runtime (twin execution)"});
-        it = running_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return out;
-  }
-
- private:
-  double speedup_;
-  std::map<std::string, Time> running_;  // ordered: deterministic Poll order
-};
-
 bool Ended(const std::string& state) {
   return state == "finished" || state == "failed" || state == "cancelled";
 }
 
 }  // namespace
-
-std::unique_ptr<ExecutionBackend> MakeTwinBackend(double speedup) {
-  return std::make_unique<TwinBackend>(speedup);
-}
 
 ControlPlane::ControlPlane(const model::Scenario& scenario, store::Store* store,
                            std::unique_ptr<ExecutionBackend> backend,
@@ -79,29 +42,53 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(const model::Scenario& 
       (void)cp->ApplySetting(key, value, now);
     }
   }
-  auto active = store->ActiveJobs();
+  {
+    std::lock_guard lock(cp->mu_);
+    if (Status s = cp->Restore(now); !s.ok()) return s;
+  }
+  return cp;
+}
+
+Status ControlPlane::Restore(Time now) {
+  auto active = store_->ActiveJobs();
   if (!active.ok()) return active.status();
+  std::vector<store::JobUpdate> updates;
   for (const auto& record : *active) {
     model::Job job;
     const JobProblems problems = JobFromJsonText(record.spec_json, &job);
-    Status s = problems.ok() ? cp->scheduler_->Submit(job)
-                             : InvalidArgument("stored spec: " + problems.ToString());
-    if (!s.ok()) {
-      // The scenario changed under it (a tenant or model removed): it can never run.
-      if (Status w = store->UpdateJob(record.id, "failed", now,
-                                      "not restored after restart: " + s.message(), "");
-          !w.ok())
-        return w;
+    if (!problems.ok()) {
+      updates.push_back({record.id, "failed", now,
+                         "not restored after restart: stored spec: " + problems.ToString(), "",
+                         ""});
       continue;
     }
     if (record.state == "running") {
-      if (Status w = store->UpdateJob(record.id, "pending", now,
-                                      "requeued: the daemon restarted while it ran", "");
-          !w.ok())
-        return w;
+      // Keep the allocation and the running work if both sides can.
+      auto assignment = AssignmentFromJson(record.assignment_json);
+      Status adopted = assignment.ok() ? scheduler_->Adopt(job, *assignment, record.updated_at, now)
+                                       : assignment.status();
+      if (adopted.ok()) {
+        adopted =
+            backend_->Adopt(job, Placement(*assignment), record.updated_at, record.backend_ref);
+        if (adopted.ok()) continue;
+        (void)scheduler_->Cancel(job.id, now);
+      }
+      if (Status s = scheduler_->Submit(job); !s.ok()) {
+        updates.push_back(
+            {record.id, "failed", now, "not restored after restart: " + s.message(), "", ""});
+        continue;
+      }
+      updates.push_back({record.id, "pending", now,
+                         "requeued after the daemon restarted: " + adopted.message(), "", ""});
+      continue;
+    }
+    if (Status s = scheduler_->Submit(job); !s.ok()) {
+      // The scenario changed under it (a tenant or model removed): it can never run.
+      updates.push_back(
+          {record.id, "failed", now, "not restored after restart: " + s.message(), "", ""});
     }
   }
-  return cp;
+  return store_->UpdateJobs(updates);
 }
 
 Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jobs, Time now) {
@@ -125,7 +112,9 @@ Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jo
       r.state = "pending";
       r.submitted_at = now;
       r.reason = "submitted";
-      if (Status s = scheduler_->Submit(std::move(job)); !s.ok()) {
+      Status s = backend_->Accepts(job);
+      if (s.ok()) s = scheduler_->Submit(std::move(job));
+      if (!s.ok()) {
         undo();
         const std::string where =
             jobs.size() == 1 ? std::string("job") : "jobs[" + std::to_string(i) + "]";
@@ -221,6 +210,62 @@ std::string ControlPlane::AssignmentJson(const std::vector<sched::NodeAssignment
   return out.dump();
 }
 
+Result<std::vector<sched::NodeAssignment>> ControlPlane::AssignmentFromJson(
+    const std::string& text) const {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array() || j.empty())
+    return InvalidArgument("stored assignment is not a list of parts");
+  const sched::GridState& grid = scheduler_->grid();
+  std::vector<sched::NodeAssignment> out;
+  for (const auto& part : j) {
+    if (!part.is_object() || !part.contains("node") || !part["node"].is_string() ||
+        !part.contains("accelerators") || !part["accelerators"].is_array() ||
+        !part.contains("share") || !part["share"].is_number())
+      return InvalidArgument("stored assignment part is malformed: " + part.dump());
+    auto node = grid.FindNode(part["node"].get<std::string>());
+    if (!node.ok()) return node.status();
+    sched::NodeAssignment a;
+    a.node = *node;
+    const auto& info = grid.node(*node);
+    for (const auto& x : part["accelerators"]) {
+      if (!x.is_number_integer() || x.get<int>() < 0 || x.get<int>() >= info.accel_count)
+        return InvalidArgument("stored assignment names an accelerator outside " +
+                               part["node"].get<std::string>());
+      a.accelerators.push_back(info.first_accel + x.get<sched::AccelId>());
+    }
+    a.milli_per_accelerator =
+        static_cast<model::Milli>(std::lround(part["share"].get<double>() * 1000.0));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::vector<backends::PlacedPart> ControlPlane::Placement(
+    const std::vector<sched::NodeAssignment>& a) const {
+  const sched::GridState& grid = scheduler_->grid();
+  std::vector<backends::PlacedPart> out;
+  for (const auto& part : a) {
+    const auto& info = grid.node(part.node);
+    backends::PlacedPart p;
+    p.node = grid.NodeName(part.node);
+    p.pool = scenario_.pools[info.pool].id;
+    p.site = scenario_.pools[info.pool].site;
+    for (auto x : part.accelerators)
+      p.accelerators.push_back(static_cast<int>(x - info.first_accel));
+    p.share = static_cast<double>(part.milli_per_accelerator) / 1000.0;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+Result<std::string> ControlPlane::Logs(const std::string& id, std::string_view stream,
+                                       std::size_t offset, std::size_t limit) {
+  auto record = store_->GetJob(id);
+  if (!record.ok()) return record.status();
+  std::lock_guard lock(mu_);
+  return backend_->Logs(id, stream, offset, limit);
+}
+
 Status ControlPlane::Tick(Time now) {
   std::lock_guard lock(mu_);
   {
@@ -239,10 +284,15 @@ Status ControlPlane::Tick(Time now) {
   // Every change of this tick is committed in one transaction (one disk sync).
   std::vector<store::JobUpdate> updates;
   for (const auto& ended : backend_->Poll(now)) {
+    // An ended job keeps where it ran, for the record.
+    auto view = scheduler_->Job(ended.job);
+    const std::string where =
+        view.ok() && view->assignment != nullptr ? AssignmentJson(*view->assignment) : "";
     Status s = ended.failed ? scheduler_->Fail(ended.job, now) : scheduler_->Finish(ended.job, now);
     if (!s.ok()) continue;  // cancelled meanwhile
     ++(ended.failed ? counters_.failed : counters_.finished);
-    updates.push_back({ended.job, ended.failed ? "failed" : "finished", now, ended.message, ""});
+    updates.push_back(
+        {ended.job, ended.failed ? "failed" : "finished", now, ended.message, where, ""});
   }
   const auto started = std::chrono::steady_clock::now();
   sched::CycleResult cycle = scheduler_->RunCycle(now);
@@ -254,22 +304,24 @@ Status ControlPlane::Tick(Time now) {
       case sched::Decision::Kind::kStart: {
         auto view = scheduler_->Job(d.job);
         if (!view.ok()) continue;
-        if (Status s = backend_->Start(*view->spec, d.assignment, now); !s.ok()) {
+        auto handle = backend_->Start(*view->spec, Placement(d.assignment), now);
+        if (!handle.ok()) {
           (void)scheduler_->Fail(d.job, now);
           ++counters_.failed;
-          updates.push_back(
-              {d.job, "failed", now, std::string(backend_->name()) + ": " + s.message(), ""});
+          updates.push_back({d.job, "failed", now,
+                             std::string(backend_->name()) + ": " + handle.status().message(), "",
+                             ""});
           continue;
         }
         ++counters_.started;
-        updates.push_back({d.job, "running", now, d.reason, AssignmentJson(d.assignment)});
+        updates.push_back({d.job, "running", now, d.reason, AssignmentJson(d.assignment), *handle});
         break;
       }
       case sched::Decision::Kind::kPreempt:
       case sched::Decision::Kind::kRequeue:
         backend_->Stop(d.job);
         if (d.kind == sched::Decision::Kind::kPreempt) ++counters_.preempted;
-        updates.push_back({d.job, "pending", now, d.reason, ""});
+        updates.push_back({d.job, "pending", now, d.reason, "", ""});
         break;
       case sched::Decision::Kind::kReserve:
         break;

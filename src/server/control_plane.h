@@ -11,9 +11,13 @@
 //    cycle starts a job before its submission is committed.
 //  * Tick(now) runs one scheduling cycle and collects finished work from the
 //    backend; every state change is committed before Tick returns.
-//  * On open, pending and running jobs of the store are queued again. Running
-//    jobs are requeued (their history says so): the scheduler cannot yet adopt
-//    an allocation it did not make (docs/api.md, "Restart").
+//  * Submit also asks the backend whether it can run each job (Accepts): a job
+//    it never could is refused, not acknowledged.
+//  * On open, pending jobs of the store are queued again and running jobs keep
+//    their allocation: the scheduler adopts it (Scheduler::Adopt) and the
+//    backend takes over the running work (ExecutionBackend::Adopt), which then
+//    ends as it would have. A running job that cannot be adopted (its node
+//    went down, the backend lost it) is requeued, and its history says why.
 //  * Thread-safe: one mutex serialises the scheduler and the backend.
 #pragma once
 
@@ -25,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/execution_backend.h"
 #include "common/status.h"
 #include "model/scenario.h"
 #include "sched/scheduler.h"
@@ -32,27 +37,7 @@
 
 namespace sovgrid::server {
 
-// Runs started jobs. The control plane calls it under its own lock.
-class ExecutionBackend {
- public:
-  struct Ended {
-    std::string job;
-    bool failed = false;
-    std::string message;
-  };
-  virtual ~ExecutionBackend() = default;
-  virtual std::string_view name() const = 0;
-  virtual Status Start(const model::Job& job, const std::vector<sched::NodeAssignment>& where,
-                       model::Time now) = 0;
-  // Stops a job started before (cancel, preemption); unknown ids are ignored.
-  virtual void Stop(const std::string& job) = 0;
-  // Jobs that ended by themselves since the last call.
-  virtual std::vector<Ended> Poll(model::Time now) = 0;
-};
-
-// Simulated execution in wall-clock time: a job "runs" for runtime_s / speedup
-// seconds (a job without runtime_s runs until it is cancelled).
-std::unique_ptr<ExecutionBackend> MakeTwinBackend(double speedup);
+using backends::ExecutionBackend;
 
 struct JobInfo {
   store::StoredJob record;
@@ -116,6 +101,11 @@ class ControlPlane {
   // FailedPrecondition for a job that already ended.
   Status Cancel(const std::string& id, model::Time now);
   Result<JobInfo> Job(const std::string& id);
+  // Captured output of a job (ExecutionBackend::Logs): NotFound for an unknown
+  // job or a job that never ran; FailedPrecondition when the backend keeps none.
+  Result<std::string> Logs(const std::string& id, std::string_view stream, std::size_t offset,
+                           std::size_t limit);
+  std::string_view backend_name() const { return backend_->name(); }
   Result<store::JobPage> List(const store::JobFilter& filter) { return store_->ListJobs(filter); }
   // One cycle at `now` plus the backend's ended jobs. Errors are store failures.
   Status Tick(model::Time now);
@@ -138,6 +128,11 @@ class ControlPlane {
   ControlPlane(const model::Scenario& scenario, store::Store* store,
                std::unique_ptr<ExecutionBackend> backend, std::unique_ptr<sched::Scheduler> s);
   std::string AssignmentJson(const std::vector<sched::NodeAssignment>& a) const;
+  // The inverse, for a restart; InvalidArgument when it names what the grid lacks.
+  Result<std::vector<sched::NodeAssignment>> AssignmentFromJson(const std::string& text) const;
+  std::vector<backends::PlacedPart> Placement(const std::vector<sched::NodeAssignment>& a) const;
+  // Rebuilds the scheduler and the backend from the store's active jobs (on open).
+  Status Restore(model::Time now);
   // Applies one stored setting to the scheduler (mu_ held).
   Status ApplySetting(const std::string& key, const std::string& value_json, model::Time now);
   // Commits every queued submission up to `ticket` (commit_mu_ held via

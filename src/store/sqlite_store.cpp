@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   submitted_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   reason TEXT NOT NULL DEFAULT '',
-  assignment TEXT NOT NULL DEFAULT ''
+  assignment TEXT NOT NULL DEFAULT '',
+  backend_ref TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
@@ -109,7 +110,7 @@ class Use {
 };
 
 constexpr const char* kJobColumns =
-    "seq, id, tenant, spec, state, submitted_at, updated_at, reason, assignment";
+    "seq, id, tenant, spec, state, submitted_at, updated_at, reason, assignment, backend_ref";
 
 StoredJob ReadJob(const Use& u) {
   StoredJob j;
@@ -122,6 +123,7 @@ StoredJob ReadJob(const Use& u) {
   j.updated_at = u.Int(6);
   j.reason = u.Text(7);
   j.assignment_json = u.Text(8);
+  j.backend_ref = u.Text(9);
   return j;
 }
 
@@ -149,7 +151,18 @@ class SqliteStore final : public Store {
     if (Status s = Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
     if (Status s = Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
     if (Status s = Exec("PRAGMA foreign_keys=ON"); !s.ok()) return s;
-    return Exec(std::string(kSchema));
+    if (Status s = Exec(std::string(kSchema)); !s.ok()) return s;
+    // Databases from before backend handles were kept get the column.
+    const Statement& has =
+        Prepare("SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'backend_ref'");
+    std::int64_t found = 0;
+    {
+      Use u(has);
+      if (u.Step() != SQLITE_ROW) return Error("read the jobs table's columns");
+      found = u.Int(0);
+    }
+    if (found == 0) return Exec("ALTER TABLE jobs ADD COLUMN backend_ref TEXT NOT NULL DEFAULT ''");
+    return Status::Ok();
   }
 
   Status AddJobs(const std::vector<StoredJob>& jobs) override {
@@ -181,7 +194,7 @@ class SqliteStore final : public Store {
 
   Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
                    const std::string& reason, const std::string& assignment_json) override {
-    return UpdateJobs({{id, state, at, reason, assignment_json}});
+    return UpdateJobs({{id, state, at, reason, assignment_json, ""}});
   }
 
   Status UpdateJobs(const std::vector<JobUpdate>& updates) override {
@@ -189,15 +202,16 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     const Statement& update = Prepare(
-        "UPDATE jobs SET state = ?, updated_at = ?, reason = ?, assignment = ? WHERE id = ? "
-        "RETURNING seq");
+        "UPDATE jobs SET state = ?, updated_at = ?, reason = ?, assignment = ?, backend_ref = ? "
+        "WHERE id = ? RETURNING seq");
     const Statement& event =
         Prepare("INSERT INTO job_events (job_seq, at, state, detail) VALUES (?, ?, ?, ?)");
     for (const auto& x : updates) {
       std::int64_t seq = 0;
       {
         Use u(update);
-        u.Bind(x.state).Bind(x.at).Bind(x.reason).Bind(x.assignment_json).Bind(x.id);
+        u.Bind(x.state).Bind(x.at).Bind(x.reason).Bind(x.assignment_json).Bind(x.backend_ref);
+        u.Bind(x.id);
         const int rc = u.Step();
         if (rc == SQLITE_DONE) {
           Rollback();

@@ -31,7 +31,8 @@ struct StoredJob {
   std::int64_t submitted_at = 0;  // seconds since the Unix epoch
   std::int64_t updated_at = 0;
   std::string reason;           // pending reason or final message
-  std::string assignment_json;  // where it runs ("" when not running)
+  std::string assignment_json;  // where it runs, or ran to its end ("" when pending or cancelled)
+  std::string backend_ref;      // the execution backend's handle while running (pid, Slurm job id)
   std::int64_t seq = 0;         // insertion order, set by the store
 };
 
@@ -47,6 +48,7 @@ struct JobUpdate {
   std::int64_t at = 0;
   std::string reason;
   std::string assignment_json;
+  std::string backend_ref;
 };
 
 struct JobFilter {
@@ -85,7 +87,8 @@ class Store {
 
   // Adds jobs (state and history start at their `state`), all or none.
   virtual Status AddJobs(const std::vector<StoredJob>& jobs) = 0;
-  // Sets a job's state, reason and assignment and appends to its history.
+  // Sets a job's state, reason and assignment (clearing its backend_ref) and
+  // appends to its history.
   virtual Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
                            const std::string& reason, const std::string& assignment_json) = 0;
   // Several updates in one transaction (one disk sync), all or none; NotFound

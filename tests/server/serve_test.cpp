@@ -41,10 +41,10 @@ class ServeTest : public ::testing::Test {
     daemon_.reset();
     fs::remove_all(dir_);
   }
-  void Start(std::vector<std::string> extra = {}) {
+  void Start(std::vector<std::string> extra = {}, const std::string& speedup = "1000") {
     std::vector<std::string> args = {
         "serve",    "--scenario",  kScenario,   "--data-dir", (dir_ / "data").string(),
-        "--listen", "127.0.0.1:0", "--speedup", "1000",       "--cycle-interval",
+        "--listen", "127.0.0.1:0", "--speedup", speedup,      "--cycle-interval",
         "0.05"};
     args.insert(args.end(), extra.begin(), extra.end());
     daemon_ = std::make_unique<Daemon>(kBinary, args, (dir_ / "serve.log").string());
@@ -68,6 +68,18 @@ class ServeTest : public ::testing::Test {
   json Body(const httplib::Result& r) {
     EXPECT_TRUE(r) << "no response: " << httplib::to_string(r.error());
     return r ? json::parse(r->body, nullptr, false) : json();
+  }
+
+  // Polls the job until its state is `state` (at most `seconds`); its last JSON.
+  json WaitForState(const std::string& id, const std::string& state, double seconds = 20) {
+    json j;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+      j = Body(Call("GET", "/v1/jobs/" + id, admin_));
+      if (j.is_object() && j.value("state", "") == state) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return j;
   }
 
   fs::path dir_;
@@ -435,6 +447,132 @@ TEST_F(ServeTest, AcknowledgedJobsSurviveSigkill) {
   }
   EXPECT_GT(running, 0);
   for (const auto& [accel, s] : share) EXPECT_LE(s, 1.0 + 1e-9) << accel;
+}
+
+TEST_F(ServeTest, RunningJobsKeepTheirAllocationAcrossSigkill) {
+  Start({}, "1");  // real time: the jobs run for minutes
+  for (const char* id : {"r1", "r2", "r3"}) {
+    auto r = Call(
+        "POST", "/v1/jobs", admin_,
+        json({{"id", id}, {"tenant", "startup"}, {"accelerators", 2}, {"runtime_s", 600}}).dump());
+    ASSERT_EQ(r->status, 201) << r->body;
+  }
+  std::map<std::string, json> before;
+  for (const char* id : {"r1", "r2", "r3"}) {
+    const json j = WaitForState(id, "running");
+    ASSERT_EQ(j["state"], "running") << j.dump();
+    before[id] = j["assignment"];
+  }
+  EXPECT_EQ(daemon_->Stop(SIGKILL), 128 + SIGKILL);
+  Start({}, "1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few cycles
+  for (const auto& [id, assignment] : before) {
+    const json j = Body(Call("GET", "/v1/jobs/" + id, admin_));
+    EXPECT_EQ(j["state"], "running") << j.dump();
+    EXPECT_EQ(j["assignment"], assignment) << id;
+    std::vector<std::string> states;  // not requeued: no second "pending"
+    for (const auto& e : j["history"]) states.push_back(e["state"]);
+    EXPECT_EQ(states, (std::vector<std::string>{"pending", "running"})) << j.dump();
+  }
+  // The restored allocations are taken: the rest of the grid is what new jobs get.
+  const json grid = Body(Call("GET", "/v1/grid", admin_));
+  EXPECT_EQ(grid["jobs_running"], 3) << grid.dump();
+  double used = 0;
+  for (const auto& p : grid["pools"]) used += p["used"].get<double>();
+  EXPECT_DOUBLE_EQ(used, 6);
+  const auto ready = Call("GET", "/readyz", "");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+}
+
+TEST_F(ServeTest, LocalExecutionRunsCommandsAndKeepsTheirOutput) {
+  Start({"--backend", "local", "--kill-grace", "1"});
+  auto r = Call("POST", "/v1/jobs", admin_,
+                json({{"id", "hello"},
+                      {"tenant", "startup"},
+                      {"accelerators", 2},
+                      {"command", "echo gpus=$CUDA_VISIBLE_DEVICES; echo careful >&2"}})
+                    .dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  json j = WaitForState("hello", "finished");
+  ASSERT_EQ(j["state"], "finished") << j.dump();
+  EXPECT_EQ(j["reason"], "exit 0");
+  auto out = Call("GET", "/v1/jobs/hello/logs", admin_);
+  ASSERT_EQ(out->status, 200) << out->body;
+  // The accelerators the scheduler chose, as the node's indexes.
+  ASSERT_EQ(j["assignment"].size(), 1U) << j.dump();
+  std::string expected = "gpus=";
+  for (const auto& a : j["assignment"][0]["accelerators"])
+    expected += (expected.size() > 5 ? "," : "") + std::to_string(a.get<int>());
+  EXPECT_EQ(out->body, expected + "\n");
+  EXPECT_EQ(Call("GET", "/v1/jobs/hello/logs?stream=stderr", admin_)->body, "careful\n");
+  EXPECT_EQ(Call("GET", "/v1/jobs/hello/logs?offset=5&limit=1", admin_)->body.size(), 1U);
+  EXPECT_EQ(Call("GET", "/v1/jobs/hello/logs?stream=stdin", admin_)->status, 400);
+  EXPECT_EQ(Call("GET", "/v1/jobs/nope/logs", admin_)->status, 404);
+  const auto cli = testing::RunCommand(
+      kBinary + " logs hello --server http://127.0.0.1:" + std::to_string(port_) +
+      " --token-file " + (dir_ / "data" / "admin.token").string());
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(cli.out, out->body);
+
+  // A job without a command cannot run here: refused, not acknowledged.
+  r = Call("POST", "/v1/jobs", admin_, R"({"id": "empty", "tenant": "startup"})");
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(Body(r)["error"]["field"], "$.command") << r->body;
+  EXPECT_EQ(Call("GET", "/v1/jobs/empty", admin_)->status, 404);
+
+  // A failing command fails its job with its exit status.
+  r = Call("POST", "/v1/jobs", admin_,
+           R"({"id": "bad", "tenant": "startup", "command": "exit 3"})");
+  ASSERT_EQ(r->status, 201) << r->body;
+  j = WaitForState("bad", "failed");
+  EXPECT_EQ(j["reason"], "exit 3") << j.dump();
+
+  // Cancelling a running job kills its processes.
+  const fs::path pidfile = dir_ / "sleeper.pid";
+  r = Call("POST", "/v1/jobs", admin_,
+           json({{"id", "sleeper"},
+                 {"tenant", "startup"},
+                 {"command", "echo $$ > " + pidfile.string() + "; exec sleep 300"}})
+               .dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  ASSERT_EQ(WaitForState("sleeper", "running")["state"], "running");
+  pid_t pid = 0;
+  for (int i = 0; i < 200 && pid == 0; ++i) {
+    std::ifstream in(pidfile);
+    in >> pid;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, 0), 0);
+  ASSERT_EQ(Call("POST", "/v1/jobs/sleeper/cancel", admin_)->status, 200);
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = ::kill(pid, 0) != 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone) << "the cancelled job's process " << pid << " still runs";
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/sleeper", admin_))["state"], "cancelled");
+}
+
+TEST_F(ServeTest, ALocalJobRunsOnThroughADaemonSigkill) {
+  Start({"--backend", "local"});
+  auto r = Call("POST", "/v1/jobs", admin_,
+                R"({"id": "long", "tenant": "startup", "command": "sleep 2; echo done"})");
+  ASSERT_EQ(r->status, 201) << r->body;
+  const json running = WaitForState("long", "running");
+  ASSERT_EQ(running["state"], "running") << running.dump();
+  EXPECT_EQ(running["backend_ref"].get<std::string>().rfind("pid:", 0), 0U) << running.dump();
+  EXPECT_EQ(daemon_->Stop(SIGKILL), 128 + SIGKILL);
+  Start({"--backend", "local"});
+  const json j = WaitForState("long", "finished");
+  ASSERT_EQ(j["state"], "finished") << j.dump();
+  EXPECT_EQ(j["reason"], "exit 0");
+  EXPECT_EQ(j["assignment"], running["assignment"]);
+  std::vector<std::string> states;
+  for (const auto& e : j["history"]) states.push_back(e["state"]);
+  EXPECT_EQ(states, (std::vector<std::string>{"pending", "running", "finished"})) << j.dump();
+  EXPECT_EQ(Call("GET", "/v1/jobs/long/logs", admin_)->body, "done\n");
 }
 
 }  // namespace

@@ -1,0 +1,93 @@
+// ExecutionBackend: where the control plane's decisions run. The scheduler
+// decides which job runs on which nodes and accelerators; a backend makes that
+// happen (simulated in wall-clock time, as local processes, or on a site's own
+// scheduler) and reports when jobs end.
+//
+// Contract (tests/backends/backend_contract_test.cpp runs it against every
+// backend):
+//  * Accepts(job) says at submission whether this backend can run the job at
+//    all (InvalidArgument "job.FIELD: ..." otherwise), so that a job it can
+//    never run is refused before it is acknowledged.
+//  * Start runs a job on exactly the placement given and returns a handle the
+//    caller keeps durably with the job (a process id, a site scheduler's job
+//    id; may be empty). An error means the job did not start and left nothing
+//    running.
+//  * Every started or adopted job is reported by Poll exactly once, when it
+//    ends by itself, unless Stop was called for it first. A stopped job is
+//    never reported. Stop of an unknown job does nothing.
+//  * Adopt takes over, after a restart of the caller, a job that an earlier
+//    instance started (same placement, same handle). A job that ended while
+//    nobody watched is reported by the next Poll. NotFound when the backend
+//    has no trace of the job: it is not running, and the caller requeues it.
+//  * Logs returns the captured output of a job this backend ran, also after
+//    the job ended and after a restart; FailedPrecondition when the backend
+//    captures none (twin), NotFound when there is none for the job.
+//  * Times are seconds since the Unix epoch, given by the caller.
+//  * Not thread-safe: the control plane calls it under its own lock.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "model/scenario.h"
+
+namespace sovgrid::backends {
+
+// One node's part of a placement, in the scenario's names.
+struct PlacedPart {
+  std::string node;  // "pool-id/n00012", as the API shows it
+  std::string pool;
+  std::string site;
+  std::vector<int> accelerators;  // indexes on the node, 0-based
+  double share = 1;               // of each accelerator (< 1: a fraction of one)
+};
+
+struct Ended {
+  std::string job;
+  bool failed = false;
+  std::string message;  // "exit 0", "exit 3", "killed by signal 9", a site's reason...
+};
+
+class ExecutionBackend {
+ public:
+  virtual ~ExecutionBackend() = default;
+  virtual std::string_view name() const = 0;
+
+  virtual Status Accepts(const model::Job& job) const = 0;
+  virtual Result<std::string> Start(const model::Job& job, const std::vector<PlacedPart>& where,
+                                    model::Time now) = 0;
+  virtual Status Adopt(const model::Job& job, const std::vector<PlacedPart>& where,
+                       model::Time started_at, const std::string& handle) = 0;
+  virtual void Stop(const std::string& job) = 0;
+  // Jobs that ended by themselves since the last call, in a deterministic order.
+  virtual std::vector<Ended> Poll(model::Time now) = 0;
+  // Up to `limit` bytes of the job's "stdout" or "stderr" from byte `offset`.
+  virtual Result<std::string> Logs(const std::string& job, std::string_view stream,
+                                   std::size_t offset, std::size_t limit) = 0;
+};
+
+// Simulated execution in wall-clock time: a job "runs" for runtime_s / speedup
+// seconds from its start (a job without runtime_s runs until it is stopped).
+std::unique_ptr<ExecutionBackend> MakeTwinBackend(double speedup);
+
+struct LocalBackendOptions {
+  // Per-job folders (output, process ids, exit statuses) go under it; it is
+  // created if missing and must survive restarts for Adopt and Logs.
+  std::string dir;
+  std::string shell = "/bin/sh";  // runs the job's command with -c
+  // After Stop, a job's process groups get SIGTERM, then SIGKILL this much later.
+  double kill_grace_s = 5;
+};
+
+// Runs each job's `command` as processes on this machine: one per node of its
+// placement, each in its own process group, with the accelerators of its part
+// in CUDA_VISIBLE_DEVICES (and SOVGRID_* variables, docs/backends.md), stdout
+// and stderr appended to DIR/jobs/JOB/{stdout,stderr}. A job ends when all its
+// processes ended; it failed if any exited non-zero or was killed.
+Result<std::unique_ptr<ExecutionBackend>> MakeLocalBackend(const LocalBackendOptions& options);
+
+}  // namespace sovgrid::backends
