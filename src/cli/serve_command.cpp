@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 #include <sys/stat.h>
+#include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -47,6 +49,51 @@ Status WriteSecretFile(const std::string& path, const std::string& secret) {
   ::chmod(path.c_str(), 0600);
   const bool ok = std::fputs((secret + "\n").c_str(), f) >= 0;
   if (std::fclose(f) != 0 || !ok) return IoError("cannot write " + path);
+  return Status::Ok();
+}
+
+// Applies a TOML file of serve's options (`listen = "127.0.0.1:9000"`, keys as
+// the long flags without "--", `-` or `_`) to every option not given on the
+// command line: flags win. Every problem names FILE:LINE:COLUMN and the key.
+Status ApplyConfigFile(CLI::App* cmd, const std::string& path) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return InvalidArgument(path + ":" + std::to_string(e.source().begin.line) + ":" +
+                           std::to_string(e.source().begin.column) +
+                           ": TOML syntax error: " + std::string(e.description()));
+  }
+  for (const auto& [key, value] : doc) {
+    const auto& where = value.source().begin;
+    const std::string at =
+        path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": ";
+    std::string name(key.str());
+    std::replace(name.begin(), name.end(), '_', '-');
+    CLI::Option* opt =
+        name == "config" || name == "help" ? nullptr : cmd->get_option_no_throw("--" + name);
+    if (opt == nullptr) return InvalidArgument(at + std::string(key.str()) + ": unknown option");
+    if (opt->count() > 0) continue;  // given on the command line
+    std::string text;
+    if (const auto* v = value.as_string()) {
+      text = v->get();
+    } else if (const auto* i = value.as_integer()) {
+      text = std::to_string(i->get());
+    } else if (const auto* f = value.as_floating_point()) {
+      text = std::to_string(f->get());
+    } else if (const auto* b = value.as_boolean()) {
+      text = b->get() ? "true" : "false";
+    } else {
+      return InvalidArgument(at + std::string(key.str()) +
+                             ": expected a string, number or boolean");
+    }
+    try {
+      opt->add_result(text);
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      return InvalidArgument(at + std::string(key.str()) + ": " + e.what());
+    }
+  }
   return Status::Ok();
 }
 
@@ -185,11 +232,15 @@ void AddServeCommand(CLI::App& app) {
       "with durable state in DATA_DIR, jobs run by the twin or local backend.");
   cmd->add_option("--scenario", o->scenario, "Scenario TOML file")->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir,
-                  "Directory for the database (sovgrid.db, SQLite WAL) and admin.token")
-      ->required();
+                  "Directory for the database (sovgrid.db, SQLite WAL) and admin.token "
+                  "(required, here or in --config)");
   cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
-  cmd->set_config("--config", "", "TOML file of these options (`listen = \"127.0.0.1:9000\"`)");
+  auto config = std::make_shared<std::string>();
+  cmd->add_option("--config", *config,
+                  "TOML file of these options, keys as the flags without '--' "
+                  "(listen = \"127.0.0.1:9000\"); flags given here win")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--backend", o->backend,
                   "Execution: twin (jobs run for runtime_s, simulated) or local (the job's command "
                   "as processes on this machine, output in DATA_DIR/local)")
@@ -213,7 +264,17 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body accepted, MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
-  cmd->callback([o] {
+  cmd->callback([o, config, cmd] {
+    if (!config->empty()) {
+      if (Status s = ApplyConfigFile(cmd, *config); !s.ok()) {
+        std::cerr << "error: " << s.message() << "\n";
+        throw CLI::RuntimeError(2);
+      }
+    }
+    if (o->data_dir.empty()) {
+      std::cerr << "error: --data-dir is required (on the command line or in --config)\n";
+      throw CLI::RuntimeError(2);
+    }
     if (int rc = Run(*o); rc != 0) throw CLI::RuntimeError(rc);
   });
 }

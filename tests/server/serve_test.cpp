@@ -575,5 +575,29 @@ TEST_F(ServeTest, ALocalJobRunsOnThroughADaemonSigkill) {
   EXPECT_EQ(Call("GET", "/v1/jobs/long/logs", admin_)->body, "done\n");
 }
 
+TEST_F(ServeTest, ReadsAConfigFileWhereFlagsWin) {
+  const fs::path config = dir_ / "serve.toml";
+  std::ofstream(config) << "backend = \"local\"\nkill_grace = 2\nlisten = \"127.0.0.1:1\"\n";
+  Start({"--config", config.string()});  // --listen on the command line wins over the file
+  json ready = json::object();
+  for (int i = 0; i < 100 && ready.value("status", "") != "ready"; ++i) {
+    ready = Body(Call("GET", "/readyz", ""));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(ready["backend"], "local") << ready.dump();
+
+  std::ofstream(dir_ / "bad.toml") << "listen = \"127.0.0.1:0\"\nbogus = 3\n";
+  auto r = testing::RunCommand(kBinary + " serve --data-dir " + (dir_ / "x").string() +
+                               " --config " + (dir_ / "bad.toml").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("bad.toml:2:9: bogus: unknown option"), std::string::npos) << r.err;
+  std::ofstream(dir_ / "range.toml") << "cycle-interval = 0\n";
+  r = testing::RunCommand(kBinary + " serve --data-dir " + (dir_ / "x").string() + " --config " +
+                          (dir_ / "range.toml").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("range.toml:1:18: cycle-interval"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "x" / "sovgrid.db")) << "a bad configuration must not start";
+}
+
 }  // namespace
 }  // namespace sovgrid
