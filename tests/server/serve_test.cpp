@@ -126,7 +126,8 @@ TEST_F(ServeTest, JobsAreSubmittedRunAndExplained) {
       << metrics->body;
   const json openapi = Body(Call("GET", "/v1/openapi.json", ""));
   for (const char* path :
-       {"/v1/jobs", "/v1/jobs:batch", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel", "/v1/grid",
+       {"/v1/jobs", "/v1/jobs:batch", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel", "/v1/jobs/{id}/logs",
+        "/v1/grid",
         "/v1/tokens", "/v1/tokens/{id}", "/v1/audit", "/healthz", "/readyz", "/metrics"})
     EXPECT_TRUE(openapi["paths"].contains(path)) << path;
   const json grid = Body(Call("GET", "/v1/grid", admin_));
