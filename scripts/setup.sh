@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libcpp-httplib-dev libssl-dev
   openssl  # the TLS test makes a throw-away certificate
+  slurmctld slurmd slurm-client munge  # the slurm tests' real cluster (docs/slurm.md)
 )
 
 missing=()
