@@ -11,10 +11,17 @@
 //  * Start runs a job on exactly the placement given and returns a handle the
 //    caller keeps durably with the job (a process id, a site scheduler's job
 //    id; may be empty). An error means the job did not start and left nothing
-//    running.
+//    running: IoError when trying again later may work (a site's scheduler
+//    unreachable; the caller requeues the job), any other code when the job
+//    can never start this way (the caller fails it with the message).
 //  * Every started or adopted job is reported by Poll exactly once, when it
 //    ends by itself, unless Stop was called for it first. A stopped job is
-//    never reported. Stop of an unknown job does nothing.
+//    never reported. Stop of an unknown job does nothing. A job the site lost
+//    without it failing (its node failed, the site preempted it, the site no
+//    longer knows it) is reported with `lost`: the caller requeues it.
+//  * Health reports changes of node and site health the backend observed (a
+//    site's scheduler unreachable, a node drained there), each once, as they
+//    happen; the caller combines them with the administrators' states.
 //  * Adopt takes over, after a restart of the caller, a job that an earlier
 //    instance started (same placement, same handle). A job that ended while
 //    nobody watched is reported by the next Poll. NotFound when the backend
@@ -27,6 +34,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,7 +57,16 @@ struct PlacedPart {
 struct Ended {
   std::string job;
   bool failed = false;
+  bool lost = false;    // ended by no fault of its own: requeue it
   std::string message;  // "exit 0", "exit 3", "killed by signal 9", a site's reason...
+};
+
+struct HealthChange {
+  enum class Kind : std::uint8_t { kNode, kSite };
+  Kind kind = Kind::kNode;
+  std::string name;   // a node as "pool-id/n00012", or a site id
+  std::string state;  // "up", "draining" or "down"
+  std::string reason;
 };
 
 class ExecutionBackend {
@@ -65,6 +82,8 @@ class ExecutionBackend {
   virtual void Stop(const std::string& job) = 0;
   // Jobs that ended by themselves since the last call, in a deterministic order.
   virtual std::vector<Ended> Poll(model::Time now) = 0;
+  // Node and site health changes seen since the last call.
+  virtual std::vector<HealthChange> Health(model::Time /*now*/) { return {}; }
   // Up to `limit` bytes of the job's "stdout" or "stderr" from byte `offset`.
   virtual Result<std::string> Logs(const std::string& job, std::string_view stream,
                                    std::size_t offset, std::size_t limit) = 0;
@@ -89,5 +108,7 @@ struct LocalBackendOptions {
 // and stderr appended to DIR/jobs/JOB/{stdout,stderr}. A job ends when all its
 // processes ended; it failed if any exited non-zero or was killed.
 Result<std::unique_ptr<ExecutionBackend>> MakeLocalBackend(const LocalBackendOptions& options);
+
+// The Slurm backend is declared in backends/slurm_backend.h.
 
 }  // namespace sovgrid::backends

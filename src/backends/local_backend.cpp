@@ -29,6 +29,7 @@
 #include <sstream>
 
 #include "backends/execution_backend.h"
+#include "backends/process.h"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not in a header
 
@@ -44,25 +45,6 @@ constexpr const char* kWrapper =
     "\"$SOVGRID_SHELL\" -c \"$SOVGRID_COMMAND\"; s=$?; "
     "echo \"$s\" > \"$SOVGRID_EXIT_FILE.tmp\" && mv \"$SOVGRID_EXIT_FILE.tmp\" "
     "\"$SOVGRID_EXIT_FILE\"; exit \"$s\"";
-
-// Job ids become folder names: [A-Za-z0-9_-] kept, everything else (and a
-// leading '.') as %XX, so that no id can name another path.
-std::string EncodeId(const std::string& id) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (std::size_t i = 0; i < id.size(); ++i) {
-    const auto c = static_cast<unsigned char>(id[i]);
-    const bool plain = std::isalnum(c) != 0 || c == '_' || c == '-' || (c == '.' && i > 0);
-    if (plain) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 // Field 22 of /proc/PID/stat (start time in clock ticks since boot) and the
 // state letter; false when the process does not exist.
@@ -212,7 +194,7 @@ class LocalBackend final : public ExecutionBackend {
       }
       // What a command left behind in its group ends with it, as a Slurm step's does.
       KillAll(lj, SIGKILL);
-      Ended e{it->first, false, ""};
+      Ended e{it->first, false, false, ""};
       for (std::size_t r = 0; r < lj.ranks.size(); ++r) {
         const Rank& rank = lj.ranks[r];
         if (rank.exit_code != 0) {
@@ -233,21 +215,14 @@ class LocalBackend final : public ExecutionBackend {
     if (stream != "stdout" && stream != "stderr")
       return InvalidArgument("stream: expected stdout or stderr, found '" + std::string(stream) +
                              "'");
-    const fs::path path = JobDir(job) / std::string(stream);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return NotFound("job '" + job + "' has no " + std::string(stream) + " here");
-    in.seekg(0, std::ios::end);
-    const auto size = static_cast<std::size_t>(in.tellg());
-    if (offset >= size) return std::string();
-    in.seekg(static_cast<std::streamoff>(offset));
-    std::string out(std::min(limit, size - offset), '\0');
-    in.read(out.data(), static_cast<std::streamsize>(out.size()));
-    out.resize(static_cast<std::size_t>(in.gcount()));
-    return out;
+    return ReadFileChunk((JobDir(job) / std::string(stream)).string(), offset, limit,
+                         "the " + std::string(stream) + " of job '" + job + "'");
   }
 
  private:
-  fs::path JobDir(const std::string& id) const { return fs::path(o_.dir) / "jobs" / EncodeId(id); }
+  fs::path JobDir(const std::string& id) const {
+    return fs::path(o_.dir) / "jobs" / EncodeJobId(id);
+  }
 
   Result<Rank> Spawn(const model::Job& job, const std::vector<PlacedPart>& where, std::size_t r,
                      const std::string& nodes, const fs::path& dir) {

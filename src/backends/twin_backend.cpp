@@ -35,7 +35,7 @@ class TwinBackend final : public ExecutionBackend {
     std::vector<Ended> out;
     for (auto it = running_.begin(); it != running_.end();) {
       if (it->second >= 0 && it->second <= now) {
-        out.push_back({it->first, false, "ran for its stated runtime (twin execution)"});
+        out.push_back({it->first, false, false, "ran for its stated runtime (twin execution)"});
         it = running_.erase(it);
       } else {
         ++it;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -258,6 +259,12 @@ std::vector<backends::PlacedPart> ControlPlane::Placement(
   return out;
 }
 
+Status ControlPlane::Requeue(const model::Job& spec, Time now) {
+  const model::Job job = spec;  // the scheduler's copy goes with Cancel
+  if (Status s = scheduler_->Cancel(job.id, now); !s.ok()) return s;
+  return scheduler_->Submit(job);
+}
+
 Result<std::string> ControlPlane::Logs(const std::string& id, std::string_view stream,
                                        std::size_t offset, std::size_t limit) {
   auto record = store_->GetJob(id);
@@ -286,13 +293,29 @@ Status ControlPlane::Tick(Time now) {
   for (const auto& ended : backend_->Poll(now)) {
     // An ended job keeps where it ran, for the record.
     auto view = scheduler_->Job(ended.job);
-    const std::string where =
-        view.ok() && view->assignment != nullptr ? AssignmentJson(*view->assignment) : "";
+    if (!view.ok()) continue;  // cancelled meanwhile
+    const std::string where = view->assignment != nullptr ? AssignmentJson(*view->assignment) : "";
+    if (ended.lost) {
+      // Not the job's fault: it waits for another placement.
+      if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
+      updates.push_back({ended.job, "pending", now, "requeued: " + ended.message, "", ""});
+      continue;
+    }
     Status s = ended.failed ? scheduler_->Fail(ended.job, now) : scheduler_->Finish(ended.job, now);
     if (!s.ok()) continue;  // cancelled meanwhile
     ++(ended.failed ? counters_.failed : counters_.finished);
     updates.push_back(
         {ended.job, ended.failed ? "failed" : "finished", now, ended.message, where, ""});
+  }
+  for (const auto& h : backend_->Health(now)) {
+    const std::string key =
+        (h.kind == backends::HealthChange::Kind::kNode ? "node:" : "site:") + h.name;
+    if (Status s = ApplyHealth(key, &backend_health_, h.state, now); !s.ok()) {
+      std::fprintf(stderr, "sovgrid: %s backend: %s\n", std::string(backend_->name()).c_str(),
+                   s.message().c_str());
+      continue;
+    }
+    backend_reasons_[key] = h.reason;
   }
   const auto started = std::chrono::steady_clock::now();
   sched::CycleResult cycle = scheduler_->RunCycle(now);
@@ -305,6 +328,15 @@ Status ControlPlane::Tick(Time now) {
         auto view = scheduler_->Job(d.job);
         if (!view.ok()) continue;
         auto handle = backend_->Start(*view->spec, Placement(d.assignment), now);
+        if (!handle.ok() && handle.status().code() == StatusCode::kIoError) {
+          // Worth another try (a site's scheduler did not answer): back in the queue.
+          if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
+          updates.push_back(
+              {d.job, "pending", now,
+               "requeued: " + std::string(backend_->name()) + ": " + handle.status().message(), "",
+               ""});
+          continue;
+        }
         if (!handle.ok()) {
           (void)scheduler_->Fail(d.job, now);
           ++counters_.failed;
@@ -421,13 +453,11 @@ Status ControlPlane::ApplySetting(const std::string& key, const std::string& val
   if (kind == "node" || kind == "site") {
     const std::string state = v.value("state", "");
     if (kind == "node") {
-      auto h = ParseNodeHealth(state);
-      if (!h.ok()) return h.status();
-      return scheduler_->SetNodeHealth(name, *h, now);
+      if (auto h = ParseNodeHealth(state); !h.ok()) return h.status();
+    } else if (!model::ParseSiteState(state)) {
+      return InvalidArgument("state: expected up, draining or down, found '" + state + "'");
     }
-    auto s = model::ParseSiteState(state);
-    if (!s) return InvalidArgument("state: expected up, draining or down, found '" + state + "'");
-    return scheduler_->SetSiteState(name, *s, now);
+    return ApplyHealth(key, &admin_health_, state, now);
   }
   if (kind == "quota") {
     auto g = ClassAmountsFromJson(v.value("guarantee", nlohmann::json()), "$.guarantee");
@@ -444,6 +474,28 @@ Status ControlPlane::ApplySetting(const std::string& key, const std::string& val
     return scheduler_->SetGrants(name, std::move(grants).value());
   }
   return InvalidArgument("setting '" + key + "': unknown kind");
+}
+
+namespace {
+int Severity(const std::string& state) { return state == "down" ? 2 : state == "draining" ? 1 : 0; }
+}  // namespace
+
+Status ControlPlane::ApplyHealth(const std::string& key, std::map<std::string, std::string>* from,
+                                 const std::string& state, Time now) {
+  const auto colon = key.find(':');
+  const std::string kind = key.substr(0, colon), name = key.substr(colon + 1);
+  // Validate the name before anything is recorded.
+  if (kind == "node" && !scheduler_->grid().FindNode(name).ok())
+    return NotFound("node '" + name + "' not found");
+  if (kind == "site" && scenario_.FindSite(name) < 0)
+    return NotFound("site '" + name + "' not found");
+  (*from)[key] = state;
+  // What the scheduler gets is the worse of the administrators' and the backend's view.
+  const std::string& a = admin_health_.count(key) != 0 ? admin_health_[key] : "up";
+  const std::string& b = backend_health_.count(key) != 0 ? backend_health_[key] : "up";
+  const std::string& effective = Severity(a) >= Severity(b) ? a : b;
+  if (kind == "node") return scheduler_->SetNodeHealth(name, *ParseNodeHealth(effective), now);
+  return scheduler_->SetSiteState(name, *model::ParseSiteState(effective), now);
 }
 
 Status ControlPlane::SetNodeState(const std::string& node, const std::string& state, Time now) {

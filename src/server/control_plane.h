@@ -23,6 +23,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
@@ -133,6 +134,13 @@ class ControlPlane {
   std::vector<backends::PlacedPart> Placement(const std::vector<sched::NodeAssignment>& a) const;
   // Rebuilds the scheduler and the backend from the store's active jobs (on open).
   Status Restore(model::Time now);
+  // Puts a running job back in the queue as if new (the backend lost it, or could not start it
+  // for now). mu_ held.
+  Status Requeue(const model::Job& spec, model::Time now);
+  // Records `state` for a "node:NAME" or "site:ID" key in `from` (admin_health_ or
+  // backend_health_) and gives the scheduler the worse of both views. mu_ held.
+  Status ApplyHealth(const std::string& key, std::map<std::string, std::string>* from,
+                     const std::string& state, model::Time now);
   // Applies one stored setting to the scheduler (mu_ held).
   Status ApplySetting(const std::string& key, const std::string& value_json, model::Time now);
   // Commits every queued submission up to `ticket` (commit_mu_ held via
@@ -145,6 +153,9 @@ class ControlPlane {
   std::mutex mu_;  // the scheduler, the backend, the counters
   std::unique_ptr<sched::Scheduler> scheduler_;
   ControlPlaneCounters counters_;
+  // Node and site states by "node:NAME" / "site:ID", as set by administrators and as the
+  // backend observed them (with its reasons); the scheduler has the worse of the two.
+  std::map<std::string, std::string> admin_health_, backend_health_, backend_reasons_;
 
   // Group commit of submissions. Lock order: mu_ before commit_mu_.
   std::mutex commit_mu_;
