@@ -209,7 +209,13 @@ Response Api::Route(const Request& r, const Caller& c) {
     if (!problems.empty()) {
       return Error(400, "invalid_argument", problems.front(), FieldOf(problems.front()), problems);
     }
-    auto ids = cp_->Submit(std::move(jobs), clock_());
+    // The audit entry is committed with the jobs (one transaction, one disk sync).
+    const std::string target =
+        jobs.size() == 1 ? jobs.front().id : std::to_string(jobs.size()) + " jobs";
+    auto ids =
+        cp_->Submit(std::move(jobs), clock_(),
+                    store::AuditEntry{0, clock_(), c.token.id,
+                                      batch ? "job.submit_batch" : "job.submit", target, ""});
     if (!ids.ok()) {
       // The scheduler's validation ("jobs[3] (id x): job.tenant: unknown tenant 'y'") is the
       // caller's mistake: 400 naming the field.
@@ -227,11 +233,6 @@ Response Api::Route(const Request& r, const Caller& c) {
       }
       return Error(400, "invalid_argument", s.message(), field);
     }
-    if (Status s =
-            audit(batch ? "job.submit_batch" : "job.submit",
-                  ids->size() == 1 ? ids->front() : std::to_string(ids->size()) + " jobs", "");
-        !s.ok())
-      return FromStatus(s);
     if (!batch) return Json(201, {{"id", ids->front()}});
     return Json(201, {{"ids", *ids}});
   };
