@@ -335,7 +335,29 @@ Status ControlPlane::Tick(Time now) {
         break;
     }
   }
-  return store_->UpdateJobs(updates);
+  // Committed in transactions of a few hundred changes, and a submission's
+  // group commit in progress goes first between them: a cycle that starts
+  // thousands of jobs does not hold the store's writer for a submission's
+  // whole p99 budget. Releases (ends, preemptions, requeues) go before
+  // starts, so that whatever prefix is on disk after a crash never shows a
+  // started job on accelerators whose previous job is still running.
+  std::stable_partition(updates.begin(), updates.end(),
+                        [](const store::JobUpdate& u) { return u.state != "running"; });
+  constexpr std::size_t kUpdatesPerTransaction = 256;
+  for (std::size_t from = 0; from < updates.size(); from += kUpdatesPerTransaction) {
+    if (from > 0) {
+      std::unique_lock commit_lock(commit_mu_);
+      const std::uint64_t target = enqueued_;
+      if (committing_) committed_cv_.wait(commit_lock, [&] { return committed_ >= target; });
+    }
+    const auto to = updates.begin() + static_cast<std::ptrdiff_t>(
+                                          std::min(updates.size(), from + kUpdatesPerTransaction));
+    if (Status s = store_->UpdateJobs(
+            std::vector<store::JobUpdate>(updates.begin() + static_cast<std::ptrdiff_t>(from), to));
+        !s.ok())
+      return s;
+  }
+  return Status::Ok();
 }
 
 namespace {

@@ -14,7 +14,9 @@
 //    thread empties into the scheduler at the start of the next Tick (or
 //    Cancel). No cycle starts a job before its submission is committed.
 //  * Tick(now) runs one scheduling cycle and collects finished work from the
-//    backend; every state change is committed before Tick returns.
+//    backend; every state change is committed before Tick returns (in
+//    transactions of a few hundred changes, letting submissions' commits
+//    through between them; a restart requeues running jobs anyway).
 //  * On open, pending and running jobs of the store are queued again. Running
 //    jobs are requeued (their history says so): the scheduler cannot yet adopt
 //    an allocation it did not make (docs/api.md, "Restart").
