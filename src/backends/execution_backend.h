@@ -30,7 +30,9 @@
 //    the job ended and after a restart; FailedPrecondition when the backend
 //    captures none (twin), NotFound when there is none for the job.
 //  * Times are seconds since the Unix epoch, given by the caller.
-//  * Not thread-safe: the control plane calls it under its own lock.
+//  * Not thread-safe: the control plane calls it under its own lock, except
+//    Accepts, which it calls from submitting threads: Accepts reads the job
+//    and immutable configuration only.
 #pragma once
 
 #include <cstddef>

@@ -1194,11 +1194,9 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scen
   return s;
 }
 
-Status Scheduler::Submit(model::Job job) {
-  Impl& impl = *impl_;
+Status ValidateJob(const model::Scenario& scenario, const model::Job& job) {
   if (job.id.empty()) return InvalidArgument("job.id: expected a non-empty id");
-  if (impl.by_id.count(job.id) != 0) return AlreadyExists("job '" + job.id + "' already exists");
-  const int tenant = scenario_.FindTenant(job.tenant);
+  const int tenant = scenario.FindTenant(job.tenant);
   if (tenant < 0) return NotFound("job.tenant: unknown tenant '" + job.tenant + "'");
   if (job.accelerators < 1) return InvalidArgument("job.accelerators: expected at least 1");
   if (job.accelerator_milli < 1 || job.accelerator_milli > kMilliPerAccelerator) {
@@ -1213,24 +1211,23 @@ Status Scheduler::Submit(model::Job job) {
     return InvalidArgument("job.accelerators_per_node: expected a divisor of accelerators");
   }
   for (const auto& m : job.accepted_models) {
-    if (scenario_.FindAccelerator(m) < 0)
+    if (scenario.FindAccelerator(m) < 0)
       return NotFound("job.accepted_models: unknown model '" + m + "'");
   }
   for (const auto& d : job.datasets) {
-    const int ds = scenario_.FindDataset(d);
+    const int ds = scenario.FindDataset(d);
     if (ds < 0) return NotFound("job.datasets: unknown dataset '" + d + "'");
-    const auto& allowed = scenario_.datasets[ds].tenants;
+    const auto& allowed = scenario.datasets[ds].tenants;
     const bool ok =
         allowed.empty() || std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
-          return scenario_.InSubtree(tenant, scenario_.FindTenant(a));
+          return scenario.InSubtree(tenant, scenario.FindTenant(a));
         });
     if (!ok) {
       return FailedPrecondition("job.datasets: tenant '" + job.tenant + "' may not use dataset '" +
                                 d + "'");
     }
   }
-  const auto priority = scenario_.PriorityValue(job.priority_class);
-  if (!priority)
+  if (!scenario.PriorityValue(job.priority_class))
     return NotFound("job.priority_class: unknown priority class '" + job.priority_class + "'");
   if (job.replicas < 1 || (job.replicas > 1 && job.kind != model::JobKind::kService)) {
     return InvalidArgument("job.replicas: expected 1, or more for a service");
@@ -1238,6 +1235,16 @@ Status Scheduler::Submit(model::Job job) {
   if (job.checkpoint_interval_s < 0 || job.runtime_estimate_s < 0) {
     return InvalidArgument("job: checkpoint_interval_s and runtime_estimate_s must be >= 0");
   }
+  return Status::Ok();
+}
+
+Status Scheduler::Submit(model::Job job) {
+  Impl& impl = *impl_;
+  if (job.id.empty()) return InvalidArgument("job.id: expected a non-empty id");
+  if (impl.by_id.count(job.id) != 0) return AlreadyExists("job '" + job.id + "' already exists");
+  if (Status s = ValidateJob(scenario_, job); !s.ok()) return s;
+  const int tenant = scenario_.FindTenant(job.tenant);
+  const auto priority = scenario_.PriorityValue(job.priority_class);
 
   std::vector<std::uint32_t> part_sets;
   const std::vector<std::string> regions = Impl::ReplicaRegions(job);

@@ -87,6 +87,13 @@ struct CycleResult {
   CycleStats stats;
 };
 
+// The checks Scheduler::Submit makes that depend on the scenario only (ids,
+// tenant, models, datasets the tenant may use, priority class, shape), with
+// the same messages. Reads nothing but `scenario`: safe to call from any
+// thread, also while a scheduler on that scenario runs a cycle. Submit also
+// rejects an id it already holds.
+Status ValidateJob(const model::Scenario& scenario, const model::Job& job);
+
 class Scheduler {
  public:
   // The scenario must outlive the scheduler. Fails on unknown policy names.

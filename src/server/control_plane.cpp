@@ -1,10 +1,12 @@
 #include "server/control_plane.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 #include <utility>
 
 #include "server/job_json.h"
@@ -92,54 +94,69 @@ Status ControlPlane::Restore(Time now) {
   return store_->UpdateJobs(updates);
 }
 
-Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jobs, Time now) {
+Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jobs, Time now,
+                                                      std::optional<store::AuditEntry> audit) {
+  // Validated against the scenario without mu_ (a cycle may hold it for a
+  // while); the scheduler takes the jobs from the inbox once they are durable.
+  Queued q;
+  q.records.reserve(jobs.size());
   std::vector<std::string> ids;
-  std::vector<store::StoredJob> records;
   ids.reserve(jobs.size());
-  records.reserve(jobs.size());
-  std::uint64_t ticket = 0;
+  std::unordered_set<std::string> in_batch;
+  auto where = [&](std::size_t i) {
+    return jobs.size() == 1 ? std::string("job") : "jobs[" + std::to_string(i) + "]";
+  };
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    model::Job& job = jobs[i];
+    job.submit_time = now;
+    Status s = sched::ValidateJob(scenario_, job);
+    if (s.ok()) s = backend_->Accepts(job);  // reads the job only: safe without mu_
+    if (s.ok() && !in_batch.insert(job.id).second)
+      s = AlreadyExists("job '" + job.id + "' already exists");
+    if (!s.ok()) return Status(s.code(), where(i) + " (id " + job.id + "): " + s.message());
+    store::StoredJob r;
+    r.id = job.id;
+    r.tenant = job.tenant;
+    r.spec_json = JobToJson(job);
+    r.state = "pending";
+    r.submitted_at = now;
+    r.reason = "submitted";
+    ids.push_back(r.id);
+    q.records.push_back(std::move(r));
+  }
+  // Ids are unique: claimed here against concurrent submissions, then checked
+  // against the store (a claim is released only after its commit, so one of
+  // two submissions of an id always sees the other).
   {
-    std::lock_guard lock(mu_);
-    auto undo = [&] {
-      for (const auto& id : ids) (void)scheduler_->Cancel(id, now);
-    };
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-      model::Job& job = jobs[i];
-      job.submit_time = now;
-      store::StoredJob r;
-      r.id = job.id;
-      r.tenant = job.tenant;
-      r.spec_json = JobToJson(job);
-      r.state = "pending";
-      r.submitted_at = now;
-      r.reason = "submitted";
-      Status s = backend_->Accepts(job);
-      if (s.ok()) s = scheduler_->Submit(std::move(job));
-      if (!s.ok()) {
-        undo();
-        const std::string where =
-            jobs.size() == 1 ? std::string("job") : "jobs[" + std::to_string(i) + "]";
-        return Status(s.code(), where + " (id " + r.id + "): " + s.message());
-      }
-      ids.push_back(r.id);
-      records.push_back(std::move(r));
+    std::lock_guard lock(commit_mu_);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (in_flight_.count(ids[i]) == 0) continue;
+      return Status(StatusCode::kAlreadyExists,
+                    where(i) + " (id " + ids[i] + "): job '" + ids[i] + "' already exists");
     }
-    // Queued for commit while mu_ is held: a cycle (which takes mu_ and then
-    // commits the queue) cannot start these jobs before they are durable.
-    std::lock_guard commit_lock(commit_mu_);
-    ticket = ++enqueued_;
-    for (auto& r : records) commit_queue_.push_back(std::move(r));
+    in_flight_.insert(ids.begin(), ids.end());
   }
+  auto release = [&] {
+    std::lock_guard lock(commit_mu_);
+    for (const auto& id : ids) in_flight_.erase(id);
+  };
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto existing = store_->GetJob(ids[i]);
+    if (existing.ok() || existing.status().code() != StatusCode::kNotFound) {
+      release();
+      if (!existing.ok()) return existing.status();
+      return Status(StatusCode::kAlreadyExists,
+                    where(i) + " (id " + ids[i] + "): job '" + ids[i] + "' already exists");
+    }
+  }
+  q.jobs = std::move(jobs);
+  if (audit) q.audit.push_back(std::move(*audit));
   std::unique_lock lock(commit_mu_);
-  const Status result = CommitUpTo(ticket, lock);
-  lock.unlock();
-  if (!result.ok()) {
-    std::lock_guard relock(mu_);
-    for (const auto& id : ids) (void)scheduler_->Cancel(id, now);
-    return result;
-  }
-  std::lock_guard relock(mu_);
-  counters_.submitted += ids.size();
+  q.ticket = ++enqueued_;
+  const std::uint64_t ticket = q.ticket;
+  commit_queue_.push_back(std::move(q));
+  if (Status s = CommitUpTo(ticket, lock); !s.ok()) return s;
+  submitted_ += ids.size();
   return ids;
 }
 
@@ -151,24 +168,67 @@ Status ControlPlane::CommitUpTo(std::uint64_t ticket, std::unique_lock<std::mute
     }
     // Lead: commit everything queued so far in one transaction.
     committing_ = true;
-    std::vector<store::StoredJob> batch;
-    batch.swap(commit_queue_);
-    const std::uint64_t first = committed_ + 1, upto = enqueued_;
+    std::vector<Queued> group;
+    group.swap(commit_queue_);
+    const std::uint64_t upto = enqueued_;
     lock.unlock();
-    const Status s = store_->AddJobs(batch);
+    std::vector<Status> results(group.size());
+    {
+      std::vector<store::StoredJob> records;
+      std::vector<store::AuditEntry> audit;
+      for (const auto& q : group) {
+        records.insert(records.end(), q.records.begin(), q.records.end());
+        audit.insert(audit.end(), q.audit.begin(), q.audit.end());
+      }
+      const Status s = store_->AddJobs(records, audit);
+      if (s.code() == StatusCode::kAlreadyExists && group.size() > 1) {
+        // An id committed between a submission's check and now (a race of
+        // two submissions of one id): each submission on its own, so that
+        // only that one fails.
+        for (std::size_t i = 0; i < group.size(); ++i)
+          results[i] = store_->AddJobs(group[i].records, group[i].audit);
+      } else {
+        std::fill(results.begin(), results.end(), s);
+      }
+    }
     lock.lock();
-    if (!s.ok()) {
-      failed_commits_.push_back({first, upto, s});
-      if (failed_commits_.size() > 64) failed_commits_.erase(failed_commits_.begin());
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      Queued& q = group[i];
+      for (const auto& r : q.records) in_flight_.erase(r.id);
+      if (results[i].ok()) {
+        for (auto& job : q.jobs) inbox_.push_back(std::move(job));
+      } else {
+        failed_commits_.emplace(q.ticket, results[i]);
+      }
     }
     committed_ = upto;
     committing_ = false;
     committed_cv_.notify_all();
   }
-  for (const auto& f : failed_commits_) {
-    if (f.first <= ticket && ticket <= f.last) return f.error;
+  if (auto it = failed_commits_.find(ticket); it != failed_commits_.end()) {
+    Status error = it->second;
+    failed_commits_.erase(it);
+    return error;
   }
   return Status::Ok();
+}
+
+void ControlPlane::AdoptCommitted(Time now, std::vector<store::JobUpdate>* updates) {
+  std::vector<model::Job> jobs;
+  {
+    std::lock_guard lock(commit_mu_);
+    jobs.swap(inbox_);
+  }
+  for (auto& job : jobs) {
+    const std::string id = job.id;
+    // Validated before the commit and unique in the store: cannot fail unless
+    // the scenario and the scheduler disagree. The job is then failed, visibly.
+    if (Status s = scheduler_->Submit(std::move(job)); !s.ok()) {
+      ++counters_.failed;
+      updates->push_back(
+          {id, "failed", now, "not accepted by the scheduler: " + s.message(), "", ""});
+    }
+  }
 }
 
 Status ControlPlane::Cancel(const std::string& id, Time now) {
@@ -176,6 +236,15 @@ Status ControlPlane::Cancel(const std::string& id, Time now) {
   auto record = store_->GetJob(id);
   if (!record.ok()) return record.status();
   if (Ended(record->state)) return FailedPrecondition("job '" + id + "' already " + record->state);
+  {
+    // A job just committed may still be on its way to the inbox: let that
+    // commit finish, then take the inbox into the scheduler.
+    std::unique_lock commit_lock(commit_mu_);
+    committed_cv_.wait(commit_lock, [&] { return !committing_; });
+  }
+  std::vector<store::JobUpdate> adopted;
+  AdoptCommitted(now, &adopted);
+  if (Status s = store_->UpdateJobs(adopted); !s.ok()) return s;
   if (Status s = scheduler_->Cancel(id, now); !s.ok()) return s;
   backend_->Stop(id);
   ++counters_.cancelled;
@@ -192,7 +261,8 @@ Result<JobInfo> ControlPlane::Job(const std::string& id) {
   info.history = std::move(history).value();
   if (info.record.state == "pending") {
     std::lock_guard lock(mu_);
-    if (auto why = scheduler_->Explain(id); why.ok()) info.pending_reason = *why;
+    auto why = scheduler_->Explain(id);
+    info.pending_reason = why.ok() ? *why : "submitted; the next scheduling cycle considers it";
   }
   return info;
 }
@@ -275,21 +345,11 @@ Result<std::string> ControlPlane::Logs(const std::string& id, std::string_view s
 
 Status ControlPlane::Tick(Time now) {
   std::lock_guard lock(mu_);
-  {
-    // Submissions accepted so far become durable before any of them can start.
-    // If that failed, their submitters remove them; no cycle until then.
-    // (A job of a failed commit left in the scheduler for the moment its
-    // submitter needs to take mu_ and remove it could still start in the next
-    // cycle; its store update then fails with NotFound. Only on disk errors.)
-    std::unique_lock commit_lock(commit_mu_);
-    const std::uint64_t before = committed_;
-    (void)CommitUpTo(enqueued_, commit_lock);
-    for (const auto& f : failed_commits_) {
-      if (f.first > before) return f.error;
-    }
-  }
   // Every change of this tick is committed in one transaction (one disk sync).
   std::vector<store::JobUpdate> updates;
+  // Submissions committed so far join the scheduler (only committed ones are
+  // in the inbox: no cycle starts a job that is not durable).
+  AdoptCommitted(now, &updates);
   for (const auto& ended : backend_->Poll(now)) {
     // An ended job keeps where it ran, for the record.
     auto view = scheduler_->Job(ended.job);
@@ -359,7 +419,29 @@ Status ControlPlane::Tick(Time now) {
         break;
     }
   }
-  return store_->UpdateJobs(updates);
+  // Committed in transactions of a few hundred changes, and a submission's
+  // group commit in progress goes first between them: a cycle that starts
+  // thousands of jobs does not hold the store's writer for a submission's
+  // whole p99 budget. Releases (ends, preemptions, requeues) go before
+  // starts, so that whatever prefix is on disk after a crash never shows a
+  // started job on accelerators whose previous job is still running.
+  std::stable_partition(updates.begin(), updates.end(),
+                        [](const store::JobUpdate& u) { return u.state != "running"; });
+  constexpr std::size_t kUpdatesPerTransaction = 256;
+  for (std::size_t from = 0; from < updates.size(); from += kUpdatesPerTransaction) {
+    if (from > 0) {
+      std::unique_lock commit_lock(commit_mu_);
+      const std::uint64_t target = enqueued_;
+      if (committing_) committed_cv_.wait(commit_lock, [&] { return committed_ >= target; });
+    }
+    const auto to = updates.begin() + static_cast<std::ptrdiff_t>(
+                                          std::min(updates.size(), from + kUpdatesPerTransaction));
+    if (Status s = store_->UpdateJobs(
+            std::vector<store::JobUpdate>(updates.begin() + static_cast<std::ptrdiff_t>(from), to));
+        !s.ok())
+      return s;
+  }
+  return Status::Ok();
 }
 
 namespace {
@@ -569,7 +651,9 @@ GridSummary ControlPlane::Grid() {
 
 ControlPlaneCounters ControlPlane::counters() {
   std::lock_guard lock(mu_);
-  return counters_;
+  ControlPlaneCounters c = counters_;
+  c.submitted = submitted_;
+  return c;
 }
 
 }  // namespace sovgrid::server

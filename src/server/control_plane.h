@@ -4,30 +4,43 @@
 // itself from the Store on start.
 //
 // Contract:
-//  * Submit is all or none: every job of a batch is validated by the
-//    scheduler, then the batch is committed, then it is acknowledged. A
-//    rejected batch leaves no trace. Concurrent submissions share one
-//    transaction (group commit: the first waiter commits for all), and no
-//    cycle starts a job before its submission is committed.
+//  * Submit is all or none: every job of a batch is validated against the
+//    scenario (sched::ValidateJob, the scheduler's own checks) and its id
+//    checked unique, then the batch and its audit entry are committed in one
+//    transaction, then it is acknowledged. A rejected batch leaves no trace.
+//    Concurrent submissions share one transaction (group commit: the first
+//    waiter commits for all). Submit never takes the scheduler's lock, so it
+//    does not wait for a cycle: committed jobs go to an inbox that the cycle
+//    thread empties into the scheduler at the start of the next Tick (or
+//    Cancel). No cycle starts a job before its submission is committed.
 //  * Tick(now) runs one scheduling cycle and collects finished work from the
-//    backend; every state change is committed before Tick returns.
-//  * Submit also asks the backend whether it can run each job (Accepts): a job
-//    it never could is refused, not acknowledged.
+//    backend; every state change is committed before Tick returns (in
+//    transactions of a few hundred changes, releases before starts, letting
+//    submissions' commits through between them: a crash in between leaves a
+//    consistent prefix that the restart adopts).
+//  * Submit also asks the backend whether it can run each job (Accepts, which
+//    must be safe without the lock): a job it never could is refused, not
+//    acknowledged.
 //  * On open, pending jobs of the store are queued again and running jobs keep
 //    their allocation: the scheduler adopts it (Scheduler::Adopt) and the
 //    backend takes over the running work (ExecutionBackend::Adopt), which then
 //    ends as it would have. A running job that cannot be adopted (its node
 //    went down, the backend lost it) is requeued, and its history says why.
-//  * Thread-safe: one mutex serialises the scheduler and the backend.
+//  * Thread-safe: one mutex serialises the scheduler and the backend;
+//    submissions only take the group-commit mutex.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/execution_backend.h"
@@ -96,9 +109,11 @@ class ControlPlane {
                                                     model::Time now);
 
   // Ids of the accepted jobs, in order. InvalidArgument / NotFound /
-  // AlreadyExists from the scheduler's validation name the job ("jobs[3] (id
-  // x): ..."); IoError when the commit failed.
-  Result<std::vector<std::string>> Submit(std::vector<model::Job> jobs, model::Time now);
+  // AlreadyExists from the validation name the job ("jobs[3] (id x): ...");
+  // IoError when the commit failed. `audit`, if given, is appended to the
+  // audit log in the same transaction as the jobs.
+  Result<std::vector<std::string>> Submit(std::vector<model::Job> jobs, model::Time now,
+                                          std::optional<store::AuditEntry> audit = std::nullopt);
   // FailedPrecondition for a job that already ended.
   Status Cancel(const std::string& id, model::Time now);
   Result<JobInfo> Job(const std::string& id);
@@ -144,8 +159,12 @@ class ControlPlane {
   // Applies one stored setting to the scheduler (mu_ held).
   Status ApplySetting(const std::string& key, const std::string& value_json, model::Time now);
   // Commits every queued submission up to `ticket` (commit_mu_ held via
-  // `lock`); the error of the batch that held `ticket`, if its commit failed.
+  // `lock`) and moves the committed jobs to the inbox; the error of the
+  // submission that held `ticket`, if its commit failed.
   Status CommitUpTo(std::uint64_t ticket, std::unique_lock<std::mutex>& lock);
+  // Submits the inbox's jobs to the scheduler (mu_ held); a job it refuses
+  // becomes a "failed" update.
+  void AdoptCommitted(model::Time now, std::vector<store::JobUpdate>* updates);
 
   const model::Scenario& scenario_;
   store::Store* store_;
@@ -157,18 +176,23 @@ class ControlPlane {
   // backend observed them (with its reasons); the scheduler has the worse of the two.
   std::map<std::string, std::string> admin_health_, backend_health_, backend_reasons_;
 
-  // Group commit of submissions. Lock order: mu_ before commit_mu_.
+  // Group commit of submissions and the inbox. Lock order: mu_ before commit_mu_.
+  struct Queued {  // one submission
+    std::uint64_t ticket = 0;
+    std::vector<store::StoredJob> records;
+    std::vector<model::Job> jobs;
+    std::vector<store::AuditEntry> audit;
+  };
   std::mutex commit_mu_;
   std::condition_variable committed_cv_;
-  std::vector<store::StoredJob> commit_queue_;
-  std::uint64_t enqueued_ = 0;   // tickets handed out (one per submission)
-  std::uint64_t committed_ = 0;  // tickets whose commit finished (ok or not)
-  bool committing_ = false;      // a leader is writing a batch
-  struct FailedCommit {
-    std::uint64_t first, last;  // tickets of the batch
-    Status error;
-  };
-  std::vector<FailedCommit> failed_commits_;  // the most recent 64
+  std::vector<Queued> commit_queue_;
+  std::unordered_set<std::string> in_flight_;  // ids of submissions not yet committed
+  std::vector<model::Job> inbox_;              // committed, not yet in the scheduler
+  std::uint64_t enqueued_ = 0;                 // tickets handed out (one per submission)
+  std::uint64_t committed_ = 0;                // tickets whose commit finished (ok or not)
+  bool committing_ = false;                    // a leader is writing a group
+  std::unordered_map<std::uint64_t, Status> failed_commits_;  // until its submitter reads it
+  std::atomic<std::uint64_t> submitted_{0};                   // jobs acknowledged
 };
 
 }  // namespace sovgrid::server

@@ -1,7 +1,9 @@
 // The Store on SQLite: one database file in WAL mode, synchronous=FULL so that
-// a commit is on disk when it returns, prepared statements reused, one mutex.
+// a commit is on disk when it returns, prepared statements reused. One writing
+// connection behind a mutex; reads lease one of a few reading connections.
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <string_view>
@@ -127,23 +129,43 @@ StoredJob ReadJob(const Use& u) {
   return j;
 }
 
+// A reading connection with its cached statements; used by one thread at a time.
+struct Reader {
+  sqlite3* db = nullptr;
+  std::vector<std::pair<std::string, std::unique_ptr<Statement>>> statements;
+  ~Reader() {
+    statements.clear();
+    sqlite3_close_v2(db);
+  }
+  // A cached prepared statement for this SQL text.
+  const Statement& Prepare(const std::string& sql) {
+    for (const auto& [text, stmt] : statements) {
+      if (text == sql) return *stmt;
+    }
+    statements.emplace_back(sql, std::make_unique<Statement>(db, sql.c_str()));
+    return *statements.back().second;
+  }
+};
+
+// Reading connections: at most this many, opened when needed. In WAL mode each
+// reads the last commit and never waits for a writer's transaction (a cycle
+// committing thousands of starts) nor for another reader.
+constexpr std::size_t kMaxReaders = 8;
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   ~SqliteStore() override {
     statements_.clear();
-    read_statements_.clear();
-    sqlite3_close_v2(reader_);
+    readers_.clear();
     sqlite3_close_v2(db_);
   }
 
-  // Readers get their own connection: in WAL mode they see the last commit and
-  // never wait for a writer's transaction (a cycle committing thousands of starts).
+  // Opens the first reading connection (so that a failure shows at open).
   Status OpenReader() {
-    const int rc = sqlite3_open_v2(path_.c_str(), &reader_,
-                                   SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
-    if (rc != SQLITE_OK) return IoError(path_ + ": cannot open a reading connection");
-    sqlite3_busy_timeout(reader_, 5000);
+    auto r = NewReader();
+    if (!r.ok()) return r.status();
+    idle_.push_back(*r);
     return Status::Ok();
   }
 
@@ -165,7 +187,8 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
-  Status AddJobs(const std::vector<StoredJob>& jobs) override {
+  Status AddJobs(const std::vector<StoredJob>& jobs,
+                 const std::vector<AuditEntry>& audit) override {
     std::lock_guard lock(mu_);
     if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     const Statement& insert = Prepare(
@@ -188,6 +211,9 @@ class SqliteStore final : public Store {
       Use e(event);
       e.Bind(sqlite3_last_insert_rowid(db_)).Bind(j.submitted_at).Bind(j.state).Bind(j.reason);
       if (e.Step() != SQLITE_DONE) return ErrorAndRollback("insert job event");
+    }
+    for (const auto& a : audit) {
+      if (!InsertAudit(a)) return ErrorAndRollback("append audit entry");
     }
     return Commit();
   }
@@ -228,25 +254,27 @@ class SqliteStore final : public Store {
   }
 
   Result<StoredJob> GetJob(const std::string& id) override {
-    std::lock_guard lock(read_mu_);
-    Use u(PrepareRead((std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?").c_str()));
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?"));
     u.Bind(id);
     const int rc = u.Step();
     if (rc == SQLITE_ROW) return ReadJob(u);
     if (rc == SQLITE_DONE) return NotFound("job '" + id + "' not found");
-    return ReadError("read job '" + id + "'");
+    return r->Error("read job '" + id + "'");
   }
 
   Result<std::vector<JobEvent>> JobHistory(const std::string& id) override {
-    std::lock_guard lock(read_mu_);
-    Use u(PrepareRead(
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare(
         "SELECT e.at, e.state, e.detail FROM job_events e JOIN jobs j ON j.seq = e.job_seq "
         "WHERE j.id = ? ORDER BY e.rowid"));
     u.Bind(id);
     std::vector<JobEvent> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) out.push_back({u.Int(0), u.Text(1), u.Text(2)});
-    if (rc != SQLITE_DONE) return ReadError("read history of job '" + id + "'");
+    if (rc != SQLITE_DONE) return r->Error("read history of job '" + id + "'");
     if (out.empty()) return NotFound("job '" + id + "' not found");
     return out;
   }
@@ -262,9 +290,11 @@ class SqliteStore final : public Store {
       sql += ")";
     }
     sql += " ORDER BY seq LIMIT ?";
-    std::lock_guard lock(read_mu_);
-    Statement stmt(reader_, sql.c_str());  // shape varies with the filter: not cached
-    if (stmt.get() == nullptr) return ReadError("prepare job listing");
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    // One statement per shape of filter (state or not, how many tenants): a few.
+    const Statement& stmt = r->Prepare(sql);
+    if (stmt.get() == nullptr) return r->Error("prepare job listing");
     Use u(stmt);
     u.Bind(f.after_seq);
     if (!f.state.empty()) u.Bind(f.state);
@@ -273,7 +303,7 @@ class SqliteStore final : public Store {
     JobPage page;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) page.jobs.push_back(ReadJob(u));
-    if (rc != SQLITE_DONE) return ReadError("list jobs");
+    if (rc != SQLITE_DONE) return r->Error("list jobs");
     if (page.jobs.size() > static_cast<std::size_t>(f.limit)) {
       page.jobs.pop_back();
       page.next_after = page.jobs.back().seq;
@@ -282,14 +312,14 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<StoredJob>> ActiveJobs() override {
-    std::lock_guard lock(read_mu_);
-    Use u(PrepareRead((std::string("SELECT ") + kJobColumns +
-                       " FROM jobs WHERE state IN ('pending', 'running') ORDER BY seq")
-                          .c_str()));
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare(std::string("SELECT ") + kJobColumns +
+                     " FROM jobs WHERE state IN ('pending', 'running') ORDER BY seq"));
     std::vector<StoredJob> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) out.push_back(ReadJob(u));
-    if (rc != SQLITE_DONE) return ReadError("read active jobs");
+    if (rc != SQLITE_DONE) return r->Error("read active jobs");
     return out;
   }
 
@@ -308,8 +338,9 @@ class SqliteStore final : public Store {
   }
 
   Result<TokenRecord> FindTokenByHash(const std::string& hash) override {
-    std::lock_guard lock(read_mu_);
-    Use u(PrepareRead(
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare(
         "SELECT id, hash, tenant, role, created_at, revoked FROM tokens WHERE hash = ? AND "
         "revoked = 0"));
     u.Bind(hash);
@@ -317,7 +348,7 @@ class SqliteStore final : public Store {
     if (rc == SQLITE_ROW)
       return TokenRecord{u.Text(0), u.Text(1), u.Text(2), u.Text(3), u.Int(4), u.Int(5) != 0};
     if (rc == SQLITE_DONE) return NotFound("no such token");
-    return ReadError("read token");
+    return r->Error("read token");
   }
 
   Status RevokeToken(const std::string& id) override {
@@ -330,14 +361,14 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<TokenRecord>> ListTokens() override {
-    std::lock_guard lock(read_mu_);
-    Use u(
-        PrepareRead("SELECT id, hash, tenant, role, created_at, revoked FROM tokens ORDER BY id"));
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare("SELECT id, hash, tenant, role, created_at, revoked FROM tokens ORDER BY id"));
     std::vector<TokenRecord> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW)
       out.push_back({u.Text(0), u.Text(1), u.Text(2), u.Text(3), u.Int(4), u.Int(5) != 0});
-    if (rc != SQLITE_DONE) return ReadError("list tokens");
+    if (rc != SQLITE_DONE) return r->Error("list tokens");
     return out;
   }
 
@@ -357,27 +388,27 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<std::pair<std::string, std::string>>> ListSettings() override {
-    std::lock_guard lock(read_mu_);
-    Use u(PrepareRead("SELECT key, value FROM settings ORDER BY seq"));
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare("SELECT key, value FROM settings ORDER BY seq"));
     std::vector<std::pair<std::string, std::string>> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) out.emplace_back(u.Text(0), u.Text(1));
-    if (rc != SQLITE_DONE) return ReadError("read settings");
+    if (rc != SQLITE_DONE) return r->Error("read settings");
     return out;
   }
 
   Status AppendAudit(const AuditEntry& a) override {
     std::lock_guard lock(mu_);
-    Use u(Prepare("INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"));
-    u.Bind(a.at).Bind(a.actor).Bind(a.action).Bind(a.target).Bind(a.detail);
-    if (u.Step() != SQLITE_DONE) return Error("append audit entry");
+    if (!InsertAudit(a)) return Error("append audit entry");
     return Status::Ok();
   }
 
   Result<std::vector<AuditEntry>> ListAudit(std::int64_t after_seq, int limit) override {
     if (limit < 1 || limit > 10000) return InvalidArgument("limit: expected 1..10000");
-    std::lock_guard lock(read_mu_);
-    Use u(PrepareRead(
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare(
         "SELECT seq, at, actor, action, target, detail FROM audit WHERE seq > ? ORDER BY seq "
         "LIMIT ?"));
     u.Bind(after_seq).Bind(static_cast<std::int64_t>(limit));
@@ -385,7 +416,7 @@ class SqliteStore final : public Store {
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW)
       out.push_back({u.Int(0), u.Int(1), u.Text(2), u.Text(3), u.Text(4), u.Text(5)});
-    if (rc != SQLITE_DONE) return ReadError("list audit log");
+    if (rc != SQLITE_DONE) return r->Error("list audit log");
     return out;
   }
 
@@ -422,25 +453,75 @@ class SqliteStore final : public Store {
   Status Error(const std::string& what) const {
     return IoError(path_ + ": cannot " + what + ": " + sqlite3_errmsg(db_));
   }
-  Status ReadError(const std::string& what) const {
-    return IoError(path_ + ": cannot " + what + ": " + sqlite3_errmsg(reader_));
+  // Callers hold mu_.
+  bool InsertAudit(const AuditEntry& a) {
+    Use u(Prepare("INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"));
+    u.Bind(a.at).Bind(a.actor).Bind(a.action).Bind(a.target).Bind(a.detail);
+    return u.Step() == SQLITE_DONE;
   }
-  // The same as Prepare, on the reading connection. Callers hold read_mu_.
-  const Statement& PrepareRead(const char* sql) {
-    for (const auto& [text, stmt] : read_statements_) {
-      if (text == sql) return *stmt;
+
+  // A reading connection for the lifetime of the lease.
+  class ReaderLease {
+   public:
+    ReaderLease(SqliteStore* store, Reader* reader) : store_(store), reader_(reader) {}
+    ~ReaderLease() {
+      if (reader_ != nullptr) store_->Release(reader_);
     }
-    read_statements_.emplace_back(sql, std::make_unique<Statement>(reader_, sql));
-    return *read_statements_.back().second;
+    ReaderLease(ReaderLease&& o) noexcept : store_(o.store_), reader_(o.reader_) {
+      o.reader_ = nullptr;
+    }
+    ReaderLease(const ReaderLease&) = delete;
+    ReaderLease& operator=(const ReaderLease&) = delete;
+    ReaderLease& operator=(ReaderLease&&) = delete;
+    const Statement& Prepare(const std::string& sql) { return reader_->Prepare(sql); }
+    Status Error(const std::string& what) const {
+      return IoError(store_->path_ + ": cannot " + what + ": " + sqlite3_errmsg(reader_->db));
+    }
+
+   private:
+    SqliteStore* store_;
+    Reader* reader_;
+  };
+  // An idle reading connection, a new one while there are fewer than
+  // kMaxReaders, else the next one released.
+  Result<ReaderLease> Lease() {
+    std::unique_lock lock(pool_mu_);
+    if (idle_.empty() && readers_.size() < kMaxReaders) {
+      auto r = NewReader();
+      if (!r.ok()) return r.status();
+      return ReaderLease(this, *r);
+    }
+    pool_cv_.wait(lock, [&] { return !idle_.empty(); });
+    Reader* r = idle_.back();
+    idle_.pop_back();
+    return ReaderLease(this, r);
+  }
+  void Release(Reader* r) {
+    {
+      std::lock_guard lock(pool_mu_);
+      idle_.push_back(r);
+    }
+    pool_cv_.notify_one();
+  }
+  // Callers hold pool_mu_ (or are opening the store).
+  Result<Reader*> NewReader() {
+    auto r = std::make_unique<Reader>();
+    const int rc =
+        sqlite3_open_v2(path_.c_str(), &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) return IoError(path_ + ": cannot open a reading connection");
+    sqlite3_busy_timeout(r->db, 5000);
+    readers_.push_back(std::move(r));
+    return readers_.back().get();
   }
 
   std::mutex mu_;  // the writing connection
   sqlite3* db_;
   std::string path_;
   std::vector<std::pair<std::string, std::unique_ptr<Statement>>> statements_;
-  std::mutex read_mu_;  // the reading connection
-  sqlite3* reader_ = nullptr;
-  std::vector<std::pair<std::string, std::unique_ptr<Statement>>> read_statements_;
+  std::mutex pool_mu_;  // the reading connections
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<Reader>> readers_;
+  std::vector<Reader*> idle_;
 };
 
 }  // namespace

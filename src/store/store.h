@@ -8,7 +8,9 @@
 //  * Expected failures are Status: AlreadyExists (duplicate job or token id),
 //    NotFound (unknown id), InvalidArgument (bad filter), IoError (the
 //    database could not be read or written; the message names the file).
-//  * Thread-safe: calls from several threads are serialised inside.
+//  * Thread-safe. Writes are serialised inside; reads run concurrently with
+//    each other and with writes (each on a connection of its own, seeing the
+//    last commit).
 //  * Values are stored as given; the store does not interpret job specs
 //    (JSON text) beyond the columns it filters on.
 #pragma once
@@ -85,8 +87,11 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Adds jobs (state and history start at their `state`), all or none.
-  virtual Status AddJobs(const std::vector<StoredJob>& jobs) = 0;
+  // Adds jobs (state and history start at their `state`) and appends audit
+  // entries, in one transaction: all or none.
+  virtual Status AddJobs(const std::vector<StoredJob>& jobs,
+                         const std::vector<AuditEntry>& audit) = 0;
+  Status AddJobs(const std::vector<StoredJob>& jobs) { return AddJobs(jobs, {}); }
   // Sets a job's state, reason and assignment (clearing its backend_ref) and
   // appends to its history.
   virtual Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,

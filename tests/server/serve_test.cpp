@@ -41,11 +41,12 @@ class ServeTest : public ::testing::Test {
     daemon_.reset();
     fs::remove_all(dir_);
   }
-  void Start(std::vector<std::string> extra = {}, const std::string& speedup = "1000") {
+  void Start(std::vector<std::string> extra = {}, const std::string& speedup = "1000",
+             const std::string& cycle_interval = "0.05") {
     std::vector<std::string> args = {
-        "serve",    "--scenario",  kScenario,   "--data-dir", (dir_ / "data").string(),
-        "--listen", "127.0.0.1:0", "--speedup", speedup,      "--cycle-interval",
-        "0.05"};
+        "serve",       "--scenario",  kScenario,   "--data-dir", (dir_ / "data").string(),
+        "--listen",    "127.0.0.1:0", "--speedup", speedup,      "--cycle-interval",
+        cycle_interval};
     args.insert(args.end(), extra.begin(), extra.end());
     daemon_ = std::make_unique<Daemon>(kBinary, args, (dir_ / "serve.log").string());
     port_ = daemon_->WaitForPort();
@@ -125,15 +126,48 @@ TEST_F(ServeTest, JobsAreSubmittedRunAndExplained) {
   EXPECT_NE(metrics->body.find("sovgrid_jobs_submitted_total 2"), std::string::npos)
       << metrics->body;
   const json openapi = Body(Call("GET", "/v1/openapi.json", ""));
-  for (const char* path :
-       {"/v1/jobs", "/v1/jobs:batch", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel", "/v1/jobs/{id}/logs",
-        "/v1/grid",
-        "/v1/tokens", "/v1/tokens/{id}", "/v1/audit", "/healthz", "/readyz", "/metrics"})
+  for (const char* path : {"/v1/jobs", "/v1/jobs:batch", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel",
+                           "/v1/jobs/{id}/logs", "/v1/grid", "/v1/tokens", "/v1/tokens/{id}",
+                           "/v1/audit", "/healthz", "/readyz", "/metrics"})
     EXPECT_TRUE(openapi["paths"].contains(path)) << path;
   const json grid = Body(Call("GET", "/v1/grid", admin_));
   ASSERT_EQ(grid["pools"].size(), 2U) << grid.dump();  // scenarios/small.toml: two pools
   EXPECT_EQ(daemon_->Stop(SIGTERM), 0) << daemon_->Log();
   EXPECT_NE(daemon_->Log().find("stopped"), std::string::npos);
+}
+
+TEST_F(ServeTest, SubmissionsAreCancellableAtOnceAndListedAsCanonicalJson) {
+  Start({}, "1000", "3600");  // one cycle at start: the jobs stay in the inbox
+  const std::string id = "odd \"id\" \\ \t \u0001 \u00e9";
+  auto r = Call("POST", "/v1/jobs", admin_,
+                json({{"id", id}, {"tenant", "startup"}, {"accelerators", 1}}).dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  const json pending = Body(Call("GET", "/v1/jobs/%22x", admin_));  // unknown: 404
+  EXPECT_EQ(pending["error"]["code"], "not_found");
+  ASSERT_EQ(Call("POST", "/v1/jobs", admin_, R"({"id": "b", "tenant": "startup"})")->status, 201);
+  const json b = Body(Call("GET", "/v1/jobs/b", admin_));
+  EXPECT_EQ(b["state"], "pending");
+  EXPECT_FALSE(b.value("pending_reason", std::string()).empty()) << b.dump();
+  // Cancelled before any cycle has seen it.
+  r = Call("POST", "/v1/jobs/b/cancel", admin_);
+  EXPECT_EQ(r->status, 200) << r->body;
+  // An ended job's id stays taken, and a duplicate fails alone (409), leaving no trace.
+  r = Call("POST", "/v1/jobs:batch", admin_,
+           R"({"jobs": [{"id": "c", "tenant": "startup"}, {"id": "b", "tenant": "startup"}]})");
+  EXPECT_EQ(r->status, 409) << r->body;
+  EXPECT_EQ(Call("GET", "/v1/jobs/c", admin_)->status, 404);
+  // The listing's hand-written JSON is the same text as nlohmann's dump of it.
+  r = Call("GET", "/v1/jobs", admin_);
+  ASSERT_EQ(r->status, 200);
+  const json page = json::parse(r->body);
+  EXPECT_EQ(r->body, page.dump());
+  ASSERT_EQ(page["jobs"].size(), 2U) << r->body;
+  EXPECT_EQ(page["jobs"][0]["id"], id);
+  EXPECT_EQ(page["jobs"][1]["state"], "cancelled");
+  const json audit = Body(Call("GET", "/v1/audit", admin_));
+  int submits = 0;
+  for (const auto& e : audit["entries"]) submits += e["action"] == "job.submit" ? 1 : 0;
+  EXPECT_EQ(submits, 2) << audit.dump();
 }
 
 TEST_F(ServeTest, BadRequestsGet4xxAndChangeNothing) {
