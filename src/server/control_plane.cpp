@@ -387,7 +387,12 @@ Status ControlPlane::Tick(Time now) {
       case sched::Decision::Kind::kStart: {
         auto view = scheduler_->Job(d.job);
         if (!view.ok()) continue;
-        auto handle = backend_->Start(*view->spec, Placement(d.assignment), now);
+        // What is left to run: a job requeued after checkpoints resumes from the last one.
+        model::Job remaining = *view->spec;
+        if (remaining.runtime_estimate_s > 0 && view->progress_s > 0)
+          remaining.runtime_estimate_s =
+              std::max<model::Duration>(1, remaining.runtime_estimate_s - view->progress_s);
+        auto handle = backend_->Start(remaining, Placement(d.assignment), now);
         if (!handle.ok() && handle.status().code() == StatusCode::kIoError) {
           // Worth another try (a site's scheduler did not answer): back in the queue.
           if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
@@ -410,11 +415,19 @@ Status ControlPlane::Tick(Time now) {
         break;
       }
       case sched::Decision::Kind::kPreempt:
-      case sched::Decision::Kind::kRequeue:
+      case sched::Decision::Kind::kRequeue: {
         backend_->Stop(d.job);
         if (d.kind == sched::Decision::Kind::kPreempt) ++counters_.preempted;
-        updates.push_back({d.job, "pending", now, d.reason, "", ""});
+        std::string why = d.reason;
+        if (auto view = scheduler_->Job(d.job); view.ok() && view->last_start >= 0) {
+          const model::Duration ran = now - view->last_start;
+          const model::Duration ckpt = view->spec->checkpoint_interval_s;
+          why += "; " + std::to_string(ckpt > 0 ? ran % ckpt : ran) +
+                 " s of work since its last checkpoint lost";
+        }
+        updates.push_back({d.job, "pending", now, why, "", ""});
         break;
+      }
       case sched::Decision::Kind::kReserve:
         break;
     }

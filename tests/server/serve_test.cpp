@@ -634,5 +634,70 @@ TEST_F(ServeTest, ReadsAConfigFileWhereFlagsWin) {
   EXPECT_FALSE(fs::exists(dir_ / "x" / "sovgrid.db")) << "a bad configuration must not start";
 }
 
+TEST_F(ServeTest, FailingASiteMovesItsJobsWhereTheirDataMayGo) {
+  Start({}, "1");  // real time: nothing ends during the test
+  auto submit = [&](const json& job) {
+    auto r = Call("POST", "/v1/jobs", admin_, job.dump());
+    ASSERT_EQ(r->status, 201) << r->body;
+  };
+  // acme-designs may only be at site north (scenarios/small.toml).
+  submit({{"id", "pinned"},
+          {"tenant", "acme"},
+          {"accelerators", 2},
+          {"datasets", {"acme-designs"}},
+          {"runtime_s", 3600}});
+  submit({{"id", "mobile"},
+          {"tenant", "startup"},
+          {"accelerators", 2},
+          {"checkpoint_s", 60},
+          {"runtime_s", 3600}});
+  json pinned = WaitForState("pinned", "running"), mobile = WaitForState("mobile", "running");
+  ASSERT_EQ(pinned["state"], "running") << pinned.dump();
+  ASSERT_EQ(mobile["state"], "running") << mobile.dump();
+  auto site_of = [](const json& j) {
+    return j["assignment"][0]["node"].get<std::string>().rfind("north", 0) == 0 ? "north" : "south";
+  };
+  ASSERT_EQ(site_of(pinned), "north");
+  // Fail the site the mobile job runs on: it is requeued and placed at the other one.
+  const std::string first = site_of(mobile), other = first == "north" ? "south" : "north";
+  auto r = Call("POST", "/v1/admin/sites/" + first + "/state", admin_, R"({"state": "down"})");
+  ASSERT_EQ(r->status, 200) << r->body;
+  json moved;
+  for (int i = 0; i < 200; ++i) {
+    moved = Body(Call("GET", "/v1/jobs/mobile", admin_));
+    if (moved["state"] == "running" && site_of(moved) == other) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(moved["state"], "running") << moved.dump();
+  EXPECT_EQ(site_of(moved), other) << moved.dump();
+  std::vector<std::string> states;
+  std::string requeue_detail;
+  for (const auto& e : moved["history"]) {
+    states.push_back(e["state"]);
+    if (e["state"] == "pending" && states.size() > 1) requeue_detail = e["detail"];
+  }
+  EXPECT_EQ(states, (std::vector<std::string>{"pending", "running", "pending", "running"}));
+  EXPECT_NE(requeue_detail.find("since its last checkpoint lost"), std::string::npos)
+      << requeue_detail;
+  ASSERT_EQ(
+      Call("POST", "/v1/admin/sites/" + first + "/state", admin_, R"({"state": "up"})")->status,
+      200);
+
+  // Fail north: the pinned job's data may not leave it, so it waits, and says why.
+  ASSERT_EQ(Call("POST", "/v1/admin/sites/north/state", admin_, R"({"state": "down"})")->status,
+            200);
+  json waiting = WaitForState("pinned", "pending");
+  ASSERT_EQ(waiting["state"], "pending") << waiting.dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few cycles: it stays
+  waiting = Body(Call("GET", "/v1/jobs/pinned", admin_));
+  EXPECT_EQ(waiting["state"], "pending") << waiting.dump();
+  const std::string why = waiting.value("pending_reason", "");
+  EXPECT_NE(why.find("residency of acme-designs"), std::string::npos) << why;
+  EXPECT_NE(why.find("sites that are down"), std::string::npos) << why;
+  // Restored: it runs at north again.
+  ASSERT_EQ(Call("POST", "/v1/admin/sites/north/state", admin_, R"({"state": "up"})")->status, 200);
+  EXPECT_EQ(WaitForState("pinned", "running")["state"], "running");
+}
+
 }  // namespace
 }  // namespace sovgrid
