@@ -15,6 +15,8 @@
 #include <iostream>
 #include <thread>
 
+#include "backends/slurm_backend.h"
+#include "cli/slurm_config.h"
 #include "scenario/loader.h"
 #include "server/api.h"
 #include "server/control_plane.h"
@@ -29,6 +31,7 @@ struct Options {
   std::string data_dir;
   std::string listen = "127.0.0.1:8080";
   std::string backend = "twin";
+  std::string slurm_config;
   double speedup = 1;
   double kill_grace_s = 5;
   double cycle_interval_s = 1;
@@ -134,6 +137,25 @@ int Run(const Options& o) {
       return 1;
     }
     backend = std::move(local).value();
+  } else if (o.backend == "slurm") {
+    if (o.slurm_config.empty()) {
+      std::cerr << "error: --backend slurm needs --slurm-config FILE (docs/backends.md)\n";
+      return 2;
+    }
+    std::vector<scenario::Diagnostic> problems;
+    auto options = ReadSlurmConfig(
+        o.slurm_config, *grid, (std::filesystem::path(o.data_dir) / "slurm").string(), &problems);
+    if (!options.ok()) {
+      for (const auto& d : problems) std::cerr << "error: " << d.ToString() << "\n";
+      if (problems.empty()) std::cerr << "error: " << options.status().message() << "\n";
+      return 2;
+    }
+    auto slurm = backends::MakeSlurmBackend(*options, *grid);
+    if (!slurm.ok()) {
+      std::cerr << "error: " << slurm.status().message() << "\n";
+      return 1;
+    }
+    backend = std::move(slurm).value();
   } else {
     backend = backends::MakeTwinBackend(o.speedup);
   }
@@ -242,10 +264,15 @@ void AddServeCommand(CLI::App& app) {
                   "(listen = \"127.0.0.1:9000\"); flags given here win")
       ->check(CLI::ExistingFile);
   cmd->add_option("--backend", o->backend,
-                  "Execution: twin (jobs run for runtime_s, simulated) or local (the job's command "
-                  "as processes on this machine, output in DATA_DIR/local)")
+                  "Execution: twin (jobs run for runtime_s, simulated), local (the job's command "
+                  "as processes on this machine, output in DATA_DIR/local) or slurm (a Slurm "
+                  "cluster per site, --slurm-config)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"twin", "local"}));
+      ->check(CLI::IsMember({"twin", "local", "slurm"}));
+  cmd->add_option("--slurm-config", o->slurm_config,
+                  "Slurm execution: TOML file naming each site's cluster and each pool's "
+                  "partition and nodes (docs/backends.md)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--kill-grace", o->kill_grace_s,
                   "Local execution: seconds between SIGTERM and SIGKILL when a job is stopped")
       ->capture_default_str()
