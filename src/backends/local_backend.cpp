@@ -31,8 +31,6 @@
 #include "backends/execution_backend.h"
 #include "backends/process.h"
 
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not in a header
-
 namespace sovgrid::backends {
 namespace {
 
@@ -245,13 +243,9 @@ class LocalBackend final : public ExecutionBackend {
         {"SOVGRID_COMMAND", job.command},
         {"SOVGRID_EXIT_FILE", (dir / ("rank-" + std::to_string(r) + ".exit")).string()},
     };
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string kv = *e;
-      if (set.count(kv.substr(0, kv.find('='))) == 0) env.push_back(kv);
-    }
-    for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+    std::vector<std::string> env = MergedEnvironment(set);
     std::vector<char*> envp;
+    envp.reserve(env.size() + 1);
     for (auto& kv : env) envp.push_back(kv.data());
     envp.push_back(nullptr);
     std::string shell = o_.shell, dash_c = "-c", wrapper = kWrapper, arg0 = "sovgrid-job";

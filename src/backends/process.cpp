@@ -13,21 +13,33 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not in a header
 
 namespace sovgrid::backends {
 
+std::vector<std::string> MergedEnvironment(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view kv = *e;
+    if (overrides.count(std::string(kv.substr(0, kv.find('=')))) == 0) out.emplace_back(kv);
+  }
+  out.reserve(out.size() + overrides.size());
+  for (const auto& [k, v] : overrides) {
+    std::string kv = k;
+    kv += '=';
+    kv += v;
+    out.push_back(std::move(kv));
+  }
+  return out;
+}
+
 ProgramResult RunProgram(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env, double timeout_s) {
   ProgramResult result;
   if (argv.empty()) return result;
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string kv = *e;
-    if (env.count(kv.substr(0, kv.find('='))) == 0) env_strings.push_back(kv);
-  }
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<std::string> env_strings = MergedEnvironment(env);
   std::vector<char*> envp, args;
   for (auto& kv : env_strings) envp.push_back(kv.data());
   envp.push_back(nullptr);

@@ -24,6 +24,10 @@ struct ProgramResult {
 ProgramResult RunProgram(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env, double timeout_s);
 
+// The daemon's environment with `overrides` set (replacing variables of the
+// same name), as "KEY=VALUE" strings for exec.
+std::vector<std::string> MergedEnvironment(const std::map<std::string, std::string>& overrides);
+
 // A job id as a file or Slurm name: [A-Za-z0-9_-] and non-leading '.' kept,
 // everything else as %XX, so that no id names another path or breaks a field.
 std::string EncodeJobId(const std::string& id);
