@@ -631,14 +631,19 @@ Result<std::vector<std::string>> ExpandSlurmHostList(const std::string& list) {
         if (lo.empty() || hi.empty() || lo.find_first_not_of("0123456789") != std::string::npos ||
             hi.find_first_not_of("0123456789") != std::string::npos || lo.size() > 9 ||
             hi.size() > 9)
-          return InvalidArgument("malformed range '" + range + "' in host list '" + list + "'");
+          return InvalidArgument(std::string("malformed range '")
+                                     .append(range)
+                                     .append("' in host list '" + list + "'"));
         const long a = std::stol(lo), b = std::stol(hi);
         if (b < a || b - a > 100000)
-          return InvalidArgument("bad range '" + range + "' in host list '" + list + "'");
+          return InvalidArgument(
+              std::string("bad range '").append(range).append("' in host list '" + list + "'"));
         for (long v = a; v <= b; ++v) {
           std::string digits = std::to_string(v);
           if (digits.size() < lo.size()) digits.insert(0, lo.size() - digits.size(), '0');
-          out.push_back(prefix + digits + suffix);
+          std::string host = prefix;
+          host.append(digits).append(suffix);
+          out.push_back(std::move(host));
         }
       }
     }
