@@ -3,7 +3,7 @@
 // happen (simulated in wall-clock time, as local processes, or on a site's own
 // scheduler) and reports when jobs end.
 //
-// Contract (tests/backends/backend_contract_test.cpp runs it against every
+// Contract (tests/backends/backend_contract.h runs it against every
 // backend):
 //  * Accepts(job) says at submission whether this backend can run the job at
 //    all (InvalidArgument "job.FIELD: ..." otherwise), so that a job it can

@@ -37,30 +37,84 @@ std::string Trim(std::string s) {
   return s.substr(i);
 }
 
-// The first line of a client's complaint, without the program's prefix noise.
+// What a client said when it failed: its non-empty lines of stderr (else
+// stdout) joined with "; ", without banners ("*****", "** RESTORE SLURMCTLD
+// DAEMON TO SERVICE **" after scontrol ping), e.g. sbatch's "sbatch: error: invalid partition
+// specified: nope; sbatch: error: Batch job submission failed: Invalid
+// partition name specified".
 std::string Complaint(const ProgramResult& r) {
   if (r.timed_out) return "timed out";
-  std::string text = Trim(r.err.empty() ? r.out : r.err);
-  const auto nl = text.rfind('\n');  // sbatch prints its final reason last
-  if (nl != std::string::npos) text = text.substr(nl + 1);
-  return text.empty() ? "exit " + std::to_string(r.exit_code) : text;
+  std::string joined;
+  std::istringstream in(Trim(r.err).empty() ? r.out : r.err);
+  for (std::string line; std::getline(in, line);) {
+    line = Trim(line);
+    if (!line.empty() && line[0] != '*') joined += (joined.empty() ? "" : "; ") + line;
+  }
+  return joined.empty() ? "exit " + std::to_string(r.exit_code) : joined;
 }
 
+// A failure that trying again later may cure: no answer from the controller,
+// or the controller asking to come back later.
 bool Unreachable(const ProgramResult& r) {
-  return r.timed_out || r.exit_code < 0 ||
-         r.err.find("Unable to contact slurm controller") != std::string::npos ||
-         r.err.find("Socket timed out") != std::string::npos;
+  static constexpr std::string_view kTransient[] = {"Unable to contact slurm controller",
+                                                    "Socket timed out",
+                                                    "Zero Bytes were transmitted",
+                                                    "Connection refused",
+                                                    "temporarily unable",
+                                                    "Resource temporarily unavailable",
+                                                    "Slurm backup controller in standby mode"};
+  if (r.timed_out || r.exit_code < 0) return true;
+  for (const auto& t : kTransient) {
+    if (r.err.find(t) != std::string::npos || r.out.find(t) != std::string::npos) return true;
+  }
+  return false;
 }
 
-// Slurm node state (sinfo %t, short form) -> sovgrid health.
+// Slurm node state (sinfo %t, short form) -> sovgrid health; "" when it says
+// nothing either way ("unk": a node not yet registered, e.g. for a few seconds
+// after the controller restarted).
 std::string HealthOf(const std::string& t) {
-  if (t.empty()) return "up";
-  if (t.back() == '*' || t.rfind("down", 0) == 0 || t == "fail" || t == "failg" || t == "inval" ||
-      t == "unk" || t == "boot" || t == "pow_dn" || t == "npc")
+  if (t.empty() || t == "unk") return "";
+  if (t.back() == '*' || t.rfind("down", 0) == 0 || t.rfind("fail", 0) == 0 ||
+      t.rfind("inval", 0) == 0 || t.rfind("boot", 0) == 0 || t.rfind("pow_dn", 0) == 0 ||
+      t.rfind("npc", 0) == 0)
     return "down";
-  if (t.rfind("drain", 0) == 0 || t == "drng" || t == "drng*" || t == "maint" || t == "resv")
+  if (t.rfind("drain", 0) == 0 || t.rfind("drng", 0) == 0 || t.rfind("maint", 0) == 0 ||
+      t.rfind("resv", 0) == 0)
     return "draining";
-  return "up";
+  return "up";  // idle, mix, alloc, comp, plnd, with or without a power-saving suffix
+}
+
+// Slurm's job states after which nothing more happens to a job.
+bool Terminal(const std::string& state) {
+  static const std::set<std::string> kTerminal = {
+      "COMPLETED",     "FAILED",    "CANCELLED", "TIMEOUT", "NODE_FAIL",   "PREEMPTED",
+      "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",  "REVOKED", "SPECIAL_EXIT"};
+  return kTerminal.count(state) != 0;
+}
+
+// A value for a POSIX shell script, single-quoted.
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// sbatch expands %j, %N... in --output and --error: a '%' of the path itself
+// (an encoded job id) is written %%.
+std::string SbatchFilename(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    out += c;
+    if (c == '%') out += '%';
+  }
+  return out;
 }
 
 struct Cluster {
@@ -74,7 +128,10 @@ struct Cluster {
   std::string last_error;
   Clock::time_point next_poll{};
   std::map<std::string, std::string> node_state;  // sovgrid node -> health last reported
-  std::set<std::string> pending_cancels;          // Slurm ids whose scancel did not get through
+  // Slurm id -> tag of jobs to cancel that a scancel has not reached yet. Only
+  // cancelled while squeue shows that id with that tag: a controller that
+  // crashed may give the id to another job.
+  std::map<std::string, std::string> pending_cancels;
 };
 
 struct Tracked {
@@ -93,6 +150,7 @@ class SlurmBackend final : public ExecutionBackend {
       cl.env = {{"SLURM_CONF", c.slurm_conf}};
       clusters_.push_back(std::move(cl));
     }
+    // clusters_ does not grow any more: pointers into it stay valid.
     for (auto& cl : clusters_) {
       for (const auto& p : cl.cfg.pools) {
         cl.pools[p.pool] = &p;
@@ -144,43 +202,79 @@ class SlurmBackend final : public ExecutionBackend {
         pool_index >= 0
             ? scenario_.pools[static_cast<std::size_t>(pool_index)].accelerators_per_node
             : 0;
-    for (const auto& p : where) {
+    std::string node_case;  // node.sh: Slurm node -> sovgrid node and rank
+    std::string sovgrid_nodes;
+    for (std::size_t rank = 0; rank < where.size(); ++rank) {
+      const PlacedPart& p = where[rank];
       auto slurm = SlurmNode(*mapping->second, p.node);
       if (!slurm.ok()) return slurm.status();
+      if (std::find(nodes.begin(), nodes.end(), *slurm) != nodes.end())
+        return InvalidArgument("node " + p.node + " appears twice in the placement");
       nodes.push_back(*slurm);
       per_node = std::max(per_node, p.accelerators.size());
       whole = whole && p.share >= 1 && static_cast<int>(p.accelerators.size()) == accels_per_node;
+      node_case += "  " + *slurm + ") SOVGRID_NODE=" + ShellQuote(p.node) +
+                   " SOVGRID_NODE_RANK=" + std::to_string(rank) + " ;;\n";
+      sovgrid_nodes += (sovgrid_nodes.empty() ? "" : ",") + p.node;
     }
     const std::string tag = EncodeJobId(job.id);
     const fs::path dir = JobDir(tag);
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return IoError("cannot create " + dir.string() + ": " + ec.message());
-    // The command in a file of its own: no quoting between sovgrid, sbatch and the shell.
+    // The command in a file of its own: no quoting between sovgrid, sbatch and
+    // the shell. batch.sh runs once on the first node and starts node.sh on
+    // every node (srun, one task per node, for a multi-node job).
+    std::ostringstream share;
+    share.setf(std::ios::fixed);
+    share.precision(6);
+    share << where.front().share;
+    const std::string batch =
+        "#!/bin/sh\n"
+        "export SOVGRID_JOB_ID=" +
+        ShellQuote(job.id) + " SOVGRID_TENANT=" + ShellQuote(job.tenant) +
+        " SOVGRID_SITE=" + ShellQuote(site) + " SOVGRID_NODES=" + ShellQuote(sovgrid_nodes) +
+        " SOVGRID_NUM_NODES=" + std::to_string(where.size()) +
+        " SOVGRID_ACCELERATOR_SHARE=" + share.str() +
+        " SOVGRID_JOB_DIR=" + ShellQuote(dir.string()) + "\n" +
+        (where.size() > 1 ? "exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 /bin/sh "
+                          : "exec /bin/sh ") +
+        ShellQuote((dir / "node.sh").string()) + "\n";
+    const std::string node_sh = "case \"$SLURMD_NODENAME\" in\n" + node_case +
+                                "esac\n"
+                                "export SOVGRID_NODE SOVGRID_NODE_RANK\n"
+                                "export SOVGRID_ACCELERATORS=\"$CUDA_VISIBLE_DEVICES\"\n"
+                                "/bin/sh " +
+                                ShellQuote((dir / "command.sh").string()) +
+                                "\n"
+                                "s=$?\n"
+                                "f=\"$SOVGRID_JOB_DIR/exit-$SLURM_JOB_ID-$SOVGRID_NODE_RANK\"\n"
+                                "echo \"$s $SOVGRID_NODE\" > \"$f.tmp\" && mv \"$f.tmp\" \"$f\"\n"
+                                "exit $s\n";
     if (Status s = WriteFile(dir / "command.sh", job.command + "\n"); !s.ok()) return s;
-    const std::string run = where.size() > 1
-                                ? "exec srun --ntasks-per-node=1 --kill-on-bad-exit=1 /bin/sh "
-                                : "exec /bin/sh ";
-    if (Status s =
-            WriteFile(dir / "batch.sh", "#!/bin/sh\n" + run + (dir / "command.sh").string() + "\n");
-        !s.ok())
-      return s;
+    if (Status s = WriteFile(dir / "node.sh", node_sh); !s.ok()) return s;
+    if (Status s = WriteFile(dir / "batch.sh", batch); !s.ok()) return s;
+    // Logs answer (empty) from the start; Slurm appends to them.
+    for (const char* stream : {"stdout", "stderr"}) {
+      std::ofstream touch(dir / stream, std::ios::app);
+    }
     std::string node_list;
     for (const auto& n : nodes) node_list += (node_list.empty() ? "" : ",") + n;
     std::vector<std::string> argv = {Bin("sbatch"),
                                      "--parsable",
                                      "--job-name=sovgrid-" + tag,
                                      "--comment=" + std::string(kTag) + tag,
-                                     "--partition=" + mapping->second->partition,
                                      "--nodes=" + std::to_string(nodes.size()),
                                      "--nodelist=" + node_list,
                                      "--ntasks-per-node=1",
                                      "--no-requeue",
                                      "--open-mode=append",
                                      "--chdir=" + dir.string(),
-                                     "--output=" + (dir / "stdout").string(),
-                                     "--error=" + (dir / "stderr").string(),
-                                     "--export=ALL,SOVGRID_JOB_ID=" + tag};
+                                     "--output=" + SbatchFilename((dir / "stdout").string()),
+                                     "--error=" + SbatchFilename((dir / "stderr").string()),
+                                     "--export=ALL"};
+    if (!mapping->second->partition.empty())
+      argv.push_back("--partition=" + mapping->second->partition);
     if (per_node > 0) argv.push_back("--gres=gpu:" + std::to_string(per_node));
     if (whole) argv.emplace_back("--exclusive");
     if (!cl->cfg.account.empty()) argv.push_back("--account=" + cl->cfg.account);
@@ -188,6 +282,8 @@ class SlurmBackend final : public ExecutionBackend {
     const ProgramResult r = RunProgram(argv, cl->env, o_.command_timeout_s);
     if (r.exit_code != 0) {
       if (Unreachable(r)) {
+        // It may have been submitted all the same (a timeout after the
+        // controller took it): the reconcile pass cancels it as untracked.
         MarkUnreachable(*cl, Complaint(r));
         return IoError("sbatch at site " + site + ": " + Complaint(r));
       }
@@ -203,14 +299,18 @@ class SlurmBackend final : public ExecutionBackend {
 
   Status Adopt(const model::Job& job, const std::vector<PlacedPart>& where, Time /*started_at*/,
                const std::string& handle) override {
-    const auto parts = Split(handle, ':');
-    if (parts.size() != 3 || parts[0] != "slurm" || parts[2].empty())
+    // "slurm:SITE:ID"; a site id may itself hold ':'.
+    const auto first = handle.find(':'), last = handle.rfind(':');
+    const std::string id = last == std::string::npos ? "" : handle.substr(last + 1);
+    if (handle.rfind("slurm:", 0) != 0 || first == last || id.empty() ||
+        id.find_first_not_of("0123456789") != std::string::npos)
       return NotFound("job '" + job.id + "': no Slurm job recorded (handle '" + handle + "')");
-    Cluster* cl = ClusterOf(parts[1]);
-    if (cl == nullptr || (!where.empty() && where.front().site != parts[1]))
-      return NotFound("job '" + job.id + "': site " + parts[1] + " has no Slurm cluster now");
+    const std::string site = handle.substr(first + 1, last - first - 1);
+    Cluster* cl = ClusterOf(site);
+    if (cl == nullptr || (!where.empty() && where.front().site != site))
+      return NotFound("job '" + job.id + "': site " + site + " has no Slurm cluster now");
     // Whether Slurm still runs it is seen by the next reconcile pass.
-    jobs_[job.id] = {Index(*cl), parts[2], EncodeJobId(job.id)};
+    jobs_[job.id] = {Index(*cl), id, EncodeJobId(job.id)};
     return Status::Ok();
   }
 
@@ -218,9 +318,9 @@ class SlurmBackend final : public ExecutionBackend {
     auto it = jobs_.find(job);
     if (it == jobs_.end()) return;
     Cluster& cl = clusters_[it->second.cluster];
-    const std::string id = it->second.slurm_id;
+    const Tracked t = it->second;
     jobs_.erase(it);
-    if (!cl.reachable || !Cancel(cl, id)) cl.pending_cancels.insert(id);
+    if (!cl.reachable || !Cancel(cl, t.slurm_id)) cl.pending_cancels[t.slurm_id] = t.tag;
   }
 
   std::vector<Ended> Poll(Time /*now*/) override {
@@ -228,9 +328,9 @@ class SlurmBackend final : public ExecutionBackend {
     const auto now = Clock::now();
     for (auto& cl : clusters_) {
       if (now < cl.next_poll) continue;
-      cl.next_poll = now + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(o_.poll_interval_s));
       Reconcile(cl, &out);
+      cl.next_poll = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(o_.poll_interval_s));
     }
     std::sort(out.begin(), out.end(), [](const Ended& a, const Ended& b) { return a.job < b.job; });
     return out;
@@ -256,14 +356,14 @@ class SlurmBackend final : public ExecutionBackend {
     std::string n = std::to_string(i);
     return pool + "/n" + std::string(n.size() < 5 ? 5 - n.size() : 0, '0') + n;
   }
+  // "pool/n00002" -> the mapping's third Slurm node.
   static Result<std::string> SlurmNode(const SlurmPoolMapping& m, const std::string& node) {
-    const auto slash = node.rfind("/n");
-    std::size_t index = 0;
-    try {
-      index = slash == std::string::npos ? m.nodes.size() : std::stoul(node.substr(slash + 2));
-    } catch (const std::exception&) {
-      index = m.nodes.size();
-    }
+    const std::string prefix = m.pool + "/n";
+    const std::string digits = node.rfind(prefix, 0) == 0 ? node.substr(prefix.size()) : "";
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      return InvalidArgument("node " + node + " is not a node of pool " + m.pool);
+    const auto index = static_cast<std::size_t>(std::stoul(digits));
     if (index >= m.nodes.size())
       return InvalidArgument("node " + node + " has no Slurm node in the configuration");
     return m.nodes[index];
@@ -324,13 +424,6 @@ class SlurmBackend final : public ExecutionBackend {
       }
       return;
     }
-    if (!cl.reachable) {
-      cl.reachable = true;
-      SetSite(cl, "up", "the Slurm controller answers again");
-    }
-    for (auto it = cl.pending_cancels.begin(); it != cl.pending_cancels.end();) {
-      it = Cancel(cl, *it) ? cl.pending_cancels.erase(it) : std::next(it);
-    }
 
     // Jobs: "%i|%T|%k|%r" = id, state, comment, reason.
     const ProgramResult q = RunProgram({Bin("squeue"), "-h", "-t", "all", "-o", "%i|%T|%k|%r"},
@@ -338,6 +431,10 @@ class SlurmBackend final : public ExecutionBackend {
     if (q.exit_code != 0) {
       if (Unreachable(q)) MarkUnreachable(cl, Complaint(q));
       return;  // nothing is concluded from a failed read
+    }
+    if (!cl.reachable) {
+      cl.reachable = true;
+      SetSite(cl, "up", "the Slurm controller answers again");
     }
     struct Seen {
       std::string state, tag, reason;
@@ -357,7 +454,6 @@ class SlurmBackend final : public ExecutionBackend {
         ++it;
         continue;
       }
-      tracked_ids.insert(t.slurm_id);
       auto seen = by_id.find(t.slurm_id);
       // Slurm ids are not unique across controller crashes: the tag must match too.
       if (seen == by_id.end() || seen->second.tag != t.tag) {
@@ -366,8 +462,9 @@ class SlurmBackend final : public ExecutionBackend {
         it = jobs_.erase(it);
         continue;
       }
-      auto outcome = Outcome(cl, t.slurm_id, seen->second.state, seen->second.reason);
+      auto outcome = Outcome(cl, t, seen->second.state, seen->second.reason);
       if (!outcome) {
+        tracked_ids.insert(t.slurm_id);
         ++it;
         continue;
       }
@@ -375,29 +472,48 @@ class SlurmBackend final : public ExecutionBackend {
       ended->push_back(std::move(*outcome));
       it = jobs_.erase(it);
     }
-    // Tagged jobs still active that nobody tracks: left by a daemon that died
-    // before it recorded them, or stopped while the controller was away.
+    // Cancels that did not get through, then tagged jobs still active that
+    // nobody tracks (left by a daemon that died before it recorded them, or
+    // whose sbatch timed out after the controller took them).
+    for (auto it = cl.pending_cancels.begin(); it != cl.pending_cancels.end();) {
+      auto seen = by_id.find(it->first);
+      const bool still = seen != by_id.end() && seen->second.tag == it->second &&
+                         !Terminal(seen->second.state) && tracked_ids.count(it->first) == 0;
+      if (still && !Cancel(cl, it->first)) return;  // the controller went away again
+      it = cl.pending_cancels.erase(it);
+    }
     for (const auto& [id, s] : by_id) {
-      const bool active = s.state == "PENDING" || s.state == "RUNNING" ||
-                          s.state == "CONFIGURING" || s.state == "SUSPENDED" ||
-                          s.state == "REQUEUED" || s.state == "RESIZING";
-      if (active && tracked_ids.count(id) == 0 && !Cancel(cl, id)) cl.pending_cancels.insert(id);
+      if (Terminal(s.state) || tracked_ids.count(id) != 0) continue;
+      if (!Cancel(cl, id)) {
+        cl.pending_cancels[id] = s.tag;
+        return;
+      }
     }
 
     // Nodes: one line per node and partition.
     const ProgramResult n =
         RunProgram({Bin("sinfo"), "-h", "-N", "-o", "%N|%t|%E"}, cl.env, o_.command_timeout_s);
-    if (n.exit_code != 0) return;
-    std::map<std::string, std::pair<std::string, std::string>>
-        health;  // sovgrid node -> state, why
+    if (n.exit_code != 0) {
+      if (Unreachable(n)) MarkUnreachable(cl, Complaint(n));
+      return;
+    }
+    std::map<std::string, std::pair<std::string, std::string>> health;  // node -> state, why
+    for (const auto& [slurm, node] : cl.sovgrid_node) {
+      health[node] = {"down", "Slurm does not know node " + slurm};
+    }
     std::istringstream nodes(n.out);
     while (std::getline(nodes, line)) {
       const auto f = Split(line, '|');
       if (f.size() < 3) continue;
       auto node = cl.sovgrid_node.find(f[0]);
       if (node == cl.sovgrid_node.end()) continue;
-      health[node->second] = {HealthOf(f[1]), "Slurm node " + f[0] + " is " + f[1] +
-                                                  (f[2] == "none" ? "" : ": " + f[2])};
+      const std::string state = HealthOf(f[1]);
+      if (state.empty()) {
+        health.erase(node->second);  // no news: keep what was reported
+        continue;
+      }
+      health[node->second] = {
+          state, "Slurm node " + f[0] + " is " + f[1] + (f[2] == "none" ? "" : ": " + f[2])};
     }
     for (const auto& [node, sw] : health) {
       std::string& last = cl.node_state[node];
@@ -409,30 +525,72 @@ class SlurmBackend final : public ExecutionBackend {
   }
 
   // How a job in `state` ended, or nothing while it has not.
-  std::optional<Ended> Outcome(Cluster& cl, const std::string& id, const std::string& state,
+  std::optional<Ended> Outcome(Cluster& cl, const Tracked& t, const std::string& state,
                                const std::string& reason) {
+    const std::string& id = t.slurm_id;
     const std::string where = " (Slurm job " + id + " at site " + cl.cfg.site + ")";
+    const std::string why = reason.empty() || reason == "None" ? "" : ", reason " + reason;
     if (state == "COMPLETED") return Ended{"", false, false, "exit 0" + where};
-    if (state == "NODE_FAIL" || state == "PREEMPTED")
-      return Ended{"", false, true, state + where + ", reason " + reason};
-    if (state == "FAILED" || state == "TIMEOUT" || state == "CANCELLED" ||
-        state == "OUT_OF_MEMORY" || state == "BOOT_FAIL" || state == "DEADLINE") {
-      std::string how = state;
-      const ProgramResult r =
-          RunProgram({Bin("scontrol"), "show", "job", "-o", id}, cl.env, o_.command_timeout_s);
-      const auto at = r.out.find("ExitCode=");
-      if (at != std::string::npos) {
-        const std::string code = r.out.substr(at + 9, r.out.find(' ', at) - at - 9);
-        const auto colon = code.find(':');
-        const std::string status = code.substr(0, colon);
-        const std::string signal = colon == std::string::npos ? "0" : code.substr(colon + 1);
-        if (state == "FAILED" && status != "0") how = "exit " + status;
-        if (signal != "0") how += ", signal " + signal;
+    // Ended by no fault of its own: requeue it.
+    if (state == "NODE_FAIL" || state == "PREEMPTED" || state == "BOOT_FAIL" || state == "REVOKED")
+      return Ended{"", false, true, state + where + why};
+    if (!Terminal(state)) return std::nullopt;  // PENDING on its pinned nodes, RUNNING...
+    // FAILED, TIMEOUT, CANCELLED (by someone in Slurm), OUT_OF_MEMORY,
+    // DEADLINE, SPECIAL_EXIT: the exit status is in "ExitCode=STATUS:SIGNAL".
+    std::string how = state;
+    const ProgramResult r =
+        RunProgram({Bin("scontrol"), "show", "job", "-o", id}, cl.env, o_.command_timeout_s);
+    const std::string text = " " + r.out;
+    const auto at = text.find(" ExitCode=");  // not DerivedExitCode=
+    if (at != std::string::npos) {
+      const std::size_t from = at + 10;
+      const std::string code = text.substr(from, text.find_first_of(" \n", from) - from);
+      const auto colon = code.find(':');
+      const std::string status = code.substr(0, colon);
+      const std::string signal = colon == std::string::npos ? "0" : code.substr(colon + 1);
+      if (state == "FAILED") {
+        if (status != "0") {
+          how = "exit " + status;
+        } else if (signal != "0") {
+          how = "killed by signal " + signal;
+        }
+      } else if (signal != "0") {
+        how += ", signal " + signal;
       }
-      if (state == "CANCELLED") how = "cancelled in Slurm";
-      return Ended{"", true, false, how + where + (reason == "None" ? "" : ", reason " + reason)};
     }
-    return std::nullopt;  // PENDING (waiting on its pinned nodes), RUNNING, COMPLETING...
+    if (state == "FAILED") {
+      // A gang's status is srun's: 143 when a rank exits 3 and srun kills the
+      // others. The first rank to end non-zero (node.sh's exit files) says why.
+      if (auto first = FirstFailedRank(t); !first.empty()) how = first;
+    }
+    if (state == "CANCELLED") how = "cancelled in Slurm";
+    return Ended{"", true, false, how + where + why};
+  }
+
+  // "exit 3 on pool/n00001" for the rank of Slurm job t.slurm_id whose exit
+  // file ("STATUS NODE", written by node.sh) is the oldest with a non-zero
+  // status; "" when there is none (a rank killed leaves no file).
+  std::string FirstFailedRank(const Tracked& t) const {
+    const std::string prefix = "exit-" + t.slurm_id + "-";
+    std::string best;
+    fs::file_time_type best_time{};
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(JobDir(t.tag), ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(prefix, 0) != 0 || name.find('.') != std::string::npos) continue;
+      std::ifstream in(entry.path());
+      int status = 0;
+      std::string node;
+      if (!(in >> status) || status == 0) continue;
+      in >> node;
+      const auto when = fs::last_write_time(entry.path(), ec);
+      if (ec) continue;
+      if (best.empty() || when < best_time) {
+        best = "exit " + std::to_string(status) + (node.empty() ? "" : " on " + node);
+        best_time = when;
+      }
+    }
+    return best;
   }
 
   SlurmBackendOptions o_;
@@ -473,14 +631,19 @@ Result<std::vector<std::string>> ExpandSlurmHostList(const std::string& list) {
         if (lo.empty() || hi.empty() || lo.find_first_not_of("0123456789") != std::string::npos ||
             hi.find_first_not_of("0123456789") != std::string::npos || lo.size() > 9 ||
             hi.size() > 9)
-          return InvalidArgument("malformed range '" + range + "' in host list '" + list + "'");
+          return InvalidArgument(std::string("malformed range '")
+                                     .append(range)
+                                     .append("' in host list '" + list + "'"));
         const long a = std::stol(lo), b = std::stol(hi);
         if (b < a || b - a > 100000)
-          return InvalidArgument("bad range '" + range + "' in host list '" + list + "'");
+          return InvalidArgument(
+              std::string("bad range '").append(range).append("' in host list '" + list + "'"));
         for (long v = a; v <= b; ++v) {
           std::string digits = std::to_string(v);
           if (digits.size() < lo.size()) digits.insert(0, lo.size() - digits.size(), '0');
-          out.push_back(prefix + digits + suffix);
+          std::string host = prefix;
+          host.append(digits).append(suffix);
+          out.push_back(std::move(host));
         }
       }
     }
@@ -492,6 +655,35 @@ Result<std::vector<std::string>> ExpandSlurmHostList(const std::string& list) {
 Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOptions& options,
                                                            const model::Scenario& scenario) {
   if (options.dir.empty()) return InvalidArgument("slurm backend: no directory given");
+  if (!(options.poll_interval_s >= 0) || !(options.site_down_after_s >= 0) ||
+      !(options.command_timeout_s > 0))
+    return InvalidArgument(
+        "slurm backend: poll_interval_s and site_down_after_s must be >= 0, command_timeout_s > 0");
+  std::set<std::string> sites;
+  for (const auto& c : options.clusters) {
+    const std::string what = "slurm backend: cluster of site '" + c.site + "'";
+    if (!sites.insert(c.site).second) return InvalidArgument(what + " is configured twice");
+    const bool known = std::any_of(scenario.sites.begin(), scenario.sites.end(),
+                                   [&](const model::Site& s) { return s.id == c.site; });
+    if (!known) return InvalidArgument(what + ": no such site in the scenario");
+    if (c.slurm_conf.empty()) return InvalidArgument(what + ": slurm_conf is empty");
+    std::set<std::string> pools;
+    for (const auto& m : c.pools) {
+      const int index = scenario.FindPool(m.pool);
+      if (index < 0) return InvalidArgument(what + ": no pool '" + m.pool + "' in the scenario");
+      const model::Pool& pool = scenario.pools[static_cast<std::size_t>(index)];
+      if (pool.site != c.site)
+        return InvalidArgument(what + ": pool '" + m.pool + "' is at site '" + pool.site + "'");
+      if (!pools.insert(m.pool).second)
+        return InvalidArgument(what + ": pool '" + m.pool + "' is mapped twice");
+      if (static_cast<int>(m.nodes.size()) != pool.nodes)
+        return InvalidArgument(what + ": pool '" + m.pool + "' has " + std::to_string(pool.nodes) +
+                               " nodes, its mapping names " + std::to_string(m.nodes.size()) +
+                               " Slurm nodes");
+      if (std::set<std::string>(m.nodes.begin(), m.nodes.end()).size() != m.nodes.size())
+        return InvalidArgument(what + ": pool '" + m.pool + "' names a Slurm node twice");
+    }
+  }
   std::error_code ec;
   fs::create_directories(fs::path(options.dir) / "jobs", ec);
   if (ec) return IoError("cannot create " + options.dir + "/jobs: " + ec.message());

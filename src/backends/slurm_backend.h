@@ -3,15 +3,21 @@
 // Each started job is submitted with sbatch to its site's cluster, pinned to
 // the nodes sovgrid chose (--nodelist, --nodes, --gres=gpu:N per node,
 // --exclusive when it takes whole nodes), tagged with the sovgrid id (job
-// name and comment "sovgrid:ID"), never requeued by Slurm itself
-// (--no-requeue: sovgrid decides where a lost job goes). Slurm's job id is the
-// handle the control plane stores. A reconcile pass per cluster (at most every
-// poll_interval_s) reads squeue and sinfo: ended jobs are reported with
-// Slurm's state and exit code, lost ones (NODE_FAIL, PREEMPTED, unknown to
-// Slurm) for requeueing, tagged jobs nobody tracks are cancelled, node states
-// (down, drained) become health changes. A controller that does not answer
-// makes its site draining at once and down after site_down_after_s; cancels
-// that could not reach it are retried until they do. docs/backends.md.
+// name "sovgrid-ID" and comment "sovgrid:ID"), never requeued by Slurm itself
+// (--no-requeue: sovgrid decides where a lost job goes); its command runs once
+// per node (srun for several) with SOVGRID_* variables as under `local`, and
+// its output is appended to DIR/jobs/ID/{stdout,stderr}. Slurm's job id is
+// the handle the control plane stores ("slurm:SITE:ID"). A reconcile pass per
+// cluster (at most every poll_interval_s, from Poll) reads scontrol ping,
+// squeue and sinfo: ended jobs are reported with Slurm's state and exit code,
+// lost ones (NODE_FAIL, PREEMPTED, unknown to Slurm or its id reused) for
+// requeueing, tagged jobs nobody tracks are cancelled, node states (down,
+// drained) become health changes. A controller that does not answer makes its
+// site draining at once and down after site_down_after_s (starts fail with
+// IoError meanwhile); cancels that could not reach it are retried until they
+// do. Slurm picks the GPU indexes within a node; a fractional share gets a
+// whole GPU. docs/backends.md ("slurm") has the flags, the state table and
+// the limits; tests/backends/slurm_backend_test.cpp runs it on real Slurm.
 #pragma once
 
 #include <memory>
@@ -22,8 +28,11 @@
 
 namespace sovgrid::backends {
 
-// `sovgrid serve --slurm-config FILE` reads the options (cli/slurm_config.h);
-// `scenario` must outlive the backend. Sites without a cluster are reported down.
+// Options (the daemon integration, `sovgrid serve --slurm-config FILE`, is to come);
+// `scenario` must outlive the backend. Sites without a cluster are reported down
+// by the first Health(). MakeSlurmBackend refuses (InvalidArgument) sites or
+// pools the scenario lacks, a pool at another site or mapped twice, and a
+// mapping whose node count differs from the pool's.
 struct SlurmPoolMapping {
   std::string pool;                // scenario pool id
   std::string partition;           // Slurm partition its nodes are in

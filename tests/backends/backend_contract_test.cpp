@@ -1,36 +1,26 @@
-// The ExecutionBackend contract (src/backends/execution_backend.h), one typed
-// suite run against every backend. A backend joins by a harness that makes it
-// over a folder that outlives one instance (for Adopt) and makes jobs that end
-// by themselves after a given time, or never.
+// The ExecutionBackend contract suite (backend_contract.h) run against the
+// twin and local backends; slurm_backend_test.cpp runs it against Slurm.
 //
 // local_backend_test.cpp covers what only the local backend promises
 // (processes, environment, logs, exit codes, process groups).
-#include <gtest/gtest.h>
-#include <unistd.h>
+#include "backends/backend_contract.h"
 
-#include <chrono>
+#include <gtest/gtest.h>
+
 #include <filesystem>
-#include <map>
-#include <set>
-#include <thread>
+#include <memory>
+#include <string>
 
 #include "backends/execution_backend.h"
 
-namespace sovgrid::backends {
+namespace sovgrid::backends::contract {
 namespace {
 
 namespace fs = std::filesystem;
 
-model::Time WallNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::vector<PlacedPart> OnePart() { return {{"pool-a/n00000", "pool-a", "site-a", {0, 1}, 1.0}}; }
-
 struct TwinHarness {
   static constexpr bool kTracksRealWork = false;  // nothing runs: it cannot lose a job
+  static constexpr double kTimeScale = 1;
   static std::unique_ptr<ExecutionBackend> Make(const fs::path& /*dir*/) {
     return MakeTwinBackend(1);
   }
@@ -45,13 +35,14 @@ struct TwinHarness {
 
 struct LocalHarness {
   static constexpr bool kTracksRealWork = true;
+  static constexpr double kTimeScale = 1;
   static std::unique_ptr<ExecutionBackend> Make(const fs::path& dir) {
     LocalBackendOptions o;
     o.dir = dir.string();
     o.kill_grace_s = 1;
     auto b = MakeLocalBackend(o);
     EXPECT_TRUE(b.ok()) << b.status().message();
-    return std::move(b).value();
+    return b.ok() ? std::move(b).value() : nullptr;
   }
   static model::Job JobFor(const std::string& id, int seconds) {
     model::Job j;
@@ -62,125 +53,8 @@ struct LocalHarness {
   }
 };
 
-template <typename H>
-class BackendContractTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("sovgrid-backend-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    backend_ = H::Make(dir_);
-  }
-  void TearDown() override {
-    // Nothing of a test may outlive it: stop whatever still runs.
-    for (const auto& id : started_) backend_->Stop(id);
-    for (int i = 0; i < 3; ++i) {
-      backend_->Poll(WallNow());
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    backend_.reset();
-    fs::remove_all(dir_);
-  }
-  void Start(const model::Job& job) {
-    auto handle = backend_->Start(job, OnePart(), WallNow());
-    ASSERT_TRUE(handle.ok()) << handle.status().message();
-    started_.insert(job.id);
-    handles_[job.id] = *handle;
-  }
-  // Polls for `seconds` of wall time; every report, in order.
-  std::vector<Ended> PollFor(double seconds, std::size_t stop_after = SIZE_MAX) {
-    std::vector<Ended> out;
-    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < end && out.size() < stop_after) {
-      for (auto& e : backend_->Poll(WallNow())) out.push_back(std::move(e));
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return out;
-  }
-
-  fs::path dir_;
-  std::unique_ptr<ExecutionBackend> backend_;
-  std::set<std::string> started_;
-  std::map<std::string, std::string> handles_;
-};
-
 using Harnesses = ::testing::Types<TwinHarness, LocalHarness>;
-TYPED_TEST_SUITE(BackendContractTest, Harnesses);
-
-TYPED_TEST(BackendContractTest, AJobThatEndsByItselfIsReportedExactlyOnce) {
-  this->Start(TypeParam::JobFor("short", 1));
-  auto ended = this->PollFor(10, 1);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].job, "short");
-  EXPECT_FALSE(ended[0].failed) << ended[0].message;
-  EXPECT_FALSE(ended[0].message.empty());
-  EXPECT_TRUE(this->PollFor(1.5).empty()) << "reported twice";
-}
-
-TYPED_TEST(BackendContractTest, AStoppedJobIsNeverReported) {
-  this->Start(TypeParam::JobFor("forever", 0));
-  this->Start(TypeParam::JobFor("short", 1));
-  this->backend_->Stop("forever");
-  this->backend_->Stop("forever");      // twice: no effect
-  this->backend_->Stop("no-such-job");  // unknown: no effect
-  auto ended = this->PollFor(3);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].job, "short");
-}
-
-TYPED_TEST(BackendContractTest, ManyJobsAreEachReportedOnce) {
-  for (int i = 0; i < 6; ++i) this->Start(TypeParam::JobFor("j" + std::to_string(i), 1 + i % 2));
-  auto ended = this->PollFor(15, 6);
-  std::multiset<std::string> ids;
-  for (const auto& e : ended) ids.insert(e.job);
-  EXPECT_EQ(ids, (std::multiset<std::string>{"j0", "j1", "j2", "j3", "j4", "j5"}));
-  EXPECT_TRUE(this->PollFor(1).empty());
-}
-
-TYPED_TEST(BackendContractTest, ANewInstanceAdoptsARunningJobAndReportsItsEnd) {
-  const model::Job job = TypeParam::JobFor("survivor", 2);
-  const model::Time started = WallNow();
-  this->Start(job);
-  this->backend_.reset();  // the daemon went away; the job did not
-  this->backend_ = TypeParam::Make(this->dir_);
-  ASSERT_TRUE(this->backend_->Adopt(job, OnePart(), started, this->handles_["survivor"]).ok());
-  auto ended = this->PollFor(10, 1);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].job, "survivor");
-  EXPECT_FALSE(ended[0].failed) << ended[0].message;
-}
-
-TYPED_TEST(BackendContractTest, AnAdoptedJobCanBeStopped) {
-  const model::Job job = TypeParam::JobFor("adopted", 0);
-  const model::Time started = WallNow();
-  this->Start(job);
-  this->backend_.reset();
-  this->backend_ = TypeParam::Make(this->dir_);
-  ASSERT_TRUE(this->backend_->Adopt(job, OnePart(), started, this->handles_["adopted"]).ok());
-  this->backend_->Stop("adopted");
-  EXPECT_TRUE(this->PollFor(2).empty());
-}
-
-TYPED_TEST(BackendContractTest, AdoptingAJobItNeverRanIsNotFound) {
-  if (!TypeParam::kTracksRealWork) GTEST_SKIP() << "simulated execution adopts any job";
-  const Status s =
-      this->backend_->Adopt(TypeParam::JobFor("never-started", 1), OnePart(), WallNow(), "");
-  EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.message();
-}
-
-TYPED_TEST(BackendContractTest, LogsAreEitherKeptOrRefusedClearly) {
-  this->Start(TypeParam::JobFor("quiet", 1));
-  ASSERT_EQ(this->PollFor(10, 1).size(), 1u);
-  auto logs = this->backend_->Logs("quiet", "stdout", 0, 1024);
-  if (TypeParam::kTracksRealWork) {
-    EXPECT_TRUE(logs.ok()) << logs.status().message();
-  } else {
-    EXPECT_EQ(logs.status().code(), StatusCode::kFailedPrecondition);
-  }
-  EXPECT_FALSE(this->backend_->Logs("quiet", "stdin", 0, 1024).ok());
-}
+INSTANTIATE_TYPED_TEST_SUITE_P(Backends, BackendContractTest, Harnesses);
 
 }  // namespace
-}  // namespace sovgrid::backends
+}  // namespace sovgrid::backends::contract
