@@ -210,11 +210,7 @@ class LocalBackend final : public ExecutionBackend {
 
   Result<std::string> Logs(const std::string& job, std::string_view stream, std::size_t offset,
                            std::size_t limit) override {
-    if (stream != "stdout" && stream != "stderr")
-      return InvalidArgument("stream: expected stdout or stderr, found '" + std::string(stream) +
-                             "'");
-    return ReadFileChunk((JobDir(job) / std::string(stream)).string(), offset, limit,
-                         "the " + std::string(stream) + " of job '" + job + "'");
+    return ReadJobStream(JobDir(job).string(), stream, offset, limit, job);
   }
 
  private:

@@ -153,4 +153,13 @@ Result<std::string> ReadFileChunk(const std::string& path, std::size_t offset, s
   return out;
 }
 
+Result<std::string> ReadJobStream(const std::string& job_dir, std::string_view stream,
+                                  std::size_t offset, std::size_t limit, const std::string& job) {
+  if (stream != "stdout" && stream != "stderr")
+    return InvalidArgument("stream: expected stdout or stderr, found '" + std::string(stream) +
+                           "'");
+  return ReadFileChunk(job_dir + "/" + std::string(stream), offset, limit,
+                       "the " + std::string(stream) + " of job '" + job + "'");
+}
+
 }  // namespace sovgrid::backends

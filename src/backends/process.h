@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -36,5 +37,10 @@ std::string EncodeJobId(const std::string& id);
 // when it does not exist. `what` names it in the message.
 Result<std::string> ReadFileChunk(const std::string& path, std::size_t offset, std::size_t limit,
                                   const std::string& what);
+
+// A job's captured "stdout" or "stderr" in `job_dir`, as ExecutionBackend::Logs
+// returns it (InvalidArgument for another stream name).
+Result<std::string> ReadJobStream(const std::string& job_dir, std::string_view stream,
+                                  std::size_t offset, std::size_t limit, const std::string& job);
 
 }  // namespace sovgrid::backends
