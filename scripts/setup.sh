@@ -26,6 +26,17 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The Slurm test clusters name this host as their controller (SlurmctldHost
+# must be `hostname -s`), so that name must resolve; a fresh machine or a
+# chroot may not list it. Loopback only, like everything the tests start.
+host="$(hostname -s 2>/dev/null || true)"
+if [ -n "$host" ] && ! getent hosts "$host" >/dev/null 2>&1; then
+  echo "setup: adding '127.0.0.1 $host' to /etc/hosts (the Slurm tests' controller name)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "127.0.0.1 $host" | $SUDO tee -a /etc/hosts >/dev/null
+fi
+
 preset="${1:-release}"
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
