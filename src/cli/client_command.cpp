@@ -433,42 +433,30 @@ void AddClientCommands(CLI::App& app) {
         }));
       });
     }
-    {
-      auto quota_tenant = std::make_shared<std::string>();
+    // Quota and grants: the same command shape, a tenant and a JSON body for one endpoint.
+    const std::pair<const char*, const char*> tenant_bodies[] = {
+        {"quota",
+         "Replace a tenant's quota from JSON {\"guarantee\", \"borrow_limit\", "
+         "\"lend_limit\"} ('-': stdin)"},
+        {"grants", "Replace a tenant's grants from JSON {\"grants\": [...]} ('-': stdin)"}};
+    for (const auto& [what_c, help] : tenant_bodies) {
+      const std::string what = what_c;
+      auto target = std::make_shared<std::string>();
       auto file = std::make_shared<std::string>();
-      CLI::App* quota = admin->add_subcommand(
-          "quota",
-          "Replace a tenant's quota from JSON {\"guarantee\", \"borrow_limit\", "
-          "\"lend_limit\"} ('-': stdin)");
-      quota->add_option("tenant", *quota_tenant, "Tenant id")->required();
-      quota->add_option("file", *file, "JSON file")->required();
-      add_connection(quota);
-      quota->callback([=] {
+      CLI::App* cmd = admin->add_subcommand(what, help);
+      cmd->add_option("tenant", *target, "Tenant id")->required();
+      cmd->add_option("file", *file, "JSON file")->required();
+      add_connection(cmd);
+      cmd->callback([=] {
         const std::string body = ReadInput(*file);
         if (body.empty()) {
           std::cerr << "error: cannot read " << *file << "\n";
           throw CLI::RuntimeError(2);
         }
         const Reply r =
-            Call(*conn, "POST", "/v1/admin/tenants/" + PathSegment(*quota_tenant) + "/quota", body);
+            Call(*conn, "POST", "/v1/admin/tenants/" + PathSegment(*target) + "/" + what, body);
         finish(Print(*conn, r,
-                     [&](const json&) { std::cout << "quota of " << *quota_tenant << " set\n"; }));
-      });
-      CLI::App* grants = admin->add_subcommand(
-          "grants", "Replace a tenant's grants from JSON {\"grants\": [...]} ('-': stdin)");
-      grants->add_option("tenant", *quota_tenant, "Tenant id")->required();
-      grants->add_option("file", *file, "JSON file")->required();
-      add_connection(grants);
-      grants->callback([=] {
-        const std::string body = ReadInput(*file);
-        if (body.empty()) {
-          std::cerr << "error: cannot read " << *file << "\n";
-          throw CLI::RuntimeError(2);
-        }
-        const Reply r = Call(*conn, "POST",
-                             "/v1/admin/tenants/" + PathSegment(*quota_tenant) + "/grants", body);
-        finish(Print(*conn, r,
-                     [&](const json&) { std::cout << "grants of " << *quota_tenant << " set\n"; }));
+                     [&](const json&) { std::cout << what << " of " << *target << " set\n"; }));
       });
     }
     CLI::App* audit = admin->add_subcommand("audit", "The audit log, oldest first");

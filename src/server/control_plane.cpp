@@ -370,12 +370,10 @@ Status ControlPlane::Tick(Time now) {
   for (const auto& h : backend_->Health(now)) {
     const std::string key =
         (h.kind == backends::HealthChange::Kind::kNode ? "node:" : "site:") + h.name;
-    if (Status s = ApplyHealth(key, &backend_health_, h.state, now); !s.ok()) {
-      std::fprintf(stderr, "sovgrid: %s backend: %s\n", std::string(backend_->name()).c_str(),
-                   s.message().c_str());
-      continue;
-    }
-    backend_reasons_[key] = h.reason;
+    // The daemon's log says what the backend saw and why.
+    const Status s = ApplyHealth(key, &backend_health_, h.state, now);
+    std::fprintf(stderr, "sovgrid: %s backend: %s %s: %s\n", std::string(backend_->name()).c_str(),
+                 key.c_str(), h.state.c_str(), s.ok() ? h.reason.c_str() : s.message().c_str());
   }
   const auto started = std::chrono::steady_clock::now();
   sched::CycleResult cycle = scheduler_->RunCycle(now);

@@ -173,8 +173,8 @@ class ControlPlane {
   std::unique_ptr<sched::Scheduler> scheduler_;
   ControlPlaneCounters counters_;
   // Node and site states by "node:NAME" / "site:ID", as set by administrators and as the
-  // backend observed them (with its reasons); the scheduler has the worse of the two.
-  std::map<std::string, std::string> admin_health_, backend_health_, backend_reasons_;
+  // backend observed them; the scheduler has the worse of the two.
+  std::map<std::string, std::string> admin_health_, backend_health_;
 
   // Group commit of submissions and the inbox. Lock order: mu_ before commit_mu_.
   struct Queued {  // one submission
