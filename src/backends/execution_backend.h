@@ -14,6 +14,10 @@
 //    running: IoError when trying again later may work (a site's scheduler
 //    unreachable; the caller requeues the job), any other code when the job
 //    can never start this way (the caller fails it with the message).
+//  * StartAll starts several jobs, result i for request i with Start's
+//    meaning; one job's failure does not stop the others. A backend whose
+//    starts wait on something slow (a site's scheduler) runs them
+//    concurrently; the default starts them one after another.
 //  * Every started or adopted job is reported by Poll exactly once, when it
 //    ends by itself, unless Stop was called for it first. A stopped job is
 //    never reported. Stop of an unknown job does nothing. A job the site lost
@@ -71,6 +75,12 @@ struct HealthChange {
   std::string reason;
 };
 
+// One job to start and its placement; StartAll reads them for the call only.
+struct StartRequest {
+  const model::Job* job = nullptr;
+  std::vector<PlacedPart> where;
+};
+
 class ExecutionBackend {
  public:
   virtual ~ExecutionBackend() = default;
@@ -79,6 +89,13 @@ class ExecutionBackend {
   virtual Status Accepts(const model::Job& job) const = 0;
   virtual Result<std::string> Start(const model::Job& job, const std::vector<PlacedPart>& where,
                                     model::Time now) = 0;
+  virtual std::vector<Result<std::string>> StartAll(const std::vector<StartRequest>& starts,
+                                                    model::Time now) {
+    std::vector<Result<std::string>> out;
+    out.reserve(starts.size());
+    for (const auto& s : starts) out.push_back(Start(*s.job, s.where, now));
+    return out;
+  }
   virtual Status Adopt(const model::Job& job, const std::vector<PlacedPart>& where,
                        model::Time started_at, const std::string& handle) = 0;
   virtual void Stop(const std::string& job) = 0;

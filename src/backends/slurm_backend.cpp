@@ -1,6 +1,7 @@
 #include "backends/slurm_backend.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "backends/process.h"
 
@@ -177,7 +179,74 @@ class SlurmBackend final : public ExecutionBackend {
   }
 
   Result<std::string> Start(const model::Job& job, const std::vector<PlacedPart>& where,
-                            Time /*now*/) override {
+                            Time now) override {
+    return std::move(StartAll({{&job, where}}, now).front());
+  }
+
+  // Jobs are prepared (checked, scripts written) one after another, their
+  // sbatch calls run on up to submit_workers threads at once (each waits
+  // mostly on the controller and on process start-up), and the outcomes are
+  // recorded in order on this thread. Once a cluster's controller stops
+  // answering during the batch, its remaining jobs are not tried (IoError).
+  std::vector<Result<std::string>> StartAll(const std::vector<StartRequest>& starts,
+                                            Time /*now*/) override {
+    std::vector<std::optional<Result<std::string>>> outcome(starts.size());
+    std::vector<Submission> subs;
+    std::vector<std::size_t> request_of;  // subs[k] is starts[request_of[k]]
+    for (std::size_t i = 0; i < starts.size(); ++i) {
+      auto sub = Prepare(*starts[i].job, starts[i].where);
+      if (!sub.ok()) {
+        outcome[i] = sub.status();
+        continue;
+      }
+      subs.push_back(std::move(*sub));
+      request_of.push_back(i);
+    }
+    std::vector<ProgramResult> ran(subs.size());
+    std::vector<char> skipped(subs.size(), 0);
+    std::vector<std::atomic<bool>> silent(clusters_.size());  // stopped answering in this batch
+    std::atomic<std::size_t> next{0};
+    auto submit = [&] {
+      for (std::size_t k; (k = next.fetch_add(1)) < subs.size();) {
+        const std::size_t c = subs[k].cluster;
+        if (silent[c].load()) {
+          skipped[k] = 1;
+          continue;
+        }
+        ran[k] = RunProgram(subs[k].argv, clusters_[c].env, o_.command_timeout_s);
+        if (ran[k].exit_code != 0 && Unreachable(ran[k])) silent[c].store(true);
+      }
+    };
+    {
+      const std::size_t helpers =
+          std::min<std::size_t>(std::max(1, o_.submit_workers), subs.size()) - (subs.empty() ? 0 : 1);
+      std::vector<std::jthread> pool;
+      pool.reserve(helpers);
+      for (std::size_t h = 0; h < helpers; ++h) pool.emplace_back(submit);
+      submit();
+    }  // joined
+    for (std::size_t k = 0; k < subs.size(); ++k) {
+      outcome[request_of[k]] =
+          skipped[k] != 0
+              ? Result<std::string>(IoError("the Slurm controller of site " + subs[k].site +
+                                            " stopped answering during this batch of submissions"))
+              : Record(subs[k], ran[k]);
+    }
+    std::vector<Result<std::string>> out;
+    out.reserve(outcome.size());
+    for (auto& o : outcome) out.push_back(std::move(*o));
+    return out;
+  }
+
+ private:
+  // A job ready for sbatch: its scripts are written.
+  struct Submission {
+    std::size_t cluster = 0;
+    std::string job, tag, site;
+    std::vector<std::string> argv;
+  };
+
+  Result<Submission> Prepare(const model::Job& job, const std::vector<PlacedPart>& where) {
     if (Status s = Accepts(job); !s.ok()) return s;
     if (where.empty()) return InvalidArgument("empty placement");
     const std::string& site = where.front().site;
@@ -279,23 +348,30 @@ class SlurmBackend final : public ExecutionBackend {
     if (whole) argv.emplace_back("--exclusive");
     if (!cl->cfg.account.empty()) argv.push_back("--account=" + cl->cfg.account);
     argv.push_back((dir / "batch.sh").string());
-    const ProgramResult r = RunProgram(argv, cl->env, o_.command_timeout_s);
+    return Submission{Index(*cl), job.id, tag, site, std::move(argv)};
+  }
+
+  // What sbatch's answer `r` means for the job: its handle, or why not.
+  Result<std::string> Record(const Submission& sub, const ProgramResult& r) {
+    Cluster& cl = clusters_[sub.cluster];
     if (r.exit_code != 0) {
       if (Unreachable(r)) {
         // It may have been submitted all the same (a timeout after the
         // controller took it): the reconcile pass cancels it as untracked.
-        MarkUnreachable(*cl, Complaint(r));
-        return IoError("sbatch at site " + site + ": " + Complaint(r));
+        MarkUnreachable(cl, Complaint(r));
+        return IoError("sbatch at site " + sub.site + ": " + Complaint(r));
       }
-      return InvalidArgument("sbatch at site " + site + " refused the job: " + Complaint(r));
+      return InvalidArgument("sbatch at site " + sub.site + " refused the job: " + Complaint(r));
     }
     std::string id = Trim(r.out);
     id = id.substr(0, id.find(';'));
     if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
-      return IoError("sbatch at site " + site + " printed no job id: '" + Trim(r.out) + "'");
-    jobs_[job.id] = {Index(*cl), id, tag};
-    return "slurm:" + site + ":" + id;
+      return IoError("sbatch at site " + sub.site + " printed no job id: '" + Trim(r.out) + "'");
+    jobs_[sub.job] = {sub.cluster, id, sub.tag};
+    return "slurm:" + sub.site + ":" + id;
   }
+
+ public:
 
   Status Adopt(const model::Job& job, const std::vector<PlacedPart>& where, Time /*started_at*/,
                const std::string& handle) override {
@@ -652,9 +728,10 @@ Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOpt
                                                            const model::Scenario& scenario) {
   if (options.dir.empty()) return InvalidArgument("slurm backend: no directory given");
   if (!(options.poll_interval_s >= 0) || !(options.site_down_after_s >= 0) ||
-      !(options.command_timeout_s > 0))
+      !(options.command_timeout_s > 0) || options.submit_workers < 1)
     return InvalidArgument(
-        "slurm backend: poll_interval_s and site_down_after_s must be >= 0, command_timeout_s > 0");
+        "slurm backend: poll_interval_s and site_down_after_s must be >= 0, command_timeout_s > 0, "
+        "submit_workers >= 1");
   std::set<std::string> sites;
   for (const auto& c : options.clusters) {
     const std::string what = "slurm backend: cluster of site '" + c.site + "'";

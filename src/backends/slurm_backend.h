@@ -50,6 +50,7 @@ struct SlurmBackendOptions {
   double poll_interval_s = 1;     // squeue/sinfo at most this often per cluster
   double site_down_after_s = 60;  // unreachable controller: draining at once, down after this
   double command_timeout_s = 20;  // any Slurm client command
+  int submit_workers = 8;         // sbatch calls at once when a cycle starts several jobs
   std::string bin_dir;            // where sbatch, squeue... are ("" = PATH)
 };
 Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOptions& options,

@@ -29,6 +29,7 @@ Result<backends::SlurmBackendOptions> ReadSlurmConfig(const std::string& path,
   root.Double("poll_interval_s", &o.poll_interval_s, 0.05, 3600);
   root.Double("site_down_after_s", &o.site_down_after_s, 0, 86400);
   root.Double("command_timeout_s", &o.command_timeout_s, 1, 600);
+  root.Int("submit_workers", &o.submit_workers, 1, 64);
   root.String("bin_dir", &o.bin_dir);
   std::set<std::string> sites, pools;
   root.Tables("clusters", [&](scenario::TableReader& r, std::size_t) {

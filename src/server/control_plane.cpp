@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -380,36 +382,29 @@ Status ControlPlane::Tick(Time now) {
   counters_.last_cycle_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   ++counters_.cycles;
+  // Releases reach the backend before the starts that may need their
+  // accelerators; the starts go to it together (StartAll may run them
+  // concurrently).
+  std::vector<const sched::Decision*> starts;
+  std::vector<model::Job> remaining;  // what is left to run of each start
+  // A job started and then preempted within the cycle is not started at all.
+  std::unordered_map<std::string_view, const sched::Decision*> last_of;
+  for (const auto& d : cycle.decisions) {
+    if (d.kind != sched::Decision::Kind::kReserve) last_of[d.job] = &d;
+  }
   for (const auto& d : cycle.decisions) {
     switch (d.kind) {
       case sched::Decision::Kind::kStart: {
+        if (last_of[d.job] != &d) continue;
         auto view = scheduler_->Job(d.job);
         if (!view.ok()) continue;
-        // What is left to run: a job requeued after checkpoints resumes from the last one.
-        model::Job remaining = *view->spec;
-        if (remaining.runtime_estimate_s > 0 && view->progress_s > 0)
-          remaining.runtime_estimate_s =
-              std::max<model::Duration>(1, remaining.runtime_estimate_s - view->progress_s);
-        auto handle = backend_->Start(remaining, Placement(d.assignment), now);
-        if (!handle.ok() && handle.status().code() == StatusCode::kIoError) {
-          // Worth another try (a site's scheduler did not answer): back in the queue.
-          if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
-          updates.push_back(
-              {d.job, "pending", now,
-               "requeued: " + std::string(backend_->name()) + ": " + handle.status().message(), "",
-               ""});
-          continue;
-        }
-        if (!handle.ok()) {
-          (void)scheduler_->Fail(d.job, now);
-          ++counters_.failed;
-          updates.push_back({d.job, "failed", now,
-                             std::string(backend_->name()) + ": " + handle.status().message(), "",
-                             ""});
-          continue;
-        }
-        ++counters_.started;
-        updates.push_back({d.job, "running", now, d.reason, AssignmentJson(d.assignment), *handle});
+        // A job requeued after checkpoints resumes from the last one.
+        model::Job job = *view->spec;
+        if (job.runtime_estimate_s > 0 && view->progress_s > 0)
+          job.runtime_estimate_s =
+              std::max<model::Duration>(1, job.runtime_estimate_s - view->progress_s);
+        starts.push_back(&d);
+        remaining.push_back(std::move(job));
         break;
       }
       case sched::Decision::Kind::kPreempt:
@@ -429,6 +424,36 @@ Status ControlPlane::Tick(Time now) {
       case sched::Decision::Kind::kReserve:
         break;
     }
+  }
+  std::vector<backends::StartRequest> requests;
+  requests.reserve(starts.size());
+  for (std::size_t i = 0; i < starts.size(); ++i)
+    requests.push_back({&remaining[i], Placement(starts[i]->assignment)});
+  auto handles = backend_->StartAll(requests, now);
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    const sched::Decision& d = *starts[i];
+    auto& handle = handles[i];
+    if (!handle.ok() && handle.status().code() == StatusCode::kIoError) {
+      // Worth another try (a site's scheduler did not answer): back in the queue.
+      auto view = scheduler_->Job(d.job);
+      if (!view.ok()) continue;
+      if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
+      updates.push_back({d.job, "pending", now,
+                         "requeued: " + std::string(backend_->name()) + ": " +
+                             handle.status().message(),
+                         "", ""});
+      continue;
+    }
+    if (!handle.ok()) {
+      (void)scheduler_->Fail(d.job, now);
+      ++counters_.failed;
+      updates.push_back({d.job, "failed", now,
+                         std::string(backend_->name()) + ": " + handle.status().message(), "",
+                         ""});
+      continue;
+    }
+    ++counters_.started;
+    updates.push_back({d.job, "running", now, d.reason, AssignmentJson(d.assignment), *handle});
   }
   // Committed in transactions of a few hundred changes, and a submission's
   // group commit in progress goes first between them: a cycle that starts

@@ -129,6 +129,35 @@ TYPED_TEST_P(BackendContractTest, ManyJobsAreEachReportedOnce) {
   EXPECT_TRUE(this->PollFor(1).empty());
 }
 
+TYPED_TEST_P(BackendContractTest, StartAllStartsEachJobOrRefusesItAlone) {
+  std::vector<model::Job> jobs;
+  for (int i = 0; i < 5; ++i) jobs.push_back(TypeParam::JobFor("b" + std::to_string(i), 1));
+  std::vector<StartRequest> requests;
+  for (const auto& job : jobs) requests.push_back({&job, OnePart()});
+  // A backend that runs real work cannot run a job placed nowhere.
+  if (TypeParam::kTracksRealWork) requests[2].where.clear();
+  auto handles = this->backend_->StartAll(requests, WallNow());
+  ASSERT_EQ(handles.size(), jobs.size());
+  std::multiset<std::string> expected;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (TypeParam::kTracksRealWork && i == 2) {
+      EXPECT_FALSE(handles[i].ok()) << "a job placed nowhere was started";
+      continue;
+    }
+    ASSERT_TRUE(handles[i].ok()) << jobs[i].id << ": " << handles[i].status().message();
+    this->started_.insert(jobs[i].id);
+    expected.insert(jobs[i].id);
+  }
+  auto ended = this->PollFor(15, expected.size());
+  std::multiset<std::string> ids;
+  for (const auto& e : ended) {
+    ids.insert(e.job);
+    EXPECT_FALSE(e.failed || e.lost) << e.job << ": " << e.message;
+  }
+  EXPECT_EQ(ids, expected);
+  EXPECT_TRUE(this->PollFor(1).empty());
+}
+
 TYPED_TEST_P(BackendContractTest, ANewInstanceAdoptsARunningJobAndReportsItsEnd) {
   const model::Job job = TypeParam::JobFor("survivor", 2);
   const model::Time started = WallNow();
@@ -175,6 +204,7 @@ TYPED_TEST_P(BackendContractTest, LogsAreEitherKeptOrRefusedClearly) {
 
 REGISTER_TYPED_TEST_SUITE_P(BackendContractTest, AJobThatEndsByItselfIsReportedExactlyOnce,
                             AStoppedJobIsNeverReported, ManyJobsAreEachReportedOnce,
+                            StartAllStartsEachJobOrRefusesItAlone,
                             ANewInstanceAdoptsARunningJobAndReportsItsEnd, AnAdoptedJobCanBeStopped,
                             AdoptingAJobItNeverRanIsNotFound, LogsAreEitherKeptOrRefusedClearly);
 
