@@ -129,6 +129,7 @@ struct Cluster {
   std::string site_state = "up";  // as last reported
   std::string last_error;
   Clock::time_point next_poll{};
+  int silent_passes = 0;  // reconcile passes in a row whose ping got no answer
   std::map<std::string, std::string> node_state;  // sovgrid node -> health last reported
   // Slurm id -> tag of jobs to cancel that a scancel has not reached yet. Only
   // cancelled while squeue shows that id with that tag: a controller that
@@ -406,7 +407,7 @@ class SlurmBackend final : public ExecutionBackend {
       if (now < cl.next_poll) continue;
       Reconcile(cl, &out);
       cl.next_poll = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(o_.poll_interval_s));
+                                        std::chrono::duration<double>(NextPassIn(cl)));
     }
     std::sort(out.begin(), out.end(), [](const Ended& a, const Ended& b) { return a.job < b.job; });
     return out;
@@ -468,6 +469,23 @@ class SlurmBackend final : public ExecutionBackend {
     return false;
   }
 
+  // Seconds to the next reconcile pass: poll_interval_s while the
+  // controller answers; after passes that found it silent, twice as long
+  // after each (up to retry_max_interval_s), but never past the moment its
+  // site is due to go down.
+  double NextPassIn(const Cluster& cl) const {
+    if (cl.reachable || cl.silent_passes <= 1) return o_.poll_interval_s;
+    double wait = o_.poll_interval_s;
+    for (int i = 1; i < cl.silent_passes && wait < o_.retry_max_interval_s; ++i) wait *= 2;
+    wait = std::max(o_.poll_interval_s, std::min(wait, o_.retry_max_interval_s));
+    if (cl.site_state != "down") {
+      const double silent_for =
+          std::chrono::duration<double>(Clock::now() - cl.unreachable_since).count();
+      wait = std::min(wait, std::max(o_.poll_interval_s, o_.site_down_after_s - silent_for));
+    }
+    return wait;
+  }
+
   void MarkUnreachable(Cluster& cl, const std::string& why) {
     cl.last_error = why;
     if (!cl.reachable) return;
@@ -487,6 +505,7 @@ class SlurmBackend final : public ExecutionBackend {
     const ProgramResult ping = RunProgram({Bin("scontrol"), "ping"}, cl.env, o_.command_timeout_s);
     if (ping.exit_code != 0 || ping.out.find("is UP") == std::string::npos) {
       MarkUnreachable(cl, Complaint(ping));
+      ++cl.silent_passes;
       const double down_for =
           std::chrono::duration<double>(Clock::now() - cl.unreachable_since).count();
       if (down_for >= o_.site_down_after_s) {
@@ -504,6 +523,7 @@ class SlurmBackend final : public ExecutionBackend {
       if (Unreachable(q)) MarkUnreachable(cl, Complaint(q));
       return;  // nothing is concluded from a failed read
     }
+    cl.silent_passes = 0;
     if (!cl.reachable) {
       cl.reachable = true;
       SetSite(cl, "up", "the Slurm controller answers again");
@@ -728,10 +748,11 @@ Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOpt
                                                            const model::Scenario& scenario) {
   if (options.dir.empty()) return InvalidArgument("slurm backend: no directory given");
   if (!(options.poll_interval_s >= 0) || !(options.site_down_after_s >= 0) ||
-      !(options.command_timeout_s > 0) || options.submit_workers < 1)
+      !(options.command_timeout_s > 0) || options.submit_workers < 1 ||
+      !(options.retry_max_interval_s >= options.poll_interval_s))
     return InvalidArgument(
         "slurm backend: poll_interval_s and site_down_after_s must be >= 0, command_timeout_s > 0, "
-        "submit_workers >= 1");
+        "submit_workers >= 1, retry_max_interval_s >= poll_interval_s");
   std::set<std::string> sites;
   for (const auto& c : options.clusters) {
     const std::string what = "slurm backend: cluster of site '" + c.site + "'";

@@ -51,6 +51,9 @@ struct SlurmBackendOptions {
   double site_down_after_s = 60;  // unreachable controller: draining at once, down after this
   double command_timeout_s = 20;  // any Slurm client command
   int submit_workers = 8;         // sbatch calls at once when a cycle starts several jobs
+  // A silent controller is asked again after poll_interval_s, then twice as
+  // long after each silent pass, up to this.
+  double retry_max_interval_s = 30;
   std::string bin_dir;            // where sbatch, squeue... are ("" = PATH)
 };
 Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOptions& options,

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <set>
 
 #include "scenario/toml_reader.h"
@@ -30,6 +31,11 @@ Result<backends::SlurmBackendOptions> ReadSlurmConfig(const std::string& path,
   root.Double("site_down_after_s", &o.site_down_after_s, 0, 86400);
   root.Double("command_timeout_s", &o.command_timeout_s, 1, 600);
   root.Int("submit_workers", &o.submit_workers, 1, 64);
+  if (!root.Double("retry_max_interval_s", &o.retry_max_interval_s, 0.05, 3600)) {
+    o.retry_max_interval_s = std::max(o.retry_max_interval_s, o.poll_interval_s);
+  } else if (o.retry_max_interval_s < o.poll_interval_s) {
+    root.Report("retry_max_interval_s", "must be at least poll_interval_s");
+  }
   root.String("bin_dir", &o.bin_dir);
   std::set<std::string> sites, pools;
   root.Tables("clusters", [&](scenario::TableReader& r, std::size_t) {

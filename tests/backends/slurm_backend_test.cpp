@@ -5,7 +5,8 @@
 // squeue and scontrol: jobs run exactly where sovgrid placed them, with their
 // GPUs, gangs run on all their nodes, exit statuses, stop, adoption by a new
 // instance, orphans, a node failing in Slurm, a rejected submission, a site
-// without a cluster, and the controller going away and coming back.
+// without a cluster, the controller going away and coming back (asked less
+// and less often meanwhile), Slurm's own preemption and time limits, accounts.
 //
 // The clusters are started once per test binary (lazily; ctest runs each
 // test in a process of its own) and stopped at its end by a gtest
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -52,7 +54,8 @@ std::string Trim(std::string s) {
 
 // The clusters of this binary, each started on first use with
 // batch_sched_delay=0 (a submitted job starts within ~1 s instead of ~3 s).
-// "contract": 1 node x 16 GPUs; "north": n-gpu001..004 x 8 GPUs; "south":
+// "contract": 1 node x 16 GPUs; "north": n-gpu001..004 x 8 GPUs, partitions
+// batch, urgent (preempts batch) and short (one-minute limit); "south":
 // s-gpu001..004 x 2 GPUs (small.toml's pools).
 class SharedClusters {
  public:
@@ -72,6 +75,15 @@ class SharedClusters {
       o.node_prefix = name == "contract" ? "c-gpu" : name == "north" ? "n-gpu" : "s-gpu";
       o.gpus_per_node = name == "contract" ? 16 : name == "north" ? 8 : 2;
       o.extra_config = {"SchedulerParameters=batch_sched_delay=0"};
+      if (name == "north") {
+        // The site's own rules: work in `urgent` preempts (cancels) work in
+        // `batch`; `short` has a one-minute time limit.
+        o.partitions = {{"batch", "", "PriorityTier=1"},
+                        {"urgent", "", "PriorityTier=2"},
+                        {"short", "", "DefaultTime=1 MaxTime=1"}};
+        o.extra_config.emplace_back("PreemptType=preempt/partition_prio");
+        o.extra_config.emplace_back("PreemptMode=CANCEL");
+      }
       const auto t0 = Clock::now();
       auto started = SlurmCluster::Start(o);
       if (started.ok()) {
@@ -669,6 +681,125 @@ TEST_F(SlurmSitesTest, AControllerThatGoesAwayDrainsThenDownsTheSiteAndComesBack
               drained_after, down_after, up_after);
   for (const auto& c : health_)
     std::printf("  %s %s: %s\n", c.name.c_str(), c.state.c_str(), c.reason.c_str());
+}
+
+TEST_F(SlurmSitesTest, AJobPreemptedBySlurmIsLostForRequeueing) {
+  const std::string h =
+      StartJob(Job("bumped", "exec sleep 600"), {North(0, {0, 1, 2, 3, 4, 5, 6, 7})});
+  ASSERT_EQ(WaitForState(*north_, SlurmId(h), {"RUNNING"}), "RUNNING");
+  // The site's own urgent work, straight to Slurm, needs the node's GPUs.
+  const CommandResult urgent = north_->Run(
+      "sbatch --parsable -p urgent -w n-gpu001 --gres=gpu:8 --output=/dev/null --wrap 'sleep 2'");
+  ASSERT_EQ(urgent.exit_code, 0) << urgent.err;
+  ASSERT_TRUE(WaitEnded("bumped"));
+  const Ended* e = EndOf("bumped");
+  EXPECT_TRUE(e->lost) << e->message;
+  EXPECT_FALSE(e->failed) << e->message;
+  EXPECT_NE(e->message.find("PREEMPTED"), std::string::npos) << e->message;
+  EXPECT_EQ(State(*north_, SlurmId(h)), "PREEMPTED");
+  // Slurm's own job is not sovgrid's to touch.
+  EXPECT_EQ(WaitForState(*north_, Trim(urgent.out), {"COMPLETED"}), "COMPLETED");
+}
+
+TEST_F(SlurmSitesTest, AJobOverTheSitesTimeLimitFailsWithTimeout) {
+  SlurmBackendOptions o = Options();
+  o.clusters[0].pools[0].partition = "short";  // DefaultTime=1 minute
+  backend_ = Make(o);
+  const std::string h = StartJob(Job("overtime", "exec sleep 600"), {North(1, {0})});
+  // Slurm checks time limits every 30 s: ends 60-95 s after the start.
+  ASSERT_TRUE(WaitEnded("overtime", 180));
+  const Ended* e = EndOf("overtime");
+  EXPECT_TRUE(e->failed) << e->message;
+  EXPECT_FALSE(e->lost) << e->message;
+  EXPECT_NE(e->message.find("TIMEOUT"), std::string::npos) << e->message;
+  EXPECT_EQ(State(*north_, SlurmId(h)), "TIMEOUT");
+}
+
+TEST_F(SlurmSitesTest, JobsAreChargedToTheClustersAccount) {
+  SlurmBackendOptions o = Options();
+  o.clusters[0].account = "national-ai";
+  backend_ = Make(o);
+  const std::string h = StartJob(Job("charged", "exec sleep 600"), {North(2, {0})});
+  ASSERT_FALSE(h.empty());
+  EXPECT_EQ(ShowJob(*north_, SlurmId(h))["Account"], "national-ai");
+  const std::string other = StartJob(Job("south-free", "exec sleep 600"), {South(0, {0})});
+  ASSERT_FALSE(other.empty());
+  EXPECT_NE(ShowJob(*south_, SlurmId(other))["Account"], "national-ai");
+}
+
+TEST_F(SlurmSitesTest, StartAllAgainstASilentControllerFailsEveryJobRetryably) {
+  ASSERT_TRUE(south_->StopController().ok());
+  std::vector<model::Job> jobs;
+  for (int i = 0; i < 4; ++i) jobs.push_back(Job("silent-" + std::to_string(i), "true"));
+  std::vector<StartRequest> requests;
+  for (int i = 0; i < 4; ++i) requests.push_back({&jobs[static_cast<std::size_t>(i)], {South(i, {0})}});
+  model::Job north_job = Job("north-fine", "true");
+  requests.push_back({&north_job, {North(3, {0})}});
+  auto handles = backend_->StartAll(requests, contract::WallNow());
+  ASSERT_EQ(handles.size(), 5u);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_FALSE(handles[static_cast<std::size_t>(i)].ok()) << jobs[static_cast<std::size_t>(i)].id;
+    EXPECT_EQ(handles[static_cast<std::size_t>(i)].status().code(), StatusCode::kIoError)
+        << handles[static_cast<std::size_t>(i)].status().ToString();
+  }
+  // The other site's job is not held up by it.
+  ASSERT_TRUE(handles[4].ok()) << handles[4].status().ToString();
+  handles_["north-fine"] = *handles[4];
+  ASSERT_TRUE(WaitEnded("north-fine"));
+  EXPECT_FALSE(EndOf("north-fine")->failed) << EndOf("north-fine")->message;
+  EXPECT_EQ(HealthOf("south"), "draining");
+}
+
+// Every client call, logged ("SLURM_CONF program args") before the real one runs.
+fs::path LoggingBinDir(const fs::path& dir) {
+  const fs::path bin = dir / "bin";
+  fs::create_directories(bin);
+  for (const char* program : {"sbatch", "squeue", "scontrol", "scancel", "sinfo"}) {
+    const fs::path real = fs::path("/usr/bin") / program;
+    std::ofstream(bin / program) << "#!/bin/sh\necho \"$SLURM_CONF " << program
+                                 << " $*\" >> " << (dir / "calls.log").string() << "\nexec "
+                                 << real.string() << " \"$@\"\n";
+    fs::permissions(bin / program, fs::perms::owner_all | fs::perms::group_read |
+                                       fs::perms::group_exec | fs::perms::others_read |
+                                       fs::perms::others_exec);
+  }
+  return bin;
+}
+
+std::size_t CountCalls(const fs::path& log, const std::string& conf, const std::string& what) {
+  std::ifstream in(log);
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);)
+    n += line.rfind(conf + " ", 0) == 0 && line.find(what) != std::string::npos ? 1 : 0;
+  return n;
+}
+
+TEST_F(SlurmSitesTest, ASilentControllerIsAskedLessAndLessOften) {
+  SlurmBackendOptions o = Options();
+  o.bin_dir = LoggingBinDir(dir_).string();
+  o.poll_interval_s = 0.25;
+  o.retry_max_interval_s = 2;
+  o.site_down_after_s = 6;
+  backend_ = Make(o);
+  Drive(1, [] { return false; });
+  ASSERT_TRUE(south_->StopController().ok());
+  const fs::path log = dir_ / "calls.log";
+  const std::size_t south_before = CountCalls(log, south_->client_conf_path(), "scontrol ping");
+  const std::size_t north_before = CountCalls(log, north_->client_conf_path(), "scontrol ping");
+  ASSERT_TRUE(Drive(30, [&] { return HealthOf("south") == "down"; }));
+  Drive(4, [] { return false; });
+  const std::size_t south_pings =
+      CountCalls(log, south_->client_conf_path(), "scontrol ping") - south_before;
+  const std::size_t north_pings =
+      CountCalls(log, north_->client_conf_path(), "scontrol ping") - north_before;
+  // At a steady 0.25 s, the >= 10 s until now would take some 40 pings; the
+  // backoff (0.25, 0.5, 1, 2, 2, ...) asks about a dozen times at most.
+  EXPECT_GE(south_pings, 3u);
+  EXPECT_LE(south_pings, 16u);
+  EXPECT_GT(north_pings, 2 * south_pings) << "the other cluster is polled as before";
+  ASSERT_TRUE(south_->StartController().ok());
+  ASSERT_TRUE(Drive(20, [&] { return HealthOf("south") == "up"; }));
+  std::printf("while silent: %zu pings of south, %zu of north\n", south_pings, north_pings);
 }
 
 }  // namespace

@@ -181,7 +181,7 @@ class SlurmClusterTest : public ::testing::Test {
     o.nodes = 4;
     o.node_prefix = "a-gpu";
     o.gpus_per_node = 8;
-    o.partitions = {{"batch", ""}, {"small", "a-gpu[001-002]"}};
+    o.partitions = {{"batch", "", ""}, {"small", "a-gpu[001-002]", ""}};
     const auto t0 = Clock::now();
     auto started = SlurmCluster::Start(o);
     if (started.ok()) {

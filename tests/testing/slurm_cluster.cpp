@@ -569,7 +569,9 @@ Status SlurmCluster::WriteFiles() {
     bool first = true;
     for (const auto& p : o.partitions) {
       text += "PartitionName=" + p.name + " Nodes=" + (p.nodes.empty() ? "ALL" : p.nodes) +
-              " Default=" + (first ? "YES" : "NO") + " MaxTime=INFINITE State=UP\n";
+              " Default=" + (first ? "YES" : "NO") +
+              (p.extra.find("MaxTime=") == std::string::npos ? " MaxTime=INFINITE" : "") +
+              " State=UP" + (p.extra.empty() ? "" : " " + p.extra) + "\n";
       first = false;
     }
     return text;

@@ -43,6 +43,9 @@ namespace sovgrid::testing {
 struct SlurmPartition {
   std::string name;
   std::string nodes;  // a Slurm host list, e.g. "gpu[001-002]"; empty = every node
+  // More of the partition's line, e.g. "PriorityTier=2" or "DefaultTime=1 MaxTime=1"
+  // (MaxTime=INFINITE unless it says otherwise).
+  std::string extra;
 };
 
 struct SlurmClusterOptions {
@@ -56,7 +59,7 @@ struct SlurmClusterOptions {
   int controller_port = 0;               // 0: pick a free block, see above
   int first_node_port = 0;               // 0: controller_port + 1
   // The first partition is the default one.
-  std::vector<SlurmPartition> partitions = {{"batch", ""}};
+  std::vector<SlurmPartition> partitions = {{"batch", "", ""}};
   // slurm.conf lines "Key=Value": one whose key is a key this fixture writes
   // replaces that line (e.g. "SlurmdTimeout=30"; "Key=" removes it); others
   // are appended.
