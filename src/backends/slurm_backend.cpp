@@ -140,7 +140,8 @@ struct Cluster {
 struct Tracked {
   std::size_t cluster = 0;
   std::string slurm_id;
-  std::string tag;  // EncodeJobId(id)
+  std::string tag;        // EncodeJobId(id)
+  std::size_t ranks = 0;  // nodes of its placement: node.sh writes one exit file per rank
 };
 
 class SlurmBackend final : public ExecutionBackend {
@@ -220,7 +221,8 @@ class SlurmBackend final : public ExecutionBackend {
     };
     {
       const std::size_t helpers =
-          std::min<std::size_t>(std::max(1, o_.submit_workers), subs.size()) - (subs.empty() ? 0 : 1);
+          std::min<std::size_t>(std::max(1, o_.submit_workers), subs.size()) -
+          (subs.empty() ? 0 : 1);
       std::vector<std::jthread> pool;
       pool.reserve(helpers);
       for (std::size_t h = 0; h < helpers; ++h) pool.emplace_back(submit);
@@ -244,6 +246,7 @@ class SlurmBackend final : public ExecutionBackend {
   struct Submission {
     std::size_t cluster = 0;
     std::string job, tag, site;
+    std::size_t ranks = 0;
     std::vector<std::string> argv;
   };
 
@@ -349,7 +352,7 @@ class SlurmBackend final : public ExecutionBackend {
     if (whole) argv.emplace_back("--exclusive");
     if (!cl->cfg.account.empty()) argv.push_back("--account=" + cl->cfg.account);
     argv.push_back((dir / "batch.sh").string());
-    return Submission{Index(*cl), job.id, tag, site, std::move(argv)};
+    return Submission{Index(*cl), job.id, tag, site, where.size(), std::move(argv)};
   }
 
   // What sbatch's answer `r` means for the job: its handle, or why not.
@@ -368,12 +371,11 @@ class SlurmBackend final : public ExecutionBackend {
     id = id.substr(0, id.find(';'));
     if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
       return IoError("sbatch at site " + sub.site + " printed no job id: '" + Trim(r.out) + "'");
-    jobs_[sub.job] = {sub.cluster, id, sub.tag};
+    jobs_[sub.job] = {sub.cluster, id, sub.tag, sub.ranks};
     return "slurm:" + sub.site + ":" + id;
   }
 
  public:
-
   Status Adopt(const model::Job& job, const std::vector<PlacedPart>& where, Time /*started_at*/,
                const std::string& handle) override {
     // "slurm:SITE:ID"; a site id may itself hold ':'.
@@ -387,7 +389,7 @@ class SlurmBackend final : public ExecutionBackend {
     if (cl == nullptr || (!where.empty() && where.front().site != site))
       return NotFound("job '" + job.id + "': site " + site + " has no Slurm cluster now");
     // Whether Slurm still runs it is seen by the next reconcile pass.
-    jobs_[job.id] = {Index(*cl), id, EncodeJobId(job.id)};
+    jobs_[job.id] = {Index(*cl), id, EncodeJobId(job.id), where.size()};
     return Status::Ok();
   }
 
@@ -549,6 +551,15 @@ class SlurmBackend final : public ExecutionBackend {
       auto seen = by_id.find(t.slurm_id);
       // Slurm ids are not unique across controller crashes: the tag must match too.
       if (seen == by_id.end() || seen->second.tag != t.tag) {
+        // Slurm forgets a job MinJobAge after it ended (a daemon down that
+        // long): if every rank left its exit file, how it ended is known.
+        auto from_files = seen == by_id.end() ? OutcomeFromExitFiles(cl, t) : std::nullopt;
+        if (from_files) {
+          from_files->job = it->first;
+          ended->push_back(std::move(*from_files));
+          it = jobs_.erase(it);
+          continue;
+        }
         ended->push_back({it->first, false, true,
                           "Slurm at site " + cl.cfg.site + " no longer knows job " + t.slurm_id});
         it = jobs_.erase(it);
@@ -657,6 +668,23 @@ class SlurmBackend final : public ExecutionBackend {
     }
     if (state == "CANCELLED") how = "cancelled in Slurm";
     return Ended{"", true, false, how + where + why};
+  }
+
+  // How Slurm job t.slurm_id ended according to the exit files of all its
+  // ranks; nothing when one is missing (not ended, or a rank was killed
+  // before node.sh could write it).
+  std::optional<Ended> OutcomeFromExitFiles(const Cluster& cl, const Tracked& t) const {
+    if (t.ranks == 0) return std::nullopt;
+    for (std::size_t rank = 0; rank < t.ranks; ++rank) {
+      std::error_code ec;
+      const fs::path file = JobDir(t.tag) / ("exit-" + t.slurm_id + "-" + std::to_string(rank));
+      if (!fs::exists(file, ec)) return std::nullopt;
+    }
+    const std::string where = " (Slurm job " + t.slurm_id + " at site " + cl.cfg.site +
+                              ", read from its exit files: Slurm no longer knows it)";
+    const std::string first_failure = FirstFailedRank(t);
+    if (first_failure.empty()) return Ended{"", false, false, "exit 0" + where};
+    return Ended{"", true, false, first_failure + where};
   }
 
   // "exit 3 on pool/n00001" for the rank of Slurm job t.slurm_id whose exit

@@ -54,7 +54,7 @@ struct SlurmBackendOptions {
   // A silent controller is asked again after poll_interval_s, then twice as
   // long after each silent pass, up to this.
   double retry_max_interval_s = 30;
-  std::string bin_dir;            // where sbatch, squeue... are ("" = PATH)
+  std::string bin_dir;  // where sbatch, squeue... are ("" = PATH)
 };
 Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOptions& options,
                                                            const model::Scenario& scenario);

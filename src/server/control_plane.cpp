@@ -438,18 +438,17 @@ Status ControlPlane::Tick(Time now) {
       auto view = scheduler_->Job(d.job);
       if (!view.ok()) continue;
       if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
-      updates.push_back({d.job, "pending", now,
-                         "requeued: " + std::string(backend_->name()) + ": " +
-                             handle.status().message(),
-                         "", ""});
+      updates.push_back(
+          {d.job, "pending", now,
+           "requeued: " + std::string(backend_->name()) + ": " + handle.status().message(), "",
+           ""});
       continue;
     }
     if (!handle.ok()) {
       (void)scheduler_->Fail(d.job, now);
       ++counters_.failed;
       updates.push_back({d.job, "failed", now,
-                         std::string(backend_->name()) + ": " + handle.status().message(), "",
-                         ""});
+                         std::string(backend_->name()) + ": " + handle.status().message(), "", ""});
       continue;
     }
     ++counters_.started;

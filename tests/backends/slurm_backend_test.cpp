@@ -56,7 +56,8 @@ std::string Trim(std::string s) {
 // batch_sched_delay=0 (a submitted job starts within ~1 s instead of ~3 s).
 // "contract": 1 node x 16 GPUs; "north": n-gpu001..004 x 8 GPUs, partitions
 // batch, urgent (preempts batch) and short (one-minute limit); "south":
-// s-gpu001..004 x 2 GPUs (small.toml's pools).
+// s-gpu001..004 x 2 GPUs (small.toml's pools); "forgetful": like "contract",
+// with MinJobAge=2.
 class SharedClusters {
  public:
   static SlurmCluster* Get(const std::string& name) {
@@ -71,10 +72,16 @@ class SharedClusters {
       SlurmClusterOptions o;
       o.cluster_name = name;
       o.dir = e.dir;
-      o.nodes = name == "contract" ? 1 : 4;
-      o.node_prefix = name == "contract" ? "c-gpu" : name == "north" ? "n-gpu" : "s-gpu";
-      o.gpus_per_node = name == "contract" ? 16 : name == "north" ? 8 : 2;
+      const bool one_node = name == "contract" || name == "forgetful";
+      o.nodes = one_node ? 1 : 4;
+      o.node_prefix = name == "contract"    ? "c-gpu"
+                      : name == "forgetful" ? "f-gpu"
+                      : name == "north"     ? "n-gpu"
+                                            : "s-gpu";
+      o.gpus_per_node = one_node ? 16 : name == "north" ? 8 : 2;
       o.extra_config = {"SchedulerParameters=batch_sched_delay=0"};
+      // Forgets ended jobs 2 s after their end (at its next purge, at most 60 s later).
+      if (name == "forgetful") o.extra_config.emplace_back("MinJobAge=2");
       if (name == "north") {
         // The site's own rules: work in `urgent` preempts (cancels) work in
         // `batch`; `short` has a one-minute time limit.
@@ -732,7 +739,8 @@ TEST_F(SlurmSitesTest, StartAllAgainstASilentControllerFailsEveryJobRetryably) {
   std::vector<model::Job> jobs;
   for (int i = 0; i < 4; ++i) jobs.push_back(Job("silent-" + std::to_string(i), "true"));
   std::vector<StartRequest> requests;
-  for (int i = 0; i < 4; ++i) requests.push_back({&jobs[static_cast<std::size_t>(i)], {South(i, {0})}});
+  for (int i = 0; i < 4; ++i)
+    requests.push_back({&jobs[static_cast<std::size_t>(i)], {South(i, {0})}});
   model::Job north_job = Job("north-fine", "true");
   requests.push_back({&north_job, {North(3, {0})}});
   auto handles = backend_->StartAll(requests, contract::WallNow());
@@ -756,9 +764,9 @@ fs::path LoggingBinDir(const fs::path& dir) {
   fs::create_directories(bin);
   for (const char* program : {"sbatch", "squeue", "scontrol", "scancel", "sinfo"}) {
     const fs::path real = fs::path("/usr/bin") / program;
-    std::ofstream(bin / program) << "#!/bin/sh\necho \"$SLURM_CONF " << program
-                                 << " $*\" >> " << (dir / "calls.log").string() << "\nexec "
-                                 << real.string() << " \"$@\"\n";
+    std::ofstream(bin / program) << "#!/bin/sh\necho \"$SLURM_CONF " << program << " $*\" >> "
+                                 << (dir / "calls.log").string() << "\nexec " << real.string()
+                                 << " \"$@\"\n";
     fs::permissions(bin / program, fs::perms::owner_all | fs::perms::group_read |
                                        fs::perms::group_exec | fs::perms::others_read |
                                        fs::perms::others_exec);
@@ -800,6 +808,75 @@ TEST_F(SlurmSitesTest, ASilentControllerIsAskedLessAndLessOften) {
   ASSERT_TRUE(south_->StartController().ok());
   ASSERT_TRUE(Drive(20, [&] { return HealthOf("south") == "up"; }));
   std::printf("while silent: %zu pings of south, %zu of north\n", south_pings, north_pings);
+}
+
+// A daemon down for longer than Slurm keeps ended jobs (MinJobAge): the next
+// instance learns how they ended from their exit files instead of running
+// them again.
+TEST(SlurmForgetfulTest, JobsSlurmForgotAreReportedFromTheirExitFiles) {
+  SlurmCluster* c = SharedClusters::Get("forgetful");
+  ASSERT_NE(c, nullptr);
+  const fs::path dir =
+      fs::temp_directory_path() / ("sovgrid-slurm-forgetful-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  SlurmBackendOptions o;
+  o.dir = dir.string();
+  o.clusters = {{"site-a", c->client_conf_path(), "", {{"pool-a", "batch", c->node_names()}}}};
+  o.poll_interval_s = 0.5;
+  auto make = [&] {
+    auto b = MakeSlurmBackend(o, ContractScenario());
+    EXPECT_TRUE(b.ok()) << b.status().message();
+    return b.ok() ? std::move(b).value() : nullptr;
+  };
+  auto backend = make();
+  ASSERT_NE(backend, nullptr);
+  const std::vector<PlacedPart> where = {{"pool-a/n00000", "pool-a", "site-a", {0}, 1.0}};
+  auto job = [](const std::string& id, const std::string& command) {
+    model::Job j;
+    j.id = id;
+    j.tenant = "t";
+    j.command = command;
+    return j;
+  };
+  const model::Job ok = job("ended-ok", "echo done"), bad = job("ended-bad", "exit 3");
+  const model::Job killed = job("ended-killed", "kill -9 $PPID; sleep 5");  // no exit file
+  std::map<std::string, std::string> handles;
+  for (const model::Job* j : {&ok, &bad, &killed}) {
+    auto h = backend->Start(*j, where, contract::WallNow());
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    handles[j->id] = *h;
+  }
+  backend.reset();  // the daemon goes away; the jobs end; Slurm forgets them
+  const auto t0 = Clock::now();
+  while (SecondsSince(t0) < 150 && !Trim(c->Run("squeue -h -t all -o %i").out).empty())
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(Trim(c->Run("squeue -h -t all -o %i").out).empty()) << "Slurm did not forget";
+  std::printf("Slurm forgot the jobs after %.0f s\n", SecondsSince(t0));
+
+  backend = make();
+  ASSERT_NE(backend, nullptr);
+  for (const model::Job* j : {&ok, &bad, &killed})
+    ASSERT_TRUE(backend->Adopt(*j, where, contract::WallNow(), handles[j->id]).ok());
+  std::map<std::string, Ended> ended;
+  const auto t1 = Clock::now();
+  while (ended.size() < 3 && SecondsSince(t1) < 10) {
+    for (auto& e : backend->Poll(contract::WallNow())) ended[e.job] = e;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(ended.size(), 3u);
+  EXPECT_FALSE(ended["ended-ok"].failed || ended["ended-ok"].lost) << ended["ended-ok"].message;
+  EXPECT_NE(ended["ended-ok"].message.find("exit files"), std::string::npos)
+      << ended["ended-ok"].message;
+  EXPECT_TRUE(ended["ended-bad"].failed) << ended["ended-bad"].message;
+  EXPECT_NE(ended["ended-bad"].message.find("exit 3"), std::string::npos)
+      << ended["ended-bad"].message;
+  // Killed before it could say how it ended: lost, for the control plane to requeue.
+  EXPECT_TRUE(ended["ended-killed"].lost) << ended["ended-killed"].message;
+  auto out = backend->Logs("ended-ok", "stdout", 0, 1024);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(*out, "done\n");
+  backend.reset();
+  fs::remove_all(dir);
 }
 
 }  // namespace
