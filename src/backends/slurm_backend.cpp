@@ -21,8 +21,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using model::Time;
 
-constexpr std::string_view kTag = "sovgrid:";  // the comment of every job sovgrid submits
-
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::string cur;
@@ -147,7 +145,7 @@ struct Tracked {
 class SlurmBackend final : public ExecutionBackend {
  public:
   SlurmBackend(SlurmBackendOptions o, const model::Scenario& scenario)
-      : o_(std::move(o)), scenario_(scenario) {
+      : o_(std::move(o)), scenario_(scenario), comment_prefix_("sovgrid:" + o_.instance + ":") {
     for (const auto& c : o_.clusters) {
       Cluster cl;
       cl.cfg = c;
@@ -336,7 +334,7 @@ class SlurmBackend final : public ExecutionBackend {
     std::vector<std::string> argv = {Bin("sbatch"),
                                      "--parsable",
                                      "--job-name=sovgrid-" + tag,
-                                     "--comment=" + std::string(kTag) + tag,
+                                     "--comment=" + comment_prefix_ + tag,
                                      "--nodes=" + std::to_string(nodes.size()),
                                      "--nodelist=" + node_list,
                                      "--ntasks-per-node=1",
@@ -538,8 +536,9 @@ class SlurmBackend final : public ExecutionBackend {
     std::string line;
     while (std::getline(lines, line)) {
       const auto f = Split(line, '|');
-      if (f.size() < 4 || f[2].rfind(kTag, 0) != 0) continue;
-      by_id[f[0]] = {f[1], f[2].substr(kTag.size()), f[3]};
+      // Only this instance's jobs: another daemon's on the same cluster are its own.
+      if (f.size() < 4 || f[2].rfind(comment_prefix_, 0) != 0) continue;
+      by_id[f[0]] = {f[1], f[2].substr(comment_prefix_.size()), f[3]};
     }
     std::set<std::string> tracked_ids;
     for (auto it = jobs_.begin(); it != jobs_.end();) {
@@ -713,12 +712,49 @@ class SlurmBackend final : public ExecutionBackend {
     return best;
   }
 
-  SlurmBackendOptions o_;
+  SlurmBackendOptions o_;  // instance is set
   const model::Scenario& scenario_;
+  const std::string comment_prefix_;  // "sovgrid:INSTANCE:", then the job's tag
   std::vector<Cluster> clusters_;
   std::map<std::string, Tracked> jobs_;  // sovgrid id -> its Slurm job
   std::vector<HealthChange> health_;     // not yet taken by Health()
 };
+
+bool ValidInstance(const std::string& s) {
+  return !s.empty() && s.size() <= 32 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+  });
+}
+
+// The instance name kept in `path`, made (12 random hex digits) and written
+// there on first use, so that a restarted daemon knows its own jobs again.
+Result<std::string> KeptInstance(const fs::path& path) {
+  std::string name;
+  if (std::ifstream in(path); in && std::getline(in, name)) {
+    name = Trim(name);
+    if (!ValidInstance(name)) return InvalidArgument(path.string() + ": not an instance name");
+    return name;
+  }
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  unsigned char bytes[6] = {};
+  if (!random.read(reinterpret_cast<char*>(bytes), sizeof bytes))
+    return IoError("cannot read /dev/urandom");
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char b : bytes) {
+    name += kHex[b >> 4];
+    name += kHex[b & 15];
+  }
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << name << "\n";
+    if (!out.flush()) return IoError("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return IoError("cannot write " + path.string() + ": " + ec.message());
+  return name;
+}
 
 }  // namespace
 
@@ -809,7 +845,16 @@ Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOpt
   std::error_code ec;
   fs::create_directories(fs::path(options.dir) / "jobs", ec);
   if (ec) return IoError("cannot create " + options.dir + "/jobs: " + ec.message());
-  return std::unique_ptr<ExecutionBackend>(std::make_unique<SlurmBackend>(options, scenario));
+  SlurmBackendOptions o = options;
+  if (o.instance.empty()) {
+    auto kept = KeptInstance(fs::path(o.dir) / "instance");
+    if (!kept.ok()) return kept.status();
+    o.instance = std::move(kept).value();
+  }
+  if (!ValidInstance(o.instance))
+    return InvalidArgument("slurm backend: instance '" + o.instance +
+                           "': expected 1-32 of A-Z a-z 0-9 . _ -");
+  return std::unique_ptr<ExecutionBackend>(std::make_unique<SlurmBackend>(std::move(o), scenario));
 }
 
 }  // namespace sovgrid::backends

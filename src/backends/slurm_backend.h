@@ -3,20 +3,25 @@
 // Each started job is submitted with sbatch to its site's cluster, pinned to
 // the nodes sovgrid chose (--nodelist, --nodes, --gres=gpu:N per node,
 // --exclusive when it takes whole nodes), tagged with the sovgrid id (job
-// name "sovgrid-ID" and comment "sovgrid:ID"), never requeued by Slurm itself
-// (--no-requeue: sovgrid decides where a lost job goes); its command runs once
+// name "sovgrid-ID" and comment "sovgrid:INSTANCE:ID"), never requeued by
+// Slurm itself (--no-requeue: sovgrid decides where a lost job goes), charged
+// to the cluster's account if one is configured; its command runs once
 // per node (srun for several) with SOVGRID_* variables as under `local`, and
 // its output is appended to DIR/jobs/ID/{stdout,stderr}. Slurm's job id is
-// the handle the control plane stores ("slurm:SITE:ID"). A reconcile pass per
-// cluster (at most every poll_interval_s, from Poll) reads scontrol ping,
-// squeue and sinfo: ended jobs are reported with Slurm's state and exit code,
-// lost ones (NODE_FAIL, PREEMPTED, unknown to Slurm or its id reused) for
-// requeueing, tagged jobs nobody tracks are cancelled, node states (down,
+// the handle the control plane stores ("slurm:SITE:ID"). Starts of one
+// cycle (StartAll) run their sbatch calls on up to submit_workers threads. A
+// reconcile pass per cluster (at most every poll_interval_s, from Poll) reads
+// scontrol ping, squeue and sinfo: ended jobs are reported with Slurm's state
+// and exit code (TIMEOUT and the like fail), lost ones (NODE_FAIL, PREEMPTED,
+// unknown to Slurm or its id reused) for requeueing, unless Slurm forgot a job
+// that left an exit file for every rank (then that is how it ended); this
+// instance's tagged jobs nobody tracks are cancelled, node states (down,
 // drained) become health changes. A controller that does not answer makes its
 // site draining at once and down after site_down_after_s (starts fail with
-// IoError meanwhile); cancels that could not reach it are retried until they
-// do. Slurm picks the GPU indexes within a node; a fractional share gets a
-// whole GPU. docs/backends.md ("slurm") has the flags, the state table and
+// IoError meanwhile) and is asked again with exponential backoff (up to
+// retry_max_interval_s); cancels that could not reach it are retried until
+// they do. Slurm picks the GPU indexes within a node; a fractional share gets
+// a whole GPU. docs/backends.md ("slurm") has the flags, the state table and
 // the limits; tests/backends/slurm_backend_test.cpp runs it on real Slurm.
 #pragma once
 
@@ -55,6 +60,10 @@ struct SlurmBackendOptions {
   // long after each silent pass, up to this.
   double retry_max_interval_s = 30;
   std::string bin_dir;  // where sbatch, squeue... are ("" = PATH)
+  // Names this daemon's jobs in Slurm (comment "sovgrid:INSTANCE:ID"): a
+  // reconcile pass adopts, reports and cancels only its own, so two daemons
+  // may share a cluster. "": the one kept in DIR/instance (made on first use).
+  std::string instance;
 };
 Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOptions& options,
                                                            const model::Scenario& scenario);

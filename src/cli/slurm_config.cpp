@@ -37,6 +37,7 @@ Result<backends::SlurmBackendOptions> ReadSlurmConfig(const std::string& path,
     root.Report("retry_max_interval_s", "must be at least poll_interval_s");
   }
   root.String("bin_dir", &o.bin_dir);
+  root.String("instance", &o.instance);
   std::set<std::string> sites, pools;
   root.Tables("clusters", [&](scenario::TableReader& r, std::size_t) {
     backends::SlurmClusterConfig c;

@@ -308,6 +308,7 @@ class SlurmSitesTest : public ::testing::Test {
         {"north", north_->client_conf_path(), "", {{"north-b200", "batch", north_->node_names()}}},
         {"south", south_->client_conf_path(), "", {{"south-l4", "batch", south_->node_names()}}}};
     o.poll_interval_s = 0.5;
+    o.instance = "test";
     return o;
   }
   std::unique_ptr<ExecutionBackend> Make(const SlurmBackendOptions& o) {
@@ -403,15 +404,15 @@ TEST_F(SlurmSitesTest, AJobRunsOnTheSlurmNodeOfItsPlacementWithItsGpus) {
   EXPECT_EQ(n["NumNodes"], "1");
   EXPECT_EQ(n["TresPerNode"], "gres:gpu:3");
   EXPECT_EQ(n["OverSubscribe"], "OK");  // not exclusive: 3 of 8 GPUs
-  EXPECT_EQ(n["Comment"], "sovgrid:on-north");
+  EXPECT_EQ(n["Comment"], "sovgrid:test:on-north");
   EXPECT_EQ(n["JobName"], "sovgrid-on-north");
   EXPECT_EQ(n["Partition"], "batch");
   auto s = ShowJob(*south_, SlurmId(hs));
   EXPECT_EQ(s["NodeList"], "s-gpu002") << s["_raw"];
   EXPECT_EQ(s["TresPerNode"], "gres:gpu:1");
   // Each cluster knows only its own job.
-  EXPECT_EQ(Trim(north_->Run("squeue -h -o %k").out), "sovgrid:on-north");
-  EXPECT_EQ(Trim(south_->Run("squeue -h -o %k").out), "sovgrid:on-south");
+  EXPECT_EQ(Trim(north_->Run("squeue -h -o %k").out), "sovgrid:test:on-north");
+  EXPECT_EQ(Trim(south_->Run("squeue -h -o %k").out), "sovgrid:test:on-south");
 
   ASSERT_TRUE(Drive(30, [&] { return EndOf("on-north") && EndOf("on-south"); }));
   for (const char* id : {"on-north", "on-south"}) {
@@ -534,16 +535,58 @@ TEST_F(SlurmSitesTest, ATaggedJobNobodyTracksIsCancelledAndOthersAreLeftAlone) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return Trim(r.out);
   };
-  const std::string orphan = submit("--comment=sovgrid:x");
+  const std::string orphan = submit("--comment=sovgrid:test:x");
   const std::string foreign = submit("--comment=someone-else");
+  const std::string other_daemons = submit("--comment=sovgrid:other:x");
   ASSERT_EQ(WaitForState(*north_, foreign, {"RUNNING"}), "RUNNING");
+  ASSERT_EQ(WaitForState(*north_, other_daemons, {"RUNNING"}), "RUNNING");
   EXPECT_NE(State(*north_, orphan), "CANCELLED");
   Drive(10, [&] { return State(*north_, orphan) == "CANCELLED"; });
   EXPECT_EQ(State(*north_, orphan), "CANCELLED");
   Drive(1, [] { return false; });
   EXPECT_EQ(State(*north_, foreign), "RUNNING");
+  EXPECT_EQ(State(*north_, other_daemons), "RUNNING");
   EXPECT_TRUE(ended_.empty());
-  north_->Run("scancel " + foreign);
+  north_->Run("scancel " + foreign + " " + other_daemons);
+}
+
+TEST_F(SlurmSitesTest, TwoDaemonsShareAClusterWithoutTouchingEachOthersJobs) {
+  SlurmBackendOptions o = Options();
+  o.dir = (dir_ / "other").string();
+  o.instance = "";  // made and kept in its directory
+  auto other = Make(o);
+  ASSERT_NE(other, nullptr);
+  std::string instance;
+  std::getline(std::ifstream(dir_ / "other" / "instance"), instance);
+  EXPECT_EQ(instance.size(), 12u) << instance;
+  EXPECT_NE(instance, "test");
+  // The same sovgrid job id in both: each daemon's own.
+  const std::string mine = StartJob(Job("same-id", "exec sleep 600"), {North(0, {0})});
+  auto theirs =
+      other->Start(Job("same-id", "exec sleep 600"), {North(1, {0})}, contract::WallNow());
+  ASSERT_TRUE(theirs.ok()) << theirs.status().ToString();
+  EXPECT_EQ(ShowJob(*north_, SlurmId(*theirs))["Comment"], "sovgrid:" + instance + ":same-id");
+  ASSERT_EQ(WaitForState(*north_, SlurmId(mine), {"RUNNING"}), "RUNNING");
+  ASSERT_EQ(WaitForState(*north_, SlurmId(*theirs), {"RUNNING"}), "RUNNING");
+  std::vector<Ended> other_ended;
+  Drive(3, [&] {
+    for (auto& e : other->Poll(contract::WallNow())) other_ended.push_back(e);
+    return false;
+  });
+  EXPECT_TRUE(ended_.empty());
+  EXPECT_TRUE(other_ended.empty());
+  EXPECT_EQ(State(*north_, SlurmId(mine)), "RUNNING");
+  EXPECT_EQ(State(*north_, SlurmId(*theirs)), "RUNNING");
+  // Stopping one daemon's job leaves the other's running.
+  other->Stop("same-id");
+  EXPECT_EQ(WaitForState(*north_, SlurmId(*theirs), {"CANCELLED"}), "CANCELLED");
+  Drive(1, [] { return false; });
+  EXPECT_EQ(State(*north_, SlurmId(mine)), "RUNNING");
+  // A new instance over the same directory is the same daemon: same name.
+  other = Make(o);
+  std::string again;
+  std::getline(std::ifstream(dir_ / "other" / "instance"), again);
+  EXPECT_EQ(again, instance);
 }
 
 TEST_F(SlurmSitesTest, ANodeDownInSlurmIsReportedAndItsJobIsLost) {

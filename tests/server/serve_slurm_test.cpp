@@ -190,9 +190,14 @@ TEST_F(ServeSlurmTest, ADaemonSigkillLosesAndDoublesNothing) {
   const json running = WaitFor("survivor", "running");
   ASSERT_EQ(running["state"], "running") << running.dump() << daemon_->Log();
   EXPECT_EQ(daemon_->Stop(SIGKILL), 128 + SIGKILL);
-  // A job Slurm runs that the daemon never recorded (it died before its commit).
-  ASSERT_EQ(north_->Run("sbatch --parsable --comment=sovgrid:orphan --wrap 'sleep 300'").exit_code,
-            0);
+  // A job Slurm runs that the daemon never recorded (it died before its
+  // commit), tagged with the daemon's instance (kept in its data dir).
+  std::string instance;
+  std::getline(std::ifstream(dir_ / "data" / "slurm" / "instance"), instance);
+  ASSERT_FALSE(instance.empty());
+  const std::string tag = "sovgrid:" + instance + ":";
+  ASSERT_EQ(
+      north_->Run("sbatch --parsable --comment=" + tag + "orphan --wrap 'sleep 300'").exit_code, 0);
   Start();
   const json done = WaitFor("survivor", "finished");
   ASSERT_EQ(done["state"], "finished") << done.dump() << daemon_->Log();
@@ -204,17 +209,17 @@ TEST_F(ServeSlurmTest, ADaemonSigkillLosesAndDoublesNothing) {
   // One Slurm job for it, and the orphan cancelled.
   const auto all = north_->Run("squeue -h -t all -o '%k|%T'").out;
   std::size_t tagged = 0;
-  for (std::size_t at = all.find("sovgrid:survivor|"); at != std::string::npos;
-       at = all.find("sovgrid:survivor|", at + 1))
+  for (std::size_t at = all.find(tag + "survivor|"); at != std::string::npos;
+       at = all.find(tag + "survivor|", at + 1))
     ++tagged;
   EXPECT_EQ(tagged, 1U) << all;
   std::string orphan;
   for (int i = 0; i < 50; ++i) {
     orphan = north_->Run("squeue -h -t all -o '%k|%T'").out;
-    if (orphan.find("sovgrid:orphan|CANCELLED") != std::string::npos) break;
+    if (orphan.find(tag + "orphan|CANCELLED") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  EXPECT_NE(orphan.find("sovgrid:orphan|CANCELLED"), std::string::npos) << orphan;
+  EXPECT_NE(orphan.find(tag + "orphan|CANCELLED"), std::string::npos) << orphan;
 }
 
 TEST_F(ServeSlurmTest, AnUnreachableControllerFailsItsSiteOver) {
