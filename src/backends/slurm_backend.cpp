@@ -720,19 +720,14 @@ class SlurmBackend final : public ExecutionBackend {
   std::vector<HealthChange> health_;     // not yet taken by Health()
 };
 
-bool ValidInstance(const std::string& s) {
-  return !s.empty() && s.size() <= 32 && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
-  });
-}
-
 // The instance name kept in `path`, made (12 random hex digits) and written
 // there on first use, so that a restarted daemon knows its own jobs again.
 Result<std::string> KeptInstance(const fs::path& path) {
   std::string name;
   if (std::ifstream in(path); in && std::getline(in, name)) {
     name = Trim(name);
-    if (!ValidInstance(name)) return InvalidArgument(path.string() + ": not an instance name");
+    if (!IsValidSlurmInstance(name))
+      return InvalidArgument(path.string() + ": not an instance name");
     return name;
   }
   std::ifstream random("/dev/urandom", std::ios::binary);
@@ -757,6 +752,12 @@ Result<std::string> KeptInstance(const fs::path& path) {
 }
 
 }  // namespace
+
+bool IsValidSlurmInstance(const std::string& name) {
+  return !name.empty() && name.size() <= 32 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+  });
+}
 
 Result<std::vector<std::string>> ExpandSlurmHostList(const std::string& list) {
   std::vector<std::string> out;
@@ -851,7 +852,7 @@ Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOpt
     if (!kept.ok()) return kept.status();
     o.instance = std::move(kept).value();
   }
-  if (!ValidInstance(o.instance))
+  if (!IsValidSlurmInstance(o.instance))
     return InvalidArgument("slurm backend: instance '" + o.instance +
                            "': expected 1-32 of A-Z a-z 0-9 . _ -");
   return std::unique_ptr<ExecutionBackend>(std::make_unique<SlurmBackend>(std::move(o), scenario));

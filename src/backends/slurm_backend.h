@@ -68,6 +68,9 @@ struct SlurmBackendOptions {
 Result<std::unique_ptr<ExecutionBackend>> MakeSlurmBackend(const SlurmBackendOptions& options,
                                                            const model::Scenario& scenario);
 
+// 1-32 characters of A-Z a-z 0-9 . _ - (SlurmBackendOptions::instance).
+bool IsValidSlurmInstance(const std::string& name);
+
 // "a-gpu[001-003,007],b-gpu009" -> a-gpu001, a-gpu002, a-gpu003, a-gpu007,
 // b-gpu009 (Slurm's host list syntax, one bracket per name). InvalidArgument
 // on a malformed list.

@@ -37,7 +37,8 @@ Result<backends::SlurmBackendOptions> ReadSlurmConfig(const std::string& path,
     root.Report("retry_max_interval_s", "must be at least poll_interval_s");
   }
   root.String("bin_dir", &o.bin_dir);
-  root.String("instance", &o.instance);
+  if (root.String("instance", &o.instance) && !backends::IsValidSlurmInstance(o.instance))
+    root.Report("instance", "expected 1-32 of A-Z a-z 0-9 . _ -, found '" + o.instance + "'");
   std::set<std::string> sites, pools;
   root.Tables("clusters", [&](scenario::TableReader& r, std::size_t) {
     backends::SlurmClusterConfig c;
