@@ -251,7 +251,8 @@ void AddServeCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "serve",
       "Run the control plane: the REST API (docs/api.md) over the same scheduler as the twin, "
-      "with durable state in DATA_DIR, jobs run by the twin or local backend.");
+      "with durable state in DATA_DIR, jobs run by the twin, local or slurm backend "
+      "(docs/backends.md).");
   cmd->add_option("--scenario", o->scenario, "Scenario TOML file")->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir,
                   "Directory for the database (sovgrid.db, SQLite WAL) and admin.token "
