@@ -61,19 +61,6 @@ bool ReadProcStat(pid_t pid, unsigned long long* start, char* state) {
   return static_cast<bool>(rest >> *start);
 }
 
-Status WriteFileAtomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return IoError("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return IoError("cannot rename " + tmp.string() + ": " + ec.message());
-  return Status::Ok();
-}
-
 struct Rank {
   pid_t pid = 0;  // also its process group
   unsigned long long start_ticks = 0;
@@ -129,7 +116,7 @@ class LocalBackend final : public ExecutionBackend {
       lj.ranks.push_back(*rank);
       handle += (r == 0 ? "" : ",") + std::to_string(rank->pid);
       if (Status s = WriteFileAtomically(
-              lj.dir / ("rank-" + std::to_string(r) + ".pid"),
+              (lj.dir / ("rank-" + std::to_string(r) + ".pid")).string(),
               std::to_string(rank->pid) + " " + std::to_string(rank->start_ticks) + "\n");
           !s.ok()) {
         KillAll(lj, SIGKILL);

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string_view>
@@ -137,6 +138,18 @@ std::string EncodeJobId(const std::string& id) {
     }
   }
   return out;
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return IoError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return IoError("cannot rename " + tmp + ": " + std::strerror(errno));
+  return Status::Ok();
 }
 
 Result<std::string> ReadFileChunk(const std::string& path, std::size_t offset, std::size_t limit,

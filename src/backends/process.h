@@ -33,6 +33,10 @@ std::vector<std::string> MergedEnvironment(const std::map<std::string, std::stri
 // everything else as %XX, so that no id names another path or breaks a field.
 std::string EncodeJobId(const std::string& id);
 
+// Writes `text` to `path` through PATH.tmp and a rename: a reader (or a
+// restarted daemon) sees the old file or the whole new one, never a part.
+Status WriteFileAtomically(const std::string& path, const std::string& text);
+
 // Up to `limit` bytes of the file from `offset` ("" past its end); NotFound
 // when it does not exist. `what` names it in the message.
 Result<std::string> ReadFileChunk(const std::string& path, std::size_t offset, std::size_t limit,

@@ -219,7 +219,7 @@ class SlurmBackend final : public ExecutionBackend {
     };
     {
       const std::size_t helpers =
-          std::min<std::size_t>(std::max(1, o_.submit_workers), subs.size()) -
+          std::min<std::size_t>(static_cast<std::size_t>(o_.submit_workers), subs.size()) -
           (subs.empty() ? 0 : 1);
       std::vector<std::jthread> pool;
       pool.reserve(helpers);
@@ -237,6 +237,56 @@ class SlurmBackend final : public ExecutionBackend {
     out.reserve(outcome.size());
     for (auto& o : outcome) out.push_back(std::move(*o));
     return out;
+  }
+
+  Status Adopt(const model::Job& job, const std::vector<PlacedPart>& where, Time /*started_at*/,
+               const std::string& handle) override {
+    // "slurm:SITE:ID"; a site id may itself hold ':'.
+    const auto first = handle.find(':'), last = handle.rfind(':');
+    const std::string id = last == std::string::npos ? "" : handle.substr(last + 1);
+    if (handle.rfind("slurm:", 0) != 0 || first == last || id.empty() ||
+        id.find_first_not_of("0123456789") != std::string::npos)
+      return NotFound("job '" + job.id + "': no Slurm job recorded (handle '" + handle + "')");
+    const std::string site = handle.substr(first + 1, last - first - 1);
+    Cluster* cl = ClusterOf(site);
+    if (cl == nullptr || (!where.empty() && where.front().site != site))
+      return NotFound("job '" + job.id + "': site " + site + " has no Slurm cluster now");
+    // Whether Slurm still runs it is seen by the next reconcile pass.
+    jobs_[job.id] = {Index(*cl), id, EncodeJobId(job.id), where.size()};
+    return Status::Ok();
+  }
+
+  void Stop(const std::string& job) override {
+    auto it = jobs_.find(job);
+    if (it == jobs_.end()) return;
+    Cluster& cl = clusters_[it->second.cluster];
+    const Tracked t = it->second;
+    jobs_.erase(it);
+    if (!cl.reachable || !Cancel(cl, t.slurm_id)) cl.pending_cancels[t.slurm_id] = t.tag;
+  }
+
+  std::vector<Ended> Poll(Time /*now*/) override {
+    std::vector<Ended> out;
+    const auto now = Clock::now();
+    for (auto& cl : clusters_) {
+      if (now < cl.next_poll) continue;
+      Reconcile(cl, &out);
+      cl.next_poll = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(NextPassIn(cl)));
+    }
+    std::sort(out.begin(), out.end(), [](const Ended& a, const Ended& b) { return a.job < b.job; });
+    return out;
+  }
+
+  std::vector<HealthChange> Health(Time /*now*/) override {
+    std::vector<HealthChange> out;
+    out.swap(health_);
+    return out;
+  }
+
+  Result<std::string> Logs(const std::string& job, std::string_view stream, std::size_t offset,
+                           std::size_t limit) override {
+    return ReadJobStream(JobDir(EncodeJobId(job)).string(), stream, offset, limit, job);
   }
 
  private:
@@ -373,58 +423,6 @@ class SlurmBackend final : public ExecutionBackend {
     return "slurm:" + sub.site + ":" + id;
   }
 
- public:
-  Status Adopt(const model::Job& job, const std::vector<PlacedPart>& where, Time /*started_at*/,
-               const std::string& handle) override {
-    // "slurm:SITE:ID"; a site id may itself hold ':'.
-    const auto first = handle.find(':'), last = handle.rfind(':');
-    const std::string id = last == std::string::npos ? "" : handle.substr(last + 1);
-    if (handle.rfind("slurm:", 0) != 0 || first == last || id.empty() ||
-        id.find_first_not_of("0123456789") != std::string::npos)
-      return NotFound("job '" + job.id + "': no Slurm job recorded (handle '" + handle + "')");
-    const std::string site = handle.substr(first + 1, last - first - 1);
-    Cluster* cl = ClusterOf(site);
-    if (cl == nullptr || (!where.empty() && where.front().site != site))
-      return NotFound("job '" + job.id + "': site " + site + " has no Slurm cluster now");
-    // Whether Slurm still runs it is seen by the next reconcile pass.
-    jobs_[job.id] = {Index(*cl), id, EncodeJobId(job.id), where.size()};
-    return Status::Ok();
-  }
-
-  void Stop(const std::string& job) override {
-    auto it = jobs_.find(job);
-    if (it == jobs_.end()) return;
-    Cluster& cl = clusters_[it->second.cluster];
-    const Tracked t = it->second;
-    jobs_.erase(it);
-    if (!cl.reachable || !Cancel(cl, t.slurm_id)) cl.pending_cancels[t.slurm_id] = t.tag;
-  }
-
-  std::vector<Ended> Poll(Time /*now*/) override {
-    std::vector<Ended> out;
-    const auto now = Clock::now();
-    for (auto& cl : clusters_) {
-      if (now < cl.next_poll) continue;
-      Reconcile(cl, &out);
-      cl.next_poll = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(NextPassIn(cl)));
-    }
-    std::sort(out.begin(), out.end(), [](const Ended& a, const Ended& b) { return a.job < b.job; });
-    return out;
-  }
-
-  std::vector<HealthChange> Health(Time /*now*/) override {
-    std::vector<HealthChange> out;
-    out.swap(health_);
-    return out;
-  }
-
-  Result<std::string> Logs(const std::string& job, std::string_view stream, std::size_t offset,
-                           std::size_t limit) override {
-    return ReadJobStream(JobDir(EncodeJobId(job)).string(), stream, offset, limit, job);
-  }
-
- private:
   static std::string NodeName(const std::string& pool, std::size_t i) {
     std::string n = std::to_string(i);
     return pool + "/n" + std::string(n.size() < 5 ? 5 - n.size() : 0, '0') + n;
@@ -739,15 +737,7 @@ Result<std::string> KeptInstance(const fs::path& path) {
     name += kHex[b >> 4];
     name += kHex[b & 15];
   }
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << name << "\n";
-    if (!out.flush()) return IoError("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return IoError("cannot write " + path.string() + ": " + ec.message());
+  if (Status s = WriteFileAtomically(path.string(), name + "\n"); !s.ok()) return s;
   return name;
 }
 
