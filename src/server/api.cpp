@@ -19,6 +19,7 @@ namespace {
 
 constexpr std::size_t kMaxBatch = 10000;
 constexpr std::int64_t kMaxLogChunk = 1 << 20;  // bytes of a job's output per request
+constexpr std::size_t kMaxTokenBytes = 256;     // longer than any secret NewTokenSecret makes
 
 std::string Hex(const unsigned char* data, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -231,21 +232,45 @@ Response Api::Handle(const Request& r) {
   }
   if (r.method == "GET" && r.path == "/v1/openapi.json")
     return {200, "application/json", OpenApiJson()};
-  if (r.path.rfind("/v1/", 0) != 0) return Error(404, "not_found", "no such endpoint: " + r.path);
-
-  // Everything under /v1 needs a token.
-  constexpr std::string_view kBearer = "Bearer ";
-  if (r.authorization.rfind(kBearer, 0) != 0)
-    return Error(401, "unauthenticated", "missing 'Authorization: Bearer TOKEN' header");
-  auto token = store_->FindTokenByHash(TokenHash(r.authorization.substr(kBearer.size())));
-  if (!token.ok()) return Error(401, "unauthenticated", "unknown or revoked token");
   Caller c;
-  c.token = *token;
-  c.rank = std::max(0, RoleRank(token->role));
-  c.tenant = token->tenant.empty() ? -1 : cp_->scenario().FindTenant(token->tenant);
-  if (!token->tenant.empty() && c.tenant < 0)
-    return Error(403, "permission_denied", "the token's tenant no longer exists");
+  if (auto denied = Authenticate(r, &c)) return *denied;
   return Route(r, c);
+}
+
+std::optional<Response> Api::Authenticate(const Request& r, Caller* c) {
+  if (r.path.rfind("/v1/", 0) != 0) return Error(404, "not_found", "no such endpoint");
+  // Everything under /v1 needs a token. The scheme is case-insensitive (RFC 9110 11.1).
+  constexpr std::string_view kBearer = "bearer ";
+  const std::string_view header = r.authorization;
+  const bool bearer =
+      header.size() > kBearer.size() &&
+      std::equal(kBearer.begin(), kBearer.end(), header.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+  if (!bearer)
+    return Error(401, "unauthenticated", "missing 'Authorization: Bearer TOKEN' header");
+  std::string_view secret = header.substr(kBearer.size());
+  while (!secret.empty() && secret.front() == ' ') secret.remove_prefix(1);
+  if (secret.empty() || secret.size() > kMaxTokenBytes)
+    return Error(401, "unauthenticated", "unknown or revoked token");
+  auto token = store_->FindTokenByHash(TokenHash(std::string(secret)));
+  if (!token.ok()) {
+    if (token.status().code() != StatusCode::kNotFound) return FromStatus(token.status());
+    return Error(401, "unauthenticated", "unknown or revoked token");
+  }
+  c->token = *token;
+  c->rank = std::max(0, RoleRank(token->role));
+  c->tenant = token->tenant.empty() ? -1 : cp_->scenario().FindTenant(token->tenant);
+  if (!token->tenant.empty() && c->tenant < 0)
+    return Error(403, "permission_denied", "the token's tenant no longer exists");
+  return std::nullopt;
+}
+
+std::optional<Response> Api::Precheck(const Request& r) {
+  if (r.method == "GET" && (r.path == "/healthz" || r.path == "/readyz" || r.path == "/metrics" ||
+                            r.path == "/v1/openapi.json"))
+    return std::nullopt;
+  Caller c;
+  return Authenticate(r, &c);
 }
 
 Response Api::Route(const Request& r, const Caller& c) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "server/control_plane.h"
@@ -54,12 +55,21 @@ class Api {
 
   Response Handle(const Request& request);
 
+  // What the transport asks once the request line and headers have arrived,
+  // before it reads the body: a Response to send instead (401 for a /v1 call
+  // without a valid token, 404 for an unknown path outside /v1), or nullopt
+  // when the body should be read and Handle called. `request.body` is ignored.
+  // Handle repeats every check, so a transport that skips this stays correct.
+  std::optional<Response> Precheck(const Request& request);
+
   // Creates the first admin token when the store has none. Returns its secret,
   // or "" when tokens exist already.
   Result<std::string> BootstrapAdminToken();
 
  private:
   struct Caller;
+  // The caller of a /v1 request, or the response that refuses it.
+  std::optional<Response> Authenticate(const Request& r, Caller* c);
   Response Route(const Request& r, const Caller& c);
 
   ControlPlane* cp_;
