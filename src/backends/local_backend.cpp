@@ -268,17 +268,25 @@ class LocalBackend final : public ExecutionBackend {
   // Whether the rank ended; if so, how (from its exit file, else from waitpid).
   void Check(const LocalJob& lj, Rank& r) {
     int status = 0;
-    bool signalled = false;
+    bool signalled = false, exited = false;
     if (r.child) {
       const pid_t w = waitpid(r.pid, &status, WNOHANG);
       if (w == 0) return;  // still running
       signalled = w == r.pid && WIFSIGNALED(status);
+      exited = w == r.pid && WIFEXITED(status);
     } else {
       unsigned long long start = 0;
       char state = 0;
       if (ReadProcStat(r.pid, &start, &state) && start == r.start_ticks && state != 'Z') return;
     }
     r.done = true;
+    if (exited) {
+      // The wrapper exits with the command's status: for a child this is
+      // authoritative, also when the exit file could not be written (disk full).
+      r.exit_code = WEXITSTATUS(status);
+      r.how = "exit " + std::to_string(r.exit_code);
+      return;
+    }
     std::ifstream in(lj.dir / ("rank-" + std::to_string(&r - lj.ranks.data()) + ".exit"));
     int code = 0;
     if (in >> code) {

@@ -216,10 +216,17 @@ int Run(const Options& o) {
   std::thread ticker([&] {
     const auto interval = std::chrono::duration<double>(o.cycle_interval_s);
     std::unique_lock lock(mu);
+    std::string last_error;  // logged when it changes, not at every tick
     while (!stopping) {
       lock.unlock();
-      if (Status s = (*cp)->Tick(Now()); !s.ok())
-        std::cerr << "sovgrid serve: cycle: " << s.message() << std::endl;
+      const Status s = (*cp)->Tick(Now());
+      if (!s.ok() && s.message() != last_error) {
+        std::cerr << "sovgrid serve: cycle: " << s.message()
+                  << " (no job starts until commits succeed again)" << std::endl;
+      } else if (s.ok() && !last_error.empty()) {
+        std::cerr << "sovgrid serve: cycle: commits succeed again; scheduling resumed" << std::endl;
+      }
+      last_error = s.ok() ? std::string() : s.message();
       lock.lock();
       cv.wait_for(lock, interval, [&] { return stopping; });
     }

@@ -4,7 +4,9 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
@@ -60,8 +62,16 @@ Response FromStatus(const Status& s) {
       return Error(409, "failed_precondition", s.message());
     case StatusCode::kResourceExhausted:
       return Error(429, "resource_exhausted", s.message());
+    case StatusCode::kIoError:
+      // The store failed (disk full, I/O error): nothing of the request was
+      // kept. The daemon's log has the details; the caller gets no paths.
+      std::fprintf(stderr, "sovgrid: store: %s\n", s.message().c_str());
+      return Error(503, "unavailable",
+                   "the control plane cannot commit changes right now (its store failed); "
+                   "nothing was changed; retry later");
     default:
-      return Error(500, "internal", s.message());
+      std::fprintf(stderr, "sovgrid: internal error: %s\n", s.message().c_str());
+      return Error(500, "internal", "internal error");
   }
 }
 
@@ -72,7 +82,7 @@ std::string FieldOf(const std::string& problem) {
 }
 
 json JobJson(const store::StoredJob& j, bool with_spec) {
-  json out = {{"id", j.id},
+  json out = {{"id", j.name},
               {"tenant", j.tenant},
               {"state", j.state},
               {"submitted_at", j.submitted_at},
@@ -137,7 +147,7 @@ void AppendJobSummaryJson(std::string* out, const store::StoredJob& j) {
     out->push_back(',');
   }
   out->append("\"id\":");
-  AppendJsonString(out, j.id);
+  AppendJsonString(out, j.name);
   out->append(",\"reason\":");
   AppendJsonString(out, j.reason);
   out->append(",\"state\":");
@@ -172,6 +182,15 @@ std::string NewTokenSecret() {
   return "sg_" + Hex(bytes, sizeof bytes);
 }
 
+namespace {
+// A token's public id: random, unrelated to its secret.
+std::string NewTokenId() {
+  unsigned char bytes[8];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) std::abort();
+  return "tok-" + Hex(bytes, sizeof bytes);
+}
+}  // namespace
+
 struct Api::Caller {
   store::TokenRecord token;
   int tenant = -1;  // -1: the whole tree
@@ -187,9 +206,8 @@ Result<std::string> Api::BootstrapAdminToken() {
   if (!tokens->empty()) return std::string();
   const std::string secret = NewTokenSecret();
   store::TokenRecord t{"admin", TokenHash(secret), "", "admin", clock_(), false};
-  if (Status s = store_->AddToken(t); !s.ok()) return s;
   if (Status s =
-          store_->AppendAudit({0, clock_(), "sovgrid", "token.create", "admin", "bootstrap"});
+          store_->AddToken(t, {{0, clock_(), "sovgrid", "token.create", "admin", "bootstrap"}});
       !s.ok())
     return s;
   return secret;
@@ -200,6 +218,13 @@ Response Api::Handle(const Request& r) {
   if (r.method == "GET" && r.path == "/readyz") {
     // Ready once the state is restored and a first cycle has run on it.
     if (cp_->counters().cycles == 0) return Json(503, {{"status", "starting"}});
+    const StoreHealth store = cp_->store_health();
+    if (!store.ok) {
+      // Reads still work; writes answer 503 until a commit succeeds again.
+      return Json(503, {{"status", "store_failing"},
+                        {"backend", cp_->backend_name()},
+                        {"store", {{"ok", false}, {"error", store.error}}}});
+    }
     return Json(200, {{"status", "ready"}, {"backend", cp_->backend_name()}});
   }
   if (r.method == "GET" && r.path == "/metrics") {
@@ -222,6 +247,11 @@ Response Api::Handle(const Request& r) {
     counter("sovgrid_preemptions_total", "Preemptions.", static_cast<double>(c.preempted));
     counter("sovgrid_cycles_total", "Scheduling cycles.", static_cast<double>(c.cycles));
     gauge("sovgrid_last_cycle_seconds", "Duration of the last cycle.", c.last_cycle_ms / 1000);
+    const StoreHealth store = cp_->store_health();
+    gauge("sovgrid_store_up", "1 while the store takes commits, 0 after one failed.",
+          store.ok ? 1 : 0);
+    counter("sovgrid_store_failed_commits_total", "Commits the store refused (disk full, I/O).",
+            static_cast<double>(store.failed_commits));
     gauge("sovgrid_jobs_pending", "Jobs waiting.", static_cast<double>(g.pending));
     gauge("sovgrid_jobs_running", "Jobs running.", static_cast<double>(g.running));
     m += "# HELP sovgrid_pool_accelerators_used Accelerators in use per pool.\n"
@@ -234,7 +264,14 @@ Response Api::Handle(const Request& r) {
     return {200, "application/json", OpenApiJson()};
   Caller c;
   if (auto denied = Authenticate(r, &c)) return *denied;
-  return Route(r, c);
+  Response out = Route(r, c);
+  if (out.status == 403) {
+    // A refused attempt is part of the record (best effort: the refusal
+    // stands whether or not the entry could be written).
+    (void)store_->AppendAudit(
+        {0, clock_(), c.token.id, "denied", r.method + " " + r.path, out.body.substr(0, 512)});
+  }
+  return out;
 }
 
 std::optional<Response> Api::Authenticate(const Request& r, Caller* c) {
@@ -246,8 +283,7 @@ std::optional<Response> Api::Authenticate(const Request& r, Caller* c) {
       header.size() > kBearer.size() &&
       std::equal(kBearer.begin(), kBearer.end(), header.begin(),
                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
-  if (!bearer)
-    return Error(401, "unauthenticated", "missing 'Authorization: Bearer TOKEN' header");
+  if (!bearer) return Error(401, "unauthenticated", "missing 'Authorization: Bearer TOKEN' header");
   std::string_view secret = header.substr(kBearer.size());
   while (!secret.empty() && secret.front() == ' ') secret.remove_prefix(1);
   if (secret.empty() || secret.size() > kMaxTokenBytes)
@@ -282,7 +318,41 @@ Response Api::Route(const Request& r, const Caller& c) {
   };
   auto may = [&](const char* role) { return c.rank <= RoleRank(role); };
   auto audit = [&](const std::string& action, const std::string& target, const std::string& d) {
-    return store_->AppendAudit({0, clock_(), c.token.id, action, target, d});
+    return store::AuditEntry{0, clock_(), c.token.id, action, target, d};
+  };
+  // The job a path names for this caller: NAME in the tenant of ?tenant=, or
+  // else the only job of that name in the token's subtree. Jobs the token
+  // cannot see are "not found" exactly as names that exist nowhere.
+  auto find_job = [&](const std::string& name, store::StoredJob* out) -> std::optional<Response> {
+    Response not_found = Error(404, "not_found", "job '" + name + "' not found");
+    if (!CheckJobName(name).ok()) return not_found;
+    if (auto t = r.query.find("tenant"); t != r.query.end()) {
+      if (sc.FindTenant(t->second) < 0 || !visible(t->second)) return not_found;
+      auto record = store_->GetJob(JobKey(t->second, name));
+      if (!record.ok())
+        return record.status().code() == StatusCode::kNotFound ? not_found
+                                                               : FromStatus(record.status());
+      *out = std::move(record).value();
+      return std::nullopt;
+    }
+    // A name is unique within a tenant: at most one row per tenant.
+    auto found = store_->FindJobsByName(name, static_cast<int>(sc.tenants.size()) + 1);
+    if (!found.ok()) return FromStatus(found.status());
+    std::vector<std::string> tenants;
+    for (auto& j : *found) {
+      if (!visible(j.tenant)) continue;
+      tenants.push_back(j.tenant);
+      *out = std::move(j);
+    }
+    if (tenants.empty()) return not_found;
+    if (tenants.size() > 1) {
+      std::string list;
+      for (const auto& t : tenants) list += (list.empty() ? "" : ", ") + t;
+      return Error(409, "ambiguous",
+                   "job '" + name + "' exists in tenants " + list + ": add ?tenant=TENANT",
+                   "tenant");
+    }
+    return std::nullopt;
   };
   auto parse_body = [&](json* out) -> std::optional<Response> {
     *out = json::parse(r.body, nullptr, false);
@@ -328,8 +398,13 @@ Response Api::Route(const Request& r, const Caller& c) {
       }
       return Error(400, "invalid_argument", s.message(), field);
     }
-    if (!batch) return Json(201, {{"id", ids->front()}});
-    return Json(201, {{"ids", *ids}});
+    if (!batch) {
+      return Json(201, {{"id", JobNameOfKey(ids->front())},
+                        {"tenant", items.size() == 1 ? (*items[0])["tenant"] : json()}});
+    }
+    json names = json::array();
+    for (const auto& key : *ids) names.push_back(JobNameOfKey(key));
+    return Json(201, {{"ids", names}});
   };
 
   static const std::regex kJob(R"(^/v1/jobs/([^/]+)$)");
@@ -398,21 +473,23 @@ Response Api::Route(const Request& r, const Caller& c) {
     body.append("],\"next_after\":").append(std::to_string(page->next_after)).append("}");
     return {200, "application/json", std::move(body)};
   }
-  if (std::regex_match(r.path, m, kJobCancel) && r.method == "POST") {
-    const std::string id = m[1];
-    auto info = cp_->Job(id);
-    if (!info.ok() || !visible(info->record.tenant))
-      return Error(404, "not_found", "job '" + id + "' not found");
+  auto cancel = [&](const store::StoredJob& job) {
     if (!may("user")) return Error(403, "permission_denied", "read-only token");
-    if (Status s = cp_->Cancel(id, clock_()); !s.ok()) return FromStatus(s);
-    if (Status s = audit("job.cancel", id, ""); !s.ok()) return FromStatus(s);
-    return Json(200, {{"id", id}, {"state", "cancelled"}});
+    if (Status s = cp_->Cancel(job.id, clock_(), audit("job.cancel", job.id, "")); !s.ok())
+      return FromStatus(s);
+    return Json(200, {{"id", job.name}, {"tenant", job.tenant}, {"state", "cancelled"}});
+  };
+  if (std::regex_match(r.path, m, kJobCancel) && r.method == "POST") {
+    for (const auto& [k, v] : r.query) {
+      if (k != "tenant") return Error(400, "invalid_argument", "unknown query parameter", k);
+    }
+    store::StoredJob job;
+    if (auto bad = find_job(m[1], &job)) return *bad;
+    return cancel(job);
   }
   if (std::regex_match(r.path, m, kJobLogs) && r.method == "GET") {
-    const std::string id = m[1];
-    auto record = store_->GetJob(id);
-    if (!record.ok() || !visible(record->tenant))
-      return Error(404, "not_found", "job '" + id + "' not found");
+    store::StoredJob job;
+    if (auto bad = find_job(m[1], &job)) return *bad;
     std::string stream = "stdout";
     std::int64_t offset = 0, limit = kMaxLogChunk;
     for (const auto& [k, v] : r.query) {
@@ -426,31 +503,31 @@ Response Api::Route(const Request& r, const Caller& c) {
       } else if (k == "limit") {
         if (!ParseInt(v, 1, kMaxLogChunk, &limit))
           return Error(400, "invalid_argument", "expected 1..1048576", "limit");
+      } else if (k == "tenant") {
+        // Used by find_job.
       } else {
         return Error(400, "invalid_argument", "unknown query parameter", k);
       }
     }
-    auto text =
-        cp_->Logs(id, stream, static_cast<std::size_t>(offset), static_cast<std::size_t>(limit));
+    auto text = cp_->Logs(job.id, stream, static_cast<std::size_t>(offset),
+                          static_cast<std::size_t>(limit));
     if (!text.ok()) {
       // A job that has not started yet has no output: an empty log, not an error.
-      if (text.status().code() == StatusCode::kNotFound && record->state == "pending")
+      if (text.status().code() == StatusCode::kNotFound && job.state == "pending")
         return {200, "text/plain; charset=utf-8", ""};
       return FromStatus(text.status());
     }
     return {200, "text/plain; charset=utf-8", std::move(text).value()};
   }
   if (std::regex_match(r.path, m, kJob) && (r.method == "GET" || r.method == "DELETE")) {
-    const std::string id = m[1];
-    auto info = cp_->Job(id);
-    if (!info.ok() || !visible(info->record.tenant))
-      return Error(404, "not_found", "job '" + id + "' not found");
-    if (r.method == "DELETE") {
-      if (!may("user")) return Error(403, "permission_denied", "read-only token");
-      if (Status s = cp_->Cancel(id, clock_()); !s.ok()) return FromStatus(s);
-      if (Status s = audit("job.cancel", id, ""); !s.ok()) return FromStatus(s);
-      return Json(200, {{"id", id}, {"state", "cancelled"}});
+    for (const auto& [k, v] : r.query) {
+      if (k != "tenant") return Error(400, "invalid_argument", "unknown query parameter", k);
     }
+    store::StoredJob job;
+    if (auto bad = find_job(m[1], &job)) return *bad;
+    if (r.method == "DELETE") return cancel(job);
+    auto info = cp_->Job(job.id);
+    if (!info.ok()) return FromStatus(info.status());
     json out = JobJson(info->record, true);
     json history = json::array();
     for (const auto& e : info->history)
@@ -483,6 +560,10 @@ Response Api::Route(const Request& r, const Caller& c) {
       if (key != "tenant" && key != "role")
         return Error(400, "invalid_argument", "unknown field", "$." + key);
     }
+    for (const char* f : {"tenant", "role"}) {
+      if (body.contains(f) && !body[f].is_string())
+        return Error(400, "invalid_argument", "expected a string", std::string("$.") + f);
+    }
     const std::string tenant = body.value("tenant", std::string());
     const std::string role = body.value("role", std::string("user"));
     if (RoleRank(role) < 0)
@@ -493,10 +574,9 @@ Response Api::Route(const Request& r, const Caller& c) {
     if (RoleRank(role) < c.rank || (c.tenant >= 0 && (tenant.empty() || !visible(tenant))))
       return Error(403, "permission_denied", "may not create a token above its own rights");
     const std::string secret = NewTokenSecret();
-    store::TokenRecord t{
-        "tok-" + secret.substr(3, 12), TokenHash(secret), tenant, role, clock_(), false};
-    if (Status s = store_->AddToken(t); !s.ok()) return FromStatus(s);
-    if (Status s = audit("token.create", t.id, role + " for " + (tenant.empty() ? "*" : tenant));
+    store::TokenRecord t{NewTokenId(), TokenHash(secret), tenant, role, clock_(), false};
+    if (Status s = store_->AddToken(
+            t, {audit("token.create", t.id, role + " for " + (tenant.empty() ? "*" : tenant))});
         !s.ok())
       return FromStatus(s);
     return Json(201, {{"id", t.id}, {"token", secret}, {"tenant", tenant}, {"role", role}});
@@ -525,8 +605,8 @@ Response Api::Route(const Request& r, const Caller& c) {
                            [&](const store::TokenRecord& t) { return t.id == id; });
     if (it == tokens->end() || (c.tenant >= 0 && (it->tenant.empty() || !visible(it->tenant))))
       return Error(404, "not_found", "token '" + id + "' not found");
-    if (Status s = store_->RevokeToken(id); !s.ok()) return FromStatus(s);
-    if (Status s = audit("token.revoke", id, ""); !s.ok()) return FromStatus(s);
+    if (Status s = store_->RevokeToken(id, {audit("token.revoke", id, "")}); !s.ok())
+      return FromStatus(s);
     return Json(200, {{"id", id}, {"revoked", true}});
   }
   static const std::regex kUsage(R"(^/v1/tenants/([^/]+)/usage$)");
@@ -562,7 +642,8 @@ Response Api::Route(const Request& r, const Caller& c) {
     if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
     const std::string what = m[1], name = m[2];
     Status s;
-    std::string action, target = name;
+    const std::string target = name;
+    std::string action;
     if (what == "nodes" || what == "sites") {
       for (const auto& [key, v] : body.items()) {
         if (key != "state") return Error(400, "invalid_argument", "unknown field", "$." + key);
@@ -571,9 +652,10 @@ Response Api::Route(const Request& r, const Caller& c) {
         return Error(400, "invalid_argument", "expected \"up\", \"draining\" or \"down\"",
                      "$.state");
       const std::string state = body["state"];
-      s = what == "nodes" ? cp_->SetNodeState(name, state, clock_())
-                          : cp_->SetSiteState(name, state, clock_());
       action = (what == "nodes" ? "node." : "site.") + state;
+      s = what == "nodes"
+              ? cp_->SetNodeState(name, state, clock_(), audit(action, target, body.dump()))
+              : cp_->SetSiteState(name, state, clock_(), audit(action, target, body.dump()));
     } else if (m[2] == "quota") {
       const std::string tenant = m[1];
       model::ClassAmounts amounts[3];
@@ -591,9 +673,8 @@ Response Api::Route(const Request& r, const Caller& c) {
         }
         amounts[i] = std::move(parsed).value();
       }
-      s = cp_->SetQuota(tenant, amounts[0], amounts[1], amounts[2]);
-      action = "tenant.quota";
-      target = tenant;
+      s = cp_->SetQuota(tenant, amounts[0], amounts[1], amounts[2],
+                        audit("tenant.quota", tenant, body.dump()));
     } else {
       const std::string tenant = m[1];
       for (const auto& [key, v] : body.items()) {
@@ -604,12 +685,9 @@ Response Api::Route(const Request& r, const Caller& c) {
         return Error(400, "invalid_argument", grants.status().message(),
                      FieldOf(grants.status().message()));
       }
-      s = cp_->SetGrants(tenant, *grants);
-      action = "tenant.grants";
-      target = tenant;
+      s = cp_->SetGrants(tenant, *grants, audit("tenant.grants", tenant, body.dump()));
     }
     if (!s.ok()) return FromStatus(s);
-    if (Status a = audit(action, target, body.dump()); !a.ok()) return FromStatus(a);
     return Json(200, {{"ok", true}});
   }
   if (r.path == "/v1/audit" && r.method == "GET") {

@@ -18,10 +18,6 @@ namespace {
 
 using model::Time;
 
-bool Ended(const std::string& state) {
-  return state == "finished" || state == "failed" || state == "cancelled";
-}
-
 }  // namespace
 
 ControlPlane::ControlPlane(const model::Scenario& scenario, store::Store* store,
@@ -45,6 +41,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(const model::Scenario& 
     for (const auto& [key, value] : *settings) {
       // A setting the scenario no longer admits (a node removed) is skipped.
       (void)cp->ApplySetting(key, value, now);
+      cp->settings_[key] = value;
     }
   }
   {
@@ -60,7 +57,10 @@ Status ControlPlane::Restore(Time now) {
   std::vector<store::JobUpdate> updates;
   for (const auto& record : *active) {
     model::Job job;
-    const JobProblems problems = JobFromJsonText(record.spec_json, &job);
+    JobProblems problems = JobFromJsonText(record.spec_json, &job);
+    if (problems.ok() && job.tenant != record.tenant)
+      problems.messages.push_back("$.tenant: differs from the job's record");
+    job.id = record.id;  // the spec keeps the tenant's name; the scheduler gets the key
     if (!problems.ok()) {
       updates.push_back({record.id, "failed", now,
                          "not restored after restart: stored spec: " + problems.ToString(), "",
@@ -111,18 +111,22 @@ Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jo
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     model::Job& job = jobs[i];
     job.submit_time = now;
-    Status s = sched::ValidateJob(scenario_, job);
+    const std::string name = job.id;
+    Status s = CheckJobName(name);
+    if (s.ok()) s = sched::ValidateJob(scenario_, job);
     if (s.ok()) s = backend_->Accepts(job);  // reads the job only: safe without mu_
-    if (s.ok() && !in_batch.insert(job.id).second)
-      s = AlreadyExists("job '" + job.id + "' already exists");
-    if (!s.ok()) return Status(s.code(), where(i) + " (id " + job.id + "): " + s.message());
+    if (s.ok() && !in_batch.insert(name).second)
+      s = AlreadyExists("job '" + name + "' already exists");
+    if (!s.ok()) return Status(s.code(), where(i) + " (id " + name + "): " + s.message());
     store::StoredJob r;
-    r.id = job.id;
+    r.id = JobKey(job.tenant, name);
+    r.name = name;
     r.tenant = job.tenant;
-    r.spec_json = JobToJson(job);
+    r.spec_json = JobToJson(job);  // with the tenant's name, as submitted
     r.state = "pending";
     r.submitted_at = now;
     r.reason = "submitted";
+    job.id = r.id;
     ids.push_back(r.id);
     q.records.push_back(std::move(r));
   }
@@ -133,8 +137,9 @@ Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jo
     std::lock_guard lock(commit_mu_);
     for (std::size_t i = 0; i < ids.size(); ++i) {
       if (in_flight_.count(ids[i]) == 0) continue;
+      const std::string name(JobNameOfKey(ids[i]));
       return Status(StatusCode::kAlreadyExists,
-                    where(i) + " (id " + ids[i] + "): job '" + ids[i] + "' already exists");
+                    where(i) + " (id " + name + "): job '" + name + "' already exists");
     }
     in_flight_.insert(ids.begin(), ids.end());
   }
@@ -147,8 +152,9 @@ Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jo
     if (existing.ok() || existing.status().code() != StatusCode::kNotFound) {
       release();
       if (!existing.ok()) return existing.status();
+      const std::string name(JobNameOfKey(ids[i]));
       return Status(StatusCode::kAlreadyExists,
-                    where(i) + " (id " + ids[i] + "): job '" + ids[i] + "' already exists");
+                    where(i) + " (id " + name + "): job '" + name + "' already exists");
     }
   }
   q.jobs = std::move(jobs);
@@ -192,6 +198,7 @@ Status ControlPlane::CommitUpTo(std::uint64_t ticket, std::unique_lock<std::mute
       } else {
         std::fill(results.begin(), results.end(), s);
       }
+      (void)NoteCommit(s.code() == StatusCode::kAlreadyExists ? Status::Ok() : s);
     }
     lock.lock();
     for (std::size_t i = 0; i < group.size(); ++i) {
@@ -233,24 +240,34 @@ void ControlPlane::AdoptCommitted(Time now, std::vector<store::JobUpdate>* updat
   }
 }
 
-Status ControlPlane::Cancel(const std::string& id, Time now) {
+Status ControlPlane::Cancel(const std::string& id, Time now,
+                            std::optional<store::AuditEntry> audit) {
   std::lock_guard lock(mu_);
-  auto record = store_->GetJob(id);
-  if (!record.ok()) return record.status();
-  if (Ended(record->state)) return FailedPrecondition("job '" + id + "' already " + record->state);
   {
     // A job just committed may still be on its way to the inbox: let that
     // commit finish, then take the inbox into the scheduler.
     std::unique_lock commit_lock(commit_mu_);
     committed_cv_.wait(commit_lock, [&] { return !committing_; });
   }
-  std::vector<store::JobUpdate> adopted;
-  AdoptCommitted(now, &adopted);
-  if (Status s = store_->UpdateJobs(adopted); !s.ok()) return s;
+  AdoptCommitted(now, &unflushed_);
+  // What the scheduler holds is what the store must hold before a change.
+  if (Status s = Flush(now); !s.ok()) return s;
+  if (!scheduler_->Job(id).ok()) {
+    auto record = store_->GetJob(id);
+    if (!record.ok()) return record.status();
+    return FailedPrecondition("job '" + std::string(JobNameOfKey(id)) + "' already " +
+                              record->state);
+  }
+  // Committed first: a cancellation the store did not take changes nothing.
+  std::vector<store::AuditEntry> entries;
+  if (audit) entries.push_back(std::move(*audit));
+  const Status committed = NoteCommit(
+      store_->UpdateJobs({{id, "cancelled", now, "cancelled by request", "", ""}}, entries));
+  if (!committed.ok()) return committed;
   if (Status s = scheduler_->Cancel(id, now); !s.ok()) return s;
   backend_->Stop(id);
   ++counters_.cancelled;
-  return store_->UpdateJob(id, "cancelled", now, "cancelled by request", "");
+  return Status::Ok();
 }
 
 Result<JobInfo> ControlPlane::Job(const std::string& id) {
@@ -345,13 +362,65 @@ Result<std::string> ControlPlane::Logs(const std::string& id, std::string_view s
   return backend_->Logs(id, stream, offset, limit);
 }
 
+Status ControlPlane::NoteCommit(const Status& s) {
+  std::lock_guard lock(health_mu_);
+  if (s.ok()) {
+    store_health_.ok = true;
+    store_health_.error.clear();
+  } else if (s.code() == StatusCode::kIoError) {
+    store_health_.ok = false;
+    // The store's message names its file; what callers see does not.
+    const std::string& m = s.message();
+    const auto cannot = m.find("cannot ");
+    store_health_.error = cannot == std::string::npos ? "the store failed" : m.substr(cannot);
+    ++store_health_.failed_commits;
+  }
+  return s;
+}
+
+StoreHealth ControlPlane::store_health() {
+  std::lock_guard lock(health_mu_);
+  return store_health_;
+}
+
+Status ControlPlane::Flush(Time now) {
+  // Handles first: they concern jobs whose running state is committed.
+  if (!unflushed_refs_.empty()) {
+    const Status s = NoteCommit(store_->RecordBackendRefs(unflushed_refs_));
+    if (!s.ok()) return s;
+    unflushed_refs_.clear();
+  }
+  constexpr std::size_t kUpdatesPerTransaction = 256;
+  std::size_t done = 0;
+  Status status;
+  while (done < unflushed_.size()) {
+    if (done > 0) {
+      // A submission's group commit in progress goes first: a cycle that
+      // starts thousands of jobs does not hold the store's writer for a
+      // submission's whole p99 budget.
+      std::unique_lock commit_lock(commit_mu_);
+      const std::uint64_t target = enqueued_;
+      if (committing_) committed_cv_.wait(commit_lock, [&] { return committed_ >= target; });
+    }
+    const std::size_t to = std::min(unflushed_.size(), done + kUpdatesPerTransaction);
+    status = NoteCommit(store_->UpdateJobs(
+        std::vector<store::JobUpdate>(unflushed_.begin() + static_cast<std::ptrdiff_t>(done),
+                                      unflushed_.begin() + static_cast<std::ptrdiff_t>(to))));
+    if (!status.ok()) break;
+    done = to;
+  }
+  unflushed_.erase(unflushed_.begin(), unflushed_.begin() + static_cast<std::ptrdiff_t>(done));
+  if (!status.ok()) return status;
+  // Nothing was waiting, but the last commit failed: has the store come back?
+  if (done == 0 && !store_health().ok) return NoteCommit(store_->Probe(now));
+  return Status::Ok();
+}
+
 Status ControlPlane::Tick(Time now) {
   std::lock_guard lock(mu_);
-  // Every change of this tick is committed in one transaction (one disk sync).
-  std::vector<store::JobUpdate> updates;
   // Submissions committed so far join the scheduler (only committed ones are
   // in the inbox: no cycle starts a job that is not durable).
-  AdoptCommitted(now, &updates);
+  AdoptCommitted(now, &unflushed_);
   for (const auto& ended : backend_->Poll(now)) {
     // An ended job keeps where it ran, for the record.
     auto view = scheduler_->Job(ended.job);
@@ -360,13 +429,13 @@ Status ControlPlane::Tick(Time now) {
     if (ended.lost) {
       // Not the job's fault: it waits for another placement.
       if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
-      updates.push_back({ended.job, "pending", now, "requeued: " + ended.message, "", ""});
+      unflushed_.push_back({ended.job, "pending", now, "requeued: " + ended.message, "", ""});
       continue;
     }
     Status s = ended.failed ? scheduler_->Fail(ended.job, now) : scheduler_->Finish(ended.job, now);
     if (!s.ok()) continue;  // cancelled meanwhile
     ++(ended.failed ? counters_.failed : counters_.finished);
-    updates.push_back(
+    unflushed_.push_back(
         {ended.job, ended.failed ? "failed" : "finished", now, ended.message, where, ""});
   }
   for (const auto& h : backend_->Health(now)) {
@@ -377,6 +446,10 @@ Status ControlPlane::Tick(Time now) {
     std::fprintf(stderr, "sovgrid: %s backend: %s %s: %s\n", std::string(backend_->name()).c_str(),
                  key.c_str(), h.state.c_str(), s.ok() ? h.reason.c_str() : s.message().c_str());
   }
+  // Nothing new starts until everything observed so far is on disk: with the
+  // store failing, the cycle waits (the ends stay in unflushed_).
+  if (Status s = Flush(now); !s.ok()) return s;
+
   const auto started = std::chrono::steady_clock::now();
   sched::CycleResult cycle = scheduler_->RunCycle(now);
   counters_.last_cycle_ms =
@@ -418,13 +491,35 @@ Status ControlPlane::Tick(Time now) {
           why += "; " + std::to_string(ckpt > 0 ? ran % ckpt : ran) +
                  " s of work since its last checkpoint lost";
         }
-        updates.push_back({d.job, "pending", now, why, "", ""});
+        unflushed_.push_back({d.job, "pending", now, why, "", ""});
         break;
       }
       case sched::Decision::Kind::kReserve:
         break;
     }
   }
+  // The releases (ends, preemptions) are committed before the starts, and the
+  // starts before anything runs: whatever prefix is on disk after a crash
+  // never shows a started job on accelerators whose previous job is still
+  // running, and never misses a job that runs.
+  Status flushed = Flush(now);
+  std::size_t committed_starts = 0;
+  if (flushed.ok()) {
+    for (std::size_t i = 0; i < starts.size(); ++i) {
+      const sched::Decision& d = *starts[i];
+      unflushed_.push_back({d.job, "running", now, d.reason, AssignmentJson(d.assignment), ""});
+    }
+    flushed = Flush(now);
+    committed_starts = starts.size() - std::min(starts.size(), unflushed_.size());
+    // The starts the store did not take never happen: back in the queue, and
+    // out of unflushed_ (the store still has them pending).
+    unflushed_.clear();
+  }
+  for (std::size_t i = committed_starts; i < starts.size(); ++i) {
+    auto view = scheduler_->Job(starts[i]->job);
+    if (view.ok()) (void)Requeue(*view->spec, now);
+  }
+  starts.resize(committed_starts);
   std::vector<backends::StartRequest> requests;
   requests.reserve(starts.size());
   for (std::size_t i = 0; i < starts.size(); ++i)
@@ -438,7 +533,7 @@ Status ControlPlane::Tick(Time now) {
       auto view = scheduler_->Job(d.job);
       if (!view.ok()) continue;
       if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
-      updates.push_back(
+      unflushed_.push_back(
           {d.job, "pending", now,
            "requeued: " + std::string(backend_->name()) + ": " + handle.status().message(), "",
            ""});
@@ -447,36 +542,16 @@ Status ControlPlane::Tick(Time now) {
     if (!handle.ok()) {
       (void)scheduler_->Fail(d.job, now);
       ++counters_.failed;
-      updates.push_back({d.job, "failed", now,
-                         std::string(backend_->name()) + ": " + handle.status().message(), "", ""});
+      unflushed_.push_back({d.job, "failed", now,
+                            std::string(backend_->name()) + ": " + handle.status().message(), "",
+                            ""});
       continue;
     }
     ++counters_.started;
-    updates.push_back({d.job, "running", now, d.reason, AssignmentJson(d.assignment), *handle});
+    unflushed_refs_.emplace_back(d.job, *handle);
   }
-  // Committed in transactions of a few hundred changes, and a submission's
-  // group commit in progress goes first between them: a cycle that starts
-  // thousands of jobs does not hold the store's writer for a submission's
-  // whole p99 budget. Releases (ends, preemptions, requeues) go before
-  // starts, so that whatever prefix is on disk after a crash never shows a
-  // started job on accelerators whose previous job is still running.
-  std::stable_partition(updates.begin(), updates.end(),
-                        [](const store::JobUpdate& u) { return u.state != "running"; });
-  constexpr std::size_t kUpdatesPerTransaction = 256;
-  for (std::size_t from = 0; from < updates.size(); from += kUpdatesPerTransaction) {
-    if (from > 0) {
-      std::unique_lock commit_lock(commit_mu_);
-      const std::uint64_t target = enqueued_;
-      if (committing_) committed_cv_.wait(commit_lock, [&] { return committed_ >= target; });
-    }
-    const auto to = updates.begin() + static_cast<std::ptrdiff_t>(
-                                          std::min(updates.size(), from + kUpdatesPerTransaction));
-    if (Status s = store_->UpdateJobs(
-            std::vector<store::JobUpdate>(updates.begin() + static_cast<std::ptrdiff_t>(from), to));
-        !s.ok())
-      return s;
-  }
-  return Status::Ok();
+  const Status after = Flush(now);
+  return flushed.ok() ? after : flushed;
 }
 
 namespace {
@@ -615,39 +690,68 @@ Status ControlPlane::ApplyHealth(const std::string& key, std::map<std::string, s
   return scheduler_->SetSiteState(name, *model::ParseSiteState(effective), now);
 }
 
-Status ControlPlane::SetNodeState(const std::string& node, const std::string& state, Time now) {
-  const std::string key = "node:" + node, value = nlohmann::json({{"state", state}}).dump();
-  std::lock_guard lock(mu_);
-  if (Status s = ApplySetting(key, value, now); !s.ok()) return s;
-  return store_->PutSetting(key, value);
+std::string ControlPlane::DefaultSetting(const std::string& key) const {
+  const auto colon = key.find(':');
+  const std::string kind = key.substr(0, colon), name = key.substr(colon + 1);
+  if (kind == "node" || kind == "site") return nlohmann::json({{"state", "up"}}).dump();
+  const int t = scenario_.FindTenant(name);
+  if (t < 0) return "{}";
+  const model::Tenant& tenant = scenario_.tenants[static_cast<std::size_t>(t)];
+  if (kind == "quota") {
+    return nlohmann::json({{"guarantee", AmountsJson(tenant.guarantee)},
+                           {"borrow_limit", AmountsJson(tenant.borrow_limit)},
+                           {"lend_limit", AmountsJson(tenant.lend_limit)}})
+        .dump();
+  }
+  return nlohmann::json({{"grants", GrantsJson(tenant.grants)}}).dump();
 }
 
-Status ControlPlane::SetSiteState(const std::string& site, const std::string& state, Time now) {
-  const std::string key = "site:" + site, value = nlohmann::json({{"state", state}}).dump();
-  std::lock_guard lock(mu_);
+Status ControlPlane::ChangeSetting(const std::string& key, const std::string& value, Time now,
+                                   Audit audit) {
   if (Status s = ApplySetting(key, value, now); !s.ok()) return s;
-  return store_->PutSetting(key, value);
+  std::vector<store::AuditEntry> entries;
+  if (audit) entries.push_back(std::move(*audit));
+  const Status committed = NoteCommit(store_->PutSetting(key, value, entries));
+  if (!committed.ok()) {
+    // Undone: the scheduler keeps what the store has.
+    const auto it = settings_.find(key);
+    (void)ApplySetting(key, it != settings_.end() ? it->second : DefaultSetting(key), now);
+    return committed;
+  }
+  settings_[key] = value;
+  return Status::Ok();
+}
+
+Status ControlPlane::SetNodeState(const std::string& node, const std::string& state, Time now,
+                                  Audit audit) {
+  std::lock_guard lock(mu_);
+  return ChangeSetting("node:" + node, nlohmann::json({{"state", state}}).dump(), now,
+                       std::move(audit));
+}
+
+Status ControlPlane::SetSiteState(const std::string& site, const std::string& state, Time now,
+                                  Audit audit) {
+  std::lock_guard lock(mu_);
+  return ChangeSetting("site:" + site, nlohmann::json({{"state", state}}).dump(), now,
+                       std::move(audit));
 }
 
 Status ControlPlane::SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
                               const model::ClassAmounts& borrow_limit,
-                              const model::ClassAmounts& lend_limit) {
-  const std::string key = "quota:" + tenant;
+                              const model::ClassAmounts& lend_limit, Audit audit) {
   const std::string value = nlohmann::json({{"guarantee", AmountsJson(guarantee)},
                                             {"borrow_limit", AmountsJson(borrow_limit)},
                                             {"lend_limit", AmountsJson(lend_limit)}})
                                 .dump();
   std::lock_guard lock(mu_);
-  if (Status s = ApplySetting(key, value, 0); !s.ok()) return s;
-  return store_->PutSetting(key, value);
+  return ChangeSetting("quota:" + tenant, value, 0, std::move(audit));
 }
 
-Status ControlPlane::SetGrants(const std::string& tenant, const std::vector<model::Grant>& grants) {
-  const std::string key = "grants:" + tenant;
+Status ControlPlane::SetGrants(const std::string& tenant, const std::vector<model::Grant>& grants,
+                               Audit audit) {
   const std::string value = nlohmann::json({{"grants", GrantsJson(grants)}}).dump();
   std::lock_guard lock(mu_);
-  if (Status s = ApplySetting(key, value, 0); !s.ok()) return s;
-  return store_->PutSetting(key, value);
+  return ChangeSetting("grants:" + tenant, value, 0, std::move(audit));
 }
 
 Result<TenantUsage> ControlPlane::Usage(const std::string& tenant) {

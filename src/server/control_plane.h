@@ -26,6 +26,20 @@
 //    backend takes over the running work (ExecutionBackend::Adopt), which then
 //    ends as it would have. A running job that cannot be adopted (its node
 //    went down, the backend lost it) is requeued, and its history says why.
+//  * No in-memory state runs ahead of the store. A job's start is committed
+//    (state running, no backend handle yet) before the backend runs it, and
+//    its handle recorded after; a cancel or an administrative change is
+//    committed, with its audit entry, before it takes effect (or is undone
+//    when its commit fails). End states the backend reports are kept, in
+//    order, until they are committed; while any is waiting, no cycle runs and
+//    nothing starts.
+//  * When a commit fails (disk full, I/O error, database gone) the store is
+//    "failing": writes answer IoError, reads go on, store_health() says so,
+//    and each Tick retries (or probes with a heartbeat) until a commit
+//    succeeds; then everything resumes by itself.
+//  * Jobs are keyed by JobKey(tenant, name) (job_json.h): Submit takes jobs
+//    whose id is the tenant's name for them and returns their keys; every
+//    other call takes keys.
 //  * Thread-safe: one mutex serialises the scheduler and the backend;
 //    submissions only take the group-commit mutex.
 #pragma once
@@ -86,6 +100,13 @@ struct TenantUsage {
   std::vector<GrantUse> grants;
 };
 
+// Whether the store takes commits; see the contract above.
+struct StoreHealth {
+  bool ok = true;
+  std::string error;                 // the last failure, in words without file paths ("" when ok)
+  std::uint64_t failed_commits = 0;  // since start
+};
+
 struct ControlPlaneCounters {
   std::uint64_t submitted = 0, started = 0, finished = 0, failed = 0, cancelled = 0, preempted = 0,
                 cycles = 0;
@@ -114,8 +135,10 @@ class ControlPlane {
   // audit log in the same transaction as the jobs.
   Result<std::vector<std::string>> Submit(std::vector<model::Job> jobs, model::Time now,
                                           std::optional<store::AuditEntry> audit = std::nullopt);
-  // FailedPrecondition for a job that already ended.
-  Status Cancel(const std::string& id, model::Time now);
+  // FailedPrecondition for a job that already ended. `audit`, if given, is
+  // committed with the cancellation.
+  Status Cancel(const std::string& id, model::Time now,
+                std::optional<store::AuditEntry> audit = std::nullopt);
   Result<JobInfo> Job(const std::string& id);
   // Captured output of a job (ExecutionBackend::Logs): NotFound for an unknown
   // job or a job that never ran; FailedPrecondition when the backend keeps none.
@@ -130,14 +153,21 @@ class ControlPlane {
   Result<TenantUsage> Usage(const std::string& tenant);
 
   // Administration. Each change is applied to the scheduler (which validates
-  // it), then kept in the store and replayed on the next open. NotFound for
+  // it), then kept in the store with `audit` (one transaction) and replayed
+  // on the next open; if the commit fails the change is undone. NotFound for
   // unknown names; InvalidArgument for a bad state or amount.
-  Status SetNodeState(const std::string& node, const std::string& state, model::Time now);
-  Status SetSiteState(const std::string& site, const std::string& state, model::Time now);
+  using Audit = std::optional<store::AuditEntry>;
+  Status SetNodeState(const std::string& node, const std::string& state, model::Time now,
+                      Audit audit = std::nullopt);
+  Status SetSiteState(const std::string& site, const std::string& state, model::Time now,
+                      Audit audit = std::nullopt);
   Status SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
-                  const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit);
-  Status SetGrants(const std::string& tenant, const std::vector<model::Grant>& grants);
+                  const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit,
+                  Audit audit = std::nullopt);
+  Status SetGrants(const std::string& tenant, const std::vector<model::Grant>& grants,
+                   Audit audit = std::nullopt);
   ControlPlaneCounters counters();
+  StoreHealth store_health();
   const model::Scenario& scenario() const { return scenario_; }
 
  private:
@@ -158,6 +188,18 @@ class ControlPlane {
                      const std::string& state, model::Time now);
   // Applies one stored setting to the scheduler (mu_ held).
   Status ApplySetting(const std::string& key, const std::string& value_json, model::Time now);
+  // Applies a setting, commits it with `audit`, and undoes it when the commit
+  // fails (mu_ held by the caller).
+  Status ChangeSetting(const std::string& key, const std::string& value_json, model::Time now,
+                       Audit audit);
+  // The value a setting key has when nothing was ever put (the scenario's).
+  std::string DefaultSetting(const std::string& key) const;
+  // Commits unflushed_ and unflushed_refs_ (mu_ held): in transactions of a
+  // few hundred, letting submissions' group commits through in between.
+  // What could not be committed stays, in order, for the next try.
+  Status Flush(model::Time now);
+  // Records the outcome of a commit in the store's health.
+  Status NoteCommit(const Status& s);
   // Commits every queued submission up to `ticket` (commit_mu_ held via
   // `lock`) and moves the committed jobs to the inbox; the error of the
   // submission that held `ticket`, if its commit failed.
@@ -175,6 +217,15 @@ class ControlPlane {
   // Node and site states by "node:NAME" / "site:ID", as set by administrators and as the
   // backend observed them; the scheduler has the worse of the two.
   std::map<std::string, std::string> admin_health_, backend_health_;
+  // Settings as last committed (key -> JSON), to undo a change whose commit failed.
+  std::map<std::string, std::string> settings_;
+  // State changes already applied to the scheduler and the backend but not yet
+  // committed (the store was failing), oldest first; and handles of started
+  // jobs not yet recorded.
+  std::vector<store::JobUpdate> unflushed_;
+  std::vector<std::pair<std::string, std::string>> unflushed_refs_;
+  std::mutex health_mu_;  // store_health_
+  StoreHealth store_health_;
 
   // Group commit of submissions and the inbox. Lock order: mu_ before commit_mu_.
   struct Queued {  // one submission

@@ -129,6 +129,33 @@ class Reader {
 
 }  // namespace
 
+Status CheckJobName(std::string_view name) {
+  if (name.empty()) return InvalidArgument("expected a non-empty string");
+  if (name.size() > kMaxJobNameBytes)
+    return InvalidArgument("longer than " + std::to_string(kMaxJobNameBytes) + " bytes");
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (!alnum(name.front())) return InvalidArgument("must start with a letter or a digit");
+  for (const char c : name) {
+    if (!alnum(c) && c != '.' && c != '_' && c != '-')
+      return InvalidArgument("may hold only letters, digits, '.', '_' and '-'");
+  }
+  return Status::Ok();
+}
+
+std::string JobKey(std::string_view tenant, std::string_view name) {
+  std::string key;
+  key.reserve(tenant.size() + 1 + name.size());
+  key.append(tenant).append("/").append(name);
+  return key;
+}
+
+std::string_view JobNameOfKey(std::string_view key) {
+  const auto slash = key.rfind('/');
+  return slash == std::string_view::npos ? key : key.substr(slash + 1);
+}
+
 std::string JobProblems::ToString() const {
   std::string out;
   for (const auto& m : messages) out += m + "\n";
@@ -144,6 +171,9 @@ JobProblems JobFromJson(const json& value, const std::string& path, model::Job* 
   constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int32_t>::max() * 16LL;
   Reader r(value, path, &problems);
   r.String("id", &job->id, true);
+  if (!job->id.empty()) {
+    if (Status s = CheckJobName(job->id); !s.ok()) r.Report("id", s.message());
+  }
   r.String("tenant", &job->tenant, true);
   std::string kind;
   r.String("kind", &kind);

@@ -20,6 +20,18 @@
 
 namespace sovgrid::server {
 
+// Job names: the "id" a tenant gives a job. A name is unique within its
+// tenant only (two tenants may use the same one); the daemon keys a job by
+// JobKey(tenant, name). 1..kMaxJobNameBytes of [A-Za-z0-9._-], starting with a
+// letter or digit: safe in a URL path segment, a file name and a terminal.
+inline constexpr std::size_t kMaxJobNameBytes = 128;
+// OK, or InvalidArgument saying what is wrong (without a field path).
+Status CheckJobName(std::string_view name);
+// "TENANT/NAME": unique in the store, the scheduler and the backends.
+std::string JobKey(std::string_view tenant, std::string_view name);
+// The name part of a JobKey (all of `key` when it has no '/').
+std::string_view JobNameOfKey(std::string_view key);
+
 // Every problem found, in document order; empty when the job is well formed.
 struct JobProblems {
   std::vector<std::string> messages;

@@ -18,6 +18,7 @@ constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL DEFAULT '',
   tenant TEXT NOT NULL,
   spec TEXT NOT NULL,
   state TEXT NOT NULL,
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS settings (
   value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
 )sql";
 
 // A prepared statement, reset for reuse when it goes out of scope.
@@ -112,7 +113,8 @@ class Use {
 };
 
 constexpr const char* kJobColumns =
-    "seq, id, tenant, spec, state, submitted_at, updated_at, reason, assignment, backend_ref";
+    "seq, id, tenant, spec, state, submitted_at, updated_at, reason, assignment, backend_ref, "
+    "name";
 
 StoredJob ReadJob(const Use& u) {
   StoredJob j;
@@ -126,6 +128,7 @@ StoredJob ReadJob(const Use& u) {
   j.reason = u.Text(7);
   j.assignment_json = u.Text(8);
   j.backend_ref = u.Text(9);
+  j.name = u.Text(10);
   return j;
 }
 
@@ -174,17 +177,49 @@ class SqliteStore final : public Store {
     if (Status s = Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
     if (Status s = Exec("PRAGMA foreign_keys=ON"); !s.ok()) return s;
     if (Status s = Exec(std::string(kSchema)); !s.ok()) return s;
-    // Databases from before backend handles were kept get the column.
-    const Statement& has =
-        Prepare("SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'backend_ref'");
-    std::int64_t found = 0;
+    return Migrate();
+  }
+
+  // Brings a database of an older schema to the current one, in one
+  // transaction (a crash leaves the old schema, and the next open retries).
+  //  1 -> 2: jobs.backend_ref (if missing); job ids scoped to their tenant:
+  //          `id` becomes "TENANT/NAME", `name` keeps what the tenant gave.
+  Status Migrate() {
+    std::int64_t version = 0;
     {
-      Use u(has);
-      if (u.Step() != SQLITE_ROW) return Error("read the jobs table's columns");
-      found = u.Int(0);
+      Use u(Prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'"));
+      if (u.Step() != SQLITE_ROW) return Error("read the schema version");
+      version = u.Int(0);
     }
-    if (found == 0) return Exec("ALTER TABLE jobs ADD COLUMN backend_ref TEXT NOT NULL DEFAULT ''");
-    return Status::Ok();
+    if (version > 2) {
+      return FailedPrecondition("database schema version " + std::to_string(version) +
+                                " is newer than this sovgrid (2): upgrade sovgrid");
+    }
+    if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    auto has_column = [&](const char* column, bool* out) {
+      Use u(Prepare("SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = ?"));
+      u.Bind(std::string(column));
+      if (u.Step() != SQLITE_ROW) return false;
+      *out = u.Int(0) != 0;
+      return true;
+    };
+    bool backend_ref = false, name = false;
+    if (!has_column("backend_ref", &backend_ref) || !has_column("name", &name))
+      return ErrorAndRollback("read the jobs table's columns");
+    std::string sql;
+    if (!backend_ref) sql += "ALTER TABLE jobs ADD COLUMN backend_ref TEXT NOT NULL DEFAULT '';";
+    if (!name) sql += "ALTER TABLE jobs ADD COLUMN name TEXT NOT NULL DEFAULT '';";
+    if (version < 2) {
+      sql +=
+          "UPDATE jobs SET name = id, id = tenant || '/' || id WHERE name = '';"
+          "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+    }
+    sql += "CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name, seq);";
+    if (Status s = Exec(sql); !s.ok()) {
+      Rollback();
+      return s;
+    }
+    return Commit();
   }
 
   Status AddJobs(const std::vector<StoredJob>& jobs,
@@ -192,13 +227,13 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     const Statement& insert = Prepare(
-        "INSERT INTO jobs (id, tenant, spec, state, submitted_at, updated_at, reason, "
-        "assignment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO jobs (id, name, tenant, spec, state, submitted_at, updated_at, reason, "
+        "assignment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     const Statement& event =
         Prepare("INSERT INTO job_events (job_seq, at, state, detail) VALUES (?, ?, ?, ?)");
     for (const auto& j : jobs) {
       Use u(insert);
-      u.Bind(j.id).Bind(j.tenant).Bind(j.spec_json).Bind(j.state).Bind(j.submitted_at);
+      u.Bind(j.id).Bind(j.name).Bind(j.tenant).Bind(j.spec_json).Bind(j.state).Bind(j.submitted_at);
       u.Bind(j.submitted_at).Bind(j.reason).Bind(j.assignment_json);
       const int rc = u.Step();
       if (rc != SQLITE_DONE) {
@@ -218,13 +253,9 @@ class SqliteStore final : public Store {
     return Commit();
   }
 
-  Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
-                   const std::string& reason, const std::string& assignment_json) override {
-    return UpdateJobs({{id, state, at, reason, assignment_json, ""}});
-  }
-
-  Status UpdateJobs(const std::vector<JobUpdate>& updates) override {
-    if (updates.empty()) return Status::Ok();
+  Status UpdateJobs(const std::vector<JobUpdate>& updates,
+                    const std::vector<AuditEntry>& audit) override {
+    if (updates.empty() && audit.empty()) return Status::Ok();
     std::lock_guard lock(mu_);
     if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     const Statement& update = Prepare(
@@ -250,7 +281,36 @@ class SqliteStore final : public Store {
       e.Bind(seq).Bind(x.at).Bind(x.state).Bind(x.reason);
       if (e.Step() != SQLITE_DONE) return ErrorAndRollback("insert job event");
     }
+    for (const auto& a : audit) {
+      if (!InsertAudit(a)) return ErrorAndRollback("append audit entry");
+    }
     return Commit();
+  }
+
+  Status RecordBackendRefs(const std::vector<std::pair<std::string, std::string>>& refs) override {
+    if (refs.empty()) return Status::Ok();
+    std::lock_guard lock(mu_);
+    if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    const Statement& update = Prepare("UPDATE jobs SET backend_ref = ? WHERE id = ?");
+    for (const auto& [id, ref] : refs) {
+      Use u(update);
+      u.Bind(ref).Bind(id);
+      if (u.Step() != SQLITE_DONE) return ErrorAndRollback("record the handle of job '" + id + "'");
+    }
+    return Commit();
+  }
+
+  Result<std::vector<StoredJob>> FindJobsByName(const std::string& name, int limit) override {
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare(std::string("SELECT ") + kJobColumns +
+                     " FROM jobs WHERE name = ? ORDER BY seq LIMIT ?"));
+    u.Bind(name).Bind(static_cast<std::int64_t>(limit));
+    std::vector<StoredJob> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(ReadJob(u));
+    if (rc != SQLITE_DONE) return r->Error("find jobs by name");
+    return out;
   }
 
   Result<StoredJob> GetJob(const std::string& id) override {
@@ -323,18 +383,27 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  Status AddToken(const TokenRecord& t) override {
+  Status AddToken(const TokenRecord& t, const std::vector<AuditEntry>& audit) override {
     std::lock_guard lock(mu_);
-    Use u(Prepare(
-        "INSERT INTO tokens (id, hash, tenant, role, created_at, revoked) VALUES (?, ?, ?, ?, ?, "
-        "?)"));
-    u.Bind(t.id).Bind(t.hash).Bind(t.tenant).Bind(t.role).Bind(t.created_at);
-    u.Bind(static_cast<std::int64_t>(t.revoked ? 1 : 0));
-    if (u.Step() == SQLITE_DONE) return Status::Ok();
-    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY ||
-        sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
-      return AlreadyExists("token '" + t.id + "' already exists");
-    return Error("insert token");
+    if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    {
+      Use u(Prepare(
+          "INSERT INTO tokens (id, hash, tenant, role, created_at, revoked) VALUES (?, ?, ?, ?, "
+          "?, ?)"));
+      u.Bind(t.id).Bind(t.hash).Bind(t.tenant).Bind(t.role).Bind(t.created_at);
+      u.Bind(static_cast<std::int64_t>(t.revoked ? 1 : 0));
+      if (u.Step() != SQLITE_DONE) {
+        const int code = sqlite3_extended_errcode(db_);
+        Status error = ErrorAndRollback("insert token");
+        if (code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE)
+          return AlreadyExists("token '" + t.id + "' already exists");
+        return error;
+      }
+    }
+    for (const auto& a : audit) {
+      if (!InsertAudit(a)) return ErrorAndRollback("append audit entry");
+    }
+    return Commit();
   }
 
   Result<TokenRecord> FindTokenByHash(const std::string& hash) override {
@@ -351,13 +420,22 @@ class SqliteStore final : public Store {
     return r->Error("read token");
   }
 
-  Status RevokeToken(const std::string& id) override {
+  Status RevokeToken(const std::string& id, const std::vector<AuditEntry>& audit) override {
     std::lock_guard lock(mu_);
-    Use u(Prepare("UPDATE tokens SET revoked = 1 WHERE id = ?"));
-    u.Bind(id);
-    if (u.Step() != SQLITE_DONE) return Error("revoke token");
-    if (sqlite3_changes(db_) == 0) return NotFound("token '" + id + "' not found");
-    return Status::Ok();
+    if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    {
+      Use u(Prepare("UPDATE tokens SET revoked = 1 WHERE id = ?"));
+      u.Bind(id);
+      if (u.Step() != SQLITE_DONE) return ErrorAndRollback("revoke token");
+    }
+    if (sqlite3_changes(db_) == 0) {
+      Rollback();
+      return NotFound("token '" + id + "' not found");
+    }
+    for (const auto& a : audit) {
+      if (!InsertAudit(a)) return ErrorAndRollback("append audit entry");
+    }
+    return Commit();
   }
 
   Result<std::vector<TokenRecord>> ListTokens() override {
@@ -372,7 +450,8 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  Status PutSetting(const std::string& key, const std::string& value) override {
+  Status PutSetting(const std::string& key, const std::string& value,
+                    const std::vector<AuditEntry>& audit) override {
     std::lock_guard lock(mu_);
     // Delete and insert, so that the order of seq is the order of the last puts.
     if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -381,9 +460,14 @@ class SqliteStore final : public Store {
       del.Bind(key);
       if (del.Step() != SQLITE_DONE) return ErrorAndRollback("replace setting '" + key + "'");
     }
-    Use ins(Prepare("INSERT INTO settings (key, value) VALUES (?, ?)"));
-    ins.Bind(key).Bind(value);
-    if (ins.Step() != SQLITE_DONE) return ErrorAndRollback("write setting '" + key + "'");
+    {
+      Use ins(Prepare("INSERT INTO settings (key, value) VALUES (?, ?)"));
+      ins.Bind(key).Bind(value);
+      if (ins.Step() != SQLITE_DONE) return ErrorAndRollback("write setting '" + key + "'");
+    }
+    for (const auto& a : audit) {
+      if (!InsertAudit(a)) return ErrorAndRollback("append audit entry");
+    }
     return Commit();
   }
 
@@ -401,6 +485,14 @@ class SqliteStore final : public Store {
   Status AppendAudit(const AuditEntry& a) override {
     std::lock_guard lock(mu_);
     if (!InsertAudit(a)) return Error("append audit entry");
+    return Status::Ok();
+  }
+
+  Status Probe(std::int64_t now) override {
+    std::lock_guard lock(mu_);
+    Use u(Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('heartbeat', ?)"));
+    u.Bind(std::to_string(now));
+    if (u.Step() != SQLITE_DONE) return Error("write a heartbeat");
     return Status::Ok();
   }
 

@@ -26,7 +26,8 @@
 namespace sovgrid::store {
 
 struct StoredJob {
-  std::string id;
+  std::string id;    // the daemon's key, unique in the store: "TENANT/NAME"
+  std::string name;  // the id its tenant gave it, unique within the tenant
   std::string tenant;
   std::string spec_json;          // the job as submitted (the API's JSON)
   std::string state;              // "pending", "running", "finished", "failed", "cancelled"
@@ -94,30 +95,51 @@ class Store {
   Status AddJobs(const std::vector<StoredJob>& jobs) { return AddJobs(jobs, {}); }
   // Sets a job's state, reason and assignment (clearing its backend_ref) and
   // appends to its history.
-  virtual Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
-                           const std::string& reason, const std::string& assignment_json) = 0;
-  // Several updates in one transaction (one disk sync), all or none; NotFound
-  // names the first unknown id.
-  virtual Status UpdateJobs(const std::vector<JobUpdate>& updates) = 0;
+  Status UpdateJob(const std::string& id, const std::string& state, std::int64_t at,
+                   const std::string& reason, const std::string& assignment_json) {
+    return UpdateJobs({{id, state, at, reason, assignment_json, ""}});
+  }
+  // Several updates and audit entries in one transaction (one disk sync), all
+  // or none; NotFound names the first unknown id.
+  virtual Status UpdateJobs(const std::vector<JobUpdate>& updates,
+                            const std::vector<AuditEntry>& audit) = 0;
+  Status UpdateJobs(const std::vector<JobUpdate>& updates) { return UpdateJobs(updates, {}); }
+  // Sets running jobs' backend handles (id, ref) without a history entry: the
+  // second half of a start, whose state change was committed before it ran.
+  virtual Status RecordBackendRefs(
+      const std::vector<std::pair<std::string, std::string>>& refs) = 0;
+  // Jobs whose tenant-local name is `name`, in any tenant, in submission
+  // order, at most `limit` (the caller filters by what its token may see).
+  virtual Result<std::vector<StoredJob>> FindJobsByName(const std::string& name, int limit) = 0;
   virtual Result<StoredJob> GetJob(const std::string& id) = 0;
   virtual Result<std::vector<JobEvent>> JobHistory(const std::string& id) = 0;
   virtual Result<JobPage> ListJobs(const JobFilter& filter) = 0;
   // Pending and running jobs in submission order (what a restart must rebuild).
   virtual Result<std::vector<StoredJob>> ActiveJobs() = 0;
 
-  virtual Status AddToken(const TokenRecord& token) = 0;
+  // Adds a token and its audit entries in one transaction.
+  virtual Status AddToken(const TokenRecord& token, const std::vector<AuditEntry>& audit) = 0;
+  Status AddToken(const TokenRecord& token) { return AddToken(token, {}); }
   // The unrevoked token with this hash; NotFound otherwise.
   virtual Result<TokenRecord> FindTokenByHash(const std::string& hash) = 0;
-  virtual Status RevokeToken(const std::string& id) = 0;
+  virtual Status RevokeToken(const std::string& id, const std::vector<AuditEntry>& audit) = 0;
+  Status RevokeToken(const std::string& id) { return RevokeToken(id, {}); }
   virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
 
   // Administrative state that must survive a restart (node and site states,
   // quota and grant changes), as JSON under a key; a later put replaces it.
-  virtual Status PutSetting(const std::string& key, const std::string& value_json) = 0;
+  virtual Status PutSetting(const std::string& key, const std::string& value_json,
+                            const std::vector<AuditEntry>& audit) = 0;
+  Status PutSetting(const std::string& key, const std::string& value_json) {
+    return PutSetting(key, value_json, {});
+  }
   // Every setting in the order each key was last put.
   virtual Result<std::vector<std::pair<std::string, std::string>>> ListSettings() = 0;
 
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
+  // A small durable write (a heartbeat): OK once commits succeed again after
+  // a failure (disk full, I/O error).
+  virtual Status Probe(std::int64_t now) = 0;
   // Entries with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<AuditEntry>> ListAudit(std::int64_t after_seq, int limit) = 0;
 };

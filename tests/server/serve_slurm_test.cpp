@@ -209,8 +209,9 @@ TEST_F(ServeSlurmTest, ADaemonSigkillLosesAndDoublesNothing) {
   // One Slurm job for it, and the orphan cancelled.
   const auto all = north_->Run("squeue -h -t all -o '%k|%T'").out;
   std::size_t tagged = 0;
-  for (std::size_t at = all.find(tag + "survivor|"); at != std::string::npos;
-       at = all.find(tag + "survivor|", at + 1))
+  // Slurm's comment carries the daemon's key of the job (TENANT/NAME, escaped).
+  for (std::size_t at = all.find(tag + "startup%2Fsurvivor|"); at != std::string::npos;
+       at = all.find(tag + "startup%2Fsurvivor|", at + 1))
     ++tagged;
   EXPECT_EQ(tagged, 1U) << all;
   std::string orphan;

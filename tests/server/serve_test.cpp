@@ -138,7 +138,16 @@ TEST_F(ServeTest, JobsAreSubmittedRunAndExplained) {
 
 TEST_F(ServeTest, SubmissionsAreCancellableAtOnceAndListedAsCanonicalJson) {
   Start({}, "1000", "3600");  // one cycle at start: the jobs stay in the inbox
-  const std::string id = "odd \"id\" \\ \t \u0001 \u00e9";
+  // Ids are names from a safe alphabet: quotes, escapes, control characters,
+  // slashes and the like are refused at $.id, and nothing is kept.
+  for (const std::string& bad : {std::string("odd \"id\" \\ \t \u0001 \u00e9"), std::string("a/b"),
+                                 std::string("a\nb"), std::string(".."), std::string(129, 'x')}) {
+    auto r = Call("POST", "/v1/jobs", admin_,
+                  json({{"id", bad}, {"tenant", "startup"}, {"accelerators", 1}}).dump());
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_EQ(Body(r)["error"]["field"], "$.id") << r->body;
+  }
+  const std::string id = "Odd.id_1-x";
   auto r = Call("POST", "/v1/jobs", admin_,
                 json({{"id", id}, {"tenant", "startup"}, {"accelerators", 1}}).dump());
   ASSERT_EQ(r->status, 201) << r->body;
@@ -595,7 +604,12 @@ TEST_F(ServeTest, ALocalJobRunsOnThroughADaemonSigkill) {
   auto r = Call("POST", "/v1/jobs", admin_,
                 R"({"id": "long", "tenant": "startup", "command": "sleep 2; echo done"})");
   ASSERT_EQ(r->status, 201) << r->body;
-  const json running = WaitForState("long", "running");
+  json running = WaitForState("long", "running");
+  // The start is committed before the process runs, its handle just after.
+  for (int i = 0; i < 100 && !running.contains("backend_ref"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    running = Body(Call("GET", "/v1/jobs/long", admin_));
+  }
   ASSERT_EQ(running["state"], "running") << running.dump();
   EXPECT_EQ(running["backend_ref"].get<std::string>().rfind("pid:", 0), 0U) << running.dump();
   EXPECT_EQ(daemon_->Stop(SIGKILL), 128 + SIGKILL);
@@ -697,6 +711,196 @@ TEST_F(ServeTest, FailingASiteMovesItsJobsWhereTheirDataMayGo) {
   // Restored: it runs at north again.
   ASSERT_EQ(Call("POST", "/v1/admin/sites/north/state", admin_, R"({"state": "up"})")->status, 200);
   EXPECT_EQ(WaitForState("pinned", "running")["state"], "running");
+}
+
+TEST_F(ServeTest, JobIdsAreScopedToTheirTenant) {
+  Start();
+  auto make = [&](const std::string& tenant) {
+    auto r =
+        Call("POST", "/v1/tokens", admin_, json({{"tenant", tenant}, {"role", "user"}}).dump());
+    EXPECT_EQ(r->status, 201) << r->body;
+    return Body(r)["token"].get<std::string>();
+  };
+  const std::string startup = make("startup"), research = make("research");
+  // The same name in two tenants: neither learns of the other.
+  auto a = Call("POST", "/v1/jobs", startup, R"({"id": "same", "tenant": "startup"})");
+  ASSERT_EQ(a->status, 201) << a->body;
+  EXPECT_EQ(Body(a), json({{"id", "same"}, {"tenant", "startup"}}));
+  auto b = Call("POST", "/v1/jobs", research, R"({"id": "same", "tenant": "research"})");
+  ASSERT_EQ(b->status, 201) << b->body;
+  // A retry within the tenant is recognised, not run twice.
+  EXPECT_EQ(Call("POST", "/v1/jobs", startup, R"({"id": "same", "tenant": "startup"})")->status,
+            409);
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/same", startup))["tenant"], "startup");
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/same", research))["tenant"], "research");
+  // Reaching into another tenant by name is "not found", as for a name that exists nowhere.
+  EXPECT_EQ(Call("GET", "/v1/jobs/same?tenant=research", startup)->status, 404);
+  EXPECT_EQ(Call("GET", "/v1/jobs/same/logs?tenant=research", startup)->status, 404);
+  EXPECT_EQ(Call("POST", "/v1/jobs/same/cancel?tenant=research", startup)->status, 404);
+  // An admin sees both: the bare name is ambiguous and says so; ?tenant= picks one.
+  auto ambiguous = Call("GET", "/v1/jobs/same", admin_);
+  EXPECT_EQ(ambiguous->status, 409) << ambiguous->body;
+  EXPECT_EQ(Body(ambiguous)["error"]["code"], "ambiguous");
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/same?tenant=startup", admin_))["tenant"], "startup");
+  // Cancelling research's leaves startup's alone.
+  ASSERT_EQ(Call("POST", "/v1/jobs/same/cancel", research)->status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/same?tenant=research", admin_))["state"], "cancelled");
+  EXPECT_NE(Body(Call("GET", "/v1/jobs/same", startup))["state"], "cancelled");
+  const json mine = Body(Call("GET", "/v1/jobs", startup));
+  ASSERT_EQ(mine["jobs"].size(), 1U) << mine.dump();
+  EXPECT_EQ(mine["jobs"][0]["tenant"], "startup");
+  // Both survive a restart under their own keys.
+  EXPECT_EQ(daemon_->Stop(SIGKILL), 128 + SIGKILL);
+  Start();
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/same", startup))["tenant"], "startup");
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/same", research))["state"], "cancelled");
+}
+
+TEST_F(ServeTest, TokensAndRefusalsAreHandledStrictlyAndAudited) {
+  Start();
+  // A wrongly typed field is a 400 at its path, not a 500.
+  auto r = Call("POST", "/v1/tokens", admin_, R"({"role": 5})");
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(Body(r)["error"]["field"], "$.role");
+  r = Call("POST", "/v1/tokens", admin_, R"({"tenant": "startup", "role": "user"})");
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string secret = Body(r)["token"], id = Body(r)["id"];
+  // The public id tells nothing of the secret.
+  EXPECT_EQ(secret.find(id.substr(4, 6)), std::string::npos) << id << " " << secret;
+  // The scheme is case-insensitive.
+  httplib::Client client("127.0.0.1", port_);
+  for (const char* scheme : {"bearer ", "BEARER ", "Bearer  "}) {
+    auto g = client.Get("/v1/jobs", {{"Authorization", scheme + secret}});
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->status, 200) << scheme;
+  }
+  // A refused request is in the audit log, with who tried.
+  EXPECT_EQ(Call("GET", "/v1/audit", secret)->status, 403);
+  const json audit = Body(Call("GET", "/v1/audit", admin_));
+  bool denied = false;
+  for (const auto& e : audit["entries"])
+    denied |= e["action"] == "denied" && e["actor"] == id && e["target"] == "GET /v1/audit";
+  EXPECT_TRUE(denied) << audit.dump();
+  // Error messages never show where the daemon keeps its data.
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/jobs/x"}, {"GET", "/nope"}, {"POST", "/v1/jobs"}}) {
+    auto e = Call(method, path, admin_, "{");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->body.find(dir_.string()), std::string::npos) << e->body;
+    EXPECT_FALSE(e->body.empty()) << method << " " << path;
+  }
+}
+
+// The data directory on an 8 MB tmpfs, filled up while local jobs run: the
+// daemon stops starting jobs, answers writes 503 without paths, keeps
+// answering reads, says so on /readyz and /metrics, keeps the ends it sees,
+// and resumes by itself once space returns. Then a SIGKILL and a restart: no
+// job ran twice, none is recorded twice, none was lost.
+TEST_F(ServeTest, AFullDiskStopsStartsLosesNothingAndRecovers) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs for the data directory";
+  const fs::path data = dir_ / "data";
+  fs::create_directories(data);
+  if (testing::RunCommand("mount -t tmpfs -o size=8m tmpfs '" + data.string() + "'").exit_code != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { (void)testing::RunCommand("umount -l '" + at.string() + "'"); }
+  } unmount{data};
+  Start({"--backend", "local"});
+  // Eight jobs of two accelerators: the small grid runs them all at once.
+  for (int i = 0; i < 8; ++i) {
+    auto r = Call("POST", "/v1/jobs", admin_,
+                  json({{"id", "j" + std::to_string(i)},
+                        {"tenant", "startup"},
+                        {"accelerators", 2},
+                        {"command", "echo ran; sleep 4"}})
+                      .dump());
+    ASSERT_EQ(r->status, 201) << r->body;
+  }
+  for (int i = 0; i < 8; ++i)
+    ASSERT_EQ(WaitForState("j" + std::to_string(i), "running")["state"], "running");
+  // Fill the disk.
+  {
+    std::ofstream filler(data / "filler", std::ios::binary);
+    const std::string block(64 * 1024, 'x');
+    for (int i = 0; i < 256 && filler.write(block.data(), block.size()); ++i) {
+    }
+  }
+  // Writes fail cleanly, with no path; nothing of them is kept.
+  auto refused = Call("POST", "/v1/jobs", admin_,
+                      json({{"id", "late"}, {"tenant", "startup"}, {"command", "true"}}).dump());
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_EQ(refused->body.find(data.string()), std::string::npos) << refused->body;
+  auto token = Call("POST", "/v1/tokens", admin_, R"({"tenant": "startup"})");
+  EXPECT_EQ(token->status, 503) << token->body;
+  EXPECT_EQ(Call("GET", "/readyz", "")->status, 503);
+  EXPECT_NE(Call("GET", "/metrics", "")->body.find("sovgrid_store_up 0"), std::string::npos);
+  // Reads go on while the jobs end (their ends are kept, not committed yet).
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/j0", admin_))["state"], "running");
+  EXPECT_EQ(Call("GET", "/v1/jobs", admin_)->status, 200);
+  // Space returns: everything resumes by itself and the ends are committed.
+  fs::remove(data / "filler");
+  for (int i = 0; i < 8; ++i) {
+    const json j = WaitForState("j" + std::to_string(i), "finished");
+    ASSERT_EQ(j["state"], "finished") << j.dump() << daemon_->Log();
+    std::vector<std::string> states;
+    for (const auto& e : j["history"]) states.push_back(e["state"]);
+    EXPECT_EQ(states, (std::vector<std::string>{"pending", "running", "finished"})) << j.dump();
+  }
+  EXPECT_EQ(Call("GET", "/readyz", "")->status, 200);
+  EXPECT_EQ(Call("GET", "/v1/jobs/late", admin_)->status, 404);
+  int tokens = 0;
+  const json audit = Body(Call("GET", "/v1/audit?limit=1000", admin_));
+  for (const auto& e : audit["entries"]) tokens += e["action"] == "token.create" ? 1 : 0;
+  EXPECT_EQ(tokens, 1) << audit.dump();  // the bootstrap only: the refused one left nothing
+  EXPECT_EQ(Body(Call("GET", "/v1/tokens", admin_))["tokens"].size(), 1U);
+
+  // A second round: jobs running when the disk fills, the daemon killed while
+  // it cannot commit, restarted once space is back. None runs twice.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(Call("POST", "/v1/jobs", admin_,
+                   json({{"id", "k" + std::to_string(i)},
+                         {"tenant", "startup"},
+                         {"accelerators", 2},
+                         {"command", "echo ran; sleep 3"}})
+                       .dump())
+                  ->status,
+              201);
+  }
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(WaitForState("k" + std::to_string(i), "running")["state"], "running");
+  {
+    std::ofstream filler(data / "filler", std::ios::binary);
+    const std::string block(64 * 1024, 'x');
+    for (int i = 0; i < 256 && filler.write(block.data(), block.size()); ++i) {
+    }
+  }
+  EXPECT_EQ(
+      Call("POST", "/v1/jobs", admin_, R"({"id": "late2", "tenant": "startup", "command": "true"})")
+          ->status,
+      503);
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // they end, uncommitted
+  EXPECT_EQ(daemon_->Stop(SIGKILL), 128 + SIGKILL);
+  fs::remove(data / "filler");
+  Start({"--backend", "local"});
+  for (int i = 0; i < 4; ++i) {
+    const std::string id = "k" + std::to_string(i);
+    json j;
+    for (int t = 0; t < 200; ++t) {
+      j = Body(Call("GET", "/v1/jobs/" + id, admin_));
+      const std::string state = j.value("state", "");
+      if (state == "finished" || state == "failed") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    int runs = 0;
+    for (const auto& e : j["history"]) runs += e["state"] == "running" ? 1 : 0;
+    EXPECT_EQ(runs, 1) << "ran twice: " << j.dump() << daemon_->Log();
+    // Finished, or failed when its exit status could not be written (the disk
+    // was full and the daemon not watching): never invented, never rerun.
+    EXPECT_TRUE(j["state"] == "finished" || j["state"] == "failed") << j.dump();
+  }
 }
 
 }  // namespace
