@@ -9,6 +9,7 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
+  sqlite3  # the store test builds a database of an older schema
   libcpp-httplib-dev libssl-dev
   openssl  # the TLS test makes a throw-away certificate
   slurmctld slurmd slurm-client munge  # the slurm tests' real cluster (docs/slurm.md)

@@ -248,24 +248,32 @@ void AddClientCommands(CLI::App& app) {
       }));
     });
   }
+  // A job is NAME within its tenant; --tenant picks one when the token sees
+  // several tenants using that name (docs/api.md, "Job ids").
+  auto job_path = [](const std::string& id, const std::string& tenant, const std::string& rest) {
+    return "/v1/jobs/" + PathSegment(id) + rest + Query({{"tenant", tenant}});
+  };
   {  // job
     auto id = std::make_shared<std::string>();
+    auto tenant = std::make_shared<std::string>();
     CLI::App* cmd =
         app.add_subcommand("job", "One job: state, where it runs, why it waits, history");
     cmd->add_option("id", *id, "Job id")->required();
+    cmd->add_option("--tenant", *tenant, "The job's tenant (when several use this id)");
     add_connection(cmd);
     cmd->callback([=] {
-      const Reply r = Call(*conn, "GET", "/v1/jobs/" + PathSegment(*id));
+      const Reply r = Call(*conn, "GET", job_path(*id, *tenant, ""));
       finish(Print(*conn, r, [](const json& j) {
-        std::cout << fmt::format("{}  tenant {}  {}  {}\n", j["id"].get<std::string>(),
-                                 j["tenant"].get<std::string>(), Shape(j["spec"]),
-                                 j["state"].get<std::string>());
+        std::cout << Printable(fmt::format("{}  tenant {}  {}  {}", j["id"].get<std::string>(),
+                                           j["tenant"].get<std::string>(), Shape(j["spec"]),
+                                           j["state"].get<std::string>()))
+                  << "\n";
         if (j.contains("pending_reason"))
-          std::cout << "waiting: " << j["pending_reason"].get<std::string>() << "\n";
+          std::cout << "waiting: " << Printable(j["pending_reason"].get<std::string>()) << "\n";
         if (j.contains("assignment")) {
           for (const auto& part : j["assignment"])
-            std::cout << "runs on " << part["node"].get<std::string>() << " accelerators "
-                      << part["accelerators"].dump() << "\n";
+            std::cout << "runs on " << Printable(part["node"].get<std::string>())
+                      << " accelerators " << part["accelerators"].dump() << "\n";
         }
         TextTable t({"time (UTC)", "state", "detail"});
         for (const auto& e : j["history"]) t.AddRow({When(e["at"]), e["state"], e["detail"]});
@@ -275,6 +283,7 @@ void AddClientCommands(CLI::App& app) {
   }
   {  // logs
     auto id = std::make_shared<std::string>();
+    auto tenant = std::make_shared<std::string>();
     auto stderr_stream = std::make_shared<bool>(false);
     auto follow = std::make_shared<bool>(false);
     CLI::App* cmd = app.add_subcommand(
@@ -282,27 +291,31 @@ void AddClientCommands(CLI::App& app) {
     cmd->add_option("id", *id, "Job id")->required();
     cmd->add_flag("--stderr", *stderr_stream, "Standard error instead of standard output");
     cmd->add_flag("-f,--follow", *follow, "Keep printing new output until the job ends");
+    cmd->add_option("--tenant", *tenant, "The job's tenant (when several use this id)");
     add_connection(cmd);
     cmd->callback([=] {
       const std::string base = "/v1/jobs/" + PathSegment(*id);
+      const std::string in_tenant = tenant->empty() ? "" : "&tenant=" + PathSegment(*tenant);
       const std::string stream = *stderr_stream ? "stderr" : "stdout";
       std::size_t offset = 0;
       for (;;) {
         const RawReply r = Fetch(
-            *conn, "GET", base + "/logs?stream=" + stream + "&offset=" + std::to_string(offset));
+            *conn, "GET",
+            base + "/logs?stream=" + stream + in_tenant + "&offset=" + std::to_string(offset));
         if (r.exit_code != 0) throw CLI::RuntimeError(r.exit_code);
         if (r.status >= 400) throw CLI::RuntimeError(ReportError(r));
         std::cout << r.body << std::flush;
         offset += r.body.size();
         if (!r.body.empty()) continue;  // more may be there already
         if (!*follow) break;
-        const Reply job = Call(*conn, "GET", base);
+        const Reply job = Call(*conn, "GET", job_path(*id, *tenant, ""));
         if (job.exit_code != 0) throw CLI::RuntimeError(job.exit_code);
         const std::string state = job.body.value("state", "");
         if (state != "pending" && state != "running") {
           // One last read: output written just before the end.
           const RawReply last = Fetch(
-              *conn, "GET", base + "/logs?stream=" + stream + "&offset=" + std::to_string(offset));
+              *conn, "GET",
+              base + "/logs?stream=" + stream + in_tenant + "&offset=" + std::to_string(offset));
           if (last.exit_code == 0 && last.status < 400) std::cout << last.body << std::flush;
           break;
         }
@@ -312,11 +325,13 @@ void AddClientCommands(CLI::App& app) {
   }
   {  // cancel
     auto id = std::make_shared<std::string>();
+    auto tenant = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("cancel", "Cancel a pending or running job");
     cmd->add_option("id", *id, "Job id")->required();
+    cmd->add_option("--tenant", *tenant, "The job's tenant (when several use this id)");
     add_connection(cmd);
     cmd->callback([=] {
-      const Reply r = Call(*conn, "POST", "/v1/jobs/" + PathSegment(*id) + "/cancel");
+      const Reply r = Call(*conn, "POST", job_path(*id, *tenant, "/cancel"));
       finish(Print(*conn, r, [&](const json&) { std::cout << "cancelled " << *id << "\n"; }));
     });
   }

@@ -10,7 +10,27 @@ TextTable::TextTable(std::vector<std::string> header) : header_(std::move(header
 
 void TextTable::AddRow(std::vector<std::string> cells) {
   cells.resize(header_.size());
+  for (auto& c : cells) c = Printable(c);
   rows_.push_back(std::move(cells));
+}
+
+std::string Printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out.push_back('?');
+    } else if (c == 0xc2 && i + 1 < text.size() &&
+               static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+      out.push_back('?');  // a C1 control (U+0080..U+009F), e.g. CSI
+      ++i;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sovgrid::cli {
@@ -19,6 +20,11 @@ class TextTable {
   std::vector<std::string> header_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// `text` safe to print on a terminal: control characters (C0, DEL and C1,
+// which start escape sequences) become '?'. Text from the server is the
+// tenants' and may try to rewrite the screen.
+std::string Printable(std::string_view text);
 
 // 260000 -> "260,000"
 std::string WithThousands(long long value);

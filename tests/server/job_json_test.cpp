@@ -74,5 +74,22 @@ TEST(JobJson, NotAnObjectAndMalformedText) {
             "$: malformed JSON");
 }
 
+TEST(JobJson, IdsAreNamesFromASafeAlphabet) {
+  for (const char* good : {"a", "Train-1.v2_final", "0x"})
+    EXPECT_TRUE(CheckJobName(good).ok()) << good;
+  for (const std::string& bad :
+       {std::string(), std::string("a/b"), std::string("a b"), std::string("a\nb"),
+        std::string("."), std::string(".."), std::string("-x"), std::string("\x1b[2J"),
+        std::string("caf\xc3\xa9"), std::string(kMaxJobNameBytes + 1, 'x')})
+    EXPECT_FALSE(CheckJobName(bad).ok()) << bad;
+  EXPECT_TRUE(CheckJobName(std::string(kMaxJobNameBytes, 'x')).ok());
+  model::Job job;
+  const auto p = JobFromJsonText(R"({"id": "a/b", "tenant": "t"})", &job);
+  ASSERT_EQ(p.messages.size(), 1U) << p.ToString();
+  EXPECT_EQ(p.messages[0].rfind("$.id: ", 0), 0U) << p.messages[0];
+  EXPECT_EQ(JobKey("kr.univ", "j1"), "kr.univ/j1");
+  EXPECT_EQ(JobNameOfKey("kr.univ/j1"), "j1");
+}
+
 }  // namespace
 }  // namespace sovgrid::server

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -170,6 +171,78 @@ TEST(SqliteStoreOpen, MissingDirectoryAndGarbageFileAreErrors) {
   EXPECT_EQ(garbage.status().code(), StatusCode::kIoError);
   EXPECT_NE(garbage.status().message().find("sovgrid.db"), std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST_F(SqliteStoreTest, AnAuditedWriteIsOneTransaction) {
+  // A token whose audit entry cannot be written is not added (and the reverse).
+  ASSERT_TRUE(store_
+                  ->AddToken({"tok1", "h1", "kr", "user", 5, false},
+                             {{0, 5, "admin", "token.create", "tok1", ""}})
+                  .ok());
+  EXPECT_EQ(store_
+                ->AddToken({"tok1", "h2", "kr", "user", 6, false},
+                           {{0, 6, "admin", "token.create", "tok1", "again"}})
+                .code(),
+            StatusCode::kAlreadyExists);
+  auto audit = store_->ListAudit(0, 100);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 1U);  // the failed add left no entry
+  EXPECT_EQ(store_->RevokeToken("nope", {{0, 7, "admin", "token.revoke", "nope", ""}}).code(),
+            StatusCode::kNotFound);
+  ASSERT_TRUE(store_->AddJobs({Job("t/a", "t")}).ok());
+  EXPECT_EQ(
+      store_
+          ->UpdateJobs({{"t/a", "cancelled", 9, "", "", ""}, {"t/zz", "cancelled", 9, "", "", ""}},
+                       {{0, 9, "admin", "job.cancel", "t/a", ""}})
+          .code(),
+      StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetJob("t/a")->state, "pending");
+  EXPECT_EQ(store_->ListAudit(0, 100)->size(), 1U);
+}
+
+TEST_F(SqliteStoreTest, JobsAreFoundByNameAcrossTenantsAndRefsRecordedWithoutHistory) {
+  StoredJob a = Job("t1/x", "t1"), b = Job("t2/x", "t2"), c = Job("t1/y", "t1");
+  a.name = b.name = "x";
+  c.name = "y";
+  ASSERT_TRUE(store_->AddJobs({a, b, c}).ok());
+  auto found = store_->FindJobsByName("x", 10);
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 2U);
+  EXPECT_EQ((*found)[0].id, "t1/x");
+  EXPECT_EQ((*found)[1].tenant, "t2");
+  ASSERT_TRUE(store_->UpdateJobs({{"t1/x", "running", 110, "", "[]", ""}}).ok());
+  ASSERT_TRUE(store_->RecordBackendRefs({{"t1/x", "pid:42"}}).ok());
+  EXPECT_EQ(store_->GetJob("t1/x")->backend_ref, "pid:42");
+  EXPECT_EQ(store_->JobHistory("t1/x")->size(), 2U);  // pending, running: no entry for the ref
+  ASSERT_TRUE(store_->Probe(120).ok());
+}
+
+TEST_F(SqliteStoreTest, ASchemaOneDatabaseIsMigratedToTenantScopedIds) {
+  store_.reset();
+  fs::remove_all(dir_);
+  fs::create_directories(dir_);
+  // The schema of sovgrid before job ids were scoped to their tenant.
+  const std::string db = (dir_ / "sovgrid.db").string();
+  ASSERT_EQ(
+      std::system(("sqlite3 '" + db +
+                   "' \"CREATE TABLE jobs (seq INTEGER PRIMARY KEY "
+                   "AUTOINCREMENT, id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, spec TEXT "
+                   "NOT NULL, state TEXT NOT NULL, submitted_at INTEGER NOT NULL, updated_at "
+                   "INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '', assignment TEXT NOT "
+                   "NULL DEFAULT ''); CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT "
+                   "NULL); INSERT INTO meta VALUES ('schema_version', '1'); INSERT INTO jobs "
+                   "(id, tenant, spec, state, submitted_at, updated_at) VALUES ('old', "
+                   "'startup', '{}', 'pending', 1, 1);\" 2>/dev/null")
+                      .c_str()),
+      0)
+      << "needs the sqlite3 command";
+  Reopen();
+  auto j = store_->GetJob("startup/old");
+  ASSERT_TRUE(j.ok()) << j.status().message();
+  EXPECT_EQ(j->name, "old");
+  EXPECT_EQ(j->backend_ref, "");
+  Reopen();  // migrating again changes nothing
+  EXPECT_TRUE(store_->GetJob("startup/old").ok());
 }
 
 }  // namespace
