@@ -241,6 +241,17 @@ class SlurmBackend final : public ExecutionBackend {
 
   Status Adopt(const model::Job& job, const std::vector<PlacedPart>& where, Time /*started_at*/,
                const std::string& handle) override {
+    if (handle.empty() && !where.empty()) {
+      // Committed as running, but the daemon stopped before it recorded the
+      // sbatch's answer: the next reconcile pass finds the job by its tag,
+      // or reports it lost (never submitted) so that it is queued again.
+      Cluster* cl = ClusterOf(where.front().site);
+      if (cl == nullptr)
+        return NotFound("job '" + job.id + "': site " + where.front().site +
+                        " has no Slurm cluster");
+      jobs_[job.id] = {Index(*cl), "", EncodeJobId(job.id), where.size()};
+      return Status::Ok();
+    }
     // "slurm:SITE:ID"; a site id may itself hold ':'.
     const auto first = handle.find(':'), last = handle.rfind(':');
     const std::string id = last == std::string::npos ? "" : handle.substr(last + 1);
@@ -544,6 +555,17 @@ class SlurmBackend final : public ExecutionBackend {
       if (t.cluster != Index(cl)) {
         ++it;
         continue;
+      }
+      if (t.slurm_id.empty()) {  // adopted without a handle: known by its tag alone
+        for (const auto& [id, seen] : by_id) {
+          if (seen.tag == t.tag) t.slurm_id = id;
+        }
+        if (t.slurm_id.empty()) {
+          ended->push_back(
+              {it->first, false, true, "Slurm at site " + cl.cfg.site + " never received the job"});
+          it = jobs_.erase(it);
+          continue;
+        }
       }
       auto seen = by_id.find(t.slurm_id);
       // Slurm ids are not unique across controller crashes: the tag must match too.

@@ -528,6 +528,28 @@ TEST_F(SlurmSitesTest, ANewInstanceAdoptsWhatTheLastOneStarted) {
   EXPECT_NE(EndOf("ghost")->message.find("987654"), std::string::npos) << EndOf("ghost")->message;
 }
 
+// The daemon commits a start before it runs it and records the handle after:
+// a crash in between leaves a running job without a handle. It is found by
+// its tag, or reported lost when sbatch never reached Slurm; never run twice.
+TEST_F(SlurmSitesTest, AJobWithoutARecordedHandleIsFoundByItsTag) {
+  const model::Job job = Job("unrecorded", "sleep 2; echo done");
+  const std::string h = StartJob(job, {South(3, {0, 1})});
+  ASSERT_EQ(WaitForState(*south_, SlurmId(h), {"RUNNING"}), "RUNNING");
+  backend_.reset();
+  backend_ = Make();
+  ASSERT_TRUE(backend_->Adopt(job, {South(3, {0, 1})}, contract::WallNow(), "").ok());
+  const model::Job never = Job("never", "true");
+  ASSERT_TRUE(backend_->Adopt(never, {North(0, {0})}, contract::WallNow(), "").ok());
+  ASSERT_TRUE(Drive(30, [&] { return EndOf("unrecorded") && EndOf("never"); }));
+  EXPECT_FALSE(EndOf("unrecorded")->failed) << EndOf("unrecorded")->message;
+  EXPECT_FALSE(EndOf("unrecorded")->lost) << EndOf("unrecorded")->message;
+  EXPECT_EQ(Stdout("unrecorded"), "done\n");
+  EXPECT_TRUE(EndOf("never")->lost) << EndOf("never")->message;
+  // One Slurm job for it: the adopted one was not cancelled as an orphan.
+  const auto all = south_->Run("squeue -h -t all -o '%k|%T'").out;
+  EXPECT_NE(all.find("unrecorded|COMPLETED"), std::string::npos) << all;
+}
+
 TEST_F(SlurmSitesTest, ATaggedJobNobodyTracksIsCancelledAndOthersAreLeftAlone) {
   const auto submit = [&](const std::string& args) {
     const CommandResult r = north_->Run("sbatch --parsable --chdir=" + north_->jobs_dir() +
