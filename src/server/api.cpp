@@ -63,12 +63,13 @@ Response FromStatus(const Status& s) {
     case StatusCode::kResourceExhausted:
       return Error(429, "resource_exhausted", s.message());
     case StatusCode::kIoError:
-      // The store failed (disk full, I/O error): nothing of the request was
-      // kept. The daemon's log has the details; the caller gets no paths.
-      std::fprintf(stderr, "sovgrid: store: %s\n", s.message().c_str());
+      // The store or a file failed (disk full, I/O error): nothing of the
+      // request was kept. The daemon's log has the details; the caller gets
+      // no paths.
+      std::fprintf(stderr, "sovgrid: I/O: %s\n", s.message().c_str());
       return Error(503, "unavailable",
-                   "the control plane cannot commit changes right now (its store failed); "
-                   "nothing was changed; retry later");
+                   "the control plane cannot complete this right now (a storage or I/O "
+                   "failure); nothing was changed; retry later");
     default:
       std::fprintf(stderr, "sovgrid: internal error: %s\n", s.message().c_str());
       return Error(500, "internal", "internal error");
