@@ -243,12 +243,17 @@ class SlurmBackend final : public ExecutionBackend {
                const std::string& handle) override {
     if (handle.empty() && !where.empty()) {
       // Committed as running, but the daemon stopped before it recorded the
-      // sbatch's answer: the next reconcile pass finds the job by its tag,
-      // or reports it lost (never submitted) so that it is queued again.
+      // sbatch's answer. Without a job directory no sbatch was even prepared:
+      // not found, so the caller queues it again. Otherwise the next reconcile
+      // pass finds the job by its tag, or reports it lost (sbatch never
+      // reached Slurm) so that it is queued again.
       Cluster* cl = ClusterOf(where.front().site);
       if (cl == nullptr)
         return NotFound("job '" + job.id + "': site " + where.front().site +
                         " has no Slurm cluster");
+      std::error_code ec;
+      if (!fs::exists(JobDir(EncodeJobId(job.id)), ec))
+        return NotFound("job '" + job.id + "': never submitted to Slurm");
       jobs_[job.id] = {Index(*cl), "", EncodeJobId(job.id), where.size()};
       return Status::Ok();
     }

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "backends/backend_contract.h"
+#include "backends/process.h"
 #include "scenario/loader.h"
 #include "testing/slurm_cluster.h"
 
@@ -538,13 +539,19 @@ TEST_F(SlurmSitesTest, AJobWithoutARecordedHandleIsFoundByItsTag) {
   backend_.reset();
   backend_ = Make();
   ASSERT_TRUE(backend_->Adopt(job, {South(3, {0, 1})}, contract::WallNow(), "").ok());
+  // No job directory: never even prepared, so not found (queued again).
   const model::Job never = Job("never", "true");
-  ASSERT_TRUE(backend_->Adopt(never, {North(0, {0})}, contract::WallNow(), "").ok());
-  ASSERT_TRUE(Drive(30, [&] { return EndOf("unrecorded") && EndOf("never"); }));
+  EXPECT_EQ(backend_->Adopt(never, {North(0, {0})}, contract::WallNow(), "").code(),
+            StatusCode::kNotFound);
+  // Prepared but sbatch never reached Slurm: reported lost by the next pass.
+  const model::Job prepared = Job("prepared", "true");
+  fs::create_directories(dir_ / "jobs" / EncodeJobId(prepared.id));
+  ASSERT_TRUE(backend_->Adopt(prepared, {North(0, {0})}, contract::WallNow(), "").ok());
+  ASSERT_TRUE(Drive(30, [&] { return EndOf("unrecorded") && EndOf("prepared"); }));
   EXPECT_FALSE(EndOf("unrecorded")->failed) << EndOf("unrecorded")->message;
   EXPECT_FALSE(EndOf("unrecorded")->lost) << EndOf("unrecorded")->message;
   EXPECT_EQ(Stdout("unrecorded"), "done\n");
-  EXPECT_TRUE(EndOf("never")->lost) << EndOf("never")->message;
+  EXPECT_TRUE(EndOf("prepared")->lost) << EndOf("prepared")->message;
   // One Slurm job for it: the adopted one was not cancelled as an orphan.
   const auto all = south_->Run("squeue -h -t all -o '%k|%T'").out;
   EXPECT_NE(all.find("unrecorded|COMPLETED"), std::string::npos) << all;
