@@ -9,7 +9,8 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
-  libcpp-httplib-dev libssl-dev
+  libcpp-httplib-dev libssl-dev  # httplib: the HTTP client of the CLI, tests and benches
+  libmicrohttpd-dev  # the daemon's HTTP server
   openssl  # the TLS test makes a throw-away certificate
   slurmctld slurmd slurm-client munge  # the slurm tests' real cluster (docs/slurm.md)
 )
