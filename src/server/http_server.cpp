@@ -19,6 +19,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string_view>
 #include <thread>
@@ -64,11 +65,18 @@ struct ConnState {
 };
 
 // One request, from the access handler's first call to MHD's completion notice.
+// Where a request is: its token being checked (only when it has a body), its
+// body being read, in its handler.
+enum class Stage { kPrecheck, kBody, kHandle };
+
 struct RequestState {
   Request request;
-  bool too_large = false;
-  // Set by the handler thread before it resumes the connection.
-  std::atomic<bool> ready{false};
+  Stage stage = Stage::kBody;
+  bool has_body = false;            // Content-Length above 0, or Transfer-Encoding
+  bool too_large = false;           // the body is, or will be, above the limit
+  std::optional<Response> refusal;  // Api::Precheck's
+  // Set by the handler thread when its task is done, before it resumes the connection.
+  std::atomic<bool> done{false};
   Response response;
 };
 
@@ -283,33 +291,45 @@ struct HttpServer::Impl {
       if (const char* a =
               MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))
         r.authorization = a;
-      std::optional<Response> refuse;
-      try {
-        refuse = api->Precheck(r);
-      } catch (...) {
-        refuse = ErrorResponse(500, "internal", "internal error");
-      }
-      // A response queued now is sent without reading the body (MHD then
-      // closes the connection; the Lingerer lets the client read the response).
       const char* cl =
           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-      if (cs != nullptr)
-        cs->linger = (cl != nullptr && std::string_view(cl) != "0") ||
-                     MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING) != nullptr;
-      if (refuse) return Queue(c, cs, *refuse);
       if (cl != nullptr) {
         unsigned long long n = 0;
-        const char* end = cl + std::char_traits<char>::length(cl);
-        const auto [p, ec] = std::from_chars(cl, end, n);
-        // A malformed length is MHD's to refuse; one that does not fit is too large.
-        if ((ec == std::errc() && n > o.max_body_bytes) || ec == std::errc::result_out_of_range) {
-          rs->too_large = true;
-          return Queue(c, cs, TooLarge());
-        }
+        const auto [p, ec] = std::from_chars(cl, cl + std::char_traits<char>::length(cl), n);
         (void)p;
+        // A malformed length is MHD's to refuse; one that does not fit is too large.
+        rs->too_large =
+            (ec == std::errc() && n > o.max_body_bytes) || ec == std::errc::result_out_of_range;
+        rs->has_body = ec != std::errc() || n > 0;
       }
-      if (cs != nullptr) cs->linger = false;  // the body is read
+      if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        rs->has_body = true;
+      // Without a body, Api::Handle checks the token when the request is complete.
+      if (!rs->has_body) {
+        rs->stage = Stage::kBody;
+        return MHD_YES;
+      }
+      // With one, the token is checked before any of it is read: on a handler
+      // thread, as it reads the store. MHD calls again once resumed.
+      rs->stage = Stage::kPrecheck;
+      return Dispatch(c, cs, rs, [this](RequestState* x) {
+        try {
+          x->refusal = api->Precheck(x->request);
+        } catch (...) {
+          x->refusal = ErrorResponse(500, "internal", "internal error");
+        }
+      });
+    }
+    if (rs->stage == Stage::kPrecheck) {
+      // The call after the precheck, still before the body: a response queued
+      // now is sent without reading the body; MHD then closes the connection
+      // (and the Lingerer lets the client read the response).
+      if (!rs->done.load(std::memory_order_acquire)) return MHD_YES;  // not resumed by us
+      rs->stage = Stage::kBody;
+      if (rs->refusal || rs->too_large) {
+        if (cs != nullptr) cs->linger = true;
+        return Queue(c, cs, rs->refusal ? *rs->refusal : TooLarge());
+      }
       return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -327,27 +347,37 @@ struct HttpServer::Impl {
       rs->request.body.append(upload_data, n);
       return MHD_YES;
     }
-    // The request is complete (or this is the call after the handler resumed it).
-    if (rs->too_large) return Queue(c, cs, TooLarge());
-    if (rs->ready.load(std::memory_order_acquire)) return Queue(c, cs, rs->response);
-    if (cs != nullptr) cs->handling.store(true);
-    // Suspended before the task is queued: the handler thread resumes it.
-    MHD_suspend_connection(c);
-    const bool queued = pool.Submit([this, c, cs, rs] {
-      Handle(rs);
-      if (cs != nullptr) {
-        cs->since_ns.store(NowNs());
-        cs->handling.store(false);
-      }
-      MHD_resume_connection(c);  // rs and c are not touched after this
-    });
-    if (!queued) {
-      // Shutting down: handled here, on the polling thread; MHD calls again
-      // once resumed, and the response is queued then.
-      Handle(rs);
-      if (cs != nullptr) cs->handling.store(false);
-      MHD_resume_connection(c);
+    if (rs->stage == Stage::kBody) {
+      // The request is complete.
+      if (rs->too_large) return Queue(c, cs, TooLarge());
+      rs->stage = Stage::kHandle;
+      return Dispatch(c, cs, rs, [this, cs](RequestState* x) {
+        Handle(x);
+        // The next request's deadline runs from this response.
+        if (cs != nullptr) cs->since_ns.store(NowNs());
+      });
     }
+    // The call after the handler resumed the connection.
+    if (!rs->done.load(std::memory_order_acquire)) return MHD_YES;
+    return Queue(c, cs, rs->response);
+  }
+
+  // Runs `task(rs)` on a handler thread with the connection suspended (on this
+  // thread when the pool is shutting down), then resumes it: MHD calls the
+  // access handler again, which finds rs->done.
+  template <typename Task>
+  MHD_Result Dispatch(MHD_Connection* c, ConnState* cs, RequestState* rs, Task task) {
+    rs->done.store(false);
+    if (cs != nullptr) cs->handling.store(true);  // the request deadline waits for us
+    // Suspended before the task is queued, so that its resume comes after.
+    MHD_suspend_connection(c);
+    auto run = [c, cs, rs, task] {
+      task(rs);
+      if (cs != nullptr) cs->handling.store(false);
+      rs->done.store(true, std::memory_order_release);
+      MHD_resume_connection(c);  // neither rs nor c is touched after this
+    };
+    if (!pool.Submit(run)) run();
     return MHD_YES;
   }
 
@@ -358,7 +388,6 @@ struct HttpServer::Impl {
       rs->response = ErrorResponse(500, "internal", "internal error");
     }
     std::string().swap(rs->request.body);
-    rs->ready.store(true, std::memory_order_release);
   }
 
   void OnCompleted(MHD_Connection* c, void** con_cls) {
