@@ -1,7 +1,7 @@
 // Latency of `sovgrid serve` under a connection flood (docs/benchmarks.md,
 // issue 14 "Hostile input"):
 //   conn_flood [--idle 2000] [--slowloris 100] [--requests 300] [--flood-seconds 40]
-//              [--scenario FILE --tenant T] [-- more serve flags]
+//              [--scenario FILE --tenant T] [--binary SOVGRID] [-- more serve flags]
 // Starts the real daemon on loopback (a fresh data directory), then measures
 // p50/p99/max latency of `GET /healthz` and of an authorised `POST /v1/jobs`,
 // --requests of each, sequential, each on a new connection (what a client
@@ -49,6 +49,7 @@ struct Options {
   double flood_seconds = 40;
   std::string scenario = std::string(SOVGRID_SOURCE_DIR) + "/scenarios/korea-2027.toml";
   std::string tenant = "fm-lgai";
+  std::string binary = SOVGRID_BINARY;  // another build's, to compare
   std::vector<std::string> serve_args;
 };
 
@@ -214,12 +215,15 @@ int main(int argc, char** argv) {
       o.flood_seconds = std::stod(v);
     } else if (k == "--scenario") {
       o.scenario = v;
+    } else if (k == "--binary") {
+      o.binary = v;
     } else if (k == "--tenant") {
       o.tenant = v;
     } else {
-      std::fprintf(stderr,
-                   "usage: conn_flood [--idle N] [--slowloris N] [--requests N] "
-                   "[--flood-seconds S] [--scenario FILE --tenant T] [-- serve flags]\n");
+      std::fprintf(
+          stderr,
+          "usage: conn_flood [--idle N] [--slowloris N] [--requests N] "
+          "[--flood-seconds S] [--scenario FILE --tenant T] [--binary SOVGRID] [-- serve flags]\n");
       return 2;
     }
   }
@@ -239,7 +243,7 @@ int main(int argc, char** argv) {
   args.insert(args.end(), o.serve_args.begin(), o.serve_args.end());
   int rc = 0;
   {
-    sovgrid::testing::Daemon daemon(SOVGRID_BINARY, args, (dir / "serve.log").string());
+    sovgrid::testing::Daemon daemon(o.binary, args, (dir / "serve.log").string());
     const int port = daemon.WaitForPort();
     std::string token;
     std::ifstream(dir / "data" / "admin.token") >> token;

@@ -147,18 +147,22 @@ class Lingerer {
   // Takes ownership of `fd`.
   void Add(int fd) {
     ::shutdown(fd, SHUT_WR);
-    std::lock_guard lock(mu_);
-    if (stop_ || incoming_.size() + count_ >= kMaxSockets) {
-      ::close(fd);
-      return;
+    {
+      std::lock_guard lock(mu_);
+      if (stop_ || incoming_.size() + count_ >= kMaxSockets) {
+        ::close(fd);
+        return;
+      }
+      incoming_.push_back(fd);
     }
-    incoming_.push_back(fd);
+    cv_.notify_one();
   }
   void Stop() {
     {
       std::lock_guard lock(mu_);
       stop_ = true;
     }
+    cv_.notify_one();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -174,7 +178,9 @@ class Lingerer {
     std::vector<char> scratch(65536);
     for (;;) {
       {
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
+        // Asleep while there is nothing to hold.
+        cv_.wait(lock, [&] { return stop_ || !held.empty() || !incoming_.empty(); });
         for (int fd : incoming_)
           held.push_back({fd, NowNs() + static_cast<std::int64_t>(kLingerSeconds * 1e9)});
         incoming_.clear();
@@ -183,7 +189,7 @@ class Lingerer {
       }
       polled.clear();
       for (const Held& h : held) polled.push_back({h.fd, POLLIN, 0});
-      ::poll(polled.data(), polled.size(), 50);  // also the delay for new sockets
+      ::poll(polled.data(), polled.size(), 50);  // 50 ms: the delay for sockets added meanwhile
       const std::int64_t now = NowNs();
       std::size_t kept = 0;
       for (std::size_t i = 0; i < held.size(); ++i) {
@@ -206,6 +212,7 @@ class Lingerer {
   }
 
   std::mutex mu_;
+  std::condition_variable cv_;
   std::vector<int> incoming_;
   std::size_t count_ = 0;  // sockets the thread holds
   bool stop_ = false;
