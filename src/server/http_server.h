@@ -19,7 +19,7 @@
 //    closed (slowloris). The time a request spends in its handler does not
 //    count; an idle keep-alive connection is therefore closed after
 //    min(idle timeout, request timeout).
-//  * Every response the server makes itself (413, 500, 503) has a JSON body
+//  * Every response the server makes itself (413, 500) has a JSON body
 //    {"error": {"code", "message"}}, like the Api's own errors.
 #pragma once
 
