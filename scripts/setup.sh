@@ -10,7 +10,8 @@ PACKAGES=(
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   sqlite3  # the store test builds a database of an older schema
-  libcpp-httplib-dev libssl-dev
+  libcpp-httplib-dev libssl-dev  # httplib: the HTTP client of the CLI, tests and benches
+  libmicrohttpd-dev  # the daemon's HTTP server
   openssl  # the TLS test makes a throw-away certificate
   slurmctld slurmd slurm-client munge  # the slurm tests' real cluster (docs/slurm.md)
 )

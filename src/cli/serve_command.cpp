@@ -1,6 +1,7 @@
 #include "cli/serve_command.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
 
@@ -36,6 +37,12 @@ struct Options {
   double kill_grace_s = 5;
   double cycle_interval_s = 1;
   std::size_t max_body_mb = 64;
+  // Connection handling (server::HttpServerOptions has the contracts).
+  int max_connections = 4096;
+  int max_connections_per_ip = 0;
+  double request_timeout_s = 30;
+  int idle_timeout_s = 15;
+  int keepalive_max_requests = 1000;
   std::string tls_cert, tls_key;
 };
 
@@ -98,6 +105,24 @@ Status ApplyConfigFile(CLI::App* cmd, const std::string& path) {
     }
   }
   return Status::Ok();
+}
+
+// Every connection is a descriptor: the soft limit (often 1024) is raised to
+// the hard one. Warns when even that is below the connection cap.
+void RaiseFileLimit(int max_connections) {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  if (r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &r);
+    ::getrlimit(RLIMIT_NOFILE, &r);
+  }
+  // The store, the backend and the listener need some descriptors too.
+  const rlim_t needed = static_cast<rlim_t>(max_connections) + 256;
+  if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < needed)
+    std::cerr << "sovgrid serve: warning: the open-file limit (" << r.rlim_cur
+              << ") is below --max-connections + 256 (" << needed
+              << "); connections beyond it are refused by the kernel\n";
 }
 
 int Run(const Options& o) {
@@ -194,7 +219,17 @@ int Run(const Options& o) {
     std::cerr << "error: --tls-cert and --tls-key go together\n";
     return 2;
   }
-  server::HttpServer http(&api, o.max_body_mb << 20, o.tls_cert, o.tls_key);
+  RaiseFileLimit(o.max_connections);
+  server::HttpServerOptions ho;
+  ho.max_body_bytes = o.max_body_mb << 20;
+  ho.max_connections = o.max_connections;
+  ho.max_connections_per_ip = o.max_connections_per_ip;
+  ho.request_timeout_s = o.request_timeout_s;
+  ho.idle_timeout_s = o.idle_timeout_s;
+  ho.keepalive_max_requests = o.keepalive_max_requests;
+  ho.tls_cert = o.tls_cert;
+  ho.tls_key = o.tls_key;
+  server::HttpServer http(&api, ho);
   if (!http.valid()) {
     std::cerr << "error: cannot load the TLS certificate " << o.tls_cert << " and key " << o.tls_key
               << "\n";
@@ -299,6 +334,28 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body accepted, MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-connections", o->max_connections,
+                  "Concurrent connections served; more are closed as soon as they are accepted")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--max-connections-per-ip", o->max_connections_per_ip,
+                  "Concurrent connections from one client address (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--request-timeout-s", o->request_timeout_s,
+                  "Seconds a connection has to send a complete request (headers and body), from "
+                  "its opening or its previous response; then it is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  cmd->add_option("--idle-timeout-s", o->idle_timeout_s,
+                  "Seconds without a byte before a connection is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option("--keepalive-max-requests", o->keepalive_max_requests,
+                  "Requests per connection; the last is answered with 'Connection: close' "
+                  "(0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000000));
   cmd->callback([o, config, cmd] {
     if (!config->empty()) {
       if (Status s = ApplyConfigFile(cmd, *config); !s.ok()) {
