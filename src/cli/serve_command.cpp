@@ -178,7 +178,10 @@ int Run(const Options& o) {
     auto local = backends::MakeLocalBackend(lo, &summary);
     if (!local.ok()) {
       std::cerr << "error: " << local.status().message() << "\n";
-      return local.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
+      if (local.status().code() != StatusCode::kFailedPrecondition) return 1;
+      std::cerr << "error: --backend local: start the daemon as root, or pass --job-isolation "
+                   "none (development only)\n";
+      return 2;
     }
     std::cout << "sovgrid serve: local execution: " << summary << std::endl;
     backend = std::move(local).value();
