@@ -104,6 +104,7 @@ struct Drain {
   std::vector<pid_t> groups;    // kNone: the ranks' process groups
   std::vector<pid_t> children;  // not yet reaped
   std::string cgroup;
+  fs::path state;        // the job's state folder (empty: none known)
   fs::path clear_state;  // a stopped job's process records go (empty: kept)
 };
 
@@ -159,8 +160,10 @@ class LocalBackend final : public ExecutionBackend {
     lj.dir = JobDir(job.tenant, job.id);
     lj.state = StateDir(job.tenant, job.id);
     if (cgroups_.has_value()) lj.cgroup = Component(job.tenant) + "@" + Component(job.id);
+    // No uid (with kUid): the job ended and nothing of it runs any more (its
+    // uid was released); its end is reported again from its records.
     if (Isolated()) lj.uid = RecordedUid(lj);
-    bool complete = !Isolated() || lj.uid.has_value();
+    bool complete = true;
     for (std::size_t r = 0; r < where.size(); ++r) {
       std::ifstream in(lj.state / ("rank-" + std::to_string(r) + ".pid"));
       Rank rank;
@@ -329,7 +332,14 @@ class LocalBackend final : public ExecutionBackend {
   }
 
   Result<uid_t> AllocateUid() {
-    const std::set<uid_t> live = LiveProcessUids();  // a uid someone else uses is skipped too
+    // A uid some process uses is skipped too (the range is meant to be
+    // sovgrid's alone; this catches what an earlier instance left). Read at
+    // most once a second: a cycle may start thousands of jobs.
+    if (Clock::now() - live_read_at_ > std::chrono::seconds(1)) {
+      live_cache_ = LiveProcessUids();
+      live_read_at_ = Clock::now();
+    }
+    const std::set<uid_t>& live = live_cache_;
     for (std::uint32_t i = 0; i < o_.uid_count; ++i) {
       const std::uint32_t offset = (next_uid_ + i) % o_.uid_count;
       const uid_t uid = o_.uid_base + offset;
@@ -370,9 +380,12 @@ class LocalBackend final : public ExecutionBackend {
     d.dirs = {lj.dir};
     d.uid = lj.uid;
     d.cgroup = lj.cgroup;
+    d.state = lj.state;
     if (clear_state) d.clear_state = lj.state;
     for (const auto& r : lj.ranks) {
-      if (!lj.uid.has_value()) d.groups.push_back(r.pid);
+      // With kUid the uid reaches everything; a process group id of a job
+      // whose uid was released may name someone else's group by now.
+      if (!Isolated()) d.groups.push_back(r.pid);
       if (r.child && !r.done) d.children.push_back(r.pid);
     }
     return d;
@@ -406,6 +419,12 @@ class LocalBackend final : public ExecutionBackend {
         // Back to the daemon before the uid is handed out again, so that the
         // next job under it cannot read this one's output.
         for (const auto& dir : d.dirs) (void)ChownTree(dir.string(), ::geteuid(), ::getegid());
+        // The job no longer owns the uid: a restarted daemon adopting the
+        // job (to report its end) must not claim or kill it.
+        if (!d.state.empty()) {
+          std::error_code ec;
+          fs::remove(d.state / "uid", ec);
+        }
         busy_uids_.erase(*d.uid);
       }
       if (!d.cgroup.empty()) cgroups_->Remove(d.cgroup);
@@ -631,6 +650,8 @@ class LocalBackend final : public ExecutionBackend {
   std::set<uid_t> busy_uids_;  // of running jobs and drains
   std::uint32_t next_uid_ = 0;
   std::map<uid_t, std::vector<fs::path>> unsettled_;  // see ScanOwnedFolders
+  std::set<uid_t> live_cache_;                        // see AllocateUid
+  Clock::time_point live_read_at_{};
   bool settled_ = false;
 };
 

@@ -547,6 +547,30 @@ TEST_F(LocalBackendTest, AJobIsAdoptedByItsFolderWithoutAHandle) {
   EXPECT_EQ(all, "ran\n");
 }
 
+TEST_F(LocalBackendTest, AJobReportedBeforeACrashIsReportedAgainWithoutItsOldUid) {
+  // The daemon died after Poll reported the end but before it was committed:
+  // the restarted one adopts the job and reports the same end, without
+  // claiming (or killing) the uid it had, which may belong to another job now.
+  const model::Job job = Job("reported", "id -u > $SOVGRID_JOB_DIR/uid; exit 5");
+  ASSERT_TRUE(backend_->Start(job, kOnePart, 0).ok());
+  auto e = WaitFor("reported");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->message, "exit 5");
+  const auto uid = static_cast<uid_t>(ReadNumber(JobDir("reported") / "uid"));
+  if (Root()) {
+    ASSERT_TRUE(UidGone(uid));
+    backend_->Poll(0);
+    EXPECT_FALSE(fs::exists(dir_ / "local" / "state" / "lab" / "reported" / "uid"));
+  }
+  backend_.reset();
+  backend_ = Make();
+  ASSERT_TRUE(backend_->Adopt(job, kOnePart, 0, "pid:1").ok());
+  e = WaitFor("reported");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_TRUE(e->failed);
+  EXPECT_EQ(e->message, "exit 5");
+}
+
 TEST_F(LocalBackendTest, AJobThatMayNotHaveStartedIsKilledAndNotAdopted) {
   // A daemon died after recording the process but before knowing it ran its
   // command (record still "starting"): the process goes, the job is requeued.

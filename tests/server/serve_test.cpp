@@ -771,8 +771,17 @@ TEST_F(ServeTest, WithoutRootLocalExecutionNeedsIsolationNone) {
                kScenario, "--data-dir", data.string(), "--backend", "local", "--listen",
                "127.0.0.1:0", "--job-isolation", "none"},
               (dir_ / "nobody.log").string());
-  ASSERT_GT(none.WaitForPort(), 0) << none.Log();
+  port_ = none.WaitForPort();
+  ASSERT_GT(port_, 0) << none.Log();
   EXPECT_NE(none.Log().find("warning: --job-isolation none"), std::string::npos) << none.Log();
+  std::ifstream(data / "admin.token") >> admin_;
+  auto r = Call("POST", "/v1/jobs", admin_,
+                R"({"id": "dev", "tenant": "startup", "command": "id -u; echo $HOME"})");
+  ASSERT_EQ(r->status, 201) << r->body;
+  const json j = WaitForState("dev", "finished");
+  ASSERT_EQ(j["state"], "finished") << j.dump() << none.Log();
+  EXPECT_EQ(Call("GET", "/v1/jobs/dev/logs", admin_)->body,
+            "65534\n" + (data / "local" / "jobs" / "startup" / "dev").string() + "\n");
   EXPECT_EQ(none.Stop(SIGTERM), 0) << none.Log();
 }
 
