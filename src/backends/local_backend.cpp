@@ -443,10 +443,10 @@ class LocalBackend final : public ExecutionBackend {
 
   bool AnythingRuns(const LocalJob& lj, const std::set<uid_t>& live) const {
     if (!lj.cgroup.empty() && cgroups_->Populated(lj.cgroup)) return true;
-    if (lj.uid.has_value()) {
-      return live.count(*lj.uid) > 0 ||
-             std::any_of(lj.ranks.begin(), lj.ranks.end(), [](const Rank& r) { return !r.done; });
-    }
+    const bool ranks_run =
+        std::any_of(lj.ranks.begin(), lj.ranks.end(), [](const Rank& r) { return !r.done; });
+    if (lj.uid.has_value()) return live.count(*lj.uid) > 0 || ranks_run;
+    if (Isolated()) return ranks_run;  // its uid released: nothing of it is left
     return std::any_of(lj.ranks.begin(), lj.ranks.end(),
                        [](const Rank& r) { return GroupAlive(r.pid); });
   }
@@ -454,7 +454,7 @@ class LocalBackend final : public ExecutionBackend {
   void Signal(const LocalJob& lj, int sig) const {
     if (lj.uid.has_value()) {
       SignalUid(*lj.uid, sig);  // reaches what left the process groups too
-    } else {
+    } else if (!Isolated()) {   // with kUid and no uid: nothing of it is left
       for (const auto& r : lj.ranks) {
         if (r.pid > 0) ::kill(-r.pid, sig);
       }
