@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -135,6 +136,14 @@ int Run(const Options& o) {
   // Everything the daemon creates is its own: the database, its WAL, tokens.
   ::umask(077);
   const bool isolated = o.backend == "local" && o.job_isolation == "uid";
+  if (isolated && ::geteuid() != 0) {
+    // Refused before anything is created in the data dir.
+    std::cerr << "error: --backend local runs each job under a uid of its own, which needs root "
+                 "(this process runs as uid "
+              << ::geteuid()
+              << "): start the daemon as root, or pass --job-isolation none (development only)\n";
+    return 2;
+  }
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
   // Not listable by anyone else. 0711 when jobs run under their own uids:
@@ -351,15 +360,18 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--job-max-file-size-mb", o->job_max_file_size_mb,
                   "Local execution: largest file a job writes, its output included, MiB "
                   "(RLIMIT_FSIZE); 0: unlimited")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
   cmd->add_option("--job-max-address-space-mb", o->job_max_address_space_mb,
                   "Local execution: address space per process, MiB (RLIMIT_AS; GPU runtimes "
                   "map far more than they use); 0: unlimited")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
   cmd->add_option("--job-max-memory-mb", o->job_max_memory_mb,
                   "Local execution: memory per job, MiB (memory.max of its cgroup v2; not "
                   "enforced without one); 0: unlimited")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
   cmd->add_option("--job-cgroup", o->job_cgroup,
                   "Local execution: auto (a cgroup v2 per job under /sys/fs/cgroup/sovgrid-jobs "
                   "when /sys/fs/cgroup is a writable cgroup2 mount, else rlimits only), none, or "

@@ -766,6 +766,7 @@ TEST_F(ServeTest, WithoutRootLocalExecutionNeedsIsolationNone) {
   EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
   EXPECT_NE(refused.err.find("--job-isolation none"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("needs root"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(data / "sovgrid.db")) << "refused before anything is created";
   Daemon none("/usr/bin/setpriv",
               {"--reuid=65534", "--regid=65534", "--clear-groups", kBinary, "serve", "--scenario",
                kScenario, "--data-dir", data.string(), "--backend", "local", "--listen",
