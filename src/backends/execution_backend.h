@@ -112,21 +112,53 @@ class ExecutionBackend {
 // seconds from its start (a job without runtime_s runs until it is stopped).
 std::unique_ptr<ExecutionBackend> MakeTwinBackend(double speedup);
 
+// How the local backend keeps jobs from the daemon and from each other
+// (docs/backends.md, "Isolation model").
+enum class JobIsolation : std::uint8_t {
+  kUid,   // each running job under a uid and gid of its own; needs root
+  kNone,  // jobs run as the daemon's user, in reach of its files: development only
+};
+
 struct LocalBackendOptions {
-  // Per-job folders (output, process ids, exit statuses) go under it; it is
-  // created if missing and must survive restarts for Adopt and Logs.
+  // Per-job folders go under it: DIR/jobs/TENANT/ID (the job's own: output,
+  // exit statuses, its HOME) and DIR/state/TENANT/ID (the daemon's: uid,
+  // process ids). Created if missing; must survive restarts for Adopt and Logs.
   std::string dir;
   std::string shell = "/bin/sh";  // runs the job's command with -c
-  // After Stop, a job's process groups get SIGTERM, then SIGKILL this much later.
+  // After Stop, a job's processes get SIGTERM, then SIGKILL this much later.
   double kill_grace_s = 5;
+  JobIsolation isolation = JobIsolation::kUid;
+  // kUid: uids (and gids of the same number) [uid_base, uid_base + uid_count)
+  // are handed out, one per running job; nothing else may use them. Linux
+  // needs no passwd entry for them.
+  std::uint32_t uid_base = 2000000000;
+  std::uint32_t uid_count = 65536;
+  std::string path = "/usr/local/bin:/usr/bin:/bin";  // the jobs' PATH
+  // setrlimit in each job process (0: inherited). max_processes is
+  // RLIMIT_NPROC, which counts a uid's processes: applied with kUid only.
+  std::uint64_t max_processes = 4096;
+  std::uint64_t max_open_files = 4096;
+  std::uint64_t max_file_size_bytes = 0;
+  std::uint64_t max_address_space_bytes = 0;
+  // Per-job cgroup v2: "auto" (/sys/fs/cgroup/sovgrid-jobs when
+  // /sys/fs/cgroup is a writable cgroup2 mount), "none", or a delegated cgroup2
+  // directory. memory.max (0: none) and pids.max (= max_processes) per job.
+  std::string cgroup = "auto";
+  std::uint64_t max_memory_bytes = 0;
 };
 
 // Runs each job's `command` as processes on this machine: one per node of its
-// placement, each in its own process group, with the accelerators of its part
+// placement, each in a session of its own, with the accelerators of its part
 // in CUDA_VISIBLE_DEVICES (and SOVGRID_* variables, docs/backends.md), stdout
-// and stderr appended to DIR/jobs/JOB/{stdout,stderr}. A job ends when all its
-// processes ended; it failed if any exited non-zero or was killed.
-Result<std::unique_ptr<ExecutionBackend>> MakeLocalBackend(const LocalBackendOptions& options);
+// and stderr appended to DIR/jobs/TENANT/ID/{stdout,stderr}. A job ends when
+// all its processes ended; it failed if any exited non-zero or was killed.
+// With kUid, whatever runs under a job's uid is killed when the job ends or is
+// stopped, and the uid is handed out again only once nothing runs under it.
+// FailedPrecondition for kUid when not running as root; InvalidArgument when
+// a folder above DIR keeps job uids out. `summary`, if given, gets one line on
+// the isolation, limits and cgroups in force, for the daemon's log.
+Result<std::unique_ptr<ExecutionBackend>> MakeLocalBackend(const LocalBackendOptions& options,
+                                                           std::string* summary = nullptr);
 
 // The Slurm backend is declared in backends/slurm_backend.h.
 

@@ -4,13 +4,17 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -44,6 +48,16 @@ struct Options {
   int idle_timeout_s = 15;
   int keepalive_max_requests = 1000;
   std::string tls_cert, tls_key;
+  // Local execution's isolation and limits (docs/backends.md, "Isolation model").
+  std::string job_isolation = "uid";
+  std::uint32_t job_uid_base = 2000000000;
+  std::uint32_t job_uid_count = 65536;
+  std::uint64_t job_max_processes = 4096;
+  std::uint64_t job_max_open_files = 4096;
+  std::uint64_t job_max_file_size_mb = 0;
+  std::uint64_t job_max_address_space_mb = 0;
+  std::uint64_t job_max_memory_mb = 0;
+  std::string job_cgroup = "auto";
 };
 
 model::Time Now() {
@@ -144,8 +158,33 @@ int Run(const Options& o) {
     if (diagnostics.empty()) std::cerr << "error: " << grid.status().message() << "\n";
     return 1;
   }
+  // Everything the daemon creates is its own: the database, its WAL, tokens.
+  ::umask(077);
+  const bool isolated = o.backend == "local" && o.job_isolation == "uid";
+  if (isolated && ::geteuid() != 0) {
+    // Refused before anything is created in the data dir.
+    std::cerr << "error: --backend local runs each job under a uid of its own, which needs root "
+                 "(this process runs as uid "
+              << ::geteuid()
+              << "): start the daemon as root, or pass --job-isolation none (development only)\n";
+    return 2;
+  }
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
+  // Not listable by anyone else. 0711 when jobs run under their own uids:
+  // they pass through it to their folders (DATA_DIR/local/jobs/...) and can
+  // open nothing else in it (the database and admin.token are 0600).
+  if (::chmod(o.data_dir.c_str(), isolated ? 0711 : 0700) != 0) {
+    std::cerr << "error: " << o.data_dir << ": cannot set its mode: " << std::strerror(errno)
+              << "\n";
+    return 1;
+  }
+  const std::string token_path = (std::filesystem::path(o.data_dir) / "admin.token").string();
+  if (::chmod(token_path.c_str(), 0600) != 0 && errno != ENOENT) {
+    std::cerr << "error: " << token_path << ": cannot set mode 0600: " << std::strerror(errno)
+              << "\n";
+    return 1;
+  }
   auto store = store::OpenSqliteStore(o.data_dir);
   if (!store.ok()) {
     std::cerr << "error: " << store.status().message() << "\n";
@@ -156,11 +195,29 @@ int Run(const Options& o) {
     backends::LocalBackendOptions lo;
     lo.dir = (std::filesystem::path(o.data_dir) / "local").string();
     lo.kill_grace_s = o.kill_grace_s;
-    auto local = backends::MakeLocalBackend(lo);
+    lo.isolation = isolated ? backends::JobIsolation::kUid : backends::JobIsolation::kNone;
+    lo.uid_base = o.job_uid_base;
+    lo.uid_count = o.job_uid_count;
+    lo.max_processes = o.job_max_processes;
+    lo.max_open_files = o.job_max_open_files;
+    lo.max_file_size_bytes = o.job_max_file_size_mb << 20;
+    lo.max_address_space_bytes = o.job_max_address_space_mb << 20;
+    lo.max_memory_bytes = o.job_max_memory_mb << 20;
+    lo.cgroup = o.job_cgroup;
+    if (!isolated)
+      std::cerr << "warning: --job-isolation none: jobs run as this user and can read and change "
+                   "everything the daemon can (its database, admin.token, other jobs' output); "
+                   "for development only\n";
+    std::string summary;
+    auto local = backends::MakeLocalBackend(lo, &summary);
     if (!local.ok()) {
       std::cerr << "error: " << local.status().message() << "\n";
-      return 1;
+      if (local.status().code() != StatusCode::kFailedPrecondition) return 1;
+      std::cerr << "error: --backend local: start the daemon as root, or pass --job-isolation "
+                   "none (development only)\n";
+      return 2;
     }
+    std::cout << "sovgrid serve: local execution: " << summary << std::endl;
     backend = std::move(local).value();
   } else if (o.backend == "slurm") {
     if (o.slurm_config.empty()) {
@@ -196,7 +253,7 @@ int Run(const Options& o) {
     return 1;
   }
   if (!secret->empty()) {
-    const std::string path = (std::filesystem::path(o.data_dir) / "admin.token").string();
+    const std::string& path = token_path;
     if (Status s = WriteSecretFile(path, *secret); !s.ok()) {
       std::cerr << "error: " << s.message() << "\n";
       return 1;
@@ -320,6 +377,48 @@ void AddServeCommand(CLI::App& app) {
                   "Local execution: seconds between SIGTERM and SIGKILL when a job is stopped")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
+  cmd->add_option("--job-isolation", o->job_isolation,
+                  "Local execution: uid (each running job under a uid of its own, from "
+                  "--job-uid-base; needs root) or none (jobs run as the daemon's user and can read "
+                  "its database and tokens: development only)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"uid", "none"}));
+  cmd->add_option("--job-uid-base", o->job_uid_base,
+                  "Local execution: first uid (and gid) handed to jobs; nothing else may use "
+                  "the range")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint32_t{1}, std::uint32_t{4294000000U}));
+  cmd->add_option("--job-uid-count", o->job_uid_count,
+                  "Local execution: number of job uids: at most this many jobs run at once")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint32_t{1}, std::uint32_t{1U << 24}));
+  cmd->add_option("--job-max-processes", o->job_max_processes,
+                  "Local execution: processes per job (RLIMIT_NPROC of its uid; pids.max of its "
+                  "cgroup v2); 0: unlimited")
+      ->capture_default_str();
+  cmd->add_option("--job-max-open-files", o->job_max_open_files,
+                  "Local execution: open files per process (RLIMIT_NOFILE); 0: inherited")
+      ->capture_default_str();
+  cmd->add_option("--job-max-file-size-mb", o->job_max_file_size_mb,
+                  "Local execution: largest file a job writes, its output included, MiB "
+                  "(RLIMIT_FSIZE); 0: unlimited")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
+  cmd->add_option("--job-max-address-space-mb", o->job_max_address_space_mb,
+                  "Local execution: address space per process, MiB (RLIMIT_AS; GPU runtimes "
+                  "map far more than they use); 0: unlimited")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
+  cmd->add_option("--job-max-memory-mb", o->job_max_memory_mb,
+                  "Local execution: memory per job, MiB (memory.max of its cgroup v2; not "
+                  "enforced without one); 0: unlimited")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
+  cmd->add_option("--job-cgroup", o->job_cgroup,
+                  "Local execution: auto (a cgroup v2 per job under /sys/fs/cgroup/sovgrid-jobs "
+                  "when /sys/fs/cgroup is a writable cgroup2 mount, else rlimits only), none, or "
+                  "a delegated cgroup2 directory to create the jobs' cgroups in")
+      ->capture_default_str();
   cmd->add_option("--speedup", o->speedup,
                   "Twin execution: jobs run runtime_s / SPEEDUP seconds of wall-clock time")
       ->capture_default_str()

@@ -2,8 +2,11 @@
 // a commit is on disk when it returns, prepared statements reused. One writing
 // connection behind a mutex; reads lease one of a few reading connections.
 #include <sqlite3.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <string_view>
@@ -637,6 +640,14 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir) {
   auto store = std::make_unique<SqliteStore>(db, path);
   if (Status s = store->Init(); !s.ok()) return s;
   if (Status s = store->OpenReader(); !s.ok()) return s;
+  // The database holds token hashes and every tenant's jobs: the daemon's
+  // alone. SQLite creates -wal and -shm with the database's mode; files made
+  // by an earlier version (or another umask) are narrowed here.
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string file = path + suffix;
+    if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT)
+      return IoError(file + ": cannot set mode 0600: " + std::strerror(errno));
+  }
   return std::unique_ptr<Store>(std::move(store));
 }
 

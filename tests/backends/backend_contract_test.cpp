@@ -6,7 +6,9 @@
 #include "backends/backend_contract.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -40,6 +42,11 @@ struct LocalHarness {
     LocalBackendOptions o;
     o.dir = dir.string();
     o.kill_grace_s = 1;
+    // As root (CI) jobs run under their own uids, from a range of this test
+    // process alone; elsewhere as the user.
+    o.isolation = ::geteuid() == 0 ? JobIsolation::kUid : JobIsolation::kNone;
+    o.uid_base = 2110000000U + static_cast<std::uint32_t>(::getpid() % 100000) * 64U;
+    o.uid_count = 64;
     auto b = MakeLocalBackend(o);
     EXPECT_TRUE(b.ok()) << b.status().message();
     return b.ok() ? std::move(b).value() : nullptr;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "testing/daemon.h"
@@ -64,6 +66,51 @@ class ServeTest : public ::testing::Test {
     if (method == "GET") return client.Get(path, headers);
     if (method == "DELETE") return client.Delete(path, headers);
     return client.Post(path, headers, body, "application/json");
+  }
+  // serve's flags for local execution: as root (CI) jobs run under uids of
+  // their own, from a range of this test process alone (ctest runs test
+  // processes side by side); elsewhere with isolation none.
+  static bool Root() { return ::geteuid() == 0; }
+  static std::string UidBase() {
+    return std::to_string(2120000000U + static_cast<unsigned>(::getpid() % 100000) * 64U);
+  }
+  static std::vector<std::string> Local(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--backend", "local",           "--job-uid-base",
+                                     UidBase(),   "--job-uid-count", "64"};
+    if (!Root()) args.insert(args.end(), {"--job-isolation", "none"});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  fs::path JobDir(const std::string& tenant, const std::string& id) const {
+    return dir_ / "data" / "local" / "jobs" / tenant / id;
+  }
+  // The number a job wrote to `file` (0 when it did not within 10 s).
+  static long long ReadNumber(const fs::path& file) {
+    long long n = 0;
+    for (int i = 0; i < 500 && n == 0; ++i) {
+      std::ifstream in(file);
+      in >> n;
+      if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return n;
+  }
+  // Whether a live (not zombie) process has `uid` as its real uid.
+  static bool UidRuns(uid_t uid) {
+    for (const auto& p : fs::directory_iterator("/proc")) {
+      const std::string name = p.path().filename().string();
+      if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+      std::ifstream in(p.path() / "status");
+      std::string line, state;
+      while (std::getline(in, line)) {
+        if (line.rfind("State:", 0) == 0) state = line;
+        if (line.rfind("Uid:", 0) == 0) {
+          std::istringstream f(line.substr(4));
+          unsigned long long real = 0;
+          if (f >> real && real == uid && state.find('Z') == std::string::npos) return true;
+        }
+      }
+    }
+    return false;
   }
   // The response's JSON; a JSON null when there was no response.
   json Body(const httplib::Result& r) {
@@ -530,7 +577,7 @@ TEST_F(ServeTest, RunningJobsKeepTheirAllocationAcrossSigkill) {
 }
 
 TEST_F(ServeTest, LocalExecutionRunsCommandsAndKeepsTheirOutput) {
-  Start({"--backend", "local", "--kill-grace", "1"});
+  Start(Local({"--kill-grace", "1"}));
   auto r = Call("POST", "/v1/jobs", admin_,
                 json({{"id", "hello"},
                       {"tenant", "startup"},
@@ -573,11 +620,11 @@ TEST_F(ServeTest, LocalExecutionRunsCommandsAndKeepsTheirOutput) {
   EXPECT_EQ(j["reason"], "exit 3") << j.dump();
 
   // Cancelling a running job kills its processes.
-  const fs::path pidfile = dir_ / "sleeper.pid";
+  const fs::path pidfile = JobDir("startup", "sleeper") / "sleeper.pid";
   r = Call("POST", "/v1/jobs", admin_,
            json({{"id", "sleeper"},
                  {"tenant", "startup"},
-                 {"command", "echo $$ > " + pidfile.string() + "; exec sleep 300"}})
+                 {"command", "echo $$ > $SOVGRID_JOB_DIR/sleeper.pid; exec sleep 300"}})
                .dump());
   ASSERT_EQ(r->status, 201) << r->body;
   ASSERT_EQ(WaitForState("sleeper", "running")["state"], "running");
@@ -600,9 +647,14 @@ TEST_F(ServeTest, LocalExecutionRunsCommandsAndKeepsTheirOutput) {
 }
 
 TEST_F(ServeTest, ALocalJobRunsOnThroughADaemonSigkill) {
-  Start({"--backend", "local"});
+  Start(Local());
+  // Two jobs of two tenants; each counts its runs in its own folder.
+  const std::string count = "echo start >> $SOVGRID_JOB_DIR/runs; sleep 2; echo done; ";
   auto r = Call("POST", "/v1/jobs", admin_,
-                R"({"id": "long", "tenant": "startup", "command": "sleep 2; echo done"})");
+                json({{"id", "long"}, {"tenant", "startup"}, {"command", count + "true"}}).dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  r = Call("POST", "/v1/jobs", admin_,
+           json({{"id", "other"}, {"tenant", "acme"}, {"command", count + "exit 4"}}).dump());
   ASSERT_EQ(r->status, 201) << r->body;
   json running = WaitForState("long", "running");
   // The start is committed before the process runs, its handle just after.
@@ -611,9 +663,10 @@ TEST_F(ServeTest, ALocalJobRunsOnThroughADaemonSigkill) {
     running = Body(Call("GET", "/v1/jobs/long", admin_));
   }
   ASSERT_EQ(running["state"], "running") << running.dump();
+  ASSERT_EQ(WaitForState("other", "running")["state"], "running");
   EXPECT_EQ(running["backend_ref"].get<std::string>().rfind("pid:", 0), 0U) << running.dump();
   EXPECT_EQ(daemon_->Stop(SIGKILL), 128 + SIGKILL);
-  Start({"--backend", "local"});
+  Start(Local());
   const json j = WaitForState("long", "finished");
   ASSERT_EQ(j["state"], "finished") << j.dump();
   EXPECT_EQ(j["reason"], "exit 0");
@@ -622,11 +675,136 @@ TEST_F(ServeTest, ALocalJobRunsOnThroughADaemonSigkill) {
   for (const auto& e : j["history"]) states.push_back(e["state"]);
   EXPECT_EQ(states, (std::vector<std::string>{"pending", "running", "finished"})) << j.dump();
   EXPECT_EQ(Call("GET", "/v1/jobs/long/logs", admin_)->body, "done\n");
+  const json other = WaitForState("other", "failed");
+  EXPECT_EQ(other["reason"], "exit 4") << other.dump();
+  // Each ran once: adopted, not started again.
+  for (const auto& [tenant, id] : {std::pair{"startup", "long"}, std::pair{"acme", "other"}}) {
+    std::ifstream in(JobDir(tenant, id) / "runs");
+    std::string runs((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(runs, "start\n") << id;
+  }
+}
+
+// The reproduction of issue 14: a job must not read the admin token, the
+// database or another tenant's output, nor get the daemon's environment, and
+// nothing it leaves running survives its cancellation.
+TEST_F(ServeTest, LocalJobsCannotReachTheDaemonsSecretsNorEachOther) {
+  if (!Root()) {
+    GTEST_SKIP() << "needs root: the daemon isolates jobs under uids of their own only as root";
+  }
+  ::setenv("SOVGRID_TOKEN", "token-of-the-daemons-environment", 1);
+  Start(Local({"--kill-grace", "1"}));
+  ::unsetenv("SOVGRID_TOKEN");
+  const fs::path data = dir_ / "data";
+  auto mode = [](const fs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode(data), 0711U);  // passable to the jobs' folders, listable by none
+  for (const char* f : {"admin.token", "sovgrid.db", "sovgrid.db-wal", "sovgrid.db-shm"})
+    EXPECT_EQ(mode(data / f), 0600U) << f;
+
+  auto r = Call("POST", "/v1/jobs", admin_,
+                json({{"id", "victim"},
+                      {"tenant", "acme"},
+                      {"command", "echo ACME-PRIVATE-OUTPUT; sleep 300"}})
+                    .dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  ASSERT_EQ(WaitForState("victim", "running")["state"], "running");
+  const std::string victim_out = (JobDir("acme", "victim") / "stdout").string();
+  std::string tries;
+  for (const std::string& path :
+       {std::string("$SOVGRID_JOB_DIR/../../../../admin.token"),
+        std::string("$SOVGRID_JOB_DIR/../../../admin.token"), (data / "admin.token").string(),
+        (data / "sovgrid.db").string(), (data / "sovgrid.db-wal").string(),
+        std::string("$SOVGRID_JOB_DIR/../../../../sovgrid.db"), victim_out,
+        std::string("$SOVGRID_JOB_DIR/../../acme/victim/stdout")})
+    tries += "cat " + path + "; ";
+  tries += "ls " + data.string() + "; ls $SOVGRID_JOB_DIR/..; ";
+  tries += "echo token=${SOVGRID_TOKEN:-none}";
+  r = Call("POST", "/v1/jobs", admin_,
+           json({{"id", "thief"}, {"tenant", "startup"}, {"command", tries}}).dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  json j = WaitForState("thief", "finished");
+  ASSERT_EQ(j["state"], "finished") << j.dump();
+  const std::string out = Call("GET", "/v1/jobs/thief/logs", admin_)->body;
+  const std::string err = Call("GET", "/v1/jobs/thief/logs?stream=stderr", admin_)->body;
+  EXPECT_EQ(out, "token=none\n") << out;
+  EXPECT_EQ(out.find(admin_), std::string::npos);
+  EXPECT_EQ(err.find(admin_), std::string::npos);
+  EXPECT_EQ(out.find("ACME-PRIVATE"), std::string::npos);
+  std::size_t denied = 0;
+  for (auto at = err.find("Permission denied"); at != std::string::npos;
+       at = err.find("Permission denied", at + 1))
+    ++denied;
+  // Every try but ../../../admin.token (DATA/local has none) is refused.
+  EXPECT_EQ(denied, 9U) << err;
+  EXPECT_EQ(Call("GET", "/v1/jobs/victim/logs", admin_)->body, "ACME-PRIVATE-OUTPUT\n");
+
+  // A double-forked escapee (its own session, orphaned) ends with its job.
+  r = Call("POST", "/v1/jobs", admin_,
+           json({{"id", "escape"},
+                 {"tenant", "startup"},
+                 {"command",
+                  "id -u > $SOVGRID_JOB_DIR/uid; (setsid sh -c 'sleep 1000 & echo $! > "
+                  "$SOVGRID_JOB_DIR/escapee' &); sleep 300"}})
+               .dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  const auto uid = static_cast<uid_t>(ReadNumber(JobDir("startup", "escape") / "uid"));
+  const auto escapee = ReadNumber(JobDir("startup", "escape") / "escapee");
+  ASSERT_GT(uid, 0U);
+  ASSERT_GT(escapee, 0);
+  ASSERT_TRUE(UidRuns(uid));
+  ASSERT_EQ(Call("POST", "/v1/jobs/escape/cancel", admin_)->status, 200);
+  bool gone = false;
+  for (int i = 0; i < 250 && !gone; ++i) {
+    gone = !UidRuns(uid);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone) << "a process of uid " << uid << " outlived its cancelled job";
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/escape", admin_))["state"], "cancelled");
+  ASSERT_EQ(Call("POST", "/v1/jobs/victim/cancel", admin_)->status, 200);
+}
+
+TEST_F(ServeTest, WithoutRootLocalExecutionNeedsIsolationNone) {
+  if (!Root()) GTEST_SKIP() << "needs root to start the daemon as another user";
+  // The daemon as nobody: uid isolation is refused, none starts with a warning.
+  const fs::path data = dir_ / "nobody";
+  fs::create_directories(data);
+  ASSERT_EQ(::chown(data.c_str(), 65534, 65534), 0);
+  const std::string as_nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups " + kBinary +
+                                " serve --scenario " + kScenario + " --data-dir " + data.string() +
+                                " --backend local --listen 127.0.0.1:0";
+  const auto refused = testing::RunCommand(as_nobody);
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("--job-isolation none"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("needs root"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(data / "sovgrid.db")) << "refused before anything is created";
+  Daemon none("/usr/bin/setpriv",
+              {"--reuid=65534", "--regid=65534", "--clear-groups", kBinary, "serve", "--scenario",
+               kScenario, "--data-dir", data.string(), "--backend", "local", "--listen",
+               "127.0.0.1:0", "--job-isolation", "none"},
+              (dir_ / "nobody.log").string());
+  port_ = none.WaitForPort();
+  ASSERT_GT(port_, 0) << none.Log();
+  EXPECT_NE(none.Log().find("warning: --job-isolation none"), std::string::npos) << none.Log();
+  std::ifstream(data / "admin.token") >> admin_;
+  auto r = Call("POST", "/v1/jobs", admin_,
+                R"({"id": "dev", "tenant": "startup", "command": "id -u; echo $HOME"})");
+  ASSERT_EQ(r->status, 201) << r->body;
+  const json j = WaitForState("dev", "finished");
+  ASSERT_EQ(j["state"], "finished") << j.dump() << none.Log();
+  EXPECT_EQ(Call("GET", "/v1/jobs/dev/logs", admin_)->body,
+            "65534\n" + (data / "local" / "jobs" / "startup" / "dev").string() + "\n");
+  EXPECT_EQ(none.Stop(SIGTERM), 0) << none.Log();
 }
 
 TEST_F(ServeTest, ReadsAConfigFileWhereFlagsWin) {
   const fs::path config = dir_ / "serve.toml";
-  std::ofstream(config) << "backend = \"local\"\nkill_grace = 2\nlisten = \"127.0.0.1:1\"\n";
+  std::ofstream(config) << "backend = \"local\"\nkill_grace = 2\nlisten = \"127.0.0.1:1\"\n"
+                        << "job_uid_base = " << UidBase() << "\njob_uid_count = 64\n"
+                        << (Root() ? "" : "job_isolation = \"none\"\n");
   Start({"--config", config.string()});  // --listen on the command line wins over the file
   json ready = json::object();
   for (int i = 0; i < 100 && ready.value("status", "") != "ready"; ++i) {
