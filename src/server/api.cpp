@@ -9,6 +9,7 @@
 #include <optional>
 #include <regex>
 
+#include "common/json_limits.h"
 #include "server/job_json.h"
 
 namespace sovgrid::server {
@@ -285,8 +286,9 @@ Response Api::Route(const Request& r, const Caller& c) {
     return store_->AppendAudit({0, clock_(), c.token.id, action, target, d});
   };
   auto parse_body = [&](json* out) -> std::optional<Response> {
-    *out = json::parse(r.body, nullptr, false);
-    if (out->is_discarded()) return Error(400, "invalid_argument", "malformed JSON body", "$");
+    auto parsed = ParseJsonBounded(r.body);  // depth-checked: common/json_limits.h
+    if (!parsed.ok()) return Error(400, "invalid_argument", parsed.status().message(), "$");
+    *out = std::move(parsed).value();
     return std::nullopt;
   };
   auto submit = [&](const std::vector<const json*>& items, const std::string& base, bool batch) {
