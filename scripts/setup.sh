@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libcpp-httplib-dev libssl-dev
   openssl  # the TLS test makes a throw-away certificate
+  clang libclang-rt-14-dev  # the fuzz preset: libFuzzer, ASan, UBSan (docs/fuzzing.md)
   slurmctld slurmd slurm-client munge  # the slurm tests' real cluster (docs/slurm.md)
 )
 
