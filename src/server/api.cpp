@@ -39,7 +39,10 @@ int RoleRank(std::string_view role) {
   return -1;
 }
 
-Response Json(int status, const json& body) { return {status, "application/json", body.dump()}; }
+// Invalid UTF-8 (an id from the request path in a message) is replaced, not thrown on.
+Response Json(int status, const json& body) {
+  return {status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
 
 Response Error(int status, std::string_view code, const std::string& message,
                const std::string& field = {}, const std::vector<std::string>& problems = {}) {
@@ -484,6 +487,7 @@ Response Api::Route(const Request& r, const Caller& c) {
     for (const auto& [key, v] : body.items()) {
       if (key != "tenant" && key != "role")
         return Error(400, "invalid_argument", "unknown field", "$." + key);
+      if (!v.is_string()) return Error(400, "invalid_argument", "expected a string", "$." + key);
     }
     const std::string tenant = body.value("tenant", std::string());
     const std::string role = body.value("role", std::string("user"));

@@ -236,6 +236,11 @@ TEST_F(ServeTest, DeeplyNestedBodiesGet400AndTheDaemonStaysUp) {
   ASSERT_TRUE(inner);
   EXPECT_EQ(inner->status, 400);
   EXPECT_NE(inner->body.find("nesting deeper than 64"), std::string::npos) << inner->body;
+  // Found by fuzz_api: a token's tenant of the wrong type threw inside the handler.
+  auto token = Call("POST", "/v1/tokens", admin_, R"({"tenant": 5})");
+  ASSERT_TRUE(token);
+  EXPECT_EQ(token->status, 400) << token->body;
+  EXPECT_EQ(Body(token)["error"].value("field", ""), "$.tenant") << token->body;
   EXPECT_EQ(Call("GET", "/healthz", "")->status, 200);
   ASSERT_EQ(Call("POST", "/v1/jobs", admin_, R"({"id": "after", "tenant": "research"})")->status,
             201);
