@@ -139,10 +139,9 @@ std::optional<Diagnostic> ReadTomlFile(const std::string& path, std::string* tex
                       "file of " + std::to_string(size) + " bytes, more than the limit of " +
                           std::to_string(limits.max_bytes)};
   }
-  // Read at most max_bytes + 1 so that a file without a size (a pipe) is bounded too.
-  std::string buf(
-      limits.max_bytes + 1 < (std::size_t{1} << 20) ? limits.max_bytes + 1 : std::size_t{1} << 20,
-      '\0');
+  // Read in 64 KiB chunks, stopping past max_bytes, so that a file without a
+  // size (a pipe) is bounded too.
+  std::string buf(std::size_t{64} << 10, '\0');
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     text->append(buf.data(), static_cast<std::size_t>(in.gcount()));
