@@ -120,6 +120,18 @@ TEST(JsonLimits, BracketsInStringsAreNotNesting) {
             "$: nesting deeper than 64 at byte 68");
 }
 
+// Durations at most 10 years, deadlines by 2100 (issue 14).
+TEST(JobJson, FarDeadlinesAndLongRuntimesAreOutOfRange) {
+  model::Job job;
+  const auto p = JobFromJsonText(
+      R"({"id": "x", "tenant": "t", "runtime_s": 400000000, "deadline": 253402214400})", &job);
+  ASSERT_EQ(p.messages.size(), 2u) << p.ToString();
+  EXPECT_EQ(p.messages[0].rfind("$.runtime_s: expected an integer in 0..315576000", 0), 0u)
+      << p.messages[0];
+  EXPECT_EQ(p.messages[1].rfind("$.deadline: expected an integer in 0..4133980799", 0), 0u)
+      << p.messages[1];
+}
+
 TEST(JsonLimits, SizeLimit) {
   JsonLimits small;
   small.max_bytes = 10;
