@@ -13,6 +13,7 @@ PACKAGES=(
   libcpp-httplib-dev libssl-dev  # httplib: the HTTP client of the CLI, tests and benches
   libmicrohttpd-dev  # the daemon's HTTP server
   openssl  # the TLS test makes a throw-away certificate
+  clang libclang-rt-14-dev  # the fuzz preset: libFuzzer, ASan, UBSan (docs/fuzzing.md)
   slurmctld slurmd slurm-client munge  # the slurm tests' real cluster (docs/slurm.md)
 )
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cli/table.h"
+#include "common/json_limits.h"
 #include "common/status.h"
 
 namespace sovgrid::cli {
@@ -97,7 +98,7 @@ RawReply Fetch(const Connection& c, const std::string& method, const std::string
 
 // Prints the server's error (message, field, every problem); exit code 1.
 int ReportError(const RawReply& r) {
-  const json body = json::parse(r.body, nullptr, false);
+  const json body = ParseJsonBounded(r.body).value_or(json());
   const json& e = body.is_object() && body.contains("error") ? body["error"] : json();
   std::cerr << "error: " << (e.is_object() ? e.value("message", r.body) : r.body);
   if (e.is_object() && e.contains("field"))
@@ -114,7 +115,7 @@ Reply Call(const Connection& c, const std::string& method, const std::string& pa
   const RawReply raw = Fetch(c, method, path, body);
   if (raw.exit_code != 0) return {raw.exit_code, {}};
   Reply reply;
-  reply.body = json::parse(raw.body, nullptr, false);
+  reply.body = ParseJsonBounded(raw.body).value_or(json());  // a hostile server too
   if (raw.status >= 400) reply.exit_code = ReportError(raw);
   return reply;
 }
@@ -208,7 +209,7 @@ void AddClientCommands(CLI::App& app) {
         std::cerr << "error: cannot read " << *file << "\n";
         throw CLI::RuntimeError(2);
       }
-      const json parsed = json::parse(body, nullptr, false);
+      const json parsed = ParseJsonBounded(body).value_or(json());
       const bool batch = parsed.is_object() && parsed.contains("jobs");
       const Reply r = Call(*conn, "POST", batch ? "/v1/jobs:batch" : "/v1/jobs", body);
       finish(Print(*conn, r, [&](const json& b) {

@@ -12,6 +12,7 @@
 #include "cli/table.h"
 #include "scenario/job_reader.h"
 #include "scenario/loader.h"
+#include "scenario/toml_limits.h"
 #include "sched/scheduler.h"
 
 namespace sovgrid::cli {
@@ -33,20 +34,9 @@ struct Options {
 std::vector<model::Job> ReadJobFile(const std::string& path,
                                     std::vector<scenario::Diagnostic>* problems) {
   std::vector<model::Job> jobs;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    problems->push_back({path, 0, 0, "", "cannot open file"});
-    return jobs;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
   toml::table doc;
-  try {
-    doc = toml::parse(text.str(), path);
-  } catch (const toml::parse_error& e) {
-    problems->push_back({path, static_cast<int>(e.source().begin.line),
-                         static_cast<int>(e.source().begin.column), "",
-                         "TOML syntax error: " + std::string(e.description())});
+  if (auto problem = scenario::ParseTomlFile(path, &doc)) {
+    problems->push_back(std::move(*problem));
     return jobs;
   }
   scenario::DiagnosticSink sink(path);

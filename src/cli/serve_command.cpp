@@ -23,6 +23,7 @@
 #include "backends/slurm_backend.h"
 #include "cli/slurm_config.h"
 #include "scenario/loader.h"
+#include "scenario/toml_limits.h"
 #include "server/api.h"
 #include "server/control_plane.h"
 #include "server/http_server.h"
@@ -81,12 +82,8 @@ Status WriteSecretFile(const std::string& path, const std::string& secret) {
 // command line: flags win. Every problem names FILE:LINE:COLUMN and the key.
 Status ApplyConfigFile(CLI::App* cmd, const std::string& path) {
   toml::table doc;
-  try {
-    doc = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return InvalidArgument(path + ":" + std::to_string(e.source().begin.line) + ":" +
-                           std::to_string(e.source().begin.column) +
-                           ": TOML syntax error: " + std::string(e.description()));
+  if (auto problem = scenario::ParseTomlFile(path, &doc)) {
+    return InvalidArgument(problem->ToString());
   }
   for (const auto& [key, value] : doc) {
     const auto& where = value.source().begin;
@@ -344,6 +341,10 @@ int Run(const Options& o) {
 }
 
 }  // namespace
+
+Status ApplyServeConfigFile(CLI::App* serve, const std::string& path) {
+  return ApplyConfigFile(serve, path);
+}
 
 void AddServeCommand(CLI::App& app) {
   auto o = std::make_shared<Options>();

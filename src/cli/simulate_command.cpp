@@ -42,6 +42,7 @@ struct Options {
   double sample_hours = 1;
   double cycle_interval_s = 0;
   double end_days = 0;
+  double horizon_days = 400;  // TwinOptions::horizon_s
   bool strict = false;
   std::string trace_window;
   double load_scale = 1;
@@ -228,6 +229,7 @@ int Run(const Options& o) {
   base.sample_interval_s =
       std::max<model::Duration>(1, static_cast<model::Duration>(o.sample_hours * 3600));
   base.cycle_interval_s = static_cast<model::Duration>(o.cycle_interval_s);
+  base.horizon_s = static_cast<model::Duration>(o.horizon_days * 86400);
   const model::Time start =
       workload.jobs.empty() ? grid.epoch : workload.jobs.front().job.submit_time;
   if (o.end_days > 0) base.end = start + static_cast<model::Time>(o.end_days * 86400);
@@ -356,6 +358,10 @@ void AddSimulateCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--end-days", o->end_days,
                   "Stop after this many days of virtual time (0 = when all jobs are done)");
+  cmd->add_option("--horizon-days", o->horizon_days,
+                  "Refuse a workload whose arrivals span more than this many days")
+      ->check(CLI::Range(1.0, 36500.0))
+      ->capture_default_str();
   cmd->add_flag("--strict", o->strict, "Stop at the first bad trace line instead of skipping it");
   cmd->add_option("--trace-window", o->trace_window,
                   "Trace: only jobs submitted in FROM,UNTIL (YYYY-MM-DD, UTC)");

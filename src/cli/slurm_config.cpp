@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "scenario/toml_limits.h"
 #include "scenario/toml_reader.h"
 
 namespace sovgrid::cli {
@@ -14,12 +15,8 @@ Result<backends::SlurmBackendOptions> ReadSlurmConfig(const std::string& path,
                                                       const std::string& default_dir,
                                                       std::vector<scenario::Diagnostic>* problems) {
   toml::table doc;
-  try {
-    doc = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    problems->push_back({path, static_cast<int>(e.source().begin.line),
-                         static_cast<int>(e.source().begin.column), "",
-                         "TOML syntax error: " + std::string(e.description())});
+  if (auto problem = scenario::ParseTomlFile(path, &doc)) {
+    problems->push_back(std::move(*problem));
     return InvalidArgument(path + ": not a valid Slurm configuration");
   }
   scenario::DiagnosticSink sink(path);

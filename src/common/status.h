@@ -86,6 +86,8 @@ class [[nodiscard]] Result {
     assert(ok());
     return std::get<T>(std::move(data_));
   }
+  // The value, or `fallback` on failure (for callers that treat every failure alike).
+  T value_or(T fallback) && { return ok() ? std::get<T>(std::move(data_)) : std::move(fallback); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

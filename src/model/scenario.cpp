@@ -1,6 +1,7 @@
 #include "model/scenario.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace sovgrid::model {
 
@@ -123,26 +124,58 @@ Status Scenario::Resolve() {
       return NotFound("pool '" + pool.id + "': unknown accelerator '" + pool.accelerator + "'");
     }
   }
+  // One hash lookup per tenant: linear in the tree's size (100,000 tenants load
+  // in milliseconds). The first of duplicate ids wins, as FindTenant's does.
+  std::unordered_map<std::string_view, int> tenant_index;
+  tenant_index.reserve(tenants.size());
+  for (std::size_t i = 0; i < tenants.size(); ++i)
+    tenant_index.emplace(tenants[i].id, static_cast<int>(i));
   for (auto& tenant : tenants) {
     tenant.parent_index = -1;
     if (tenant.parent.empty()) continue;
-    tenant.parent_index = FindTenant(tenant.parent);
-    if (tenant.parent_index < 0) {
+    const auto it = tenant_index.find(tenant.parent);
+    if (it == tenant_index.end()) {
       return NotFound("tenant '" + tenant.id + "': unknown parent '" + tenant.parent + "'");
     }
+    tenant.parent_index = it->second;
   }
-  // A walk longer than the number of tenants means a cycle.
-  for (std::size_t i = 0; i < tenants.size(); ++i) {
-    int at = static_cast<int>(i);
-    for (std::size_t steps = 0; at >= 0; ++steps) {
-      if (steps > tenants.size()) {
-        return InvalidArgument("tenant '" + tenants[i].id +
-                               "' is part of a cycle in the tenant tree");
-      }
-      at = tenants[at].parent_index;
-    }
+  if (const std::vector<int> cycle = TenantsOnCycles(); !cycle.empty()) {
+    return InvalidArgument("tenant '" + tenants[cycle.front()].id +
+                           "' is part of a cycle in the tenant tree");
   }
   return Status::Ok();
+}
+
+std::vector<int> Scenario::TenantsOnCycles() const {
+  // Iterative walk with colours: 0 = unvisited, 1 = on the current walk,
+  // 2 = done (leads to the root or into a cycle found before). Each tenant is
+  // coloured once and walked over once: O(tenants), no recursion.
+  const int n = static_cast<int>(tenants.size());
+  std::vector<char> colour(tenants.size(), 0);
+  std::vector<char> on_cycle(tenants.size(), 0);
+  std::vector<int> walk;
+  for (int start = 0; start < n; ++start) {
+    walk.clear();
+    int at = start;
+    while (at >= 0 && at < n && colour[at] == 0) {
+      colour[at] = 1;
+      walk.push_back(at);
+      at = tenants[at].parent_index;
+    }
+    if (at >= 0 && at < n && colour[at] == 1) {
+      // Came back to this walk: the walk from `at` on is one cycle.
+      for (auto it = walk.rbegin(); it != walk.rend(); ++it) {
+        on_cycle[*it] = 1;
+        if (*it == at) break;
+      }
+    }
+    for (int w : walk) colour[w] = 2;
+  }
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) {
+    if (on_cycle[i]) out.push_back(i);
+  }
+  return out;
 }
 
 std::string Scenario::TenantPath(int tenant_index) const {

@@ -186,8 +186,13 @@ struct Scenario {
   std::vector<PriorityClass> priority_classes;
   Policies policies;
 
-  // Fills the *_index fields from the ids. Fails on a dangling reference.
+  // Fills the *_index fields from the ids. Fails on a dangling reference or a
+  // cycle in the tenant tree. Linear in the number of tenants.
   Status Resolve();
+  // The tenants on a cycle of the tenant tree (walking up from each comes back
+  // to it), in index order; empty for a tree. Needs the parent indices filled
+  // (Resolve fills them before it checks for cycles). Linear, iterative.
+  std::vector<int> TenantsOnCycles() const;
 
   int FindAccelerator(std::string_view name) const;
   int FindSite(std::string_view id) const;

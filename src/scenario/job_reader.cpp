@@ -6,7 +6,8 @@
 namespace sovgrid::scenario {
 
 void ReadJob(TableReader& r, model::Job* job) {
-  constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int32_t>::max() * 16LL;
+  // Durations and runtimes: at most 10 years (docs/scheduler.md, "Limits").
+  constexpr std::int64_t kMaxSeconds = 315'576'000;  // 10 x 365.25 days
   r.String("id", &job->id, Presence::kRequired);
   r.String("tenant", &job->tenant, Presence::kRequired);
   std::string kind;

@@ -199,7 +199,18 @@ bool TableReader::StringList(std::string_view key, std::vector<std::string>* out
 bool TableReader::Time(std::string_view key, std::int64_t* out, Presence p) {
   const toml::node* n = Get(key, p);
   if (n == nullptr) return false;
+  // Times within 1970-01-01 .. 2100-12-31: a farther date is a typo or an
+  // attack (a job at 9999-12-31 once made the twin plan 8,000 years).
+  constexpr std::int64_t kMin = 0, kMax = 4'133'980'799;  // 2100-12-31T23:59:59Z
+  auto in_range = [&](std::int64_t v) {
+    if (v >= kMin && v <= kMax) return true;
+    sink_.Report(n, Field(key),
+                 "expected a time from 1970-01-01 to 2100-12-31 (Unix seconds 0.." +
+                     std::to_string(kMax) + "), found " + std::to_string(v) + " s");
+    return false;
+  };
   if (const auto* i = n->as_integer()) {
+    if (!in_range(i->get())) return false;
     *out = i->get();
     return true;
   }
@@ -212,8 +223,11 @@ bool TableReader::Time(std::string_view key, std::int64_t* out, Presence p) {
   }
   const toml::date_time& v = dt->get();
   const std::int64_t days = model::DaysFromCivil(v.date.year, v.date.month, v.date.day);
-  *out = days * 86400 + std::int64_t{v.time.hour} * 3600 + std::int64_t{v.time.minute} * 60 +
-         v.time.second - static_cast<std::int64_t>(v.offset->minutes) * 60;
+  const std::int64_t t = days * 86400 + std::int64_t{v.time.hour} * 3600 +
+                         std::int64_t{v.time.minute} * 60 + v.time.second -
+                         static_cast<std::int64_t>(v.offset->minutes) * 60;
+  if (!in_range(t)) return false;
+  *out = t;
   return true;
 }
 

@@ -1362,7 +1362,9 @@ Status Scheduler::Adopt(model::Job job, const std::vector<NodeAssignment>& assig
     if (grid_.FreeMilli(x) < milli)
       return refuse("accelerators on " + grid_.NodeName(grid_.NodeOf(x)) + " are taken");
   }
-  for (const auto& [p, _] : by_pool) {
+  for (const auto& entry : by_pool) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const auto p = entry.first;
     const bool allowed = std::any_of(j.part_sets.begin(), j.part_sets.end(), [&](std::uint32_t s) {
       const auto& pools = impl.sets[s].pools;
       return std::find(pools.begin(), pools.end(), p) != pools.end();

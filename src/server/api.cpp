@@ -11,6 +11,7 @@
 #include <optional>
 #include <regex>
 
+#include "common/json_limits.h"
 #include "server/job_json.h"
 
 namespace sovgrid::server {
@@ -40,7 +41,10 @@ int RoleRank(std::string_view role) {
   return -1;
 }
 
-Response Json(int status, const json& body) { return {status, "application/json", body.dump()}; }
+// Invalid UTF-8 (an id from the request path in a message) is replaced, not thrown on.
+Response Json(int status, const json& body) {
+  return {status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
 
 Response Error(int status, std::string_view code, const std::string& message,
                const std::string& field = {}, const std::vector<std::string>& problems = {}) {
@@ -356,8 +360,9 @@ Response Api::Route(const Request& r, const Caller& c) {
     return std::nullopt;
   };
   auto parse_body = [&](json* out) -> std::optional<Response> {
-    *out = json::parse(r.body, nullptr, false);
-    if (out->is_discarded()) return Error(400, "invalid_argument", "malformed JSON body", "$");
+    auto parsed = ParseJsonBounded(r.body);  // depth-checked: common/json_limits.h
+    if (!parsed.ok()) return Error(400, "invalid_argument", parsed.status().message(), "$");
+    *out = std::move(parsed).value();
     return std::nullopt;
   };
   auto submit = [&](const std::vector<const json*>& items, const std::string& base, bool batch) {
@@ -560,6 +565,7 @@ Response Api::Route(const Request& r, const Caller& c) {
     for (const auto& [key, v] : body.items()) {
       if (key != "tenant" && key != "role")
         return Error(400, "invalid_argument", "unknown field", "$." + key);
+      if (!v.is_string()) return Error(400, "invalid_argument", "expected a string", "$." + key);
     }
     for (const char* f : {"tenant", "role"}) {
       if (body.contains(f) && !body[f].is_string())

@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/json_limits.h"
 #include "server/job_json.h"
 
 namespace sovgrid::server {
@@ -302,7 +303,7 @@ std::string ControlPlane::AssignmentJson(const std::vector<sched::NodeAssignment
 
 Result<std::vector<sched::NodeAssignment>> ControlPlane::AssignmentFromJson(
     const std::string& text) const {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  const nlohmann::json j = ParseJsonBounded(text).value_or(nlohmann::json());
   if (!j.is_array() || j.empty())
     return InvalidArgument("stored assignment is not a list of parts");
   const sched::GridState& grid = scheduler_->grid();
@@ -640,7 +641,7 @@ Status ControlPlane::ApplySetting(const std::string& key, const std::string& val
   const auto colon = key.find(':');
   if (colon == std::string::npos) return InvalidArgument("setting '" + key + "': no kind");
   const std::string kind = key.substr(0, colon), name = key.substr(colon + 1);
-  const nlohmann::json v = nlohmann::json::parse(value_json, nullptr, false);
+  const nlohmann::json v = ParseJsonBounded(value_json).value_or(nlohmann::json());
   if (!v.is_object()) return InvalidArgument("setting '" + key + "': not an object");
   if (kind == "node" || kind == "site") {
     const std::string state = v.value("state", "");

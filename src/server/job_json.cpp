@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/json_limits.h"
+
 namespace sovgrid::server {
 namespace {
 
@@ -168,7 +170,8 @@ JobProblems JobFromJson(const json& value, const std::string& path, model::Job* 
     problems.messages.push_back(path + ": expected a job object, found " + Shown(value));
     return problems;
   }
-  constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int32_t>::max() * 16LL;
+  // Durations and runtimes: at most 10 years (docs/scheduler.md, "Limits").
+  constexpr std::int64_t kMaxSeconds = 315'576'000;  // 10 x 365.25 days
   Reader r(value, path, &problems);
   r.String("id", &job->id, true);
   if (!job->id.empty()) {
@@ -197,7 +200,7 @@ JobProblems JobFromJson(const json& value, const std::string& path, model::Job* 
   r.Bool("preemptible", &job->preemptible);
   r.Int("checkpoint_s", &job->checkpoint_interval_s, 0, kMaxSeconds);
   r.Int("runtime_s", &job->runtime_estimate_s, 0, kMaxSeconds);
-  r.Int("deadline", &job->deadline, 0, std::numeric_limits<std::int64_t>::max() / 4);
+  r.Int("deadline", &job->deadline, 0, 4'133'980'799);  // up to 2100-12-31T23:59:59Z
   r.Int("replicas", &job->replicas, 1, 100'000);
   r.DoubleMap("latency_ms", &job->latency_slo_ms);
   r.String("command", &job->command);
@@ -208,13 +211,13 @@ JobProblems JobFromJson(const json& value, const std::string& path, model::Job* 
 }
 
 JobProblems JobFromJsonText(std::string_view text, model::Job* job) {
-  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
+  auto value = ParseJsonBounded(text);
+  if (!value.ok()) {
     JobProblems p;
-    p.messages.push_back("$: malformed JSON");
+    p.messages.push_back(value.status().message());
     return p;
   }
-  return JobFromJson(value, "$", job);
+  return JobFromJson(*value, "$", job);
 }
 
 std::string JobToJson(const model::Job& job) {

@@ -575,6 +575,24 @@ Result<PolicyResult> Simulation::Run() {
 Result<PolicyResult> Simulate(const model::Scenario& scenario, const Workload& workload,
                               const TwinOptions& options) {
   if (options.sample_interval_s <= 0) return InvalidArgument("sample interval must be > 0");
+  if (!workload.jobs.empty()) {
+    // Jobs are sorted by submit time (Workload's contract), but a caller's
+    // hand-made workload may not be: take the extremes.
+    model::Time first = workload.jobs.front().job.submit_time, last = first;
+    for (const auto& j : workload.jobs) {
+      first = std::min(first, j.job.submit_time);
+      last = std::max(last, j.job.submit_time);
+    }
+    // Compared in double: hostile times must not overflow the subtraction.
+    const double span = static_cast<double>(last) - static_cast<double>(first);
+    if (span > static_cast<double>(options.horizon_s)) {
+      return InvalidArgument("the workload's arrivals span " +
+                             std::to_string(static_cast<std::int64_t>(span / 86400)) +
+                             " days, more than the simulation horizon of " +
+                             std::to_string(options.horizon_s / 86400) +
+                             " days (simulate --horizon-days; docs/twin.md, \"Horizon\")");
+    }
+  }
   auto created = sched::Scheduler::Create(scenario, options.config);
   if (!created.ok()) return created.status();
   Simulation sim(scenario, workload, options, **created);

@@ -45,6 +45,12 @@ struct TwinOptions {
   // A cycle runs at most this often in virtual time (0: at every instant with events).
   model::Duration cycle_interval_s = 0;
   model::Time end = 0;  // stop here (0: when every job is done)
+  // The longest workload span (last arrival - first arrival) Simulate accepts;
+  // a longer one is refused with InvalidArgument before anything is allocated
+  // for it (hourly samples, events). 400 days covers every public trace
+  // (Philly: 83 days, Alibaba 2023: 2 months) with room for a year of synthetic
+  // load. simulate --horizon-days sets it.
+  model::Duration horizon_s = model::Duration{400} * 86400;
   FailureOptions failures;
   // Called now and then with the fraction of jobs done (0..1).
   std::function<void(double)> progress;

@@ -45,9 +45,19 @@ using csv::WithArticle;
 using model::Duration;
 using model::Time;
 
-// Times and durations beyond about 3,000 years are rejected as out of range, so
-// that every sum below stays far from int64 overflow.
-constexpr double kMaxSeconds = 1e11;
+// Sane ranges (docs/traces.md, "Limits"): a value outside is a bad line with
+// its file:line and column, never something to simulate. They also keep every
+// sum below far from int64 overflow.
+//  * dates: 1970-01-01 .. 2100-12-31 (a 9999-12-31 line once asked the engine
+//    for 8,000 years of hourly samples);
+//  * times given in seconds (from the trace's start, or Unix): below 2100-01-01;
+//  * durations and runtimes: at most 10 years;
+//  * GPUs per job: at most the scenario's accelerators (with a scenario), else 1e6.
+constexpr int kMinYear = 1970;
+constexpr int kMaxYear = 2100;
+constexpr double kMaxTimeSeconds = 4'102'444'800;  // 2100-01-01T00:00:00Z
+constexpr double kMaxDuration = 10 * 365.25 * 86400;
+constexpr double kMaxSeconds = kMaxDuration;  // gavel runtimes
 constexpr std::int64_t kMaxGpus = 1'000'000;
 // ReadTrace's epoch must leave room for the trace's span on either side.
 constexpr Time kMaxEpoch = 1'000'000'000'000'000;  // 1e15 s
@@ -73,7 +83,8 @@ std::string FileName(const std::string& path) {
 std::string Stem(const std::string& path) { return std::filesystem::path(path).stem().string(); }
 
 // A GPU count >= 1.
-std::optional<Problem> GetGpus(std::string_view v, std::string_view column, std::int64_t* out) {
+std::optional<Problem> GetGpus(std::string_view v, std::string_view column, std::int64_t max,
+                               std::int64_t* out) {
   if (auto p = Empty(v, column)) {
     return p;
   }
@@ -84,17 +95,18 @@ std::optional<Problem> GetGpus(std::string_view v, std::string_view column, std:
   if (*n <= 0) {
     return Problem{"expected at least 1 GPU, found " + Quote(v), std::string(column)};
   }
-  if (*n > kMaxGpus) {
-    return Problem{"implausible GPU count " + Quote(v), std::string(column)};
+  if (*n > max) {
+    return Problem{"GPU count " + Quote(v) + " above the limit of " + std::to_string(max) +
+                       (max < kMaxGpus ? " (the scenario's accelerators)" : ""),
+                   std::string(column)};
   }
   *out = *n;
   return std::nullopt;
 }
 
-// Seconds (a time or a duration); `what` names it in messages. Non-negative
-// unless `allow_negative`.
+// Seconds (a time or a duration) in [0, max]; `what` names it in messages.
 std::optional<Problem> GetSeconds(std::string_view v, std::string_view column,
-                                  std::string_view what, bool allow_negative, double* out) {
+                                  std::string_view what, double max, double* out) {
   if (auto p = Empty(v, column)) {
     return p;
   }
@@ -102,11 +114,14 @@ std::optional<Problem> GetSeconds(std::string_view v, std::string_view column,
   if (!d) {
     return Problem{"expected a number of seconds, found " + Quote(v), std::string(column)};
   }
-  if (*d < 0 && !allow_negative) {
+  if (*d < 0) {
     return Problem{"negative " + std::string(what) + " " + Quote(v), std::string(column)};
   }
-  if (std::fabs(*d) > kMaxSeconds) {
-    return Problem{std::string(what) + " out of range " + Quote(v), std::string(column)};
+  if (!(*d <= max)) {  // NaN too
+    return Problem{std::string(what) + " " + Quote(v) + " out of range (at most " +
+                       (max == kMaxDuration ? "10 years, " : "2100-01-01, ") +
+                       std::to_string(static_cast<std::int64_t>(max)) + " s)",
+                   std::string(column)};
   }
   *out = *d;
   return std::nullopt;
@@ -205,6 +220,7 @@ class TraceRun {
       return InvalidArgument("trace epoch " + std::to_string(opt_.epoch) + " is out of range");
     }
     const model::Scenario* s = opt_.scenario;
+    if (s != nullptr) max_gpus_ = std::clamp<std::int64_t>(s->TotalAccelerators(), 1, kMaxGpus);
     if (s == nullptr) {
       fallback_tenant_ = opt_.default_tenant;
       return Status::Ok();
@@ -245,6 +261,8 @@ class TraceRun {
   }
 
   void CountLine() { ++w_.lines_read; }
+  // The most GPUs one job may ask for: the scenario's accelerators, if any.
+  std::int64_t max_gpus() const { return max_gpus_; }
   void CountIgnored() { ++ignored_; }
 
   // The tenant of a job of trace group `group` ("" when the trace has none).
@@ -405,6 +423,7 @@ class TraceRun {
   std::size_t filtered_ = 0;
   std::unordered_map<std::string, std::optional<std::string>> model_cache_;
   std::unordered_set<std::string> ids_;
+  std::int64_t max_gpus_ = kMaxGpus;
 };
 
 // A job with the fields every reader sets the same way.
@@ -488,11 +507,18 @@ Status ReadPhilly(TraceRun& run, const std::string& file, std::string_view text)
                          : std::optional<Problem>(Problem{"unparsable timestamp " + Quote(ts) +
                                                               ", expected YYYY-MM-DD HH:MM:SS",
                                                           "timestamp"}));
+    SOVGRID_CHECK(*submit >= model::DaysFromCivil(kMinYear, 1, 1) * 86400 &&
+                          *submit < model::DaysFromCivil(kMaxYear + 1, 1, 1) * 86400
+                      ? std::nullopt
+                      : std::optional<Problem>(Problem{"timestamp " + Quote(ts) + " outside " +
+                                                           std::to_string(kMinYear) + ".." +
+                                                           std::to_string(kMaxYear),
+                                                       "timestamp"}));
     double duration = 0;
     SOVGRID_CHECK(
-        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", false, &duration));
+        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", kMaxDuration, &duration));
     std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpus", &gpus));
+    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpus", run.max_gpus(), &gpus));
     const std::string_view vc = Field(f, *layout, kCluster);
     SOVGRID_CHECK(Empty(vc, "cluster"));
     std::string id =
@@ -537,9 +563,9 @@ Status ReadGavelFile(TraceRun& run, const std::string& file, std::string_view te
             : std::optional<Problem>(Problem{
                   "total_steps " + Quote(f[4]) + " gives a runtime out of range", "total_steps"}));
     double arrival = 0;
-    SOVGRID_CHECK(GetSeconds(f[5], "arrival_time", "arrival time", false, &arrival));
+    SOVGRID_CHECK(GetSeconds(f[5], "arrival_time", "arrival time", kMaxTimeSeconds, &arrival));
     std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetGpus(f[6], "scale_factor", &gpus));
+    SOVGRID_CHECK(GetGpus(f[6], "scale_factor", run.max_gpus(), &gpus));
     // Unique: the stems of a directory's files differ, and so do the lines of a file.
     std::string id = run.UniqueId("gavel-" + vc + "-" + std::to_string(lines.number()), file,
                                   lines.number(), true);
@@ -571,13 +597,13 @@ Status ReadTiresias(TraceRun& run, const std::string& file, std::string_view tex
       continue;
     }
     std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpu", &gpus));
+    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpu", run.max_gpus(), &gpus));
     double submit = 0;
-    SOVGRID_CHECK(
-        GetSeconds(Field(f, *layout, kSubmit), "submit_time", "submit time", false, &submit));
+    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kSubmit), "submit_time", "submit time",
+                             kMaxTimeSeconds, &submit));
     double duration = 0;
     SOVGRID_CHECK(
-        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", false, &duration));
+        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", kMaxDuration, &duration));
     const std::string_view own = Field(f, *layout, kJobId);
     std::string id =
         "tiresias-" + (own.empty() ? "L" + std::to_string(lines.number()) : std::string(own));
@@ -617,17 +643,17 @@ Status ReadElasticFlow(TraceRun& run, const std::string& file, std::string_view 
       continue;
     }
     double submit = 0;
-    SOVGRID_CHECK(
-        GetSeconds(Field(f, *layout, kSubmit), "submit_time", "submit time", false, &submit));
+    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kSubmit), "submit_time", "submit time",
+                             kMaxTimeSeconds, &submit));
     std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpu", &gpus));
+    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpu", run.max_gpus(), &gpus));
     double duration = 0;
     SOVGRID_CHECK(
-        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", false, &duration));
+        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", kMaxDuration, &duration));
     const std::string_view ddl_text = Field(f, *layout, kDeadline);
     double ddl = 0;
     if (!ddl_text.empty()) {
-      SOVGRID_CHECK(GetSeconds(ddl_text, "ddl", "deadline", false, &ddl));
+      SOVGRID_CHECK(GetSeconds(ddl_text, "ddl", "deadline", kMaxTimeSeconds, &ddl));
       SOVGRID_CHECK(Seconds(ddl) >= Seconds(submit)
                         ? std::nullopt
                         : std::optional<Problem>(Problem{
@@ -691,7 +717,7 @@ Status ReadAlibaba(TraceRun& run, const std::string& file, std::string_view text
       continue;
     }
     std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetInt(Field(f, *layout, kGpus), "num_gpu", 0, kMaxGpus, &gpus));
+    SOVGRID_CHECK(GetInt(Field(f, *layout, kGpus), "num_gpu", 0, run.max_gpus(), &gpus));
     if (gpus == 0) {  // a CPU-only pod: not a GPU job, left out without a warning
       run.CountIgnored();
       continue;
@@ -708,17 +734,18 @@ Status ReadAlibaba(TraceRun& run, const std::string& file, std::string_view text
                               "gpu_milli"}));
     }
     double created = 0;
-    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kCreation), "creation_time", "creation time", false,
-                             &created));
+    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kCreation), "creation_time", "creation time",
+                             kMaxTimeSeconds, &created));
     double deleted = 0;
-    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kDeletion), "deletion_time", "deletion time", false,
-                             &deleted));
+    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kDeletion), "deletion_time", "deletion time",
+                             kMaxTimeSeconds, &deleted));
     // Runtime: from scheduling (the pod got its GPU) to deletion; a pod never
     // scheduled (Pending) keeps its lifetime from creation.
     double start = created;
     const std::string_view sched_text = Field(f, *layout, kScheduled);
     if (!sched_text.empty()) {
-      SOVGRID_CHECK(GetSeconds(sched_text, "scheduled_time", "scheduled time", false, &start));
+      SOVGRID_CHECK(
+          GetSeconds(sched_text, "scheduled_time", "scheduled time", kMaxTimeSeconds, &start));
       SOVGRID_CHECK(start >= created
                         ? std::nullopt
                         : std::optional<Problem>(Problem{
@@ -732,6 +759,14 @@ Status ReadAlibaba(TraceRun& run, const std::string& file, std::string_view text
                                              (sched_text.empty() ? " before the creation time"
                                                                  : " before the scheduled time"),
                                          "deletion_time"}));
+    SOVGRID_CHECK(
+        deleted - start <= kMaxDuration
+            ? std::nullopt
+            : std::optional<Problem>(
+                  Problem{"runtime from " +
+                              std::string(sched_text.empty() ? "creation_time" : "scheduled_time") +
+                              " to deletion_time above the limit of 10 years",
+                          "deletion_time"}));
     // Accepted models: "A|B", names mapped to the scenario's accelerators.
     std::vector<std::string> accepted;
     const std::string_view spec = Field(f, *layout, kSpec);

@@ -1,7 +1,9 @@
 // `sovgrid scenario validate|show`, run as the real binary.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "testing/run_command.h"
@@ -36,6 +38,22 @@ TEST(ScenarioCli, ValidateReportsAMissingFile) {
   auto r = RunCommand(kBinary + " scenario validate /nonexistent.toml");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("/nonexistent.toml"), std::string::npos);
+}
+
+// Issue 14: a table header of 50,000 dotted parts once ended the process
+// (toml++ recursion); now a clean error at its line and column, exit code 1.
+TEST(ScenarioCli, ValidateRefusesAHugeHeaderCleanly) {
+  const fs::path path =
+      fs::temp_directory_path() / ("sovgrid-deep-header-" + std::to_string(::getpid()) + ".toml");
+  std::string header = "[a";
+  for (int i = 0; i < 50'000; ++i) header += ".a";
+  std::ofstream(path) << "[scenario]\nname = \"deep\"\n" << header << "]\n";
+  auto r = RunCommand(kBinary + " scenario validate " + path.string());
+  EXPECT_EQ(r.exit_code, 1) << r.err.substr(0, 500);
+  EXPECT_NE(r.err.find("error: " + path.string() + ":3:65: key with more than 32 dotted parts"),
+            std::string::npos)
+      << r.err.substr(0, 500);
+  fs::remove(path);
 }
 
 TEST(ScenarioCli, ShowJsonIsParseableAndAddsUp) {

@@ -2,12 +2,15 @@
 #include "scenario/loader.h"
 
 #include <gtest/gtest.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include "scenario/toml_limits.h"
 
 namespace sovgrid::scenario {
 namespace {
@@ -115,6 +118,123 @@ TEST(ScenarioLoader, MutatedFilesNeverCrash) {
     auto result = ParseScenario(mutated, "mutated.toml", &diagnostics);
     EXPECT_EQ(result.ok(), diagnostics.empty());
   }
+}
+
+// ------------------------------------------------------------ hostile input (issue 14)
+
+// The grid part of scenarios/small.toml without its tenants, for tenant-tree tests.
+std::string GridWithoutTenants() {
+  const std::string text = ReadAll(kSource / "scenarios/small.toml");
+  return text.substr(0, text.find("[[tenants]]"));
+}
+
+// A table header of 50,000 dotted parts once ended the process (toml++
+// recursion); it is refused before parsing, at its line and column.
+TEST(ScenarioLoader, HeaderWithTooManyDottedPartsIsACleanError) {
+  std::string text = "[scenario]\nname = \"x\"\n[a";
+  for (int i = 0; i < 50'000; ++i) text += ".a";
+  text += "]\n";
+  std::vector<Diagnostic> diagnostics;
+  auto result = ParseScenario(text, "deep.toml", &diagnostics);
+  ASSERT_FALSE(result.ok());
+  ASSERT_EQ(diagnostics.size(), 1u);
+  EXPECT_EQ(diagnostics[0].line, 3);
+  EXPECT_EQ(diagnostics[0].column, 65);  // the dot that starts part 33
+  EXPECT_EQ(diagnostics[0].message, "key with more than 32 dotted parts");
+}
+
+TEST(ScenarioLoader, DottedKeysAndNestingWithinTheLimitsPassTheCheck) {
+  std::string key = "a";
+  for (int i = 1; i < 32; ++i) key += ".a";
+  // 32 parts, nesting 32; dots inside strings and comments are not key parts.
+  const std::string text = key + " = 1\nb = " + std::string(32, '[') + std::string(32, ']') +
+                           "\nc = \"" + std::string(100, '.') + "\\\"[[[\" # " +
+                           std::string(100, '.') + "\nd = '''\n" + std::string(100, '.') +
+                           "\n'''\ne = 1.5\n";
+  EXPECT_FALSE(CheckTomlText(text, "ok.toml").has_value());
+  toml::table doc;
+  EXPECT_FALSE(ParseTomlBounded(text, "ok.toml", &doc).has_value());
+}
+
+TEST(ScenarioLoader, DeeplyNestedArraysAndInlineTablesAreACleanError) {
+  for (const std::string& value :
+       {std::string(80'000, '[') + std::string(80'000, ']'), std::string(40, '{')}) {
+    std::vector<Diagnostic> diagnostics;
+    auto result = ParseScenario("x = " + value + "\n", "nested.toml", &diagnostics);
+    ASSERT_FALSE(result.ok());
+    ASSERT_EQ(diagnostics.size(), 1u);
+    EXPECT_EQ(diagnostics[0].line, 1);
+    EXPECT_EQ(diagnostics[0].column, 37);
+    EXPECT_EQ(diagnostics[0].message, "arrays or inline tables nested deeper than 32");
+  }
+}
+
+TEST(ScenarioLoader, OversizedFileIsRefused) {
+  const fs::path path = fs::temp_directory_path() / "sovgrid-loader-big.toml";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "# " << std::string(1 << 20, 'x') << "\n";
+  }
+  std::string text;
+  TomlLimits limits;
+  limits.max_bytes = 1 << 16;
+  auto problem = ReadTomlFile(path.string(), &text, limits);
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_NE(problem->message.find("more than the limit of 65536"), std::string::npos);
+  fs::remove(path);
+}
+
+// Tenant-tree validation is linear: a 100,000-tenant chain loads in well under
+// a second (10,000 took more than 200 s when it was quadratic, cubic on cycles).
+TEST(ScenarioLoader, HundredThousandTenantChainLoads) {
+  std::string text = GridWithoutTenants();
+  constexpr int kTenants = 100'000;
+  for (int i = 0; i < kTenants; ++i) {
+    text += "[[tenants]]\nid = \"t" + std::to_string(i) + "\"\n";
+    if (i > 0) text += "parent = \"t" + std::to_string(i - 1) + "\"\n";
+  }
+  auto result = ParseScenario(text, "chain.toml");
+  ASSERT_TRUE(result.ok()) << result.status().message().substr(0, 500);
+  ASSERT_EQ(result->tenants.size(), static_cast<std::size_t>(kTenants));
+  EXPECT_EQ(result->tenants.back().parent_index, kTenants - 2);
+}
+
+TEST(ScenarioLoader, CycleInALargeTreeIsReportedWithItsMembersOnly) {
+  std::string text = GridWithoutTenants();
+  // t0 <- t1 <- ... <- t9999 is a chain; c0 -> c2 -> c1 -> c0 a cycle; d hangs below c1.
+  for (int i = 0; i < 10'000; ++i) {
+    text += "[[tenants]]\nid = \"t" + std::to_string(i) + "\"\n";
+    if (i > 0) text += "parent = \"t" + std::to_string(i - 1) + "\"\n";
+  }
+  text += "[[tenants]]\nid = \"c0\"\nparent = \"c2\"\n";
+  text += "[[tenants]]\nid = \"d\"\nparent = \"c1\"\n";
+  text += "[[tenants]]\nid = \"c1\"\nparent = \"c0\"\n";
+  text += "[[tenants]]\nid = \"c2\"\nparent = \"c1\"\n";
+  std::vector<Diagnostic> diagnostics;
+  auto result = ParseScenario(text, "cycle.toml", &diagnostics);
+  ASSERT_FALSE(result.ok());
+  std::vector<std::string> found;
+  for (const auto& d : diagnostics) found.push_back(d.field + ": " + d.message);
+  EXPECT_EQ(found, (std::vector<std::string>{
+                       "tenants[10000].parent: tenant 'c0' is part of a cycle in the tenant tree",
+                       "tenants[10002].parent: tenant 'c1' is part of a cycle in the tenant tree",
+                       "tenants[10003].parent: tenant 'c2' is part of a cycle in the tenant tree",
+                   }));
+}
+
+// Times are within 1970..2100 (a 9999-12-31 date once asked the twin for 8,000 years).
+TEST(ScenarioLoader, TimesOutside1970To2100AreRejectedAtTheirField) {
+  std::string text = ReadAll(kSource / "scenarios/small.toml");
+  const std::string from = "valid_until = 2027-12-31T00:00:00Z";
+  ASSERT_NE(text.find(from), std::string::npos);
+  text.replace(text.find(from), from.size(), "valid_until = 9999-12-31T00:00:00Z");
+  std::vector<Diagnostic> diagnostics;
+  auto result = ParseScenario(text, "far.toml", &diagnostics);
+  ASSERT_FALSE(result.ok());
+  ASSERT_EQ(diagnostics.size(), 1u);
+  EXPECT_EQ(diagnostics[0].field, "tenants[0].grants[0].valid_until");
+  EXPECT_NE(diagnostics[0].message.find("expected a time from 1970-01-01 to 2100-12-31"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_limits.h"
+
 namespace sovgrid::server {
 namespace {
 
@@ -69,9 +71,74 @@ TEST(JobJson, NotAnObjectAndMalformedText) {
   model::Job job;
   EXPECT_EQ(JobFromJson(nlohmann::json::array(), "$", &job).messages[0],
             "$: expected a job object, found []");
-  EXPECT_EQ(JobFromJsonText("{\"id\": ", &job).messages[0], "$: malformed JSON");
-  EXPECT_EQ(JobFromJsonText(std::string("\x00\x01garbage", 9), &job).messages[0],
-            "$: malformed JSON");
+  // Malformed text: one problem with where it went wrong.
+  EXPECT_EQ(
+      JobFromJsonText("{\"id\": ", &job).messages[0].rfind("$: malformed JSON at byte 8 (", 0), 0u)
+      << JobFromJsonText("{\"id\": ", &job).messages[0];
+  EXPECT_EQ(JobFromJsonText(std::string("\x00\x01garbage", 9), &job)
+                .messages[0]
+                .rfind("$: malformed JSON at byte 1 (", 0),
+            0u);
+}
+
+// ------------------------------------------------------------ bounded parsing (issue 14)
+
+// 80,000 '[' once ended the daemon (recursion in nlohmann::json); the depth
+// is checked before nlohmann sees the text.
+TEST(JsonLimits, DeepNestingIsRefusedWithWhere) {
+  const std::string deep = std::string(80'000, '[') + std::string(80'000, ']');
+  auto r = ParseJsonBounded(deep);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "$: nesting deeper than 64 at byte 64");
+  model::Job job;
+  EXPECT_EQ(JobFromJsonText(deep, &job).messages,
+            std::vector<std::string>{"$: nesting deeper than 64 at byte 64"});
+  const std::string objects = R"({"jobs": )" + std::string(100, '{');
+  EXPECT_EQ(ParseJsonBounded(objects).status().message(), "$: nesting deeper than 64 at byte 72");
+}
+
+TEST(JsonLimits, DepthAtTheLimitParses) {
+  EXPECT_TRUE(ParseJsonBounded(std::string(64, '[') + std::string(64, ']')).ok());
+  EXPECT_FALSE(ParseJsonBounded(std::string(65, '[') + std::string(65, ']')).ok());
+  JsonLimits two;
+  two.max_depth = 2;
+  EXPECT_TRUE(ParseJsonBounded(R"({"a": [1, 2]})", two).ok());
+  EXPECT_FALSE(ParseJsonBounded(R"({"a": [[1]]})", two).ok());
+}
+
+// Brackets inside strings, escaped quotes included, are not nesting.
+TEST(JsonLimits, BracketsInStringsAreNotNesting) {
+  const std::string text = R"({"a": ")" + std::string(1000, '[') + R"(\"[[[\\", "b": [")" +
+                           std::string(1000, '{') + R"("]})";
+  auto r = ParseJsonBounded(text);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)["a"].get<std::string>().size(), 1000u + 5u);
+  // Unbalanced closers are nlohmann's to report, not a negative depth.
+  EXPECT_FALSE(ParseJsonBounded("]]]]" + std::string(70, '[')).ok());
+  EXPECT_EQ(ParseJsonBounded("]]]]" + std::string(70, '[')).status().message(),
+            "$: nesting deeper than 64 at byte 68");
+}
+
+// Durations at most 10 years, deadlines by 2100 (issue 14).
+TEST(JobJson, FarDeadlinesAndLongRuntimesAreOutOfRange) {
+  model::Job job;
+  const auto p = JobFromJsonText(
+      R"({"id": "x", "tenant": "t", "runtime_s": 400000000, "deadline": 253402214400})", &job);
+  ASSERT_EQ(p.messages.size(), 2u) << p.ToString();
+  EXPECT_EQ(p.messages[0].rfind("$.runtime_s: expected an integer in 0..315576000", 0), 0u)
+      << p.messages[0];
+  EXPECT_EQ(p.messages[1].rfind("$.deadline: expected an integer in 0..4133980799", 0), 0u)
+      << p.messages[1];
+}
+
+TEST(JsonLimits, SizeLimit) {
+  JsonLimits small;
+  small.max_bytes = 10;
+  auto r = ParseJsonBounded(R"({"id": "0123456789"})", small);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "$: document of 20 bytes, more than the limit of 10");
+  EXPECT_TRUE(ParseJsonBounded("[1, 2]", small).ok());
 }
 
 TEST(JobJson, IdsAreNamesFromASafeAlphabet) {

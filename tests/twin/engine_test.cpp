@@ -217,5 +217,27 @@ TEST(SyntheticWorkload, LoadCapScalesDurationsNotTheJobs) {
   }
 }
 
+// A workload whose arrivals span more than the horizon is refused before the
+// run allocates for it (issue 14: a far date once meant 8,000 years of samples).
+TEST(TwinEngine, SpanBeyondTheHorizonIsRefused) {
+  const model::Scenario s = Load("small.toml");
+  Workload w;
+  w.jobs = {Job("a", "acme", 1, s.epoch, 100),
+            Job("b", "acme", 1, s.epoch + model::Time{401} * 86400, 100)};
+  auto r = Simulate(s, w, Fifo());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(
+      r.status().message().find("span 401 days, more than the simulation horizon of 400 days"),
+      std::string::npos)
+      << r.status().message();
+  TwinOptions longer = Fifo();
+  longer.horizon_s = model::Duration{500} * 86400;
+  longer.sample_interval_s = 86400;
+  auto ok = Simulate(s, w, longer);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->jobs_finished, 2u);
+}
+
 }  // namespace
 }  // namespace sovgrid::twin
