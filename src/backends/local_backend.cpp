@@ -8,7 +8,7 @@
 // is no longer the parent of the processes, still learns how they ended.
 //
 // Files (TENANT and ID as EncodeJobId writes them, so that neither names
-// another path):
+// another path; ID is NAME for the daemon's "TENANT/NAME" ids):
 //   DIR/jobs/TENANT/ID/   the job's: stdout, stderr (appended, all ranks),
 //                         rank-K.exit, tmp/ and whatever it writes (its HOME);
 //                         0700, owned by the job's uid while it runs and by
@@ -16,7 +16,8 @@
 //   DIR/state/TENANT/ID/  the daemon's, out of every job's reach (0700): uid,
 //                         rank-K.pid ("PID STARTTIME", STARTTIME from /proc so
 //                         that a reused pid is not taken for the job; a third
-//                         word "starting" until the exec succeeded)
+//                         word "starting" until the exec succeeded, then
+//                         "launched")
 // DIR and DIR/jobs/TENANT are 0711 with kUid: a job can pass through them to
 // its own folder, but list nothing.
 #include <fcntl.h>
@@ -54,6 +55,13 @@ constexpr const char* kWrapper =
     "\"$SOVGRID_SHELL\" -c \"$SOVGRID_COMMAND\"; s=$?; "
     "echo \"$s\" > \"$SOVGRID_EXIT_FILE.tmp\" && mv \"$SOVGRID_EXIT_FILE.tmp\" "
     "\"$SOVGRID_EXIT_FILE\"; exit \"$s\"";
+
+// A rank's record ends in kStarting until its exec succeeded, then in
+// kLaunched, written over it (the same length: see MarkLaunched).
+constexpr const char* kStarting = "starting";
+constexpr const char* kLaunched = "launched";
+static_assert(std::char_traits<char>::length(kStarting) ==
+              std::char_traits<char>::length(kLaunched));
 
 // Field 22 of /proc/PID/stat (start time in clock ticks since boot) and the
 // state letter; false when the process does not exist.
@@ -175,7 +183,7 @@ class LocalBackend final : public ExecutionBackend {
       }
       rank.pid = static_cast<pid_t>(pid);
       lj.ranks.push_back(rank);
-      if (in >> starting) complete = false;  // may never have run its command
+      if (in >> starting && starting == kStarting) complete = false;  // may never have run
     }
     if (lj.uid.has_value()) Claim(*lj.uid, lj.dir);
     if (!complete) {
@@ -259,17 +267,29 @@ class LocalBackend final : public ExecutionBackend {
  private:
   bool Isolated() const { return o_.isolation == JobIsolation::kUid; }
   fs::path JobDir(const std::string& tenant, const std::string& id) const {
-    return fs::path(o_.dir) / "jobs" / Component(tenant) / Component(id);
+    return fs::path(o_.dir) / "jobs" / Component(tenant) / Component(NameWithin(tenant, id));
   }
   fs::path StateDir(const std::string& tenant, const std::string& id) const {
-    return fs::path(o_.dir) / "state" / Component(tenant) / Component(id);
+    return fs::path(o_.dir) / "state" / Component(tenant) / Component(NameWithin(tenant, id));
+  }
+  // The daemon's job ids are "TENANT/NAME": the folder is named by NAME only,
+  // beside its tenant's other jobs. Any other id is kept whole.
+  static std::string NameWithin(const std::string& tenant, const std::string& id) {
+    return id.size() > tenant.size() + 1 && id.compare(0, tenant.size(), tenant) == 0 &&
+                   id[tenant.size()] == '/'
+               ? id.substr(tenant.size() + 1)
+               : id;
   }
 
-  // A job's folder by id alone (ids are unique across tenants for now): the
-  // running job's, else the first DIR/jobs/*/ID.
+  // A job's folder by id alone: the running job's; for "TENANT/NAME" that
+  // tenant's NAME; else the first DIR/jobs/*/ID.
   std::optional<fs::path> FindJobDir(const std::string& id) const {
     if (auto it = jobs_.find(id); it != jobs_.end()) return it->second.dir;
     std::error_code ec;
+    if (const auto slash = id.rfind('/'); slash != std::string::npos) {
+      const fs::path dir = JobDir(id.substr(0, slash), id);
+      if (fs::is_directory(fs::symlink_status(dir, ec))) return dir;
+    }
     std::vector<fs::path> found;
     for (const auto& tenant : fs::directory_iterator(fs::path(o_.dir) / "jobs", ec)) {
       const fs::path dir = tenant.path() / Component(id);
@@ -502,8 +522,9 @@ class LocalBackend final : public ExecutionBackend {
         if (!ReadProcStat(child, &rank.start_ticks, &state)) rank.start_ticks = 0;
         rank.pid = child;
         lj.ranks.push_back(rank);  // from here on a drain reaps it
-        return WriteFileAtomically(
-            record, std::to_string(child) + " " + std::to_string(rank.start_ticks) + " starting\n");
+        return WriteFileAtomically(record, std::to_string(child) + " " +
+                                               std::to_string(rank.start_ticks) + " " +
+                                               kStarting + "\n");
       });
       if (!pid.ok()) {
         status = pid.status();
@@ -511,12 +532,32 @@ class LocalBackend final : public ExecutionBackend {
         if (!lj.ranks.empty() && lj.ranks.back().pid == rank.pid) lj.ranks.back().done = true;
         break;
       }
-      status = WriteFileAtomically(
-          record, std::to_string(*pid) + " " + std::to_string(rank.start_ticks) + "\n");
+      status = MarkLaunched(record);
     }
     ::close(*out);
     ::close(*err);
     if (procs >= 0) ::close(procs);
+    return status;
+  }
+
+  // The exec succeeded: the record's "starting" becomes "launched" in place.
+  // The same length in the same block needs no new space, so a full disk
+  // cannot leave a running job recorded as one that may never have run
+  // (which a restarted daemon would kill and run again).
+  static Status MarkLaunched(const std::string& record) {
+    const int fd = ::open(record.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return IoError("cannot open " + record + ": " + std::strerror(errno));
+    char text[64] = {};
+    const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
+    const char* word = n > 0 ? std::strstr(text, kStarting) : nullptr;
+    Status status = Status::Ok();
+    if (word == nullptr) {
+      status = IoError(record + " does not say starting");
+    } else if (::pwrite(fd, kLaunched, std::strlen(kLaunched), word - text) !=
+               static_cast<ssize_t>(std::strlen(kLaunched))) {
+      status = IoError("cannot write " + record + ": " + std::strerror(errno));
+    }
+    ::close(fd);
     return status;
   }
 
