@@ -523,8 +523,8 @@ class LocalBackend final : public ExecutionBackend {
         rank.pid = child;
         lj.ranks.push_back(rank);  // from here on a drain reaps it
         return WriteFileAtomically(record, std::to_string(child) + " " +
-                                               std::to_string(rank.start_ticks) + " " +
-                                               kStarting + "\n");
+                                               std::to_string(rank.start_ticks) + " " + kStarting +
+                                               "\n");
       });
       if (!pid.ok()) {
         status = pid.status();
