@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "backends/execution_backend.h"
+#include "testing/run_command.h"
 
 namespace sovgrid::backends {
 namespace {
@@ -92,30 +93,12 @@ class LocalBackendTest : public ::testing::Test {
     }
     return out;
   }
-  // Whether any live process has `uid` as its real uid.
-  static bool UidRuns(uid_t uid) {
-    for (const auto& p : fs::directory_iterator("/proc")) {
-      const std::string name = p.path().filename().string();
-      if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) == 0) continue;
-      std::ifstream in(p.path() / "status");
-      std::string line, state;
-      while (std::getline(in, line)) {
-        if (line.rfind("State:", 0) == 0) state = line;
-        if (line.rfind("Uid:", 0) == 0) {
-          std::istringstream f(line.substr(4));
-          unsigned long long real = 0;
-          if (f >> real && real == uid && state.find('Z') == std::string::npos) return true;
-        }
-      }
-    }
-    return false;
-  }
   // Polls the backend until nothing runs under `uid` (at most `seconds`).
   bool UidGone(uid_t uid, double seconds = 5) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     while (std::chrono::steady_clock::now() < end) {
       backend_->Poll(0);
-      if (!UidRuns(uid)) return true;
+      if (!testing::ProcessRunsUnderUid(uid)) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;

@@ -94,24 +94,6 @@ class ServeTest : public ::testing::Test {
     }
     return n;
   }
-  // Whether a live (not zombie) process has `uid` as its real uid.
-  static bool UidRuns(uid_t uid) {
-    for (const auto& p : fs::directory_iterator("/proc")) {
-      const std::string name = p.path().filename().string();
-      if (name.empty() || name[0] < '0' || name[0] > '9') continue;
-      std::ifstream in(p.path() / "status");
-      std::string line, state;
-      while (std::getline(in, line)) {
-        if (line.rfind("State:", 0) == 0) state = line;
-        if (line.rfind("Uid:", 0) == 0) {
-          std::istringstream f(line.substr(4));
-          unsigned long long real = 0;
-          if (f >> real && real == uid && state.find('Z') == std::string::npos) return true;
-        }
-      }
-    }
-    return false;
-  }
   // The response's JSON; a JSON null when there was no response.
   json Body(const httplib::Result& r) {
     EXPECT_TRUE(r) << "no response: " << httplib::to_string(r.error());
@@ -800,11 +782,11 @@ TEST_F(ServeTest, LocalJobsCannotReachTheDaemonsSecretsNorEachOther) {
   const auto escapee = ReadNumber(JobDir("startup", "escape") / "escapee");
   ASSERT_GT(uid, 0U);
   ASSERT_GT(escapee, 0);
-  ASSERT_TRUE(UidRuns(uid));
+  ASSERT_TRUE(testing::ProcessRunsUnderUid(uid));
   ASSERT_EQ(Call("POST", "/v1/jobs/escape/cancel", admin_)->status, 200);
   bool gone = false;
   for (int i = 0; i < 250 && !gone; ++i) {
-    gone = !UidRuns(uid);
+    gone = !testing::ProcessRunsUnderUid(uid);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(gone) << "a process of uid " << uid << " outlived its cancelled job";

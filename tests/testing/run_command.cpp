@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -29,6 +30,25 @@ CommandResult RunCommand(const std::string& command) {
   result.err = s.str();
   std::remove(err_path);
   return result;
+}
+
+bool ProcessRunsUnderUid(uid_t uid) {
+  std::error_code ec;
+  for (const auto& p : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = p.path().filename().string();
+    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+    std::ifstream in(p.path() / "status");
+    std::string line, state;
+    while (std::getline(in, line)) {
+      if (line.rfind("State:", 0) == 0) state = line;
+      if (line.rfind("Uid:", 0) == 0) {
+        std::istringstream f(line.substr(4));
+        unsigned long long real = 0;
+        if (f >> real && real == uid && state.find('Z') == std::string::npos) return true;
+      }
+    }
+  }
+  return false;
 }
 
 }  // namespace sovgrid::testing

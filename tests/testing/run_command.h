@@ -1,5 +1,8 @@
-// Runs a shell command for integration tests and captures its output.
+// Runs a shell command for integration tests and captures its output; asks
+// /proc what runs.
 #pragma once
+
+#include <sys/types.h>
 
 #include <string>
 
@@ -13,5 +16,8 @@ struct CommandResult {
 
 // Runs `command` through /bin/sh. Blocks until it exits.
 CommandResult RunCommand(const std::string& command);
+
+// Whether a live (not zombie) process has `uid` as its real uid.
+bool ProcessRunsUnderUid(uid_t uid);
 
 }  // namespace sovgrid::testing
