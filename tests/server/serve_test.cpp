@@ -800,8 +800,15 @@ TEST_F(ServeTest, WithoutRootLocalExecutionNeedsIsolationNone) {
   const fs::path data = dir_ / "nobody";
   fs::create_directories(data);
   ASSERT_EQ(::chown(data.c_str(), 65534, 65534), 0);
-  const std::string as_nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups " + kBinary +
-                                " serve --scenario " + kScenario + " --data-dir " + data.string() +
+  // nobody may not reach the checkout (it may live under /root, 0700): the
+  // binary and the scenario are copied where it can.
+  const std::string binary = (dir_ / "sovgrid").string(), scenario = (dir_ / "small.toml").string();
+  fs::copy_file(kBinary, binary);
+  fs::copy_file(kScenario, scenario);
+  fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+  const std::string as_nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups " + binary +
+                                " serve --scenario " + scenario + " --data-dir " + data.string() +
                                 " --backend local --listen 127.0.0.1:0";
   const auto refused = testing::RunCommand(as_nobody);
   EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
@@ -809,8 +816,8 @@ TEST_F(ServeTest, WithoutRootLocalExecutionNeedsIsolationNone) {
   EXPECT_NE(refused.err.find("needs root"), std::string::npos) << refused.err;
   EXPECT_FALSE(fs::exists(data / "sovgrid.db")) << "refused before anything is created";
   Daemon none("/usr/bin/setpriv",
-              {"--reuid=65534", "--regid=65534", "--clear-groups", kBinary, "serve", "--scenario",
-               kScenario, "--data-dir", data.string(), "--backend", "local", "--listen",
+              {"--reuid=65534", "--regid=65534", "--clear-groups", binary, "serve", "--scenario",
+               scenario, "--data-dir", data.string(), "--backend", "local", "--listen",
                "127.0.0.1:0", "--job-isolation", "none"},
               (dir_ / "nobody.log").string());
   port_ = none.WaitForPort();
