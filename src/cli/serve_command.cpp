@@ -42,13 +42,8 @@ struct Options {
   double kill_grace_s = 5;
   double cycle_interval_s = 1;
   std::size_t max_body_mb = 64;
-  // Connection handling (server::HttpServerOptions has the contracts).
-  int max_connections = 4096;
-  int max_connections_per_ip = 0;
-  double request_timeout_s = 30;
-  int idle_timeout_s = 15;
-  int keepalive_max_requests = 1000;
-  std::string tls_cert, tls_key;
+  // Connection handling and TLS; max_body_bytes is set from max_body_mb.
+  server::HttpServerOptions http;
   // Local execution's isolation and limits (docs/backends.md, "Isolation model").
   std::string job_isolation = "uid";
   std::uint32_t job_uid_base = 2000000000;
@@ -269,24 +264,17 @@ int Run(const Options& o) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (o.tls_cert.empty() != o.tls_key.empty()) {
+  if (o.http.tls_cert.empty() != o.http.tls_key.empty()) {
     std::cerr << "error: --tls-cert and --tls-key go together\n";
     return 2;
   }
-  RaiseFileLimit(o.max_connections);
-  server::HttpServerOptions ho;
+  RaiseFileLimit(o.http.max_connections);
+  server::HttpServerOptions ho = o.http;
   ho.max_body_bytes = o.max_body_mb << 20;
-  ho.max_connections = o.max_connections;
-  ho.max_connections_per_ip = o.max_connections_per_ip;
-  ho.request_timeout_s = o.request_timeout_s;
-  ho.idle_timeout_s = o.idle_timeout_s;
-  ho.keepalive_max_requests = o.keepalive_max_requests;
-  ho.tls_cert = o.tls_cert;
-  ho.tls_key = o.tls_key;
   server::HttpServer http(&api, ho);
   if (!http.valid()) {
-    std::cerr << "error: cannot load the TLS certificate " << o.tls_cert << " and key " << o.tls_key
-              << "\n";
+    std::cerr << "error: cannot load the TLS certificate " << o.http.tls_cert << " and key "
+              << o.http.tls_key << "\n";
     return 1;
   }
   auto bound = http.Bind(host, port);
@@ -296,8 +284,8 @@ int Run(const Options& o) {
   }
   std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
             << " accelerators), " << o.backend << " execution, data in " << o.data_dir
-            << ", listening on " << (o.tls_cert.empty() ? "http" : "https") << "://" << host << ":"
-            << *bound << std::endl;
+            << ", listening on " << (o.http.tls_cert.empty() ? "http" : "https") << "://" << host
+            << ":" << *bound << std::endl;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -427,31 +415,32 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--cycle-interval", o->cycle_interval_s, "Seconds between scheduling cycles")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 3600.0));
-  cmd->add_option("--tls-cert", o->tls_cert, "PEM certificate: serve HTTPS only (with --tls-key)")
+  cmd->add_option("--tls-cert", o->http.tls_cert,
+                  "PEM certificate: serve HTTPS only (with --tls-key)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--tls-key", o->tls_key, "PEM private key of --tls-cert")
+  cmd->add_option("--tls-key", o->http.tls_key, "PEM private key of --tls-cert")
       ->check(CLI::ExistingFile);
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body accepted, MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
-  cmd->add_option("--max-connections", o->max_connections,
+  cmd->add_option("--max-connections", o->http.max_connections,
                   "Concurrent connections served; more are closed as soon as they are accepted")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  cmd->add_option("--max-connections-per-ip", o->max_connections_per_ip,
+  cmd->add_option("--max-connections-per-ip", o->http.max_connections_per_ip,
                   "Concurrent connections from one client address (0: no limit)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
-  cmd->add_option("--request-timeout-s", o->request_timeout_s,
+  cmd->add_option("--request-timeout-s", o->http.request_timeout_s,
                   "Seconds a connection has to send a complete request (headers and body), from "
                   "its opening or its previous response; then it is closed")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
-  cmd->add_option("--idle-timeout-s", o->idle_timeout_s,
+  cmd->add_option("--idle-timeout-s", o->http.idle_timeout_s,
                   "Seconds without a byte before a connection is closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
-  cmd->add_option("--keepalive-max-requests", o->keepalive_max_requests,
+  cmd->add_option("--keepalive-max-requests", o->http.keepalive_max_requests,
                   "Requests per connection; the last is answered with 'Connection: close' "
                   "(0: no limit)")
       ->capture_default_str()

@@ -109,13 +109,7 @@ class LocalBackendTest : public ::testing::Test {
   }
   // The number in `file` once the job wrote it (0 after 2 s).
   static long long ReadNumber(const fs::path& file) {
-    long long n = 0;
-    for (int i = 0; i < 100 && n == 0; ++i) {
-      std::ifstream in(file);
-      in >> n;
-      if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return n;
+    return testing::ReadNumberOnceWritten(file.string(), 2);
   }
 
   fs::path dir_;

@@ -93,12 +93,17 @@ class ServeSlurmTest : public ::testing::Test {
     auto r = Call("GET", "/v1/jobs/" + id);
     return r ? json::parse(r->body, nullptr, false) : json::object();
   }
+  // For "running", also until its Slurm handle is recorded: a start is
+  // committed as running before sbatch runs, and its handle follows.
   json WaitFor(const std::string& id, const std::string& state, double seconds = 30) {
     json j = json::object();
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     while (std::chrono::steady_clock::now() < end) {
       j = Job(id);
-      if (j.is_object() && j.value("state", "") == state) break;
+      const bool started = state != "running" || (j.is_object() && j.contains("backend_ref") &&
+                                                  j["backend_ref"].is_string() &&
+                                                  !j["backend_ref"].get<std::string>().empty());
+      if (j.is_object() && j.value("state", "") == state && started) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return j;

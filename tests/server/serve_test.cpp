@@ -86,13 +86,7 @@ class ServeTest : public ::testing::Test {
   }
   // The number a job wrote to `file` (0 when it did not within 10 s).
   static long long ReadNumber(const fs::path& file) {
-    long long n = 0;
-    for (int i = 0; i < 500 && n == 0; ++i) {
-      std::ifstream in(file);
-      in >> n;
-      if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return n;
+    return testing::ReadNumberOnceWritten(file.string(), 10);
   }
   // The response's JSON; a JSON null when there was no response.
   json Body(const httplib::Result& r) {

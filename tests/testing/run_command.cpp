@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace sovgrid::testing {
 
@@ -49,6 +51,17 @@ bool ProcessRunsUnderUid(uid_t uid) {
     }
   }
   return false;
+}
+
+long long ReadNumberOnceWritten(const std::string& path, double seconds) {
+  long long n = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (true) {
+    std::ifstream in(path);
+    in >> n;
+    if (n != 0 || std::chrono::steady_clock::now() >= end) return n;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace sovgrid::testing

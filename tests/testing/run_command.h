@@ -20,4 +20,8 @@ CommandResult RunCommand(const std::string& command);
 // Whether a live (not zombie) process has `uid` as its real uid.
 bool ProcessRunsUnderUid(uid_t uid);
 
+// The non-zero number a job writes to `path`, polled every 20 ms for at most
+// `seconds`; 0 when none appeared by then.
+long long ReadNumberOnceWritten(const std::string& path, double seconds);
+
 }  // namespace sovgrid::testing
