@@ -273,6 +273,10 @@ class TraceRun {
       return it->second;
     }
     std::string tenant;
+    // Known: the group names a tenant of the scenario. Decided by the match
+    // itself, not by comparing with the fallback: the fallback is often the
+    // scenario's first tenant, which a trace group may well name.
+    bool matched = false;
     const model::Scenario* s = opt_.scenario;
     if (s != nullptr) {
       tenant = fallback_tenant_;
@@ -280,8 +284,10 @@ class TraceRun {
         const std::string vc = "vc-" + std::string(group);
         if (s->FindTenant(vc) >= 0) {
           tenant = vc;
+          matched = true;
         } else if (s->FindTenant(group) >= 0) {
           tenant = std::string(group);
+          matched = true;
         }
       }
     } else if (!fallback_tenant_.empty()) {
@@ -289,7 +295,7 @@ class TraceRun {
     } else {
       tenant = group.empty() ? std::string("default") : "vc-" + std::string(group);
     }
-    last_group_known_ = s == nullptr || tenant != fallback_tenant_ || group.empty();
+    last_group_known_ = s == nullptr || matched || group.empty();
     known_[std::string(group)] = last_group_known_;
     return tenant_cache_.emplace(std::string(group), std::move(tenant)).first->second;
   }

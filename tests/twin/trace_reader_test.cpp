@@ -165,6 +165,27 @@ TEST(TraceReaderPhilly, ReadsEveryJobOfTheRealTrace) {
   EXPECT_EQ(w->jobs.back().job.submit_time - kPhillyEpoch, 1513929731 - kFirst);
 }
 
+// Regression: the scenario's first tenant (vc-6214e9) is also the fallback
+// for unknown VCs; --only-scenario-groups must keep its own jobs and drop only
+// the 18 jobs of the 4 VCs philly.toml leaves out.
+TEST(TraceReaderPhilly, OnlyScenarioGroupsKeepsTheFirstTenantsGroup) {
+  SKIP_WITHOUT_TRACES();
+  const auto scenario = LoadPhilly();
+  ASSERT_EQ(scenario.tenants.front().id, "vc-6214e9");
+  TraceOptions o;
+  o.scenario = &scenario;
+  o.epoch = scenario.epoch;
+  o.drop_unknown_groups = true;
+  auto w = ReadTrace("philly", kPhilly, o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  std::map<std::string, std::size_t> per_tenant;
+  for (const auto& tj : w->jobs) ++per_tenant[tj.job.tenant];
+  EXPECT_EQ(w->jobs.size(), 82247U - 18U);
+  EXPECT_EQ(per_tenant["vc-6214e9"], 41226U);
+  EXPECT_EQ(per_tenant["vc-11cb48"], 16091U);
+  EXPECT_EQ(per_tenant.size(), 11U);
+}
+
 TEST(TraceReaderPhilly, ReadsFast) {
   SKIP_WITHOUT_TRACES();
   TraceOptions o;
