@@ -50,6 +50,10 @@ enum class WaitCode : std::uint8_t {
   kRequeued,         // its node or site failed; waits for the next cycle
 };
 
+// A pending reason's stable name in snake case ("no_capacity", "grant_inactive"...),
+// for machine-readable outputs; Scheduler::Explain gives the words for people.
+std::string_view WaitCodeName(WaitCode code);
+
 struct WaitReason {
   WaitCode code = WaitCode::kNotTried;
   std::int32_t tenant = -1;       // kBorrowLimit, kLenderProtected, kGrant*

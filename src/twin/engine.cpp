@@ -93,6 +93,10 @@ class Simulation {
   void Accumulate(Time now);
   void ApplyDecisions(const sched::CycleResult& cycle, Time now);
   void StopRun(std::uint32_t j, Time now, bool finished);
+  // End-of-run figures: per tenant subtree (tenant_job_figures_), and why each
+  // unfinished job did not finish (r_.unfinished_by_reason).
+  void TenantJobFigures();
+  void UnfinishedByReason();
   void Sample(Time t);
   bool ResidencyHolds(const model::Job& job,
                       const std::vector<sched::NodeAssignment>& assignment) const;
@@ -151,6 +155,16 @@ class Simulation {
   std::vector<double> tenant_gpu_s_;
   std::vector<bool> tenant_has_jobs_;
   std::vector<double> jct_, queue_;
+  std::vector<std::uint32_t> finished_tenant_;  // per entry of jct_/queue_, before sorting
+  std::vector<std::size_t> tenant_jobs_;        // submitted, per tenant (not subtree)
+  struct TenantJobs {
+    std::size_t jobs = 0, jobs_finished = 0;
+    double mean_queue_s = 0, p95_queue_s = 0, mean_jct_s = 0;
+  };
+  std::vector<TenantJobs> tenant_job_figures_;  // per tenant, over its subtree
+  // Allocation integral and time at the last arrival: utilization_window.
+  double window_integral_ = 0;
+  Time window_end_ = 0;
   std::size_t done_ = 0;
   Time last_arrival_ = std::numeric_limits<Time>::min();
   std::size_t pending_repairs_ = 0;  // site-up and node-up events still to come
@@ -200,7 +214,58 @@ void Simulation::StopRun(std::uint32_t j, Time now, bool finished) {
     const TwinJob& tj = w_.jobs[j];
     jct_.push_back(static_cast<double>(now - tj.job.submit_time));
     queue_.push_back(static_cast<double>(run.first_start - tj.job.submit_time));
+    finished_tenant_.push_back(static_cast<std::uint32_t>(s_.FindTenant(tj.job.tenant)));
   }
+}
+
+void Simulation::TenantJobFigures() {
+  const std::size_t n = s_.tenants.size();
+  // Each finished job counts for its tenant and every ancestor.
+  std::vector<std::vector<double>> queue(n);
+  std::vector<double> jct_sum(n, 0);
+  for (std::size_t i = 0; i < finished_tenant_.size(); ++i) {
+    for (int at = static_cast<int>(finished_tenant_[i]); at >= 0;
+         at = s_.tenants[static_cast<std::size_t>(at)].parent_index) {
+      queue[static_cast<std::size_t>(at)].push_back(queue_[i]);
+      jct_sum[static_cast<std::size_t>(at)] += jct_[i];
+    }
+  }
+  tenant_job_figures_.assign(n, {});
+  for (std::size_t t = 0; t < n; ++t) {
+    for (int at = static_cast<int>(t); at >= 0;
+         at = s_.tenants[static_cast<std::size_t>(at)].parent_index) {
+      tenant_job_figures_[static_cast<std::size_t>(at)].jobs += tenant_jobs_[t];
+    }
+  }
+  for (std::size_t t = 0; t < n; ++t) {
+    TenantJobs& f = tenant_job_figures_[t];
+    std::vector<double>& q = queue[t];
+    f.jobs_finished = q.size();
+    if (q.empty()) continue;
+    double sum = 0;
+    for (double x : q) sum += x;
+    f.mean_queue_s = sum / static_cast<double>(q.size());
+    f.mean_jct_s = jct_sum[t] / static_cast<double>(q.size());
+    std::sort(q.begin(), q.end());
+    f.p95_queue_s = Quantile(q, 0.95);
+  }
+}
+
+void Simulation::UnfinishedByReason() {
+  std::map<std::string_view, std::size_t> count;
+  for (const auto& [id, j] : by_id_) {
+    const JobRun& run = runs_[j];
+    if (run.done) continue;
+    if (run.running) {
+      ++count["running"];
+      continue;
+    }
+    auto view = sched_.Job(id);
+    ++count[view.ok() ? sched::WaitCodeName(view->reason.code) : std::string_view("unknown")];
+  }
+  r_.unfinished_by_reason.assign(count.begin(), count.end());
+  std::stable_sort(r_.unfinished_by_reason.begin(), r_.unfinished_by_reason.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
 }
 
 void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
@@ -328,6 +393,7 @@ Result<PolicyResult> Simulation::Run() {
   pool_integral_at_sample_.assign(s_.pools.size(), 0);
   tenant_gpu_s_.assign(s_.tenants.size(), 0);
   tenant_has_jobs_.assign(s_.tenants.size(), false);
+  tenant_jobs_.assign(s_.tenants.size(), 0);
   for (const auto& site : s_.sites) r_.utilization_by_site.push_back({site.id, {}});
   for (const auto& a : s_.accelerators) r_.utilization_by_model.push_back({a.name, {}});
   r_.utilization_total.name = "utilization";
@@ -429,6 +495,9 @@ Result<PolicyResult> Simulation::Run() {
           if (st.ok()) {
             by_id_.emplace(tj.job.id, e.index);
             ++r_.jobs;
+            if (t >= 0) ++tenant_jobs_[static_cast<std::size_t>(t)];
+            window_integral_ = alloc_integral_;
+            window_end_ = now;
             changed = true;
           } else {
             ++r_.jobs_rejected;
@@ -471,6 +540,8 @@ Result<PolicyResult> Simulation::Run() {
   // Figures.
   r_.jobs_finished = jct_.size();
   r_.jobs_unfinished = r_.jobs - r_.jobs_finished;
+  TenantJobFigures();
+  UnfinishedByReason();
   std::sort(jct_.begin(), jct_.end());
   std::sort(queue_.begin(), queue_.end());
   auto mean = [](const std::vector<double>& v) {
@@ -491,6 +562,8 @@ Result<PolicyResult> Simulation::Run() {
   r_.simulated_s = span;
   const double capacity = static_cast<double>(s_.TotalAccelerators()) * kMilliPerAccelerator;
   r_.utilization = span > 0 ? alloc_integral_ / span / capacity : 0;
+  const double window = static_cast<double>(window_end_ - start);
+  r_.utilization_window = window > 0 ? window_integral_ / window / capacity : r_.utilization;
   r_.fragmentation = fragmentation_samples_ > 0
                          ? fragmentation_sum_ / static_cast<double>(fragmentation_samples_)
                          : 0;
@@ -533,6 +606,12 @@ Result<PolicyResult> Simulation::Run() {
     double guaranteed = 0;
     for (const auto& [cls, n] : s_.tenants[t].guarantee) guaranteed += static_cast<double>(n);
     u.entitlement = total_capacity > 0 ? guaranteed / total_capacity : 0;
+    const TenantJobs& tj = tenant_job_figures_[t];
+    u.jobs = tj.jobs;
+    u.jobs_finished = tj.jobs_finished;
+    u.mean_queue_s = tj.mean_queue_s;
+    u.p95_queue_s = tj.p95_queue_s;
+    u.mean_jct_s = tj.mean_jct_s;
     r_.tenants.push_back(u);
     // Jain's index over top-level tenants with demand and an entitlement.
     if (s_.tenants[t].parent_index < 0 && demand[t] && u.entitlement > 0) {

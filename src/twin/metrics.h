@@ -15,6 +15,11 @@ struct TenantUsage {
   double gpu_hours = 0;    // accelerator-hours received
   double share = 0;        // of all accelerator-hours delivered (0..1)
   double entitlement = 0;  // its guarantee's share of the grid's capacity (0..1)
+  // Jobs of the tenant's subtree: submitted to the scheduler, finished, and the
+  // finished ones' queue wait (submission to first start) and completion time.
+  std::size_t jobs = 0;
+  std::size_t jobs_finished = 0;
+  double mean_queue_s = 0, p95_queue_s = 0, mean_jct_s = 0;  // 0 when none finished
 };
 
 struct SiteUsage {
@@ -44,6 +49,12 @@ struct PolicyResult {
   double mean_queue_s = 0, p50_queue_s = 0, p95_queue_s = 0, p99_queue_s = 0;
   std::vector<double> jct_quantiles_s;  // 101 points: quantile 0, 0.01, ..., 1 (for the CDF)
   double utilization = 0;               // allocated accelerator-time / available accelerator-time
+  // The same over the arrival window only (start to the last arrival), without
+  // the drain tail in which the last jobs finish on an emptying grid.
+  double utilization_window = 0;
+  // Every job submitted but not finished at the end, counted once under why:
+  // "running", or its pending reason (sched::WaitCodeName), most frequent first.
+  std::vector<std::pair<std::string, std::size_t>> unfinished_by_reason;
   double fragmentation = 0;  // mean share of free accelerators stranded on partly used nodes
   std::size_t preemptions = 0;
   double lost_gpu_hours = 0;             // work lost to preemption and failures

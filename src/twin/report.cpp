@@ -101,6 +101,8 @@ constexpr Figure kFigures[] = {
      [](const PolicyResult& p) { return IfJobs(p, p.p95_queue_s); }},
     {"utilization", Unit::kPercent, Better::kHigher,
      [](const PolicyResult& p) { return p.utilization; }},
+    {"utilization (window)", Unit::kPercent, Better::kHigher,
+     [](const PolicyResult& p) { return p.utilization_window; }},
     {"fragmentation", Unit::kPercent, Better::kLower,
      [](const PolicyResult& p) { return p.fragmentation; }},
     {"preemptions", Unit::kCount, Better::kLower,
@@ -185,6 +187,7 @@ Json PolicyScalars(const PolicyResult& p) {
   j["p95_queue_s"] = p.p95_queue_s;
   j["p99_queue_s"] = p.p99_queue_s;
   j["utilization"] = p.utilization;
+  j["utilization_window"] = p.utilization_window;
   j["fragmentation"] = p.fragmentation;
   j["preemptions"] = p.preemptions;
   j["lost_gpu_hours"] = p.lost_gpu_hours;
@@ -748,6 +751,93 @@ std::string SitesHtml(const TwinReport& report) {
       body);
 }
 
+// Why jobs did not finish: one row per reason, one column per policy.
+std::string UnfinishedHtml(const TwinReport& report) {
+  std::vector<std::string> reasons;
+  for (const auto& p : report.policies) {
+    for (const auto& [reason, n] : p.unfinished_by_reason) {
+      if (std::find(reasons.begin(), reasons.end(), reason) == reasons.end())
+        reasons.push_back(reason);
+    }
+  }
+  if (reasons.empty()) {
+    return Section("Unfinished jobs", "Every job submitted finished within the run.", "");
+  }
+  std::string body = "<table class=\"sites\"><thead><tr><th>reason</th>";
+  for (const auto& p : report.policies)
+    body += fmt::format("<th class=\"num\">{}</th>", Esc(p.policy));
+  body += "</tr></thead><tbody>\n";
+  for (const auto& reason : reasons) {
+    body += fmt::format("<tr><td>{}</td>", Esc(reason));
+    for (const auto& p : report.policies) {
+      std::size_t n = 0;
+      for (const auto& [r, count] : p.unfinished_by_reason) {
+        if (r == reason) n = count;
+      }
+      body += fmt::format("<td class=\"num\">{}</td>", WithThousands(static_cast<long long>(n)));
+    }
+    body += "</tr>\n";
+  }
+  body += "</tbody></table>\n";
+  return Section("Unfinished jobs",
+                 "Jobs still running or pending when the run ended, each counted once: running, or "
+                 "the scheduler's reason for its wait (no_capacity: no pool that passes the "
+                 "filters has room; no_candidate_pool: no pool passes them at all; "
+                 "grant_inactive: no grant of the tenant is valid yet; borrow_limit, "
+                 "lender_protected, grant_spent: quota and grants; see docs/twin.md).",
+                 body);
+}
+
+// Jobs and waits per tenant: the tenants with the most jobs, per policy.
+std::string TenantWaitsHtml(const TwinReport& report) {
+  struct Row {
+    std::string id;
+    std::size_t jobs = 0;
+  };
+  std::vector<Row> rows;
+  std::set<std::string> seen;
+  for (const auto& p : report.policies) {
+    for (const auto& t : p.tenants) {
+      if (t.jobs > 0 && seen.insert(t.id).second) rows.push_back({t.id, t.jobs});
+    }
+  }
+  if (rows.empty()) return "";
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const Row& a, const Row& b) { return a.jobs > b.jobs; });
+  constexpr std::size_t kTop = 30;
+  const std::size_t all = rows.size();
+  if (rows.size() > kTop) rows.resize(kTop);
+  std::string body =
+      "<table class=\"sites\"><thead><tr><th>tenant</th><th>policy</th><th "
+      "class=\"num\">jobs</th><th class=\"num\">finished</th><th class=\"num\">mean "
+      "wait</th><th class=\"num\">p95 wait</th><th class=\"num\">mean "
+      "JCT</th></tr></thead><tbody>\n";
+  for (const Row& r : rows) {
+    for (std::size_t i = 0; i < report.policies.size(); ++i) {
+      const auto& ts = report.policies[i].tenants;
+      auto it =
+          std::find_if(ts.begin(), ts.end(), [&](const TenantUsage& t) { return t.id == r.id; });
+      if (it == ts.end()) continue;
+      const bool any = it->jobs_finished > 0;
+      body += fmt::format(
+          "<tr{}><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
+          "class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+          i == 0 ? " class=\"first\"" : "", i == 0 ? "<b>" + Esc(r.id) + "</b>" : "",
+          Esc(report.policies[i].policy), WithThousands(static_cast<long long>(it->jobs)),
+          WithThousands(static_cast<long long>(it->jobs_finished)),
+          any ? HumanDuration(it->mean_queue_s) : std::string(kMissing),
+          any ? HumanDuration(it->p95_queue_s) : std::string(kMissing),
+          any ? HumanDuration(it->mean_jct_s) : std::string(kMissing));
+    }
+  }
+  body += "</tbody></table>\n";
+  std::string note =
+      "Per tenant (its whole subtree): jobs submitted, finished, and the finished jobs' mean and "
+      "95th-percentile queue wait and mean completion time, per policy.";
+  if (all > kTop) note += fmt::format(" The {} tenants with the most jobs of {}.", kTop, all);
+  return Section("Waits per tenant", Esc(note), body);
+}
+
 }  // namespace
 
 // ===========================================================================
@@ -806,9 +896,17 @@ std::string ReportJson(const TwinReport& report) {
       tenants.push_back({{"id", t.id},
                          {"gpu_hours", t.gpu_hours},
                          {"share", t.share},
-                         {"entitlement", t.entitlement}});
+                         {"entitlement", t.entitlement},
+                         {"jobs", t.jobs},
+                         {"jobs_finished", t.jobs_finished},
+                         {"mean_queue_s", t.mean_queue_s},
+                         {"p95_queue_s", t.p95_queue_s},
+                         {"mean_jct_s", t.mean_jct_s}});
     }
     pj["tenants"] = std::move(tenants);
+    Json unfinished = Json::object();
+    for (const auto& [reason, n] : p.unfinished_by_reason) unfinished[reason] = n;
+    pj["unfinished_by_reason"] = std::move(unfinished);
     Json sites = Json::array();
     for (const auto& s : p.sites) {
       sites.push_back({{"id", s.id},
@@ -887,12 +985,22 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-timeseries.csv"), csv); !s.ok()) return s;
 
-    std::string tenants = "tenant,gpu_hours,share,entitlement\n";
+    std::string tenants =
+        "tenant,gpu_hours,share,entitlement,jobs,jobs_finished,mean_queue_s,p95_queue_s,"
+        "mean_jct_s\n";
     for (const auto& t : p.tenants) {
-      tenants += fmt::format("{},{},{},{}\n", CsvField(t.id), CsvNumber(t.gpu_hours),
-                             CsvNumber(t.share), CsvNumber(t.entitlement));
+      tenants +=
+          fmt::format("{},{},{},{},{},{},{},{},{}\n", CsvField(t.id), CsvNumber(t.gpu_hours),
+                      CsvNumber(t.share), CsvNumber(t.entitlement), t.jobs, t.jobs_finished,
+                      CsvNumber(t.mean_queue_s), CsvNumber(t.p95_queue_s), CsvNumber(t.mean_jct_s));
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-tenants.csv"), tenants); !s.ok()) return s;
+    std::string unfinished = "reason,jobs\n";
+    for (const auto& [reason, n] : p.unfinished_by_reason) {
+      unfinished += fmt::format("{},{}\n", CsvField(reason), n);
+    }
+    if (Status s = WriteFile(JoinPath(dir, stems[i] + "-unfinished.csv"), unfinished); !s.ok())
+      return s;
   }
   // The summary: the JSON's scalar keys as columns.
   std::string summary;
@@ -922,6 +1030,8 @@ std::string ReportHtml(const TwinReport& report) {
     body += QueueHtml(report);
     body += JctCdfHtml(report);
     body += TenantsHtml(report);
+    body += TenantWaitsHtml(report);
+    body += UnfinishedHtml(report);
     body += SitesAndModelsOverTimeHtml(report);
     body += SitesHtml(report);
   }

@@ -54,9 +54,11 @@ PolicyResult MakePolicy(std::string name, double jct_scale) {
   p.energy_mwh = 120.25;
   p.residency_violations = 0;
   p.jain_index = 0.9;
-  p.tenants = {{"msit/research/kisti", 1200, 0.6, 0.5},
+  p.tenants = {{"msit/research/kisti", 1200, 0.6, 0.5, 600, 590, 120, 900, 7200},
                {"<b>&", 500, 0.25, 0.3},
                {"startups,\"quoted\"", 300, 0.15, 0.2}};
+  p.utilization_window = 0.8;
+  p.unfinished_by_reason = {{"no_capacity", 30}, {"running", 20}};
   p.sites = {{"kisti-1", "KISTI", "Chungcheong", 3, false, 4096, 0.8, 5000},
              {"edge-busan", "KT", "Yeongnam", 1, true, 64, 0.3, 100},
              {"skt-seoul", "SKT", "Capital", 2, false, 2048, 0.7, 3000}};
@@ -155,7 +157,9 @@ TEST(ReportJson, HasEveryKeyWithItsValue) {
                           "sample_interval_s",
                           "jct_quantiles_s",
                           "tenants",
-                          "sites"}) {
+                          "sites",
+                          "utilization_window",
+                          "unfinished_by_reason"}) {
     EXPECT_TRUE(p.contains(key)) << key;
   }
   EXPECT_EQ(p["policy"], "drf+topology,binpack");
@@ -172,6 +176,11 @@ TEST(ReportJson, HasEveryKeyWithItsValue) {
   EXPECT_EQ(p["tenants"][1]["id"], "<b>&");
   EXPECT_DOUBLE_EQ(p["tenants"][1]["share"].get<double>(), 0.25);
   EXPECT_DOUBLE_EQ(p["tenants"][1]["entitlement"].get<double>(), 0.3);
+  EXPECT_EQ(p["tenants"][0]["jobs"], 600);
+  EXPECT_EQ(p["tenants"][0]["jobs_finished"], 590);
+  EXPECT_DOUBLE_EQ(p["tenants"][0]["p95_queue_s"].get<double>(), 900);
+  EXPECT_DOUBLE_EQ(p["utilization_window"].get<double>(), 0.8);
+  EXPECT_EQ(p["unfinished_by_reason"], nlohmann::json({{"no_capacity", 30}, {"running", 20}}));
   ASSERT_EQ(p["sites"].size(), 3u);
   EXPECT_EQ(p["sites"][1]["operator"], "KT");
   EXPECT_EQ(p["sites"][1]["edge"], true);
@@ -333,9 +342,15 @@ TEST(ReportCsv, WritesEveryFileWithItsShape) {
 
   const auto tenants = Lines(ReadAll(dir / "fifo-tenants.csv"));
   ASSERT_EQ(tenants.size(), 4u);
-  EXPECT_EQ(tenants[0], "tenant,gpu_hours,share,entitlement");
-  EXPECT_EQ(tenants[1], "msit/research/kisti,1200,0.6,0.5");
-  EXPECT_EQ(tenants[3], "\"startups,\"\"quoted\"\"\",300,0.15,0.2");
+  EXPECT_EQ(tenants[0],
+            "tenant,gpu_hours,share,entitlement,jobs,jobs_finished,mean_queue_s,p95_queue_s,"
+            "mean_jct_s");
+  EXPECT_EQ(tenants[1], "msit/research/kisti,1200,0.6,0.5,600,590,120,900,7200");
+  EXPECT_EQ(tenants[3], "\"startups,\"\"quoted\"\"\",300,0.15,0.2,0,0,0,0,0");
+  const auto unfinished = Lines(ReadAll(dir / "fifo-unfinished.csv"));
+  ASSERT_EQ(unfinished.size(), 3u);
+  EXPECT_EQ(unfinished[0], "reason,jobs");
+  EXPECT_EQ(unfinished[1], "no_capacity,30");
 
   const auto summary = Lines(ReadAll(dir / "summary.csv"));
   ASSERT_EQ(summary.size(), 3u);

@@ -50,8 +50,14 @@ TEST(SimulateCli, PhillyReproducesTheHeliosRanking) {
       EXPECT_TRUE(p.contains(key)) << key;
     }
     EXPECT_EQ(p["residency_violations"], 0);
-    EXPECT_EQ(p["jobs"], 34553);
-    EXPECT_EQ(p["jobs_finished"], 34553);
+    // The window holds 68,503 jobs of the 11 VCs (docs/validation.md).
+    EXPECT_EQ(p["jobs"], 68503);
+    EXPECT_EQ(p["jobs_finished"], 68503);
+    EXPECT_EQ(p["unfinished_by_reason"], nlohmann::json::object());
+    ASSERT_EQ(p["tenants"].size(), 11u);
+    std::size_t jobs = 0;
+    for (const auto& t : p["tenants"]) jobs += t["jobs"].get<std::size_t>();
+    EXPECT_EQ(jobs, 68503u);
     jct[p["policy"]] = p["mean_jct_s"];
   }
   EXPECT_GT(jct["fifo"], jct["sjf"]);
