@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "common/json_limits.h"
+#include "sched/cycle_plan.h"
 #include "server/job_json.h"
 
 namespace sovgrid::server {
@@ -456,48 +457,36 @@ Status ControlPlane::Tick(Time now) {
   counters_.last_cycle_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   ++counters_.cycles;
-  // Releases reach the backend before the starts that may need their
+  // The cycle's effects by the rule the twin applies too (sched::PlanCycle):
+  // releases reach the backend before the starts that may need their
   // accelerators; the starts go to it together (StartAll may run them
-  // concurrently).
+  // concurrently); a start preempted within its own cycle is not started at all.
+  const sched::CyclePlan plan = sched::PlanCycle(cycle);
+  for (const sched::Decision* stop : plan.stops) {
+    const sched::Decision& d = *stop;
+    backend_->Stop(d.job);
+    if (d.kind == sched::Decision::Kind::kPreempt) ++counters_.preempted;
+    std::string why = d.reason;
+    if (auto view = scheduler_->Job(d.job); view.ok() && view->last_start >= 0) {
+      const model::Duration ran = now - view->last_start;
+      const model::Duration ckpt = view->spec->checkpoint_interval_s;
+      why += "; " + std::to_string(ckpt > 0 ? ran % ckpt : ran) +
+             " s of work since its last checkpoint lost";
+    }
+    unflushed_.push_back({d.job, "pending", now, why, "", ""});
+  }
   std::vector<const sched::Decision*> starts;
   std::vector<model::Job> remaining;  // what is left to run of each start
-  // A job started and then preempted within the cycle is not started at all.
-  std::unordered_map<std::string_view, const sched::Decision*> last_of;
-  for (const auto& d : cycle.decisions) {
-    if (d.kind != sched::Decision::Kind::kReserve) last_of[d.job] = &d;
-  }
-  for (const auto& d : cycle.decisions) {
-    switch (d.kind) {
-      case sched::Decision::Kind::kStart: {
-        if (last_of[d.job] != &d) continue;
-        auto view = scheduler_->Job(d.job);
-        if (!view.ok()) continue;
-        // A job requeued after checkpoints resumes from the last one.
-        model::Job job = *view->spec;
-        if (job.runtime_estimate_s > 0 && view->progress_s > 0)
-          job.runtime_estimate_s =
-              std::max<model::Duration>(1, job.runtime_estimate_s - view->progress_s);
-        starts.push_back(&d);
-        remaining.push_back(std::move(job));
-        break;
-      }
-      case sched::Decision::Kind::kPreempt:
-      case sched::Decision::Kind::kRequeue: {
-        backend_->Stop(d.job);
-        if (d.kind == sched::Decision::Kind::kPreempt) ++counters_.preempted;
-        std::string why = d.reason;
-        if (auto view = scheduler_->Job(d.job); view.ok() && view->last_start >= 0) {
-          const model::Duration ran = now - view->last_start;
-          const model::Duration ckpt = view->spec->checkpoint_interval_s;
-          why += "; " + std::to_string(ckpt > 0 ? ran % ckpt : ran) +
-                 " s of work since its last checkpoint lost";
-        }
-        unflushed_.push_back({d.job, "pending", now, why, "", ""});
-        break;
-      }
-      case sched::Decision::Kind::kReserve:
-        break;
-    }
+  for (const sched::Decision* start : plan.starts) {
+    auto view = scheduler_->Job(start->job);
+    if (!view.ok()) continue;
+    // A job requeued after checkpoints resumes from the last one.
+    model::Job job = *view->spec;
+    if (job.runtime_estimate_s > 0 && view->progress_s > 0)
+      job.runtime_estimate_s =
+          std::max<model::Duration>(1, job.runtime_estimate_s - view->progress_s);
+    starts.push_back(start);
+    remaining.push_back(std::move(job));
   }
   // The releases (ends, preemptions) are committed before the starts, and the
   // starts before anything runs: whatever prefix is on disk after a crash

@@ -270,59 +270,57 @@ void Simulation::UnfinishedByReason() {
 
 void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
   r_.decisions += cycle.decisions.size();
-  for (const sched::Decision& d : cycle.decisions) {
-    auto it = by_id_.find(d.job);
+  // The daemon applies the same plan (server::ControlPlane::Tick): stops, then
+  // starts; a start preempted within its own cycle never runs.
+  const sched::CyclePlan plan = sched::PlanCycle(cycle);
+  for (const sched::Decision* d : plan.stops) {
+    auto it = by_id_.find(d->job);
+    if (it == by_id_.end()) continue;
+    const std::uint32_t j = it->second;
+    JobRun& run = runs_[j];
+    if (d->kind == sched::Decision::Kind::kPreempt) ++r_.preemptions;
+    const Milli milli = run.milli;
+    const Time started = run.run_start;
+    const Duration before = run.progress_at_start;
+    StopRun(j, now, false);
+    auto view = sched_.Job(d->job);
+    const Duration kept = view.ok() ? view->progress_s : 0;
+    // Work done in this run that was not kept, plus earlier work thrown away.
+    const double lost_s = static_cast<double>(now - started) - static_cast<double>(kept - before);
+    r_.lost_gpu_hours +=
+        std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator / 3600.0;
+  }
+  for (const sched::Decision* d : plan.starts) {
+    auto it = by_id_.find(d->job);
     if (it == by_id_.end()) continue;
     const std::uint32_t j = it->second;
     JobRun& run = runs_[j];
     const TwinJob& tj = w_.jobs[j];
-    switch (d.kind) {
-      case sched::Decision::Kind::kStart: {
-        auto view = sched_.Job(d.job);
-        if (!view.ok()) break;
-        if (!ResidencyHolds(tj.job, d.assignment)) ++r_.residency_violations;
-        run.running = true;
-        run.run_start = now;
-        if (run.first_start < 0) run.first_start = now;
-        run.progress_at_start = view->progress_s;
-        for (const auto& a : d.assignment) {
-          const Milli m = a.milli_per_accelerator * static_cast<Milli>(a.accelerators.size());
-          const std::uint32_t p = sched_.grid().node(a.node).pool;
-          run.milli += m;
-          alloc_pool_[p] += m;
-          auto slot = std::find_if(run.by_pool.begin(), run.by_pool.end(),
-                                   [&](const auto& x) { return x.first == p; });
-          if (slot == run.by_pool.end()) {
-            run.by_pool.emplace_back(p, m);
-          } else {
-            slot->second += m;
-          }
-        }
-        alloc_total_ += run.milli;
-        const Duration left = std::max<Duration>(1, tj.runtime_s - view->progress_s);
-        Push(now + left, EventKind::kCompletion, j, run.generation);
-        break;
+    auto view = sched_.Job(d->job);
+    if (!view.ok()) continue;
+    if (!ResidencyHolds(tj.job, d->assignment)) ++r_.residency_violations;
+    run.running = true;
+    run.run_start = now;
+    if (run.first_start < 0) run.first_start = now;
+    run.progress_at_start = view->progress_s;
+    for (const auto& a : d->assignment) {
+      const Milli m = a.milli_per_accelerator * static_cast<Milli>(a.accelerators.size());
+      const std::uint32_t p = sched_.grid().node(a.node).pool;
+      run.milli += m;
+      alloc_pool_[p] += m;
+      auto slot = std::find_if(run.by_pool.begin(), run.by_pool.end(),
+                               [&](const auto& x) { return x.first == p; });
+      if (slot == run.by_pool.end()) {
+        run.by_pool.emplace_back(p, m);
+      } else {
+        slot->second += m;
       }
-      case sched::Decision::Kind::kPreempt:
-      case sched::Decision::Kind::kRequeue: {
-        if (d.kind == sched::Decision::Kind::kPreempt) ++r_.preemptions;
-        const Milli milli = run.milli;
-        const Time started = run.run_start;
-        const Duration before = run.progress_at_start;
-        StopRun(j, now, false);
-        auto view = sched_.Job(d.job);
-        const Duration kept = view.ok() ? view->progress_s : 0;
-        // Work done in this run that was not kept, plus earlier work thrown away.
-        const double lost_s =
-            static_cast<double>(now - started) - static_cast<double>(kept - before);
-        r_.lost_gpu_hours +=
-            std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator / 3600.0;
-        break;
-      }
-      case sched::Decision::Kind::kReserve:
-        break;
     }
+    alloc_total_ += run.milli;
+    const Duration left = std::max<Duration>(1, tj.runtime_s - view->progress_s);
+    Push(now + left, EventKind::kCompletion, j, run.generation);
   }
+  if (o_.on_cycle) o_.on_cycle(now, plan, sched_);
 }
 
 void Simulation::Sample(Time t) {

@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "model/scenario.h"
+#include "sched/cycle_plan.h"
 #include "sched/scheduler.h"
 #include "twin/metrics.h"
 #include "twin/workload.h"
@@ -54,6 +55,10 @@ struct TwinOptions {
   FailureOptions failures;
   // Called now and then with the fraction of jobs done (0..1).
   std::function<void(double)> progress;
+  // Called after each cycle, once its plan (sched::PlanCycle) is applied, with
+  // the scheduler as the cycle left it: for tests that hold the twin's
+  // decisions against the daemon's (tests/server/twin_parity_test.cpp).
+  std::function<void(model::Time, const sched::CyclePlan&, const sched::Scheduler&)> on_cycle;
 };
 
 Result<PolicyResult> Simulate(const model::Scenario& scenario, const Workload& workload,
