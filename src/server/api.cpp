@@ -230,7 +230,16 @@ Response Api::Handle(const Request& r) {
                         {"backend", cp_->backend_name()},
                         {"store", {{"ok", false}, {"error", store.error}}}});
     }
-    return Json(200, {{"status", "ready"}, {"backend", cp_->backend_name()}});
+    // Ready while the store takes commits; sites the backend cannot reach are
+    // named (the control plane serves everything else meanwhile).
+    json unhealthy = json::array();
+    for (const auto& site : cp_->Grid().sites) {
+      if (site.state != "up")
+        unhealthy.push_back({{"site", site.id}, {"state", site.state}, {"reason", site.reason}});
+    }
+    return Json(200, {{"status", "ready"},
+                      {"backend", cp_->backend_name()},
+                      {"sites_not_up", std::move(unhealthy)}});
   }
   if (r.method == "GET" && r.path == "/metrics") {
     const ControlPlaneCounters c = cp_->counters();
@@ -555,7 +564,13 @@ Response Api::Route(const Request& r, const Caller& c) {
                        {"used", p.used},
                        {"free", static_cast<double>(p.accelerators) - p.used}});
     }
-    return Json(200, {{"pools", pools}, {"jobs_pending", g.pending}, {"jobs_running", g.running}});
+    json sites = json::array();
+    for (const auto& s : g.sites)
+      sites.push_back({{"id", s.id}, {"state", s.state}, {"reason", s.reason}});
+    return Json(200, {{"pools", pools},
+                      {"sites", sites},
+                      {"jobs_pending", g.pending},
+                      {"jobs_running", g.running}});
   }
   if (r.path == "/v1/tokens" && r.method == "POST") {
     if (!may("tenant-admin")) return Error(403, "permission_denied", "needs an admin token");

@@ -244,6 +244,13 @@ void ControlPlane::AdoptCommitted(Time now, std::vector<store::JobUpdate>* updat
 
 Status ControlPlane::Cancel(const std::string& id, Time now,
                             std::optional<store::AuditEntry> audit) {
+  Status s = CancelInScheduler(id, now, std::move(audit));
+  if (s.ok()) StopCancelled();
+  return s;
+}
+
+Status ControlPlane::CancelInScheduler(const std::string& id, Time now,
+                                       std::optional<store::AuditEntry> audit) {
   std::lock_guard lock(mu_);
   {
     // A job just committed may still be on its way to the inbox: let that
@@ -267,9 +274,25 @@ Status ControlPlane::Cancel(const std::string& id, Time now,
       store_->UpdateJobs({{id, "cancelled", now, "cancelled by request", "", ""}}, entries));
   if (!committed.ok()) return committed;
   if (Status s = scheduler_->Cancel(id, now); !s.ok()) return s;
-  backend_->Stop(id);
   ++counters_.cancelled;
+  pending_stops_.push_back(id);
   return Status::Ok();
+}
+
+void ControlPlane::StopCancelled() {
+  // Never waits for a backend call in progress: a tick holding the backend
+  // stops the job itself when its call returns (or at its next start).
+  std::unique_lock backend(backend_mu_, std::try_to_lock);
+  if (backend.owns_lock()) StopPendingLocked();
+}
+
+void ControlPlane::StopPendingLocked() {
+  std::vector<std::string> stops;
+  {
+    std::lock_guard lock(mu_);
+    stops.swap(pending_stops_);
+  }
+  for (const auto& id : stops) backend_->Stop(id);
 }
 
 Result<JobInfo> ControlPlane::Job(const std::string& id) {
@@ -360,7 +383,7 @@ Result<std::string> ControlPlane::Logs(const std::string& id, std::string_view s
                                        std::size_t offset, std::size_t limit) {
   auto record = store_->GetJob(id);
   if (!record.ok()) return record.status();
-  std::lock_guard lock(mu_);
+  std::lock_guard backend(backend_mu_);
   return backend_->Logs(id, stream, offset, limit);
 }
 
@@ -419,52 +442,137 @@ Status ControlPlane::Flush(Time now) {
 }
 
 Status ControlPlane::Tick(Time now) {
+  // One tick at a time. The backend (which may wait on a site for seconds) is
+  // called with backend_mu_ only, never under mu_: API calls that need the
+  // scheduler wait for the scheduler's own work and the store, not for sites.
+  std::lock_guard tick(tick_mu_);
+  std::vector<backends::Ended> ended;
+  std::vector<backends::HealthChange> health;
+  {
+    std::lock_guard backend(backend_mu_);
+    StopPendingLocked();
+    ended = backend_->Poll(now);
+    health = backend_->Health(now);
+  }
+
+  // Under mu_: what the backend saw, the cycle, and the commit of its effects.
+  const sched::CycleResult cycle = [&] {
+    std::lock_guard lock(mu_);
+    return ObserveAndSchedule(ended, health, now);
+  }();
+  TickStarts starts;
+  {
+    std::lock_guard lock(mu_);
+    if (Status s = CommitCycle(cycle, now, &starts); !s.ok()) return s;
+  }
+
+  // The releases reach the backend before the starts that may need their
+  // accelerators; the starts go to it together (StartAll may run them
+  // concurrently).
+  std::vector<Result<std::string>> handles;
+  {
+    std::lock_guard backend(backend_mu_);
+    for (const auto& id : starts.stops) backend_->Stop(id);
+    std::vector<backends::StartRequest> requests;
+    requests.reserve(starts.jobs.size());
+    for (std::size_t i = 0; i < starts.jobs.size(); ++i)
+      requests.push_back({&starts.jobs[i], starts.placements[i]});
+    handles = backend_->StartAll(requests, now);
+    // Jobs cancelled while their start was on its way are stopped now.
+    StopPendingLocked();
+  }
+
   std::lock_guard lock(mu_);
+  for (std::size_t i = 0; i < starts.decisions.size(); ++i) {
+    const sched::Decision& d = *starts.decisions[i];
+    auto& handle = handles[i];
+    auto view = scheduler_->Job(d.job);
+    if (!view.ok()) {
+      // Cancelled meanwhile: its cancellation is committed and it was stopped above.
+      continue;
+    }
+    if (!handle.ok() && handle.status().code() == StatusCode::kIoError) {
+      // Worth another try (a site's scheduler did not answer): back in the queue.
+      if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
+      unflushed_.push_back(
+          {d.job, "pending", now,
+           "requeued: " + std::string(backend_->name()) + ": " + handle.status().message(), "",
+           ""});
+      continue;
+    }
+    if (!handle.ok()) {
+      (void)scheduler_->Fail(d.job, now);
+      ++counters_.failed;
+      unflushed_.push_back({d.job, "failed", now,
+                            std::string(backend_->name()) + ": " + handle.status().message(), "",
+                            ""});
+      continue;
+    }
+    ++counters_.started;
+    unflushed_refs_.emplace_back(d.job, *handle);
+  }
+  const Status after = Flush(now);
+  return starts.flushed.ok() ? after : starts.flushed;
+}
+
+sched::CycleResult ControlPlane::ObserveAndSchedule(
+    const std::vector<backends::Ended>& ended, const std::vector<backends::HealthChange>& health,
+    Time now) {
   // Submissions committed so far join the scheduler (only committed ones are
   // in the inbox: no cycle starts a job that is not durable).
   AdoptCommitted(now, &unflushed_);
-  for (const auto& ended : backend_->Poll(now)) {
+  for (const auto& e : ended) {
     // An ended job keeps where it ran, for the record.
-    auto view = scheduler_->Job(ended.job);
+    auto view = scheduler_->Job(e.job);
     if (!view.ok()) continue;  // cancelled meanwhile
     const std::string where = view->assignment != nullptr ? AssignmentJson(*view->assignment) : "";
-    if (ended.lost) {
+    if (e.lost) {
       // Not the job's fault: it waits for another placement.
-      if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
-      unflushed_.push_back({ended.job, "pending", now, "requeued: " + ended.message, "", ""});
+      if (Status s = Requeue(*view->spec, now); !s.ok()) continue;
+      unflushed_.push_back({e.job, "pending", now, "requeued: " + e.message, "", ""});
       continue;
     }
-    Status s = ended.failed ? scheduler_->Fail(ended.job, now) : scheduler_->Finish(ended.job, now);
+    Status s = e.failed ? scheduler_->Fail(e.job, now) : scheduler_->Finish(e.job, now);
     if (!s.ok()) continue;  // cancelled meanwhile
-    ++(ended.failed ? counters_.failed : counters_.finished);
-    unflushed_.push_back(
-        {ended.job, ended.failed ? "failed" : "finished", now, ended.message, where, ""});
+    ++(e.failed ? counters_.failed : counters_.finished);
+    unflushed_.push_back({e.job, e.failed ? "failed" : "finished", now, e.message, where, ""});
   }
-  for (const auto& h : backend_->Health(now)) {
+  for (const auto& h : health) {
     const std::string key =
         (h.kind == backends::HealthChange::Kind::kNode ? "node:" : "site:") + h.name;
     // The daemon's log says what the backend saw and why.
     const Status s = ApplyHealth(key, &backend_health_, h.state, now);
+    if (h.state == "up") {
+      backend_health_reason_.erase(key);
+    } else {
+      backend_health_reason_[key] = h.reason;
+    }
     std::fprintf(stderr, "sovgrid: %s backend: %s %s: %s\n", std::string(backend_->name()).c_str(),
                  key.c_str(), h.state.c_str(), s.ok() ? h.reason.c_str() : s.message().c_str());
   }
   // Nothing new starts until everything observed so far is on disk: with the
   // store failing, the cycle waits (the ends stay in unflushed_).
-  if (Status s = Flush(now); !s.ok()) return s;
-
+  if (Status s = Flush(now); !s.ok()) {
+    flush_failed_ = s;
+    return {};
+  }
+  flush_failed_ = Status::Ok();
   const auto started = std::chrono::steady_clock::now();
   sched::CycleResult cycle = scheduler_->RunCycle(now);
   counters_.last_cycle_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   ++counters_.cycles;
+  return cycle;
+}
+
+Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, TickStarts* out) {
+  if (!flush_failed_.ok()) return flush_failed_;
   // The cycle's effects by the rule the twin applies too (sched::PlanCycle):
-  // releases reach the backend before the starts that may need their
-  // accelerators; the starts go to it together (StartAll may run them
-  // concurrently); a start preempted within its own cycle is not started at all.
+  // a start preempted within its own cycle is not started at all.
   const sched::CyclePlan plan = sched::PlanCycle(cycle);
   for (const sched::Decision* stop : plan.stops) {
     const sched::Decision& d = *stop;
-    backend_->Stop(d.job);
+    out->stops.push_back(d.job);
     if (d.kind == sched::Decision::Kind::kPreempt) ++counters_.preempted;
     std::string why = d.reason;
     if (auto view = scheduler_->Job(d.job); view.ok() && view->last_start >= 0) {
@@ -495,9 +603,8 @@ Status ControlPlane::Tick(Time now) {
   Status flushed = Flush(now);
   std::size_t committed_starts = 0;
   if (flushed.ok()) {
-    for (std::size_t i = 0; i < starts.size(); ++i) {
-      const sched::Decision& d = *starts[i];
-      unflushed_.push_back({d.job, "running", now, d.reason, AssignmentJson(d.assignment), ""});
+    for (const sched::Decision* d : starts) {
+      unflushed_.push_back({d->job, "running", now, d->reason, AssignmentJson(d->assignment), ""});
     }
     flushed = Flush(now);
     committed_starts = starts.size() - std::min(starts.size(), unflushed_.size());
@@ -510,38 +617,12 @@ Status ControlPlane::Tick(Time now) {
     if (view.ok()) (void)Requeue(*view->spec, now);
   }
   starts.resize(committed_starts);
-  std::vector<backends::StartRequest> requests;
-  requests.reserve(starts.size());
-  for (std::size_t i = 0; i < starts.size(); ++i)
-    requests.push_back({&remaining[i], Placement(starts[i]->assignment)});
-  auto handles = backend_->StartAll(requests, now);
-  for (std::size_t i = 0; i < starts.size(); ++i) {
-    const sched::Decision& d = *starts[i];
-    auto& handle = handles[i];
-    if (!handle.ok() && handle.status().code() == StatusCode::kIoError) {
-      // Worth another try (a site's scheduler did not answer): back in the queue.
-      auto view = scheduler_->Job(d.job);
-      if (!view.ok()) continue;
-      if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
-      unflushed_.push_back(
-          {d.job, "pending", now,
-           "requeued: " + std::string(backend_->name()) + ": " + handle.status().message(), "",
-           ""});
-      continue;
-    }
-    if (!handle.ok()) {
-      (void)scheduler_->Fail(d.job, now);
-      ++counters_.failed;
-      unflushed_.push_back({d.job, "failed", now,
-                            std::string(backend_->name()) + ": " + handle.status().message(), "",
-                            ""});
-      continue;
-    }
-    ++counters_.started;
-    unflushed_refs_.emplace_back(d.job, *handle);
-  }
-  const Status after = Flush(now);
-  return flushed.ok() ? after : flushed;
+  remaining.resize(committed_starts);
+  for (const sched::Decision* d : starts) out->placements.push_back(Placement(d->assignment));
+  out->decisions = std::move(starts);
+  out->jobs = std::move(remaining);
+  out->flushed = flushed;
+  return Status::Ok();
 }
 
 namespace {
@@ -772,6 +853,21 @@ GridSummary ControlPlane::Grid() {
         {pool.id, pool.site, pool.accelerator,
          std::string(model::SiteStateName(grid.site_state(static_cast<std::size_t>(site)))),
          pool.nodes, pool.accelerators(), static_cast<double>(grid.pool(p).used_milli) / 1000.0});
+  }
+  for (std::size_t i = 0; i < scenario_.sites.size(); ++i) {
+    const std::string& id = scenario_.sites[i].id;
+    GridSummary::Site site{id, std::string(model::SiteStateName(grid.site_state(i))), ""};
+    if (site.state != "up") {
+      const std::string key = "site:" + id;
+      const auto backend = backend_health_reason_.find(key);
+      if (backend != backend_health_reason_.end()) {
+        site.reason = backend_->name();
+        site.reason += ": " + backend->second;
+      } else if (admin_health_.count(key) != 0) {
+        site.reason = "set by an administrator";
+      }
+    }
+    g.sites.push_back(std::move(site));
   }
   g.pending = scheduler_->pending_count();
   g.running = scheduler_->running_count();

@@ -40,8 +40,15 @@
 //  * Jobs are keyed by JobKey(tenant, name) (job_json.h): Submit takes jobs
 //    whose id is the tenant's name for them and returns their keys; every
 //    other call takes keys.
-//  * Thread-safe: one mutex serialises the scheduler and the backend;
-//    submissions only take the group-commit mutex.
+//  * Thread-safe: one mutex serialises the scheduler, another the backend;
+//    submissions only take the group-commit mutex. No call waits for a site:
+//    Tick calls the backend (Poll, Health, Stop, StartAll, each with the
+//    backend's own deadlines) without holding the scheduler's mutex, so a
+//    silent site controller slows the ticks, not the API. Cancel commits and
+//    takes the job out of the scheduler at once; the backend stops it then
+//    if it is free, else the tick that holds it does when its call returns.
+//    A site the backend finds unreachable is marked down, with why, in
+//    Grid().
 #pragma once
 
 #include <atomic>
@@ -81,6 +88,12 @@ struct GridSummary {
     double used = 0;  // accelerators in use (shares count pro rata)
   };
   std::vector<Pool> pools;
+  struct Site {
+    std::string id;
+    std::string state;   // up, draining, down
+    std::string reason;  // why not up: the backend's observation, or "set by an administrator"
+  };
+  std::vector<Site> sites;
   std::size_t pending = 0, running = 0;
 };
 
@@ -177,6 +190,28 @@ class ControlPlane {
   // The inverse, for a restart; InvalidArgument when it names what the grid lacks.
   Result<std::vector<sched::NodeAssignment>> AssignmentFromJson(const std::string& text) const;
   std::vector<backends::PlacedPart> Placement(const std::vector<sched::NodeAssignment>& a) const;
+  // Tick's parts under mu_: applies the backend's ends and health changes,
+  // commits them and runs the cycle (an empty one while the store fails:
+  // flush_failed_); then commits the cycle's stops and starts and hands what
+  // the backend must do to `out`.
+  struct TickStarts {
+    std::vector<std::string> stops;                 // to stop, before any start
+    std::vector<const sched::Decision*> decisions;  // committed starts
+    std::vector<model::Job> jobs;                   // what is left to run of each
+    std::vector<std::vector<backends::PlacedPart>> placements;
+    Status flushed;  // the starts' commit
+  };
+  sched::CycleResult ObserveAndSchedule(const std::vector<backends::Ended>& ended,
+                                        const std::vector<backends::HealthChange>& health,
+                                        model::Time now);
+  Status CommitCycle(const sched::CycleResult& cycle, model::Time now, TickStarts* out);
+  // Cancel's part under mu_: committed, out of the scheduler, queued in pending_stops_.
+  Status CancelInScheduler(const std::string& id, model::Time now,
+                           std::optional<store::AuditEntry> audit);
+  // Stops the cancelled jobs of pending_stops_ if the backend is free now
+  // (else the tick that holds it does); StopPendingLocked: backend_mu_ held.
+  void StopCancelled();
+  void StopPendingLocked();
   // Rebuilds the scheduler and the backend from the store's active jobs (on open).
   Status Restore(model::Time now);
   // Puts a running job back in the queue as if new (the backend lost it, or could not start it
@@ -211,12 +246,23 @@ class ControlPlane {
   const model::Scenario& scenario_;
   store::Store* store_;
   std::unique_ptr<ExecutionBackend> backend_;
-  std::mutex mu_;  // the scheduler, the backend, the counters
+  // Locks. mu_ guards the scheduler, the counters and the fields below it;
+  // backend_mu_ the backend (not thread-safe), whose calls may wait on a site
+  // for seconds and so are never made under mu_; tick_mu_ keeps ticks apart.
+  // Order: tick_mu_, then backend_mu_, then mu_, then commit_mu_; nobody
+  // holding mu_ waits for backend_mu_.
+  std::mutex tick_mu_;
+  std::mutex backend_mu_;
+  std::mutex mu_;
   std::unique_ptr<sched::Scheduler> scheduler_;
   ControlPlaneCounters counters_;
   // Node and site states by "node:NAME" / "site:ID", as set by administrators and as the
   // backend observed them; the scheduler has the worse of the two.
   std::map<std::string, std::string> admin_health_, backend_health_;
+  // Why the backend marked a node or site (by key) not up, while it is.
+  std::map<std::string, std::string> backend_health_reason_;
+  std::vector<std::string> pending_stops_;  // cancelled, not yet stopped in the backend
+  Status flush_failed_;                     // the last tick's flush before its cycle
   // Settings as last committed (key -> JSON), to undo a change whose commit failed.
   std::map<std::string, std::string> settings_;
   // State changes already applied to the scheduler and the backend but not yet
