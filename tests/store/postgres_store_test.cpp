@@ -33,18 +33,19 @@ PostgresServer* Server() {
   return server.get();
 }
 
-std::string FreshDatabase() {
+// A fresh schema per test (a database per test would copy template1 each time).
+std::string FreshSchema() {
   static int n = 0;
-  const std::string db = "t" + std::to_string(++n);
-  const Status s = Server()->CreateDatabase(db);
+  const std::string schema = "t" + std::to_string(++n);
+  const Status s = Server()->CreateSchema(schema);
   EXPECT_TRUE(s.ok()) << s.message();
-  return db;
+  return schema;
 }
 
 struct PostgresBackend {
   void SetUp() {
     ASSERT_NE(Server(), nullptr);
-    uri = Server()->Uri(FreshDatabase());
+    uri = Server()->SchemaUri(FreshSchema());
   }
   void TearDown() {}
   Result<std::unique_ptr<Store>> Open() { return OpenPostgresStore(uri); }
@@ -57,15 +58,15 @@ class PostgresStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_NE(Server(), nullptr);
-    db_ = FreshDatabase();
-    uri_ = Server()->Uri(db_);
+    schema_ = FreshSchema();
+    uri_ = Server()->SchemaUri(schema_);
   }
   std::string Query(const std::string& sql) {
-    auto r = Server()->Query(sql, db_);
+    auto r = Server()->Query("SET search_path = " + schema_ + "; " + sql);
     EXPECT_TRUE(r.ok()) << r.status().message();
     return r.ok() ? *r : "";
   }
-  std::string db_, uri_;
+  std::string schema_, uri_;
 };
 
 TEST_F(PostgresStoreTest, MigrationsRunOnceUnderConcurrentStarts) {

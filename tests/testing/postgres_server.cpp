@@ -129,7 +129,7 @@ Status Run(const Spawn& s, double timeout_s, const std::string& what) {
 // The initdb'd cluster copied by every server: built once per machine (and uid).
 Result<std::string> Template(const PostgresServerOptions& o, bool switch_user, uid_t uid,
                              gid_t gid) {
-  const std::string base = "/tmp/sovgrid-pg-template-" + std::to_string(::geteuid());
+  const std::string base = "/tmp/sovgrid-pg-template-v2-" + std::to_string(::geteuid());
   const std::string lock_path = base + ".lock";
   const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock < 0) return IoError("cannot open " + lock_path);
@@ -159,7 +159,8 @@ Result<std::string> Template(const PostgresServerOptions& o, bool switch_user, u
             "UTF8",
             "--locale=C",
             "--no-sync",
-            "--no-instructions"};
+            "--no-instructions",
+            "--wal-segsize=1"};
   s.log_path = tmp + "/initdb.log";
   s.switch_user = switch_user;
   s.uid = uid;
@@ -217,7 +218,6 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   }
   if (s.port_ == 0) return FailedPrecondition("no free port for PostgreSQL");
   if (Status st = s.Launch(); !st.ok()) return st;
-  if (Status st = s.CreateDatabase("sovgrid"); !st.ok()) return st;
   return server;
 }
 
@@ -262,7 +262,12 @@ Status PostgresServer::Launch() {
 }
 
 PostgresServer::~PostgresServer() {
-  Stop();
+  // Immediate shutdown: the directory is thrown away, no checkpoint needed.
+  if (pid_ > 0) {
+    ::kill(pid_, SIGQUIT);
+    Wait(pid_, 10);
+    pid_ = -1;
+  }
   if (port_lock_fd_ >= 0) ::close(port_lock_fd_);
   if (!dir_.empty() && std::getenv("SOVGRID_KEEP_PG") == nullptr) {
     std::error_code ec;
@@ -306,6 +311,15 @@ Result<std::string> PostgresServer::Query(const std::string& sql, const std::str
   PQclear(r);
   PQfinish(c);
   return out;
+}
+
+std::string PostgresServer::SchemaUri(const std::string& schema) const {
+  return Uri() + "?options=-csearch_path%3D" + schema;
+}
+
+Status PostgresServer::CreateSchema(const std::string& schema) {
+  auto r = Query("CREATE SCHEMA " + schema, "postgres");
+  return r.ok() ? Status::Ok() : r.status();
 }
 
 Status PostgresServer::CreateDatabase(const std::string& db) {

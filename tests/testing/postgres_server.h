@@ -8,17 +8,16 @@
 //   /tmp/sovgrid-pg-template-UID, built under a lock, so parallel tests run
 //   initdb once) into a new temporary directory, starts the postmaster on it
 //   (-k DIR: the Unix socket stays in the directory; listen_addresses =
-//   127.0.0.1 only; trust authentication for the `postgres` superuser), waits
-//   (bounded) until it accepts connections and creates the database
-//   `sovgrid`. As root, initdb and the server run as the `postgres` account
-//   (else `nobody`), which owns the directory: PostgreSQL refuses root.
+//   127.0.0.1 only; trust authentication for the `postgres` superuser) and
+//   waits (bounded) until it accepts connections. As root, initdb and the server run as the
+//   `postgres` account (else `nobody`), which owns the directory: PostgreSQL refuses root.
 // - Port: any free loopback port from a range, held under a lock file
 //   (/tmp/sovgrid-pg-port-P.lock) for the object's life, so servers of
 //   parallel test processes never collide.
 // - The postmaster is the test's child and dies with the thread that started
 //   it (PR_SET_PDEATHSIG): a crashed test leaves no server behind.
-// - `Stop` (and the destructor): SIGINT (a fast shutdown), at most 10 s, then
-//   SIGKILL; the destructor removes the directory.
+// - `Stop`: SIGINT (a fast shutdown), at most 10 s, then SIGKILL. The
+//   destructor: SIGQUIT (immediate), then removes the directory.
 // - A missing binary is FAILED_PRECONDITION (never a skip); a failure to start
 //   carries the tail of the server's log.
 // Not thread-safe; use one object from one thread.
@@ -53,13 +52,17 @@ class PostgresServer {
   Status Restart();
   bool running() const { return pid_ > 0; }
 
-  // postgresql://postgres@127.0.0.1:PORT/DB
-  std::string Uri(const std::string& db = "sovgrid") const;
-  // Creates database `db` (owned by postgres).
+  // postgresql://postgres@127.0.0.1:PORT/DB (the database `postgres` exists from the start).
+  std::string Uri(const std::string& db = "postgres") const;
+  // Creates database `db` (owned by postgres; slow-ish: it copies template1).
   Status CreateDatabase(const std::string& db);
+  // A fresh schema in database `postgres` (instant), and a URI whose sessions
+  // work in it (search_path): a clean store per test on one server.
+  Status CreateSchema(const std::string& schema);
+  std::string SchemaUri(const std::string& schema) const;
   // Runs `sql` on `db` as the superuser (simple query protocol); the first
   // row's first value, or "" when there is none.
-  Result<std::string> Query(const std::string& sql, const std::string& db = "sovgrid");
+  Result<std::string> Query(const std::string& sql, const std::string& db = "postgres");
 
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
