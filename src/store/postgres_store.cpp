@@ -156,8 +156,14 @@ class Conn {
 
   // Re-opens a lost connection (a server restart) and sets the session up.
   Status Ensure() {
-    if (PQstatus(c_) == CONNECTION_OK && configured_) return Status::Ok();
-    if (PQstatus(c_) != CONNECTION_OK) {
+    // Reads what the server sent meanwhile without waiting: a server that
+    // went away (a restart) closed the socket, which marks the connection bad
+    // here, before a statement is sent on it.
+    // (Twice: the first read may take its goodbye message, the second its end.)
+    const bool alive =
+        PQconsumeInput(c_) == 1 && PQconsumeInput(c_) == 1 && PQstatus(c_) == CONNECTION_OK;
+    if (alive && configured_) return Status::Ok();
+    if (!alive) {
       PQreset(c_);
       prepared_.clear();
       if (PQstatus(c_) != CONNECTION_OK) return ConnectionError(c_, *server_);
@@ -301,51 +307,64 @@ class PostgresStore final : public Store {
 
   Status AddJobs(const std::vector<StoredJob>& jobs,
                  const std::vector<AuditEntry>& audit) override {
-    std::lock_guard lock(mu_);
-    if (Status s = Begin(); !s.ok()) return s;
-    if (!jobs.empty()) {
-      ArrayParam id, name, tenant, spec, state, at, reason, assignment, ids;
-      for (const auto& j : jobs) {
-        id.Add(j.id);
-        name.Add(j.name);
-        tenant.Add(j.tenant);
-        spec.Add(j.spec_json);
-        state.Add(j.state);
-        at.Add(j.submitted_at);
-        reason.Add(j.reason);
-        assignment.Add(j.assignment_json);
-      }
-      Res r = writer_->Run(
-          "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-          "$5::text[], $6::bigint[], $7::text[], $8::text[]) WITH ORDINALITY "
-          "AS x(id, name, tenant, spec, state, at, reason, assignment, ord)), "
-          "ins AS (INSERT INTO jobs (id, name, tenant, spec, state, submitted_at, updated_at, "
-          "reason, assignment) SELECT id, name, tenant, spec, state, at, at, reason, assignment "
-          "FROM x ORDER BY ord RETURNING seq, submitted_at, state, reason) "
-          "INSERT INTO job_events (job_seq, at, state, detail) "
-          "SELECT seq, submitted_at, state, reason FROM ins ORDER BY seq",
-          {id.Take(), name.Take(), tenant.Take(), spec.Take(), state.Take(), at.Take(),
-           reason.Take(), assignment.Take()});
-      if (!r.ok()) {
-        const bool duplicate = r.SqlState() == "23505";
-        Status error = writer_->Error("insert jobs", r);
-        Rollback();
-        if (duplicate) {
-          std::vector<std::string> all;
-          for (const auto& j : jobs) all.push_back(j.id);
-          auto existing = Existing(*writer_, all);
-          if (!existing.ok()) return existing.status();
-          std::unordered_set<std::string> taken(existing->begin(), existing->end());
-          for (const auto& j : jobs) {
-            if (!taken.insert(j.id).second)
-              return AlreadyExists("job '" + j.id + "' already exists");
-          }
-        }
-        return error;
-      }
+    if (jobs.empty()) {
+      std::lock_guard lock(mu_);
+      if (Status s = Begin(); !s.ok()) return s;
+      if (Status s = InsertAudit(audit); !s.ok()) return s;
+      return Commit();
     }
-    if (Status s = InsertAudit(audit); !s.ok()) return s;
-    return Commit();
+    ArrayParam id, name, tenant, spec, state, at, reason, assignment;
+    for (const auto& j : jobs) {
+      id.Add(j.id);
+      name.Add(j.name);
+      tenant.Add(j.tenant);
+      spec.Add(j.spec_json);
+      state.Add(j.state);
+      at.Add(j.submitted_at);
+      reason.Add(j.reason);
+      assignment.Add(j.assignment_json);
+    }
+    ArrayParam a_at, a_actor, a_action, a_target, a_detail;
+    for (const auto& a : audit) {
+      a_at.Add(a.at);
+      a_actor.Add(a.actor);
+      a_action.Add(a.action);
+      a_target.Add(a.target);
+      a_detail.Add(a.detail);
+    }
+    std::lock_guard lock(mu_);
+    if (Status s = writer_->Ensure(); !s.ok()) return s;
+    // The jobs, their first history entries and the audit entries in one
+    // statement: atomic and durable on its own (autocommit), one round trip.
+    Res r = writer_->Run(
+        "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::text[], $6::bigint[], $7::text[], $8::text[]) WITH ORDINALITY "
+        "AS x(id, name, tenant, spec, state, at, reason, assignment, ord)), "
+        "ins AS (INSERT INTO jobs (id, name, tenant, spec, state, submitted_at, updated_at, "
+        "reason, assignment) SELECT id, name, tenant, spec, state, at, at, reason, assignment "
+        "FROM x ORDER BY ord RETURNING seq, submitted_at, state, reason), "
+        "ev AS (INSERT INTO job_events (job_seq, at, state, detail) "
+        "SELECT seq, submitted_at, state, reason FROM ins ORDER BY seq) "
+        "INSERT INTO audit (at, actor, action, target, detail) "
+        "SELECT at, actor, action, target, detail FROM unnest($9::bigint[], $10::text[], "
+        "$11::text[], $12::text[], $13::text[]) WITH ORDINALITY "
+        "AS a(at, actor, action, target, detail, ord) ORDER BY ord",
+        {id.Take(), name.Take(), tenant.Take(), spec.Take(), state.Take(), at.Take(), reason.Take(),
+         assignment.Take(), a_at.Take(), a_actor.Take(), a_action.Take(), a_target.Take(),
+         a_detail.Take()});
+    if (r.ok()) return Status::Ok();
+    const bool duplicate = r.SqlState() == "23505";
+    Status error = writer_->Error("insert jobs", r);
+    if (!duplicate) return error;
+    std::vector<std::string> all;
+    for (const auto& j : jobs) all.push_back(j.id);
+    auto existing = Existing(*writer_, all);
+    if (!existing.ok()) return existing.status();
+    std::unordered_set<std::string> taken(existing->begin(), existing->end());
+    for (const auto& j : jobs) {
+      if (!taken.insert(j.id).second) return AlreadyExists("job '" + j.id + "' already exists");
+    }
+    return error;
   }
 
   Status UpdateJobs(const std::vector<JobUpdate>& updates,
