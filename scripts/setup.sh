@@ -9,6 +9,8 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
+  libpq-dev  # the PostgreSQL store (serve --store postgresql://...)
+  postgresql-15  # the postgres tests' throw-away server (/usr/lib/postgresql/15/bin)
   sqlite3  # the store test builds a database of an older schema
   libcpp-httplib-dev libssl-dev  # httplib: the HTTP client of the CLI, tests and benches
   libmicrohttpd-dev  # the daemon's HTTP server

@@ -27,6 +27,7 @@
 #include "server/api.h"
 #include "server/control_plane.h"
 #include "server/http_server.h"
+#include "store/postgres_store.h"
 #include "store/store.h"
 
 namespace sovgrid::cli {
@@ -35,6 +36,7 @@ namespace {
 struct Options {
   std::string scenario = "scenarios/korea-2027.toml";
   std::string data_dir;
+  std::string store = "sqlite";  // or a libpq URI postgresql://USER@HOST:PORT/DB
   std::string listen = "127.0.0.1:8080";
   std::string backend = "twin";
   std::string slurm_config;
@@ -177,7 +179,8 @@ int Run(const Options& o) {
               << "\n";
     return 1;
   }
-  auto store = store::OpenSqliteStore(o.data_dir);
+  auto store = store::IsPostgresUri(o.store) ? store::OpenPostgresStore(o.store)
+                                             : store::OpenSqliteStore(o.data_dir);
   if (!store.ok()) {
     std::cerr << "error: " << store.status().message() << "\n";
     return 1;
@@ -283,7 +286,8 @@ int Run(const Options& o) {
     return 1;
   }
   std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
-            << " accelerators), " << o.backend << " execution, data in " << o.data_dir
+            << " accelerators), " << o.backend << " execution, data in "
+            << (store::IsPostgresUri(o.store) ? store::RedactPostgresUri(o.store) : o.data_dir)
             << ", listening on " << (o.http.tls_cert.empty() ? "http" : "https") << "://" << host
             << ":" << *bound << std::endl;
 
@@ -345,6 +349,19 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--data-dir", o->data_dir,
                   "Directory for the database (sovgrid.db, SQLite WAL) and admin.token "
                   "(required, here or in --config)");
+  cmd->add_option("--store", o->store,
+                  "Where the state lives: sqlite (DATA_DIR/sovgrid.db) or a PostgreSQL server as "
+                  "a libpq URI postgresql://USER@HOST:PORT/DB (the schema is created and "
+                  "migrated at start; admin.token is written to DATA_DIR by the daemon that "
+                  "initialises an empty database)")
+      ->capture_default_str()
+      ->check(
+          [](const std::string& v) {
+            return v == "sqlite" || store::IsPostgresUri(v)
+                       ? std::string()
+                       : std::string("expected sqlite or postgresql://USER@HOST:PORT/DB");
+          },
+          "sqlite|postgresql://...");
   cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
   auto config = std::make_shared<std::string>();

@@ -213,8 +213,11 @@ Result<std::string> Api::BootstrapAdminToken() {
   store::TokenRecord t{"admin", TokenHash(secret), "", "admin", clock_(), false};
   if (Status s =
           store_->AddToken(t, {{0, clock_(), "sovgrid", "token.create", "admin", "bootstrap"}});
-      !s.ok())
+      !s.ok()) {
+    // Another daemon on the same database initialised it first: its secret, not ours.
+    if (s.code() == StatusCode::kAlreadyExists) return std::string();
     return s;
+  }
   return secret;
 }
 

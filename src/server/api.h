@@ -63,7 +63,8 @@ class Api {
   std::optional<Response> Precheck(const Request& request);
 
   // Creates the first admin token when the store has none. Returns its secret,
-  // or "" when tokens exist already.
+  // or "" when tokens exist already (also when another daemon sharing the
+  // store created it first: only the one that initialised the store has it).
   Result<std::string> BootstrapAdminToken();
 
  private:

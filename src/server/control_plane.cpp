@@ -149,15 +149,17 @@ Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jo
     std::lock_guard lock(commit_mu_);
     for (const auto& id : ids) in_flight_.erase(id);
   };
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    auto existing = store_->GetJob(ids[i]);
-    if (existing.ok() || existing.status().code() != StatusCode::kNotFound) {
-      release();
-      if (!existing.ok()) return existing.status();
-      const std::string name(JobNameOfKey(ids[i]));
-      return Status(StatusCode::kAlreadyExists,
-                    where(i) + " (id " + name + "): job '" + name + "' already exists");
-    }
+  // One query for the whole batch (a round trip per id is what a database
+  // server would make slow).
+  auto existing = store_->ExistingJobIds(ids);
+  if (!existing.ok() || !existing->empty()) {
+    release();
+    if (!existing.ok()) return existing.status();
+    const auto i = static_cast<std::size_t>(std::find(ids.begin(), ids.end(), existing->front()) -
+                                            ids.begin());
+    const std::string name(JobNameOfKey(ids[i]));
+    return Status(StatusCode::kAlreadyExists,
+                  where(i) + " (id " + name + "): job '" + name + "' already exists");
   }
   q.jobs = std::move(jobs);
   if (audit) q.audit.push_back(std::move(*audit));

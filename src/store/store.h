@@ -7,7 +7,9 @@
 //    is on disk (fsync'd), or none of it is (a failed AddJobs adds no job).
 //  * Expected failures are Status: AlreadyExists (duplicate job or token id),
 //    NotFound (unknown id), InvalidArgument (bad filter), IoError (the
-//    database could not be read or written; the message names the file).
+//    database could not be read or written; the message names the file or
+//    the server, and PostgreSQL's SQLSTATE), FailedPrecondition (a schema
+//    newer than this sovgrid).
 //  * Thread-safe. Writes are serialised inside; reads run concurrently with
 //    each other and with writes (each on a connection of its own, seeing the
 //    last commit).
@@ -112,6 +114,9 @@ class Store {
   // order, at most `limit` (the caller filters by what its token may see).
   virtual Result<std::vector<StoredJob>> FindJobsByName(const std::string& name, int limit) = 0;
   virtual Result<StoredJob> GetJob(const std::string& id) = 0;
+  // Which of `ids` name a stored job (in the order of `ids`). One query on a
+  // store where a round trip costs (PostgreSQL); GetJob per id by default.
+  virtual Result<std::vector<std::string>> ExistingJobIds(const std::vector<std::string>& ids);
   virtual Result<std::vector<JobEvent>> JobHistory(const std::string& id) = 0;
   virtual Result<JobPage> ListJobs(const JobFilter& filter) = 0;
   // Pending and running jobs in submission order (what a restart must rebuild).
@@ -143,6 +148,19 @@ class Store {
   // Entries with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<AuditEntry>> ListAudit(std::int64_t after_seq, int limit) = 0;
 };
+
+inline Result<std::vector<std::string>> Store::ExistingJobIds(const std::vector<std::string>& ids) {
+  std::vector<std::string> out;
+  for (const auto& id : ids) {
+    auto j = GetJob(id);
+    if (j.ok()) {
+      out.push_back(id);
+    } else if (j.status().code() != StatusCode::kNotFound) {
+      return j.status();
+    }
+  }
+  return out;
+}
 
 // Opens (creating if needed) the SQLite database DIR/sovgrid.db in WAL mode
 // with full synchronisation. DIR must exist.
