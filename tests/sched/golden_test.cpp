@@ -6,15 +6,18 @@
 // them with SOVGRID_UPDATE_GOLDEN=1 and says so in its commit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "scenario/loader.h"
+#include "sched/scheduler.h"
 #include "twin/engine.h"
 #include "twin/metrics.h"
 #include "twin/report.h"
@@ -68,6 +71,25 @@ std::string ReadFile(const fs::path& path) {
   return buf.str();
 }
 
+// Compares `got` with the golden file `file` (or rewrites it with SOVGRID_UPDATE_GOLDEN=1).
+void CompareWithGolden(const std::string& file, const std::string& got) {
+  const fs::path path = kGolden / file;
+  const char* update = std::getenv("SOVGRID_UPDATE_GOLDEN");
+  if (update != nullptr && std::string(update) == "1") {
+    fs::create_directories(kGolden);
+    std::ofstream(path, std::ios::binary) << got;
+    GTEST_SKIP() << "rewrote " << path;
+  }
+  ASSERT_TRUE(fs::exists(path)) << path << " is missing; run with SOVGRID_UPDATE_GOLDEN=1";
+  const std::string want = ReadFile(path);
+  if (got != want) {
+    const fs::path actual = fs::path(::testing::TempDir()) / (file + ".actual");
+    std::ofstream(actual, std::ios::binary) << got;
+    FAIL() << path << " differs from this run's, in " << actual
+           << " (diff them; SOVGRID_UPDATE_GOLDEN=1 rewrites the golden file)";
+  }
+}
+
 // Runs every policy of `orders` with `base` on `workload` and compares with
 // the golden file `name`.json (or rewrites it with SOVGRID_UPDATE_GOLDEN=1).
 void CheckGolden(const std::string& name, const model::Scenario& grid, const Workload& workload,
@@ -86,22 +108,7 @@ void CheckGolden(const std::string& name, const model::Scenario& grid, const Wor
     EXPECT_EQ(r->residency_violations, 0u) << order;
     report.policies.push_back(std::move(r).value());
   }
-  const std::string got = Figures(report);
-  const fs::path path = kGolden / (name + ".json");
-  const char* update = std::getenv("SOVGRID_UPDATE_GOLDEN");
-  if (update != nullptr && std::string(update) == "1") {
-    fs::create_directories(kGolden);
-    std::ofstream(path, std::ios::binary) << got;
-    GTEST_SKIP() << "rewrote " << path;
-  }
-  ASSERT_TRUE(fs::exists(path)) << path << " is missing; run with SOVGRID_UPDATE_GOLDEN=1";
-  const std::string want = ReadFile(path);
-  if (got != want) {
-    const fs::path actual = fs::path(::testing::TempDir()) / (name + ".actual.json");
-    std::ofstream(actual, std::ios::binary) << got;
-    FAIL() << "figures differ from " << path << "; this run's are in " << actual
-           << " (diff them; SOVGRID_UPDATE_GOLDEN=1 rewrites the golden file)";
-  }
+  CompareWithGolden(name + ".json", Figures(report));
 }
 
 Workload Synthetic(const model::Scenario& s, std::size_t jobs, double days, std::uint64_t seed,
@@ -218,6 +225,113 @@ TEST(SchedGolden, AlibabaSharing) {
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   Compress(&*w, grid->epoch, 400);
   CheckGolden("alibaba-gpushare40", *grid, *w, Base(*grid, 42), {"fifo", "drf"});
+}
+
+// Every decision and its reason, and now and then why pending jobs wait
+// (Explain), from driving the Scheduler directly: jobs arrive, run their
+// runtime and finish, a node and a site fail and come back.
+std::string DecisionLog(const model::Scenario& s, const Workload& w, sched::SchedulerConfig config,
+                        int max_cycles) {
+  auto created = sched::Scheduler::Create(s, std::move(config));
+  EXPECT_TRUE(created.ok()) << created.status().ToString();
+  if (!created.ok()) return "";
+  sched::Scheduler& sched = **created;
+  std::ostringstream log;
+  std::map<std::string, model::Duration> runtime;
+  std::map<std::string, model::Time> ends;  // running job -> when it finishes
+  std::vector<std::string> submitted;
+  const model::Duration step = 60;
+  model::Time t = w.jobs.empty() ? s.epoch : w.jobs.front().job.submit_time;
+  std::size_t next = 0;
+  const std::string node = sched.grid().NodeName(0);
+  const std::string site = s.sites.back().id;
+  for (int cycle = 0; cycle < max_cycles; ++cycle, t += step) {
+    if (next == w.jobs.size() && ends.empty() && sched.pending_count() == 0) break;
+    std::vector<std::pair<model::Time, std::string>> done;
+    for (const auto& [id, end] : ends) {
+      if (end <= t) done.emplace_back(end, id);
+    }
+    std::sort(done.begin(), done.end());
+    for (const auto& [end, id] : done) {
+      EXPECT_TRUE(sched.Finish(id, t).ok()) << id;
+      ends.erase(id);
+    }
+    if (cycle == 40) {
+      EXPECT_TRUE(sched.SetNodeHealth(node, sched::NodeHealth::kDown, t).ok());
+    }
+    if (cycle == 70) {
+      EXPECT_TRUE(sched.SetNodeHealth(node, sched::NodeHealth::kUp, t).ok());
+    }
+    if (cycle == 100) {
+      EXPECT_TRUE(sched.SetSiteState(site, model::SiteState::kDown, t).ok());
+    }
+    if (cycle == 130) {
+      EXPECT_TRUE(sched.SetSiteState(site, model::SiteState::kUp, t).ok());
+    }
+    for (; next < w.jobs.size() && w.jobs[next].job.submit_time <= t; ++next) {
+      const TwinJob& tj = w.jobs[next];
+      if (Status st = sched.Submit(tj.job); !st.ok()) {
+        log << t << " rejected " << tj.job.id << ": " << st.message() << "\n";
+        continue;
+      }
+      runtime[tj.job.id] = tj.runtime_s;
+      submitted.push_back(tj.job.id);
+    }
+    const sched::CycleResult r = sched.RunCycle(t);
+    log << t << " cycle " << cycle << ": pending " << r.stats.pending_before << " considered "
+        << r.stats.considered << " started " << r.stats.started << " preempted "
+        << r.stats.preempted << " reserved " << r.stats.reserved << " cached "
+        << r.stats.equivalence_hits << "\n";
+    for (const sched::Decision& d : r.decisions) {
+      log << "  " << sched::DecisionKindName(d.kind) << " " << d.job;
+      for (const auto& a : d.assignment) {
+        log << " " << a.node << ":";
+        for (auto x : a.accelerators) log << x << ",";
+        log << "@" << a.milli_per_accelerator;
+      }
+      if (d.kind == sched::Decision::Kind::kReserve) {
+        log << " from " << d.reserved_from << " on";
+        for (auto n : d.reserved_nodes) log << " " << n;
+      }
+      log << " (" << d.reason << ")\n";
+      if (d.kind == sched::Decision::Kind::kStart) {
+        auto v = sched.Job(d.job);
+        ends[d.job] = t + std::max<model::Duration>(1, runtime[d.job] - v->progress_s);
+      } else if (d.kind != sched::Decision::Kind::kReserve) {
+        ends.erase(d.job);
+      }
+    }
+    if (cycle % 25 == 0) {
+      int shown = 0;
+      for (const auto& id : submitted) {
+        auto v = sched.Job(id);
+        if (!v.ok() || v->state != sched::JobState::kPending) continue;
+        log << "  why " << id << ": " << *sched.Explain(id) << "\n";
+        if (++shown == 5) break;
+      }
+    }
+  }
+  log << "end: pending " << sched.pending_count() << " running " << sched.running_count() << "\n";
+  return log.str();
+}
+
+// Decisions, their reasons and pending reasons on a full grid, with
+// preemption and backfill (philly.toml) and with a strict queue (small.toml).
+TEST(SchedGolden, DecisionLog) {
+  const model::Scenario philly = Load("philly.toml");
+  const Workload pw = Synthetic(philly, 1500, 0.5, 5, 0);
+  sched::SchedulerConfig pc = sched::SchedulerConfig::FromPolicies(philly.policies);
+  pc.queue_order = "priority";
+  pc.preemption = true;
+  pc.backfill = true;
+  pc.preemption_grace_s = 0;
+  const model::Scenario small = Load("small.toml");
+  const Workload sw = Synthetic(small, 400, 1, 9, 0);
+  sched::SchedulerConfig sc = sched::SchedulerConfig::FromPolicies(small.policies);
+  sc.queue_order = "fifo";
+  sc.backfill = false;
+  CompareWithGolden("decisions.log",
+                    DecisionLog(philly, pw, pc, 1500) + DecisionLog(small, sw, sc, 1500));
 }
 
 }  // namespace
