@@ -136,8 +136,8 @@ class Scheduler {
   Result<JobView> Job(std::string_view id) const;
   // The pending reason in words; empty for running jobs.
   Result<std::string> Explain(std::string_view id) const;
-  std::size_t pending_count() const { return pending_.size(); }
-  std::size_t running_count() const { return running_count_; }
+  std::size_t pending_count() const;
+  std::size_t running_count() const;
   const GridState& grid() const { return grid_; }
   const QuotaLedger& quota() const { return quota_; }
   const SchedulerConfig& config() const { return config_; }
@@ -155,9 +155,7 @@ class Scheduler {
   SchedulerConfig config_;
   GridState grid_;
   QuotaLedger quota_;
-  std::unique_ptr<Impl> impl_;
-  std::vector<std::uint32_t> pending_;  // internal job indexes
-  std::size_t running_count_ = 0;
+  std::unique_ptr<Impl> impl_;  // the phases (sched/*.h internal headers) and the job table
 };
 
 }  // namespace sovgrid::sched

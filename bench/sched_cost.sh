@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The scheduler's cost on the reference grid: `sovgrid simulate` on korea-2027
+# with drf, a cycle every 60 s and 200,000 synthetic jobs (a week), then
+# scheduler CPU per decision in microseconds, wall time and peak RSS.
+#
+#   bench/sched_cost.sh                 # build/release/sovgrid, 200,000 jobs
+#   JOBS=20000 bench/sched_cost.sh      # a quicker look
+#   SOVGRID=/path/to/sovgrid bench/sched_cost.sh
+#
+# Needs jq or python3 to read the JSON. Measures only; figures in docs/benchmarks.md.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${SOVGRID:-$root/build/release/sovgrid}
+jobs=${JOBS:-200000}
+[ -x "$bin" ] || { echo "error: no sovgrid binary at $bin (build the release preset)" >&2; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+"$bin" simulate --scenario "$root/scenarios/korea-2027.toml" --synthetic --jobs "$jobs" \
+  --policy drf --cycle-interval 60 --json "$out/run.json" --quiet
+
+# scheduler_cpu_s decisions cycles wall_s peak_rss_mb of the one policy.
+if command -v jq >/dev/null; then
+  read -r cpu decisions cycles wall rss < <(jq -r '.policies[0] |
+    "\(.scheduler_cpu_s) \(.decisions) \(.cycles) \(.wall_s) \(.peak_rss_mb)"' "$out/run.json")
+else
+  read -r cpu decisions cycles wall rss < <(python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["policies"][0]
+print(p["scheduler_cpu_s"], p["decisions"], p["cycles"], p["wall_s"], p["peak_rss_mb"])' "$out/run.json")
+fi
+
+awk -v cpu="$cpu" -v d="$decisions" -v c="$cycles" -v wall="$wall" -v rss="$rss" -v jobs="$jobs" 'BEGIN {
+  printf "korea-2027, drf, --cycle-interval 60, %d synthetic jobs\n", jobs
+  printf "  scheduler CPU      %.2f s over %d decisions, %d cycles\n", cpu, d, c
+  printf "  per decision       %.1f us\n", (d > 0 ? cpu * 1e6 / d : 0)
+  printf "  wall time          %.1f s\n", wall
+  printf "  peak RSS           %.0f MB\n", rss
+}'

@@ -1,0 +1,181 @@
+#include "sched/admission.h"
+
+#include <algorithm>
+
+namespace sovgrid::sched {
+
+using model::kMilliPerAccelerator;
+
+PartShape ShapeFor(const model::Job& job, const model::Pool& pool) {
+  PartShape s;
+  s.milli = job.accelerator_milli;
+  if (job.fractional()) {
+    s.nodes = 1;
+    s.per_node = 1;
+  } else if (job.accelerators_per_node > 0) {
+    s.per_node = job.accelerators_per_node;
+    s.nodes = job.accelerators / job.accelerators_per_node;
+  } else if (job.accelerators <= pool.accelerators_per_node) {
+    s.per_node = job.accelerators;
+  } else {
+    s.nodes = (job.accelerators + pool.accelerators_per_node - 1) / pool.accelerators_per_node;
+    s.per_node = (job.accelerators + s.nodes - 1) / s.nodes;
+  }
+  s.total = job.accelerator_milli * job.accelerators;
+  return s;
+}
+
+Admission::Admission(CycleContext& ctx) : ctx_(ctx) {
+  const model::Scenario& scenario = ctx_.scenario;
+  sets_of_pool_.resize(scenario.pools.size());
+  tenant_pool_holder_.assign(scenario.tenants.size(), -1);
+  for (std::size_t t = 0; t < scenario.tenants.size(); ++t) {
+    for (int at = static_cast<int>(t); at >= 0; at = scenario.tenants[at].parent_index) {
+      if (!scenario.tenants[at].pools.empty()) {
+        tenant_pool_holder_[t] = at;
+        break;
+      }
+    }
+  }
+}
+
+std::vector<std::string> Admission::ReplicaRegions(const model::Job& job) {
+  std::vector<std::string> regions;
+  for (const auto& [region, _] : job.latency_slo_ms) regions.push_back(region);
+  return regions;
+}
+
+Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tenant,
+                                                 const std::string& region) {
+  const model::Scenario& scenario = ctx_.scenario;
+  const int holder = tenant_pool_holder_[tenant];
+  std::string key = std::to_string(holder) + "|";
+  for (const auto& m : job.accepted_models) key += m + ",";
+  key += "|";
+  for (const auto& d : job.datasets) key += d + ",";
+  key += "|" + region + "|";
+  if (!region.empty()) key += std::to_string(job.latency_slo_ms.at(region));
+  key += "|" + std::to_string(job.accelerators) + "/" + std::to_string(job.accelerators_per_node) +
+         "/" + std::to_string(job.fractional());
+  if (auto it = set_by_key_.find(key); it != set_by_key_.end()) return it->second;
+
+  CandidateSet set;
+  for (std::size_t p = 0; p < scenario.pools.size(); ++p) {
+    const model::Pool& pool = scenario.pools[p];
+    const model::Site& site = scenario.sites[pool.site_index];
+    if (!job.accepted_models.empty() &&
+        std::find(job.accepted_models.begin(), job.accepted_models.end(), pool.accelerator) ==
+            job.accepted_models.end()) {
+      ++set.rejections.rejected_by_model;
+      continue;
+    }
+    if (holder >= 0) {
+      const auto& allowed = scenario.tenants[holder].pools;
+      if (std::find(allowed.begin(), allowed.end(), pool.id) == allowed.end()) {
+        ++set.rejections.rejected_by_tenant_pools;
+        continue;
+      }
+    }
+    bool resident = true;
+    for (const auto& d : job.datasets) {
+      const model::Dataset& ds = scenario.datasets[scenario.FindDataset(d)];
+      if (!ds.jurisdictions.empty() && std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
+                                                 site.jurisdiction) == ds.jurisdictions.end()) {
+        resident = false;
+      }
+      if (site.tier < ds.min_tier) resident = false;
+      if (!ds.sites.empty() &&
+          std::find(ds.sites.begin(), ds.sites.end(), site.id) == ds.sites.end()) {
+        resident = false;
+      }
+    }
+    if (!resident) {
+      ++set.rejections.rejected_by_residency;
+      continue;
+    }
+    if (!region.empty()) {
+      auto it = site.latency_ms.find(region);
+      if (it == site.latency_ms.end() || it->second > job.latency_slo_ms.at(region)) {
+        ++set.rejections.rejected_by_latency;
+        continue;
+      }
+    }
+    const PartShape shape = ShapeFor(job, pool);
+    if (shape.per_node > pool.accelerators_per_node || shape.nodes > pool.nodes) {
+      ++set.rejections.rejected_by_model;  // the shape does not exist in this pool
+      continue;
+    }
+    set.pools.push_back(static_cast<std::uint16_t>(p));
+  }
+  const auto id = static_cast<std::uint32_t>(sets_.size());
+  for (std::uint16_t p : set.pools) sets_of_pool_[p].push_back(id);
+  sets_.push_back(std::move(set));
+  set_by_key_.emplace(std::move(key), id);
+  return id;
+}
+
+void Admission::BeginPart() {
+  verdict_known_.assign(static_cast<std::size_t>(ctx_.quota.class_count()), false);
+  class_quota_.resize(verdict_known_.size());
+  class_grant_.resize(verdict_known_.size());
+}
+
+bool Admission::Admits(const SchedJob& j, std::uint16_t p, PartShape* shape, Attempt* at) {
+  const model::Scenario& scenario = ctx_.scenario;
+  QuotaLedger& quota = ctx_.quota;
+  const model::Pool& pool = scenario.pools[p];
+  if (!ctx_.grid.SiteUp(static_cast<std::size_t>(pool.site_index))) {
+    ++at->reason.rejected_by_health;
+    return false;
+  }
+  if (!ctx_.config.backfill && ctx_.pool_blocked_by[p] != kNoJob) {
+    at->reason.code = WaitCode::kBlockedBehind;
+    at->reason.other_job = ctx_.pool_blocked_by[p];
+    return false;
+  }
+  const int cls = quota.ClassOfPool(p);
+  *shape = ShapeFor(j.spec, pool);
+  if (!verdict_known_[cls]) {
+    class_quota_[cls] = quota.CanAdmit(j.tenant, cls, shape->total);
+    class_grant_[cls] = quota.GrantAllows(j.tenant, cls, ctx_.now);
+    verdict_known_[cls] = true;
+  }
+  const QuotaLedger::Verdict& q = class_quota_[cls];
+  if (!q.ok) {
+    ++at->reason.rejected_by_quota;
+    if (!at->quota_failed) {
+      at->reason.tenant = q.tenant;
+      at->reason.quota_class = cls;
+      at->reason.code = q.code;
+    }
+    at->quota_failed = true;
+    if (q.code == WaitCode::kLenderProtected &&
+        quota.WithinGuarantee(j.tenant, cls, shape->total)) {
+      at->reclaim_pools.push_back(p);
+    }
+    return false;
+  }
+  const QuotaLedger::Verdict& g = class_grant_[cls];
+  if (!g.ok) {
+    if (!at->grant_failed && !at->quota_failed) {
+      at->reason.tenant = g.tenant;
+      at->reason.quota_class = cls;
+      at->reason.code = g.code;
+    }
+    at->grant_failed = true;
+    return false;
+  }
+  const model::Site& site = scenario.sites[pool.site_index];
+  if (site.power_budget_kw > 0) {
+    const double watts = scenario.accelerators[pool.accelerator_index].power_w *
+                         static_cast<double>(shape->total) / kMilliPerAccelerator;
+    if (ctx_.grid.SitePowerW(static_cast<std::size_t>(pool.site_index)) + watts >
+        site.power_budget_kw * 1000.0) {
+      ++at->reason.rejected_by_power;
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace sovgrid::sched

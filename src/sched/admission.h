@@ -1,0 +1,60 @@
+// Admission: which pools may take a job, before capacity is looked at.
+//
+// Static filters (never change while a job waits: accelerator model, the
+// tenant's dedicated pools, data residency, latency to the replica's region,
+// the shape existing in the pool) give a job part its candidate set, computed
+// once per distinct request and shared by every job asking the same
+// (CandidateSetFor). Dynamic filters, per attempt and pool, in this order:
+// site up, strict queue not blocked, quota (CanAdmit), grant, the site's
+// power budget (Admits). Each rejection is counted in the attempt's
+// WaitReason so that Explain can say which filter removed how many pools.
+//
+// Owns the candidate sets and the per-attempt quota and grant verdicts (one
+// per quota class and part). Reads the grid and the quota ledger through the
+// CycleContext, changes neither. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "sched/cycle_context.h"
+
+namespace sovgrid::sched {
+
+class Admission {
+ public:
+  explicit Admission(CycleContext& ctx);
+
+  // Regions of a service's replicas, in replica order; empty for other jobs.
+  static std::vector<std::string> ReplicaRegions(const model::Job& job);
+  // The candidate set of one part of `job` (the replica in `region`, or ""),
+  // created on first use.
+  Result<std::uint32_t> CandidateSetFor(const model::Job& job, int tenant,
+                                        const std::string& region);
+  const CandidateSet& set(std::uint32_t id) const { return sets_[id]; }
+  std::size_t set_count() const { return sets_.size(); }
+  // Per pool: the candidate sets containing it.
+  const std::vector<std::vector<std::uint32_t>>& sets_of_pool() const { return sets_of_pool_; }
+
+  // Before the pools of one part are checked: forgets quota and grant verdicts.
+  void BeginPart();
+  // Whether pool `p` may take the part of `j` now, capacity apart. Fills
+  // `shape` (the part's shape in `p`) once the site and strict-queue checks
+  // pass; records a rejection in `at` (reason, counts, reclaim_pools).
+  bool Admits(const SchedJob& j, std::uint16_t p, PartShape* shape, Attempt* at);
+
+ private:
+  CycleContext& ctx_;
+  std::vector<CandidateSet> sets_;
+  std::map<std::string, std::uint32_t> set_by_key_;
+  std::vector<std::vector<std::uint32_t>> sets_of_pool_;
+  std::vector<int> tenant_pool_holder_;  // nearest tenant up the tree naming pools, or -1
+  // Quota and grants depend on the class only: asked once per class and part.
+  std::vector<bool> verdict_known_;
+  std::vector<QuotaLedger::Verdict> class_quota_, class_grant_;
+};
+
+}  // namespace sovgrid::sched

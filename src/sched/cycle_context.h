@@ -1,0 +1,112 @@
+// The scheduler's internal vocabulary, shared by its phases (job_table.h,
+// admission.h, placement.h, preemption.h, backfill.h, explain.h): the job
+// record, the shape of a request in a pool, candidate sets, reservations, one
+// start attempt, and the CycleContext every phase reads.
+//
+// Internal to src/sched: nothing outside the scheduler includes this header.
+// Contract: plain data. The CycleContext refers to state the Scheduler owns
+// (scenario, configuration, grid, quota); it outlives every phase object that
+// holds it. Not thread-safe: the scheduler's one owner drives all of it.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "model/scenario.h"
+#include "sched/decision.h"
+#include "sched/grid_state.h"
+#include "sched/quota.h"
+#include "sched/scheduler.h"
+
+namespace sovgrid::sched {
+
+inline constexpr model::Time kNever = std::numeric_limits<model::Time>::max();
+inline constexpr std::uint32_t kNoJob = UINT32_MAX;
+inline constexpr NodeId kNoNode = UINT32_MAX;
+
+// The pools a job part may ever use (static filters), shared by all jobs with
+// the same tenant restriction, models, datasets, latency target and shape.
+struct CandidateSet {
+  std::vector<std::uint16_t> pools;
+  WaitReason rejections;  // counts of pools removed by each static filter
+};
+
+// Resources one part of a job asks for in one pool.
+struct PartShape {
+  int nodes = 1;
+  int per_node = 1;  // whole accelerators per node (1 when fractional)
+  model::Milli milli = model::kMilliPerAccelerator;  // per accelerator
+  model::Milli total = 0;
+  bool fractional() const { return milli < model::kMilliPerAccelerator; }
+};
+
+// The shape of `job` in `pool`: how many nodes, and how much on each.
+PartShape ShapeFor(const model::Job& job, const model::Pool& pool);
+
+// One job as the scheduler keeps it, pending or running.
+struct SchedJob {
+  model::Job spec;
+  bool live = false;
+  JobState state = JobState::kPending;
+  std::int32_t tenant = -1;
+  std::int32_t priority = 0;
+  std::uint64_t seq = 0;
+  std::vector<std::uint32_t> part_sets;  // one candidate set per part
+  model::Time last_start = -1;
+  model::Duration progress_s = 0;
+  double attained_gpu_s = 0;
+  int preemptions = 0;
+  std::vector<NodeAssignment> assignment;
+  std::vector<std::pair<int, model::Milli>> charges;                // (quota class, milli) per part
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
+  std::uint32_t pending_pos = 0;
+  // Where a pending job waits: active (tried every cycle) or parked (see JobTable).
+  enum class Park : std::uint8_t { kActive, kBySet, kByClass, kUntilRetry };
+
+  model::Milli TotalMilli() const {
+    return spec.accelerator_milli * spec.accelerators * static_cast<model::Milli>(part_sets.size());
+  }
+  model::Duration Remaining() const {
+    return spec.runtime_estimate_s > 0
+               ? std::max<model::Duration>(1, spec.runtime_estimate_s - progress_s)
+               : 0;
+  }
+};
+
+// An EASY reservation: `nodes` of `pool` held for `job` from `start`.
+struct Reservation {
+  std::uint32_t job = 0;
+  std::uint32_t pool = 0;
+  model::Time start = kNever;
+  std::vector<NodeId> nodes;
+};
+
+// The outcome of one attempt to start a job now (Scheduler::Impl::TryStart).
+struct Attempt {
+  bool started = false;
+  WaitReason reason;
+  std::vector<std::uint32_t> capacity_pools;  // passed every check but capacity
+  std::vector<std::uint32_t>
+      reclaim_pools;          // blocked by lenders' protection while within guarantee
+  bool quota_failed = false;  // some pool failed on quota (its reason is kept)
+  bool grant_failed = false;  // some pool failed on grants
+};
+
+// What every phase reads: the scenario, the configuration, the grid and the
+// quota ledger (owned by the Scheduler), and the time of the cycle in progress.
+struct CycleContext {
+  const model::Scenario& scenario;
+  const SchedulerConfig& config;
+  GridState& grid;
+  QuotaLedger& quota;
+  // The time of the cycle in progress (or of the start Adopt replays): a job
+  // registered as running starts at it.
+  model::Time now = 0;
+  // Per cycle, strict queues only (backfill off): the first job blocked by
+  // capacity in each pool, which later jobs wait behind; kNoJob if none.
+  std::vector<std::uint32_t> pool_blocked_by;
+};
+
+}  // namespace sovgrid::sched

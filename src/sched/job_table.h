@@ -1,0 +1,167 @@
+// JobTable: every job the scheduler knows, pending or running, and where each
+// pending job waits.
+//
+// Owns the job records (by internal index, slots reused after a job leaves),
+// the id map, the pending list and running count, the compact per-job data a
+// cycle reads (queue entry, wait reason, parking slot), the active list and
+// the parked lists (by candidate set, by quota class, until the retry
+// interval), and the indexes of running jobs per pool and per node.
+//
+// Parking: a job that could not start waits, parked, until something that
+// could help it happens (capacity released in a pool of its candidate set or
+// in its quota class, nodes, sites, quotas or grants changing, or the retry
+// interval passing); Wake() moves such jobs back to the active list at the
+// start of a cycle. Only active jobs are offered to the queue order.
+//
+// Records only: the table never touches the grid, quota or reservations
+// except through ReleaseAll, which frees a job's allocation and refunds its
+// quota. Not thread-safe; the Scheduler's owner drives it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sched/cycle_context.h"
+#include "sched/queue_order.h"
+
+namespace sovgrid::sched {
+
+class JobTable {
+ public:
+  // Jobs with a part in a pool, with what a victim search reads first, so
+  // that ineligible jobs are skipped without touching their records.
+  struct RunningRef {
+    std::uint32_t job;
+    std::int32_t priority;
+    std::int32_t tenant;
+    bool preemptible;
+    model::Time last_start;
+  };
+  // A running job on one node, with the whole accelerators it holds there.
+  struct OnNode {
+    std::uint32_t job;
+    std::uint32_t whole;
+    model::Time expected_end;  // start + remaining estimate; kNever when unknown
+  };
+
+  JobTable(std::size_t pools, std::size_t quota_classes, std::size_t nodes);
+
+  // Records.
+  SchedJob& job(std::uint32_t idx) { return jobs_[idx]; }
+  const SchedJob& job(std::uint32_t idx) const { return jobs_[idx]; }
+  std::size_t slots() const { return jobs_.size(); }
+  // The index of a live job, or kNoJob.
+  std::uint32_t Find(std::string_view id) const;
+  // A fresh record for a validated job, pending and active. `part_sets` has
+  // one candidate set per part (see EnsureCandidateSets).
+  std::uint32_t Add(model::Job spec, int tenant, int priority,
+                    std::vector<std::uint32_t> part_sets);
+  // Forgets a job that is neither pending nor running any more (its slot is reused).
+  void Remove(std::uint32_t idx);
+  // Candidate sets 0..count-1 may be parked under (Admission creates them).
+  void EnsureCandidateSets(std::size_t count);
+
+  WaitReason& reason(std::uint32_t idx) { return reasons_[idx]; }
+  const WaitReason& reason(std::uint32_t idx) const { return reasons_[idx]; }
+  const QueueEntry& hot(std::uint32_t idx) const { return hot_[idx]; }
+
+  const std::vector<std::uint32_t>& pending() const { return pending_; }
+  std::size_t running_count() const { return running_count_; }
+
+  // The queue entry of a pending job from its record.
+  QueueEntry EntryOf(std::uint32_t idx) const;
+  // A running job as a queue entry at `now`: its remaining time and attained
+  // service include the current run.
+  QueueEntry RunningEntry(std::uint32_t idx, model::Time now) const;
+  // Work lost (accelerator-seconds) if the running job stopped at `now`.
+  double LostWork(const SchedJob& j, model::Time now) const;
+
+  // Pending and running.
+  // A pending job, its parts registered (RegisterPart), becomes running at `now`.
+  void MarkRunning(std::uint32_t idx, model::Time now);
+  // A running job returns to the queue at `now` (its allocation already
+  // released): work since its last checkpoint is lost.
+  void MarkStopped(std::uint32_t idx, model::Time now);
+  // A running job leaves without returning to the queue (its allocation
+  // already released).
+  void MarkGone() { --running_count_; }
+  // Removes a pending job from the pending list and its waiting list.
+  void RemovePending(std::uint32_t idx);
+
+  // Records parts already allocated on the grid as the job's, starting at `now`.
+  void RegisterPart(SchedJob& j, std::size_t pool, std::vector<NodeAssignment>&& parts,
+                    model::Time now);
+  // Frees the job's allocation on the grid and refunds its quota; appends
+  // the nodes it held to `nodes` (their ready times change).
+  void ReleaseAll(SchedJob& j, GridState& grid, QuotaLedger& quota, std::vector<NodeId>* nodes);
+
+  // Parking and waking.
+  const std::vector<std::uint32_t>& active() const { return active_; }
+  // Parks a job that just failed for reason `r` where a relevant release will wake it.
+  void ParkFor(std::uint32_t idx, const WaitReason& r);
+  // Something changed that may help any job (nodes, sites, quotas, grants).
+  void WakeAllNextCycle() { wake_all_ = true; }
+  // The cycle's first phase: wakes parked jobs whose candidate pools or quota
+  // class saw a release since the last cycle, or all of them when something
+  // global changed or `retry_interval` has passed since they last were.
+  void Wake(model::Time now, model::Duration retry_interval,
+            const std::vector<std::vector<std::uint32_t>>& sets_of_pool);
+
+  // Running jobs per pool and per node, for preemption and reservations.
+  const std::vector<RunningRef>& running_in_pool(std::size_t p) const { return pool_running_[p]; }
+  const std::vector<OnNode>& on_node(NodeId n) const { return node_jobs_[n]; }
+  // Preemptible running jobs of a pool: priority -> their start times.
+  const std::map<std::int32_t, std::multiset<model::Time>>& pool_priorities(std::size_t p) const {
+    return pool_priorities_[p];
+  }
+  // Bumped whenever a job starts or stops in the pool.
+  std::uint64_t pool_version(std::size_t p) const { return pool_version_[p]; }
+
+ private:
+  struct ParkSlot {
+    SchedJob::Park park = SchedJob::Park::kActive;
+    std::uint32_t key = 0;  // the candidate set or quota class it is parked under
+    std::uint32_t pos = 0;  // its index in the active list or the parked list
+  };
+
+  void AddPending(std::uint32_t idx);
+  void EraseFromList(std::vector<std::uint32_t>& list, std::uint32_t idx);
+  std::vector<std::uint32_t>& ListOf(std::uint32_t idx);
+  void PutIn(std::vector<std::uint32_t>& list, SchedJob::Park park, std::uint32_t key,
+             std::uint32_t idx);
+  void Park(std::uint32_t idx, SchedJob::Park park, std::uint32_t key);
+  void WakeList(std::vector<std::uint32_t>& list);
+
+  std::vector<SchedJob> jobs_;
+  // Per job, apart from the records so that a cycle over many pending jobs
+  // touches a few compact bytes per job rather than its record: its queue
+  // entry as of its last change (submission, stop), where it waits, and why.
+  std::vector<QueueEntry> hot_;
+  std::vector<ParkSlot> parking_;
+  std::vector<WaitReason> reasons_;
+  std::vector<std::uint32_t> free_slots_;
+  std::unordered_map<std::string, std::uint32_t> by_id_;
+  std::uint64_t next_seq_ = 0;
+  std::vector<std::uint32_t> pending_;  // internal job indexes
+  std::size_t running_count_ = 0;
+
+  // Pending jobs tried every cycle, and parked ones by what would wake them.
+  std::vector<std::uint32_t> active_;
+  std::vector<std::vector<std::uint32_t>> parked_by_set_;    // per candidate set
+  std::vector<std::vector<std::uint32_t>> parked_by_class_;  // per quota class
+  std::vector<std::uint32_t> parked_until_retry_;            // woken only by the retry interval
+  std::vector<char> pool_released_, class_released_;         // since the last cycle
+  bool wake_all_ = false;
+  model::Time last_full_wake_ = std::numeric_limits<model::Time>::min();
+
+  std::vector<std::vector<RunningRef>> pool_running_;
+  std::vector<std::vector<OnNode>> node_jobs_;
+  std::vector<std::map<std::int32_t, std::multiset<model::Time>>> pool_priorities_;
+  std::vector<std::uint64_t> pool_version_;
+};
+
+}  // namespace sovgrid::sched
