@@ -209,7 +209,8 @@ std::vector<JobField> MakeFields() {
     JobField rt{.name = "runtime_s", .type = T::kInteger, .min_int = 0, .max_int = kMaxJobSeconds};
     rt.default_doc = "`0` (unknown)";
     rt.rule_doc = "seconds, at most 10 years";
-    rt.doc = "runtime estimate, used by sjf/srtf and backfill; the twin backend runs this long";
+    rt.doc =
+        "runtime estimate, used by sjf/srtf and backfill; how long the twin backend runs the job";
     rt.apply = [](const JobFieldValue& v, Job* job) -> Problems {
       job->runtime_estimate_s = As<std::int64_t>(v);
       return {};
@@ -291,7 +292,7 @@ std::vector<JobField> MakeFields() {
     JobField cmd{.name = "command", .type = T::kString};
     cmd.default_doc = "`\"\"`";
     cmd.rule_doc = "required by the local and slurm backends";
-    cmd.doc = "what an execution backend runs (`sh -c`)";
+    cmd.doc = "what the local and slurm backends run: a shell command line";
     cmd.apply = [](const JobFieldValue& v, Job* job) -> Problems {
       job->command = As<std::string>(v);
       return {};
