@@ -8,7 +8,9 @@
 // applies the field's own rules and stores it. Rules between fields
 // (CheckJobRules) run after the fields. The OpenAPI JobSpec
 // (src/server/openapi.json) and the tables in docs/scenario.md and docs/api.md
-// are checked against this table by tests/model/job_schema_test.cpp.
+// are checked against this table by tests/model/job_schema_test.cpp; on a
+// difference the test prints the expected JobSpec (server::JobSpecOpenApi())
+// and Markdown table (JobFieldsMarkdown()) to paste.
 #pragma once
 
 #include <cstdint>
