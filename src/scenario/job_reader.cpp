@@ -1,41 +1,71 @@
 #include "scenario/job_reader.h"
 
-#include <cmath>
-#include <limits>
+#include <optional>
+
+#include "model/job_schema.h"
 
 namespace sovgrid::scenario {
+namespace {
 
-void ReadJob(TableReader& r, model::Job* job) {
-  // Durations and runtimes: at most 10 years (docs/scheduler.md, "Limits").
-  constexpr std::int64_t kMaxSeconds = 315'576'000;  // 10 x 365.25 days
-  r.String("id", &job->id, Presence::kRequired);
-  r.String("tenant", &job->tenant, Presence::kRequired);
-  std::string kind;
-  if (r.String("kind", &kind)) {
-    if (auto k = model::ParseJobKind(kind)) {
-      job->kind = *k;
-    } else {
-      r.Report("kind", "expected one of train, finetune, batch, service, found '" + kind + "'");
+// The value of `f` if present, of its type and within its bounds; the
+// TableReader reports anything else in TOML's words.
+std::optional<model::JobFieldValue> ReadValue(TableReader& r, const model::JobField& f) {
+  using T = model::JobFieldType;
+  const Presence p = f.required ? Presence::kRequired : Presence::kOptional;
+  switch (f.type) {
+    case T::kString: {
+      std::string v;
+      if (r.String(f.name, &v, p)) return v;
+      break;
+    }
+    case T::kInteger: {
+      std::int64_t v = 0;
+      if (r.Int(f.name, &v, f.min_int, f.max_int, p)) return v;
+      break;
+    }
+    case T::kNumber: {
+      double v = 0;
+      if (r.Double(f.name, &v, f.min_number, f.max_number, p)) return v;
+      break;
+    }
+    case T::kBoolean: {
+      bool v = false;
+      if (r.Bool(f.name, &v, p)) return v;
+      break;
+    }
+    case T::kStringList: {
+      std::vector<std::string> v;
+      if (r.StringList(f.name, &v, p)) return v;
+      break;
+    }
+    case T::kTime: {
+      // TableReader::Time's bounds are the schema's (model::kMinTime..kMaxTime).
+      std::int64_t v = 0;
+      if (r.Time(f.name, &v, p)) return v;
+      break;
+    }
+    case T::kNumberMap: {
+      std::map<std::string, double> v;
+      if (r.DoubleMap(f.name, &v)) return v;
+      break;
     }
   }
-  r.Int("accelerators", &job->accelerators, 1, 1'000'000);
-  double fraction = 0;
-  if (r.Double("fraction", &fraction, 0.001, 1.0)) {
-    job->accelerator_milli = static_cast<model::Milli>(std::lround(fraction * 1000.0));
+  return std::nullopt;
+}
+
+}  // namespace
+
+void ReadJob(TableReader& r, model::Job* job) {
+  const std::size_t before = r.sink().diagnostics().size();
+  for (const model::JobField& f : model::JobFields()) {
+    if (!f.in(model::kJobToml)) continue;
+    if (auto v = ReadValue(r, f)) {
+      for (auto& p : f.apply(*v, job)) r.Report(p.field, p.sub, std::move(p.message));
+    }
   }
-  r.Int("accelerators_per_node", &job->accelerators_per_node, 0, 1024);
-  r.StringList("models", &job->accepted_models);
-  r.Bool("gang", &job->gang);
-  r.StringList("datasets", &job->datasets);
-  r.String("priority", &job->priority_class);
-  r.Bool("preemptible", &job->preemptible);
-  r.Int("checkpoint_s", &job->checkpoint_interval_s, 0, kMaxSeconds);
-  r.Int("runtime_s", &job->runtime_estimate_s, 0, kMaxSeconds);
-  r.Time("deadline", &job->deadline);
-  r.Time("submit", &job->submit_time);
-  r.Int("replicas", &job->replicas, 1, 100'000);
-  r.DoubleMap("latency_ms", &job->latency_slo_ms);
-  r.String("command", &job->command);
+  r.Finish();
+  if (r.sink().diagnostics().size() != before) return;
+  for (auto& p : model::CheckJobRules(*job)) r.Report(p.field, p.sub, std::move(p.message));
 }
 
 }  // namespace sovgrid::scenario

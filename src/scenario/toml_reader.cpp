@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "model/job_schema.h"
 #include "model/scenario.h"
 
 namespace sovgrid::scenario {
@@ -86,6 +87,15 @@ void TableReader::Report(std::string_view key, std::string message) {
     sink_.Report(n, Field(key), std::move(message));
   } else {
     sink_.ReportAtLine(line(), Field(key), std::move(message));
+  }
+}
+
+void TableReader::Report(std::string_view key, std::string_view sub, std::string message) {
+  const toml::node* n = table_.get(key);
+  if (n != nullptr) {
+    sink_.Report(n, Field(key) + std::string(sub), std::move(message));
+  } else {
+    sink_.ReportAtLine(line(), Field(key) + std::string(sub), std::move(message));
   }
 }
 
@@ -199,14 +209,10 @@ bool TableReader::StringList(std::string_view key, std::vector<std::string>* out
 bool TableReader::Time(std::string_view key, std::int64_t* out, Presence p) {
   const toml::node* n = Get(key, p);
   if (n == nullptr) return false;
-  // Times within 1970-01-01 .. 2100-12-31: a farther date is a typo or an
-  // attack (a job at 9999-12-31 once made the twin plan 8,000 years).
-  constexpr std::int64_t kMin = 0, kMax = 4'133'980'799;  // 2100-12-31T23:59:59Z
+  // Times within 1970-01-01 .. 2100-12-31 (model/job_schema.h).
   auto in_range = [&](std::int64_t v) {
-    if (v >= kMin && v <= kMax) return true;
-    sink_.Report(n, Field(key),
-                 "expected a time from 1970-01-01 to 2100-12-31 (Unix seconds 0.." +
-                     std::to_string(kMax) + "), found " + std::to_string(v) + " s");
+    if (v >= model::kMinTime && v <= model::kMaxTime) return true;
+    sink_.Report(n, Field(key), model::TimeOutOfRangeMessage(v));
     return false;
   };
   if (const auto* i = n->as_integer()) {

@@ -74,6 +74,8 @@ class TableReader {
 
   // Reports a problem with `key` of this table (at the key's line if present).
   void Report(std::string_view key, std::string message);
+  // The same for a part of `key`'s value (`sub` is "[1]" or ".seoul"), at the key's line.
+  void Report(std::string_view key, std::string_view sub, std::string message);
   int line() const;
   const std::string& path() const { return path_; }
   DiagnosticSink& sink() { return sink_; }

@@ -3,7 +3,9 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <variant>
 
 #include "common/json_limits.h"
 
@@ -28,91 +30,71 @@ class Reader {
     problems_->messages.push_back(path_ + (field.empty() ? "" : "." + field) + ": " + what);
   }
 
-  const json* Get(const char* field, bool required = false) {
+  // The value of `f` if present, of its type and within its bounds; anything
+  // else is reported in JSON's words.
+  std::optional<model::JobFieldValue> Read(const model::JobField& f) {
+    using T = model::JobFieldType;
+    const std::string field(f.name);
     seen_.insert(field);
     auto it = obj_.find(field);
     if (it == obj_.end() || it->is_null()) {
-      if (required) Report(field, "missing (required)");
-      return nullptr;
+      if (f.required) Report(field, "missing (required)");
+      return std::nullopt;
     }
-    return &*it;
-  }
-
-  void String(const char* field, std::string* out, bool required = false) {
-    const json* v = Get(field, required);
-    if (v == nullptr) return;
-    if (!v->is_string()) return Report(field, "expected a string, found " + Shown(*v));
-    *out = v->get<std::string>();
-    if (required && out->empty()) Report(field, "expected a non-empty string");
-  }
-
-  template <typename T>
-  void Int(const char* field, T* out, std::int64_t lo, std::int64_t hi) {
-    const json* v = Get(field);
-    if (v == nullptr) return;
-    const std::string range = "expected an integer in " + std::to_string(lo) + ".." +
-                              std::to_string(hi) + ", found " + Shown(*v);
-    std::int64_t n = 0;
-    if (v->is_number_integer()) {
-      if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(hi))
-        return Report(field, range);
-      n = v->get<std::int64_t>();
-    } else if (v->is_number_float() && std::isfinite(v->get<double>()) &&
-               std::trunc(v->get<double>()) == v->get<double>() &&
-               std::fabs(v->get<double>()) < 9e15) {
-      n = static_cast<std::int64_t>(v->get<double>());
-    } else {
-      return Report(field, range);
-    }
-    if (n < lo || n > hi) return Report(field, range);
-    *out = static_cast<T>(n);
-  }
-
-  void Double(const char* field, double* out, double lo, double hi) {
-    const json* v = Get(field);
-    if (v == nullptr) return;
-    if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < lo ||
-        v->get<double>() > hi) {
-      return Report(field, "expected a number in " + json(lo).dump() + ".." + json(hi).dump() +
-                               ", found " + Shown(*v));
-    }
-    *out = v->get<double>();
-  }
-
-  void Bool(const char* field, bool* out) {
-    const json* v = Get(field);
-    if (v == nullptr) return;
-    if (!v->is_boolean()) return Report(field, "expected true or false, found " + Shown(*v));
-    *out = v->get<bool>();
-  }
-
-  void StringList(const char* field, std::vector<std::string>* out) {
-    const json* v = Get(field);
-    if (v == nullptr) return;
-    if (!v->is_array()) return Report(field, "expected an array of strings, found " + Shown(*v));
-    out->clear();
-    for (std::size_t i = 0; i < v->size(); ++i) {
-      const json& item = (*v)[i];
-      if (!item.is_string() || item.get<std::string>().empty()) {
-        Report(std::string(field) + "[" + std::to_string(i) + "]",
-               "expected a non-empty string, found " + Shown(item));
-        continue;
+    const json& v = *it;
+    switch (f.type) {
+      case T::kString:
+        if (!v.is_string()) return Fail(field, "expected a string, found " + Shown(v));
+        if (f.required && v.get_ref<const std::string&>().empty())
+          return Fail(field, "expected a non-empty string");
+        return v.get<std::string>();
+      case T::kInteger:
+        return Int(field, v, f.min_int, f.max_int);
+      case T::kNumber:
+        if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < f.min_number ||
+            v.get<double>() > f.max_number) {
+          return Fail(field, "expected a number in " + json(f.min_number).dump() + ".." +
+                                 json(f.max_number).dump() + ", found " + Shown(v));
+        }
+        return v.get<double>();
+      case T::kBoolean:
+        if (!v.is_boolean()) return Fail(field, "expected true or false, found " + Shown(v));
+        return v.get<bool>();
+      case T::kStringList: {
+        if (!v.is_array()) return Fail(field, "expected an array of strings, found " + Shown(v));
+        std::vector<std::string> out;
+        bool ok = true;
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          if (!v[i].is_string()) {
+            Report(field + "[" + std::to_string(i) + "]",
+                   "expected a non-empty string, found " + Shown(v[i]));
+            ok = false;
+            continue;
+          }
+          out.push_back(v[i].get<std::string>());
+        }
+        if (!ok) return std::nullopt;
+        return out;
       }
-      out->push_back(item.get<std::string>());
-    }
-  }
-
-  void DoubleMap(const char* field, std::map<std::string, double>* out) {
-    const json* v = Get(field);
-    if (v == nullptr) return;
-    if (!v->is_object()) return Report(field, "expected an object of numbers, found " + Shown(*v));
-    for (const auto& [key, item] : v->items()) {
-      if (!item.is_number() || !std::isfinite(item.get<double>()) || item.get<double>() <= 0) {
-        Report(std::string(field) + "." + key, "expected a positive number, found " + Shown(item));
-        continue;
+      case T::kTime:
+        return Time(field, v, f.min_int, f.max_int);
+      case T::kNumberMap: {
+        if (!v.is_object()) return Fail(field, "expected an object of numbers, found " + Shown(v));
+        std::map<std::string, double> out;
+        bool ok = true;
+        for (const auto& [key, item] : v.items()) {
+          if (!item.is_number() || !std::isfinite(item.get<double>())) {
+            Report(field + "." + key, "expected a positive number, found " + Shown(item));
+            ok = false;
+            continue;
+          }
+          out[key] = item.get<double>();
+        }
+        if (!ok) return std::nullopt;
+        return out;
       }
-      (*out)[key] = item.get<double>();
     }
+    return std::nullopt;
   }
 
   // Fields present but never asked for.
@@ -123,28 +105,69 @@ class Reader {
   }
 
  private:
+  std::nullopt_t Fail(const std::string& field, const std::string& what) {
+    Report(field, what);
+    return std::nullopt;
+  }
+
+  std::optional<model::JobFieldValue> Int(const std::string& field, const json& v, std::int64_t lo,
+                                          std::int64_t hi) {
+    const std::string range = "expected an integer in " + std::to_string(lo) + ".." +
+                              std::to_string(hi) + ", found " + Shown(v);
+    std::int64_t n = 0;
+    if (v.is_number_integer()) {
+      if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi))
+        return Fail(field, range);
+      n = v.get<std::int64_t>();
+    } else if (v.is_number_float() && std::isfinite(v.get<double>()) &&
+               std::trunc(v.get<double>()) == v.get<double>() &&
+               std::fabs(v.get<double>()) < 9e15) {
+      n = static_cast<std::int64_t>(v.get<double>());
+    } else {
+      return Fail(field, range);
+    }
+    if (n < lo || n > hi) return Fail(field, range);
+    return n;
+  }
+
+  // Unix seconds (an integer) or an RFC 3339 date-time with offset (a string).
+  std::optional<model::JobFieldValue> Time(const std::string& field, const json& v, std::int64_t lo,
+                                           std::int64_t hi) {
+    std::optional<std::int64_t> t;
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) {
+      return Fail(field, model::TimeOutOfRangeMessage(Shown(v)));
+    } else if (v.is_number_integer()) {
+      t = v.get<std::int64_t>();
+    } else if (v.is_number_float() && std::isfinite(v.get<double>()) &&
+               std::trunc(v.get<double>()) == v.get<double>()) {
+      if (std::fabs(v.get<double>()) >= 9e15)
+        return Fail(field, model::TimeOutOfRangeMessage(Shown(v)));
+      t = static_cast<std::int64_t>(v.get<double>());
+    } else if (v.is_string()) {
+      t = model::ParseRfc3339(v.get_ref<const std::string&>());
+    }
+    if (!t) {
+      return Fail(field,
+                  "expected Unix seconds or a date-time with offset such as "
+                  "\"2027-01-04T00:00:00Z\", found " +
+                      Shown(v));
+    }
+    if (*t < lo || *t > hi) return Fail(field, model::TimeOutOfRangeMessage(*t));
+    return *t;
+  }
+
   const json& obj_;
   std::string path_;
   JobProblems* problems_;
   std::set<std::string, std::less<>> seen_;
 };
 
-}  // namespace
-
-Status CheckJobName(std::string_view name) {
-  if (name.empty()) return InvalidArgument("expected a non-empty string");
-  if (name.size() > kMaxJobNameBytes)
-    return InvalidArgument("longer than " + std::to_string(kMaxJobNameBytes) + " bytes");
-  auto alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  };
-  if (!alnum(name.front())) return InvalidArgument("must start with a letter or a digit");
-  for (const char c : name) {
-    if (!alnum(c) && c != '.' && c != '_' && c != '-')
-      return InvalidArgument("may hold only letters, digits, '.', '_' and '-'");
-  }
-  return Status::Ok();
+// A value of the schema as JSON.
+json ToJson(const model::JobFieldValue& value) {
+  return std::visit([](const auto& v) { return json(v); }, value);
 }
+
+}  // namespace
 
 std::string JobKey(std::string_view tenant, std::string_view name) {
   std::string key;
@@ -170,43 +193,16 @@ JobProblems JobFromJson(const json& value, const std::string& path, model::Job* 
     problems.messages.push_back(path + ": expected a job object, found " + Shown(value));
     return problems;
   }
-  // Durations and runtimes: at most 10 years (docs/scheduler.md, "Limits").
-  constexpr std::int64_t kMaxSeconds = 315'576'000;  // 10 x 365.25 days
   Reader r(value, path, &problems);
-  r.String("id", &job->id, true);
-  if (!job->id.empty()) {
-    if (Status s = CheckJobName(job->id); !s.ok()) r.Report("id", s.message());
-  }
-  r.String("tenant", &job->tenant, true);
-  std::string kind;
-  r.String("kind", &kind);
-  if (!kind.empty()) {
-    if (auto k = model::ParseJobKind(kind)) {
-      job->kind = *k;
-    } else {
-      r.Report("kind", "expected one of train, finetune, batch, service, found \"" + kind + "\"");
+  for (const model::JobField& f : model::JobFields()) {
+    if (!f.in(model::kJobJson)) continue;
+    if (auto v = r.Read(f)) {
+      for (const auto& p : f.apply(*v, job)) r.Report(p.field + p.sub, p.message);
     }
   }
-  r.Int("accelerators", &job->accelerators, 1, 1'000'000);
-  double fraction = 0;
-  r.Double("fraction", &fraction, 0.001, 1.0);
-  if (fraction > 0)
-    job->accelerator_milli = static_cast<model::Milli>(std::lround(fraction * 1000));
-  r.Int("accelerators_per_node", &job->accelerators_per_node, 0, 1024);
-  r.StringList("models", &job->accepted_models);
-  r.Bool("gang", &job->gang);
-  r.StringList("datasets", &job->datasets);
-  r.String("priority", &job->priority_class);
-  r.Bool("preemptible", &job->preemptible);
-  r.Int("checkpoint_s", &job->checkpoint_interval_s, 0, kMaxSeconds);
-  r.Int("runtime_s", &job->runtime_estimate_s, 0, kMaxSeconds);
-  r.Int("deadline", &job->deadline, 0, 4'133'980'799);  // up to 2100-12-31T23:59:59Z
-  r.Int("replicas", &job->replicas, 1, 100'000);
-  r.DoubleMap("latency_ms", &job->latency_slo_ms);
-  r.String("command", &job->command);
   r.RejectUnknown();
-  if (problems.ok() && job->fractional() && job->accelerators != 1)
-    r.Report("fraction", "a fraction of an accelerator must be asked for one accelerator");
+  if (!problems.ok()) return problems;
+  for (const auto& p : model::CheckJobRules(*job)) r.Report(p.field + p.sub, p.message);
   return problems;
 }
 
@@ -221,25 +217,59 @@ JobProblems JobFromJsonText(std::string_view text, model::Job* job) {
 }
 
 std::string JobToJson(const model::Job& job) {
-  json j;
-  j["id"] = job.id;
-  j["tenant"] = job.tenant;
-  j["kind"] = std::string(model::JobKindName(job.kind));
-  j["accelerators"] = job.accelerators;
-  if (job.fractional()) j["fraction"] = static_cast<double>(job.accelerator_milli) / 1000.0;
-  j["accelerators_per_node"] = job.accelerators_per_node;
-  j["models"] = job.accepted_models;
-  j["gang"] = job.gang;
-  j["datasets"] = job.datasets;
-  j["priority"] = job.priority_class;
-  j["preemptible"] = job.preemptible;
-  j["checkpoint_s"] = job.checkpoint_interval_s;
-  j["runtime_s"] = job.runtime_estimate_s;
-  j["deadline"] = job.deadline;
-  j["replicas"] = job.replicas;
-  j["latency_ms"] = job.latency_slo_ms;
-  j["command"] = job.command;
+  json j = json::object();
+  for (const model::JobField& f : model::JobFields()) {
+    if (!f.in(model::kJobJson)) continue;
+    if (auto v = f.get(job)) j[std::string(f.name)] = ToJson(*v);
+  }
   return j.dump();
+}
+
+json JobSpecOpenApi() {
+  using T = model::JobFieldType;
+  json properties = json::object();
+  json required = json::array();
+  for (const model::JobField& f : model::JobFields()) {
+    if (!f.in(model::kJobJson)) continue;
+    json p;
+    switch (f.type) {
+      case T::kString:
+        p["type"] = "string";
+        if (f.required) p["minLength"] = 1;
+        if (!f.pattern.empty()) p["pattern"] = f.pattern;
+        if (!f.choices.empty()) p["enum"] = f.choices;
+        break;
+      case T::kInteger:
+        p = {{"type", "integer"}, {"minimum", f.min_int}, {"maximum", f.max_int}};
+        break;
+      case T::kNumber:
+        p = {{"type", "number"}, {"minimum", f.min_number}, {"maximum", f.max_number}};
+        break;
+      case T::kBoolean:
+        p["type"] = "boolean";
+        break;
+      case T::kStringList:
+        p = {{"type", "array"}, {"items", {{"type", "string"}, {"minLength", 1}}}};
+        break;
+      case T::kTime:
+        p["oneOf"] =
+            json::array({{{"type", "integer"}, {"minimum", f.min_int}, {"maximum", f.max_int}},
+                         {{"type", "string"}, {"format", "date-time"}}});
+        break;
+      case T::kNumberMap:
+        p = {{"type", "object"},
+             {"additionalProperties",
+              {{"type", "number"}, {"minimum", 0}, {"exclusiveMinimum", true}}}};
+        break;
+    }
+    p["description"] = f.doc;
+    properties[std::string(f.name)] = std::move(p);
+    if (f.required) required.push_back(f.name);
+  }
+  return {{"type", "object"},
+          {"additionalProperties", false},
+          {"required", required},
+          {"properties", properties}};
 }
 
 }  // namespace sovgrid::server
