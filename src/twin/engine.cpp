@@ -37,6 +37,8 @@ double ThreadCpuSeconds() {
 enum class EventKind : std::uint8_t {
   kSiteDown,
   kSiteUp,
+  kPoolDown,
+  kPoolUp,
   kNodeDown,
   kNodeUp,
   kCompletion,
@@ -87,7 +89,8 @@ class Simulation {
 
  private:
   void Push(Time t, EventKind k, std::uint32_t index, std::uint32_t generation = 0) {
-    if (k == EventKind::kSiteUp || k == EventKind::kNodeUp) ++pending_repairs_;
+    if (k == EventKind::kSiteUp || k == EventKind::kPoolUp || k == EventKind::kNodeUp)
+      ++pending_repairs_;
     events_.push({t, k, seq_++, index, generation});
   }
   void Accumulate(Time now);
@@ -414,6 +417,12 @@ Result<PolicyResult> Simulation::Run() {
     Push(out.from, EventKind::kSiteDown, i);
     Push(out.until, EventKind::kSiteUp, i);
   }
+  for (std::uint32_t i = 0; i < o_.failures.pool_outages.size(); ++i) {
+    const PoolOutage& out = o_.failures.pool_outages[i];
+    if (s_.FindPool(out.pool) < 0) return NotFound("pool outage: unknown pool '" + out.pool + "'");
+    Push(out.from, EventKind::kPoolDown, i);
+    Push(out.until, EventKind::kPoolUp, i);
+  }
   for (sched::NodeId n = 0; n < sched_.grid().node_count(); ++n) ScheduleNodeFailure(n, start);
 
   Time next_sample = start + o_.sample_interval_s;
@@ -446,7 +455,9 @@ Result<PolicyResult> Simulation::Run() {
     while (HasEvent() && Top().time == now) {
       const Event e = Top();
       PopTop();
-      if (e.kind == EventKind::kSiteUp || e.kind == EventKind::kNodeUp) --pending_repairs_;
+      if (e.kind == EventKind::kSiteUp || e.kind == EventKind::kPoolUp ||
+          e.kind == EventKind::kNodeUp)
+        --pending_repairs_;
       switch (e.kind) {
         case EventKind::kSiteDown:
           (void)sched_.SetSiteState(o_.failures.outages[e.index].site, model::SiteState::kDown,
@@ -458,6 +469,20 @@ Result<PolicyResult> Simulation::Run() {
           (void)sched_.SetSiteState(o_.failures.outages[e.index].site, model::SiteState::kUp, now);
           changed = true;
           break;
+        case EventKind::kPoolDown:
+        case EventKind::kPoolUp: {
+          const bool down = e.kind == EventKind::kPoolDown;
+          const auto& pool = sched_.grid().pool(
+              static_cast<std::size_t>(s_.FindPool(o_.failures.pool_outages[e.index].pool)));
+          for (sched::NodeId n = pool.first_node; n < pool.first_node + pool.node_count; ++n) {
+            (void)sched_.SetNodeHealth(sched_.grid().NodeName(n),
+                                       down ? sched::NodeHealth::kDown : sched::NodeHealth::kUp,
+                                       now);
+          }
+          changed = true;
+          failed = failed || down;
+          break;
+        }
         case EventKind::kNodeDown:
           (void)sched_.SetNodeHealth(sched_.grid().NodeName(e.index), sched::NodeHealth::kDown,
                                      now);

@@ -30,8 +30,16 @@ struct SiteOutage {
   model::Time until = 0;
 };
 
+// Every node of a pool down over [from, until) (a what-if's down period).
+struct PoolOutage {
+  std::string pool;
+  model::Time from = 0;
+  model::Time until = 0;
+};
+
 struct FailureOptions {
   std::vector<SiteOutage> outages;
+  std::vector<PoolOutage> pool_outages;
   // Node failures: mean time between failures per node in hours, for pools
   // that give none in the scenario (Pool::mtbf_hours); 0 = no failures.
   double default_node_mtbf_hours = 0;
