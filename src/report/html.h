@@ -16,7 +16,7 @@
 
 #include "common/status.h"
 
-namespace sovgrid::twin::html {
+namespace sovgrid::report::html {
 
 // ---- Files ----------------------------------------------------------------
 
@@ -179,4 +179,4 @@ std::string Page(std::string_view title, std::string_view body, std::string_view
 // <section> with an <h2> title (text), an optional note (HTML) and `body` (HTML).
 std::string Section(std::string_view title, std::string_view note, std::string_view body);
 
-}  // namespace sovgrid::twin::html
+}  // namespace sovgrid::report::html

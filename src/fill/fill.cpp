@@ -1,4 +1,4 @@
-#include "twin/fill.h"
+#include "fill/fill.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,9 +9,12 @@
 #include <tuple>
 #include <utility>
 
-#include "twin/csv.h"
+#include "traces/csv.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::fill {
+
+namespace csv = traces::csv;
+
 namespace {
 
 using model::Milli;
@@ -394,4 +397,4 @@ std::vector<FillSummary> SummarizeFill(const std::vector<FillRun>& runs) {
   return out;
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::fill

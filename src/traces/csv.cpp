@@ -1,4 +1,4 @@
-#include "twin/csv.h"
+#include "traces/csv.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <system_error>
 
-namespace sovgrid::twin::csv {
+namespace sovgrid::traces::csv {
 
 namespace {
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
@@ -225,4 +225,4 @@ std::string_view Field(const std::vector<std::string_view>& fields, const CsvLay
   return at < 0 ? std::string_view() : fields[static_cast<std::size_t>(at)];
 }
 
-}  // namespace sovgrid::twin::csv
+}  // namespace sovgrid::traces::csv

@@ -1,4 +1,4 @@
-#include "twin/html.h"
+#include "report/html.h"
 
 #include <fmt/format.h>
 
@@ -12,7 +12,7 @@
 #include <system_error>
 #include <utility>
 
-namespace sovgrid::twin::html {
+namespace sovgrid::report::html {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
@@ -614,4 +614,4 @@ std::string Section(std::string_view title, std::string_view note, std::string_v
   return out + std::string(body) + "</section>\n";
 }
 
-}  // namespace sovgrid::twin::html
+}  // namespace sovgrid::report::html

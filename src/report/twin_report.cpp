@@ -1,4 +1,4 @@
-#include "twin/report.h"
+#include "report/twin_report.h"
 
 #include <fmt/format.h>
 
@@ -17,9 +17,15 @@
 #include <system_error>
 #include <utility>
 
-#include "twin/html.h"
+#include "report/html.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::report {
+
+using twin::PolicyResult;
+using twin::Series;
+using twin::SiteUsage;
+using twin::TenantUsage;
+using twin::TwinReport;
 
 using html::Axis;
 using html::BarGroup;
@@ -1043,4 +1049,4 @@ Status WriteHtmlReport(const TwinReport& report, const std::string& dir) {
   return WriteFile(JoinPath(dir, "index.html"), ReportHtml(report));
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::report

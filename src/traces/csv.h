@@ -12,7 +12,7 @@
 
 #include "common/status.h"
 
-namespace sovgrid::twin::csv {
+namespace sovgrid::traces::csv {
 
 std::string_view Trim(std::string_view s);  // without surrounding blanks and tabs
 // A field without surrounding blanks and one pair of surrounding double quotes.
@@ -97,4 +97,4 @@ Result<CsvLayout> ReadHeader(LineCursor* lines, const std::string& file, std::st
 std::string_view Field(const std::vector<std::string_view>& fields, const CsvLayout& layout,
                        std::size_t i);
 
-}  // namespace sovgrid::twin::csv
+}  // namespace sovgrid::traces::csv

@@ -1,4 +1,4 @@
-#include "twin/trace_reader.h"
+#include "traces/trace_reader.h"
 
 #include <algorithm>
 #include <cctype>
@@ -18,9 +18,9 @@
 #include <unordered_set>
 #include <utility>
 
-#include "twin/csv.h"
+#include "traces/csv.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::traces {
 namespace {
 
 using csv::CleanField;
@@ -1042,4 +1042,4 @@ Result<model::Scenario> ScenarioFromAlibabaNodes(const std::string& path) {
   return s;
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::traces

@@ -1,4 +1,4 @@
-#include "twin/fill_report.h"
+#include "report/fill_report.h"
 
 #include <fmt/format.h>
 
@@ -7,9 +7,19 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "twin/html.h"
+#include "report/html.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::report {
+
+using fill::FailedPods;
+using fill::FillCluster;
+using fill::FillRun;
+using fill::FillSummary;
+using fill::FillWorkload;
+using fill::GpuSpecLabel;
+using fill::kFillReportLoads;
+using fill::PodRequestLabel;
+using fill::SummarizeFill;
 namespace {
 
 using Json = nlohmann::ordered_json;
@@ -413,4 +423,4 @@ Status WriteFillHtml(const FillReport& report, const std::string& dir) {
   return html::WriteFile(html::JoinPath(dir, "index.html"), FillHtml(report));
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::report
