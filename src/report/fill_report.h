@@ -1,4 +1,4 @@
-// Outputs of the fill experiment (twin/fill.h): JSON, CSV and a self-contained
+// Outputs of the fill experiment (fill/fill.h): JSON, CSV and a self-contained
 // HTML report (the terminal table is the CLI's). docs/fill.md describes every key and file.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The fill experiment (twin/fill.h): readers with file:line errors, the
+// The fill experiment (fill/fill.h): readers with file:line errors, the
 // workload inflation, and the invariants of randomized runs on the real
 // Alibaba cluster-trace-gpu-v2023 files.
 #include "fill/fill.h"
