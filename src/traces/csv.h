@@ -1,6 +1,8 @@
 // Reading line-oriented CSV files of untrusted origin (traces, node and pod
 // lists) with messages that say where a problem is: "FILE:LINE: what (column
 // NAME)". Nothing here throws or crashes on truncated files or binary data.
+// Every reader of such a file uses ForEachRow (below): the trace readers, the
+// Alibaba node and pod lists (alibaba.h) and through them the fill experiment.
 #pragma once
 
 #include <cstddef>

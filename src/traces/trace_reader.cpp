@@ -44,8 +44,9 @@ using model::Time;
 // sum below far from int64 overflow.
 //  * dates: 1970-01-01 .. 2100-12-31 (a 9999-12-31 line once asked the engine
 //    for 8,000 years of hourly samples);
-//  * times given in seconds (from the trace's start, or Unix): below 2100-01-01;
-//  * durations and runtimes: at most 10 years;
+//  * times given in seconds (from the trace's start, or Unix): below 2100-01-01
+//    (csv::kMaxTimeSeconds, shared with the Alibaba pod-list parser);
+//  * durations and runtimes: at most 10 years (csv::kMaxDuration);
 //  * GPUs per job: at most the scenario's accelerators (with a scenario), else 1e6.
 constexpr int kMinYear = 1970;
 constexpr int kMaxYear = 2100;
