@@ -10,9 +10,9 @@
 #include <sstream>
 
 #include "cli/table.h"
+#include "fill/fill.h"
+#include "report/fill_report.h"
 #include "sched/node_placement.h"
-#include "twin/fill.h"
-#include "twin/fill_report.h"
 
 namespace sovgrid::cli {
 namespace {
@@ -29,15 +29,15 @@ struct Options {
   bool quiet = false;
 };
 
-void PrintTables(const twin::FillReport& report, std::ostream& out) {
-  const auto summary = twin::SummarizeFill(report.runs);
+void PrintTables(const report::FillReport& report, std::ostream& out) {
+  const auto summary = fill::SummarizeFill(report.runs);
   std::vector<std::string> header = {"pod list", "policy"};
-  for (int load : twin::kFillReportLoads) header.push_back(fmt::format("alloc@{}%", load));
+  for (int load : fill::kFillReportLoads) header.push_back(fmt::format("alloc@{}%", load));
   header.insert(header.end(), {"failed pods", "frag@100%", "wall s"});
   TextTable table(header);
   for (const auto& s : summary) {
     std::vector<std::string> row = {s.workload, s.policy};
-    for (int load : twin::kFillReportLoads) {
+    for (int load : fill::kFillReportLoads) {
       auto it = s.alloc_mean.find(load);
       if (it == s.alloc_mean.end()) {
         row.emplace_back("-");
@@ -59,7 +59,7 @@ void PrintTables(const twin::FillReport& report, std::ostream& out) {
       << " (min-max)\n\n";
   table.Print(out);
 
-  const auto comparison = twin::CompareWithBaselines(summary);
+  const auto comparison = report::CompareWithBaselines(summary);
   if (!comparison.empty()) {
     out << "\nsovgrid against the best other policy at each load:\n";
     std::string current;
@@ -89,7 +89,7 @@ void PrintTables(const twin::FillReport& report, std::ostream& out) {
         TextTable failed({"request", "accepted models", "short of", "pods", "GPUs asked"});
         for (std::size_t i = 0; i < r.failed.size() && i < 5; ++i) {
           const auto& f = r.failed[i];
-          failed.AddRow({twin::PodRequestLabel(f.gpus, f.gpu_milli), twin::GpuSpecLabel(f.gpu_spec),
+          failed.AddRow({fill::PodRequestLabel(f.gpus, f.gpu_milli), fill::GpuSpecLabel(f.gpu_spec),
                          f.reason, std::to_string(f.count),
                          fmt::format("{:.1f}", static_cast<double>(f.gpu_demand_milli) / 1000)});
         }
@@ -110,15 +110,15 @@ void PrintTables(const twin::FillReport& report, std::ostream& out) {
 }
 
 int Run(const Options& o) {
-  auto cluster = twin::ReadFillCluster(o.nodes);
+  auto cluster = fill::ReadFillCluster(o.nodes);
   if (!cluster.ok()) {
     std::cerr << "error: " << cluster.status().message() << "\n";
     return 1;
   }
-  std::vector<twin::FillWorkload> workloads;
+  std::vector<fill::FillWorkload> workloads;
   for (const auto& list : o.pods) {
     for (const auto& path : SplitCommaList(list)) {
-      auto w = twin::ReadFillWorkload(path, *cluster);
+      auto w = fill::ReadFillWorkload(path, *cluster);
       if (!w.ok()) {
         std::cerr << "error: " << w.status().message() << "\n";
         return 1;
@@ -138,7 +138,7 @@ int Run(const Options& o) {
       return 2;
     }
   }
-  twin::FillReport report;
+  report::FillReport report;
   report.cluster = &*cluster;
   report.policies = policies;
   report.target_load = o.target_load;
@@ -170,7 +170,7 @@ int Run(const Options& o) {
   for (const auto& w : workloads) {
     for (const auto& p : policies) {
       for (auto seed : report.seeds) {
-        twin::FillOptions options;
+        fill::FillOptions options;
         options.target_load = o.target_load;
         const std::string label = fmt::format("{}/{}/{}", w.family, p, seed);
         if (tty) {
@@ -181,7 +181,7 @@ int Run(const Options& o) {
             std::fflush(stdout);
           };
         }
-        auto run = twin::RunFill(*cluster, w, p, seed, options);
+        auto run = fill::RunFill(*cluster, w, p, seed, options);
         if (!run.ok()) {
           std::cerr << "\nerror: " << label << ": " << run.status().message() << "\n";
           return 1;
@@ -211,10 +211,10 @@ int Run(const Options& o) {
     }
   };
   if (!o.quiet && (!o.json.empty() || !o.csv.empty() || !o.report.empty())) std::cout << "\n";
-  if (!o.json.empty()) write(twin::WriteFillJson(report, o.json), "JSON written to " + o.json);
-  if (!o.csv.empty()) write(twin::WriteFillCsv(report, o.csv), "CSV written to " + o.csv + "/");
+  if (!o.json.empty()) write(report::WriteFillJson(report, o.json), "JSON written to " + o.json);
+  if (!o.csv.empty()) write(report::WriteFillCsv(report, o.csv), "CSV written to " + o.csv + "/");
   if (!o.report.empty()) {
-    write(twin::WriteFillHtml(report, o.report),
+    write(report::WriteFillHtml(report, o.report),
           "HTML report written to " + (std::filesystem::path(o.report) / "index.html").string());
   }
   return rc;

@@ -1,4 +1,4 @@
-// `sovgrid fill`: the fill experiment (twin/fill.h) from the command line,
+// `sovgrid fill`: the fill experiment (fill/fill.h) from the command line,
 // with a terminal table and --json, --csv and --report outputs (docs/fill.md).
 #pragma once
 

@@ -11,11 +11,11 @@
 
 #include "cli/table.h"
 #include "model/policy_names.h"
+#include "report/twin_report.h"
 #include "scenario/loader.h"
+#include "traces/synthetic.h"
+#include "traces/trace_reader.h"
 #include "twin/engine.h"
-#include "twin/report.h"
-#include "twin/synthetic.h"
-#include "twin/trace_reader.h"
 
 namespace sovgrid::cli {
 namespace {
@@ -28,7 +28,7 @@ struct Options {
   bool synthetic = false;
   std::size_t jobs = 20'000;
   double days = 7;
-  double max_load = twin::SyntheticOptions{}.max_load;
+  double max_load = traces::SyntheticOptions{}.max_load;
   std::size_t max_jobs = 0;
   std::uint64_t seed = 42;
   std::string policies;
@@ -119,7 +119,7 @@ int Run(const Options& o) {
   // The grid.
   model::Scenario grid;
   if (!o.nodes.empty()) {
-    auto s = twin::ScenarioFromAlibabaNodes(o.nodes);
+    auto s = traces::ScenarioFromAlibabaNodes(o.nodes);
     if (!s.ok()) {
       std::cerr << "error: " << s.status().message() << "\n";
       return 1;
@@ -141,15 +141,15 @@ int Run(const Options& o) {
     std::cerr << "error: give either --trace FILE --trace-format NAME or --synthetic, not both\n";
     return 2;
   }
-  twin::Workload workload;
+  traces::Workload workload;
   if (!o.trace.empty()) {
     if (o.trace_format.empty()) {
       std::cerr << "error: --trace needs --trace-format (one of";
-      for (const auto& f : twin::TraceFormats()) std::cerr << " " << f;
+      for (const auto& f : traces::TraceFormats()) std::cerr << " " << f;
       std::cerr << ")\n";
       return 2;
     }
-    twin::TraceOptions to;
+    traces::TraceOptions to;
     to.strict = o.strict;
     to.epoch = grid.epoch;
     to.scenario = &grid;
@@ -164,7 +164,7 @@ int Run(const Options& o) {
       to.window_from = window->first;
       to.window_until = window->second;
     }
-    auto w = twin::ReadTrace(o.trace_format, o.trace, to);
+    auto w = traces::ReadTrace(o.trace_format, o.trace, to);
     if (!w.ok()) {
       std::cerr << "error: " << w.status().message() << "\n";
       return 1;
@@ -190,12 +190,12 @@ int Run(const Options& o) {
                 << " more bad lines skipped\n";
     }
   } else {
-    twin::SyntheticOptions so;
+    traces::SyntheticOptions so;
     so.jobs = o.jobs;
     so.days = o.days;
     so.max_load = o.max_load;
     so.seed = o.seed;
-    auto w = twin::GenerateSynthetic(grid, so);
+    auto w = traces::GenerateSynthetic(grid, so);
     if (!w.ok()) {
       std::cerr << "error: " << w.status().message() << "\n";
       return 2;
@@ -279,7 +279,7 @@ int Run(const Options& o) {
     report.policies.push_back(std::move(result).value());
   }
 
-  if (!o.quiet) std::cout << "\n" << twin::SummaryTable(report) << "\n";
+  if (!o.quiet) std::cout << "\n" << report::SummaryTable(report) << "\n";
   int rc = 0;
   auto write = [&](const Status& st, const std::string& what) {
     if (!st.ok()) {
@@ -289,11 +289,11 @@ int Run(const Options& o) {
       std::cout << what << "\n";
     }
   };
-  if (!o.json.empty()) write(twin::WriteJson(report, o.json), "JSON written to " + o.json);
+  if (!o.json.empty()) write(report::WriteJson(report, o.json), "JSON written to " + o.json);
   if (!o.csv.empty())
-    write(twin::WriteCsv(report, o.csv), "CSV time series written to " + o.csv + "/");
+    write(report::WriteCsv(report, o.csv), "CSV time series written to " + o.csv + "/");
   if (!o.report.empty()) {
-    write(twin::WriteHtmlReport(report, o.report),
+    write(report::WriteHtmlReport(report, o.report),
           "HTML report written to " + (std::filesystem::path(o.report) / "index.html").string());
   }
   for (const auto& p : report.policies) {

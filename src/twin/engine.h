@@ -18,10 +18,14 @@
 #include "model/scenario.h"
 #include "sched/cycle_plan.h"
 #include "sched/scheduler.h"
+#include "traces/workload.h"
 #include "twin/metrics.h"
-#include "twin/workload.h"
 
 namespace sovgrid::twin {
+
+// The workload comes from the trace readers or the synthetic generator (src/traces).
+using traces::TwinJob;
+using traces::Workload;
 
 // A site that is down over [from, until).
 struct SiteOutage {

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "fill/fill.h"
 #include "fuzz_util.h"
-#include "twin/fill.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text = sovgrid::fuzz::AsText(data, size);
@@ -19,18 +19,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string node_path =
       sovgrid::fuzz::WriteInput("openb_node_list_fuzz.csv",
                                 reinterpret_cast<const std::uint8_t*>(nodes.data()), nodes.size());
-  auto cluster = sovgrid::twin::ReadFillCluster(node_path);
+  auto cluster = sovgrid::fill::ReadFillCluster(node_path);
   if (!cluster.ok()) return 0;
   const std::string pod_path =
       sovgrid::fuzz::WriteInput("openb_pod_list_default.csv",
                                 reinterpret_cast<const std::uint8_t*>(pods.data()), pods.size());
-  auto workload = sovgrid::twin::ReadFillWorkload(pod_path, *cluster);
+  auto workload = sovgrid::fill::ReadFillWorkload(pod_path, *cluster);
   if (!workload.ok()) return 0;
   if (cluster->nodes.size() > 64 || workload->pods.size() > 64) return 0;
-  sovgrid::twin::FillOptions options;
+  sovgrid::fill::FillOptions options;
   options.target_load = 1.1;
   for (const std::string& policy : sovgrid::sched::NodeScorerNames()) {
-    (void)sovgrid::twin::RunFill(*cluster, *workload, policy, 1, options);
+    (void)sovgrid::fill::RunFill(*cluster, *workload, policy, 1, options);
   }
   return 0;
 }

@@ -2,13 +2,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "cli/slurm_config.h"
+#include "backends/slurm_config.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = sovgrid::fuzz::WriteInput("slurm.toml", data, size);
   std::vector<sovgrid::scenario::Diagnostic> problems;
-  (void)sovgrid::cli::ReadSlurmConfig(path, sovgrid::fuzz::SmallScenario(),
-                                      sovgrid::fuzz::ScratchDir() + "/slurm", &problems);
+  (void)sovgrid::backends::ReadSlurmConfig(path, sovgrid::fuzz::SmallScenario(),
+                                           sovgrid::fuzz::ScratchDir() + "/slurm", &problems);
   return 0;
 }

@@ -6,16 +6,16 @@
 #include <cstdlib>
 
 #include "fuzz_util.h"
+#include "traces/trace_reader.h"
 #include "twin/engine.h"
-#include "twin/trace_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = sovgrid::fuzz::WriteInput(SOVGRID_TRACE_FILE, data, size);
-  sovgrid::twin::TraceOptions options;
+  sovgrid::traces::TraceOptions options;
   options.scenario = &sovgrid::fuzz::SmallScenario();
   options.epoch = sovgrid::fuzz::SmallScenario().epoch;
   options.strict = (size % 2) == 1;  // both modes, chosen by the input
-  auto workload = sovgrid::twin::ReadTrace(SOVGRID_TRACE_FORMAT, path, options);
+  auto workload = sovgrid::traces::ReadTrace(SOVGRID_TRACE_FORMAT, path, options);
   if (!workload.ok() || workload->jobs.empty() || workload->jobs.size() > 16) return 0;
   for (const auto& j : workload->jobs) {
     if (j.runtime_s < 1 || j.job.accelerators < 1) std::abort();  // ReadTrace's contract

@@ -4,9 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "scenario/loader.h"
-#include "twin/synthetic.h"
+#include "traces/synthetic.h"
 
 namespace sovgrid::twin {
+
+using traces::GenerateSynthetic;
+using traces::JobWork;
+using traces::SyntheticOptions;
+
 namespace {
 
 model::Scenario Load(const std::string& name) {

@@ -1,4 +1,4 @@
-#include "cli/slurm_config.h"
+#include "backends/slurm_config.h"
 
 #include <toml++/toml.h>
 
@@ -8,7 +8,7 @@
 #include "scenario/toml_limits.h"
 #include "scenario/toml_reader.h"
 
-namespace sovgrid::cli {
+namespace sovgrid::backends {
 
 Result<backends::SlurmBackendOptions> ReadSlurmConfig(const std::string& path,
                                                       const model::Scenario& scenario,
@@ -92,4 +92,4 @@ Result<backends::SlurmBackendOptions> ReadSlurmConfig(const std::string& path,
   return o;
 }
 
-}  // namespace sovgrid::cli
+}  // namespace sovgrid::backends

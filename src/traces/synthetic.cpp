@@ -1,4 +1,4 @@
-#include "twin/synthetic.h"
+#include "traces/synthetic.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-namespace sovgrid::twin {
+namespace sovgrid::traces {
 namespace {
 
 // Hour-of-day weights: quiet nights, a working-day peak (Helios/Philly
@@ -217,4 +217,4 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
   return w;
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::traces

@@ -1,4 +1,4 @@
-#include "twin/report.h"
+#include "report/twin_report.h"
 
 #include <fmt/format.h>
 
@@ -17,30 +17,29 @@
 #include <system_error>
 #include <utility>
 
-#include "twin/html.h"
+#include "report/html.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::report {
+
+using twin::PolicyResult;
+using twin::Series;
+using twin::SiteUsage;
+using twin::TenantUsage;
+using twin::TwinReport;
 
 using html::Axis;
 using html::BarGroup;
 using html::BarSeries;
 using html::ChartOptions;
-using html::Clamp01;
-using html::CsvField;
-using html::CsvNumber;
-using html::DisplayWidth;
 using html::DurationLogAxis;
 using html::Esc;
 using html::GroupedBarChart;
-using html::HumanDuration;
 using html::JoinPath;
 using html::kCss;
 using html::kEntitlementColor;
-using html::kMissing;
 using html::Line;
 using html::LinearAxis;
 using html::LineChart;
-using html::Magnitude;
 using html::MakeDirectory;
 using html::NoDataSvg;
 using html::PercentAxis;
@@ -50,9 +49,7 @@ using html::Section;
 using html::Svg;
 using html::TextWidth;
 using html::TimeAxis;
-using html::Truncate;
 using html::UtilColor;
-using html::WithThousands;
 using html::WriteFile;
 
 namespace {
@@ -1043,4 +1040,4 @@ Status WriteHtmlReport(const TwinReport& report, const std::string& dir) {
   return WriteFile(JoinPath(dir, "index.html"), ReportHtml(report));
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::report

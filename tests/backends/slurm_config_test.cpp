@@ -2,7 +2,7 @@
 // src/cli/slurm_config.h) read against scenarios/small.toml: a good file
 // gives the options it says, and every kind of mistake is reported at its
 // FILE:LINE:COLUMN with the field, all of them at once.
-#include "cli/slurm_config.h"
+#include "backends/slurm_config.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 
 #include "scenario/loader.h"
 
-namespace sovgrid::cli {
+namespace sovgrid::backends {
 namespace {
 
 namespace fs = std::filesystem;
@@ -172,4 +172,4 @@ TEST_F(SlurmConfigTest, ASyntaxErrorIsReportedAtItsLine) {
 }
 
 }  // namespace
-}  // namespace sovgrid::cli
+}  // namespace sovgrid::backends

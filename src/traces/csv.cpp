@@ -1,4 +1,4 @@
-#include "twin/csv.h"
+#include "traces/csv.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <system_error>
 
-namespace sovgrid::twin::csv {
+namespace sovgrid::traces::csv {
 
 namespace {
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
@@ -153,6 +153,37 @@ std::optional<Problem> GetInt(std::string_view v, std::string_view column, std::
   return std::nullopt;
 }
 
+// Seconds (a time or a duration) in [0, max]; `what` names it in messages.
+std::optional<Problem> GetSeconds(std::string_view v, std::string_view column,
+                                  std::string_view what, double max, double* out) {
+  if (auto p = Empty(v, column)) {
+    return p;
+  }
+  const auto d = ToDouble(v);
+  if (!d) {
+    return Problem{"expected a number of seconds, found " + Quote(v), std::string(column)};
+  }
+  if (*d < 0) {
+    return Problem{"negative " + std::string(what) + " " + Quote(v), std::string(column)};
+  }
+  if (!(*d <= max)) {  // NaN too
+    return Problem{std::string(what) + " " + Quote(v) + " out of range (at most " +
+                       (max == kMaxDuration ? "10 years, " : "2100-01-01, ") +
+                       std::to_string(static_cast<std::int64_t>(max)) + " s)",
+                   std::string(column)};
+  }
+  *out = *d;
+  return std::nullopt;
+}
+
+std::string Message(const std::string& file, std::size_t line, const Problem& p) {
+  std::string msg = file + ":" + std::to_string(line) + ": " + p.what;
+  if (!p.column.empty()) {
+    msg += " (column " + p.column + ")";
+  }
+  return msg;
+}
+
 // "a philly", "an elasticflow".
 std::string WithArticle(std::string_view word) {
   const bool vowel =
@@ -211,6 +242,10 @@ Result<CsvLayout> ReadHeader(LineCursor* lines, const std::string& file, std::st
       msg += "not " + a_format + " header: no column '";
       msg += c.name;
       msg += "' (expected columns " + expected() + ", found " + Quote(line) + ")";
+      if (!c.hint.empty()) {
+        msg += "; ";
+        msg += c.hint;
+      }
       return InvalidArgument(std::move(msg));
     }
     layout.pos.push_back(at);
@@ -225,4 +260,57 @@ std::string_view Field(const std::vector<std::string_view>& fields, const CsvLay
   return at < 0 ? std::string_view() : fields[static_cast<std::size_t>(at)];
 }
 
-}  // namespace sovgrid::twin::csv
+Status FailOnBadLine(std::string message) { return InvalidArgument(std::move(message)); }
+
+Result<std::size_t> ForEachRow(const std::string& file, std::string_view text,
+                               const TableFormat& format, const BadLinePolicy& on_bad,
+                               const RowFn& row) {
+  LineCursor lines(text);
+  CsvLayout layout;
+  if (format.fixed_fields > 0) {
+    layout.fields = format.fixed_fields;
+    for (std::size_t i = 0; i < format.fixed_fields; ++i) {
+      layout.pos.push_back(static_cast<int>(i));
+    }
+  } else {
+    auto header = ReadHeader(&lines, file, format.name, format.columns);
+    if (!header.ok()) {
+      return header.status();
+    }
+    layout = std::move(header).value();
+  }
+  const char* kind = format.sep == '\t' ? "tab-separated" : "comma-separated";
+  std::size_t data_lines = 0;
+  std::vector<std::string_view> fields;
+  std::string_view line;
+  while (lines.Next(&line)) {
+    if (IsBlank(line)) {
+      continue;
+    }
+    ++data_lines;
+    std::optional<Problem> problem;
+    if (HasBinary(line)) {
+      problem = Problem{"binary data, not a text line", ""};
+    } else {
+      Split(line, format.sep, &fields);
+      if (fields.size() != layout.fields) {
+        problem = Problem{"expected " + std::to_string(layout.fields) + " " + kind +
+                              " fields, found " + std::to_string(fields.size()),
+                          ""};
+      } else {
+        for (auto& f : fields) {
+          f = CleanField(f);
+        }
+        problem = row(Row(lines.number(), fields, layout));
+      }
+    }
+    if (problem) {
+      if (Status st = on_bad(Message(file, lines.number(), *problem)); !st.ok()) {
+        return st;
+      }
+    }
+  }
+  return data_lines;
+}
+
+}  // namespace sovgrid::traces::csv

@@ -1,7 +1,7 @@
 // Trace readers: every format on its real file (../shared/traces), the
-// malformed samples in tests/twin/traces (exact warnings with file:line),
+// malformed samples in tests/traces/data (exact warnings with file:line),
 // strict mode, missing files, and truncated, mutated and random input.
-#include "twin/trace_reader.h"
+#include "traces/trace_reader.h"
 
 #include <gtest/gtest.h>
 
@@ -19,14 +19,14 @@
 
 #include "scenario/loader.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::traces {
 namespace {
 
 namespace fs = std::filesystem;
 
 const std::string kSource = SOVGRID_SOURCE_DIR;
 const std::string kTraces = kSource + "/../shared/traces";
-const std::string kData = kSource + "/tests/twin/traces";
+const std::string kData = kSource + "/tests/traces/data";
 const std::string kPhilly = kTraces + "/philly-pollux/simulator/traces/philly.csv";
 const std::string kGavelDir = kTraces + "/philly-gavel-msr/scheduler/traces/msr/seed=0";
 const std::string kAlibabaDir = kTraces + "/alibaba-clusterdata/cluster-trace-gpu-v2023/csv";
@@ -891,4 +891,4 @@ TEST(TraceReaderFuzz, RandomBytesNeverCrash) {
 }
 
 }  // namespace
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::traces

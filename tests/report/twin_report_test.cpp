@@ -1,7 +1,7 @@
 // The twin's outputs: JSON keys and values, the HTML report (self-contained,
 // escaped, no NaN in SVG), CSV files and their shapes, the terminal table,
 // degenerate reports and unwritable paths.
-#include "twin/report.h"
+#include "report/twin_report.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,7 +16,14 @@
 #include <string>
 #include <vector>
 
-namespace sovgrid::twin {
+namespace sovgrid::report {
+
+using twin::PolicyResult;
+using twin::Series;
+using twin::SiteUsage;
+using twin::TenantUsage;
+using twin::TwinReport;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -413,4 +420,4 @@ TEST(ReportErrors, UnwritablePathIsAnIoErrorNamingIt) {
 }
 
 }  // namespace
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::report

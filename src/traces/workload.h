@@ -8,7 +8,7 @@
 
 #include "model/scenario.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::traces {
 
 struct TwinJob {
   model::Job job;                 // job.submit_time is absolute (seconds since the Unix epoch)
@@ -24,4 +24,4 @@ struct Workload {
   std::vector<std::string> warnings;
 };
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::traces

@@ -1,6 +1,6 @@
 // The twin's outputs: the terminal summary table, JSON, CSV time series and a
 // self-contained HTML report with inline SVG charts. All of them read a
-// TwinReport (metrics.h) and nothing else; docs/twin.md describes every file,
+// twin::TwinReport (twin/metrics.h) and nothing else; docs/twin.md describes every file,
 // key and column.
 #pragma once
 
@@ -10,34 +10,34 @@
 #include "common/status.h"
 #include "twin/metrics.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::report {
 
 // The terminal summary: one column per policy, one row per figure (jobs, JCT
 // percentiles in human units, utilization, fairness, scheduler cost...).
-std::string SummaryTable(const TwinReport& report);
+std::string SummaryTable(const twin::TwinReport& report);
 
 // {"scenario", "workload", "lines_skipped", "warnings", "policies": [...]}; one
 // object per policy with every scalar of PolicyResult under its own name, plus
 // "jct_quantiles_s", "tenants" and "sites". Time series are not included (see
 // WriteCsv). Non-finite numbers are written as null.
-std::string ReportJson(const TwinReport& report);
+std::string ReportJson(const twin::TwinReport& report);
 // ReportJson into `path` (its folder must exist). IoError naming the path on failure.
-Status WriteJson(const TwinReport& report, const std::string& path);
+Status WriteJson(const twin::TwinReport& report, const std::string& path);
 
 // Into DIR (created if needed): DIR/<policy>-timeseries.csv, DIR/<policy>-tenants.csv
 // for every policy and DIR/summary.csv. <policy> is PolicyFileStems()[i].
 // IoError naming the path on failure.
-Status WriteCsv(const TwinReport& report, const std::string& dir);
+Status WriteCsv(const twin::TwinReport& report, const std::string& dir);
 
 // The policy names made safe for file names, one per policy, in order: characters
 // other than letters, digits, '.', '_', '+' and '-' become '_'; duplicates (also
 // when only upper/lower case differs) get "-2", "-3"...
-std::vector<std::string> PolicyFileStems(const TwinReport& report);
+std::vector<std::string> PolicyFileStems(const twin::TwinReport& report);
 
 // The HTML report as one string: inline CSS and inline SVG, no scripts, no
 // fonts, images or anything else fetched from anywhere.
-std::string ReportHtml(const TwinReport& report);
+std::string ReportHtml(const twin::TwinReport& report);
 // ReportHtml into DIR/index.html (DIR created if needed). IoError naming the path on failure.
-Status WriteHtmlReport(const TwinReport& report, const std::string& dir);
+Status WriteHtmlReport(const twin::TwinReport& report, const std::string& dir);
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::report

@@ -1,4 +1,4 @@
-// Outputs of the fill experiment (twin/fill.h): JSON, CSV and a self-contained
+// Outputs of the fill experiment (fill/fill.h): JSON, CSV and a self-contained
 // HTML report (the terminal table is the CLI's). docs/fill.md describes every key and file.
 #pragma once
 
@@ -6,17 +6,17 @@
 #include <vector>
 
 #include "common/status.h"
-#include "twin/fill.h"
+#include "fill/fill.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::report {
 
 struct FillReport {
-  const FillCluster* cluster = nullptr;
+  const fill::FillCluster* cluster = nullptr;
   std::vector<std::string> workloads;  // families, in the order given
   std::vector<std::string> policies;
   std::vector<std::uint64_t> seeds;
   double target_load = 1.3;
-  std::vector<FillRun> runs;
+  std::vector<fill::FillRun> runs;
 };
 
 // Where sovgrid's placement stands against the best other policy on one
@@ -30,7 +30,7 @@ struct FillComparison {
 };
 // One entry per (workload, load of kFillReportLoads) both reached; empty unless
 // "sovgrid" and at least one other policy ran.
-std::vector<FillComparison> CompareWithBaselines(const std::vector<FillSummary>& summary);
+std::vector<FillComparison> CompareWithBaselines(const std::vector<fill::FillSummary>& summary);
 
 // {"cluster": {...}, "runs": [...], "summary": [...], "comparison": [...]}.
 std::string FillJson(const FillReport& report);
@@ -41,4 +41,4 @@ std::string FillHtml(const FillReport& report);
 // DIR/index.html.
 Status WriteFillHtml(const FillReport& report, const std::string& dir);
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::report

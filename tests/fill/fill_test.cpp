@@ -1,7 +1,7 @@
-// The fill experiment (twin/fill.h): readers with file:line errors, the
+// The fill experiment (fill/fill.h): readers with file:line errors, the
 // workload inflation, and the invariants of randomized runs on the real
 // Alibaba cluster-trace-gpu-v2023 files.
-#include "twin/fill.h"
+#include "fill/fill.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <map>
 
-namespace sovgrid::twin {
+namespace sovgrid::fill {
 namespace {
 
 const std::string kCsvDir = std::string(SOVGRID_SOURCE_DIR) +
@@ -253,4 +253,4 @@ TEST(FillSummaryTest, MeansMinAndMaxOverSeeds) {
 }
 
 }  // namespace
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::fill

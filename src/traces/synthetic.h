@@ -7,9 +7,9 @@
 
 #include "common/status.h"
 #include "model/scenario.h"
-#include "twin/workload.h"
+#include "traces/workload.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::traces {
 
 struct SyntheticOptions {
   std::size_t jobs = 10'000;
@@ -36,4 +36,4 @@ Result<Workload> GenerateSynthetic(const model::Scenario& scenario,
 // Accelerator-seconds a job asks for if it runs `runtime_s` (all replicas).
 double JobWork(const model::Job& job, model::Duration runtime_s);
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::traces

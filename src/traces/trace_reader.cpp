@@ -1,4 +1,4 @@
-#include "twin/trace_reader.h"
+#include "traces/trace_reader.h"
 
 #include <algorithm>
 #include <cctype>
@@ -18,29 +18,23 @@
 #include <unordered_set>
 #include <utility>
 
-#include "twin/csv.h"
+#include "traces/alibaba.h"
+#include "traces/csv.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::traces {
 namespace {
 
-using csv::CleanField;
-using csv::ColumnSpec;
-using csv::CsvLayout;
 using csv::Empty;
-using csv::Field;
 using csv::GetInt;
-using csv::HasBinary;
-using csv::IsBlank;
-using csv::LineCursor;
+using csv::GetSeconds;
+using csv::kMaxDuration;
+using csv::kMaxTimeSeconds;
 using csv::Problem;
 using csv::Quote;
-using csv::ReadHeader;
 using csv::ReadWholeFile;
-using csv::Split;
-using csv::ToDouble;
+using csv::Row;
+using csv::RowCheck;
 using csv::ToInt;
-using csv::Trim;
-using csv::WithArticle;
 
 using model::Duration;
 using model::Time;
@@ -50,13 +44,12 @@ using model::Time;
 // sum below far from int64 overflow.
 //  * dates: 1970-01-01 .. 2100-12-31 (a 9999-12-31 line once asked the engine
 //    for 8,000 years of hourly samples);
-//  * times given in seconds (from the trace's start, or Unix): below 2100-01-01;
-//  * durations and runtimes: at most 10 years;
+//  * times given in seconds (from the trace's start, or Unix): below 2100-01-01
+//    (csv::kMaxTimeSeconds, shared with the Alibaba pod-list parser);
+//  * durations and runtimes: at most 10 years (csv::kMaxDuration);
 //  * GPUs per job: at most the scenario's accelerators (with a scenario), else 1e6.
 constexpr int kMinYear = 1970;
 constexpr int kMaxYear = 2100;
-constexpr double kMaxTimeSeconds = 4'102'444'800;  // 2100-01-01T00:00:00Z
-constexpr double kMaxDuration = 10 * 365.25 * 86400;
 constexpr double kMaxSeconds = kMaxDuration;  // gavel runtimes
 constexpr std::int64_t kMaxGpus = 1'000'000;
 // ReadTrace's epoch must leave room for the trace's span on either side.
@@ -101,29 +94,6 @@ std::optional<Problem> GetGpus(std::string_view v, std::string_view column, std:
                    std::string(column)};
   }
   *out = *n;
-  return std::nullopt;
-}
-
-// Seconds (a time or a duration) in [0, max]; `what` names it in messages.
-std::optional<Problem> GetSeconds(std::string_view v, std::string_view column,
-                                  std::string_view what, double max, double* out) {
-  if (auto p = Empty(v, column)) {
-    return p;
-  }
-  const auto d = ToDouble(v);
-  if (!d) {
-    return Problem{"expected a number of seconds, found " + Quote(v), std::string(column)};
-  }
-  if (*d < 0) {
-    return Problem{"negative " + std::string(what) + " " + Quote(v), std::string(column)};
-  }
-  if (!(*d <= max)) {  // NaN too
-    return Problem{std::string(what) + " " + Quote(v) + " out of range (at most " +
-                       (max == kMaxDuration ? "10 years, " : "2100-01-01, ") +
-                       std::to_string(static_cast<std::int64_t>(max)) + " s)",
-                   std::string(column)};
-  }
-  *out = *d;
   return std::nullopt;
 }
 
@@ -240,12 +210,9 @@ class TraceRun {
     return Status::Ok();
   }
 
-  // A bad line: a warning (skipped) or, in strict mode, the error that ends the read.
-  Status Bad(const std::string& file, std::size_t line, const Problem& p) {
-    std::string msg = file + ":" + std::to_string(line) + ": " + p.what;
-    if (!p.column.empty()) {
-      msg += " (column " + p.column + ")";
-    }
+  // A bad line (csv::BadLinePolicy): a warning (skipped) or, in strict mode,
+  // the error that ends the read.
+  Status Bad(std::string msg) {
     if (opt_.strict) {
       return InvalidArgument(std::move(msg));
     }
@@ -260,7 +227,18 @@ class TraceRun {
     }
   }
 
-  void CountLine() { ++w_.lines_read; }
+  // The policy for ForEachRow: this run's Bad().
+  csv::BadLinePolicy OnBad() {
+    return [this](std::string msg) { return Bad(std::move(msg)); };
+  }
+  // Counts the data lines of a file read with ForEachRow.
+  Status Counted(const Result<std::size_t>& data_lines) {
+    if (!data_lines.ok()) {
+      return data_lines.status();
+    }
+    w_.lines_read += *data_lines;
+    return Status::Ok();
+  }
   // The most GPUs one job may ask for: the scenario's accelerators, if any.
   std::int64_t max_gpus() const { return max_gpus_; }
   void CountIgnored() { ++ignored_; }
@@ -448,176 +426,125 @@ RawJob NewJob(std::string id, const std::string& tenant, model::JobKind kind, st
   return r;
 }
 
-// ---------------------------------------------------------------- csv with a header
-
-// The common start of every data line: skips blanks, counts the line, checks for
-// binary data and the field count. Returns false when the line is done with
-// (blank or bad); `status` is set when a strict read must stop.
-bool StartLine(TraceRun& run, const std::string& file, std::size_t number, std::string_view line,
-               char sep, std::size_t fields, std::vector<std::string_view>* out, Status* status) {
-  if (IsBlank(line)) {
-    return false;
-  }
-  run.CountLine();
-  if (HasBinary(line)) {
-    *status = run.Bad(file, number, {"binary data, not a text line", ""});
-    return false;
-  }
-  Split(line, sep, out);
-  if (out->size() != fields) {
-    const char* kind = sep == '\t' ? "tab-separated" : "comma-separated";
-    *status = run.Bad(file, number,
-                      {"expected " + std::to_string(fields) + " " + kind + " fields, found " +
-                           std::to_string(out->size()),
-                       ""});
-    return false;
-  }
-  for (auto& f : *out) {
-    f = CleanField(f);
-  }
-  return true;
-}
-
-#define SOVGRID_CHECK(expr)                                \
-  if (auto problem_ = (expr)) {                            \
-    Status st_ = run.Bad(file, lines.number(), *problem_); \
-    if (!st_.ok()) return st_;                             \
-    continue;                                              \
-  }
-
 // ---------------------------------------------------------------- philly (Pollux philly.csv)
 
 Status ReadPhilly(TraceRun& run, const std::string& file, std::string_view text) {
   enum { kTimestamp, kDuration, kGpus, kCluster };
   run.Reserve(text);
-  LineCursor lines(text);
-  auto layout =
-      ReadHeader(&lines, file, "philly",
-                 {{"timestamp", true}, {"duration", true}, {"num_gpus", true}, {"cluster", true}});
-  if (!layout.ok()) {
-    return layout.status();
-  }
-  std::vector<std::string_view> f;
-  std::string_view line;
-  while (lines.Next(&line)) {
-    Status st;
-    if (!StartLine(run, file, lines.number(), line, ',', layout->fields, &f, &st)) {
-      if (!st.ok()) {
-        return st;
-      }
-      continue;
-    }
-    const std::string_view ts = Field(f, *layout, kTimestamp);
-    const auto submit = ParseTimestamp(ts);
-    SOVGRID_CHECK(submit ? std::nullopt
-                         : std::optional<Problem>(Problem{"unparsable timestamp " + Quote(ts) +
-                                                              ", expected YYYY-MM-DD HH:MM:SS",
-                                                          "timestamp"}));
-    SOVGRID_CHECK(*submit >= model::DaysFromCivil(kMinYear, 1, 1) * 86400 &&
-                          *submit < model::DaysFromCivil(kMaxYear + 1, 1, 1) * 86400
-                      ? std::nullopt
-                      : std::optional<Problem>(Problem{"timestamp " + Quote(ts) + " outside " +
-                                                           std::to_string(kMinYear) + ".." +
-                                                           std::to_string(kMaxYear),
-                                                       "timestamp"}));
-    double duration = 0;
-    SOVGRID_CHECK(
-        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", kMaxDuration, &duration));
-    std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpus", run.max_gpus(), &gpus));
-    const std::string_view vc = Field(f, *layout, kCluster);
-    SOVGRID_CHECK(Empty(vc, "cluster"));
-    std::string id =
-        run.UniqueId("philly-" + std::to_string(lines.number()), file, lines.number(), true);
-    run.Add(NewJob(std::move(id), run.TenantFor(vc), model::JobKind::kTrain, gpus, *submit,
-                   Seconds(duration)));
-  }
-  return Status::Ok();
+  const csv::TableFormat format{
+      "philly", {{"timestamp", true}, {"duration", true}, {"num_gpus", true}, {"cluster", true}}};
+  return run.Counted(
+      csv::ForEachRow(file, text, format, run.OnBad(), [&](const Row& row) -> RowCheck {
+        const std::string_view ts = row[kTimestamp];
+        const auto submit = ParseTimestamp(ts);
+        if (!submit) {
+          return Problem{"unparsable timestamp " + Quote(ts) + ", expected YYYY-MM-DD HH:MM:SS",
+                         "timestamp"};
+        }
+        if (*submit < model::DaysFromCivil(kMinYear, 1, 1) * 86400 ||
+            *submit >= model::DaysFromCivil(kMaxYear + 1, 1, 1) * 86400) {
+          return Problem{"timestamp " + Quote(ts) + " outside " + std::to_string(kMinYear) + ".." +
+                             std::to_string(kMaxYear),
+                         "timestamp"};
+        }
+        double duration = 0;
+        if (auto p = GetSeconds(row[kDuration], "duration", "duration", kMaxDuration, &duration)) {
+          return p;
+        }
+        std::int64_t gpus = 0;
+        if (auto p = GetGpus(row[kGpus], "num_gpus", run.max_gpus(), &gpus)) {
+          return p;
+        }
+        const std::string_view vc = row[kCluster];
+        if (auto p = Empty(vc, "cluster")) {
+          return p;
+        }
+        std::string id =
+            run.UniqueId("philly-" + std::to_string(row.line()), file, row.line(), true);
+        run.Add(NewJob(std::move(id), run.TenantFor(vc), model::JobKind::kTrain, gpus, *submit,
+                       Seconds(duration)));
+        return std::nullopt;
+      }));
 }
 
 // ---------------------------------------------------------------- gavel (msr/seed=*/<vc>.trace)
 
 Status ReadGavelFile(TraceRun& run, const std::string& file, std::string_view text) {
+  // No header: job_type, command, working_directory, num_steps_arg, total_steps,
+  // arrival_time, scale_factor, tab-separated.
+  enum { kJobType, kTotalSteps = 4, kArrival, kScale };
   const std::string vc = Stem(file);
   const std::string& tenant = run.TenantFor(vc);
   run.Reserve(text);
-  LineCursor lines(text);
-  std::vector<std::string_view> f;
-  std::string_view line;
-  while (lines.Next(&line)) {
-    Status st;
-    if (!StartLine(run, file, lines.number(), line, '\t', 7, &f, &st)) {
-      if (!st.ok()) {
-        return st;
-      }
-      continue;
-    }
-    const std::string_view job_type = f[0];
-    SOVGRID_CHECK(Empty(job_type, "job_type"));
-    const double rate = GavelStepsPerSecond(job_type);
-    SOVGRID_CHECK(
-        rate > 0 ? std::nullopt
-                 : std::optional<Problem>(Problem{
-                       "unknown job type " + Quote(job_type) + " (no steps/s rate)", "job_type"}));
-    std::int64_t steps = 0;
-    SOVGRID_CHECK(
-        GetInt(f[4], "total_steps", 0, std::numeric_limits<std::int64_t>::max() / 2, &steps));
-    const double runtime = (static_cast<double>(steps) + 0.5) / rate;
-    SOVGRID_CHECK(
-        runtime <= kMaxSeconds
-            ? std::nullopt
-            : std::optional<Problem>(Problem{
-                  "total_steps " + Quote(f[4]) + " gives a runtime out of range", "total_steps"}));
-    double arrival = 0;
-    SOVGRID_CHECK(GetSeconds(f[5], "arrival_time", "arrival time", kMaxTimeSeconds, &arrival));
-    std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetGpus(f[6], "scale_factor", run.max_gpus(), &gpus));
-    // Unique: the stems of a directory's files differ, and so do the lines of a file.
-    std::string id = run.UniqueId("gavel-" + vc + "-" + std::to_string(lines.number()), file,
-                                  lines.number(), true);
-    run.Add(NewJob(std::move(id), tenant, model::JobKind::kTrain, gpus, Seconds(arrival),
-                   Seconds(runtime)));
-  }
-  return Status::Ok();
+  const csv::TableFormat format{"gavel", {}, '\t', 7};
+  return run.Counted(
+      csv::ForEachRow(file, text, format, run.OnBad(), [&](const Row& row) -> RowCheck {
+        const std::string_view job_type = row[kJobType];
+        if (auto p = Empty(job_type, "job_type")) {
+          return p;
+        }
+        const double rate = GavelStepsPerSecond(job_type);
+        if (rate <= 0) {
+          return Problem{"unknown job type " + Quote(job_type) + " (no steps/s rate)", "job_type"};
+        }
+        std::int64_t steps = 0;
+        if (auto p = GetInt(row[kTotalSteps], "total_steps", 0,
+                            std::numeric_limits<std::int64_t>::max() / 2, &steps)) {
+          return p;
+        }
+        const double runtime = (static_cast<double>(steps) + 0.5) / rate;
+        if (runtime > kMaxSeconds) {
+          return Problem{"total_steps " + Quote(row[kTotalSteps]) + " gives a runtime out of range",
+                         "total_steps"};
+        }
+        double arrival = 0;
+        if (auto p = GetSeconds(row[kArrival], "arrival_time", "arrival time", kMaxTimeSeconds,
+                                &arrival)) {
+          return p;
+        }
+        std::int64_t gpus = 0;
+        if (auto p = GetGpus(row[kScale], "scale_factor", run.max_gpus(), &gpus)) {
+          return p;
+        }
+        // Unique: the stems of a directory's files differ, and so do the lines of a file.
+        std::string id =
+            run.UniqueId("gavel-" + vc + "-" + std::to_string(row.line()), file, row.line(), true);
+        run.Add(NewJob(std::move(id), tenant, model::JobKind::kTrain, gpus, Seconds(arrival),
+                       Seconds(runtime)));
+        return std::nullopt;
+      }));
 }
 
 // ---------------------------------------------------------------- tiresias (60_job.csv)
 
 Status ReadTiresias(TraceRun& run, const std::string& file, std::string_view text) {
   enum { kJobId, kGpus, kSubmit, kDuration };
-  LineCursor lines(text);
-  auto layout =
-      ReadHeader(&lines, file, "tiresias",
-                 {{"job_id", false}, {"num_gpu", true}, {"submit_time", true}, {"duration", true}});
-  if (!layout.ok()) {
-    return layout.status();
-  }
-  std::vector<std::string_view> f;
-  std::string_view line;
-  while (lines.Next(&line)) {
-    Status st;
-    if (!StartLine(run, file, lines.number(), line, ',', layout->fields, &f, &st)) {
-      if (!st.ok()) {
-        return st;
-      }
-      continue;
-    }
-    std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpu", run.max_gpus(), &gpus));
-    double submit = 0;
-    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kSubmit), "submit_time", "submit time",
-                             kMaxTimeSeconds, &submit));
-    double duration = 0;
-    SOVGRID_CHECK(
-        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", kMaxDuration, &duration));
-    const std::string_view own = Field(f, *layout, kJobId);
-    std::string id =
-        "tiresias-" + (own.empty() ? "L" + std::to_string(lines.number()) : std::string(own));
-    id = run.UniqueId(std::move(id), file, lines.number());
-    run.Add(NewJob(std::move(id), run.TenantFor(""), model::JobKind::kTrain, gpus, Seconds(submit),
-                   Seconds(duration)));
-  }
-  return Status::Ok();
+  const csv::TableFormat format{
+      "tiresias",
+      {{"job_id", false}, {"num_gpu", true}, {"submit_time", true}, {"duration", true}}};
+  return run.Counted(
+      csv::ForEachRow(file, text, format, run.OnBad(), [&](const Row& row) -> RowCheck {
+        std::int64_t gpus = 0;
+        if (auto p = GetGpus(row[kGpus], "num_gpu", run.max_gpus(), &gpus)) {
+          return p;
+        }
+        double submit = 0;
+        if (auto p =
+                GetSeconds(row[kSubmit], "submit_time", "submit time", kMaxTimeSeconds, &submit)) {
+          return p;
+        }
+        double duration = 0;
+        if (auto p = GetSeconds(row[kDuration], "duration", "duration", kMaxDuration, &duration)) {
+          return p;
+        }
+        const std::string_view own = row[kJobId];
+        std::string id =
+            "tiresias-" + (own.empty() ? "L" + std::to_string(row.line()) : std::string(own));
+        id = run.UniqueId(std::move(id), file, row.line());
+        run.Add(NewJob(std::move(id), run.TenantFor(""), model::JobKind::kTrain, gpus,
+                       Seconds(submit), Seconds(duration)));
+        return std::nullopt;
+      }));
 }
 
 // ---------------------------------------------------------------- elasticflow (philly_<vc>.csv)
@@ -628,60 +555,54 @@ Status ReadElasticFlow(TraceRun& run, const std::string& file, std::string_view 
   const std::string stem = Stem(file);
   const std::string vc = stem.rfind("philly_", 0) == 0 ? stem.substr(7) : std::string();
   const std::string& tenant = run.TenantFor(vc);
-  LineCursor lines(text);
-  auto layout = ReadHeader(&lines, file, "elasticflow",
-                           {{"job_id", false},
-                            {"submit_time", true},
-                            {"num_gpu", true},
-                            {"duration", true},
-                            {"ddl", false}});
-  if (!layout.ok()) {
-    return layout.status();
-  }
-  std::vector<std::string_view> f;
-  std::string_view line;
-  while (lines.Next(&line)) {
-    Status st;
-    if (!StartLine(run, file, lines.number(), line, ',', layout->fields, &f, &st)) {
-      if (!st.ok()) {
-        return st;
-      }
-      continue;
-    }
-    double submit = 0;
-    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kSubmit), "submit_time", "submit time",
-                             kMaxTimeSeconds, &submit));
-    std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetGpus(Field(f, *layout, kGpus), "num_gpu", run.max_gpus(), &gpus));
-    double duration = 0;
-    SOVGRID_CHECK(
-        GetSeconds(Field(f, *layout, kDuration), "duration", "duration", kMaxDuration, &duration));
-    const std::string_view ddl_text = Field(f, *layout, kDeadline);
-    double ddl = 0;
-    if (!ddl_text.empty()) {
-      SOVGRID_CHECK(GetSeconds(ddl_text, "ddl", "deadline", kMaxTimeSeconds, &ddl));
-      SOVGRID_CHECK(Seconds(ddl) >= Seconds(submit)
-                        ? std::nullopt
-                        : std::optional<Problem>(Problem{
-                              "deadline " + Quote(ddl_text) + " before the submit time", "ddl"}));
-    }
-    const std::string_view own = Field(f, *layout, kJobId);
-    std::string id =
-        "elasticflow-" + (own.empty() ? "L" + std::to_string(lines.number()) : std::string(own));
-    id = run.UniqueId(std::move(id), file, lines.number());
-    RawJob job = NewJob(std::move(id), tenant, model::JobKind::kTrain, gpus, Seconds(submit),
-                        Seconds(duration));
-    if (!ddl_text.empty()) {
-      job.tj.job.deadline = Seconds(ddl);
-      job.has_deadline = true;
-    }
-    run.Add(std::move(job));
-  }
-  return Status::Ok();
+  const csv::TableFormat format{"elasticflow",
+                                {{"job_id", false},
+                                 {"submit_time", true},
+                                 {"num_gpu", true},
+                                 {"duration", true},
+                                 {"ddl", false}}};
+  return run.Counted(
+      csv::ForEachRow(file, text, format, run.OnBad(), [&](const Row& row) -> RowCheck {
+        double submit = 0;
+        if (auto p =
+                GetSeconds(row[kSubmit], "submit_time", "submit time", kMaxTimeSeconds, &submit)) {
+          return p;
+        }
+        std::int64_t gpus = 0;
+        if (auto p = GetGpus(row[kGpus], "num_gpu", run.max_gpus(), &gpus)) {
+          return p;
+        }
+        double duration = 0;
+        if (auto p = GetSeconds(row[kDuration], "duration", "duration", kMaxDuration, &duration)) {
+          return p;
+        }
+        const std::string_view ddl_text = row[kDeadline];
+        double ddl = 0;
+        if (!ddl_text.empty()) {
+          if (auto p = GetSeconds(ddl_text, "ddl", "deadline", kMaxTimeSeconds, &ddl)) {
+            return p;
+          }
+          if (Seconds(ddl) < Seconds(submit)) {
+            return Problem{"deadline " + Quote(ddl_text) + " before the submit time", "ddl"};
+          }
+        }
+        const std::string_view own = row[kJobId];
+        std::string id =
+            "elasticflow-" + (own.empty() ? "L" + std::to_string(row.line()) : std::string(own));
+        id = run.UniqueId(std::move(id), file, row.line());
+        RawJob job = NewJob(std::move(id), tenant, model::JobKind::kTrain, gpus, Seconds(submit),
+                            Seconds(duration));
+        if (!ddl_text.empty()) {
+          job.tj.job.deadline = Seconds(ddl);
+          job.has_deadline = true;
+        }
+        run.Add(std::move(job));
+        return std::nullopt;
+      }));
 }
 
 // ---------------------------------------------------------------- alibaba 2023
-// (openb_pod_list_*.csv)
+// (openb_pod_list_*.csv, read by alibaba::ForEachPod)
 
 // Kubernetes-style QoS of the pod list -> job kind: latency-sensitive and
 // guaranteed pods are services, best-effort and burstable ones batch work.
@@ -693,136 +614,82 @@ model::JobKind KindOfQos(std::string_view qos) {
 }
 
 Status ReadAlibaba(TraceRun& run, const std::string& file, std::string_view text) {
-  enum { kName, kGpus, kMilli, kSpec, kQos, kCreation, kDeletion, kScheduled };
-  LineCursor lines(text);
-  auto layout = ReadHeader(&lines, file, "alibaba2023",
-                           {{"name", false},
-                            {"num_gpu", true},
-                            {"gpu_milli", false},
-                            {"gpu_spec", false},
-                            {"qos", false},
-                            {"creation_time", true},
-                            {"deletion_time", true},
-                            {"scheduled_time", false}});
-  if (!layout.ok()) {
-    std::string msg = layout.status().message();
-    if (msg.find("_time'") != std::string::npos) {
-      msg += "; the multigpu*.csv pod lists carry no times, so no runtime can be derived from them";
-    }
-    return InvalidArgument(std::move(msg));
-  }
-  std::vector<std::string_view> f;
-  std::vector<std::string_view> models;
-  std::string_view line;
-  while (lines.Next(&line)) {
-    Status st;
-    if (!StartLine(run, file, lines.number(), line, ',', layout->fields, &f, &st)) {
-      if (!st.ok()) {
-        return st;
-      }
-      continue;
-    }
-    std::int64_t gpus = 0;
-    SOVGRID_CHECK(GetInt(Field(f, *layout, kGpus), "num_gpu", 0, run.max_gpus(), &gpus));
-    if (gpus == 0) {  // a CPU-only pod: not a GPU job, left out without a warning
-      run.CountIgnored();
-      continue;
-    }
-    std::int64_t milli = model::kMilliPerAccelerator;
-    const std::string_view milli_text = Field(f, *layout, kMilli);
-    if (layout->pos[kMilli] >= 0) {
-      SOVGRID_CHECK(GetInt(milli_text, "gpu_milli", 1, model::kMilliPerAccelerator, &milli));
-      SOVGRID_CHECK(milli == model::kMilliPerAccelerator || gpus == 1
-                        ? std::nullopt
-                        : std::optional<Problem>(Problem{
-                              "a share of a GPU (" + Quote(milli_text) + " < 1000) with num_gpu " +
-                                  std::to_string(gpus) + "; shares are only for num_gpu = 1",
-                              "gpu_milli"}));
-    }
-    double created = 0;
-    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kCreation), "creation_time", "creation time",
-                             kMaxTimeSeconds, &created));
-    double deleted = 0;
-    SOVGRID_CHECK(GetSeconds(Field(f, *layout, kDeletion), "deletion_time", "deletion time",
-                             kMaxTimeSeconds, &deleted));
-    // Runtime: from scheduling (the pod got its GPU) to deletion; a pod never
-    // scheduled (Pending) keeps its lifetime from creation.
-    double start = created;
-    const std::string_view sched_text = Field(f, *layout, kScheduled);
-    if (!sched_text.empty()) {
-      SOVGRID_CHECK(
-          GetSeconds(sched_text, "scheduled_time", "scheduled time", kMaxTimeSeconds, &start));
-      SOVGRID_CHECK(start >= created
-                        ? std::nullopt
-                        : std::optional<Problem>(Problem{
-                              "scheduled_time " + Quote(sched_text) + " before the creation time",
-                              "scheduled_time"}));
-    }
-    SOVGRID_CHECK(deleted >= start ? std::nullopt
-                                   : std::optional<Problem>(Problem{
-                                         "negative duration: deletion_time " +
-                                             Quote(Field(f, *layout, kDeletion)) +
-                                             (sched_text.empty() ? " before the creation time"
-                                                                 : " before the scheduled time"),
-                                         "deletion_time"}));
-    SOVGRID_CHECK(
-        deleted - start <= kMaxDuration
-            ? std::nullopt
-            : std::optional<Problem>(
-                  Problem{"runtime from " +
-                              std::string(sched_text.empty() ? "creation_time" : "scheduled_time") +
-                              " to deletion_time above the limit of 10 years",
-                          "deletion_time"}));
-    // Accepted models: "A|B", names mapped to the scenario's accelerators.
-    std::vector<std::string> accepted;
-    const std::string_view spec = Field(f, *layout, kSpec);
-    std::string dropped;
-    if (!spec.empty()) {
-      Split(spec, '|', &models);
-      for (std::string_view m : models) {
-        m = Trim(m);
-        if (m.empty()) {
-          continue;
+  alibaba::PodListOptions options;
+  options.format = "alibaba2023";
+  options.times = true;
+  options.max_gpus = run.max_gpus();
+  options.skip_cpu_only = true;
+  return run.Counted(alibaba::ForEachPod(
+      file, text, options, run.OnBad(), [&](const alibaba::Pod& pod) -> RowCheck {
+        if (pod.gpus == 0) {  // a CPU-only pod: not a GPU job, left out without a warning
+          run.CountIgnored();
+          return std::nullopt;
         }
-        auto mapped = run.ModelFor(m);
-        if (!mapped) {
-          if (!dropped.empty()) {
-            dropped += ", ";
+        if (pod.gpu_milli != model::kMilliPerAccelerator && pod.gpus != 1) {
+          return Problem{"a share of a GPU (" + Quote(pod.gpu_milli_text) +
+                             " < 1000) with num_gpu " + std::to_string(pod.gpus) +
+                             "; shares are only for num_gpu = 1",
+                         "gpu_milli"};
+        }
+        // Runtime: from scheduling (the pod got its GPU) to deletion; a pod never
+        // scheduled (Pending) keeps its lifetime from creation.
+        const double start = pod.has_scheduled ? pod.scheduled : pod.creation;
+        if (start < pod.creation) {
+          return Problem{
+              "scheduled_time " + Quote(pod.scheduled_text) + " before the creation time",
+              "scheduled_time"};
+        }
+        if (pod.deletion < start) {
+          return Problem{
+              "negative duration: deletion_time " + Quote(pod.deletion_text) +
+                  (pod.has_scheduled ? " before the scheduled time" : " before the creation time"),
+              "deletion_time"};
+        }
+        if (pod.deletion - start > kMaxDuration) {
+          return Problem{"runtime from " +
+                             std::string(pod.has_scheduled ? "scheduled_time" : "creation_time") +
+                             " to deletion_time above the limit of 10 years",
+                         "deletion_time"};
+        }
+        // Accepted models: "A|B", names mapped to the scenario's accelerators.
+        std::vector<std::string> accepted;
+        std::string dropped;
+        for (std::string_view m : pod.models) {
+          auto mapped = run.ModelFor(m);
+          if (!mapped) {
+            if (!dropped.empty()) {
+              dropped += ", ";
+            }
+            dropped += Quote(m);
+            continue;
           }
-          dropped += Quote(m);
-          continue;
+          if (std::find(accepted.begin(), accepted.end(), *mapped) == accepted.end()) {
+            accepted.push_back(std::move(*mapped));
+          }
         }
-        if (std::find(accepted.begin(), accepted.end(), *mapped) == accepted.end()) {
-          accepted.push_back(std::move(*mapped));
+        if (accepted.empty() && !dropped.empty()) {
+          return Problem{
+              "gpu_spec " + Quote(pod.gpu_spec) + " names no accelerator model of the scenario",
+              "gpu_spec"};
         }
-      }
-      SOVGRID_CHECK(
-          !accepted.empty() || dropped.empty()
-              ? std::nullopt
-              : std::optional<Problem>(Problem{
-                    "gpu_spec " + Quote(spec) + " names no accelerator model of the scenario",
-                    "gpu_spec"}));
-    }
-    const std::string_view own = Field(f, *layout, kName);
-    std::string id = own.empty() ? "alibaba-L" + std::to_string(lines.number()) : std::string(own);
-    if (!dropped.empty()) {
-      std::string msg = file + ":" + std::to_string(lines.number());
-      msg += ": gpu_spec names models not in the scenario: " + dropped;
-      msg += "; the pod may use the others (column gpu_spec)";
-      run.Warn(std::move(msg));
-    }
-    id = run.UniqueId(std::move(id), file, lines.number());
-    RawJob job = NewJob(std::move(id), run.TenantFor(""), KindOfQos(Field(f, *layout, kQos)), gpus,
-                        Seconds(created), Seconds(deleted) - Seconds(start));
-    job.tj.job.accelerator_milli = milli;
-    job.tj.job.accelerators_per_node = static_cast<int>(gpus);  // a pod runs on one node
-    job.tj.job.accepted_models = std::move(accepted);
-    run.Add(std::move(job));
-  }
-  return Status::Ok();
+        std::string id =
+            pod.name.empty() ? "alibaba-L" + std::to_string(pod.line) : std::string(pod.name);
+        if (!dropped.empty()) {
+          run.Warn(csv::Message(file, pod.line,
+                                {"gpu_spec names models not in the scenario: " + dropped +
+                                     "; the pod may use the others",
+                                 "gpu_spec"}));
+        }
+        id = run.UniqueId(std::move(id), file, pod.line);
+        RawJob job = NewJob(std::move(id), run.TenantFor(""), KindOfQos(pod.qos), pod.gpus,
+                            Seconds(pod.creation), Seconds(pod.deletion) - Seconds(start));
+        job.tj.job.accelerator_milli = pod.gpu_milli;
+        job.tj.job.accelerators_per_node = static_cast<int>(pod.gpus);  // a pod runs on one node
+        job.tj.job.accepted_models = std::move(accepted);
+        run.Add(std::move(job));
+        return std::nullopt;
+      }));
 }
-
-#undef SOVGRID_CHECK
 
 // The .trace files of a Gavel directory, sorted by name.
 Result<std::vector<std::string>> GavelFiles(const std::string& dir) {
@@ -932,63 +799,22 @@ Result<Workload> ReadTrace(std::string_view format, const std::string& path,
 }
 
 Result<model::Scenario> ScenarioFromAlibabaNodes(const std::string& path) {
-  auto text = ReadWholeFile(path);
-  if (!text.ok()) {
-    return text.status();
-  }
-  LineCursor lines(*text);
-  enum { kSn, kGpu, kModel };
-  auto layout = ReadHeader(&lines, path, "alibaba2023 node list",
-                           {{"sn", false}, {"gpu", true}, {"model", true}});
-  if (!layout.ok()) {
-    return layout.status();
-  }
-
   std::map<std::pair<std::string, int>, int> nodes;  // (model, GPUs per node) -> nodes
-  std::set<std::string> serials;
-  std::vector<std::string_view> f;
-  std::string_view line;
   std::size_t cpu_nodes = 0;
-  while (lines.Next(&line)) {
-    if (IsBlank(line)) {
-      continue;
-    }
-    const std::string where = path + ":" + std::to_string(lines.number()) + ": ";
-    if (HasBinary(line)) {
-      return InvalidArgument(where + "binary data, not a text line");
-    }
-    Split(line, ',', &f);
-    if (f.size() != layout->fields) {
-      return InvalidArgument(where + "expected " + std::to_string(layout->fields) +
-                             " comma-separated fields, found " + std::to_string(f.size()));
-    }
-    for (auto& x : f) {
-      x = CleanField(x);
-    }
-    std::int64_t gpus = 0;
-    if (auto p = GetInt(Field(f, *layout, kGpu), "gpu", 0, 1024, &gpus)) {
-      return InvalidArgument(where + p->what + " (column gpu)");
-    }
-    const std::string_view sn = Field(f, *layout, kSn);
-    if (!sn.empty() && !serials.insert(std::string(sn)).second) {
-      return InvalidArgument(where + "duplicate node " + Quote(sn) + " (column sn)");
-    }
-    if (gpus == 0) {
+  Status read = alibaba::ForEachNode(path, {}, [&](const alibaba::Node& n) -> RowCheck {
+    if (n.gpus == 0) {
       ++cpu_nodes;
-      continue;
+      return std::nullopt;
     }
-    const std::string_view m = Field(f, *layout, kModel);
-    if (m.empty()) {
-      return InvalidArgument(where + "empty value: a node with GPUs needs a model (column model)");
-    }
-    int& count = nodes[{std::string(m), static_cast<int>(gpus)}];
+    int& count = nodes[{std::string(n.model), n.gpus}];
     if (count == std::numeric_limits<int>::max()) {
-      return InvalidArgument(where + "too many nodes");
+      return Problem{"too many nodes", ""};
     }
     ++count;
-  }
-  if (nodes.empty()) {
-    return InvalidArgument(path + ": no node with GPUs");
+    return std::nullopt;
+  });
+  if (!read.ok()) {
+    return read;
   }
 
   model::Scenario s;
@@ -1042,4 +868,4 @@ Result<model::Scenario> ScenarioFromAlibabaNodes(const std::string& path) {
   return s;
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::traces

@@ -1,4 +1,4 @@
-#include "twin/fill_report.h"
+#include "report/fill_report.h"
 
 #include <fmt/format.h>
 
@@ -7,9 +7,19 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "twin/html.h"
+#include "report/html.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::report {
+
+using fill::FailedPods;
+using fill::FillCluster;
+using fill::FillRun;
+using fill::FillSummary;
+using fill::FillWorkload;
+using fill::GpuSpecLabel;
+using fill::kFillReportLoads;
+using fill::PodRequestLabel;
+using fill::SummarizeFill;
 namespace {
 
 using Json = nlohmann::ordered_json;
@@ -194,8 +204,6 @@ Status WriteFillJson(const FillReport& report, const std::string& path) {
 
 Status WriteFillCsv(const FillReport& report, const std::string& dir) {
   if (Status s = html::MakeDirectory(dir); !s.ok()) return s;
-  using html::CsvField;
-  using html::CsvNumber;
   std::string curves = "workload,policy,seed,arrived_pct,allocated_pct\n";
   std::string failed = "workload,policy,seed,num_gpu,gpu_milli,gpu_spec,reason,count\n";
   std::string frag = "workload,policy,seed,model,frag_pct_at_100\n";
@@ -244,12 +252,12 @@ std::string FillHtml(const FillReport& report) {
   const auto summary = SummarizeFill(report.runs);
   std::string body = "<header>\n<h1>sovgrid fill experiment</h1>\n<dl class=\"meta\">\n";
   body += fmt::format("<dt>Cluster</dt><dd>{} \u2014 {} nodes, {} GPUs</dd>\n", Esc(c.path),
-                      html::WithThousands(static_cast<long long>(c.nodes.size())),
-                      html::WithThousands(c.gpu_capacity_milli / 1000));
+                      WithThousands(static_cast<long long>(c.nodes.size())),
+                      WithThousands(c.gpu_capacity_milli / 1000));
   std::string models;
   for (std::size_t m = 0; m < c.models.size(); ++m) {
     models += fmt::format("{}{} {}", m == 0 ? "" : ", ", Esc(c.models[m]),
-                          html::WithThousands(c.model_capacity_milli[m] / 1000));
+                          WithThousands(c.model_capacity_milli[m] / 1000));
   }
   body += fmt::format("<dt>GPUs by model</dt><dd>{}</dd>\n", models);
   std::string workloads;
@@ -289,7 +297,7 @@ std::string FillHtml(const FillReport& report) {
       for (int load : kFillReportLoads) {
         auto it = s->alloc_mean.find(load);
         if (it == s->alloc_mean.end()) {
-          table += fmt::format("<td>{}</td>", html::kMissing);
+          table += fmt::format("<td>{}</td>", kMissing);
           continue;
         }
         const bool is_best = it->second >= best[load] - 1e-9;
@@ -302,7 +310,7 @@ std::string FillHtml(const FillReport& report) {
       table += fmt::format(
           "<td>{:.1f}</td><td>{}</td><td>{:.2f} s</td></tr>\n", s->failed_pods_mean,
           s->frag_pct_at_100_mean >= 0 ? fmt::format("{:.2f} %", s->frag_pct_at_100_mean)
-                                       : std::string(html::kMissing),
+                                       : std::string(kMissing),
           s->wall_s_mean);
     }
   }
@@ -413,4 +421,4 @@ Status WriteFillHtml(const FillReport& report, const std::string& dir) {
   return html::WriteFile(html::JoinPath(dir, "index.html"), FillHtml(report));
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::report

@@ -19,7 +19,7 @@
 #include "common/status.h"
 #include "sched/node_placement.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::fill {
 
 // The cluster: openb_node_list_*.csv (sn, cpu_milli, memory_mib, gpu, model).
 struct FillCluster {
@@ -127,4 +127,4 @@ inline constexpr int kFillReportLoads[] = {90, 100, 110, 120, 130};
 // In first-appearance order of (workload, policy) in `runs`.
 std::vector<FillSummary> SummarizeFill(const std::vector<FillRun>& runs);
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::fill

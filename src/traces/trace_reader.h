@@ -25,9 +25,9 @@
 
 #include "common/status.h"
 #include "model/scenario.h"
-#include "twin/workload.h"
+#include "traces/workload.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::traces {
 
 struct TraceOptions {
   bool strict = false;  // a bad line stops the read (error with file:line) instead of being skipped
@@ -69,4 +69,4 @@ Result<model::Scenario> ScenarioFromAlibabaNodes(const std::string& path);
 // docs/traces.md). 0 for an unknown job type.
 double GavelStepsPerSecond(std::string_view job_type);
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::traces

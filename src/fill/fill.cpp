@@ -1,4 +1,4 @@
-#include "twin/fill.h"
+#include "fill/fill.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,9 +9,13 @@
 #include <tuple>
 #include <utility>
 
-#include "twin/csv.h"
+#include "traces/alibaba.h"
+#include "traces/csv.h"
 
-namespace sovgrid::twin {
+namespace sovgrid::fill {
+
+namespace csv = traces::csv;
+
 namespace {
 
 using model::Milli;
@@ -19,43 +23,6 @@ using sched::NodeState;
 using sched::PodRequest;
 
 constexpr Milli kWhole = model::kMilliPerAccelerator;
-constexpr std::int64_t kMaxCpuMilli = 100'000'000;     // 100,000 cores on one node
-constexpr std::int64_t kMaxMemoryMib = 1'000'000'000;  // ~950 TiB
-
-std::string Where(const std::string& path, std::size_t line) {
-  return path + ":" + std::to_string(line) + ": ";
-}
-
-Status Bad(const std::string& path, std::size_t line, const csv::Problem& p) {
-  return InvalidArgument(Where(path, line) + p.what +
-                         (p.column.empty() ? "" : " (column " + p.column + ")"));
-}
-
-// The data lines of a strict CSV file, split and cleaned; stops at the first bad line.
-template <typename Fn>
-Status ForEachLine(const std::string& path, std::string_view text, std::string_view format,
-                   const std::vector<csv::ColumnSpec>& columns, Fn&& fn) {
-  csv::LineCursor lines(text);
-  auto layout = csv::ReadHeader(&lines, path, format, columns);
-  if (!layout.ok()) return layout.status();
-  std::vector<std::string_view> f;
-  std::string_view line;
-  while (lines.Next(&line)) {
-    if (csv::IsBlank(line)) continue;
-    if (csv::HasBinary(line))
-      return Bad(path, lines.number(), {"binary data, not a text line", ""});
-    csv::Split(line, ',', &f);
-    if (f.size() != layout->fields) {
-      return Bad(path, lines.number(),
-                 {"expected " + std::to_string(layout->fields) + " comma-separated fields, found " +
-                      std::to_string(f.size()),
-                  ""});
-    }
-    for (auto& x : f) x = csv::CleanField(x);
-    if (auto problem = fn(f, *layout)) return Bad(path, lines.number(), *problem);
-  }
-  return Status::Ok();
-}
 
 std::string Family(const std::string& path) {
   std::string stem = std::filesystem::path(path).stem().string();
@@ -101,58 +68,36 @@ std::string GpuSpecLabel(const std::string& gpu_spec) {
 }
 
 Result<FillCluster> ReadFillCluster(const std::string& path) {
-  auto text = csv::ReadWholeFile(path);
-  if (!text.ok()) return text.status();
   FillCluster c;
   c.path = path;
-  std::set<std::string, std::less<>> serials;
-  enum { kSn, kCpu, kMemory, kGpu, kModel };
-  Status s = ForEachLine(
-      path, *text, "alibaba2023 node list",
-      {{"sn", true}, {"cpu_milli", true}, {"memory_mib", true}, {"gpu", true}, {"model", true}},
-      [&](const std::vector<std::string_view>& f,
-          const csv::CsvLayout& layout) -> std::optional<csv::Problem> {
+  traces::alibaba::NodeListOptions options;
+  options.resources = true;
+  options.max_gpus = sched::kMaxAcceleratorsPerNode;
+  Status s = traces::alibaba::ForEachNode(
+      path, options, [&](const traces::alibaba::Node& node) -> csv::RowCheck {
         NodeState n;
-        const std::string_view sn = csv::Field(f, layout, kSn);
-        if (auto p = csv::Empty(sn, "sn")) return p;
-        if (!serials.insert(std::string(sn)).second)
-          return csv::Problem{"duplicate node " + csv::Quote(sn), "sn"};
-        std::int64_t gpus = 0;
-        if (auto p = csv::GetInt(csv::Field(f, layout, kCpu), "cpu_milli", 1, kMaxCpuMilli,
-                                 &n.cpu_capacity))
-          return p;
-        if (auto p = csv::GetInt(csv::Field(f, layout, kMemory), "memory_mib", 0, kMaxMemoryMib,
-                                 &n.memory_capacity))
-          return p;
-        if (auto p = csv::GetInt(csv::Field(f, layout, kGpu), "gpu", 0,
-                                 sched::kMaxAcceleratorsPerNode, &gpus))
-          return p;
-        n.cpu_free = n.cpu_capacity;
-        n.memory_free = n.memory_capacity;
-        n.gpu_count = static_cast<int>(gpus);
-        if (gpus > 0) {
-          const std::string_view m = csv::Field(f, layout, kModel);
-          if (m.empty())
-            return csv::Problem{"empty value: a node with GPUs needs a model", "model"};
-          auto it = std::find(c.models.begin(), c.models.end(), m);
+        n.cpu_capacity = n.cpu_free = node.cpu_milli;
+        n.memory_capacity = n.memory_free = node.memory_mib;
+        n.gpu_count = node.gpus;
+        if (node.gpus > 0) {
+          auto it = std::find(c.models.begin(), c.models.end(), node.model);
           if (it == c.models.end()) {
             if (c.models.size() == static_cast<std::size_t>(sched::kMaxModels))
               return csv::Problem{"more than 64 accelerator models", "model"};
-            c.models.emplace_back(m);
+            c.models.emplace_back(node.model);
             c.model_capacity_milli.push_back(0);
             it = c.models.end() - 1;
           }
           n.model = static_cast<int>(it - c.models.begin());
           for (int g = 0; g < n.gpu_count; ++g) n.gpu_free[g] = kWhole;
-          c.gpu_capacity_milli += gpus * kWhole;
-          c.model_capacity_milli[static_cast<std::size_t>(n.model)] += gpus * kWhole;
+          c.gpu_capacity_milli += node.gpus * kWhole;
+          c.model_capacity_milli[static_cast<std::size_t>(n.model)] += node.gpus * kWhole;
         }
-        c.names.emplace_back(sn);
+        c.names.emplace_back(node.sn);
         c.nodes.push_back(n);
         return std::nullopt;
       });
   if (!s.ok()) return s;
-  if (c.gpu_capacity_milli == 0) return InvalidArgument(path + ": no node with GPUs");
   return c;
 }
 
@@ -163,55 +108,36 @@ Result<FillWorkload> ReadFillWorkload(const std::string& path, const FillCluster
   w.path = path;
   w.family = Family(path);
   std::map<std::tuple<std::int64_t, std::int64_t, int, Milli, std::uint64_t>, int> shapes;
-  enum { kName, kCpu, kMemory, kNumGpu, kGpuMilli, kSpec };
-  Status s = ForEachLine(
-      path, *text, "alibaba2023 pod list",
-      {{"name", true},
-       {"cpu_milli", true},
-       {"memory_mib", true},
-       {"num_gpu", true},
-       {"gpu_milli", true},
-       {"gpu_spec", false}},
-      [&](const std::vector<std::string_view>& f,
-          const csv::CsvLayout& layout) -> std::optional<csv::Problem> {
-        FillPod pod;
-        PodRequest& r = pod.request;
-        pod.name = std::string(csv::Field(f, layout, kName));
-        if (pod.name.empty()) return csv::Problem{"empty value", "name"};
-        std::int64_t gpus = 0, milli = 0;
-        if (auto p = csv::GetInt(csv::Field(f, layout, kCpu), "cpu_milli", 0, kMaxCpuMilli,
-                                 &r.cpu_milli))
-          return p;
-        if (auto p = csv::GetInt(csv::Field(f, layout, kMemory), "memory_mib", 0, kMaxMemoryMib,
-                                 &r.memory_mib))
-          return p;
-        if (auto p = csv::GetInt(csv::Field(f, layout, kNumGpu), "num_gpu", 0,
-                                 sched::kMaxAcceleratorsPerNode, &gpus))
-          return p;
-        if (auto p = csv::GetInt(csv::Field(f, layout, kGpuMilli), "gpu_milli", 0, kWhole, &milli))
-          return p;
-        if (gpus == 0 && milli != 0)
-          return csv::Problem{"num_gpu is 0 but gpu_milli is " + std::to_string(milli) +
+  traces::alibaba::PodListOptions options;
+  options.resources = true;
+  options.max_gpus = sched::kMaxAcceleratorsPerNode;
+  auto read = traces::alibaba::ForEachPod(
+      path, *text, options, csv::FailOnBadLine,
+      [&](const traces::alibaba::Pod& p) -> csv::RowCheck {
+        if (p.gpus == 0 && p.gpu_milli != 0)
+          return csv::Problem{"num_gpu is 0 but gpu_milli is " + std::to_string(p.gpu_milli) +
                                   " (a share needs num_gpu 1)",
                               "gpu_milli"};
-        if (gpus > 0 && milli == 0)
-          return csv::Problem{"num_gpu is " + std::to_string(gpus) + " but gpu_milli is 0",
+        if (p.gpus > 0 && p.gpu_milli == 0)
+          return csv::Problem{"num_gpu is " + std::to_string(p.gpus) + " but gpu_milli is 0",
                               "gpu_milli"};
-        if (gpus > 1 && milli != kWhole)
-          return csv::Problem{"a pod of " + std::to_string(gpus) +
+        if (p.gpus > 1 && p.gpu_milli != kWhole)
+          return csv::Problem{"a pod of " + std::to_string(p.gpus) +
                                   " GPUs must take them whole (gpu_milli 1000), found " +
-                                  std::to_string(milli),
+                                  std::to_string(p.gpu_milli),
                               "gpu_milli"};
-        r.gpus = static_cast<int>(gpus);
-        r.gpu_milli = milli;
-        pod.gpu_spec = std::string(csv::Field(f, layout, kSpec));
+        FillPod pod;
+        PodRequest& r = pod.request;
+        pod.name = std::string(p.name);
+        r.cpu_milli = p.cpu_milli;
+        r.memory_mib = p.memory_mib;
+        r.gpus = static_cast<int>(p.gpus);
+        r.gpu_milli = p.gpu_milli;
+        pod.gpu_spec = std::string(p.gpu_spec);
         if (!pod.gpu_spec.empty() && r.gpus > 0) {
           r.models = 0;
-          std::vector<std::string_view> parts;
-          csv::Split(pod.gpu_spec, '|', &parts);
-          for (auto part : parts) {
-            part = csv::Trim(part);
-            auto it = std::find(cluster.models.begin(), cluster.models.end(), part);
+          for (auto model : p.models) {
+            auto it = std::find(cluster.models.begin(), cluster.models.end(), model);
             if (it != cluster.models.end())
               r.models |= std::uint64_t{1} << (it - cluster.models.begin());
           }
@@ -223,7 +149,7 @@ Result<FillWorkload> ReadFillWorkload(const std::string& path, const FillCluster
         w.pods.push_back(std::move(pod));
         return std::nullopt;
       });
-  if (!s.ok()) return s;
+  if (!read.ok()) return read.status();
   if (w.pods.empty()) return InvalidArgument(path + ": no pods");
   w.shape_count = static_cast<int>(shapes.size());
   std::vector<PodRequest> requests;
@@ -394,4 +320,4 @@ std::vector<FillSummary> SummarizeFill(const std::vector<FillRun>& runs) {
   return out;
 }
 
-}  // namespace sovgrid::twin
+}  // namespace sovgrid::fill

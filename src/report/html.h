@@ -15,8 +15,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "report/format.h"
 
-namespace sovgrid::twin::html {
+namespace sovgrid::report::html {
 
 // ---- Files ----------------------------------------------------------------
 
@@ -27,26 +28,12 @@ Status MakeDirectory(const std::string& dir);
 std::string JoinPath(const std::string& dir, const std::string& name);
 std::string ErrnoMessage(int error);
 
-// ---- Text and numbers -----------------------------------------------------
-
-inline constexpr std::string_view kMissing = "\u2014";  // an em dash for "no value"
+// ---- Text (numbers for people: format.h) ---------------------------------
 
 // Escapes text for HTML and SVG (content and attribute values alike).
 std::string Esc(std::string_view text);
-// Characters as a terminal shows them (UTF-8 continuation bytes do not count).
-std::size_t DisplayWidth(std::string_view text);
-// At most `max_chars` characters, with an ellipsis when cut (never inside a UTF-8 sequence).
-std::string Truncate(std::string_view text, std::size_t max_chars);
 // Approximate width in pixels of SVG text at `font_px` in a sans-serif font.
 double TextWidth(std::string_view text, double font_px = 12);
-std::string WithThousands(long long value);  // 1,234,567
-double Clamp01(double v);                    // NaN -> 0
-std::string OneDecimal(double v);            // "2.5", "2" (not "2.0")
-std::string HumanDuration(
-    double seconds);              // 0 s, 2.5 s, 41 min, 23.9 h, 4.2 d; kMissing if invalid
-std::string Magnitude(double v);  // 0.25, 12.5, 1,234
-std::string CsvNumber(double v);  // shortest exact form; empty for NaN/inf
-std::string CsvField(std::string_view text);  // quoted when it holds , " or a line break
 
 // ---- Colours ----------------------------------------------------------------
 
@@ -179,4 +166,4 @@ std::string Page(std::string_view title, std::string_view body, std::string_view
 // <section> with an <h2> title (text), an optional note (HTML) and `body` (HTML).
 std::string Section(std::string_view title, std::string_view note, std::string_view body);
 
-}  // namespace sovgrid::twin::html
+}  // namespace sovgrid::report::html
