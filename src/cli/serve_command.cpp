@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "backends/slurm_backend.h"
-#include "cli/slurm_config.h"
+#include "backends/slurm_config.h"
 #include "scenario/loader.h"
 #include "scenario/toml_limits.h"
 #include "server/api.h"
@@ -220,7 +220,7 @@ int Run(const Options& o) {
       return 2;
     }
     std::vector<scenario::Diagnostic> problems;
-    auto options = ReadSlurmConfig(
+    auto options = backends::ReadSlurmConfig(
         o.slurm_config, *grid, (std::filesystem::path(o.data_dir) / "slurm").string(), &problems);
     if (!options.ok()) {
       for (const auto& d : problems) std::cerr << "error: " << d.ToString() << "\n";

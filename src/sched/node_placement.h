@@ -2,7 +2,7 @@
 // whose CPU, memory and accelerator request (whole accelerators or a share of
 // one) must all fit. This is the layer that GPU-sharing placement policies
 // compete on (FGD, ATC'23, and the baselines it was compared with); the fill
-// experiment (twin/fill.h) drives it and the live Scheduler uses the sovgrid
+// experiment (fill/fill.h) drives it and the live Scheduler uses the sovgrid
 // policy's rule for shared accelerators (see docs/fill.md).
 //
 // Shape of the layer, as in the Kubernetes scheduler framework:

@@ -1,5 +1,5 @@
 // The Slurm configuration file (`sovgrid serve --slurm-config FILE`,
-// src/cli/slurm_config.h) read against scenarios/small.toml: a good file
+// src/backends/slurm_config.h) read against scenarios/small.toml: a good file
 // gives the options it says, and every kind of mistake is reported at its
 // FILE:LINE:COLUMN with the field, all of them at once.
 #include "backends/slurm_config.h"

@@ -1,4 +1,4 @@
-// The fill experiment's inputs (twin/fill.h): the first line of the input is a
+// The fill experiment's inputs (fill/fill.h): the first line of the input is a
 // split point; before it, a node list (ReadFillCluster); after it, a pod list
 // (ReadFillWorkload) read against that cluster, and when both read and are
 // small, one run of each placement policy.

@@ -16,16 +16,23 @@
 #include <string>
 #include <vector>
 
+#include "report/twin_report.h"
 #include "scenario/loader.h"
 #include "sched/scheduler.h"
+#include "traces/synthetic.h"
+#include "traces/trace_reader.h"
 #include "twin/engine.h"
 #include "twin/metrics.h"
-#include "twin/report.h"
-#include "twin/synthetic.h"
-#include "twin/trace_reader.h"
 
 namespace sovgrid::twin {
 namespace {
+
+using report::ReportJson;
+using traces::GenerateSynthetic;
+using traces::ReadTrace;
+using traces::ScenarioFromAlibabaNodes;
+using traces::SyntheticOptions;
+using traces::TraceOptions;
 
 namespace fs = std::filesystem;
 

@@ -24,8 +24,8 @@
 #include "server/control_plane.h"
 #include "server/job_json.h"
 #include "store/store.h"
+#include "traces/synthetic.h"
 #include "twin/engine.h"
-#include "twin/synthetic.h"
 
 namespace sovgrid::server {
 namespace {
@@ -118,13 +118,13 @@ model::Scenario Small(const std::string& order) {
 // A few hundred jobs on small.toml's 40 accelerators: queues, quota reclaim
 // and (for srtf) preemption by queue order.
 twin::Workload Stream(const model::Scenario& s) {
-  twin::SyntheticOptions o;
+  traces::SyntheticOptions o;
   o.jobs = 300;
   o.days = 1;
   o.seed = 7;
   o.foundation_gangs = 0;
   o.max_load = 1.5;
-  auto w = twin::GenerateSynthetic(s, o);
+  auto w = traces::GenerateSynthetic(s, o);
   EXPECT_TRUE(w.ok()) << w.status().ToString();
   for (auto& tj : w->jobs) {
     // The twin backend runs a job for its estimate: make it the true runtime.
