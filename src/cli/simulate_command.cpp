@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "model/policy_names.h"
 #include "report/twin_report.h"
 #include "scenario/loader.h"
+#include "scenario/what_if.h"
 #include "traces/synthetic.h"
 #include "traces/trace_reader.h"
 #include "twin/engine.h"
@@ -48,6 +50,7 @@ struct Options {
   double load_scale = 1;
   long long trace_checkpoint_s = -1;
   bool only_scenario_groups = false;
+  std::vector<std::string> what_ifs;
   std::string json;
   std::string csv;
   std::string report;
@@ -94,6 +97,25 @@ Result<std::pair<model::Time, model::Time>> ParseWindow(const std::string& spec)
   }
   return std::make_pair(*from, *until);
 }
+
+// The same jobs arriving `factor` times as fast (deadlines keep their slack).
+void CompressArrivals(traces::Workload* w, model::Time epoch, double factor) {
+  for (auto& tj : w->jobs) {
+    const model::Time offset = tj.job.submit_time - epoch;
+    const model::Time scaled = static_cast<model::Time>(static_cast<double>(offset) / factor);
+    if (tj.job.deadline > 0) tj.job.deadline -= offset - scaled;
+    tj.job.submit_time = epoch + scaled;
+  }
+}
+
+// One scenario the policies run on: the base, or a what-if applied to it.
+struct Variant {
+  std::string name;  // "" without what-ifs; else "base" or the what-if's name
+  model::Scenario scenario;
+  const traces::Workload* workload = nullptr;
+  traces::Workload own_workload;  // when the what-if changes the demand
+  std::vector<twin::PoolOutage> pool_outages;
+};
 
 class ProgressBar {
  public:
@@ -172,13 +194,7 @@ int Run(const Options& o) {
     workload = std::move(w).value();
     if (o.load_scale != 1) {
       // Compress (or stretch) the arrivals: the same jobs, F times the load.
-      for (auto& tj : workload.jobs) {
-        const model::Time offset = tj.job.submit_time - grid.epoch;
-        const model::Time scaled =
-            static_cast<model::Time>(static_cast<double>(offset) / o.load_scale);
-        if (tj.job.deadline > 0) tj.job.deadline -= offset - scaled;
-        tj.job.submit_time = grid.epoch + scaled;
-      }
+      CompressArrivals(&workload, grid.epoch, o.load_scale);
       workload.description += fmt::format(", arrivals compressed {:g}x", o.load_scale);
     }
     if (o.trace_checkpoint_s >= 0) {
@@ -248,6 +264,66 @@ int Run(const Options& o) {
     base.failures.outages.push_back(*outage);
   }
 
+  // What-ifs: each a changed copy of the grid (and of the demand, and down
+  // periods), run with every policy on the same workload as the base.
+  std::deque<Variant> variants;  // stable addresses: the scheduler keeps the scenario
+  variants.push_back({o.what_ifs.empty() ? "" : twin::kBaseVariant, grid, &workload, {}, {}});
+  for (const auto& path : o.what_ifs) {
+    std::vector<scenario::Diagnostic> diagnostics;
+    auto w = scenario::LoadWhatIfFile(path, &diagnostics);
+    if (!w.ok()) {
+      for (const auto& d : diagnostics) std::cerr << "error: " << d.ToString() << "\n";
+      if (diagnostics.empty()) std::cerr << "error: " << w.status().message() << "\n";
+      return 2;
+    }
+    auto changed = scenario::ApplyWhatIf(grid, *w);
+    if (!changed.ok()) {
+      std::cerr << "error: " << changed.status().message() << "\n";
+      return 2;
+    }
+    auto downs = scenario::ResolveDowns(*changed, *w);
+    if (!downs.ok()) {
+      std::cerr << "error: " << downs.status().message() << "\n";
+      return 2;
+    }
+    for (const auto& v : variants) {
+      if (v.name == w->name) {
+        std::cerr << "error: " << path << ": a what-if named '" << w->name
+                  << "' is given twice (name = \"...\" tells them apart)\n";
+        return 2;
+      }
+    }
+    Variant& v = variants.emplace_back();
+    v.name = w->name;
+    v.scenario = std::move(changed).value();
+    v.workload = &workload;
+    for (const auto& d : *downs) {
+      for (const auto& pool : d.pools) v.pool_outages.push_back({pool, d.from, d.until});
+    }
+    if (w->demand != 1) {
+      if (o.synthetic || o.trace.empty()) {
+        // More (or fewer) jobs of the same mix over the same days.
+        traces::SyntheticOptions so;
+        so.jobs = std::max<std::size_t>(
+            1, static_cast<std::size_t>(static_cast<double>(o.jobs) * w->demand));
+        so.days = o.days;
+        so.max_load = o.max_load;
+        so.seed = o.seed;
+        auto more = traces::GenerateSynthetic(grid, so);
+        if (!more.ok()) {
+          std::cerr << "error: " << path << ": " << more.status().message() << "\n";
+          return 2;
+        }
+        v.own_workload = std::move(more).value();
+      } else {
+        v.own_workload = workload;
+        CompressArrivals(&v.own_workload, grid.epoch, w->demand);
+      }
+      v.own_workload.description += fmt::format(", demand x{:g}", w->demand);
+      v.workload = &v.own_workload;
+    }
+  }
+
   twin::TwinReport report;
   report.scenario = grid.name;
   report.workload = workload.description;
@@ -260,26 +336,35 @@ int Run(const Options& o) {
                              grid.TotalAccelerators(), orders.size(),
                              orders.size() == 1 ? "y" : "ies");
   }
-  for (const auto& order : orders) {
-    twin::TwinOptions options = base;
-    options.config.queue_order = order;
-    options.label = order;
-    ProgressBar bar(tty);
-    options.progress = [&bar, &order](double f) { bar.Show(order, f); };
-    auto result = twin::Simulate(grid, workload, options);
-    bar.Done();
-    if (!result.ok()) {
-      std::cerr << "error: " << order << ": " << result.status().message() << "\n";
-      return 1;
+  if (!o.quiet && variants.size() > 1) {
+    std::cout << fmt::format("  what-ifs: {}\n", o.what_ifs.size());
+  }
+  for (const Variant& v : variants) {
+    for (const auto& order : orders) {
+      twin::TwinOptions options = base;
+      options.config.queue_order = order;
+      options.label = order;
+      for (const auto& outage : v.pool_outages) options.failures.pool_outages.push_back(outage);
+      const std::string label = v.name.empty() ? order : v.name + ":" + order;
+      ProgressBar bar(tty);
+      options.progress = [&bar, &label](double f) { bar.Show(label, f); };
+      auto result = twin::Simulate(v.scenario, *v.workload, options);
+      bar.Done();
+      if (!result.ok()) {
+        std::cerr << "error: " << label << ": " << result.status().message() << "\n";
+        return 1;
+      }
+      if (!o.quiet && !tty) {
+        std::cout << fmt::format("  {}: {} jobs finished in {:.1f} s\n", label,
+                                 result->jobs_finished, result->wall_s);
+      }
+      result->variant = v.name;
+      report.policies.push_back(std::move(result).value());
     }
-    if (!o.quiet && !tty) {
-      std::cout << fmt::format("  {}: {} jobs finished in {:.1f} s\n", order, result->jobs_finished,
-                               result->wall_s);
-    }
-    report.policies.push_back(std::move(result).value());
   }
 
   if (!o.quiet) std::cout << "\n" << report::SummaryTable(report) << "\n";
+  if (!o.quiet && variants.size() > 1) std::cout << report::WhatIfTable(report) << "\n";
   int rc = 0;
   auto write = [&](const Status& st, const std::string& what) {
     if (!st.ok()) {
@@ -373,6 +458,10 @@ void AddSimulateCommand(CLI::App& app) {
                   "as in Helios)");
   cmd->add_flag("--only-scenario-groups", o->only_scenario_groups,
                 "Trace: leave out jobs of groups (VCs) that are not tenants of the scenario");
+  cmd->add_option("--what-if", o->what_ifs,
+                  "A what-if TOML file (pools added, removed or resized, sites, pools or a "
+                  "vendor down for a period, quotas and grants, a demand multiplier) to run "
+                  "beside the base and compare; repeatable (docs/twin.md, \"Capacity planning\")");
   cmd->add_option("--json", o->json, "Write the figures per policy as JSON to FILE");
   cmd->add_option("--csv", o->csv, "Write time series and per-tenant figures as CSV into DIR");
   cmd->add_option("--report", o->report, "Write a self-contained HTML report into DIR");

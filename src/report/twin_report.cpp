@@ -171,6 +171,7 @@ std::vector<bool> BestOf(const std::vector<double>& values, Better better) {
 Json PolicyScalars(const PolicyResult& p) {
   Json j;
   j["policy"] = p.policy;
+  if (!p.variant.empty()) j["variant"] = p.variant;
   j["jobs"] = p.jobs;
   j["jobs_finished"] = p.jobs_finished;
   j["jobs_rejected"] = p.jobs_rejected;
@@ -333,7 +334,7 @@ std::string PolicySwatch(std::size_t i, std::string_view name) {
 std::string PolicyLegendHtml(const TwinReport& report) {
   std::string out = R"(<p class="note">)";
   for (std::size_t i = 0; i < report.policies.size(); ++i)
-    out += PolicySwatch(i, report.policies[i].policy);
+    out += PolicySwatch(i, report.policies[i].Label());
   return out + "</p>\n";
 }
 
@@ -362,7 +363,7 @@ std::string HeaderHtml(const TwinReport& report) {
   out += "<dt>Policies compared</dt><dd>";
   if (report.policies.empty()) out += "none";
   for (std::size_t i = 0; i < report.policies.size(); ++i)
-    out += PolicySwatch(i, report.policies[i].policy);
+    out += PolicySwatch(i, report.policies[i].Label());
   out += "</dd>\n";
   if (!report.policies.empty()) {
     const PolicyResult& p = report.policies.front();
@@ -396,7 +397,7 @@ std::string SummaryHtml(const TwinReport& report) {
       "thrown away by preemption and failures.</p>\n";
   out += "<table class=\"summary\">\n<thead><tr><th></th>";
   for (std::size_t i = 0; i < report.policies.size(); ++i) {
-    out += "<th>" + PolicySwatch(i, report.policies[i].policy) + "</th>";
+    out += "<th>" + PolicySwatch(i, report.policies[i].Label()) + "</th>";
   }
   out += "</tr></thead>\n<tbody>\n";
   for (const Figure& f : kFigures) {
@@ -431,7 +432,7 @@ std::string PolicySeriesChart(const TwinReport& report, const Series PolicyResul
   std::vector<Line> lines;
   for (std::size_t i = 0; i < report.policies.size(); ++i) {
     const PolicyResult& p = report.policies[i];
-    lines.push_back({p.policy, PolicyColor(i), SeriesPoints(p.*series, IntervalHours(p)), false});
+    lines.push_back({p.Label(), PolicyColor(i), SeriesPoints(p.*series, IntervalHours(p)), false});
   }
   ChartOptions o;
   o.title = title;
@@ -475,7 +476,7 @@ std::string JctCdfHtml(const TwinReport& report) {
   std::vector<Line> lines;
   for (std::size_t i = 0; i < report.policies.size(); ++i) {
     const PolicyResult& p = report.policies[i];
-    Line line{p.policy, PolicyColor(i), {}, false};
+    Line line{p.Label(), PolicyColor(i), {}, false};
     const auto& q = p.jct_quantiles_s;
     if (p.jobs_finished > 0 && q.size() >= 2) {
       for (std::size_t k = 0; k < q.size(); ++k) {
@@ -540,7 +541,7 @@ std::string TenantsHtml(const TwinReport& report) {
   }
   std::vector<BarSeries> series{{"entitlement", std::string(kEntitlementColor)}};
   for (std::size_t i = 0; i < report.policies.size(); ++i) {
-    series.push_back({"share: " + report.policies[i].policy, PolicyColor(i)});
+    series.push_back({"share: " + report.policies[i].Label(), PolicyColor(i)});
   }
   std::vector<BarGroup> groups;
   double hi = 0;
@@ -603,13 +604,13 @@ std::string SitesAndModelsOverTimeHtml(const TwinReport& report) {
   std::string note = fmt::format(
       "Policy <b>{}</b>. Each row is a site (grouped by region); the colour is the share of its "
       "accelerators allocated.",
-      Esc(first.policy));
+      Esc(first.Label()));
   if (rows.size() > kMaxRows) {
     note += fmt::format(" The first {} of {} sites are shown.", kMaxRows, rows.size());
     rows.resize(kMaxRows);
   }
   ChartOptions heat;
-  heat.title = "Utilization by site: " + first.policy;
+  heat.title = "Utilization by site: " + first.Label();
   body += fmt::format("<p class=\"note\">{}</p>\n", note);
   body += Heatmap(rows, IntervalHours(first), heat);
 
@@ -637,7 +638,7 @@ std::string SitesAndModelsOverTimeHtml(const TwinReport& report) {
       const PolicyResult& p = report.policies[i];
       for (const auto& s : p.utilization_by_model) {
         if (s.name != model) continue;
-        lines.push_back({p.policy, PolicyColor(i), SeriesPoints(s, IntervalHours(p)), false});
+        lines.push_back({p.Label(), PolicyColor(i), SeriesPoints(s, IntervalHours(p)), false});
         if (s.values.size() > 1)
           span = std::max(span, static_cast<double>(s.values.size() - 1) * IntervalHours(p));
       }
@@ -707,7 +708,7 @@ std::string SitesHtml(const TwinReport& report) {
         total += static_cast<double>(u->accelerators);
       }
       body += "<span>" +
-              UtilBarHtml(total > 0 ? used / total : kNaN, i, report.policies[i].policy) +
+              UtilBarHtml(total > 0 ? used / total : kNaN, i, report.policies[i].Label()) +
               "</span>";
     }
     body += "</p>\n";
@@ -725,7 +726,7 @@ std::string SitesHtml(const TwinReport& report) {
               Esc(s->operator_name.empty() ? "(no operator)" : s->operator_name), s->tier,
               WithThousands(s->accelerators));
         }
-        const std::string& policy = report.policies[i].policy;
+        const std::string& policy = report.policies[i].Label();
         const SiteUsage* u = FindSite(report.policies[i], s->id);
         if (u == nullptr) {
           body +=
@@ -762,7 +763,7 @@ std::string UnfinishedHtml(const TwinReport& report) {
   }
   std::string body = "<table class=\"sites\"><thead><tr><th>reason</th>";
   for (const auto& p : report.policies)
-    body += fmt::format("<th class=\"num\">{}</th>", Esc(p.policy));
+    body += fmt::format("<th class=\"num\">{}</th>", Esc(p.Label()));
   body += "</tr></thead><tbody>\n";
   for (const auto& reason : reasons) {
     body += fmt::format("<tr><td>{}</td>", Esc(reason));
@@ -820,7 +821,7 @@ std::string TenantWaitsHtml(const TwinReport& report) {
           "<tr{}><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
           "class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
           i == 0 ? " class=\"first\"" : "", i == 0 ? "<b>" + Esc(r.id) + "</b>" : "",
-          Esc(report.policies[i].policy), WithThousands(static_cast<long long>(it->jobs)),
+          Esc(report.policies[i].Label()), WithThousands(static_cast<long long>(it->jobs)),
           WithThousands(static_cast<long long>(it->jobs_finished)),
           any ? HumanDuration(it->mean_queue_s) : std::string(kMissing),
           any ? HumanDuration(it->p95_queue_s) : std::string(kMissing),
@@ -835,6 +836,98 @@ std::string TenantWaitsHtml(const TwinReport& report) {
   return Section("Waits per tenant", Esc(note), body);
 }
 
+// The base run of `p`'s policy, if what-ifs ran; nullptr otherwise.
+const PolicyResult* BaseOf(const TwinReport& report, const PolicyResult& p) {
+  if (p.variant.empty() || p.variant == twin::kBaseVariant) return nullptr;
+  for (const auto& b : report.policies) {
+    if (b.variant == twin::kBaseVariant && b.policy == p.policy) return &b;
+  }
+  return nullptr;
+}
+
+// Signed differences in people's units: "+1.2 h", "-3.4 pp", "+0".
+// Differences too small to print count as none: no "-0 s" or "+0.0 pp".
+std::string SignedDuration(double d) {
+  if (!std::isfinite(d)) return std::string(kMissing);
+  if (std::fabs(d) < 0.5) return "0 s";
+  return (d > 0 ? "+" : "-") + HumanDuration(std::fabs(d));
+}
+std::string SignedCount(double d) {
+  if (std::llround(d) == 0) return "0";
+  return (d > 0 ? "+" : "-") + WithThousands(std::llround(std::fabs(d)));
+}
+std::string SignedPoints(double d) {
+  if (std::fabs(d) < 0.0005) return "0.0 pp";
+  return fmt::format("{:+.1f} pp", 100 * d);
+}
+std::string SignedMwh(double d) { return (d >= 0 ? "+" : "-") + Magnitude(std::fabs(d)) + " MWh"; }
+
+struct TenantWaitDelta {
+  std::string tenant;
+  double base_s = 0, variant_s = 0;
+};
+
+// The tenants (with finished jobs in both runs) whose mean wait changed most.
+std::vector<TenantWaitDelta> TenantWaitDeltas(const PolicyResult& base, const PolicyResult& v,
+                                              std::size_t top) {
+  std::vector<TenantWaitDelta> out;
+  for (const auto& t : v.tenants) {
+    for (const auto& b : base.tenants) {
+      if (b.id == t.id && b.jobs_finished > 0 && t.jobs_finished > 0)
+        out.push_back({t.id, b.mean_queue_s, t.mean_queue_s});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::fabs(a.variant_s - a.base_s) > std::fabs(b.variant_s - b.base_s);
+  });
+  if (out.size() > top) out.resize(top);
+  return out;
+}
+
+std::vector<std::vector<std::string>> WhatIfRows(const TwinReport& report) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"what-if", "policy", "unfinished", "mean wait", "p95 wait",
+                  "utilization (window)", "energy", "tenant waits that changed most"});
+  for (const auto& p : report.policies) {
+    const PolicyResult* b = BaseOf(report, p);
+    if (b == nullptr) continue;
+    std::string tenants;
+    for (const auto& d : TenantWaitDeltas(*b, p, 3)) {
+      tenants += (tenants.empty() ? "" : "; ") + d.tenant + " " + HumanDuration(d.base_s) +
+                 " \u2192 " + HumanDuration(d.variant_s);
+    }
+    rows.push_back({p.variant, p.policy,
+                    SignedCount(static_cast<double>(p.jobs_unfinished) -
+                                static_cast<double>(b->jobs_unfinished)),
+                    SignedDuration(p.mean_queue_s - b->mean_queue_s),
+                    SignedDuration(p.p95_queue_s - b->p95_queue_s),
+                    SignedPoints(p.utilization_window - b->utilization_window),
+                    SignedMwh(p.energy_mwh - b->energy_mwh), tenants.empty() ? "-" : tenants});
+  }
+  return rows;
+}
+
+std::string WhatIfHtml(const TwinReport& report) {
+  const auto rows = WhatIfRows(report);
+  if (rows.size() < 2) return "";
+  std::string body = "<table class=\"sites\"><thead><tr>";
+  for (const auto& h : rows[0]) body += "<th>" + Esc(h) + "</th>";
+  body += "</tr></thead><tbody>\n";
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    body += "<tr>";
+    for (const auto& c : rows[r]) body += "<td>" + Esc(c) + "</td>";
+    body += "</tr>\n";
+  }
+  body += "</tbody></table>\n";
+  return Section("What-if comparison",
+                 "Each what-if against the base run of the same policy, on the same workload: "
+                 "change in jobs left unfinished, mean and 95th-percentile queue wait, "
+                 "utilization over the arrival window (percentage points) and energy; and the "
+                 "three tenants whose mean wait changed most (base \u2192 what-if). Every figure "
+                 "of every run is in the summary above.",
+                 body);
+}
+
 }  // namespace
 
 // ===========================================================================
@@ -845,7 +938,7 @@ std::string SummaryTable(const TwinReport& report) {
   if (report.policies.empty()) return "(no policies were run)\n";
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header{"policy"};
-  for (const auto& p : report.policies) header.push_back(p.policy);
+  for (const auto& p : report.policies) header.push_back(p.Label());
   rows.push_back(header);
   for (const Figure& f : kFigures) {
     std::vector<std::string> row{std::string(f.label)};
@@ -875,6 +968,30 @@ std::string SummaryTable(const TwinReport& report) {
   for (std::size_t w : width) rule.emplace_back(w, '-');
   emit(rule);
   for (std::size_t r = 1; r < rows.size(); ++r) emit(rows[r]);
+  return out;
+}
+
+std::string WhatIfTable(const TwinReport& report) {
+  const auto rows = WhatIfRows(report);
+  if (rows.size() < 2) return "";
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c)
+      width[c] = std::max(width[c], DisplayWidth(row[c]));
+  }
+  std::string out;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      const std::string pad(width[c] - DisplayWidth(rows[r][c]), ' ');
+      out += (c == 0 ? "" : "  ") + rows[r][c] + (c + 1 < rows[r].size() ? pad : "");
+    }
+    out += '\n';
+    if (r == 0) {
+      for (std::size_t c = 0; c < width.size(); ++c)
+        out += (c == 0 ? "" : "  ") + std::string(width[c], '-');
+      out += '\n';
+    }
+  }
   return out;
 }
 
@@ -935,7 +1052,7 @@ std::vector<std::string> PolicyFileStems(const TwinReport& report) {
   };
   for (const auto& p : report.policies) {
     std::string stem;
-    for (char c : p.policy.substr(0, 100)) {
+    for (char c : p.Label().substr(0, 100)) {
       const bool safe = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' ||
                         c == '+' || c == '-';
       stem += safe ? c : '_';
@@ -1001,15 +1118,20 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
   }
   // The summary: the JSON's scalar keys as columns.
   std::string summary;
-  const Json keys = PolicyScalars(PolicyResult{});
+  PolicyResult shape;  // the columns: a variant column when any run has one
+  for (const auto& p : report.policies) {
+    if (!p.variant.empty()) shape.variant = p.variant;
+  }
+  const Json keys = PolicyScalars(shape);
   for (auto it = keys.begin(); it != keys.end(); ++it)
     summary += (it == keys.begin() ? "" : ",") + it.key();
   summary += '\n';
   for (const auto& p : report.policies) {
     const Json scalars = PolicyScalars(p);
     bool first = true;
-    for (const auto& value : scalars) {
-      summary += (first ? "" : ",") + CsvValue(value);
+    for (auto it = keys.begin(); it != keys.end(); ++it) {
+      const auto value = scalars.find(it.key());
+      summary += (first ? "" : ",") + (value != scalars.end() ? CsvValue(*value) : std::string());
       first = false;
     }
     summary += '\n';
@@ -1029,6 +1151,7 @@ std::string ReportHtml(const TwinReport& report) {
     body += TenantsHtml(report);
     body += TenantWaitsHtml(report);
     body += UnfinishedHtml(report);
+    body += WhatIfHtml(report);
     body += SitesAndModelsOverTimeHtml(report);
     body += SitesHtml(report);
   }

@@ -16,9 +16,16 @@ namespace sovgrid::report {
 // percentiles in human units, utilization, fairness, scheduler cost...).
 std::string SummaryTable(const twin::TwinReport& report);
 
+// With what-ifs (runs whose PolicyResult::variant is set, "base" among them):
+// per what-if and policy, the changes from the base run of the same policy
+// that a planner weighs first: jobs that did not finish, mean and p95 queue
+// wait, utilization over the arrival window, energy, and the tenants whose
+// mean wait changed most. "" when no run has a variant.
+std::string WhatIfTable(const twin::TwinReport& report);
+
 // {"scenario", "workload", "lines_skipped", "warnings", "policies": [...]}; one
-// object per policy with every scalar of PolicyResult under its own name, plus
-// "jct_quantiles_s", "tenants" and "sites". Time series are not included (see
+// object per policy (and what-if variant: a "variant" key) with every scalar of PolicyResult under
+// its own name, plus "jct_quantiles_s", "tenants" and "sites". Time series are not included (see
 // WriteCsv). Non-finite numbers are written as null.
 std::string ReportJson(const twin::TwinReport& report);
 // ReportJson into `path` (its folder must exist). IoError naming the path on failure.

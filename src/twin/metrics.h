@@ -39,8 +39,14 @@ struct Series {
   std::vector<double> values;
 };
 
+// PolicyResult::variant of the run on the unchanged scenario when what-ifs ran.
+inline constexpr const char* kBaseVariant = "base";
+
 struct PolicyResult {
-  std::string policy;    // e.g. "fifo" or "drf+topology,binpack"
+  std::string policy;   // e.g. "fifo" or "drf+topology,binpack"
+  std::string variant;  // the what-if it ran on ("base" or the what-if's name); "" without any
+  // How outputs for people name the run: "fifo", or "variant:fifo" with what-ifs.
+  std::string Label() const { return variant.empty() ? policy : variant + ":" + policy; }
   std::size_t jobs = 0;  // submitted to the scheduler
   std::size_t jobs_finished = 0;
   std::size_t jobs_rejected = 0;    // refused at submission (invalid for this grid)

@@ -3,7 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "testing/run_command.h"
 
@@ -123,6 +125,78 @@ TEST(SimulateCli, SyntheticWithFailuresIsRepeatable) {
     EXPECT_EQ(ja["policies"][i]["residency_violations"], 0);
     EXPECT_GT(ja["policies"][i]["lost_gpu_hours"], 0.0);
   }
+}
+
+}  // namespace
+}  // namespace sovgrid
+
+namespace sovgrid {
+namespace {
+
+// --what-if: the base and each what-if run with every policy on the same
+// workload; every JSON row says its variant; the terminal shows the deltas.
+TEST(SimulateCli, WhatIfsRunBesideTheBase) {
+  const fs::path dir = TempDir("what-if");
+  std::ofstream(dir / "south-down.toml") << "[[down]]\nsite = \"south\"\n"
+                                            "from = 2027-01-04T06:00:00Z\n"
+                                            "until = 2027-01-04T18:00:00Z\n";
+  std::ofstream(dir / "bigger.toml") << "name = \"twice-north\"\n[[resize_pools]]\n"
+                                        "id = \"north-b200\"\nnodes = 8\n";
+  std::ofstream(dir / "busier.toml") << "demand = 2\n";
+  auto r = RunCommand(
+      kBinary + " simulate --scenario " + (kSource / "scenarios/small.toml").string() +
+      " --synthetic --jobs 300 --days 1 --policy fifo,drf --what-if " +
+      (dir / "south-down.toml").string() + " --what-if " + (dir / "bigger.toml").string() +
+      " --what-if " + (dir / "busier.toml").string() + " --json " + (dir / "out.json").string() +
+      " --csv " + (dir / "csv").string() + " --report " + (dir / "report").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("twice-north:drf"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("utilization (window)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tenant waits that changed most"), std::string::npos) << r.out;
+  std::ifstream in(dir / "out.json");
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["policies"].size(), 8u);
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& p : j["policies"])
+    by[p["variant"].get<std::string>() + ":" + p["policy"].get<std::string>()] = p;
+  ASSERT_EQ(by.size(), 8u);
+  for (const char* v : {"base", "south-down", "twice-north", "busier"}) {
+    EXPECT_TRUE(by.count(std::string(v) + ":fifo")) << v;
+  }
+  // The same workload, except where the demand doubles.
+  EXPECT_EQ(by["south-down:fifo"]["jobs"], by["base:fifo"]["jobs"]);
+  EXPECT_EQ(by["twice-north:fifo"]["jobs"], by["base:fifo"]["jobs"]);
+  EXPECT_GT(by["busier:fifo"]["jobs"].get<int>(), by["base:fifo"]["jobs"].get<int>() * 3 / 2);
+  // The summary CSV has a variant column.
+  std::ifstream summary(dir / "csv" / "summary.csv");
+  std::string header;
+  std::getline(summary, header);
+  EXPECT_NE(header.find("variant"), std::string::npos) << header;
+  std::ifstream html(dir / "report" / "index.html");
+  std::stringstream page;
+  page << html.rdbuf();
+  EXPECT_NE(page.str().find("What-if comparison"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(SimulateCli, BadWhatIfsAreRefusedWithFileAndLine) {
+  const fs::path dir = TempDir("bad-what-if");
+  const std::string bad = (dir / "bad.toml").string();
+  std::ofstream(bad) << "description = \"x\"\n[[resize_pools]]\nid = \"north-b200\"\nnodes = -1\n";
+  const std::string cmd = kBinary + " simulate --scenario " +
+                          (kSource / "scenarios/small.toml").string() +
+                          " --synthetic --jobs 10 --days 1 --quiet --what-if ";
+  auto r = RunCommand(cmd + bad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(bad + ":4:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("resize_pools[0].nodes"), std::string::npos) << r.err;
+  std::ofstream(bad) << "remove_pools = [\"nowhere\"]\n";
+  r = RunCommand(cmd + bad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(bad + ":1: remove_pools: the scenario has no pool 'nowhere'"),
+            std::string::npos)
+      << r.err;
+  fs::remove_all(dir);
 }
 
 }  // namespace
