@@ -28,6 +28,10 @@ export function clear(el) {
 
 // A table inside a scrolling region, with a caption and column headers.
 export function table(caption, headers, rows, opts = {}) {
+  // Each cell names its column, for the stacked layout of narrow screens.
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => { if (headers[i]) cell.setAttribute('data-label', headers[i]); });
+  }
   return h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': caption },
     h('table', { class: opts.class },
       h('caption', { class: opts.showCaption ? '' : 'sr-only' }, caption),
@@ -42,6 +46,7 @@ export function fmtTime(unix) {
 }
 export function fmtNum(x) {
   if (typeof x !== 'number') return String(x ?? '—');
+  if (Object.is(x, -0)) x = 0;
   return Number.isInteger(x) ? x.toLocaleString('en') : x.toLocaleString('en', { maximumFractionDigits: 2 });
 }
 export function badge(state) {
