@@ -277,10 +277,12 @@ async function main() {
   await page.getByRole('button', { name: 'Next →' }).click();
   await page.locator('table.jobs', { hasText: 'bulk-0-199' }).waitFor();
   const nextPage = Date.now() - t1;
-  await page.getByLabel('Per page').selectOption('1000');
-  await page.locator('table.jobs', { hasText: 'bulk-0-999' }).waitFor();
   check(firstPage < 3000 && nextPage < 3000, `with 100,000 jobs a page shows in ${firstPage} ms, the next in ${nextPage} ms`);
   await shot(page, 'jobs-100k');
+  t1 = Date.now();
+  await page.getByLabel('Per page').selectOption('1000');
+  await page.locator('table.jobs', { hasText: 'bulk-0-999' }).waitFor();
+  check(Date.now() - t1 < 3000, `a page of 1,000 of them in ${Date.now() - t1} ms`);
   t1 = Date.now();
   await page.goto(base + '/#/queues');
   await page.locator('table', { hasText: 'research' }).first().waitFor();

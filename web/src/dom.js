@@ -46,7 +46,8 @@ export function fmtTime(unix) {
 }
 export function fmtNum(x) {
   if (typeof x !== 'number') return String(x ?? '—');
-  if (Object.is(x, -0)) x = 0;
+  x = Math.round(x * 100) / 100;
+  if (x === 0) x = 0; // never '-0'
   return Number.isInteger(x) ? x.toLocaleString('en') : x.toLocaleString('en', { maximumFractionDigits: 2 });
 }
 export function badge(state) {

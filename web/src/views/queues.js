@@ -39,8 +39,9 @@ export async function queuesView(main) {
     const rows = [...counts].sort((a, b) => b[1] - a[1]).map(([t, n]) => h('tr', {},
       h('th', { scope: 'row' }, t), h('td', { class: 'num' }, fmtNum(n)),
       h('td', {}, h('a', { href: `#/jobs?tenant=${encodeURIComponent(t)}&state=pending` }, 'List'))));
-    swap(byTenant, table('Pending jobs by tenant', ['Tenant', 'Pending', ''], rows, { empty: 'No job is waiting.' }),
-      more ? h('p', { class: 'help' }, `Counted over the oldest ${fmtNum(scanned)} pending jobs.`) : null);
+    const grid = await get('/v1/grid');
+    swap(byTenant, h('p', {}, `${fmtNum(grid.jobs_pending)} jobs pending and ${fmtNum(grid.jobs_running)} running on the whole grid.`), table('Pending jobs by tenant', ['Tenant', 'Pending', ''], rows, { empty: 'No job is waiting.' }),
+      more ? h('p', { class: 'help' }, `Counted over the oldest ${fmtNum(scanned)} pending jobs you may see.`) : null);
 
     // Why: the scheduler's reason in words for the oldest pending jobs.
     const details = await Promise.all(oldest.map((j) => get(jobPath(j.tenant, j.id)).catch(() => null)));
