@@ -169,15 +169,15 @@ async function main() {
   await page.getByLabel('Name').fill('hello');
   await page.getByLabel('Tenant').selectOption('startup');
   await page.getByLabel('Accelerators').fill('2');
-  await page.getByLabel('Command').fill('echo hello-from-console; for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done');
+  await page.getByLabel('Command').fill('echo hello-from-console; for i in $(seq 1 12); do echo line $i; sleep 0.5; done');
   await page.getByRole('button', { name: 'Submit', exact: true }).click();
   await page.getByRole('heading', { name: 'Job hello' }).waitFor();
   await page.locator('#job-state', { hasText: 'running' }).waitFor();
   await page.locator('#log', { hasText: 'hello-from-console' }).waitFor();
-  check(!(await page.locator('#log').innerText()).includes('line 6'), 'logs appear while the job runs');
+  check(!(await page.locator('#log').innerText()).includes('line 12'), 'logs appear while the job runs');
   await shot(page, 'job-running');
   await page.locator('#job-state', { hasText: 'finished' }).waitFor({ timeout: 30000 });
-  await page.locator('#log', { hasText: 'line 6' }).waitFor();
+  await page.locator('#log', { hasText: 'line 12' }).waitFor();
   check((await page.locator('#job-where').innerText()).includes('/n0'), 'the job page says where it ran: ' + await page.locator('#job-where').innerText());
 
   // A job that cannot fit waits, with its reason in words.
