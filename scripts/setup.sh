@@ -17,6 +17,8 @@ PACKAGES=(
   openssl  # the TLS test makes a throw-away certificate
   clang libclang-rt-14-dev  # the fuzz preset: libFuzzer, ASan, UBSan (docs/fuzzing.md)
   slurmctld slurmd slurm-client munge  # the slurm tests' real cluster (docs/slurm.md)
+  nodejs npm  # bundles the web console (web/, docs/console.md) at build time
+  chromium  # the console's browser test (web/e2e), driven by playwright-core
 )
 
 missing=()
@@ -40,6 +42,13 @@ if [ -n "$host" ] && ! getent hosts "$host" >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "127.0.0.1 $host" | $SUDO tee -a /etc/hosts >/dev/null
+fi
+
+# The web console's build tools and test driver, at the versions of
+# web/package-lock.json (npm ci; again only when the lock file changed).
+if ! cmp -s web/package-lock.json web/node_modules/.sovgrid-lock 2>/dev/null; then
+  echo "setup: npm ci in web/"
+  (cd web && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.sovgrid-lock)
 fi
 
 preset="${1:-release}"

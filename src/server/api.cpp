@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "common/json_limits.h"
+#include "server/console.h"
 #include "server/job_json.h"
 
 namespace sovgrid::server {
@@ -279,6 +280,7 @@ Response Api::Handle(const Request& r) {
   }
   if (r.method == "GET" && r.path == "/v1/openapi.json")
     return {200, "application/json", OpenApiJson()};
+  if (auto page = ConsoleResponse(r)) return *page;  // the web console: GET / and /assets/*
   Caller c;
   if (auto denied = Authenticate(r, &c)) return *denied;
   Response out = Route(r, c);
@@ -319,6 +321,7 @@ std::optional<Response> Api::Authenticate(const Request& r, Caller* c) {
 }
 
 std::optional<Response> Api::Precheck(const Request& r) {
+  if (IsConsoleRequest(r)) return std::nullopt;  // the web console: no token
   if (r.method == "GET" && (r.path == "/healthz" || r.path == "/readyz" || r.path == "/metrics" ||
                             r.path == "/v1/openapi.json"))
     return std::nullopt;
@@ -431,6 +434,8 @@ Response Api::Route(const Request& r, const Caller& c) {
   static const std::regex kToken(R"(^/v1/tokens/([^/]+)$)");
   std::smatch m;
 
+  if (r.path == "/v1/scenario" && r.method == "GET")  // what the web console shows
+    return Json(200, ScenarioJson(sc, c.tenant, c.token.id, c.token.role));
   if (r.path == "/v1/jobs" && r.method == "POST") {
     if (!may("user")) return Error(403, "permission_denied", "read-only token");
     json body;

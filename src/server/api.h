@@ -17,6 +17,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "server/control_plane.h"
 #include "store/store.h"
@@ -35,6 +37,8 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Further response headers (the console's Content-Security-Policy).
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 // The roles a token may have, most powerful first.

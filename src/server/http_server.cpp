@@ -256,6 +256,8 @@ struct HttpServer::Impl {
         r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
     if (resp == nullptr) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
+    for (const auto& [name, value] : r.headers)
+      MHD_add_response_header(resp, name.c_str(), value.c_str());
     if (cs != nullptr && o.keepalive_max_requests > 0 && cs->requests >= o.keepalive_max_requests)
       MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     const MHD_Result ok = MHD_queue_response(c, static_cast<unsigned>(r.status), resp);
