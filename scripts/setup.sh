@@ -17,7 +17,6 @@ PACKAGES=(
   openssl  # the TLS test makes a throw-away certificate
   clang libclang-rt-14-dev  # the fuzz preset: libFuzzer, ASan, UBSan (docs/fuzzing.md)
   slurmctld slurmd slurm-client munge  # the slurm tests' real cluster (docs/slurm.md)
-  nodejs npm  # bundles the web console (web/, docs/console.md) at build time
   chromium  # the console's browser test (web/e2e), driven by playwright-core
 )
 
@@ -25,6 +24,11 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm bundle the web console (web/, docs/console.md) at build time:
+# Debian's packages, unless a Node.js with its own npm is there already (a
+# nodesource nodejs ships npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   SUDO=""
