@@ -117,7 +117,9 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
       j.kind = j.accelerators >= 64
                    ? model::JobKind::kTrain
                    : (uniform(rng) < 0.5 ? model::JobKind::kFinetune : model::JobKind::kBatch);
-      if (j.accelerators >= 16) j.accelerators_per_node = 8;
+      // Multi-node jobs take whole nodes of whatever pool they land on (the
+      // scheduler picks the shape: 8 per HGX node, 4 per GB200 NVL72 tray).
+      if (j.accelerators >= 16) j.accelerators_per_node = 0;
       // Bigger jobs run longer (LLM training), still within the horizon.
       runtime =
           std::min(capped, runtime * (1.0 + std::log2(static_cast<double>(j.accelerators)) / 3.0));
@@ -162,7 +164,7 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     j.tenant = s.tenants[static_cast<std::size_t>(fm_tenant)].id;
     j.kind = model::JobKind::kTrain;
     j.accelerators = 2048 << static_cast<int>(uniform(rng) * 3);
-    j.accelerators_per_node = 8;
+    j.accelerators_per_node = 0;  // whole nodes of the pool: NVL72 racks are 4 per node
     j.priority_class = s.PriorityValue("high") ? "high" : s.priority_classes.front().name;
     j.checkpoint_interval_s = 3600;
     j.submit_time = s.epoch + static_cast<model::Time>(uniform(rng) * horizon_s * 0.5);
