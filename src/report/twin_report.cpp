@@ -22,6 +22,7 @@
 namespace sovgrid::report {
 
 using twin::PolicyResult;
+using twin::PoolUsage;
 using twin::Series;
 using twin::SiteUsage;
 using twin::TenantUsage;
@@ -749,6 +750,54 @@ std::string SitesHtml(const TwinReport& report) {
       body);
 }
 
+// Pools by accelerator-hours left free while jobs waited, first policy's order.
+std::string StrandedHtml(const TwinReport& report) {
+  const PolicyResult& first = report.policies.front();
+  std::vector<const PoolUsage*> pools;
+  for (const auto& q : first.pools) pools.push_back(&q);
+  if (pools.empty()) return "";
+  std::stable_sort(pools.begin(), pools.end(), [](const PoolUsage* a, const PoolUsage* b) {
+    return a->stranded_accelerator_hours > b->stranded_accelerator_hours;
+  });
+  constexpr std::size_t kTop = 15;
+  if (pools.size() > kTop) pools.resize(kTop);
+  std::string body =
+      "<table class=\"sites\"><thead><tr><th>pool</th><th>model</th><th "
+      "class=\"num\">accelerators</th>";
+  for (std::size_t i = 0; i < report.policies.size(); ++i) {
+    body += fmt::format(
+        "<th class=\"num\">{}: stranded GPU-h</th><th class=\"num\">{}: "
+        "utilization (window)</th>",
+        Esc(report.policies[i].Label()), Esc(report.policies[i].Label()));
+  }
+  body += "</tr></thead><tbody>\n";
+  for (const PoolUsage* q : pools) {
+    body += fmt::format("<tr><td><b>{}</b>{}</td><td>{}</td><td class=\"num\">{}</td>", Esc(q->id),
+                        q->edge ? "<span class=\"badge\">edge</span>" : "", Esc(q->accelerator),
+                        WithThousands(q->accelerators));
+    for (const auto& p : report.policies) {
+      const auto it = std::find_if(p.pools.begin(), p.pools.end(),
+                                   [&](const PoolUsage& x) { return x.id == q->id; });
+      if (it == p.pools.end()) {
+        body +=
+            fmt::format("<td class=\"num\">{}</td><td class=\"num\">{}</td>", kMissing, kMissing);
+        continue;
+      }
+      body += fmt::format("<td class=\"num\">{}</td><td class=\"num\">{:.1f}%</td>",
+                          Magnitude(it->stranded_accelerator_hours), 100 * it->utilization_window);
+    }
+    body += "</tr>\n";
+  }
+  body += "</tbody></table>\n";
+  return Section("Stranded capacity",
+                 "Pools by the accelerator-hours they had free on up nodes while at least one job "
+                 "waited (the first policy's order; its top 15), next to their utilization over "
+                 "the arrival window. Free capacity while work waits means the waiting jobs could "
+                 "not use it: wrong model or shape, residency, latency, quota or grants, or held "
+                 "for a reservation; the unfinished-jobs table says which reasons dominate.",
+                 body);
+}
+
 // Why jobs did not finish: one row per reason, one column per policy.
 std::string UnfinishedHtml(const TwinReport& report) {
   std::vector<std::string> reasons;
@@ -1033,6 +1082,18 @@ std::string ReportJson(const TwinReport& report) {
                        {"gpu_hours", s.gpu_hours}});
     }
     pj["sites"] = std::move(sites);
+    Json pools = Json::array();
+    for (const auto& q : p.pools) {
+      pools.push_back({{"id", q.id},
+                       {"site", q.site},
+                       {"accelerator", q.accelerator},
+                       {"accelerators", q.accelerators},
+                       {"edge", q.edge},
+                       {"utilization", q.utilization},
+                       {"utilization_window", q.utilization_window},
+                       {"stranded_accelerator_hours", q.stranded_accelerator_hours}});
+    }
+    pj["pools"] = std::move(pools);
     policies.push_back(std::move(pj));
   }
   j["policies"] = std::move(policies);
@@ -1109,6 +1170,16 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
                       CsvNumber(t.mean_queue_s), CsvNumber(t.p95_queue_s), CsvNumber(t.mean_jct_s));
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-tenants.csv"), tenants); !s.ok()) return s;
+    std::string pools =
+        "pool,site,accelerator,accelerators,edge,utilization,utilization_window,"
+        "stranded_accelerator_hours\n";
+    for (const auto& q : p.pools) {
+      pools += fmt::format("{},{},{},{},{},{},{},{}\n", CsvField(q.id), CsvField(q.site),
+                           CsvField(q.accelerator), q.accelerators, q.edge ? 1 : 0,
+                           CsvNumber(q.utilization), CsvNumber(q.utilization_window),
+                           CsvNumber(q.stranded_accelerator_hours));
+    }
+    if (Status s = WriteFile(JoinPath(dir, stems[i] + "-pools.csv"), pools); !s.ok()) return s;
     std::string unfinished = "reason,jobs\n";
     for (const auto& [reason, n] : p.unfinished_by_reason) {
       unfinished += fmt::format("{},{}\n", CsvField(reason), n);
@@ -1150,6 +1221,7 @@ std::string ReportHtml(const TwinReport& report) {
     body += JctCdfHtml(report);
     body += TenantsHtml(report);
     body += TenantWaitsHtml(report);
+    body += StrandedHtml(report);
     body += UnfinishedHtml(report);
     body += WhatIfHtml(report);
     body += SitesAndModelsOverTimeHtml(report);

@@ -168,6 +168,8 @@ class Simulation {
   // Allocation integral and time at the last arrival: utilization_window.
   double window_integral_ = 0;
   Time window_end_ = 0;
+  std::vector<double> pool_window_integral_;  // pool_integral_ at the last arrival
+  std::vector<double> stranded_pool_;         // free milli on up nodes x s, while jobs waited
   std::size_t done_ = 0;
   Time last_arrival_ = std::numeric_limits<Time>::min();
   std::size_t pending_repairs_ = 0;  // site-up and node-up events still to come
@@ -196,6 +198,10 @@ void Simulation::Accumulate(Time now) {
   alloc_integral_ += static_cast<double>(alloc_total_) * dt;
   for (std::size_t p = 0; p < alloc_pool_.size(); ++p)
     pool_integral_[p] += static_cast<double>(alloc_pool_[p]) * dt;
+  if (sched_.pending_count() > 0) {
+    for (std::size_t p = 0; p < stranded_pool_.size(); ++p)
+      stranded_pool_[p] += static_cast<double>(sched_.grid().pool(p).available_free_milli) * dt;
+  }
   last_t_ = now;
 }
 
@@ -392,6 +398,8 @@ Result<PolicyResult> Simulation::Run() {
   alloc_pool_.assign(s_.pools.size(), 0);
   pool_integral_.assign(s_.pools.size(), 0);
   pool_integral_at_sample_.assign(s_.pools.size(), 0);
+  pool_window_integral_.assign(s_.pools.size(), 0);
+  stranded_pool_.assign(s_.pools.size(), 0);
   tenant_gpu_s_.assign(s_.tenants.size(), 0);
   tenant_has_jobs_.assign(s_.tenants.size(), false);
   tenant_jobs_.assign(s_.tenants.size(), 0);
@@ -511,6 +519,10 @@ Result<PolicyResult> Simulation::Run() {
         case EventKind::kArrival: {
           ++arrived;
           last_arrival_ = now;
+          // The arrival window ends at the last arrival (accepted or not).
+          window_integral_ = alloc_integral_;
+          window_end_ = now;
+          if (arrived == total) pool_window_integral_ = pool_integral_;
           const TwinJob& tj = w_.jobs[e.index];
           const int t = s_.FindTenant(tj.job.tenant);
           if (t >= 0) tenant_has_jobs_[static_cast<std::size_t>(t)] = true;
@@ -519,8 +531,6 @@ Result<PolicyResult> Simulation::Run() {
             by_id_.emplace(tj.job.id, e.index);
             ++r_.jobs;
             if (t >= 0) ++tenant_jobs_[static_cast<std::size_t>(t)];
-            window_integral_ = alloc_integral_;
-            window_end_ = now;
             changed = true;
           } else {
             ++r_.jobs_rejected;
@@ -664,6 +674,21 @@ Result<PolicyResult> Simulation::Run() {
                         ? used / span / (static_cast<double>(u.accelerators) * kMilliPerAccelerator)
                         : 0;
     r_.sites.push_back(u);
+  }
+  for (std::size_t p = 0; p < s_.pools.size(); ++p) {
+    const model::Pool& pool = s_.pools[p];
+    PoolUsage u;
+    u.id = pool.id;
+    u.site = pool.site;
+    u.accelerator = pool.accelerator;
+    u.accelerators = pool.accelerators();
+    u.edge = s_.sites[static_cast<std::size_t>(pool.site_index)].edge;
+    const double cap = static_cast<double>(u.accelerators) * kMilliPerAccelerator;
+    u.utilization = span > 0 && cap > 0 ? pool_integral_[p] / span / cap : 0;
+    u.utilization_window =
+        window > 0 && cap > 0 ? pool_window_integral_[p] / window / cap : u.utilization;
+    u.stranded_accelerator_hours = stranded_pool_[p] / kMilliPerAccelerator / 3600.0;
+    r_.pools.push_back(std::move(u));
   }
   r_.scheduler_cpu_s = sched_cpu_;
   r_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

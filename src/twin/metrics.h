@@ -33,6 +33,19 @@ struct SiteUsage {
   double gpu_hours = 0;
 };
 
+struct PoolUsage {
+  std::string id;
+  std::string site;
+  std::string accelerator;  // model
+  long long accelerators = 0;
+  bool edge = false;              // its site is an edge site
+  double utilization = 0;         // mean allocated fraction over the run (0..1)
+  double utilization_window = 0;  // the same over the arrival window
+  // Accelerator-hours free on up nodes while at least one job waited: capacity
+  // that the waiting work could not (or did not) use. See docs/twin.md.
+  double stranded_accelerator_hours = 0;
+};
+
 // A time series sampled every `PolicyResult::sample_interval_s` from the start.
 struct Series {
   std::string name;
@@ -69,6 +82,7 @@ struct PolicyResult {
   double jain_index = 0;                 // fairness of share / entitlement over tenants with demand
   std::vector<TenantUsage> tenants;
   std::vector<SiteUsage> sites;
+  std::vector<PoolUsage> pools;
   double scheduler_cpu_s = 0;  // CPU time inside the scheduler
   std::size_t decisions = 0;
   std::size_t cycles = 0;
