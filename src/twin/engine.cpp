@@ -66,6 +66,7 @@ struct JobRun {
   std::uint32_t generation = 0;
   bool running = false;
   bool done = false;
+  bool submitted = false;                                // accepted by the scheduler
   Milli milli = 0;                                       // allocated while running
   std::vector<std::pair<std::uint32_t, Milli>> by_pool;  // allocation per pool while running
 };
@@ -169,7 +170,11 @@ class Simulation {
   double window_integral_ = 0;
   Time window_end_ = 0;
   std::vector<double> pool_window_integral_;  // pool_integral_ at the last arrival
-  std::vector<double> stranded_pool_;         // free milli on up nodes x s, while jobs waited
+  std::vector<double> stranded_pool_;  // free milli on up nodes x s, while jobs waited for room
+  // Whether, at the last sample, some job waited for capacity (not for a
+  // grant or a quota limit, which free accelerators cannot help).
+  bool capacity_waiting_ = false;
+  void UpdateCapacityWaiting();
   std::size_t done_ = 0;
   Time last_arrival_ = std::numeric_limits<Time>::min();
   std::size_t pending_repairs_ = 0;  // site-up and node-up events still to come
@@ -198,7 +203,7 @@ void Simulation::Accumulate(Time now) {
   alloc_integral_ += static_cast<double>(alloc_total_) * dt;
   for (std::size_t p = 0; p < alloc_pool_.size(); ++p)
     pool_integral_[p] += static_cast<double>(alloc_pool_[p]) * dt;
-  if (sched_.pending_count() > 0) {
+  if (capacity_waiting_) {
     for (std::size_t p = 0; p < stranded_pool_.size(); ++p)
       stranded_pool_[p] += static_cast<double>(sched_.grid().pool(p).available_free_milli) * dt;
   }
@@ -332,8 +337,29 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
   if (o_.on_cycle) o_.on_cycle(now, plan, sched_);
 }
 
+void Simulation::UpdateCapacityWaiting() {
+  capacity_waiting_ = false;
+  for (std::uint32_t j = 0; j < runs_.size() && !capacity_waiting_; ++j) {
+    const JobRun& run = runs_[j];
+    if (!run.submitted || run.done || run.running) continue;
+    auto view = sched_.Job(w_.jobs[j].job.id);
+    if (!view.ok()) continue;
+    switch (view->reason.code) {
+      case sched::WaitCode::kBorrowLimit:
+      case sched::WaitCode::kLenderProtected:
+      case sched::WaitCode::kGrantSpent:
+      case sched::WaitCode::kGrantInactive:
+      case sched::WaitCode::kNoCandidatePool:
+        break;  // free accelerators would not start it
+      default:
+        capacity_waiting_ = true;
+    }
+  }
+}
+
 void Simulation::Sample(Time t) {
   Accumulate(t);
+  UpdateCapacityWaiting();
   const double span = static_cast<double>(t - last_sample_);
   const double capacity = static_cast<double>(s_.TotalAccelerators()) * kMilliPerAccelerator;
   auto mean_since = [&](double now_integral, double then_integral, double cap) {
@@ -529,6 +555,7 @@ Result<PolicyResult> Simulation::Run() {
           Status st = sched_.Submit(tj.job);
           if (st.ok()) {
             by_id_.emplace(tj.job.id, e.index);
+            runs_[e.index].submitted = true;
             ++r_.jobs;
             if (t >= 0) ++tenant_jobs_[static_cast<std::size_t>(t)];
             changed = true;
