@@ -171,9 +171,11 @@ class Simulation {
   Time window_end_ = 0;
   std::vector<double> pool_window_integral_;  // pool_integral_ at the last arrival
   std::vector<double> stranded_pool_;  // free milli on up nodes x s, while jobs waited for room
-  // Whether, at the last sample, some job waited for capacity (not for a
-  // grant or a quota limit, which free accelerators cannot help).
+  // Whether, after the last check (a cycle, at most once per sample
+  // interval), some job waited for room (not for a grant or a quota limit,
+  // which free accelerators cannot help).
   bool capacity_waiting_ = false;
+  Time next_capacity_check_ = std::numeric_limits<Time>::min();
   void UpdateCapacityWaiting();
   std::size_t done_ = 0;
   Time last_arrival_ = std::numeric_limits<Time>::min();
@@ -359,7 +361,6 @@ void Simulation::UpdateCapacityWaiting() {
 
 void Simulation::Sample(Time t) {
   Accumulate(t);
-  UpdateCapacityWaiting();
   const double span = static_cast<double>(t - last_sample_);
   const double capacity = static_cast<double>(s_.TotalAccelerators()) * kMilliPerAccelerator;
   auto mean_since = [&](double now_integral, double then_integral, double cap) {
@@ -587,6 +588,11 @@ Result<PolicyResult> Simulation::Run() {
         ++r_.cycles;
         last_cycle = now;
         ApplyDecisions(cycle, now);
+        // Whether jobs wait for room, asked at most once per sample interval.
+        if (now >= next_capacity_check_) {
+          UpdateCapacityWaiting();
+          next_capacity_check_ = now + o_.sample_interval_s;
+        }
       }
     }
     if (o_.progress && total > 0 && done_ - last_progress >= total / 200 + 1) {

@@ -71,6 +71,41 @@ TEST(TwinEngine, HandComputedFifo) {
   }
   ASSERT_EQ(r->utilization_total.values.size(), 4u);  // samples at 50, 100, 150, 200
   EXPECT_NEAR(r->utilization_total.values[0], 0.8, 1e-9);
+  // Stranded: while b waits for room (0..100 s), south's 8 L4 are free but
+  // b takes only B200: 8 x 100 s. The north pool is full meanwhile, and
+  // nothing waits after 100 s.
+  ASSERT_EQ(r->pools.size(), 2u);
+  for (const auto& p : r->pools) {
+    if (p.id == "south-l4") {
+      EXPECT_NEAR(p.stranded_accelerator_hours, 8.0 * 100 / 3600, 1e-9);
+      EXPECT_DOUBLE_EQ(p.utilization, 0);
+    } else {
+      EXPECT_DOUBLE_EQ(p.stranded_accelerator_hours, 0);
+      EXPECT_NEAR(p.utilization, 1.0, 1e-9);
+      EXPECT_NEAR(p.utilization_window, 1.0, 1e-9);
+    }
+  }
+}
+
+// A job waiting for a grant strands nothing: free accelerators cannot start it.
+TEST(TwinEngine, JobsWaitingForAGrantStrandNothing) {
+  model::Scenario s = Load("small.toml");
+  for (auto& t : s.tenants) {
+    if (t.id == "research") {
+      t.grants = {{"later", 100, s.epoch + 86400, s.epoch + 2 * 86400, ""}};
+    }
+  }
+  ASSERT_TRUE(s.Resolve().ok());
+  Workload w;
+  w.jobs = {Job("early", "research", 8, s.epoch, 100)};
+  TwinOptions o = Fifo();
+  o.end = s.epoch + 3600;
+  auto r = Simulate(s, w, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->jobs_finished, 0u);
+  ASSERT_EQ(r->unfinished_by_reason.size(), 1u);
+  EXPECT_EQ(r->unfinished_by_reason[0].first, "grant_inactive");
+  for (const auto& p : r->pools) EXPECT_DOUBLE_EQ(p.stranded_accelerator_hours, 0) << p.id;
 }
 
 // A site outage requeues the job running there; it restarts after the repair
