@@ -75,7 +75,7 @@ QueueEntry JobTable::EntryOf(std::uint32_t idx) const {
           j.Remaining(),
           j.spec.deadline,
           j.attained_gpu_s,
-          j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX,
+          j.part_sets.size() == 1 ? j.part_sets[0] : (j.part_sets[0] | kMultiPartSet),
           j.spec.accelerators,
           static_cast<std::int32_t>(j.spec.accelerator_milli),
           j.spec.accelerators_per_node};
@@ -271,8 +271,7 @@ void JobTable::ParkFor(std::uint32_t idx, const WaitReason& r) {
   if (quota_bound && r.quota_class >= 0) {
     Park(idx, SchedJob::Park::kByClass, static_cast<std::uint32_t>(r.quota_class));
   } else {
-    const std::uint32_t set = hot_[idx].part_set;
-    Park(idx, SchedJob::Park::kBySet, set != UINT32_MAX ? set : jobs_[idx].part_sets[0]);
+    Park(idx, SchedJob::Park::kBySet, hot_[idx].part_set & ~kMultiPartSet);
   }
 }
 
