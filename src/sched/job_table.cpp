@@ -19,7 +19,7 @@ JobTable::JobTable(std::size_t pools, std::size_t quota_classes, std::size_t nod
       pool_version_(pools, 0) {}
 
 std::uint32_t JobTable::Find(std::string_view id) const {
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   return it == by_id_.end() ? kNoJob : it->second;
 }
 

@@ -556,9 +556,14 @@ Status Scheduler::Submit(model::Job job) {
 }
 
 Status Scheduler::Cancel(std::string_view id, model::Time now) {
-  Impl& impl = *impl_;
-  const std::uint32_t idx = impl.table.Find(id);
+  const std::uint32_t idx = impl_->table.Find(id);
   if (idx == kNoJob) return UnknownJob(id);
+  CancelJob(idx, now);
+  return Status::Ok();
+}
+
+void Scheduler::CancelJob(std::uint32_t idx, model::Time now) {
+  Impl& impl = *impl_;
   SchedJob& j = impl.table.job(idx);
   impl.AdvanceTo(now);
   if (j.state == JobState::kRunning) {
@@ -568,7 +573,6 @@ Status Scheduler::Cancel(std::string_view id, model::Time now) {
     impl.table.RemovePending(idx);
   }
   impl.table.Remove(idx);
-  return Status::Ok();
 }
 
 Status Scheduler::Finish(std::string_view id, model::Time now) {
@@ -577,7 +581,8 @@ Status Scheduler::Finish(std::string_view id, model::Time now) {
   if (impl_->table.job(idx).state != JobState::kRunning) {
     return FailedPrecondition("job '" + std::string(id) + "' is not running");
   }
-  return Cancel(id, now);
+  CancelJob(idx, now);  // one id lookup, not two
+  return Status::Ok();
 }
 
 Status Scheduler::Fail(std::string_view id, model::Time now) { return Finish(id, now); }

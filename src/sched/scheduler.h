@@ -153,6 +153,8 @@ class Scheduler {
  private:
   struct Impl;
   Scheduler(const model::Scenario& scenario, SchedulerConfig config);
+  // Cancel of the job at internal index `idx` (known to exist).
+  void CancelJob(std::uint32_t idx, model::Time now);
 
   const model::Scenario& scenario_;
   SchedulerConfig config_;
