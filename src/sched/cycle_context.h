@@ -86,6 +86,9 @@ struct Reservation {
 // The outcome of one attempt to start a job now (Scheduler::Impl::TryStart).
 struct Attempt {
   bool started = false;
+  // Failed at the first part, before anything was allocated: the attempt
+  // changed nothing, and an identical job would fail alike.
+  bool failed_at_first_part = false;
   WaitReason reason;
   std::vector<std::uint32_t> capacity_pools;  // passed every check but capacity
   std::vector<std::uint32_t>

@@ -19,7 +19,7 @@ JobTable::JobTable(std::size_t pools, std::size_t quota_classes, std::size_t nod
       pool_version_(pools, 0) {}
 
 std::uint32_t JobTable::Find(std::string_view id) const {
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   return it == by_id_.end() ? kNoJob : it->second;
 }
 
@@ -75,7 +75,7 @@ QueueEntry JobTable::EntryOf(std::uint32_t idx) const {
           j.Remaining(),
           j.spec.deadline,
           j.attained_gpu_s,
-          j.part_sets.size() == 1 ? j.part_sets[0] : UINT32_MAX,
+          j.part_sets.size() == 1 ? j.part_sets[0] : (j.part_sets[0] | kMultiPartSet),
           j.spec.accelerators,
           static_cast<std::int32_t>(j.spec.accelerator_milli),
           j.spec.accelerators_per_node};
@@ -271,8 +271,7 @@ void JobTable::ParkFor(std::uint32_t idx, const WaitReason& r) {
   if (quota_bound && r.quota_class >= 0) {
     Park(idx, SchedJob::Park::kByClass, static_cast<std::uint32_t>(r.quota_class));
   } else {
-    const std::uint32_t set = hot_[idx].part_set;
-    Park(idx, SchedJob::Park::kBySet, set != UINT32_MAX ? set : jobs_[idx].part_sets[0]);
+    Park(idx, SchedJob::Park::kBySet, hot_[idx].part_set & ~kMultiPartSet);
   }
 }
 

@@ -22,6 +22,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -144,7 +145,12 @@ class JobTable {
   std::vector<ParkSlot> parking_;
   std::vector<WaitReason> reasons_;
   std::vector<std::uint32_t> free_slots_;
-  std::unordered_map<std::string, std::uint32_t> by_id_;
+  // Transparent: looked up by string_view without building a string.
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, std::uint32_t, IdHash, std::equal_to<>> by_id_;
   std::uint64_t next_seq_ = 0;
   std::vector<std::uint32_t> pending_;  // internal job indexes
   std::size_t running_count_ = 0;

@@ -18,6 +18,8 @@
 
 namespace sovgrid::sched {
 
+inline constexpr std::uint32_t kMultiPartSet = 0x80000000u;
+
 struct QueueEntry {
   std::uint32_t job = 0;  // the scheduler's internal job index
   std::uint64_t seq = 0;  // submission sequence, unique
@@ -30,7 +32,8 @@ struct QueueEntry {
   double attained_gpu_s = 0;        // accelerator-seconds received so far
   // The request, copied here so that a cycle can skip a job identical to one
   // that just failed without touching the job itself.
-  std::uint32_t part_set = 0;  // candidate set; UINT32_MAX for multi-part jobs
+  // Candidate set; for multi-part jobs, the first part's set | kMultiPartSet.
+  std::uint32_t part_set = 0;
   std::int32_t accelerators = 0;
   std::int32_t milli = 0;
   std::int32_t per_node = 0;

@@ -72,20 +72,76 @@ struct EquivalenceKey {
   Duration remaining;
   bool operator==(const EquivalenceKey&) const = default;
 };
-struct EquivalenceHash {
-  std::size_t operator()(const EquivalenceKey& k) const {
-    std::size_t h = std::hash<std::int64_t>()(k.tenant);
-    auto mix = [&h](std::int64_t v) {
-      h ^= std::hash<std::int64_t>()(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-    };
-    mix(k.set);
-    mix(k.accelerators);
-    mix(k.milli);
-    mix(k.per_node);
-    mix(k.priority);
-    mix(k.remaining);
-    return h;
+// Per cycle: failures by equivalence key. Open addressing with a generation
+// per slot, so that clearing (every cycle, and after every preemption or
+// reservation) costs nothing; lookups touch one or two cache lines.
+class FailureCache {
+ public:
+  const WaitReason* Find(const EquivalenceKey& k) const {
+    if (slots_.empty()) return nullptr;
+    for (std::size_t i = Hash(k) & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.gen != gen_) return nullptr;
+      if (s.key == k) return &s.reason;
+    }
   }
+  // Keeps an existing entry (as std::unordered_map::emplace).
+  void Insert(const EquivalenceKey& k, const WaitReason& r) {
+    if ((size_ + 1) * 2 > slots_.size()) Grow();
+    for (std::size_t i = Hash(k) & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.gen != gen_) {
+        s = {gen_, k, r};
+        ++size_;
+        return;
+      }
+      if (s.key == k) return;
+    }
+  }
+  void Clear() {
+    size_ = 0;
+    if (++gen_ == 0) {  // wrapped: no slot may look current
+      for (Slot& s : slots_) s.gen = 0;
+      gen_ = 1;
+    }
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t gen = 0;
+    EquivalenceKey key{};
+    WaitReason reason;
+  };
+  static std::size_t Hash(const EquivalenceKey& k) {
+    auto mix = [](std::uint64_t h, std::uint64_t v) {
+      h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      return h * 0xff51afd7ed558ccdULL;
+    };
+    std::uint64_t h = static_cast<std::uint64_t>(static_cast<std::uint32_t>(k.tenant));
+    h = mix(h, k.set);
+    h = mix(h, static_cast<std::uint32_t>(k.accelerators));
+    h = mix(h, static_cast<std::uint32_t>(k.milli));
+    h = mix(h, static_cast<std::uint32_t>(k.per_node));
+    h = mix(h, static_cast<std::uint32_t>(k.priority));
+    h = mix(h, static_cast<std::uint64_t>(k.remaining));
+    return static_cast<std::size_t>(h ^ (h >> 32));
+  }
+  void Grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 256 : old.size() * 2, Slot{});
+    mask_ = slots_.size() - 1;
+    const std::uint32_t gen = gen_;
+    gen_ = 1;
+    size_ = 0;
+    for (const Slot& s : old) {
+      if (s.gen == gen) Insert(s.key, s.reason);
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+  std::uint32_t gen_ = 1;
 };
 
 Status UnknownJob(std::string_view id) { return NotFound("unknown job '" + std::string(id) + "'"); }
@@ -114,7 +170,7 @@ struct Scheduler::Impl final : public TenantShares {
   // Per cycle: failures of requests identical to later ones. Valid because
   // within a cycle capacity only shrinks, except through preemption and
   // reservations, which clear it.
-  std::unordered_map<EquivalenceKey, WaitReason, EquivalenceHash> failed;
+  FailureCache failed;
   std::vector<Decision> carried;  // requeues from events between cycles
   Time last_now = std::numeric_limits<Time>::min();
 
@@ -209,6 +265,7 @@ struct Scheduler::Impl final : public TenantShares {
     SchedJob& j = table.job(idx);
     Attempt& at = attempt;
     at.started = false;
+    at.failed_at_first_part = false;
     at.capacity_pools.clear();
     at.reclaim_pools.clear();
     at.quota_failed = false;
@@ -230,6 +287,7 @@ struct Scheduler::Impl final : public TenantShares {
       const CandidateSet& set = admission.set(set_id);
       if (set.pools.empty()) {
         rollback();
+        at.failed_at_first_part = placed.empty();
         at.reason = set.rejections;
         at.reason.code = WaitCode::kNoCandidatePool;
         return at;
@@ -273,6 +331,7 @@ struct Scheduler::Impl final : public TenantShares {
       } else if (best_pool < 0 ||
                  !placement.SelectNodes(static_cast<std::size_t>(best_pool), best_shape, &parts)) {
         rollback();
+        at.failed_at_first_part = placed.empty();
         if (at.reason.code == WaitCode::kNoCapacity && !at.capacity_pools.empty()) {
           at.reason.tenant = -1;
         }
@@ -298,7 +357,7 @@ struct Scheduler::Impl final : public TenantShares {
   // Forgets what the previous cycle learnt.
   void BeginCycle() {
     placement.BeginCycle();
-    failed.clear();
+    failed.Clear();
     preemption.BeginCycle();
     backfill.BeginCycle();
     std::fill(ctx.pool_blocked_by.begin(), ctx.pool_blocked_by.end(), kNoJob);
@@ -329,15 +388,18 @@ struct Scheduler::Impl final : public TenantShares {
                              e.per_node,
                              e.priority,
                              backfill.FitsBefore(e.remaining_s, now)};
-    const bool cacheable = e.part_set != UINT32_MAX;
-    if (cacheable) {
-      if (auto it = failed.find(key); it != failed.end()) {
-        table.reason(idx) = it->second;
-        ++result->stats.equivalence_hits;
-        table.ParkFor(idx, it->second);
-        return;
-      }
+    // Multi-part jobs (their key's set carries kMultiPartSet, so they match
+    // only each other) are cached only when they failed at the first part:
+    // such an attempt changed nothing, and neither preemption nor a
+    // reservation is tried for them.
+    if (const WaitReason* hit = failed.Find(key)) {
+      table.reason(idx) = *hit;
+      ++((e.part_set & kMultiPartSet) != 0 ? result->stats.multi_part_hits
+                                           : result->stats.equivalence_hits);
+      table.ParkFor(idx, *hit);
+      return;
     }
+    const bool multi_part = (e.part_set & kMultiPartSet) != 0;
     SchedJob& j = table.job(idx);
 
     // Filter, score, place (with backfill into reserved nodes).
@@ -356,7 +418,7 @@ struct Scheduler::Impl final : public TenantShares {
               {Decision::Kind::kPreempt, table.job(v).spec.id, {}, {}, 0, why});
           ++result->stats.preempted;
         }
-        failed.clear();  // freed capacity invalidates cached failures
+        failed.Clear();  // freed capacity invalidates cached failures
         TryStart(idx, backfill.any());
         assert(at.started && "preemption freed capacity the job could not use");
       }
@@ -386,7 +448,7 @@ struct Scheduler::Impl final : public TenantShares {
       if (backfill.Reserve(idx, j, at.capacity_pools, &reserve)) {
         result->decisions.push_back(std::move(reserve));
         ++result->stats.reserved;
-        failed.clear();
+        failed.Clear();
         return;
       }
     }
@@ -395,9 +457,9 @@ struct Scheduler::Impl final : public TenantShares {
       for (std::uint32_t p : at.capacity_pools) {
         if (ctx.pool_blocked_by[p] == kNoJob) ctx.pool_blocked_by[p] = idx;
       }
-      failed.clear();
+      failed.Clear();
     }
-    if (cacheable) failed.emplace(key, at.reason);
+    if (!multi_part || at.failed_at_first_part) failed.Insert(key, at.reason);
     // Park until something that could help it happens. Blockers of a strict
     // queue stay active: they hold later jobs back.
     if (!(capacity_blocked && !config.backfill)) table.ParkFor(idx, at.reason);
@@ -494,9 +556,14 @@ Status Scheduler::Submit(model::Job job) {
 }
 
 Status Scheduler::Cancel(std::string_view id, model::Time now) {
-  Impl& impl = *impl_;
-  const std::uint32_t idx = impl.table.Find(id);
+  const std::uint32_t idx = impl_->table.Find(id);
   if (idx == kNoJob) return UnknownJob(id);
+  CancelJob(idx, now);
+  return Status::Ok();
+}
+
+void Scheduler::CancelJob(std::uint32_t idx, model::Time now) {
+  Impl& impl = *impl_;
   SchedJob& j = impl.table.job(idx);
   impl.AdvanceTo(now);
   if (j.state == JobState::kRunning) {
@@ -506,7 +573,6 @@ Status Scheduler::Cancel(std::string_view id, model::Time now) {
     impl.table.RemovePending(idx);
   }
   impl.table.Remove(idx);
-  return Status::Ok();
 }
 
 Status Scheduler::Finish(std::string_view id, model::Time now) {
@@ -515,7 +581,8 @@ Status Scheduler::Finish(std::string_view id, model::Time now) {
   if (impl_->table.job(idx).state != JobState::kRunning) {
     return FailedPrecondition("job '" + std::string(id) + "' is not running");
   }
-  return Cancel(id, now);
+  CancelJob(idx, now);  // one id lookup, not two
+  return Status::Ok();
 }
 
 Status Scheduler::Fail(std::string_view id, model::Time now) { return Finish(id, now); }
@@ -580,7 +647,7 @@ Status Scheduler::Adopt(model::Job job, const std::vector<NodeAssignment>& assig
     impl.Register(j, p, std::move(parts));
   }
   impl.table.MarkRunning(idx, started_at);
-  impl.failed.clear();  // the grid changed under cached failures
+  impl.failed.Clear();  // the grid changed under cached failures
   // Queue orders read tenants' shares afresh at the start of every cycle.
   return Status::Ok();
 }

@@ -80,6 +80,9 @@ struct CycleStats {
   std::size_t preempted = 0;
   std::size_t reserved = 0;
   std::size_t equivalence_hits = 0;  // jobs skipped because an identical one just failed
+  // The same for multi-part jobs (services with replicas) identical to one
+  // that failed at its first part; counted apart from equivalence_hits.
+  std::size_t multi_part_hits = 0;
 };
 
 struct CycleResult {
@@ -150,6 +153,8 @@ class Scheduler {
  private:
   struct Impl;
   Scheduler(const model::Scenario& scenario, SchedulerConfig config);
+  // Cancel of the job at internal index `idx` (known to exist).
+  void CancelJob(std::uint32_t idx, model::Time now);
 
   const model::Scenario& scenario_;
   SchedulerConfig config_;
