@@ -25,6 +25,7 @@
 
 #include "testing/daemon.h"
 #include "testing/postgres_server.h"
+#include "testing/run_command.h"
 
 namespace sovgrid {
 namespace {
@@ -250,6 +251,18 @@ TEST_F(ServeHaTest, OneLeaderFollowersForwardAndAnswerCluster) {
   auto ready = c.Get("/readyz");
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 200) << ready->body;
+  // The CLI takes a list of daemons and tries the next when one cannot be reached.
+  const auto cli = testing::RunCommand(
+      "SOVGRID_SERVER=http://127.0.0.1:1,http://127.0.0.1:" + std::to_string(ports_[follower]) +
+      " SOVGRID_TOKEN=" + admin_ + " " + kBinary + " job via-follower --json");
+  EXPECT_EQ(cli.exit_code, 0) << cli.out << cli.err;
+  EXPECT_NE(cli.out.find("via-follower"), std::string::npos) << cli.out << cli.err;
+  const auto none = testing::RunCommand(
+      "SOVGRID_SERVER=http://127.0.0.1:1,http://127.0.0.1:2 "
+      "SOVGRID_TOKEN=" +
+      admin_ + " " + kBinary + " jobs");
+  EXPECT_EQ(none.exit_code, 3) << none.err;
+  EXPECT_NE(none.err.find("127.0.0.1:2"), std::string::npos) << none.err;
 }
 
 TEST_F(ServeHaTest, AFollowerLeadsWithinFiveSecondsOfALeaderSigkill) {
