@@ -62,6 +62,7 @@ ClusterView ClusterFront::view() {
 void ClusterFront::set_self(std::string self) {
   std::lock_guard lock(mu_);
   self_ = std::move(self);
+  if (term_ != nullptr) leader_ = self_;
 }
 
 std::optional<Response> ClusterFront::Precheck(const Request& request) {
