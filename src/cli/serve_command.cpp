@@ -439,6 +439,8 @@ int Run(const Options& o) {
               if (held != r->epoch && front->term() != nullptr)
                 step_down("a new epoch", self, r->epoch);
               held = r->epoch;
+              std::cout << "sovgrid serve: took the lease at epoch " << held
+                        << "; opening the control plane from the store" << std::endl;
               // Lead: a fenced store and a ControlPlane opened from it, as a restart does.
               auto term = std::make_shared<server::LeaderTerm>();
               term->epoch = held;

@@ -739,7 +739,7 @@ class PostgresStore final : public Store {
   Status Begin() {
     if (Status s = writer_->Ensure(); !s.ok()) return s;
     Res r = writer_->Simple("BEGIN");
-    if (r.ok()) return Status::Ok();
+    if (r.ok()) return CheckFence();
     // A connection lost since the last call (a server restart): nothing was
     // written yet, so once more on a fresh one.
     if (!writer_->Lost() || !writer_->Ensure().ok())

@@ -70,7 +70,7 @@ class ServeHaTest : public ::testing::Test {
       if (std::getline(in, t) && !t.empty()) admin_ = t;
     }
     ASSERT_FALSE(admin_.empty());
-    ASSERT_GE(WaitLeader({}, 10), 0);
+    ASSERT_GE(WaitLeader({}, 10), 0) << Logs();
   }
   void TearDown() override {
     for (auto& d : daemons_) {
@@ -129,6 +129,13 @@ class ServeHaTest : public ::testing::Test {
     std::set<std::string> acked;
     std::vector<std::thread> threads;
     std::atomic<int> failures{0};
+    // A failed assertion returns early: the clients stop before the daemons do.
+    ~Burst() {
+      stop = true;
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
   };
   void StartBurst(Burst* b, std::set<int> avoid = {}) {
     for (int c = 0; c < kDaemons; ++c) {
@@ -169,7 +176,9 @@ class ServeHaTest : public ::testing::Test {
   }
   static void StopBurst(Burst* b) {
     b->stop = true;
-    for (auto& t : b->threads) t.join();
+    for (auto& t : b->threads) {
+      if (t.joinable()) t.join();
+    }
   }
 
   // Every acknowledged job exactly once; no accelerator of a pool counted
@@ -293,11 +302,52 @@ TEST_F(ServeHaTest, APausedLeaderIsFencedAndStepsDownWithoutWriting) {
   StartBurst(&b, {leader});
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   ASSERT_EQ(::kill(daemons_[leader]->pid(), SIGSTOP), 0);
+  // Submissions sent to the paused leader itself: handled when it wakes up,
+  // by its old term (its write then fenced) or after it stepped down
+  // (forwarded to the new leader).
+  std::vector<std::pair<std::string, int>> to_paused(4);
+  std::vector<std::thread> paused_clients;
+  struct Joiner {
+    std::vector<std::thread>* threads;
+    ~Joiner() {
+      for (auto& t : *threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } joiner{&paused_clients};
+  for (int i = 0; i < 4; ++i) {
+    paused_clients.emplace_back([&, i] {
+      to_paused[i].first = "paused-" + std::to_string(i);
+      httplib::Client c("127.0.0.1", ports_[leader]);
+      c.set_read_timeout(20, 0);
+      auto r = c.Post("/v1/jobs", {{"Authorization", "Bearer " + admin_}},
+                      json({{"id", to_paused[i].first},
+                            {"tenant", "startup"},
+                            {"accelerators", 1},
+                            {"runtime_s", 100000}})
+                          .dump(),
+                      "application/json");
+      to_paused[i].second = r ? r->status : 0;
+    });
+  }
   const int next = WaitLeader({leader}, 8);
   ASSERT_GE(next, 0) << Logs();
   const int epoch = Cluster(ports_[next]).value("epoch", 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   ASSERT_EQ(::kill(daemons_[leader]->pid(), SIGCONT), 0);
+  for (auto& t : paused_clients) {
+    if (t.joinable()) t.join();
+  }
+  for (const auto& [id, status] : to_paused) {
+    // Acknowledged: it is there; refused (503): nothing was committed.
+    EXPECT_TRUE(status == 201 || status == 503) << id << ": " << status;
+    httplib::Client c("127.0.0.1", ports_[next]);
+    auto r = c.Get("/v1/jobs/" + id, {{"Authorization", "Bearer " + admin_}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status == 201 ? 200 : 404) << id << " answered " << status;
+    if (status == 201) b.acked.insert(id);
+    std::cout << id << " sent to the paused leader: " << status << "\n";
+  }
   // The old leader finds it is no longer the leader, and says so.
   json c;
   for (int i = 0; i < 100; ++i) {
@@ -325,7 +375,12 @@ TEST_F(ServeHaTest, DaemonsReconnectAfterAPostgresRestartUnderLoad) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   ASSERT_TRUE(pg_->Restart().ok());
   const int leader = WaitLeader({}, 15);
-  ASSERT_GE(leader, 0) << Logs();
+  if (leader < 0) StopBurst(&b);
+  ASSERT_GE(leader, 0) << Logs() << "lease: "
+                       << pg_->Query(
+                                 "SELECT holder || ' ' || epoch || ' ' || expires_at || ' ' || "
+                                 "now() FROM lease")
+                              .value_or("?");
   // Submissions succeed again.
   std::size_t before = 0;
   {
