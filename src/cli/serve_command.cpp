@@ -419,16 +419,17 @@ int Run(const Options& o) {
       while (!stopping) {
         lock.unlock();
         const std::int64_t t0 = mono_ns();
-        if (auto t = front->term(); t != nullptr && t->fence->lost) {
+        bool renew_now = false;  // just started leading: renew at once (the restore took time)
+        if (auto t = front->term(); t != nullptr && t->fence->lost)
           step_down("fenced: another daemon leads", "", t->epoch);
-        } else if (t != nullptr && t0 >= valid_until_ns) {
-          step_down("the lease was not renewed within its ttl", "", t->epoch);
-        }
         auto r = lease->TakeOrRenew(holder, self, held, ttl_ms);
         if (!r.ok()) {
           if (r.status().message() != last_error)
             std::cerr << "sovgrid serve: lease: " << r.status().message() << std::endl;
           last_error = r.status().message();
+          // Not renewed within the ttl by this daemon's own clock: another may lead by now.
+          if (auto t = front->term(); t != nullptr && t0 >= valid_until_ns)
+            step_down("the lease was not renewed within its ttl", "", t->epoch);
         } else {
           if (!last_error.empty())
             std::cerr << "sovgrid serve: lease: answering again" << std::endl;
@@ -474,6 +475,7 @@ int Run(const Options& o) {
               if (s.ok()) {
                 front->Lead(std::move(term));
                 std::cout << "sovgrid serve: leader at epoch " << held << std::endl;
+                renew_now = true;
               } else {
                 // Still holding the lease: the next round tries again.
                 std::cerr << "sovgrid serve: cannot lead at epoch " << held << ": " << s.message()
@@ -487,8 +489,9 @@ int Run(const Options& o) {
           }
         }
         lock.lock();
-        cv.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(ttl_ms / 3, 50)),
-                    [&] { return stopping; });
+        if (!renew_now)
+          cv.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(ttl_ms / 3, 50)),
+                      [&] { return stopping; });
       }
       lock.unlock();
       // A clean stop hands the lease on at once.
