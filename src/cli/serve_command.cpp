@@ -352,17 +352,13 @@ int Run(const Options& o) {
     std::cerr << "error: " << bound.status().message() << "\n";
     return 1;
   }
-  std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
-            << " accelerators), " << o.backend << " execution, data in "
-            << (store::IsPostgresUri(o.store) ? store::RedactPostgresUri(o.store) : o.data_dir)
-            << ", listening on " << (o.http.tls_cert.empty() ? "http" : "https") << "://" << host
-            << ":" << *bound << std::endl;
   const std::string self = o.advertise.empty() ? host + ":" + std::to_string(*bound) : o.advertise;
   front->set_self(self);
 
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
+  std::atomic<bool> first_round{false};  // the lease loop's first round is done
   // While leading on PostgreSQL: the monotonic time until which the lease is
   // ours (the last successful renewal's start + ttl); no tick after it.
   std::atomic<std::int64_t> valid_until_ns{0};
@@ -488,6 +484,7 @@ int Run(const Options& o) {
             front->Follow(r->live ? r->address : "", r->epoch);
           }
         }
+        first_round = true;
         lock.lock();
         if (!renew_now)
           cv.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(ttl_ms / 3, 50)),
@@ -501,6 +498,16 @@ int Run(const Options& o) {
       }
     });
   }
+  // With PostgreSQL the daemon says it listens once it knows its role (the
+  // first round of the lease, a restore included when it leads), so that a
+  // lone daemon answers like a SQLite one from its first request.
+  for (int i = 0; ha && !first_round && i < 3000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
+            << " accelerators), " << o.backend << " execution, data in "
+            << (store::IsPostgresUri(o.store) ? store::RedactPostgresUri(o.store) : o.data_dir)
+            << ", listening on " << (o.http.tls_cert.empty() ? "http" : "https") << "://" << host
+            << ":" << *bound << std::endl;
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);

@@ -144,7 +144,7 @@ TEST_F(PostgresStoreTest, TheLeaseHasOneHolderAndANewEpochOnEachTakeover) {
   auto b = OpenPostgresLease(uri_, 1000);
   ASSERT_TRUE(a.ok()) << a.status().message();
   ASSERT_TRUE(b.ok()) << b.status().message();
-  auto first = (*a)->TakeOrRenew("A", "a:1", 0, 300);
+  auto first = (*a)->TakeOrRenew("A", "a:1", 0, 10000);
   ASSERT_TRUE(first.ok()) << first.status().message();
   EXPECT_TRUE(first->taken);
   EXPECT_EQ(first->holder, "A");
@@ -158,14 +158,14 @@ TEST_F(PostgresStoreTest, TheLeaseHasOneHolderAndANewEpochOnEachTakeover) {
   EXPECT_EQ(refused->holder, "A");
   EXPECT_EQ(refused->address, "a:1");
   EXPECT_TRUE(refused->live);
-  // A renews at the same epoch.
+  // A renews at the same epoch (for 300 ms now).
   auto renewed = (*a)->TakeOrRenew("A", "a:1", e1, 300);
   ASSERT_TRUE(renewed.ok());
   EXPECT_TRUE(renewed->taken);
   EXPECT_EQ(renewed->epoch, e1);
   // Once it expired, B takes it at the next epoch, and A cannot renew.
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  auto taken = (*b)->TakeOrRenew("B", "b:1", 0, 300);
+  auto taken = (*b)->TakeOrRenew("B", "b:1", 0, 10000);  // long: A's try below must find it live
   ASSERT_TRUE(taken.ok());
   EXPECT_TRUE(taken->taken);
   EXPECT_EQ(taken->epoch, e1 + 1);
