@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -12,6 +13,7 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "cli/table.h"
 #include "common/json_limits.h"
@@ -61,39 +63,72 @@ struct RawReply {
   std::string body;
 };
 
-RawReply Fetch(const Connection& c, const std::string& method, const std::string& path,
-               const std::string& body = {}) {
-  std::string server = c.server;
-  if (server.empty()) {
-    const char* env = std::getenv("SOVGRID_SERVER");
-    server = env != nullptr && *env != '\0' ? env : "http://127.0.0.1:8080";
-  }
-  static const std::regex kUrl(R"(^https?://[^/\s]+/?$)");
-  if (!std::regex_match(server, kUrl)) {
-    std::cerr << "error: --server: expected http://HOST:PORT, found '" << server << "'\n";
-    return {2, 0, {}};
-  }
+// One attempt at one server (a URL already checked).
+httplib::Result FetchOne(const Connection& c, std::string server, const std::string& token,
+                         const std::string& method, const std::string& path,
+                         const std::string& body) {
   if (server.back() == '/') server.pop_back();
-  auto token = Token(c);
-  if (!token.ok()) {
-    std::cerr << "error: " << token.status().message() << "\n";
-    return {2, 0, {}};
-  }
   httplib::Client client(server);
   client.set_connection_timeout(5, 0);
   client.set_tcp_nodelay(true);
   if (!c.ca_cert.empty()) client.set_ca_cert_path(c.ca_cert.c_str());
   client.set_read_timeout(60, 0);
   httplib::Headers headers;
-  if (!token->empty()) headers.emplace("Authorization", "Bearer " + *token);
-  httplib::Result r = method == "GET"      ? client.Get(path, headers)
-                      : method == "DELETE" ? client.Delete(path, headers)
-                                           : client.Post(path, headers, body, "application/json");
-  if (!r) {
-    std::cerr << "error: cannot reach " << server << ": " << httplib::to_string(r.error()) << "\n";
-    return {3, 0, {}};
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  return method == "GET"      ? client.Get(path, headers)
+         : method == "DELETE" ? client.Delete(path, headers)
+                              : client.Post(path, headers, body, "application/json");
+}
+
+// The daemon's answer. SOVGRID_SERVER (or --server) may name several daemons
+// of one control plane, comma-separated (docs/deployment.md): the next is
+// tried when one cannot be reached or answers that it has no leader.
+RawReply Fetch(const Connection& c, const std::string& method, const std::string& path,
+               const std::string& body = {}) {
+  std::string list = c.server;
+  if (list.empty()) {
+    const char* env = std::getenv("SOVGRID_SERVER");
+    list = env != nullptr && *env != '\0' ? env : "http://127.0.0.1:8080";
   }
-  return {0, r->status, r->body};
+  std::vector<std::string> servers;
+  for (std::size_t start = 0; start <= list.size();) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    std::string one = list.substr(start, comma - start);
+    while (!one.empty() && one.front() == ' ') one.erase(one.begin());
+    while (!one.empty() && one.back() == ' ') one.pop_back();
+    servers.push_back(one);
+    start = comma + 1;
+  }
+  static const std::regex kUrl(R"(^https?://[^/\s,]+/?$)");
+  for (const auto& server : servers) {
+    if (!std::regex_match(server, kUrl)) {
+      std::cerr << "error: --server: expected http://HOST:PORT[,http://HOST:PORT...], found '"
+                << server << "'\n";
+      return {2, 0, {}};
+    }
+  }
+  auto token = Token(c);
+  if (!token.ok()) {
+    std::cerr << "error: " << token.status().message() << "\n";
+    return {2, 0, {}};
+  }
+  std::string errors;
+  RawReply last{3, 0, {}};
+  for (const auto& server : servers) {
+    httplib::Result r = FetchOne(c, server, *token, method, path, body);
+    if (!r) {
+      errors += (errors.empty() ? "" : "; ") + server + ": " + httplib::to_string(r.error());
+      continue;
+    }
+    last = {0, r->status, r->body};
+    const bool no_leader =
+        r->status == 503 && (r->body.find("\"no_leader\"") != std::string::npos ||
+                             r->body.find("\"not_leader\"") != std::string::npos);
+    if (!no_leader) return last;
+  }
+  if (last.status != 0) return last;
+  std::cerr << "error: cannot reach " << errors << "\n";
+  return {3, 0, {}};
 }
 
 // Prints the server's error (message, field, every problem); exit code 1.
@@ -185,8 +220,10 @@ std::string Query(const std::vector<std::pair<std::string, std::string>>& params
 void AddClientCommands(CLI::App& app) {
   auto conn = std::make_shared<Connection>();
   auto add_connection = [conn](CLI::App* cmd) {
-    cmd->add_option("--server", conn->server,
-                    "Daemon URL (default: $SOVGRID_SERVER, else http://127.0.0.1:8080)");
+    cmd->add_option(
+        "--server", conn->server,
+        "Daemon URL, or several daemons of one control plane comma-separated, tried in turn "
+        "(default: $SOVGRID_SERVER, else http://127.0.0.1:8080)");
     cmd->add_option(
         "--token-file", conn->token_file,
         "File holding the token (default: $SOVGRID_TOKEN, else ~/.config/sovgrid/token)");

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include "backends/slurm_backend.h"
@@ -25,6 +27,7 @@
 #include "scenario/loader.h"
 #include "scenario/toml_limits.h"
 #include "server/api.h"
+#include "server/cluster.h"
 #include "server/control_plane.h"
 #include "server/http_server.h"
 #include "store/postgres_store.h"
@@ -43,6 +46,9 @@ struct Options {
   double speedup = 1;
   double kill_grace_s = 5;
   double cycle_interval_s = 1;
+  // Several daemons on one PostgreSQL store (docs/deployment.md).
+  double lease_ttl_s = 3;
+  std::string advertise;  // HOST:PORT the others reach this daemon at; default: the bound address
   std::size_t max_body_mb = 64;
   // Connection handling and TLS; max_body_bytes is set from max_body_mb.
   server::HttpServerOptions http;
@@ -179,81 +185,142 @@ int Run(const Options& o) {
               << "\n";
     return 1;
   }
-  auto store = store::IsPostgresUri(o.store) ? store::OpenPostgresStore(o.store)
-                                             : store::OpenSqliteStore(o.data_dir);
-  if (!store.ok()) {
-    std::cerr << "error: " << store.status().message() << "\n";
-    return 1;
-  }
-  std::unique_ptr<backends::ExecutionBackend> backend;
-  if (o.backend == "local") {
-    backends::LocalBackendOptions lo;
-    lo.dir = (std::filesystem::path(o.data_dir) / "local").string();
-    lo.kill_grace_s = o.kill_grace_s;
-    lo.isolation = isolated ? backends::JobIsolation::kUid : backends::JobIsolation::kNone;
-    lo.uid_base = o.job_uid_base;
-    lo.uid_count = o.job_uid_count;
-    lo.max_processes = o.job_max_processes;
-    lo.max_open_files = o.job_max_open_files;
-    lo.max_file_size_bytes = o.job_max_file_size_mb << 20;
-    lo.max_address_space_bytes = o.job_max_address_space_mb << 20;
-    lo.max_memory_bytes = o.job_max_memory_mb << 20;
-    lo.cgroup = o.job_cgroup;
-    if (!isolated)
-      std::cerr << "warning: --job-isolation none: jobs run as this user and can read and change "
-                   "everything the daemon can (its database, admin.token, other jobs' output); "
-                   "for development only\n";
-    std::string summary;
-    auto local = backends::MakeLocalBackend(lo, &summary);
-    if (!local.ok()) {
-      std::cerr << "error: " << local.status().message() << "\n";
-      if (local.status().code() != StatusCode::kFailedPrecondition) return 1;
-      std::cerr << "error: --backend local: start the daemon as root, or pass --job-isolation "
-                   "none (development only)\n";
-      return 2;
+  const bool ha = store::IsPostgresUri(o.store);
+  // The execution backend of a leadership (one per term: a new leader adopts
+  // the running work as a restarted daemon does). Null with *rc set on error.
+  auto make_backend = [&](int* rc, bool quiet) -> std::unique_ptr<backends::ExecutionBackend> {
+    if (o.backend == "local") {
+      backends::LocalBackendOptions lo;
+      lo.dir = (std::filesystem::path(o.data_dir) / "local").string();
+      lo.kill_grace_s = o.kill_grace_s;
+      lo.isolation = isolated ? backends::JobIsolation::kUid : backends::JobIsolation::kNone;
+      lo.uid_base = o.job_uid_base;
+      lo.uid_count = o.job_uid_count;
+      lo.max_processes = o.job_max_processes;
+      lo.max_open_files = o.job_max_open_files;
+      lo.max_file_size_bytes = o.job_max_file_size_mb << 20;
+      lo.max_address_space_bytes = o.job_max_address_space_mb << 20;
+      lo.max_memory_bytes = o.job_max_memory_mb << 20;
+      lo.cgroup = o.job_cgroup;
+      if (!isolated && !quiet)
+        std::cerr << "warning: --job-isolation none: jobs run as this user and can read and change "
+                     "everything the daemon can (its database, admin.token, other jobs' output); "
+                     "for development only\n";
+      std::string summary;
+      auto local = backends::MakeLocalBackend(lo, &summary);
+      if (!local.ok()) {
+        std::cerr << "error: " << local.status().message() << "\n";
+        if (local.status().code() != StatusCode::kFailedPrecondition) {
+          *rc = 1;
+          return nullptr;
+        }
+        std::cerr << "error: --backend local: start the daemon as root, or pass --job-isolation "
+                     "none (development only)\n";
+        {
+          *rc = 2;
+          return nullptr;
+        }
+      }
+      if (!quiet) std::cout << "sovgrid serve: local execution: " << summary << std::endl;
+      return std::move(local).value();
+    } else if (o.backend == "slurm") {
+      if (o.slurm_config.empty()) {
+        std::cerr << "error: --backend slurm needs --slurm-config FILE (docs/backends.md)\n";
+        {
+          *rc = 2;
+          return nullptr;
+        }
+      }
+      std::vector<scenario::Diagnostic> problems;
+      auto options = backends::ReadSlurmConfig(
+          o.slurm_config, *grid, (std::filesystem::path(o.data_dir) / "slurm").string(), &problems);
+      if (!options.ok()) {
+        for (const auto& d : problems) std::cerr << "error: " << d.ToString() << "\n";
+        if (problems.empty()) std::cerr << "error: " << options.status().message() << "\n";
+        {
+          *rc = 2;
+          return nullptr;
+        }
+      }
+      auto slurm = backends::MakeSlurmBackend(*options, *grid);
+      if (!slurm.ok()) {
+        std::cerr << "error: " << slurm.status().message() << "\n";
+        {
+          *rc = 1;
+          return nullptr;
+        }
+      }
+      return std::move(slurm).value();
+    } else {
+      return backends::MakeTwinBackend(o.speedup);
     }
-    std::cout << "sovgrid serve: local execution: " << summary << std::endl;
-    backend = std::move(local).value();
-  } else if (o.backend == "slurm") {
-    if (o.slurm_config.empty()) {
-      std::cerr << "error: --backend slurm needs --slurm-config FILE (docs/backends.md)\n";
-      return 2;
-    }
-    std::vector<scenario::Diagnostic> problems;
-    auto options = backends::ReadSlurmConfig(
-        o.slurm_config, *grid, (std::filesystem::path(o.data_dir) / "slurm").string(), &problems);
-    if (!options.ok()) {
-      for (const auto& d : problems) std::cerr << "error: " << d.ToString() << "\n";
-      if (problems.empty()) std::cerr << "error: " << options.status().message() << "\n";
-      return 2;
-    }
-    auto slurm = backends::MakeSlurmBackend(*options, *grid);
-    if (!slurm.ok()) {
-      std::cerr << "error: " << slurm.status().message() << "\n";
+  };
+  int rc = 0;
+  // Built once at start, so that a bad backend configuration stops the start.
+  std::unique_ptr<backends::ExecutionBackend> first_backend = make_backend(&rc, false);
+  if (first_backend == nullptr) return rc;
+
+  auto front = std::make_unique<server::ClusterFront>("");
+  std::unique_ptr<store::PostgresLease> lease;
+  const auto ttl_ms = static_cast<std::int64_t>(o.lease_ttl_s * 1000);
+  if (!ha) {
+    // One daemon on its SQLite file: always the leader, epoch 1, no lease.
+    auto store = store::OpenSqliteStore(o.data_dir);
+    if (!store.ok()) {
+      std::cerr << "error: " << store.status().message() << "\n";
       return 1;
     }
-    backend = std::move(slurm).value();
+    auto term = std::make_shared<server::LeaderTerm>();
+    term->store = std::move(store).value();
+    auto cp = server::ControlPlane::Open(*grid, term->store.get(), std::move(first_backend), Now());
+    if (!cp.ok()) {
+      std::cerr << "error: " << cp.status().message() << "\n";
+      return 1;
+    }
+    term->cp = std::move(cp).value();
+    term->api = std::make_unique<server::Api>(term->cp.get(), term->store.get(), Now);
+    auto secret = term->api->BootstrapAdminToken();
+    if (!secret.ok()) {
+      std::cerr << "error: " << secret.status().message() << "\n";
+      return 1;
+    }
+    if (!secret->empty()) {
+      if (Status s = WriteSecretFile(token_path, *secret); !s.ok()) {
+        std::cerr << "error: " << s.message() << "\n";
+        return 1;
+      }
+      std::cout << "sovgrid serve: first start; the admin token is in " << token_path
+                << " (mode 0600)\n";
+    }
+    front->Lead(std::move(term));
   } else {
-    backend = backends::MakeTwinBackend(o.speedup);
-  }
-  auto cp = server::ControlPlane::Open(*grid, store->get(), std::move(backend), Now());
-  if (!cp.ok()) {
-    std::cerr << "error: " << cp.status().message() << "\n";
-    return 1;
-  }
-  server::Api api(cp->get(), store->get(), Now);
-  auto secret = api.BootstrapAdminToken();
-  if (!secret.ok()) {
-    std::cerr << "error: " << secret.status().message() << "\n";
-    return 1;
-  }
-  if (!secret->empty()) {
-    const std::string& path = token_path;
-    if (Status s = WriteSecretFile(path, *secret); !s.ok()) {
-      std::cerr << "error: " << s.message() << "\n";
+    // Migrates the schema and writes admin.token if this daemon initialised
+    // the store; the leader's own store is opened when it takes the lease.
+    auto store = store::OpenPostgresStore(o.store);
+    if (!store.ok()) {
+      std::cerr << "error: " << store.status().message() << "\n";
       return 1;
     }
-    std::cout << "sovgrid serve: first start; the admin token is in " << path << " (mode 0600)\n";
+    server::Api boot(nullptr, store->get(), Now);
+    auto secret = boot.BootstrapAdminToken();
+    if (!secret.ok()) {
+      std::cerr << "error: " << secret.status().message() << "\n";
+      return 1;
+    }
+    if (!secret->empty()) {
+      if (Status s = WriteSecretFile(token_path, *secret); !s.ok()) {
+        std::cerr << "error: " << s.message() << "\n";
+        return 1;
+      }
+      std::cout << "sovgrid serve: first start; the admin token is in " << token_path
+                << " (mode 0600)\n";
+    }
+    auto l = store::OpenPostgresLease(o.store, std::max<std::int64_t>(ttl_ms / 3, 200));
+    if (!l.ok()) {
+      std::cerr << "error: " << l.status().message() << "\n";
+      return 1;
+    }
+    lease = std::move(l).value();
   }
 
   std::signal(SIGPIPE, SIG_IGN);  // a client hanging up must not kill the daemon
@@ -274,7 +341,7 @@ int Run(const Options& o) {
   RaiseFileLimit(o.http.max_connections);
   server::HttpServerOptions ho = o.http;
   ho.max_body_bytes = o.max_body_mb << 20;
-  server::HttpServer http(&api, ho);
+  server::HttpServer http(front.get(), ho);
   if (!http.valid()) {
     std::cerr << "error: cannot load the TLS certificate " << o.http.tls_cert << " and key "
               << o.http.tls_key << "\n";
@@ -285,33 +352,162 @@ int Run(const Options& o) {
     std::cerr << "error: " << bound.status().message() << "\n";
     return 1;
   }
-  std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
-            << " accelerators), " << o.backend << " execution, data in "
-            << (store::IsPostgresUri(o.store) ? store::RedactPostgresUri(o.store) : o.data_dir)
-            << ", listening on " << (o.http.tls_cert.empty() ? "http" : "https") << "://" << host
-            << ":" << *bound << std::endl;
+  const std::string self = o.advertise.empty() ? host + ":" + std::to_string(*bound) : o.advertise;
+  front->set_self(self);
 
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
+  std::atomic<bool> first_round{false};  // the lease loop's first round is done
+  // While leading on PostgreSQL: the monotonic time until which the lease is
+  // ours (the last successful renewal's start + ttl); no tick after it.
+  std::atomic<std::int64_t> valid_until_ns{0};
+  auto mono_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
   std::thread ticker([&] {
     const auto interval = std::chrono::duration<double>(o.cycle_interval_s);
     std::unique_lock lock(mu);
     std::string last_error;  // logged when it changes, not at every tick
     while (!stopping) {
       lock.unlock();
-      const Status s = (*cp)->Tick(Now());
-      if (!s.ok() && s.message() != last_error) {
-        std::cerr << "sovgrid serve: cycle: " << s.message()
-                  << " (no job starts until commits succeed again)" << std::endl;
-      } else if (s.ok() && !last_error.empty()) {
-        std::cerr << "sovgrid serve: cycle: commits succeed again; scheduling resumed" << std::endl;
+      std::shared_ptr<server::LeaderTerm> term = front->term();
+      const bool leading = term != nullptr && (term->fence == nullptr ||
+                                               (!term->fence->lost && mono_ns() < valid_until_ns));
+      if (leading) {
+        const Status s = term->cp->Tick(Now());
+        if (!s.ok() && s.message() != last_error) {
+          std::cerr << "sovgrid serve: cycle: " << s.message()
+                    << " (no job starts until commits succeed again)" << std::endl;
+        } else if (s.ok() && !last_error.empty()) {
+          std::cerr << "sovgrid serve: cycle: commits succeed again; scheduling resumed"
+                    << std::endl;
+        }
+        last_error = s.ok() ? std::string() : s.message();
       }
-      last_error = s.ok() ? std::string() : s.message();
+      term.reset();
       lock.lock();
       cv.wait_for(lock, interval, [&] { return stopping; });
     }
   });
+  // The lease (PostgreSQL only): take or renew every ttl/3; lead from a fresh
+  // ControlPlane when taken; step down when fenced or not renewed within ttl.
+  std::thread leaser;
+  if (ha) {
+    leaser = std::thread([&] {
+      std::random_device rd;
+      const std::string holder = self + "/" + std::to_string(::getpid()) + "/" +
+                                 std::to_string(std::uniform_int_distribution<std::uint64_t>()(rd));
+      std::int64_t held = 0;  // the epoch this daemon leads at, 0 when following
+      std::string last_error;
+      auto step_down = [&](const std::string& why, const std::string& leader, std::int64_t epoch) {
+        if (auto t = front->term()) {
+          t->fence->lost = true;  // its store writes nothing more, even from requests in flight
+          std::cout << "sovgrid serve: stepping down from epoch " << t->epoch << ": " << why
+                    << std::endl;
+        }
+        front->Follow(leader, epoch);
+        held = 0;
+      };
+      std::unique_lock lock(mu);
+      while (!stopping) {
+        lock.unlock();
+        const std::int64_t t0 = mono_ns();
+        bool renew_now = false;  // just started leading: renew at once (the restore took time)
+        if (auto t = front->term(); t != nullptr && t->fence->lost)
+          step_down("fenced: another daemon leads", "", t->epoch);
+        auto r = lease->TakeOrRenew(holder, self, held, ttl_ms);
+        if (!r.ok()) {
+          if (r.status().message() != last_error)
+            std::cerr << "sovgrid serve: lease: " << r.status().message() << std::endl;
+          last_error = r.status().message();
+          // Not renewed within the ttl by this daemon's own clock: another may lead by now.
+          if (auto t = front->term(); t != nullptr && t0 >= valid_until_ns)
+            step_down("the lease was not renewed within its ttl", "", t->epoch);
+        } else {
+          if (!last_error.empty())
+            std::cerr << "sovgrid serve: lease: answering again" << std::endl;
+          last_error.clear();
+          if (r->taken) {
+            valid_until_ns = t0 + ttl_ms * 1000000;
+            if (held != r->epoch || front->term() == nullptr) {
+              if (held != r->epoch && front->term() != nullptr)
+                step_down("a new epoch", self, r->epoch);
+              held = r->epoch;
+              std::cout << "sovgrid serve: took the lease at epoch " << held
+                        << "; opening the control plane from the store" << std::endl;
+              // Lead: a fenced store and a ControlPlane opened from it, as a restart does.
+              auto term = std::make_shared<server::LeaderTerm>();
+              term->epoch = held;
+              term->fence = std::make_shared<store::LeaderFence>();
+              term->fence->holder = holder;
+              term->fence->epoch = held;
+              term->fence->idle_transaction_timeout_ms = ttl_ms;
+              Status s;
+              auto st = store::OpenPostgresStore(o.store, term->fence);
+              if (st.ok()) {
+                term->store = std::move(st).value();
+                int brc = 0;
+                auto backend =
+                    first_backend != nullptr ? std::move(first_backend) : make_backend(&brc, true);
+                if (backend == nullptr) {
+                  s = Internal("cannot create the execution backend");
+                } else {
+                  auto cp = server::ControlPlane::Open(*grid, term->store.get(), std::move(backend),
+                                                       Now());
+                  if (cp.ok()) {
+                    term->cp = std::move(cp).value();
+                    term->api =
+                        std::make_unique<server::Api>(term->cp.get(), term->store.get(), Now);
+                  } else {
+                    s = cp.status();
+                  }
+                }
+              } else {
+                s = st.status();
+              }
+              if (s.ok()) {
+                front->Lead(std::move(term));
+                std::cout << "sovgrid serve: leader at epoch " << held << std::endl;
+                renew_now = true;
+              } else {
+                // Still holding the lease: the next round tries again.
+                std::cerr << "sovgrid serve: cannot lead at epoch " << held << ": " << s.message()
+                          << std::endl;
+              }
+            }
+          } else {
+            if (front->term() != nullptr) step_down("another daemon holds the lease", "", 0);
+            held = 0;
+            front->Follow(r->live ? r->address : "", r->epoch);
+          }
+        }
+        first_round = true;
+        lock.lock();
+        if (!renew_now)
+          cv.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(ttl_ms / 3, 50)),
+                      [&] { return stopping; });
+      }
+      lock.unlock();
+      // A clean stop hands the lease on at once.
+      if (auto t = front->term()) {
+        t->fence->lost = true;
+        (void)lease->Release(holder, t->epoch);
+      }
+    });
+  }
+  // With PostgreSQL the daemon says it listens once it knows its role (the
+  // first round of the lease, a restore included when it leads), so that a
+  // lone daemon answers like a SQLite one from its first request.
+  for (int i = 0; ha && !first_round && i < 3000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
+            << " accelerators), " << o.backend << " execution, data in "
+            << (store::IsPostgresUri(o.store) ? store::RedactPostgresUri(o.store) : o.data_dir)
+            << ", listening on " << (o.http.tls_cert.empty() ? "http" : "https") << "://" << host
+            << ":" << *bound << std::endl;
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -326,6 +522,7 @@ int Run(const Options& o) {
   }
   cv.notify_all();
   ticker.join();
+  if (leaser.joinable()) leaser.join();
   pthread_kill(signal_waiter.native_handle(), SIGUSR1);
   signal_waiter.join();
   std::cout << "sovgrid serve: stopped" << std::endl;
@@ -429,6 +626,15 @@ void AddServeCommand(CLI::App& app) {
                   "Twin execution: jobs run runtime_s / SPEEDUP seconds of wall-clock time")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--lease-ttl", o->lease_ttl_s,
+                  "With a PostgreSQL store: seconds the leader's lease lasts (renewed every "
+                  "third of it); a follower takes over this long after the leader stops "
+                  "answering (docs/deployment.md)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.3, 600.0));
+  cmd->add_option("--advertise", o->advertise,
+                  "With a PostgreSQL store: HOST:PORT at which the other daemons reach this one "
+                  "(default: the bound --listen address)");
   cmd->add_option("--cycle-interval", o->cycle_interval_s, "Seconds between scheduling cycles")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 3600.0));

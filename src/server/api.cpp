@@ -44,7 +44,8 @@ int RoleRank(std::string_view role) {
 
 // Invalid UTF-8 (an id from the request path in a message) is replaced, not thrown on.
 Response Json(int status, const json& body) {
-  return {status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
+  return {
+      status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
 Response Error(int status, std::string_view code, const std::string& message,
@@ -64,6 +65,13 @@ Response FromStatus(const Status& s) {
     case StatusCode::kAlreadyExists:
       return Error(409, "already_exists", s.message());
     case StatusCode::kFailedPrecondition:
+      // A former leader's store refuses every write (docs/deployment.md): the
+      // client should ask again, and reaches the new leader.
+      if (s.message().rfind("fenced:", 0) == 0) {
+        Response r = Error(503, "not_leader", "this daemon is no longer the leader; try again");
+        r.headers.emplace_back("Retry-After", "1");
+        return r;
+      }
       return Error(409, "failed_precondition", s.message());
     case StatusCode::kResourceExhausted:
       return Error(429, "resource_exhausted", s.message());
@@ -276,10 +284,10 @@ Response Api::Handle(const Request& r) {
          "# TYPE sovgrid_pool_accelerators_used gauge\n";
     for (const auto& p : g.pools)
       m += "sovgrid_pool_accelerators_used{pool=\"" + p.id + "\"} " + json(p.used).dump() + "\n";
-    return {200, "text/plain; version=0.0.4", m};
+    return {200, "text/plain; version=0.0.4", m, {}};
   }
   if (r.method == "GET" && r.path == "/v1/openapi.json")
-    return {200, "application/json", OpenApiJson()};
+    return {200, "application/json", OpenApiJson(), {}};
   if (auto page = ConsoleResponse(r)) return *page;  // the web console: GET / and /assets/*
   Caller c;
   if (auto denied = Authenticate(r, &c)) return *denied;
@@ -494,7 +502,7 @@ Response Api::Route(const Request& r, const Caller& c) {
       AppendJobSummaryJson(&body, page->jobs[i]);
     }
     body.append("],\"next_after\":").append(std::to_string(page->next_after)).append("}");
-    return {200, "application/json", std::move(body)};
+    return {200, "application/json", std::move(body), {}};
   }
   auto cancel = [&](const store::StoredJob& job) {
     if (!may("user")) return Error(403, "permission_denied", "read-only token");
@@ -537,10 +545,10 @@ Response Api::Route(const Request& r, const Caller& c) {
     if (!text.ok()) {
       // A job that has not started yet has no output: an empty log, not an error.
       if (text.status().code() == StatusCode::kNotFound && job.state == "pending")
-        return {200, "text/plain; charset=utf-8", ""};
+        return {200, "text/plain; charset=utf-8", "", {}};
       return FromStatus(text.status());
     }
-    return {200, "text/plain; charset=utf-8", std::move(text).value()};
+    return {200, "text/plain; charset=utf-8", std::move(text).value(), {}};
   }
   if (std::regex_match(r.path, m, kJob) && (r.method == "GET" || r.method == "DELETE")) {
     for (const auto& [k, v] : r.query) {

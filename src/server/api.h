@@ -31,7 +31,13 @@ struct Request {
   std::map<std::string, std::string> query;
   std::string body;
   std::string authorization;  // the Authorization header ("Bearer ...")
+  bool forwarded = false;     // sent on by another daemon (header kForwardedHeader)
 };
+
+// The header a follower adds to a request it forwards to the leader: a
+// daemon that is not the leader answers such a request 503 instead of
+// forwarding it again.
+inline constexpr const char* kForwardedHeader = "X-Sovgrid-Forwarded";
 
 struct Response {
   int status = 200;
@@ -39,6 +45,16 @@ struct Response {
   std::string body;
   // Further response headers (the console's Content-Security-Policy).
   std::vector<std::pair<std::string, std::string>> headers = {};
+};
+
+// What the HTTP transport calls (http_server.h): the Api itself, or the
+// cluster front (cluster.h) that hands requests to the leader's Api.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // See Api::Precheck and Api::Handle.
+  virtual std::optional<Response> Precheck(const Request& request) = 0;
+  virtual Response Handle(const Request& request) = 0;
 };
 
 // The roles a token may have, most powerful first.
@@ -52,19 +68,19 @@ std::string TokenHash(const std::string& secret);
 // A new random secret (256 bits, hex).
 std::string NewTokenSecret();
 
-class Api {
+class Api final : public RequestHandler {
  public:
   // `clock` gives the current time (seconds since the Unix epoch).
   Api(ControlPlane* cp, store::Store* store, std::function<model::Time()> clock);
 
-  Response Handle(const Request& request);
+  Response Handle(const Request& request) override;
 
   // What the transport asks once the request line and headers have arrived,
   // before it reads the body: a Response to send instead (401 for a /v1 call
   // without a valid token, 404 for an unknown path outside /v1), or nullopt
   // when the body should be read and Handle called. `request.body` is ignored.
   // Handle repeats every check, so a transport that skips this stays correct.
-  std::optional<Response> Precheck(const Request& request);
+  std::optional<Response> Precheck(const Request& request) override;
 
   // Creates the first admin token when the store has none. Returns its secret,
   // or "" when tokens exist already (also when another daemon sharing the

@@ -43,8 +43,10 @@ Response ErrorResponse(int status, const std::string& code, const std::string& m
     if (ch == '"' || ch == '\\') escaped += '\\';
     escaped += ch;
   }
-  return {status, "application/json",
-          R"({"error":{"code":")" + code + R"(","message":")" + escaped + R"("}})"};
+  return {status,
+          "application/json",
+          R"({"error":{"code":")" + code + R"(","message":")" + escaped + R"("}})",
+          {}};
 }
 
 // What the server knows of one TCP (or TLS) connection, from
@@ -230,7 +232,7 @@ Result<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 struct HttpServer::Impl {
-  Api* api = nullptr;
+  RequestHandler* api = nullptr;
   HttpServerOptions o;
   std::string tls_key_pem, tls_cert_pem;  // kept for the daemon's lifetime
   bool tls = false;
@@ -300,6 +302,7 @@ struct HttpServer::Impl {
       if (const char* a =
               MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))
         r.authorization = a;
+      r.forwarded = MHD_lookup_connection_value(c, MHD_HEADER_KIND, kForwardedHeader) != nullptr;
       const char* cl =
           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (cl != nullptr) {
@@ -514,7 +517,7 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(Api* api, std::size_t max_body_bytes, const std::string& tls_cert,
+HttpServer::HttpServer(RequestHandler* api, std::size_t max_body_bytes, const std::string& tls_cert,
                        const std::string& tls_key)
     : HttpServer(api, [&] {
         HttpServerOptions o;
@@ -524,7 +527,8 @@ HttpServer::HttpServer(Api* api, std::size_t max_body_bytes, const std::string& 
         return o;
       }()) {}
 
-HttpServer::HttpServer(Api* api, HttpServerOptions options) : impl_(std::make_unique<Impl>()) {
+HttpServer::HttpServer(RequestHandler* api, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
   impl_->api = api;
   impl_->o = std::move(options);
   HttpServerOptions& o = impl_->o;

@@ -1,5 +1,6 @@
-// HTTP transport for the Api (api.h), on GNU libmicrohttpd: every request
-// becomes an Api Request and its Response is written back. Loopback by default.
+// HTTP transport for the Api (api.h) or any RequestHandler (the cluster front, cluster.h), on GNU
+// libmicrohttpd: every request becomes an Api Request and its Response is written back. Loopback by
+// default.
 //
 // Built so that no client can starve the others (issue 14, docs/api.md "Limits"):
 //  * Event-driven: a few polling threads (epoll) own every connection, so an
@@ -64,9 +65,9 @@ class HttpServer {
  public:
   // With `tls_cert` and `tls_key` (PEM files) it serves HTTPS only; the other
   // options at their defaults.
-  HttpServer(Api* api, std::size_t max_body_bytes, const std::string& tls_cert = {},
+  HttpServer(RequestHandler* api, std::size_t max_body_bytes, const std::string& tls_cert = {},
              const std::string& tls_key = {});
-  HttpServer(Api* api, HttpServerOptions options);
+  HttpServer(RequestHandler* api, HttpServerOptions options);
   // False when the TLS certificate or key could not be loaded.
   bool valid() const;
   ~HttpServer();

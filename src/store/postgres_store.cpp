@@ -70,6 +70,17 @@ CREATE TABLE settings (
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql",
+    // 2: the leader's lease (several daemons on one store, docs/deployment.md).
+    R"sql(
+CREATE TABLE lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  holder TEXT NOT NULL DEFAULT '',
+  address TEXT NOT NULL DEFAULT '',
+  epoch BIGINT NOT NULL DEFAULT 0,
+  expires_at TIMESTAMPTZ NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO lease (id) VALUES (1);
+)sql",
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
@@ -149,7 +160,8 @@ class ArrayParam {
 // One libpq connection with its prepared statements; one thread at a time.
 class Conn {
  public:
-  Conn(PGconn* c, const std::string* server) : c_(c), server_(server) {}
+  Conn(PGconn* c, const std::string* server, std::string session_sql = {})
+      : c_(c), server_(server), session_sql_(std::move(session_sql)) {}
   ~Conn() { PQfinish(c_); }
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -173,6 +185,10 @@ class Conn {
                  "SET synchronous_commit = on; SET client_encoding = 'UTF8'; SET "
                  "client_min_messages = warning"));
     if (!r.ok()) return Error("configure the session", r);
+    if (!session_sql_.empty()) {
+      Res extra(PQexec(c_, session_sql_.c_str()));
+      if (!extra.ok()) return Error("configure the session", extra);
+    }
     configured_ = true;
     return Status::Ok();
   }
@@ -224,33 +240,47 @@ class Conn {
  private:
   PGconn* c_;
   const std::string* server_;
+  std::string session_sql_;  // more SET statements for this session
   bool configured_ = false;
   std::unordered_map<std::string, std::string> prepared_;
 };
 
 constexpr std::size_t kMaxReaders = 8;
 
+// Opens a connection to `uri` (connect_timeout in seconds; TCP keepalives so
+// that a server gone silent is noticed).
+PGconn* ConnectRaw(const std::string& uri, const char* connect_timeout) {
+  const char* keys[] = {"dbname",          "application_name",    "connect_timeout",  "keepalives",
+                        "keepalives_idle", "keepalives_interval", "keepalives_count", nullptr};
+  const char* values[] = {uri.c_str(), "sovgrid", connect_timeout, "1", "5", "2", "3", nullptr};
+  return PQconnectdbParams(keys, values, 1);
+}
+
 class PostgresStore final : public Store {
  public:
-  PostgresStore(std::string uri, std::string server)
-      : uri_(std::move(uri)), server_(std::move(server)) {}
+  PostgresStore(std::string uri, std::string server, std::shared_ptr<LeaderFence> fence)
+      : uri_(std::move(uri)), server_(std::move(server)), fence_(std::move(fence)) {}
 
-  Result<std::unique_ptr<Conn>> Connect() {
-    const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
-    const char* values[] = {uri_.c_str(), "sovgrid", "10", nullptr};
-    PGconn* c = PQconnectdbParams(keys, values, 1);
+  Result<std::unique_ptr<Conn>> Connect(std::string session_sql = {}) {
+    PGconn* c = ConnectRaw(uri_, "10");
     if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
       Status s = Conn::ConnectionError(c, server_);
       PQfinish(c);
       return s;
     }
-    auto conn = std::make_unique<Conn>(c, &server_);
+    auto conn = std::make_unique<Conn>(c, &server_, std::move(session_sql));
     if (Status s = conn->Ensure(); !s.ok()) return s;
     return conn;
   }
 
   Status Init() {
-    auto w = Connect();
+    // A leader's writing connection: a transaction left open by a paused
+    // process (SIGSTOP) holds its share lock on the lease row, which would
+    // keep a successor from taking the lease; the server ends it.
+    auto w = Connect(fence_ == nullptr ? std::string()
+                                       : "SET idle_in_transaction_session_timeout = " +
+                                             std::to_string(std::max<std::int64_t>(
+                                                 fence_->idle_transaction_timeout_ms, 100)));
     if (!w.ok()) return w.status();
     writer_ = std::move(w).value();
     if (Status s = Migrate(); !s.ok()) return s;
@@ -335,7 +365,11 @@ class PostgresStore final : public Store {
     std::lock_guard lock(mu_);
     if (Status s = writer_->Ensure(); !s.ok()) return s;
     // The jobs, their first history entries and the audit entries in one
-    // statement: atomic and durable on its own (autocommit), one round trip.
+    // statement: atomic and durable on its own (autocommit), one round trip;
+    // a leader's store wraps it in a transaction that checks its epoch first.
+    if (fence_ != nullptr) {
+      if (Status s = Begin(); !s.ok()) return s;
+    }
     Res r = writer_->Run(
         "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
         "$5::text[], $6::bigint[], $7::text[], $8::text[]) WITH ORDINALITY "
@@ -352,9 +386,10 @@ class PostgresStore final : public Store {
         {id.Take(), name.Take(), tenant.Take(), spec.Take(), state.Take(), at.Take(), reason.Take(),
          assignment.Take(), a_at.Take(), a_actor.Take(), a_action.Take(), a_target.Take(),
          a_detail.Take()});
-    if (r.ok()) return Status::Ok();
+    if (r.ok()) return fence_ != nullptr ? Commit() : Status::Ok();
     const bool duplicate = r.SqlState() == "23505";
     Status error = writer_->Error("insert jobs", r);
+    if (fence_ != nullptr) Rollback();
     if (!duplicate) return error;
     std::vector<std::string> all;
     for (const auto& j : jobs) all.push_back(j.id);
@@ -444,7 +479,7 @@ class PostgresStore final : public Store {
         "UPDATE jobs j SET backend_ref = x.ref FROM unnest($1::text[], $2::text[]) AS x(id, ref) "
         "WHERE j.id = x.id",
         {ids.Take(), values.Take()});
-    if (!r.ok()) return writer_->Error("record job handles", r);
+    if (!r.ok()) return WriteError("record job handles", r);
     return Status::Ok();
   }
 
@@ -622,12 +657,12 @@ class PostgresStore final : public Store {
 
   Status AppendAudit(const AuditEntry& a) override {
     std::lock_guard lock(mu_);
-    if (Status s = writer_->Ensure(); !s.ok()) return s;
+    if (Status s = Begin(); !s.ok()) return s;
     Res r = writer_->Run(
         "INSERT INTO audit (at, actor, action, target, detail) VALUES ($1::bigint, $2, $3, $4, $5)",
         {std::to_string(a.at), a.actor, a.action, a.target, a.detail});
-    if (!r.ok()) return writer_->Error("append audit entry", r);
-    return Status::Ok();
+    if (!r.ok()) return ErrorAndRollback("append audit entry", r);
+    return Commit();
   }
 
   Status Probe(std::int64_t now) override {
@@ -637,7 +672,7 @@ class PostgresStore final : public Store {
         "INSERT INTO meta (key, value) VALUES ('heartbeat', $1) ON CONFLICT (key) DO UPDATE "
         "SET value = EXCLUDED.value",
         {std::to_string(now)});
-    if (!r.ok()) return writer_->Error("write a heartbeat", r);
+    if (!r.ok()) return WriteError("write a heartbeat", r);
     return Status::Ok();
   }
 
@@ -679,6 +714,23 @@ class PostgresStore final : public Store {
   // A write outside a transaction that is safe to repeat: once more on a
   // fresh connection when the old one was lost. Callers hold mu_.
   Res RunIdempotent(const std::string& sql, const std::vector<std::string>& params) {
+    if (fence_ != nullptr) {
+      // Within a transaction that checks the epoch first (Begin re-opens a lost connection).
+      if (Status s = Begin(); !s.ok()) {
+        last_fenced_ = s;
+        return Res(nullptr);
+      }
+      Res r = writer_->Run(sql, params);
+      if (!r.ok()) {
+        Rollback();
+        return r;
+      }
+      if (Status s = Commit(); !s.ok()) {
+        last_fenced_ = s;
+        return Res(nullptr);
+      }
+      return r;
+    }
     Res r = writer_->Run(sql, params);
     if (r.ok() || !writer_->Lost() || !writer_->Ensure().ok()) return r;
     return writer_->Run(sql, params);
@@ -687,14 +739,48 @@ class PostgresStore final : public Store {
   Status Begin() {
     if (Status s = writer_->Ensure(); !s.ok()) return s;
     Res r = writer_->Simple("BEGIN");
-    if (r.ok()) return Status::Ok();
+    if (r.ok()) return CheckFence();
     // A connection lost since the last call (a server restart): nothing was
     // written yet, so once more on a fresh one.
     if (!writer_->Lost() || !writer_->Ensure().ok())
       return writer_->Error("begin a transaction", r);
     Res again = writer_->Simple("BEGIN");
     if (!again.ok()) return writer_->Error("begin a transaction", again);
-    return Status::Ok();
+    return CheckFence();
+  }
+  // In a leader's store, the first statement of every write transaction: the
+  // lease row still names this leader's epoch, locked (FOR SHARE) until the
+  // commit, so a successor's takeover waits for this transaction and a
+  // transaction after it fails here. FailedPrecondition "fenced: ..." once
+  // it failed (or the owner retired the fence): never another write.
+  Status CheckFence() {
+    if (fence_ == nullptr) return Status::Ok();
+    if (fence_->lost.load()) {
+      Rollback();
+      return Fenced();
+    }
+    Res r = writer_->Run(
+        "SELECT 1 FROM lease WHERE id = 1 AND epoch = $1::bigint AND holder = $2 FOR SHARE",
+        {std::to_string(fence_->epoch), fence_->holder});
+    if (!r.ok()) return ErrorAndRollback("check the leader's lease", r);
+    if (r.rows() == 1) return Status::Ok();
+    Rollback();
+    fence_->lost = true;
+    fence_->fenced_commits.fetch_add(1);
+    return Fenced();
+  }
+  Status Fenced() const {
+    return FailedPrecondition("fenced: epoch " + std::to_string(fence_->epoch) +
+                              " is no longer the leader's");
+  }
+  // The error of a RunIdempotent that failed before or after its statement.
+  Status WriteError(const std::string& what, const Res& r) {
+    if (r.get() == nullptr && !last_fenced_.ok()) {
+      Status s = last_fenced_;
+      last_fenced_ = Status::Ok();
+      return s;
+    }
+    return writer_->Error(what, r);
   }
   Status Commit() {
     Res r = writer_->Simple("COMMIT");
@@ -788,15 +874,104 @@ class PostgresStore final : public Store {
 
   std::string uri_;
   std::string server_;
-  std::mutex mu_;  // the writing connection
+  std::shared_ptr<LeaderFence> fence_;  // null: no leader's lease to check (one daemon)
+  std::mutex mu_;                       // the writing connection
   std::unique_ptr<Conn> writer_;
+  Status last_fenced_;  // what kept RunIdempotent's transaction from starting or committing
   std::mutex pool_mu_;  // the reading connections
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<Conn>> readers_;
   std::vector<Conn*> idle_;
 };
 
+class PostgresLeaseImpl final : public PostgresLease {
+ public:
+  PostgresLeaseImpl(std::string uri, std::int64_t timeout_ms)
+      : uri_(std::move(uri)), server_(RedactPostgresUri(uri_)), timeout_ms_(timeout_ms) {}
+
+  Result<LeaseView> TakeOrRenew(const std::string& holder, const std::string& address,
+                                std::int64_t epoch, std::int64_t ttl_ms) override {
+    if (Status s = Ready(); !s.ok()) return s;
+    Res r = conn_->Run(
+        "UPDATE lease SET holder = $1, address = $2, "
+        "epoch = CASE WHEN holder = $1 AND epoch = $3::bigint THEN epoch ELSE epoch + 1 END, "
+        "expires_at = now() + $4::bigint * interval '1 millisecond' "
+        "WHERE id = 1 AND ((holder = $1 AND epoch = $3::bigint) OR expires_at < now()) "
+        "RETURNING holder, address, epoch, true",
+        {holder, address, std::to_string(epoch), std::to_string(ttl_ms)});
+    if (!r.ok()) return Failed("take the lease", r);
+    if (r.rows() == 1) {
+      LeaseView v = View(r);
+      v.taken = true;
+      return v;
+    }
+    return Read();
+  }
+
+  Result<LeaseView> Read() override {
+    if (Status s = Ready(); !s.ok()) return s;
+    Res r =
+        conn_->Run("SELECT holder, address, epoch, expires_at > now() FROM lease WHERE id = 1", {});
+    if (!r.ok()) return Failed("read the lease", r);
+    if (r.rows() != 1) return Internal(server_ + ": the lease row is missing");
+    return View(r);
+  }
+
+  Status Release(const std::string& holder, std::int64_t epoch) override {
+    if (Status s = Ready(); !s.ok()) return s;
+    Res r = conn_->Run(
+        "UPDATE lease SET expires_at = '-infinity' WHERE id = 1 AND holder = $1 AND epoch = "
+        "$2::bigint",
+        {holder, std::to_string(epoch)});
+    if (!r.ok()) return Failed("release the lease", r);
+    return Status::Ok();
+  }
+
+ private:
+  static LeaseView View(const Res& r) {
+    return {r.Text(0, 0), r.Text(0, 1), r.Int(0, 2), r.Text(0, 3) == "t", false};
+  }
+  Status Ready() {
+    if (conn_ == nullptr) {
+      const std::string connect_s = std::to_string(std::max<std::int64_t>(2, timeout_ms_ / 1000));
+      PGconn* c = ConnectRaw(uri_, connect_s.c_str());
+      if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
+        Status s = Conn::ConnectionError(c, server_);
+        PQfinish(c);
+        return s;
+      }
+      // A row lock held by a writer or a server that stalls never holds a renewal longer.
+      conn_ = std::make_unique<Conn>(c, &server_,
+                                     "SET statement_timeout = " + std::to_string(timeout_ms_) +
+                                         "; SET lock_timeout = " + std::to_string(timeout_ms_));
+    }
+    if (Status s = conn_->Ensure(); !s.ok()) {
+      conn_.reset();
+      return s;
+    }
+    return Status::Ok();
+  }
+  Status Failed(const std::string& what, const Res& r) {
+    Status s = conn_->Error(what, r);
+    if (conn_->Lost()) conn_.reset();
+    return s;
+  }
+
+  std::string uri_, server_;
+  std::int64_t timeout_ms_;
+  std::unique_ptr<Conn> conn_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<PostgresLease>> OpenPostgresLease(const std::string& uri,
+                                                         std::int64_t timeout_ms) {
+  if (!IsPostgresUri(uri))
+    return InvalidArgument(uri + ": expected a URI postgresql://USER@HOST:PORT/DB");
+  auto lease = std::make_unique<PostgresLeaseImpl>(uri, timeout_ms);
+  if (auto r = lease->Read(); !r.ok()) return r.status();
+  return std::unique_ptr<PostgresLease>(std::move(lease));
+}
 
 bool IsPostgresUri(const std::string& spec) {
   return spec.rfind("postgresql://", 0) == 0 || spec.rfind("postgres://", 0) == 0;
@@ -822,10 +997,11 @@ std::string RedactPostgresUri(const std::string& uri) {
   return out;
 }
 
-Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& uri) {
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& uri,
+                                                 std::shared_ptr<LeaderFence> fence) {
   if (!IsPostgresUri(uri))
     return InvalidArgument(uri + ": expected a URI postgresql://USER@HOST:PORT/DB");
-  auto store = std::make_unique<PostgresStore>(uri, RedactPostgresUri(uri));
+  auto store = std::make_unique<PostgresStore>(uri, RedactPostgresUri(uri), std::move(fence));
   if (Status s = store->Init(); !s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }

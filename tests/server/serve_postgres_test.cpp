@@ -53,7 +53,7 @@ class ServePostgresTest : public ::testing::Test {
     std::vector<std::string> args = {
         "serve",   "--scenario",       kScenario,  "--data-dir",  (dir_ / name).string(),
         "--store", pg_->Uri(),         "--listen", "127.0.0.1:0", "--speedup",
-        "1000",    "--cycle-interval", "0.05"};
+        "1000",    "--cycle-interval", "0.05",     "--lease-ttl", "1"};
     daemons_[name] = std::make_unique<Daemon>(kBinary, args, (dir_ / (name + ".log")).string());
     const int port = daemons_[name]->WaitForPort();
     EXPECT_GT(port, 0) << daemons_[name]->Log();
@@ -71,6 +71,17 @@ class ServePostgresTest : public ::testing::Test {
     client.set_read_timeout(30, 0);
     return client.Post(path, {{"Authorization", "Bearer " + token}}, body.dump(),
                        "application/json");
+  }
+  // Waits (bounded) until `port` answers an authenticated call: a leader is
+  // known and answers (a restarted daemon takes over once the lease expired).
+  static bool WaitServing(int port, const std::string& token) {
+    for (int i = 0; i < 200; ++i) {
+      httplib::Client client("127.0.0.1", port);
+      auto r = client.Get("/v1/tokens", {{"Authorization", "Bearer " + token}});
+      if (r && r->status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
   }
   static json Get(int port, const std::string& token, const std::string& path) {
     httplib::Client client("127.0.0.1", port);
@@ -93,6 +104,7 @@ TEST_F(ServePostgresTest, JobsAreKeptAcrossARestart) {
   ASSERT_GT(port, 0);
   const std::string admin = Token("a");
   ASSERT_FALSE(admin.empty()) << daemons_["a"]->Log();
+  ASSERT_TRUE(WaitServing(port, admin)) << daemons_["a"]->Log();
   EXPECT_EQ(fs::status(dir_ / "a" / "admin.token").permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write);
   EXPECT_NE(daemons_["a"]->Log().find("data in postgresql://postgres@127.0.0.1:"),
@@ -134,6 +146,7 @@ TEST_F(ServePostgresTest, JobsAreKeptAcrossARestart) {
   const int port2 = Start("b");
   ASSERT_GT(port2, 0);
   EXPECT_FALSE(fs::exists(dir_ / "b" / "admin.token"));
+  ASSERT_TRUE(WaitServing(port2, admin)) << daemons_["b"]->Log();
   std::set<std::string> seen;
   std::int64_t after = 0;
   for (int page = 0; page < 100; ++page) {
@@ -174,6 +187,7 @@ TEST_F(ServePostgresTest, OnlyTheDaemonThatInitialisesTheDatabaseWritesTheAdminT
   const bool y = fs::exists(dir_ / "y" / "admin.token");
   EXPECT_NE(x, y) << "exactly one writes admin.token";
   const std::string admin = Token(x ? "x" : "y");
+  for (const auto& n : names) ASSERT_TRUE(WaitServing(ports[n], admin)) << daemons_[n]->Log();
   // The token works on both: they share the database.
   for (const auto& n : names) {
     const json tokens = Get(ports[n], admin, "/v1/tokens");

@@ -151,8 +151,13 @@ TEST_F(ServeTest, JobsAreSubmittedRunAndExplained) {
   const json openapi = Body(Call("GET", "/v1/openapi.json", ""));
   for (const char* path : {"/v1/jobs", "/v1/jobs:batch", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel",
                            "/v1/jobs/{id}/logs", "/v1/grid", "/v1/tokens", "/v1/tokens/{id}",
-                           "/v1/audit", "/healthz", "/readyz", "/metrics"})
+                           "/v1/audit", "/v1/cluster", "/healthz", "/readyz", "/metrics"})
     EXPECT_TRUE(openapi["paths"].contains(path)) << path;
+  // One daemon on SQLite: always the leader, epoch 1.
+  const json cluster = Body(Call("GET", "/v1/cluster", ""));
+  EXPECT_EQ(cluster.value("role", ""), "leader") << cluster.dump();
+  EXPECT_EQ(cluster.value("epoch", 0), 1) << cluster.dump();
+  EXPECT_EQ(cluster.value("leader", ""), cluster.value("self", "-")) << cluster.dump();
   const json grid = Body(Call("GET", "/v1/grid", admin_));
   ASSERT_EQ(grid["pools"].size(), 2U) << grid.dump();  // scenarios/small.toml: two pools
   EXPECT_EQ(daemon_->Stop(SIGTERM), 0) << daemon_->Log();

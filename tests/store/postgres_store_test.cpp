@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -133,6 +134,101 @@ TEST_F(PostgresStoreTest, ErrorsNameTheServerWhatFailedAndTheSqlState) {
   EXPECT_NE(no_db.status().message().find("no_such_db"), std::string::npos)
       << no_db.status().message();
   EXPECT_EQ(OpenPostgresStore("sqlite").status().code(), StatusCode::kInvalidArgument);
+}
+
+// The leader's lease: taken by one holder at a time by the database's clock,
+// renewed at the same epoch, taken over at a new epoch only once expired.
+TEST_F(PostgresStoreTest, TheLeaseHasOneHolderAndANewEpochOnEachTakeover) {
+  ASSERT_TRUE(OpenPostgresStore(uri_).ok());  // migrates
+  auto a = OpenPostgresLease(uri_, 1000);
+  auto b = OpenPostgresLease(uri_, 1000);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  auto first = (*a)->TakeOrRenew("A", "a:1", 0, 10000);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_TRUE(first->taken);
+  EXPECT_EQ(first->holder, "A");
+  EXPECT_EQ(first->address, "a:1");
+  const std::int64_t e1 = first->epoch;
+  EXPECT_GE(e1, 1);
+  // B cannot take a live lease; it learns who holds it.
+  auto refused = (*b)->TakeOrRenew("B", "b:1", 0, 300);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(refused->taken);
+  EXPECT_EQ(refused->holder, "A");
+  EXPECT_EQ(refused->address, "a:1");
+  EXPECT_TRUE(refused->live);
+  // A renews at the same epoch (for 300 ms now).
+  auto renewed = (*a)->TakeOrRenew("A", "a:1", e1, 300);
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_TRUE(renewed->taken);
+  EXPECT_EQ(renewed->epoch, e1);
+  // Once it expired, B takes it at the next epoch, and A cannot renew.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto taken = (*b)->TakeOrRenew("B", "b:1", 0, 10000);  // long: A's try below must find it live
+  ASSERT_TRUE(taken.ok());
+  EXPECT_TRUE(taken->taken);
+  EXPECT_EQ(taken->epoch, e1 + 1);
+  auto late = (*a)->TakeOrRenew("A", "a:1", e1, 300);
+  ASSERT_TRUE(late.ok());
+  EXPECT_FALSE(late->taken);
+  EXPECT_EQ(late->holder, "B");
+  // A holder that gave its term up takes the lease back only at a new epoch.
+  ASSERT_TRUE((*b)->Release("B", e1 + 1).ok());
+  auto again = (*b)->TakeOrRenew("B", "b:1", 0, 300);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->taken);
+  EXPECT_EQ(again->epoch, e1 + 2);
+}
+
+// A leader's store commits only while the lease names its epoch: a deposed
+// leader's writes fail ("fenced"), leave nothing, and every later one fails too.
+TEST_F(PostgresStoreTest, ADeposedLeadersWritesAreFenced) {
+  ASSERT_TRUE(OpenPostgresStore(uri_).ok());
+  auto a = OpenPostgresLease(uri_, 1000);
+  auto b = OpenPostgresLease(uri_, 1000);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto held = (*a)->TakeOrRenew("A", "a:1", 0, 300);
+  ASSERT_TRUE(held.ok() && held->taken);
+  auto fence = std::make_shared<LeaderFence>();
+  fence->holder = "A";
+  fence->epoch = held->epoch;
+  auto store = OpenPostgresStore(uri_, fence);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  Store& s = **store;
+  // The leader writes: every kind of write passes the check.
+  ASSERT_TRUE(s.AddJobs({{"t/a", "a", "t", "{}", "pending", 1, 1, "", "", "", 0}}).ok());
+  ASSERT_TRUE(s.UpdateJobs({{"t/a", "running", 2, "", "[]", ""}}).ok());
+  ASSERT_TRUE(s.RecordBackendRefs({{"t/a", "pid:1"}}).ok());
+  ASSERT_TRUE(s.PutSetting("k", "1").ok());
+  ASSERT_TRUE(s.AppendAudit({0, 3, "x", "y", "z", ""}).ok());
+  ASSERT_TRUE(s.Probe(4).ok());
+  // B takes over after the expiry.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto taken = (*b)->TakeOrRenew("B", "b:1", 0, 5000);
+  ASSERT_TRUE(taken.ok() && taken->taken);
+  const Status fenced = s.AddJobs({{"t/b", "b", "t", "{}", "pending", 5, 5, "", "", "", 0}});
+  EXPECT_EQ(fenced.code(), StatusCode::kFailedPrecondition) << fenced.message();
+  EXPECT_EQ(fenced.message(),
+            "fenced: epoch " + std::to_string(held->epoch) + " is no longer the leader's");
+  EXPECT_TRUE(fence->lost);
+  EXPECT_EQ(fence->fenced_commits, 1u);
+  EXPECT_EQ(Query("SELECT count(*) FROM jobs WHERE id = 't/b'"), "0");
+  // Every later write fails without asking the server; reads go on.
+  EXPECT_EQ(s.UpdateJobs({{"t/a", "finished", 6, "", "[]", ""}}).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.RecordBackendRefs({{"t/a", "pid:2"}}).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.PutSetting("k", "2").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.AppendAudit({0, 7, "x", "y", "z", ""}).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.Probe(8).code(), StatusCode::kFailedPrecondition);
+  auto job = s.GetJob("t/a");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, "running");
+  EXPECT_EQ(job->backend_ref, "pid:1");
+  // Even when the lease comes back to the same holder name at a later
+  // epoch, the old fence stays lost.
+  EXPECT_EQ(s.AddJobs({{"t/c", "c", "t", "{}", "pending", 9, 9, "", "", "", 0}}).code(),
+            StatusCode::kFailedPrecondition);
 }
 
 TEST(PostgresUri, PasswordsAreRedacted) {
