@@ -798,6 +798,36 @@ std::string StrandedHtml(const TwinReport& report) {
                  body);
 }
 
+// What each outage did, per policy.
+std::string OutagesHtml(const TwinReport& report) {
+  bool any = false;
+  for (const auto& p : report.policies) any = any || !p.outages.empty();
+  if (!any) return "";
+  std::string body =
+      "<table class=\"sites\"><thead><tr><th>outage</th><th>policy</th><th>when (h after "
+      "start)</th><th class=\"num\">accelerators</th><th class=\"num\">jobs requeued</th><th "
+      "class=\"num\">work lost</th><th class=\"num\">jobs waiting at its end</th></tr></thead>"
+      "<tbody>\n";
+  for (const auto& p : report.policies) {
+    for (const auto& o : p.outages) {
+      body += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{:.1f}\u2013{:.1f}</td><td class=\"num\">{}</td><td "
+          "class=\"num\">{}</td><td class=\"num\">{} GPU-h</td><td class=\"num\">{}</td></tr>\n",
+          Esc(o.what), Esc(p.Label()), o.from_s / 3600, o.until_s / 3600,
+          WithThousands(o.accelerators), WithThousands(static_cast<long long>(o.jobs_requeued)),
+          Magnitude(o.lost_gpu_hours),
+          WithThousands(static_cast<long long>(o.jobs_pending_at_end)));
+    }
+  }
+  body += "</tbody></table>\n";
+  return Section("Outages",
+                 "Each outage (--site-down, or a what-if's down period) per policy: the "
+                 "accelerators it took down, the running jobs it requeued and the work they lost "
+                 "since their last checkpoint, and the jobs waiting when it ended (work that may "
+                 "run only there waits for it).",
+                 body);
+}
+
 // Why jobs did not finish: one row per reason, one column per policy.
 std::string UnfinishedHtml(const TwinReport& report) {
   std::vector<std::string> reasons;
@@ -1094,6 +1124,17 @@ std::string ReportJson(const TwinReport& report) {
                        {"stranded_accelerator_hours", q.stranded_accelerator_hours}});
     }
     pj["pools"] = std::move(pools);
+    Json outages = Json::array();
+    for (const auto& o : p.outages) {
+      outages.push_back({{"what", o.what},
+                         {"from_s", o.from_s},
+                         {"until_s", o.until_s},
+                         {"accelerators", o.accelerators},
+                         {"jobs_requeued", o.jobs_requeued},
+                         {"lost_gpu_hours", o.lost_gpu_hours},
+                         {"jobs_pending_at_end", o.jobs_pending_at_end}});
+    }
+    pj["outages"] = std::move(outages);
     policies.push_back(std::move(pj));
   }
   j["policies"] = std::move(policies);
@@ -1222,6 +1263,7 @@ std::string ReportHtml(const TwinReport& report) {
     body += TenantsHtml(report);
     body += TenantWaitsHtml(report);
     body += StrandedHtml(report);
+    body += OutagesHtml(report);
     body += UnfinishedHtml(report);
     body += WhatIfHtml(report);
     body += SitesAndModelsOverTimeHtml(report);

@@ -187,6 +187,8 @@ class Simulation {
   // interval), some job waited for room (not for a grant or a quota limit,
   // which free accelerators cannot help).
   bool capacity_waiting_ = false;
+  // The outage (index into r_.outages) whose requeues the next cycle makes; -1: none.
+  int requeues_of_outage_ = -1;
   Time next_capacity_check_ = std::numeric_limits<Time>::min();
   void UpdateCapacityWaiting();
   std::size_t done_ = 0;
@@ -315,8 +317,14 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
     const Duration kept = view.ok() ? view->progress_s : 0;
     // Work done in this run that was not kept, plus earlier work thrown away.
     const double lost_s = static_cast<double>(now - started) - static_cast<double>(kept - before);
-    r_.lost_gpu_hours +=
+    const double lost_gpu_h =
         std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator / 3600.0;
+    r_.lost_gpu_hours += lost_gpu_h;
+    if (d->kind == sched::Decision::Kind::kRequeue && requeues_of_outage_ >= 0) {
+      OutageFigures& f = r_.outages[static_cast<std::size_t>(requeues_of_outage_)];
+      ++f.jobs_requeued;
+      f.lost_gpu_hours += lost_gpu_h;
+    }
   }
   for (const sched::Decision* d : plan.starts) {
     auto it = by_id_.find(d->job);
@@ -348,6 +356,9 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
     const Duration left = std::max<Duration>(1, tj.runtime_s - view->progress_s);
     Push(now + left, EventKind::kCompletion, j, run.generation);
   }
+  // An outage's requeues come with the cycle right after it (a failure runs
+  // one at once).
+  requeues_of_outage_ = -1;
   if (o_.on_cycle) o_.on_cycle(now, plan, sched_);
 }
 
@@ -463,12 +474,26 @@ Result<PolicyResult> Simulation::Run() {
     if (s_.FindSite(out.site) < 0) return NotFound("--site-down: unknown site '" + out.site + "'");
     Push(out.from, EventKind::kSiteDown, i);
     Push(out.until, EventKind::kSiteUp, i);
+    OutageFigures f;
+    f.what = "site " + out.site;
+    f.from_s = static_cast<double>(out.from - start);
+    f.until_s = static_cast<double>(out.until - start);
+    for (const auto& pool : s_.pools) {
+      if (pool.site == out.site) f.accelerators += pool.accelerators();
+    }
+    r_.outages.push_back(std::move(f));
   }
   for (std::uint32_t i = 0; i < o_.failures.pool_outages.size(); ++i) {
     const PoolOutage& out = o_.failures.pool_outages[i];
     if (s_.FindPool(out.pool) < 0) return NotFound("pool outage: unknown pool '" + out.pool + "'");
     Push(out.from, EventKind::kPoolDown, i);
     Push(out.until, EventKind::kPoolUp, i);
+    OutageFigures f;
+    f.what = "pool " + out.pool;
+    f.from_s = static_cast<double>(out.from - start);
+    f.until_s = static_cast<double>(out.until - start);
+    f.accelerators = s_.pools[static_cast<std::size_t>(s_.FindPool(out.pool))].accelerators();
+    r_.outages.push_back(std::move(f));
   }
   for (sched::NodeId n = 0; n < sched_.grid().node_count(); ++n) ScheduleNodeFailure(n, start);
 
@@ -510,16 +535,24 @@ Result<PolicyResult> Simulation::Run() {
         case EventKind::kSiteDown:
           (void)sched_.SetSiteState(o_.failures.outages[e.index].site, model::SiteState::kDown,
                                     now);
+          requeues_of_outage_ = static_cast<int>(e.index);
           changed = true;
           failed = true;
           break;
         case EventKind::kSiteUp:
+          r_.outages[e.index].jobs_pending_at_end = sched_.pending_count();
           (void)sched_.SetSiteState(o_.failures.outages[e.index].site, model::SiteState::kUp, now);
           changed = true;
           break;
         case EventKind::kPoolDown:
         case EventKind::kPoolUp: {
           const bool down = e.kind == EventKind::kPoolDown;
+          const std::size_t figures = o_.failures.outages.size() + e.index;
+          if (down) {
+            requeues_of_outage_ = static_cast<int>(figures);
+          } else {
+            r_.outages[figures].jobs_pending_at_end = sched_.pending_count();
+          }
           const auto& pool = sched_.grid().pool(
               static_cast<std::size_t>(s_.FindPool(o_.failures.pool_outages[e.index].pool)));
           for (sched::NodeId n = pool.first_node; n < pool.first_node + pool.node_count; ++n) {

@@ -46,6 +46,16 @@ struct PoolUsage {
   double stranded_accelerator_hours = 0;
 };
 
+// What one outage (--site-down, or a what-if's down period) did.
+struct OutageFigures {
+  std::string what;                     // "site naver-chuncheon" or "pool nacc-haenam-b200"
+  double from_s = 0, until_s = 0;       // seconds after the start of the run
+  long long accelerators = 0;           // taken down
+  std::size_t jobs_requeued = 0;        // running jobs it stopped
+  double lost_gpu_hours = 0;            // their work since their last checkpoint
+  std::size_t jobs_pending_at_end = 0;  // jobs waiting when it ended (work pinned to it waits)
+};
+
 // A time series sampled every `PolicyResult::sample_interval_s` from the start.
 struct Series {
   std::string name;
@@ -83,7 +93,8 @@ struct PolicyResult {
   std::vector<TenantUsage> tenants;
   std::vector<SiteUsage> sites;
   std::vector<PoolUsage> pools;
-  double scheduler_cpu_s = 0;  // CPU time inside the scheduler
+  std::vector<OutageFigures> outages;  // site outages first, then pool outages, in given order
+  double scheduler_cpu_s = 0;          // CPU time inside the scheduler
   std::size_t decisions = 0;
   std::size_t cycles = 0;
   double wall_s = 0;

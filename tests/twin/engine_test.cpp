@@ -125,6 +125,18 @@ TEST(TwinEngine, SiteOutageRequeuesAndLosesWork) {
   // 800 with 400 s left -> finished at 1200.
   EXPECT_DOUBLE_EQ(r->mean_jct_s, 1200.0);
   EXPECT_NEAR(r->lost_gpu_hours, 100.0 * 8 / 3600, 1e-9);
+  // The outage's own figures: north's 32 B200 down 700..800 s, one job
+  // requeued with its 100 s x 8 GPUs lost; it waits (pinned by nothing, but
+  // south has no B200) until north is back.
+  ASSERT_EQ(r->outages.size(), 1u);
+  const auto& outage = r->outages[0];
+  EXPECT_EQ(outage.what, "site north");
+  EXPECT_DOUBLE_EQ(outage.from_s, 700);
+  EXPECT_DOUBLE_EQ(outage.until_s, 800);
+  EXPECT_EQ(outage.accelerators, 32);
+  EXPECT_EQ(outage.jobs_requeued, 1u);
+  EXPECT_NEAR(outage.lost_gpu_hours, 100.0 * 8 / 3600, 1e-9);
+  EXPECT_EQ(outage.jobs_pending_at_end, 1u);
 }
 
 TEST(TwinEngine, SameSeedSameResults) {
