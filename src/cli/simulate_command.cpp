@@ -364,6 +364,10 @@ int Run(const Options& o) {
   }
 
   if (!o.quiet) std::cout << "\n" << report::SummaryTable(report) << "\n";
+  if (!o.quiet) {
+    if (const std::string why = report::ExplanationsText(report); !why.empty())
+      std::cout << why << "\n";
+  }
   if (!o.quiet && variants.size() > 1) std::cout << report::WhatIfTable(report) << "\n";
   int rc = 0;
   auto write = [&](const Status& st, const std::string& what) {

@@ -1050,6 +1050,46 @@ std::string SummaryTable(const TwinReport& report) {
   return out;
 }
 
+std::string ExplanationsText(const TwinReport& report) {
+  std::string out;
+  for (const auto& p : report.policies) {
+    if (!p.unfinished_by_reason.empty()) {
+      out += fmt::format("{}: jobs not finished:", p.Label());
+      for (std::size_t i = 0; i < p.unfinished_by_reason.size(); ++i) {
+        out += fmt::format("{} {} {}", i == 0 ? "" : ";", p.unfinished_by_reason[i].first,
+                           WithThousands(static_cast<long long>(p.unfinished_by_reason[i].second)));
+      }
+      out += '\n';
+    }
+    std::vector<const PoolUsage*> pools;
+    for (const auto& q : p.pools) {
+      if (q.stranded_accelerator_hours >= 0.5) pools.push_back(&q);
+    }
+    std::stable_sort(pools.begin(), pools.end(), [](const PoolUsage* a, const PoolUsage* b) {
+      return a->stranded_accelerator_hours > b->stranded_accelerator_hours;
+    });
+    if (!pools.empty()) {
+      out += fmt::format("{}: most stranded (free while jobs waited for room):", p.Label());
+      for (std::size_t i = 0; i < pools.size() && i < 3; ++i) {
+        out +=
+            fmt::format("{} {} {} GPU-h (utilization {:.1f}% over the arrivals)", i == 0 ? "" : ";",
+                        pools[i]->id, Magnitude(pools[i]->stranded_accelerator_hours),
+                        100 * pools[i]->utilization_window);
+      }
+      out += '\n';
+    }
+    for (const auto& o : p.outages) {
+      out += fmt::format(
+          "{}: outage {} ({} accelerators, {:.1f}-{:.1f} h): {} jobs requeued, {} GPU-h lost, {} "
+          "jobs waiting at its end\n",
+          p.Label(), o.what, WithThousands(o.accelerators), o.from_s / 3600, o.until_s / 3600,
+          WithThousands(static_cast<long long>(o.jobs_requeued)), Magnitude(o.lost_gpu_hours),
+          WithThousands(static_cast<long long>(o.jobs_pending_at_end)));
+    }
+  }
+  return out;
+}
+
 std::string WhatIfTable(const TwinReport& report) {
   const auto rows = WhatIfRows(report);
   if (rows.size() < 2) return "";

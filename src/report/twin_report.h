@@ -16,6 +16,11 @@ namespace sovgrid::report {
 // percentiles in human units, utilization, fairness, scheduler cost...).
 std::string SummaryTable(const twin::TwinReport& report);
 
+// Below the summary in the terminal, per run: why jobs did not finish
+// (unfinished_by_reason), the three pools with the most stranded
+// accelerator-hours, and each outage's figures. "" when there is nothing to say.
+std::string ExplanationsText(const twin::TwinReport& report);
+
 // With what-ifs (runs whose PolicyResult::variant is set, "base" among them):
 // per what-if and policy, the changes from the base run of the same policy
 // that a planner weighs first: jobs that did not finish, mean and p95 queue

@@ -139,6 +139,25 @@ TEST(TwinEngine, SiteOutageRequeuesAndLosesWork) {
   EXPECT_EQ(outage.jobs_pending_at_end, 1u);
 }
 
+// A pool outage (a what-if's down period) does the same to the pool's nodes.
+TEST(TwinEngine, PoolOutageRequeuesAndLosesWork) {
+  const model::Scenario s = Load("small.toml");
+  Workload w;
+  TwinJob j = Job("a", "acme", 8, s.epoch, 1000);
+  j.job.checkpoint_interval_s = 300;
+  w.jobs = {j};
+  TwinOptions o = Fifo();
+  o.failures.pool_outages = {{"north-b200", s.epoch + 700, s.epoch + 800}};
+  auto r = Simulate(s, w, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->mean_jct_s, 1200.0);
+  ASSERT_EQ(r->outages.size(), 1u);
+  EXPECT_EQ(r->outages[0].what, "pool north-b200");
+  EXPECT_EQ(r->outages[0].accelerators, 32);
+  EXPECT_EQ(r->outages[0].jobs_requeued, 1u);
+  EXPECT_NEAR(r->outages[0].lost_gpu_hours, 100.0 * 8 / 3600, 1e-9);
+}
+
 TEST(TwinEngine, SameSeedSameResults) {
   const model::Scenario s = Load("small.toml");
   SyntheticOptions so;

@@ -153,6 +153,10 @@ TEST(SimulateCli, WhatIfsRunBesideTheBase) {
   EXPECT_NE(r.out.find("twice-north:drf"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("utilization (window)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("tenant waits that changed most"), std::string::npos) << r.out;
+  // The outage's own line under the summary (explanations in the terminal too).
+  EXPECT_NE(r.out.find("south-down:fifo: outage pool south-l4 (8 accelerators, 6.0-18.0 h)"),
+            std::string::npos)
+      << r.out;
   std::ifstream in(dir / "out.json");
   const auto j = nlohmann::json::parse(in);
   ASSERT_EQ(j["policies"].size(), 8u);
