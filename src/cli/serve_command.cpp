@@ -260,6 +260,23 @@ int Run(const Options& o) {
   std::unique_ptr<backends::ExecutionBackend> first_backend = make_backend(&rc, false);
   if (first_backend == nullptr) return rc;
 
+  // The daemon that initialised the store writes admin.token (0600); the others,
+  // and later starts, find a token already there and write nothing.
+  auto write_admin_token = [&](server::Api& api) {
+    auto secret = api.BootstrapAdminToken();
+    if (!secret.ok()) {
+      std::cerr << "error: " << secret.status().message() << "\n";
+      return false;
+    }
+    if (secret->empty()) return true;
+    if (Status s = WriteSecretFile(token_path, *secret); !s.ok()) {
+      std::cerr << "error: " << s.message() << "\n";
+      return false;
+    }
+    std::cout << "sovgrid serve: first start; the admin token is in " << token_path
+              << " (mode 0600)\n";
+    return true;
+  };
   auto front = std::make_unique<server::ClusterFront>("");
   std::unique_ptr<store::PostgresLease> lease;
   const auto ttl_ms = static_cast<std::int64_t>(o.lease_ttl_s * 1000);
@@ -279,19 +296,7 @@ int Run(const Options& o) {
     }
     term->cp = std::move(cp).value();
     term->api = std::make_unique<server::Api>(term->cp.get(), term->store.get(), Now);
-    auto secret = term->api->BootstrapAdminToken();
-    if (!secret.ok()) {
-      std::cerr << "error: " << secret.status().message() << "\n";
-      return 1;
-    }
-    if (!secret->empty()) {
-      if (Status s = WriteSecretFile(token_path, *secret); !s.ok()) {
-        std::cerr << "error: " << s.message() << "\n";
-        return 1;
-      }
-      std::cout << "sovgrid serve: first start; the admin token is in " << token_path
-                << " (mode 0600)\n";
-    }
+    if (!write_admin_token(*term->api)) return 1;
     front->Lead(std::move(term));
   } else {
     // Migrates the schema and writes admin.token if this daemon initialised
@@ -302,19 +307,7 @@ int Run(const Options& o) {
       return 1;
     }
     server::Api boot(nullptr, store->get(), Now);
-    auto secret = boot.BootstrapAdminToken();
-    if (!secret.ok()) {
-      std::cerr << "error: " << secret.status().message() << "\n";
-      return 1;
-    }
-    if (!secret->empty()) {
-      if (Status s = WriteSecretFile(token_path, *secret); !s.ok()) {
-        std::cerr << "error: " << s.message() << "\n";
-        return 1;
-      }
-      std::cout << "sovgrid serve: first start; the admin token is in " << token_path
-                << " (mode 0600)\n";
-    }
+    if (!write_admin_token(boot)) return 1;
     auto l = store::OpenPostgresLease(o.store, std::max<std::int64_t>(ttl_ms / 3, 200));
     if (!l.ok()) {
       std::cerr << "error: " << l.status().message() << "\n";

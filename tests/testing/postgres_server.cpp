@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "testing/loopback_port.h"
+
 namespace sovgrid::testing {
 namespace {
 
@@ -34,20 +36,6 @@ constexpr int kPortLast = 34999;
 Clock::time_point Deadline(double seconds) {
   return Clock::now() +
          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-}
-
-bool PortFree(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  const int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
 }
 
 std::string Tail(const std::string& path, int lines) {
@@ -208,7 +196,7 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     const std::string lock = "/tmp/sovgrid-pg-port-" + std::to_string(port) + ".lock";
     const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) continue;
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || !PortFree(port)) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || !LoopbackPortFree(port)) {
       ::close(fd);
       continue;
     }

@@ -27,6 +27,8 @@
 #include <thread>
 #include <utility>
 
+#include "testing/loopback_port.h"
+
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace sovgrid::testing {
@@ -139,20 +141,6 @@ bool Alive(pid_t pid) {
   pid_t ppid = 0;
   if (!ReadStat(pid, &state, &ppid)) return false;
   return state != 'Z' && state != 'X';
-}
-
-bool PortFree(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  const int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
 }
 
 std::vector<std::string> ListDir(const std::string& path) {
@@ -443,7 +431,7 @@ Status SlurmCluster::PickPorts() {
     std::vector<int> ports = {controller_port_};
     for (int i = 0; i < o.nodes; ++i) ports.push_back(first_node_port_ + i);
     for (int p : ports) {
-      if (!PortFree(p)) {
+      if (!LoopbackPortFree(p)) {
         return FailedPrecondition("port " + std::to_string(p) +
                                   " on 127.0.0.1 is in use (another cluster?)");
       }
@@ -464,7 +452,7 @@ Status SlurmCluster::PickPorts() {
       continue;
     }
     bool free = true;
-    for (int p = base; p <= base + o.nodes && free; ++p) free = PortFree(p);
+    for (int p = base; p <= base + o.nodes && free; ++p) free = LoopbackPortFree(p);
     if (!free) {
       ::close(fd);
       continue;
