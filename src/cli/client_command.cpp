@@ -392,6 +392,74 @@ void AddClientCommands(CLI::App& app) {
       }));
     });
   }
+  {  // accounting
+    auto from = std::make_shared<std::string>();
+    auto until = std::make_shared<std::string>();
+    auto group_by = std::make_shared<std::string>("tenant");
+    auto tenant = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand(
+        "accounting", "Usage charged in a period, grouped (the last 30 days by default)");
+    cmd->add_option("--from", *from, "Start: YYYY-MM-DD, RFC 3339 or Unix seconds");
+    cmd->add_option("--until", *until, "End (exclusive), as --from; default now");
+    cmd->add_option("--group-by", *group_by, "tenant | grant | pool | site | operator | model | day")
+        ->capture_default_str();
+    cmd->add_option("--tenant", *tenant, "Only this tenant's subtree");
+    add_connection(cmd);
+    cmd->callback([=] {
+      const Reply r = Call(*conn, "GET",
+                           "/v1/accounting" + Query({{"from", *from},
+                                                     {"until", *until},
+                                                     {"group_by", *group_by},
+                                                     {"tenant", *tenant}}));
+      finish(Print(*conn, r, [](const json& b) {
+        const std::string key = b["group_by"];
+        TextTable t({key, "accelerator-h", "units", "energy kWh", "lost accelerator-h", "jobs ended",
+                     "segments"});
+        auto row = [&](const std::string& name, const json& x) {
+          t.AddRow({name, fmt::format("{:.1f}", x["accelerator_hours"].get<double>()),
+                    fmt::format("{:.1f}", x["charged_units"].get<double>()),
+                    fmt::format("{:.1f}", x["energy_kwh"].get<double>()),
+                    fmt::format("{:.1f}", x["lost_accelerator_hours"].get<double>()),
+                    std::to_string(x["jobs"].get<long long>()),
+                    std::to_string(x["segments"].get<long long>())});
+        };
+        for (const auto& x : b["rows"]) {
+          const std::string name = x[key];
+          row(name.empty() ? "(none)" : name, x);
+        }
+        row("total", b["total"]);
+        std::cout << "from " << When(b["from"]) << " until " << When(b["until"]) << " UTC\n";
+        t.Print(std::cout);
+      }));
+    });
+  }
+  {  // grants
+    auto tenant = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand(
+        "grants", "Grant burn-down: granted, used, left and projected exhaustion");
+    cmd->add_option("--tenant", *tenant, "Only this tenant's subtree");
+    add_connection(cmd);
+    cmd->callback([=] {
+      const Reply r = Call(*conn, "GET", "/v1/accounting/grants" + Query({{"tenant", *tenant}}));
+      finish(Print(*conn, r, [](const json& b) {
+        TextTable t({"tenant", "grant", "class", "granted", "used", "left", "units/day",
+                     "runs out (UTC)", "valid until (UTC)"});
+        for (const auto& g : b["grants"]) {
+          const std::string cls = g["quota_class"];
+          t.AddRow({g["tenant"], g["grant"], cls.empty() ? "any" : cls,
+                    fmt::format("{:.1f}", g["granted_units"].get<double>()),
+                    fmt::format("{:.1f}", g["used_units"].get<double>()),
+                    fmt::format("{:.1f}", g["left_units"].get<double>()),
+                    fmt::format("{:.1f}", g["units_per_day"].get<double>()),
+                    g["projected_exhaustion"].is_null()
+                        ? "not before its end"
+                        : When(g["projected_exhaustion"].get<std::int64_t>()),
+                    When(g["valid_until"])});
+        }
+        t.Print(std::cout);
+      }));
+    });
+  }
   {  // usage
     auto tenant = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("usage", "A tenant's usage against its quota and grants");
@@ -409,12 +477,12 @@ void AddClientCommands(CLI::App& app) {
         }
         t.Print(std::cout);
         if (!b["grants"].empty()) {
-          TextTable g({"grant", "class", "GPU-hours", "used", "valid from (UTC)", "until (UTC)"});
+          TextTable g({"grant", "class", "units", "used", "valid from (UTC)", "until (UTC)"});
           for (const auto& x : b["grants"]) {
             g.AddRow({x["id"],
                       x["quota_class"].get<std::string>().empty() ? "any" : x["quota_class"],
-                      fmt::format("{:.0f}", x["accelerator_hours"].get<double>()),
-                      fmt::format("{:.1f}", x["used_hours"].get<double>()), When(x["valid_from"]),
+                      fmt::format("{:.0f}", x["units"].get<double>()),
+                      fmt::format("{:.1f}", x["used_units"].get<double>()), When(x["valid_from"]),
                       When(x["valid_until"])});
           }
           std::cout << "\n";

@@ -115,12 +115,12 @@ void PrintText(const Scenario& s, const Totals& t, std::ostream& out) {
   for (std::size_t i = 0; i < s.tenants.size(); ++i) {
     const auto& tn = s.tenants[i];
     double grant_hours = 0;
-    for (const auto& g : tn.grants) grant_hours += g.accelerator_hours;
+    for (const auto& g : tn.grants) grant_hours += g.units;
     tenants.AddRow({s.TenantPath(static_cast<int>(i)), fmt::format("{:g}", tn.weight),
                     Amounts(tn.guarantee), Amounts(tn.borrow_limit), Amounts(tn.lend_limit),
                     tn.grants.empty()
                         ? "-"
-                        : fmt::format("{} ({} GPU-h)", tn.grants.size(),
+                        : fmt::format("{} ({} units)", tn.grants.size(),
                                       WithThousands(static_cast<long long>(grant_hours)))});
   }
   tenants.Print(out);
@@ -208,7 +208,7 @@ nlohmann::json ToJson(const Scenario& s, const Totals& t) {
     json grants = json::array();
     for (const auto& g : tn.grants) {
       grants.push_back({{"id", g.id},
-                        {"accelerator_hours", g.accelerator_hours},
+                        {"units", g.units},
                         {"valid_from", g.valid_from},
                         {"valid_until", g.valid_until},
                         {"quota_class", g.quota_class}});

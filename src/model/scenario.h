@@ -47,6 +47,10 @@ struct AcceleratorModel {
   double power_w = 0;  // board power at full load
   // Throughput relative to the catalogue's reference (1.0) per workload class.
   std::array<double, kWorkloadClassCount> relative_throughput{1.0, 1.0, 1.0};
+  // Charge factor: accounting units charged per accelerator-hour on this
+  // model (a whole accelerator; a share is charged pro rata), as HPC centres
+  // weigh a hopper hour above an older card's. Grants are spent in these units.
+  double charge_rate = 1.0;
 };
 
 enum class SiteState : std::uint8_t { kUp, kDraining, kDown };
@@ -88,10 +92,11 @@ struct Pool {
   int nodes_per_domain() const { return domain_size / accelerators_per_node; }
 };
 
-// GPU-hours a tenant may consume in a window, as national programmes hand out.
+// Units a tenant may consume in a window, as national programmes hand out
+// GPU-hours. One unit is one hour of one accelerator whose charge_rate is 1.0.
 struct Grant {
   std::string id;
-  double accelerator_hours = 0;
+  double units = 0;
   Time valid_from = 0;
   Time valid_until = 0;
   std::string quota_class;  // empty: any class
@@ -111,6 +116,11 @@ struct Tenant {
   ClassAmounts borrow_limit;  // at most this much above the guarantee; absent = unlimited
   ClassAmounts lend_limit;    // at most this much of the unused guarantee lent; absent = all
   std::vector<Grant> grants;
+  // What the subtree's jobs may do once every grant that applies is spent
+  // (decided by the grant holder): wait for a new grant, or keep running
+  // within the guarantee (never borrowing).
+  enum class OnGrantSpent : std::uint8_t { kWait, kGuarantee };
+  OnGrantSpent on_grant_spent = OnGrantSpent::kWait;
   // Dedicated capacity: the subtree's jobs run only on these pools (Pool::id);
   // empty = anywhere the filters allow. The nearest tenant up the tree that
   // names pools decides.

@@ -57,6 +57,13 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+// A policy's accounting rows grouped by `g` over the whole simulated period.
+std::vector<accounting::ReportRow> AccountingRows(const PolicyResult& p, accounting::GroupBy g) {
+  accounting::ReportBuilder b(g);
+  for (const auto& d : p.usage_daily) b.Add(d);
+  return b.Rows();
+}
+
 // ===========================================================================
 // The summary figures, shared by the terminal table and the HTML table
 // ===========================================================================
@@ -828,6 +835,39 @@ std::string OutagesHtml(const TwinReport& report) {
                  body);
 }
 
+// Accounting per grant, per policy: what a simulated period charges each
+// allocation (the daemon's GET /v1/accounting?group_by=grant, like for like).
+std::string AccountingHtml(const TwinReport& report) {
+  std::string body =
+      "<table class=\"sites\"><thead><tr><th>grant</th><th>policy</th><th "
+      "class=\"num\">accelerator-hours</th><th class=\"num\">units charged</th><th "
+      "class=\"num\">energy</th><th class=\"num\">work lost</th><th class=\"num\">jobs "
+      "ended</th></tr></thead><tbody>\n";
+  bool any = false;
+  for (const auto& p : report.policies) {
+    for (const auto& r : AccountingRows(p, accounting::GroupBy::kGrant)) {
+      any = true;
+      body += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
+          "class=\"num\">{} MWh</td><td class=\"num\">{} GPU-h</td><td "
+          "class=\"num\">{}</td></tr>\n",
+          Esc(r.key.empty() ? "(no grant)" : r.key), Esc(p.Label()),
+          Magnitude(r.sum.accelerator_seconds / 3600), Magnitude(r.sum.charged_units),
+          Magnitude(r.sum.energy_kwh / 1000), Magnitude(r.sum.lost_accelerator_seconds / 3600),
+          WithThousands(static_cast<long long>(r.sum.jobs)));
+    }
+  }
+  if (!any) return "";
+  body += "</tbody></table>\n";
+  return Section("Accounting",
+                 "Usage charged per grant and policy over the simulated period, jobs still "
+                 "running counted up to its end: accelerator-hours, units (accelerator-hours "
+                 "times each model's charge rate), board energy, work lost to preemption and "
+                 "failures, and jobs that ended. The same records as the daemon's GET "
+                 "/v1/accounting; per tenant, grant and model in --json and --csv.",
+                 body);
+}
+
 // Why jobs did not finish: one row per reason, one column per policy.
 std::string UnfinishedHtml(const TwinReport& report) {
   std::vector<std::string> reasons;
@@ -1175,6 +1215,14 @@ std::string ReportJson(const TwinReport& report) {
                          {"jobs_pending_at_end", o.jobs_pending_at_end}});
     }
     pj["outages"] = std::move(outages);
+    // Accounting of the simulated period, the daemon's report's rows.
+    Json acct = Json::object();
+    for (accounting::GroupBy g : {accounting::GroupBy::kTenant, accounting::GroupBy::kGrant,
+                                  accounting::GroupBy::kModel, accounting::GroupBy::kDay}) {
+      acct[std::string(accounting::GroupByName(g))] =
+          Json::parse(accounting::ReportJson(g, 0, 0, AccountingRows(p, g)))["rows"];
+    }
+    pj["accounting"] = std::move(acct);
     policies.push_back(std::move(pj));
   }
   j["policies"] = std::move(policies);
@@ -1267,6 +1315,15 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-unfinished.csv"), unfinished); !s.ok())
       return s;
+    // Accounting, as the daemon's GET /v1/accounting?format=csv writes it.
+    for (accounting::GroupBy g : {accounting::GroupBy::kTenant, accounting::GroupBy::kGrant,
+                                  accounting::GroupBy::kModel}) {
+      const std::string file =
+          stems[i] + "-accounting-" + std::string(accounting::GroupByName(g)) + ".csv";
+      if (Status s = WriteFile(JoinPath(dir, file), accounting::ReportCsv(g, AccountingRows(p, g)));
+          !s.ok())
+        return s;
+    }
   }
   // The summary: the JSON's scalar keys as columns.
   std::string summary;
@@ -1304,6 +1361,7 @@ std::string ReportHtml(const TwinReport& report) {
     body += TenantWaitsHtml(report);
     body += StrandedHtml(report);
     body += OutagesHtml(report);
+    body += AccountingHtml(report);
     body += UnfinishedHtml(report);
     body += WhatIfHtml(report);
     body += SitesAndModelsOverTimeHtml(report);

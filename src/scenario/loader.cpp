@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "model/policy_names.h"
+#include "scenario/grant_reader.h"
 #include "scenario/toml_limits.h"
 #include "scenario/toml_reader.h"
 
@@ -32,6 +33,7 @@ void ReadAccelerator(TableReader& r, model::AcceleratorModel* a) {
   r.String("quota_class", &a->quota_class, Presence::kRequired);
   r.Double("memory_gib", &a->memory_gib, 0, kMaxNumber);
   r.Double("power_w", &a->power_w, 0, kMaxNumber);
+  r.Double("charge_rate", &a->charge_rate, 0, 1e6);
   r.Table("throughput", [&](TableReader& t) {
     for (int c = 0; c < model::kWorkloadClassCount; ++c) {
       t.Double(model::WorkloadClassName(static_cast<model::WorkloadClass>(c)),
@@ -98,21 +100,11 @@ void ReadTenant(TableReader& r, model::Tenant* t) {
   r.IntMap("borrow_limit", &t->borrow_limit);
   r.IntMap("lend_limit", &t->lend_limit);
   r.StringList("pools", &t->pools);
-  std::set<std::string, std::less<>> grant_ids;  // duplicates found in O(log n)
-  r.Tables("grants", [&](TableReader& g, std::size_t) {
-    model::Grant grant;
-    g.String("id", &grant.id, Presence::kRequired);
-    g.Double("accelerator_hours", &grant.accelerator_hours, 1e-9, kMaxNumber, Presence::kRequired);
-    const bool from_ok = g.Time("valid_from", &grant.valid_from, Presence::kRequired);
-    const bool until_ok = g.Time("valid_until", &grant.valid_until, Presence::kRequired);
-    if (from_ok && until_ok && grant.valid_until <= grant.valid_from) {
-      g.Report("valid_until", "expected a time after valid_from");
-    }
-    g.String("quota_class", &grant.quota_class);
-    if (!grant.id.empty() && !grant_ids.insert(grant.id).second)
-      g.Report("id", "duplicate grant id '" + grant.id + "'");
-    t->grants.push_back(std::move(grant));
-  });
+  ReadGrantTables(r, &t->grants);
+  std::string on_spent;
+  if (r.String("on_grant_spent", &on_spent) && !ParseOnGrantSpent(on_spent, &t->on_grant_spent)) {
+    r.Report("on_grant_spent", "expected \"wait\" or \"guarantee\", found \"" + on_spent + "\"");
+  }
   if (t->name.empty()) t->name = t->id;
 }
 

@@ -99,6 +99,8 @@ void TableReader::Report(std::string_view key, std::string_view sub, std::string
   }
 }
 
+bool TableReader::Has(std::string_view key) const { return table_.get(key) != nullptr; }
+
 const toml::node* TableReader::Get(std::string_view key, Presence p) {
   seen_.emplace(key);
   const toml::node* n = table_.get(key);

@@ -69,6 +69,9 @@ class TableReader {
   // Calls `fn` for each table of the array of tables under `key`.
   void Tables(std::string_view key, const std::function<void(TableReader&, std::size_t)>& fn);
 
+  // Whether `key` is present (of any type); does not mark it as read.
+  bool Has(std::string_view key) const;
+
   // Reports keys that no getter asked for, after all getters. Later calls do nothing.
   void Finish();
 

@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "scenario/grant_reader.h"
 #include "scenario/loader.h"
 #include "scenario/toml_limits.h"
 #include "scenario/toml_reader.h"
@@ -76,23 +77,8 @@ void ReadTenantChange(TableReader& r, WhatIf::TenantChange* t) {
   if (r.IntMap("borrow_limit", &amounts)) t->borrow_limit = amounts;
   amounts.clear();
   if (r.IntMap("lend_limit", &amounts)) t->lend_limit = amounts;
-  std::set<std::string, std::less<>> ids;
-  bool any_grant_table = false;
   std::vector<model::Grant> grants;
-  r.Tables("grants", [&](TableReader& g, std::size_t) {
-    any_grant_table = true;
-    model::Grant grant;
-    g.String("id", &grant.id, Presence::kRequired);
-    g.Double("accelerator_hours", &grant.accelerator_hours, 1e-9, 1e15, Presence::kRequired);
-    const bool from_ok = g.Time("valid_from", &grant.valid_from, Presence::kRequired);
-    const bool until_ok = g.Time("valid_until", &grant.valid_until, Presence::kRequired);
-    if (from_ok && until_ok && grant.valid_until <= grant.valid_from)
-      g.Report("valid_until", "expected a time after valid_from");
-    g.String("quota_class", &grant.quota_class);
-    if (!grant.id.empty() && !ids.insert(grant.id).second)
-      g.Report("id", "duplicate grant id '" + grant.id + "'");
-    grants.push_back(std::move(grant));
-  });
+  const bool any_grant_table = ReadGrantTables(r, &grants);
   if (any_grant_table) t->grants = std::move(grants);
 }
 

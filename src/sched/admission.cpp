@@ -137,7 +137,7 @@ bool Admission::Admits(const SchedJob& j, std::uint16_t p, PartShape* shape, Att
   *shape = ShapeFor(j.spec, pool);
   if (!verdict_known_[cls]) {
     class_quota_[cls] = quota.CanAdmit(j.tenant, cls, shape->total);
-    class_grant_[cls] = quota.GrantAllows(j.tenant, cls, ctx_.now);
+    class_grant_[cls] = quota.GrantAllows(j.tenant, cls, ctx_.now, shape->total);
     verdict_known_[cls] = true;
   }
   const QuotaLedger::Verdict& q = class_quota_[cls];

@@ -59,7 +59,7 @@ struct SchedJob {
   double attained_gpu_s = 0;
   int preemptions = 0;
   std::vector<NodeAssignment> assignment;
-  std::vector<std::pair<int, model::Milli>> charges;                // (quota class, milli) per part
+  std::vector<std::pair<int, model::Milli>> charges;                // (pool, milli) per part
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
   std::uint32_t pending_pos = 0;
   // Where a pending job waits: active (tried every cycle) or parked (see JobTable).

@@ -44,6 +44,9 @@ enum class WaitCode : std::uint8_t {
   kLenderProtected,  // the rest of the class is guaranteed to lenders who lend no more
   kGrantSpent,       // every grant of `tenant` that applies is used up
   kGrantInactive,    // no grant of `tenant` is valid now
+  // every grant of `tenant` that applies is spent and it may run on within its
+  // guarantee only (on_grant_spent = "guarantee"), which this job would exceed
+  kGrantSpentBeyondGuarantee,
   kBlockedBehind,    // strict order without backfill: waits behind `other_job`
   kReservedFor,      // only reserved capacity fits; it would delay `other_job`
   kPreempted,        // stopped in this cycle to make room for `other_job`

@@ -91,6 +91,12 @@ std::string ExplainPending(const model::Scenario& scenario, const QuotaLedger& q
       why = "every grant of " + tenant_path(r.tenant) + " valid now for " + cls(r.quota_class) +
             " is spent";
       break;
+    case WaitCode::kGrantSpentBeyondGuarantee:
+      why = "every grant of " + tenant_path(r.tenant) + " valid now for " + cls(r.quota_class) +
+            " is spent; it runs on within its guarantee only, and this job would exceed it (uses " +
+            accel(quota.Usage(r.tenant, r.quota_class)) + " of a guarantee of " +
+            accel(quota.Guarantee(r.tenant, r.quota_class)) + ")";
+      break;
     case WaitCode::kGrantInactive:
       why = "no grant of " + tenant_path(r.tenant) + " for " + cls(r.quota_class) + " is valid now";
       break;

@@ -195,8 +195,10 @@ void JobTable::ReleaseAll(SchedJob& j, GridState& grid, QuotaLedger& quota,
     nodes->push_back(a.node);
   }
   j.assignment.clear();
-  for (const auto& [c, m] : j.charges) quota.Refund(j.tenant, c, m);
-  for (const auto& [c, m] : j.charges) class_released_[static_cast<std::size_t>(c)] = 1;
+  for (const auto& [p, m] : j.charges) {
+    quota.RefundOnPool(j.tenant, p, m);
+    class_released_[static_cast<std::size_t>(quota.ClassOfPool(p))] = 1;
+  }
   j.charges.clear();
   for (const auto& [p, slot] : j.pool_slots) {
     ++pool_version_[p];
@@ -267,7 +269,10 @@ void JobTable::ParkFor(std::uint32_t idx, const WaitReason& r) {
     Park(idx, SchedJob::Park::kUntilRetry, 0);
     return;
   }
-  const bool quota_bound = r.code == WaitCode::kBorrowLimit || r.code == WaitCode::kLenderProtected;
+  // Room under a guarantee comes back when the class's usage is released.
+  const bool quota_bound = r.code == WaitCode::kBorrowLimit ||
+                           r.code == WaitCode::kLenderProtected ||
+                           r.code == WaitCode::kGrantSpentBeyondGuarantee;
   if (quota_bound && r.quota_class >= 0) {
     Park(idx, SchedJob::Park::kByClass, static_cast<std::uint32_t>(r.quota_class));
   } else {

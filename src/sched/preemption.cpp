@@ -133,11 +133,11 @@ const std::vector<std::uint32_t>& Preemption::Plan(std::uint32_t idx, const Queu
     };
     auto quota_ok = [&]() {
       for (std::uint32_t v : chosen) {
-        for (const auto& [vc, m] : table_.job(v).charges) quota.Refund(table_.job(v).tenant, vc, m);
+        for (const auto& [vp, m] : table_.job(v).charges) quota.RefundOnPool(table_.job(v).tenant, vp, m);
       }
       const bool ok = quota.CanAdmit(j.tenant, cls, shape.total).ok;
       for (std::uint32_t v : chosen) {
-        for (const auto& [vc, m] : table_.job(v).charges) quota.Charge(table_.job(v).tenant, vc, m);
+        for (const auto& [vp, m] : table_.job(v).charges) quota.ChargeOnPool(table_.job(v).tenant, vp, m);
       }
       return ok;
     };

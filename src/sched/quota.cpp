@@ -17,6 +17,7 @@ QuotaLedger::QuotaLedger(const model::Scenario& scenario) {
   for (const auto& p : scenario.pools) {
     const int c = FindClass(scenario.accelerators[p.accelerator_index].quota_class);
     pool_class_.push_back(c);
+    pool_rate_.push_back(scenario.accelerators[p.accelerator_index].charge_rate);
     capacity_[c] += p.accelerators() * kMilliPerAccelerator;
   }
   const std::size_t tenants = scenario.tenants.size();
@@ -26,6 +27,8 @@ QuotaLedger::QuotaLedger(const model::Scenario& scenario) {
   lend_.assign(tenants * classes, -1);
   usage_.assign(tenants * classes, 0);
   direct_.assign(tenants * classes, 0);
+  direct_rated_.assign(tenants * classes, 0.0);
+  guarantee_when_spent_.assign(tenants, false);
   group_kept_.assign((tenants + 1) * classes, 0);
   group_usage_.assign((tenants + 1) * classes, 0);
   grants_.resize(tenants);
@@ -37,6 +40,7 @@ QuotaLedger::QuotaLedger(const model::Scenario& scenario) {
     (void)s;
     grants_[t] = spec.grants;
     grant_used_[t].assign(spec.grants.size(), 0.0);
+    guarantee_when_spent_[t] = spec.on_grant_spent == model::Tenant::OnGrantSpent::kGuarantee;
   }
   ComputeHolders();
 }
@@ -97,9 +101,10 @@ bool QuotaLedger::Borrowing(int tenant, int c) const {
   return false;
 }
 
-void QuotaLedger::Apply(int tenant, int c, Milli delta) {
+void QuotaLedger::Apply(int tenant, int c, Milli delta, double rate) {
   const std::size_t classes = class_names_.size();
   direct_[Idx(tenant, c)] += delta;
+  direct_rated_[Idx(tenant, c)] += static_cast<double>(delta) * rate;
   for (int at = tenant; at >= 0; at = parent_[at]) {
     const int p = parent_[at];
     const std::size_t group = static_cast<std::size_t>(p < 0 ? parent_.size() : p) * classes + c;
@@ -111,8 +116,12 @@ void QuotaLedger::Apply(int tenant, int c, Milli delta) {
   }
 }
 
-void QuotaLedger::Charge(int tenant, int c, Milli amount) { Apply(tenant, c, amount); }
-void QuotaLedger::Refund(int tenant, int c, Milli amount) { Apply(tenant, c, -amount); }
+void QuotaLedger::ChargeOnPool(int tenant, int pool, Milli amount) {
+  Apply(tenant, pool_class_[pool], amount, pool_rate_[pool]);
+}
+void QuotaLedger::RefundOnPool(int tenant, int pool, Milli amount) {
+  Apply(tenant, pool_class_[pool], -amount, pool_rate_[pool]);
+}
 
 Status QuotaLedger::SetLimits(int tenant, const model::ClassAmounts& guarantee,
                               const model::ClassAmounts& borrow_limit,
@@ -153,7 +162,8 @@ void QuotaLedger::ComputeHolders() {
   }
 }
 
-QuotaLedger::Verdict QuotaLedger::GrantAllows(int tenant, int c, model::Time now) const {
+QuotaLedger::Verdict QuotaLedger::GrantAllows(int tenant, int c, model::Time now,
+                                              Milli amount) const {
   const int h = holder_[tenant];
   if (h < 0) return {};
   bool any_valid = false;
@@ -162,9 +172,14 @@ QuotaLedger::Verdict QuotaLedger::GrantAllows(int tenant, int c, model::Time now
     if (!grant.quota_class.empty() && grant.quota_class != class_names_[c]) continue;
     if (now < grant.valid_from || now >= grant.valid_until) continue;
     any_valid = true;
-    if (grant_used_[h][g] < grant.accelerator_hours) return {};
+    if (grant_used_[h][g] < grant.units) return {};
   }
-  return {false, any_valid ? WaitCode::kGrantSpent : WaitCode::kGrantInactive, h};
+  if (!any_valid) return {false, WaitCode::kGrantInactive, h};
+  if (guarantee_when_spent_[h]) {
+    if (WithinGuarantee(tenant, c, amount)) return {};
+    return {false, WaitCode::kGrantSpentBeyondGuarantee, h};
+  }
+  return {false, WaitCode::kGrantSpent, h};
 }
 
 void QuotaLedger::Accrue(model::Time from, model::Time to) {
@@ -175,14 +190,14 @@ void QuotaLedger::Accrue(model::Time from, model::Time to) {
     const int h = holder_[t];
     if (h < 0) continue;
     for (std::size_t c = 0; c < classes; ++c) {
-      const Milli used = direct_[Idx(static_cast<int>(t), static_cast<int>(c))];
-      if (used == 0) continue;
-      double owed = static_cast<double>(used) / kMilliPerAccelerator * hours;
+      const double rated = direct_rated_[Idx(static_cast<int>(t), static_cast<int>(c))];
+      if (rated <= 0) continue;
+      double owed = rated / kMilliPerAccelerator * hours;
       for (std::size_t g = 0; g < grants_[h].size() && owed > 0; ++g) {
         const auto& grant = grants_[h][g];
         if (!grant.quota_class.empty() && grant.quota_class != class_names_[c]) continue;
         if (from < grant.valid_from || from >= grant.valid_until) continue;
-        const double take = std::min(owed, grant.accelerator_hours - grant_used_[h][g]);
+        const double take = std::min(owed, grant.units - grant_used_[h][g]);
         if (take <= 0) continue;
         grant_used_[h][g] += take;
         owed -= take;
@@ -201,13 +216,23 @@ void QuotaLedger::Accrue(model::Time from, model::Time to) {
   }
 }
 
+Status QuotaLedger::SetGrantUsed(int tenant, std::string_view grant_id, double units) {
+  for (std::size_t g = 0; g < grants_[tenant].size(); ++g) {
+    if (grants_[tenant][g].id == grant_id) {
+      grant_used_[tenant][g] = units;
+      return Status::Ok();
+    }
+  }
+  return NotFound("grant '" + std::string(grant_id) + "' not found");
+}
+
 Status QuotaLedger::SetGrants(int tenant, std::vector<model::Grant> grants) {
   for (const auto& g : grants) {
     if (!g.quota_class.empty() && FindClass(g.quota_class) < 0) {
       return NotFound("grant '" + g.id + "': unknown quota class '" + g.quota_class + "'");
     }
     if (g.valid_until <= g.valid_from) return InvalidArgument("grant '" + g.id + "': empty window");
-    if (g.accelerator_hours <= 0) return InvalidArgument("grant '" + g.id + "': no hours");
+    if (g.units <= 0) return InvalidArgument("grant '" + g.id + "': no hours");
   }
   // Keep what was already used of grants that keep their id.
   std::vector<double> used(grants.size(), 0.0);

@@ -20,7 +20,9 @@
 //
 // Grants: jobs of a tenant whose nearest tenant up the tree with grants is h
 // run only while h has a grant that is valid now, covers the class and is not
-// spent. Running jobs consume accelerator-hours from the first such grant.
+// spent; once every such grant is spent, h's `on_grant_spent` decides: wait,
+// or run within the guarantee (never borrowing). Running jobs consume units
+// (accelerator-hours times the model's charge_rate) from the first such grant.
 #pragma once
 
 #include <cstdint>
@@ -60,19 +62,26 @@ class QuotaLedger {
   // The tenant or an ancestor uses more than its guarantee (it borrows).
   bool Borrowing(int tenant, int c) const;
 
-  void Charge(int tenant, int c, model::Milli amount);
-  void Refund(int tenant, int c, model::Milli amount);
+  // Usage of `amount` on pool `pool` (its quota class and its model's
+  // charge rate) starts or ends.
+  void ChargeOnPool(int tenant, int pool, model::Milli amount);
+  void RefundOnPool(int tenant, int pool, model::Milli amount);
 
   // Replaces a tenant's limits (whole accelerators per class name).
   Status SetLimits(int tenant, const model::ClassAmounts& guarantee,
                    const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit);
 
   // Grants.
-  Verdict GrantAllows(int tenant, int c, model::Time now) const;
-  // Charges running usage for [from, to) to the grants.
+  // Whether `amount` more of class `c` may start for `tenant` now as far as
+  // grants go (kGrantSpent, kGrantInactive or kGrantSpentBeyondGuarantee).
+  Verdict GrantAllows(int tenant, int c, model::Time now, model::Milli amount) const;
+  // Charges running usage for [from, to) to the grants, in units.
   void Accrue(model::Time from, model::Time to);
   Status SetGrants(int tenant, std::vector<model::Grant> grants);
-  double GrantUsedHours(int tenant, std::size_t grant) const { return grant_used_[tenant][grant]; }
+  double GrantUsedUnits(int tenant, std::size_t grant) const { return grant_used_[tenant][grant]; }
+  // Sets what was used of a grant (a restart restores it from usage records).
+  // NotFound when `tenant` holds no grant `grant_id`.
+  Status SetGrantUsed(int tenant, std::string_view grant_id, double units);
   const std::vector<model::Grant>& Grants(int tenant) const { return grants_[tenant]; }
   int GrantHolder(int tenant) const { return holder_[tenant]; }
 
@@ -82,7 +91,7 @@ class QuotaLedger {
   }
   model::Milli Kept(int tenant, int c) const;
   model::Milli GroupCap(int parent, int c) const;
-  void Apply(int tenant, int c, model::Milli delta);
+  void Apply(int tenant, int c, model::Milli delta, double rate);
   void ComputeHolders();
 
   std::vector<std::string> class_names_;
@@ -92,10 +101,13 @@ class QuotaLedger {
   // Per (tenant, class).
   std::vector<model::Milli> guarantee_, borrow_, lend_;  // borrow_/lend_ -1 = unlimited
   std::vector<model::Milli> usage_, direct_;
+  std::vector<double> direct_rated_;  // per (tenant, class): sum of milli x charge rate
+  std::vector<double> pool_rate_;     // charge rate of each pool's model
+  std::vector<bool> guarantee_when_spent_;  // per tenant: on_grant_spent = guarantee
   // Sums over the children of a tenant (index `tenants` = the top level), per class.
   std::vector<model::Milli> group_kept_, group_usage_;
   std::vector<std::vector<model::Grant>> grants_;
-  std::vector<std::vector<double>> grant_used_;  // accelerator-hours
+  std::vector<std::vector<double>> grant_used_;  // units
   std::vector<int> holder_;                      // nearest tenant up the tree with grants, or -1
 };
 

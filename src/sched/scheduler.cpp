@@ -280,7 +280,7 @@ struct Scheduler::Impl final : public TenantShares {
       for (auto& [p, parts] : placed) {
         for (auto& a : parts) grid.ReleaseOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       }
-      for (auto& [c, m] : charged) quota.Refund(j.tenant, c, m);
+      for (auto& [p, m] : charged) quota.RefundOnPool(j.tenant, p, m);
     };
 
     for (std::uint32_t set_id : j.part_sets) {
@@ -339,9 +339,8 @@ struct Scheduler::Impl final : public TenantShares {
       }
       for (const auto& a : parts)
         grid.AllocateOnNode(a.node, a.accelerators, a.milli_per_accelerator);
-      const int cls = quota.ClassOfPool(best_pool);
-      quota.Charge(j.tenant, cls, best_shape.total);
-      charged.emplace_back(cls, best_shape.total);
+      quota.ChargeOnPool(j.tenant, best_pool, best_shape.total);
+      charged.emplace_back(best_pool, best_shape.total);
       placed.emplace_back(static_cast<std::size_t>(best_pool), std::move(parts));
     }
     // Every part placed: make it the job's allocation.
@@ -641,9 +640,8 @@ Status Scheduler::Adopt(model::Job job, const std::vector<NodeAssignment>& assig
       grid_.AllocateOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       total += a.milli_per_accelerator * static_cast<Milli>(a.accelerators.size());
     }
-    const int cls = quota_.ClassOfPool(static_cast<int>(p));
-    quota_.Charge(j.tenant, cls, total);
-    j.charges.emplace_back(cls, total);
+    quota_.ChargeOnPool(j.tenant, static_cast<int>(p), total);
+    j.charges.emplace_back(static_cast<int>(p), total);
     impl.Register(j, p, std::move(parts));
   }
   impl.table.MarkRunning(idx, started_at);
@@ -705,6 +703,12 @@ Status Scheduler::SetGrants(std::string_view tenant, std::vector<model::Grant> g
   return quota_.SetGrants(t, std::move(grants));
 }
 
+Status Scheduler::SetGrantUsed(std::string_view tenant, std::string_view grant, double units) {
+  const int t = scenario_.FindTenant(tenant);
+  if (t < 0) return NotFound("tenant '" + std::string(tenant) + "' not found");
+  return quota_.SetGrantUsed(t, grant, units);
+}
+
 // One cycle, in the Kubernetes scheduler framework's terms: wake, queue sort,
 // then per job filter (admission), score and bind (placement), preempt, and
 // reserve (backfill) or park.
@@ -760,6 +764,14 @@ Result<std::string> Scheduler::Explain(std::string_view id) const {
 }
 
 std::size_t Scheduler::pending_count() const { return impl_->table.pending().size(); }
+
+std::vector<std::size_t> Scheduler::PendingPerTenant() const {
+  std::vector<std::size_t> out(scenario_.tenants.size(), 0);
+  for (std::uint32_t idx : impl_->table.pending()) {
+    ++out[static_cast<std::size_t>(impl_->table.job(idx).tenant)];
+  }
+  return out;
+}
 
 std::size_t Scheduler::running_count() const { return impl_->table.running_count(); }
 

@@ -132,6 +132,8 @@ class Scheduler {
   Status SetQuota(std::string_view tenant, const model::ClassAmounts& guarantee,
                   const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit);
   Status SetGrants(std::string_view tenant, std::vector<model::Grant> grants);
+  // What a tenant's grant has used so far, in units (a restart restores it).
+  Status SetGrantUsed(std::string_view tenant, std::string_view grant, double units);
 
   CycleResult RunCycle(model::Time now);
 
@@ -140,6 +142,9 @@ class Scheduler {
   // The pending reason in words; empty for running jobs.
   Result<std::string> Explain(std::string_view id) const;
   std::size_t pending_count() const;
+  // Pending jobs per tenant (index into the scenario's tenants). Linear in
+  // the pending jobs: for metrics scrapes, not for every call.
+  std::vector<std::size_t> PendingPerTenant() const;
   std::size_t running_count() const;
   const GridState& grid() const { return grid_; }
   const QuotaLedger& quota() const { return quota_; }

@@ -18,6 +18,8 @@ std::string_view WaitCodeName(WaitCode code) {
       return "grant_spent";
     case WaitCode::kGrantInactive:
       return "grant_inactive";
+    case WaitCode::kGrantSpentBeyondGuarantee:
+      return "grant_spent_beyond_guarantee";
     case WaitCode::kBlockedBehind:
       return "blocked_behind";
     case WaitCode::kReservedFor:

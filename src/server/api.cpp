@@ -284,6 +284,28 @@ Response Api::Handle(const Request& r) {
          "# TYPE sovgrid_pool_accelerators_used gauge\n";
     for (const auto& p : g.pools)
       m += "sovgrid_pool_accelerators_used{pool=\"" + p.id + "\"} " + json(p.used).dump() + "\n";
+    // Per top-level tenant only: the series stay as few as the scenario's
+    // programmes, whatever the depth of the tree (docs/api.md).
+    const auto tops = cp_->TopLevelUsages();
+    m += "# HELP sovgrid_tenant_accelerators_used Accelerators in use per top-level tenant.\n"
+         "# TYPE sovgrid_tenant_accelerators_used gauge\n";
+    for (const auto& t : tops) {
+      m += "sovgrid_tenant_accelerators_used{tenant=\"" + t.tenant + "\"} " +
+           json(t.accelerators).dump() + "\n";
+    }
+    m += "# HELP sovgrid_tenant_jobs_pending Jobs waiting per top-level tenant.\n"
+         "# TYPE sovgrid_tenant_jobs_pending gauge\n";
+    for (const auto& t : tops) {
+      m += "sovgrid_tenant_jobs_pending{tenant=\"" + t.tenant + "\"} " +
+           std::to_string(t.pending) + "\n";
+    }
+    m += "# HELP sovgrid_tenant_charged_units_total Units charged per top-level tenant for run "
+         "segments ended since this daemon started.\n"
+         "# TYPE sovgrid_tenant_charged_units_total counter\n";
+    for (const auto& t : tops) {
+      m += "sovgrid_tenant_charged_units_total{tenant=\"" + t.tenant + "\"} " +
+           json(t.charged_units).dump() + "\n";
+    }
     return {200, "text/plain; version=0.0.4", m, {}};
   }
   if (r.method == "GET" && r.path == "/v1/openapi.json")
@@ -664,8 +686,8 @@ Response Api::Route(const Request& r, const Caller& c) {
     }
     for (const auto& g : u->grants) {
       grants.push_back({{"id", g.grant.id},
-                        {"accelerator_hours", g.grant.accelerator_hours},
-                        {"used_hours", g.used_hours},
+                        {"units", g.grant.units},
+                        {"used_units", g.used_units},
                         {"valid_from", g.grant.valid_from},
                         {"valid_until", g.grant.valid_until},
                         {"quota_class", g.grant.quota_class}});
@@ -728,6 +750,10 @@ Response Api::Route(const Request& r, const Caller& c) {
     if (!s.ok()) return FromStatus(s);
     return Json(200, {{"ok", true}});
   }
+  if (r.path == "/v1/accounting" || r.path == "/v1/accounting/grants") {
+    if (r.method != "GET") return Error(405, "method_not_allowed", "use GET");
+    return AccountingRoute(r, c);
+  }
   if (r.path == "/v1/audit" && r.method == "GET") {
     if (!may("admin")) return Error(403, "permission_denied", "needs an admin token");
     std::int64_t after = 0, limit = 100;
@@ -752,6 +778,98 @@ Response Api::Route(const Request& r, const Caller& c) {
     return Json(200, {{"entries", out}});
   }
   return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+}
+
+namespace {
+
+// A report's bound: Unix seconds, an RFC 3339 date-time, or a UTC date
+// (YYYY-MM-DD, its midnight).
+std::optional<model::Time> ParseReportTime(const std::string& s) {
+  std::int64_t v = 0;
+  if (ParseInt(s, -(std::int64_t{1} << 40), std::int64_t{1} << 40, &v)) return v;
+  if (auto t = model::ParseRfc3339(s)) return t;
+  if (s.size() == 10 && s[4] == '-' && s[7] == '-') return model::ParseRfc3339(s + "T00:00:00Z");
+  return std::nullopt;
+}
+
+json BurnDownJson(const accounting::GrantBurnDown& b) {
+  json j = {{"tenant", b.holder},          {"grant", b.grant},
+            {"quota_class", b.quota_class}, {"valid_from", b.valid_from},
+            {"valid_until", b.valid_until}, {"granted_units", b.granted},
+            {"used_units", b.used},         {"left_units", b.left},
+            {"units_per_day", b.units_per_day}};
+  j["projected_exhaustion"] =
+      b.projected_exhaustion > 0 ? json(b.projected_exhaustion) : json(nullptr);
+  return j;
+}
+
+}  // namespace
+
+Response Api::AccountingRoute(const Request& r, const Caller& c) {
+  const model::Scenario& sc = cp_->scenario();
+  const model::Time now = clock_();
+  // The caller's subtree, or one tenant's subtree inside it (?tenant=).
+  int root = c.tenant;
+  AccountingQuery q;
+  q.until = now;
+  q.from = now - 30 * 86400;
+  std::string format = "json";
+  const bool grants = r.path == "/v1/accounting/grants";
+  for (const auto& [k, v] : r.query) {
+    if (k == "tenant") {
+      const int t = sc.FindTenant(v);
+      if (t < 0 || (c.tenant >= 0 && !sc.InSubtree(t, c.tenant)))
+        return Error(404, "not_found", "tenant '" + v + "' not found", "tenant");
+      root = t;
+    } else if (!grants && (k == "from" || k == "until")) {
+      auto t = ParseReportTime(v);
+      if (!t)
+        return Error(400, "invalid_argument",
+                     k + ": expected Unix seconds, an RFC 3339 date-time or YYYY-MM-DD", k);
+      (k == "from" ? q.from : q.until) = *t;
+    } else if (!grants && k == "group_by") {
+      auto g = accounting::ParseGroupBy(v);
+      if (!g)
+        return Error(400, "invalid_argument",
+                     "group_by: expected " + std::string(accounting::GroupByChoices()), k);
+      q.group_by = *g;
+    } else if (k == "format") {
+      if (v != "json" && v != "csv")
+        return Error(400, "invalid_argument", "format: expected json or csv", k);
+      format = v;
+    } else {
+      return Error(400, "invalid_argument", "unknown query parameter", k);
+    }
+  }
+  if (root >= 0) {
+    for (std::size_t i = 0; i < sc.tenants.size(); ++i) {
+      if (sc.InSubtree(static_cast<int>(i), root)) q.tenants.push_back(sc.tenants[i].id);
+    }
+  }
+  if (grants) {
+    auto burn = cp_->GrantBurnDowns(q.tenants, now);
+    if (!burn.ok()) return FromStatus(burn.status());
+    if (format == "csv") {
+      std::string out =
+          "tenant,grant,quota_class,valid_from,valid_until,granted_units,used_units,left_units,"
+          "units_per_day,projected_exhaustion\n";
+      for (const auto& b : *burn) {
+        out += b.holder + "," + b.grant + "," + b.quota_class + "," +
+               std::to_string(b.valid_from) + "," + std::to_string(b.valid_until) + "," +
+               json(b.granted).dump() + "," + json(b.used).dump() + "," + json(b.left).dump() +
+               "," + json(b.units_per_day).dump() + "," +
+               (b.projected_exhaustion > 0 ? std::to_string(b.projected_exhaustion) : "") + "\n";
+      }
+      return {200, "text/csv; charset=utf-8", out, {}};
+    }
+    json rows = json::array();
+    for (const auto& b : *burn) rows.push_back(BurnDownJson(b));
+    return Json(200, {{"at", now}, {"grants", rows}});
+  }
+  auto rows = cp_->AccountingReport(q, now);
+  if (!rows.ok()) return FromStatus(rows.status());
+  if (format == "csv") return {200, "text/csv; charset=utf-8", accounting::ReportCsv(q.group_by, *rows), {}};
+  return {200, "application/json", accounting::ReportJson(q.group_by, q.from, q.until, *rows), {}};
 }
 
 }  // namespace sovgrid::server

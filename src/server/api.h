@@ -92,6 +92,8 @@ class Api final : public RequestHandler {
   // The caller of a /v1 request, or the response that refuses it.
   std::optional<Response> Authenticate(const Request& r, Caller* c);
   Response Route(const Request& r, const Caller& c);
+  // GET /v1/accounting and /v1/accounting/grants, scoped to the caller's subtree.
+  Response AccountingRoute(const Request& r, const Caller& c);
 
   ControlPlane* cp_;
   store::Store* store_;

@@ -77,7 +77,10 @@ Status ControlPlane::Restore(Time now) {
       if (adopted.ok()) {
         adopted =
             backend_->Adopt(job, Placement(*assignment), record.updated_at, record.backend_ref);
-        if (adopted.ok()) continue;
+        if (adopted.ok()) {
+          OpenSegment(record.id, record.updated_at, *assignment);
+          continue;
+        }
         (void)scheduler_->Cancel(job.id, now);
       }
       if (Status s = scheduler_->Submit(job); !s.ok()) {
@@ -85,8 +88,12 @@ Status ControlPlane::Restore(Time now) {
             {record.id, "failed", now, "not restored after restart: " + s.message(), "", ""});
         continue;
       }
+      // Its accelerators were held until now: the daemon cannot know when it
+      // stopped, so its run is charged up to the restart.
+      if (assignment.ok()) OpenSegment(record.id, record.updated_at, *assignment);
       updates.push_back({record.id, "pending", now,
-                         "requeued after the daemon restarted: " + adopted.message(), "", ""});
+                         "requeued after the daemon restarted: " + adopted.message(), "", "",
+                         CloseSegment(record.id, now, "requeued", true, false)});
       continue;
     }
     if (Status s = scheduler_->Submit(job); !s.ok()) {
@@ -95,7 +102,8 @@ Status ControlPlane::Restore(Time now) {
           {record.id, "failed", now, "not restored after restart: " + s.message(), "", ""});
     }
   }
-  return store_->UpdateJobs(updates);
+  if (Status s = store_->UpdateJobs(updates); !s.ok()) return s;
+  return RestoreGrantUsage(now);
 }
 
 Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jobs, Time now,
@@ -272,9 +280,16 @@ Status ControlPlane::CancelInScheduler(const std::string& id, Time now,
   // Committed first: a cancellation the store did not take changes nothing.
   std::vector<store::AuditEntry> entries;
   if (audit) entries.push_back(std::move(*audit));
-  const Status committed = NoteCommit(
-      store_->UpdateJobs({{id, "cancelled", now, "cancelled by request", "", ""}}, entries));
-  if (!committed.ok()) return committed;
+  std::optional<Segment> open;
+  if (auto it = segments_.find(id); it != segments_.end()) open = it->second;
+  const Status committed = NoteCommit(store_->UpdateJobs(
+      {{id, "cancelled", now, "cancelled by request", "", "",
+        CloseSegment(id, now, "cancelled", false, true)}},
+      entries));
+  if (!committed.ok()) {
+    if (open) segments_[id] = std::move(*open);
+    return committed;
+  }
   if (Status s = scheduler_->Cancel(id, now); !s.ok()) return s;
   ++counters_.cancelled;
   pending_stops_.push_back(id);
@@ -495,6 +510,7 @@ Status ControlPlane::Tick(Time now) {
     }
     if (!handle.ok() && handle.status().code() == StatusCode::kIoError) {
       // Worth another try (a site's scheduler did not answer): back in the queue.
+      segments_.erase(d.job);  // it never ran
       if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
       unflushed_.push_back(
           {d.job, "pending", now,
@@ -503,6 +519,7 @@ Status ControlPlane::Tick(Time now) {
       continue;
     }
     if (!handle.ok()) {
+      segments_.erase(d.job);  // it never ran
       (void)scheduler_->Fail(d.job, now);
       ++counters_.failed;
       unflushed_.push_back({d.job, "failed", now,
@@ -530,14 +547,18 @@ sched::CycleResult ControlPlane::ObserveAndSchedule(
     const std::string where = view->assignment != nullptr ? AssignmentJson(*view->assignment) : "";
     if (e.lost) {
       // Not the job's fault: it waits for another placement.
+      auto usage = CloseSegment(e.job, now, "requeued", true, false);
       if (Status s = Requeue(*view->spec, now); !s.ok()) continue;
-      unflushed_.push_back({e.job, "pending", now, "requeued: " + e.message, "", ""});
+      unflushed_.push_back(
+          {e.job, "pending", now, "requeued: " + e.message, "", "", std::move(usage)});
       continue;
     }
+    auto usage = CloseSegment(e.job, now, e.failed ? "failed" : "finished", e.failed, true);
     Status s = e.failed ? scheduler_->Fail(e.job, now) : scheduler_->Finish(e.job, now);
     if (!s.ok()) continue;  // cancelled meanwhile
     ++(e.failed ? counters_.failed : counters_.finished);
-    unflushed_.push_back({e.job, e.failed ? "failed" : "finished", now, e.message, where, ""});
+    unflushed_.push_back({e.job, e.failed ? "failed" : "finished", now, e.message, where, "",
+                          std::move(usage)});
   }
   for (const auto& h : health) {
     const std::string key =
@@ -583,7 +604,10 @@ Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, Tick
       why += "; " + std::to_string(ckpt > 0 ? ran % ckpt : ran) +
              " s of work since its last checkpoint lost";
     }
-    unflushed_.push_back({d.job, "pending", now, why, "", ""});
+    const bool preempted = d.kind == sched::Decision::Kind::kPreempt;
+    unflushed_.push_back({d.job, "pending", now, why, "", "",
+                          CloseSegment(d.job, now, preempted ? "preempted" : "requeued", true,
+                                       false)});
   }
   std::vector<const sched::Decision*> starts;
   std::vector<model::Job> remaining;  // what is left to run of each start
@@ -620,6 +644,7 @@ Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, Tick
   }
   starts.resize(committed_starts);
   remaining.resize(committed_starts);
+  for (const sched::Decision* d : starts) OpenSegment(d->job, now, d->assignment);
   for (const sched::Decision* d : starts) out->placements.push_back(Placement(d->assignment));
   out->decisions = std::move(starts);
   out->jobs = std::move(remaining);
@@ -646,7 +671,7 @@ nlohmann::json GrantsJson(const std::vector<model::Grant>& grants) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& g : grants) {
     out.push_back({{"id", g.id},
-                   {"accelerator_hours", g.accelerator_hours},
+                   {"units", g.units},
                    {"valid_from", g.valid_from},
                    {"valid_until", g.valid_until},
                    {"quota_class", g.quota_class}});
@@ -679,18 +704,23 @@ Result<std::vector<model::Grant>> GrantsFromJson(const nlohmann::json& j) {
     const std::string at = "$.grants[" + std::to_string(i) + "]";
     if (!g.is_object()) return InvalidArgument(at + ": expected an object");
     for (const auto& [k, v] : g.items()) {
-      if (k != "id" && k != "accelerator_hours" && k != "valid_from" && k != "valid_until" &&
-          k != "quota_class")
+      if (k != "id" && k != "units" && k != "accelerator_hours" && k != "valid_from" &&
+          k != "valid_until" && k != "quota_class")
         return InvalidArgument(std::string(at).append(".").append(k).append(": unknown field"));
     }
     model::Grant grant;
     if (!g.contains("id") || !g["id"].is_string() || g["id"].get<std::string>().empty())
       return InvalidArgument(at + ".id: expected a non-empty string");
     grant.id = g["id"];
-    if (!g.contains("accelerator_hours") || !g["accelerator_hours"].is_number() ||
-        g["accelerator_hours"].get<double>() < 0 || g["accelerator_hours"].get<double>() > 1e12)
-      return InvalidArgument(at + ".accelerator_hours: expected a number in 0..1e12");
-    grant.accelerator_hours = g["accelerator_hours"];
+    // `accelerator_hours` is the older name of `units` (settings stored by an
+    // older sovgrid use it).
+    if (g.contains("units") && g.contains("accelerator_hours"))
+      return InvalidArgument(at + ".accelerator_hours: give units or accelerator_hours, not both");
+    const char* amount = g.contains("accelerator_hours") ? "accelerator_hours" : "units";
+    if (!g.contains(amount) || !g[amount].is_number() || g[amount].get<double>() < 0 ||
+        g[amount].get<double>() > 1e12)
+      return InvalidArgument(at + "." + amount + ": expected a number in 0..1e12");
+    grant.units = g[amount];
     for (const char* f : {"valid_from", "valid_until"}) {
       if (!g.contains(f) || !g[f].is_number_integer() || g[f].get<std::int64_t>() < 0)
         return InvalidArgument(at + "." + f + ": expected seconds since the Unix epoch");
@@ -840,7 +870,7 @@ Result<TenantUsage> ControlPlane::Usage(const std::string& tenant) {
   }
   const auto& grants = q.Grants(t);
   for (std::size_t g = 0; g < grants.size(); ++g)
-    u.grants.push_back({grants[g], q.GrantUsedHours(t, g)});
+    u.grants.push_back({grants[g], q.GrantUsedUnits(t, g)});
   return u;
 }
 

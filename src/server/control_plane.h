@@ -64,6 +64,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "accounting/accounting.h"
 #include "backends/execution_backend.h"
 #include "common/status.h"
 #include "model/scenario.h"
@@ -107,7 +108,7 @@ struct TenantUsage {
   };
   struct GrantUse {
     model::Grant grant;
-    double used_hours = 0;
+    double used_units = 0;
   };
   std::vector<Class> classes;
   std::vector<GrantUse> grants;
@@ -124,6 +125,15 @@ struct ControlPlaneCounters {
   std::uint64_t submitted = 0, started = 0, finished = 0, failed = 0, cancelled = 0, preempted = 0,
                 cycles = 0;
   double last_cycle_ms = 0;
+};
+
+// An accounting report (GET /v1/accounting): usage in [from, until) grouped by
+// one key, counting running jobs' open segments up to `now`.
+struct AccountingQuery {
+  model::Time from = 0, until = 0;
+  accounting::GroupBy group_by = accounting::GroupBy::kTenant;
+  // Tenants whose usage counts (a token's subtree); empty = every tenant.
+  std::vector<std::string> tenants;
 };
 
 // Grants as the admin API takes them: [{"id", "accelerator_hours", "valid_from",
@@ -164,6 +174,24 @@ class ControlPlane {
 
   GridSummary Grid();
   Result<TenantUsage> Usage(const std::string& tenant);
+  // Accounting (control_plane_accounting.cpp). The report sums the store's
+  // daily sums for whole UTC days, its records for the partial days at either
+  // end, and the running jobs' open segments up to `now`. InvalidArgument for
+  // an empty or reversed period or one longer than 3,660 days.
+  Result<std::vector<accounting::ReportRow>> AccountingReport(const AccountingQuery& query,
+                                                              model::Time now);
+  // Burn-down of the grants held by `tenants` (all when empty) at `now`, the
+  // rate taken over the last 7 days.
+  Result<std::vector<accounting::GrantBurnDown>> GrantBurnDowns(
+      const std::vector<std::string>& tenants, model::Time now);
+  // Accelerators in use and pending jobs per top-level tenant (the metrics' series).
+  struct TopLevelUsage {
+    std::string tenant;
+    double accelerators = 0;
+    std::int64_t pending = 0;
+    double charged_units = 0;  // run segments ended since this daemon started
+  };
+  std::vector<TopLevelUsage> TopLevelUsages();
 
   // Administration. Each change is applied to the scheduler (which validates
   // it), then kept in the store with `audit` (one transaction) and replayed
@@ -221,6 +249,17 @@ class ControlPlane {
   // backend_health_) and gives the scheduler the worse of both views. mu_ held.
   Status ApplyHealth(const std::string& key, std::map<std::string, std::string>* from,
                      const std::string& state, model::Time now);
+  // Accounting of run segments (mu_ held). OpenSegment notes a committed
+  // start (or an adopted run); CloseSegment ends it at `end` and returns its
+  // usage records, to be committed with the state change that ends it.
+  // `lost` is whether the work since the last checkpoint is lost.
+  void OpenSegment(const std::string& job, model::Time start,
+                   const std::vector<sched::NodeAssignment>& assignment);
+  std::vector<model::UsageRecord> CloseSegment(const std::string& job, model::Time end,
+                                               const char* end_reason, bool lost, bool final);
+  // The store's units per grant, and the open segments' up to `now`, into the
+  // scheduler's grant ledger (on open).
+  Status RestoreGrantUsage(model::Time now);
   // Applies one stored setting to the scheduler (mu_ held).
   Status ApplySetting(const std::string& key, const std::string& value_json, model::Time now);
   // Applies a setting, commits it with `audit`, and undoes it when the commit
@@ -262,6 +301,13 @@ class ControlPlane {
   // Why the backend marked a node or site (by key) not up, while it is.
   std::map<std::string, std::string> backend_health_reason_;
   std::vector<std::string> pending_stops_;  // cancelled, not yet stopped in the backend
+  // Running jobs' current run segments (committed starts), by job id.
+  struct Segment {
+    model::Time start = 0;
+    std::vector<accounting::RunSegment::Part> parts;
+  };
+  std::unordered_map<std::string, Segment> segments_;
+  std::vector<double> charged_units_;  // per tenant index: segments ended since start
   Status flush_failed_;                     // the last tick's flush before its cycle
   // Settings as last committed (key -> JSON), to undo a change whose commit failed.
   std::map<std::string, std::string> settings_;

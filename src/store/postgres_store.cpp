@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string_view>
@@ -81,6 +82,48 @@ CREATE TABLE lease (
 );
 INSERT INTO lease (id) VALUES (1);
 )sql",
+    // 3: usage records and their daily sums (accounting; as SqliteStore's version 3).
+    R"sql(
+CREATE TABLE usage (
+  seq BIGSERIAL PRIMARY KEY,
+  job TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  grant_holder TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  pool TEXT NOT NULL,
+  site TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  model TEXT NOT NULL,
+  milli BIGINT NOT NULL,
+  start_at BIGINT NOT NULL,
+  end_at BIGINT NOT NULL,
+  day BIGINT NOT NULL,
+  accelerator_s DOUBLE PRECISION NOT NULL,
+  units DOUBLE PRECISION NOT NULL,
+  energy_kwh DOUBLE PRECISION NOT NULL,
+  lost_accelerator_s DOUBLE PRECISION NOT NULL,
+  end_reason TEXT NOT NULL,
+  job_ended BOOLEAN NOT NULL
+);
+CREATE INDEX usage_by_day ON usage (day, start_at);
+CREATE TABLE usage_daily (
+  day BIGINT NOT NULL,
+  tenant TEXT NOT NULL,
+  grant_holder TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  pool TEXT NOT NULL,
+  site TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  model TEXT NOT NULL,
+  accelerator_s DOUBLE PRECISION NOT NULL,
+  units DOUBLE PRECISION NOT NULL,
+  energy_kwh DOUBLE PRECISION NOT NULL,
+  lost_accelerator_s DOUBLE PRECISION NOT NULL,
+  jobs BIGINT NOT NULL,
+  segments BIGINT NOT NULL,
+  PRIMARY KEY (day, tenant, grant_holder, grant_id, pool)
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
@@ -89,6 +132,7 @@ constexpr const char* kJobColumns =
     "name";
 
 std::int64_t ToInt(const char* s) { return std::strtoll(s, nullptr, 10); }
+double ToDouble(const std::string& s) { return std::strtod(s.c_str(), nullptr); }
 
 // A PGresult, cleared when it goes out of scope.
 class Res {
@@ -150,6 +194,12 @@ class ArrayParam {
   void Add(std::int64_t v) {
     s_ += s_.empty() ? "{" : ",";
     s_ += std::to_string(v);
+  }
+  void Add(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    s_ += s_.empty() ? "{" : ",";
+    s_ += buf;
   }
   std::string Take() { return s_.empty() ? std::string("{}") : std::move(s_) + "}"; }
 
@@ -460,7 +510,79 @@ class PostgresStore final : public Store {
       }
     }
     if (Status s = InsertAudit(audit); !s.ok()) return s;
+    if (Status s = InsertUsage(updates); !s.ok()) return s;
     return Commit();
+  }
+
+  Result<std::vector<accounting::DailyUsage>> DailyUsageBetween(std::int64_t first_day,
+                                                                std::int64_t last_day) override {
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Res q = r->Run(
+        "SELECT day, tenant, grant_holder, grant_id, pool, site, operator, model, accelerator_s, "
+        "units, energy_kwh, lost_accelerator_s, jobs, segments FROM usage_daily "
+        "WHERE day >= $1::bigint AND day <= $2::bigint",
+        {std::to_string(first_day), std::to_string(last_day)});
+    if (!q.ok()) return r->conn().Error("read daily usage", q);
+    std::vector<accounting::DailyUsage> out;
+    for (int i = 0; i < q.rows(); ++i) {
+      accounting::DailyUsage d;
+      d.day = q.Int(i, 0);
+      d.tenant = q.Text(i, 1);
+      d.grant_holder = q.Text(i, 2);
+      d.grant = q.Text(i, 3);
+      d.pool = q.Text(i, 4);
+      d.site = q.Text(i, 5);
+      d.operator_name = q.Text(i, 6);
+      d.model = q.Text(i, 7);
+      d.sum.accelerator_seconds = ToDouble(q.Text(i, 8));
+      d.sum.charged_units = ToDouble(q.Text(i, 9));
+      d.sum.energy_kwh = ToDouble(q.Text(i, 10));
+      d.sum.lost_accelerator_seconds = ToDouble(q.Text(i, 11));
+      d.sum.jobs = q.Int(i, 12);
+      d.sum.segments = q.Int(i, 13);
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  Result<std::vector<model::UsageRecord>> UsageRecords(std::int64_t from, std::int64_t until,
+                                                       std::int64_t limit) override {
+    if (limit < 1 || limit > 10'000'000) return InvalidArgument("limit: expected 1..10000000");
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    auto day = [](std::int64_t t) { return t >= 0 ? t / 86400 : (t - 86399) / 86400; };
+    Res q = r->Run(
+        "SELECT job, tenant, grant_holder, grant_id, pool, site, operator, model, milli, "
+        "start_at, end_at, accelerator_s, units, energy_kwh, lost_accelerator_s, end_reason, "
+        "job_ended FROM usage WHERE day >= $1::bigint AND day <= $2::bigint "
+        "AND start_at < $3::bigint AND end_at > $4::bigint ORDER BY start_at, seq LIMIT $5::bigint",
+        {std::to_string(day(from)), std::to_string(day(until)), std::to_string(until),
+         std::to_string(from), std::to_string(limit)});
+    if (!q.ok()) return r->conn().Error("read usage records", q);
+    std::vector<model::UsageRecord> out;
+    for (int i = 0; i < q.rows(); ++i) {
+      model::UsageRecord x;
+      x.job = q.Text(i, 0);
+      x.tenant = q.Text(i, 1);
+      x.grant_holder = q.Text(i, 2);
+      x.grant = q.Text(i, 3);
+      x.pool = q.Text(i, 4);
+      x.site = q.Text(i, 5);
+      x.operator_name = q.Text(i, 6);
+      x.model = q.Text(i, 7);
+      x.milli = q.Int(i, 8);
+      x.start = q.Int(i, 9);
+      x.end = q.Int(i, 10);
+      x.accelerator_seconds = ToDouble(q.Text(i, 11));
+      x.charged_units = ToDouble(q.Text(i, 12));
+      x.energy_kwh = ToDouble(q.Text(i, 13));
+      x.lost_accelerator_seconds = ToDouble(q.Text(i, 14));
+      x.end_reason = q.Text(i, 15);
+      x.job_ended = q.Text(i, 16) == "t";
+      out.push_back(std::move(x));
+    }
+    return out;
   }
 
   Status RecordBackendRefs(const std::vector<std::pair<std::string, std::string>>& refs) override {
@@ -696,6 +818,67 @@ class PostgresStore final : public Store {
   static TokenRecord ReadToken(const Res& q, int i) {
     return {q.Text(i, 0), q.Text(i, 1), q.Text(i, 2),
             q.Text(i, 3), q.Int(i, 4),  q.Text(i, 5) == "t"};
+  }
+  // Inserts usage records and adds them to their days' sums, inside the
+  // caller's transaction (rolled back on failure). Callers hold mu_.
+  Status InsertUsage(const std::vector<JobUpdate>& updates) {
+    std::vector<const model::UsageRecord*> usage;
+    for (const auto& u : updates) {
+      for (const auto& x : u.usage) usage.push_back(&x);
+    }
+    if (usage.empty()) return Status::Ok();
+    ArrayParam job, tenant, holder, grant, pool, site, op, model, milli, start, end, day, acc,
+        units, energy, lost, reason, started;
+    for (const model::UsageRecord* p : usage) {
+      const model::UsageRecord& x = *p;
+      job.Add(x.job);
+      tenant.Add(x.tenant);
+      holder.Add(x.grant_holder);
+      grant.Add(x.grant);
+      pool.Add(x.pool);
+      site.Add(x.site);
+      op.Add(x.operator_name);
+      model.Add(x.model);
+      milli.Add(static_cast<std::int64_t>(x.milli));
+      start.Add(x.start);
+      end.Add(x.end);
+      day.Add(x.day());
+      acc.Add(x.accelerator_seconds);
+      units.Add(x.charged_units);
+      energy.Add(x.energy_kwh);
+      lost.Add(x.lost_accelerator_seconds);
+      reason.Add(x.end_reason);
+      started.Add(static_cast<std::int64_t>(x.job_ended ? 1 : 0));
+    }
+    // One statement: the records, then their sums per key (grouped first: an
+    // upsert may not touch one row twice).
+    Res r = writer_->Run(
+        "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], "
+        "$11::bigint[], $12::bigint[], $13::float8[], $14::float8[], $15::float8[], "
+        "$16::float8[], $17::text[], $18::int[]) AS x(job, tenant, grant_holder, grant_id, pool, "
+        "site, operator, model, milli, start_at, end_at, day, accelerator_s, units, energy_kwh, "
+        "lost_accelerator_s, end_reason, job_ended)), "
+        "i AS (INSERT INTO usage (job, tenant, grant_holder, grant_id, pool, site, operator, "
+        "model, milli, start_at, end_at, day, accelerator_s, units, energy_kwh, "
+        "lost_accelerator_s, end_reason, job_ended) SELECT job, tenant, grant_holder, grant_id, "
+        "pool, site, operator, model, milli, start_at, end_at, day, accelerator_s, units, "
+        "energy_kwh, lost_accelerator_s, end_reason, job_ended <> 0 FROM x) "
+        "INSERT INTO usage_daily AS d (day, tenant, grant_holder, grant_id, pool, site, operator, "
+        "model, accelerator_s, units, energy_kwh, lost_accelerator_s, jobs, segments) "
+        "SELECT day, tenant, grant_holder, grant_id, pool, MIN(site), MIN(operator), MIN(model), "
+        "SUM(accelerator_s), SUM(units), SUM(energy_kwh), SUM(lost_accelerator_s), "
+        "SUM(job_ended), COUNT(*) FROM x GROUP BY day, tenant, grant_holder, grant_id, pool "
+        "ON CONFLICT (day, tenant, grant_holder, grant_id, pool) DO UPDATE SET "
+        "accelerator_s = d.accelerator_s + excluded.accelerator_s, "
+        "units = d.units + excluded.units, energy_kwh = d.energy_kwh + excluded.energy_kwh, "
+        "lost_accelerator_s = d.lost_accelerator_s + excluded.lost_accelerator_s, "
+        "jobs = d.jobs + excluded.jobs, segments = d.segments + excluded.segments",
+        {job.Take(), tenant.Take(), holder.Take(), grant.Take(), pool.Take(), site.Take(),
+         op.Take(), model.Take(), milli.Take(), start.Take(), end.Take(), day.Take(), acc.Take(),
+         units.Take(), energy.Take(), lost.Take(), reason.Take(), started.Take()});
+    if (!r.ok()) return ErrorAndRollback("record usage", r);
+    return Status::Ok();
   }
   // Which of `ids` exist, in the order of `ids`.
   Result<std::vector<std::string>> Existing(Conn& c, const std::vector<std::string>& ids) {

@@ -38,7 +38,7 @@ namespace sovgrid::store {
 // The advisory lock key of the migrations (any fixed 64-bit number unique to sovgrid).
 inline constexpr long long kMigrationLockKey = 0x736f7667726964;  // "sovgrid"
 // The newest schema version this sovgrid knows.
-inline constexpr int kPostgresSchemaVersion = 2;
+inline constexpr int kPostgresSchemaVersion = 3;
 
 // What a leader's store checks before each write: the lease row must still
 // name `holder` with `epoch`.

@@ -62,7 +62,52 @@ CREATE TABLE IF NOT EXISTS settings (
   value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '3');
+)sql";
+
+// Usage records (one run segment's piece per pool, UTC day and grant) and
+// their sums per day, tenant, grant and pool, kept in the same transaction so
+// that reports over months read the sums. Schema version 3.
+constexpr const char* kUsageSchema = R"sql(
+CREATE TABLE IF NOT EXISTS usage (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  job TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  grant_holder TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  pool TEXT NOT NULL,
+  site TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  model TEXT NOT NULL,
+  milli INTEGER NOT NULL,
+  start_at INTEGER NOT NULL,
+  end_at INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  accelerator_s REAL NOT NULL,
+  units REAL NOT NULL,
+  energy_kwh REAL NOT NULL,
+  lost_accelerator_s REAL NOT NULL,
+  end_reason TEXT NOT NULL,
+  job_ended INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_by_day ON usage (day, start_at);
+CREATE TABLE IF NOT EXISTS usage_daily (
+  day INTEGER NOT NULL,
+  tenant TEXT NOT NULL,
+  grant_holder TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  pool TEXT NOT NULL,
+  site TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  model TEXT NOT NULL,
+  accelerator_s REAL NOT NULL,
+  units REAL NOT NULL,
+  energy_kwh REAL NOT NULL,
+  lost_accelerator_s REAL NOT NULL,
+  jobs INTEGER NOT NULL,
+  segments INTEGER NOT NULL,
+  PRIMARY KEY (day, tenant, grant_holder, grant_id, pool)
+);
 )sql";
 
 // A prepared statement, reset for reuse when it goes out of scope.
@@ -101,6 +146,10 @@ class Use {
     sqlite3_bind_int64(stmt_, ++at_, v);
     return *this;
   }
+  Use& BindReal(double v) {
+    sqlite3_bind_double(stmt_, ++at_, v);
+    return *this;
+  }
   int Step() { return sqlite3_step(stmt_); }
   std::string Text(int col) const {
     const auto* p = sqlite3_column_text(stmt_, col);
@@ -109,6 +158,7 @@ class Use {
                                       static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Real(int col) const { return sqlite3_column_double(stmt_, col); }
 
  private:
   sqlite3_stmt* stmt_;
@@ -187,6 +237,7 @@ class SqliteStore final : public Store {
   // transaction (a crash leaves the old schema, and the next open retries).
   //  1 -> 2: jobs.backend_ref (if missing); job ids scoped to their tenant:
   //          `id` becomes "TENANT/NAME", `name` keeps what the tenant gave.
+  //  2 -> 3: usage records and their daily sums (accounting).
   Status Migrate() {
     std::int64_t version = 0;
     {
@@ -194,9 +245,9 @@ class SqliteStore final : public Store {
       if (u.Step() != SQLITE_ROW) return Error("read the schema version");
       version = u.Int(0);
     }
-    if (version > 2) {
+    if (version > 3) {
       return FailedPrecondition("database schema version " + std::to_string(version) +
-                                " is newer than this sovgrid (2): upgrade sovgrid");
+                                " is newer than this sovgrid (3): upgrade sovgrid");
     }
     if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     auto has_column = [&](const char* column, bool* out) {
@@ -218,6 +269,8 @@ class SqliteStore final : public Store {
           "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
     }
     sql += "CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name, seq);";
+    sql += kUsageSchema;
+    sql += "UPDATE meta SET value = '3' WHERE key = 'schema_version';";
     if (Status s = Exec(sql); !s.ok()) {
       Rollback();
       return s;
@@ -287,7 +340,84 @@ class SqliteStore final : public Store {
     for (const auto& a : audit) {
       if (!InsertAudit(a)) return ErrorAndRollback("append audit entry");
     }
+    for (const auto& x : updates) {
+      for (const auto& rec : x.usage) {
+        if (!InsertUsage(rec)) return ErrorAndRollback("record usage of job '" + rec.job + "'");
+      }
+    }
     return Commit();
+  }
+
+  Result<std::vector<accounting::DailyUsage>> DailyUsageBetween(std::int64_t first_day,
+                                                                std::int64_t last_day) override {
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    Use u(r->Prepare(
+        "SELECT day, tenant, grant_holder, grant_id, pool, site, operator, model, accelerator_s, "
+        "units, energy_kwh, lost_accelerator_s, jobs, segments FROM usage_daily "
+        "WHERE day >= ? AND day <= ?"));
+    u.Bind(first_day).Bind(last_day);
+    std::vector<accounting::DailyUsage> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) {
+      accounting::DailyUsage d;
+      d.day = u.Int(0);
+      d.tenant = u.Text(1);
+      d.grant_holder = u.Text(2);
+      d.grant = u.Text(3);
+      d.pool = u.Text(4);
+      d.site = u.Text(5);
+      d.operator_name = u.Text(6);
+      d.model = u.Text(7);
+      d.sum.accelerator_seconds = u.Real(8);
+      d.sum.charged_units = u.Real(9);
+      d.sum.energy_kwh = u.Real(10);
+      d.sum.lost_accelerator_seconds = u.Real(11);
+      d.sum.jobs = u.Int(12);
+      d.sum.segments = u.Int(13);
+      out.push_back(std::move(d));
+    }
+    if (rc != SQLITE_DONE) return r->Error("read daily usage");
+    return out;
+  }
+
+  Result<std::vector<model::UsageRecord>> UsageRecords(std::int64_t from, std::int64_t until,
+                                                       std::int64_t limit) override {
+    if (limit < 1 || limit > 10'000'000) return InvalidArgument("limit: expected 1..10000000");
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    // Records lie within one UTC day: the day index narrows the scan.
+    Use u(r->Prepare(
+        "SELECT job, tenant, grant_holder, grant_id, pool, site, operator, model, milli, "
+        "start_at, end_at, accelerator_s, units, energy_kwh, lost_accelerator_s, end_reason, "
+        "job_ended FROM usage WHERE day >= ? AND day <= ? AND start_at < ? AND end_at > ? "
+        "ORDER BY start_at, seq LIMIT ?"));
+    u.Bind(DayOf(from)).Bind(DayOf(until)).Bind(until).Bind(from).Bind(limit);
+    std::vector<model::UsageRecord> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) {
+      model::UsageRecord x;
+      x.job = u.Text(0);
+      x.tenant = u.Text(1);
+      x.grant_holder = u.Text(2);
+      x.grant = u.Text(3);
+      x.pool = u.Text(4);
+      x.site = u.Text(5);
+      x.operator_name = u.Text(6);
+      x.model = u.Text(7);
+      x.milli = u.Int(8);
+      x.start = u.Int(9);
+      x.end = u.Int(10);
+      x.accelerator_seconds = u.Real(11);
+      x.charged_units = u.Real(12);
+      x.energy_kwh = u.Real(13);
+      x.lost_accelerator_seconds = u.Real(14);
+      x.end_reason = u.Text(15);
+      x.job_ended = u.Int(16) != 0;
+      out.push_back(std::move(x));
+    }
+    if (rc != SQLITE_DONE) return r->Error("read usage records");
+    return out;
   }
 
   Status RecordBackendRefs(const std::vector<std::pair<std::string, std::string>>& refs) override {
@@ -516,6 +646,39 @@ class SqliteStore final : public Store {
   }
 
  private:
+  static std::int64_t DayOf(std::int64_t t) { return t >= 0 ? t / 86400 : (t - 86399) / 86400; }
+
+  // Inserts a usage record and adds it to its day's sums. Callers hold mu_
+  // inside a transaction.
+  bool InsertUsage(const model::UsageRecord& x) {
+    {
+      Use u(Prepare(
+          "INSERT INTO usage (job, tenant, grant_holder, grant_id, pool, site, operator, model, "
+          "milli, start_at, end_at, day, accelerator_s, units, energy_kwh, lost_accelerator_s, "
+          "end_reason, job_ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      u.Bind(x.job).Bind(x.tenant).Bind(x.grant_holder).Bind(x.grant).Bind(x.pool).Bind(x.site);
+      u.Bind(x.operator_name).Bind(x.model).Bind(x.milli).Bind(x.start).Bind(x.end).Bind(x.day());
+      u.BindReal(x.accelerator_seconds).BindReal(x.charged_units).BindReal(x.energy_kwh);
+      u.BindReal(x.lost_accelerator_seconds).Bind(x.end_reason);
+      u.Bind(static_cast<std::int64_t>(x.job_ended ? 1 : 0));
+      if (u.Step() != SQLITE_DONE) return false;
+    }
+    Use d(Prepare(
+        "INSERT INTO usage_daily (day, tenant, grant_holder, grant_id, pool, site, operator, "
+        "model, accelerator_s, units, energy_kwh, lost_accelerator_s, jobs, segments) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+        "ON CONFLICT (day, tenant, grant_holder, grant_id, pool) DO UPDATE SET "
+        "accelerator_s = accelerator_s + excluded.accelerator_s, units = units + excluded.units, "
+        "energy_kwh = energy_kwh + excluded.energy_kwh, "
+        "lost_accelerator_s = lost_accelerator_s + excluded.lost_accelerator_s, "
+        "jobs = jobs + excluded.jobs, segments = segments + 1"));
+    d.Bind(x.day()).Bind(x.tenant).Bind(x.grant_holder).Bind(x.grant).Bind(x.pool).Bind(x.site);
+    d.Bind(x.operator_name).Bind(x.model).BindReal(x.accelerator_seconds);
+    d.BindReal(x.charged_units).BindReal(x.energy_kwh).BindReal(x.lost_accelerator_seconds);
+    d.Bind(static_cast<std::int64_t>(x.job_ended ? 1 : 0));
+    return d.Step() == SQLITE_DONE;
+  }
+
   // A cached prepared statement for a constant SQL text. Callers hold mu_.
   const Statement& Prepare(const char* sql) {
     for (const auto& [text, stmt] : statements_) {

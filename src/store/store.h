@@ -23,7 +23,9 @@
 #include <utility>
 #include <vector>
 
+#include "accounting/accounting.h"
 #include "common/status.h"
+#include "model/usage.h"
 
 namespace sovgrid::store {
 
@@ -54,6 +56,9 @@ struct JobUpdate {
   std::string reason;
   std::string assignment_json;
   std::string backend_ref;
+  // The usage of the run segment this change ends (accounting), kept in the
+  // same transaction as the change.
+  std::vector<model::UsageRecord> usage = {};
 };
 
 struct JobFilter {
@@ -101,8 +106,10 @@ class Store {
                    const std::string& reason, const std::string& assignment_json) {
     return UpdateJobs({{id, state, at, reason, assignment_json, ""}});
   }
-  // Several updates and audit entries in one transaction (one disk sync), all
-  // or none; NotFound names the first unknown id.
+  // Several updates (with their usage records) and audit entries in one
+  // transaction (one disk sync), all or none; NotFound names the first
+  // unknown id. Usage records are added to their day's sums
+  // (DailyUsageBetween) in the same transaction.
   virtual Status UpdateJobs(const std::vector<JobUpdate>& updates,
                             const std::vector<AuditEntry>& audit) = 0;
   Status UpdateJobs(const std::vector<JobUpdate>& updates) { return UpdateJobs(updates, {}); }
@@ -140,6 +147,16 @@ class Store {
   }
   // Every setting in the order each key was last put.
   virtual Result<std::vector<std::pair<std::string, std::string>>> ListSettings() = 0;
+
+  // Accounting. Usage summed per UTC day, tenant, grant and pool for days
+  // first_day..last_day (days since 1970-01-01, inclusive), in no set order.
+  virtual Result<std::vector<accounting::DailyUsage>> DailyUsageBetween(std::int64_t first_day,
+                                                                        std::int64_t last_day) = 0;
+  // Usage records that overlap [from, until), by start, at most `limit`
+  // (1..10,000,000); InvalidArgument beyond.
+  virtual Result<std::vector<model::UsageRecord>> UsageRecords(std::int64_t from,
+                                                               std::int64_t until,
+                                                               std::int64_t limit) = 0;
 
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // A small durable write (a heartbeat): OK once commits succeed again after

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <queue>
+#include <tuple>
 #include <random>
 #include <unordered_map>
 
@@ -96,6 +97,9 @@ class Simulation {
   }
   void Accumulate(Time now);
   void ApplyDecisions(const sched::CycleResult& cycle, Time now);
+  // Accounts job j's current run segment, ending at `now` (before StopRun).
+  void RecordSegment(std::uint32_t j, Time now, const char* end_reason, double lost_accelerator_s,
+                     bool final);
   void StopRun(std::uint32_t j, Time now, bool finished);
   // End-of-run figures: per tenant subtree (tenant_job_figures_), and why each
   // unfinished job did not finish (r_.unfinished_by_reason).
@@ -169,6 +173,10 @@ class Simulation {
   double fragmentation_sum_ = 0;
   std::size_t fragmentation_samples_ = 0;
   std::vector<double> tenant_gpu_s_;
+  // Usage records summed per (day, tenant, grant holder, grant, pool).
+  std::map<std::tuple<std::int64_t, std::string, std::string, std::string, std::string>,
+           accounting::DailyUsage>
+      usage_daily_;
   std::vector<bool> tenant_has_jobs_;
   std::vector<double> jct_, queue_;
   std::vector<std::uint32_t> finished_tenant_;  // per entry of jct_/queue_, before sorting
@@ -224,6 +232,39 @@ void Simulation::Accumulate(Time now) {
       stranded_pool_[p] += static_cast<double>(sched_.grid().pool(p).available_free_milli) * dt;
   }
   last_t_ = now;
+}
+
+void Simulation::RecordSegment(std::uint32_t j, Time now, const char* end_reason,
+                               double lost_accelerator_s, bool final) {
+  const JobRun& run = runs_[j];
+  if (!run.running || now <= run.run_start) return;
+  accounting::RunSegment seg;
+  seg.job = w_.jobs[j].job.id;
+  seg.tenant = s_.FindTenant(w_.jobs[j].job.tenant);
+  for (const auto& [p, m] : run.by_pool) seg.parts.push_back({static_cast<int>(p), m});
+  seg.start = run.run_start;
+  seg.end = now;
+  seg.end_reason = end_reason;
+  seg.lost_accelerator_seconds = lost_accelerator_s;
+  seg.final = final;
+  const sched::QuotaLedger& quota = sched_.quota();
+  for (const auto& r : accounting::SplitSegment(
+           s_, [&](int t) -> const std::vector<model::Grant>& { return quota.Grants(t); }, seg)) {
+    auto [it, fresh] =
+        usage_daily_.try_emplace({r.day(), r.tenant, r.grant_holder, r.grant, r.pool});
+    accounting::DailyUsage& d = it->second;
+    if (fresh) {
+      d.day = r.day();
+      d.tenant = r.tenant;
+      d.grant_holder = r.grant_holder;
+      d.grant = r.grant;
+      d.pool = r.pool;
+      d.site = r.site;
+      d.operator_name = r.operator_name;
+      d.model = r.model;
+    }
+    d.sum.Add(accounting::SumOf(r));
+  }
 }
 
 void Simulation::StopRun(std::uint32_t j, Time now, bool finished) {
@@ -312,11 +353,15 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
     const Milli milli = run.milli;
     const Time started = run.run_start;
     const Duration before = run.progress_at_start;
-    StopRun(j, now, false);
     auto view = sched_.Job(d->job);
     const Duration kept = view.ok() ? view->progress_s : 0;
     // Work done in this run that was not kept, plus earlier work thrown away.
     const double lost_s = static_cast<double>(now - started) - static_cast<double>(kept - before);
+    RecordSegment(j, now,
+                  d->kind == sched::Decision::Kind::kPreempt ? "preempted" : "requeued",
+                  std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator,
+                  false);
+    StopRun(j, now, false);
     const double lost_gpu_h =
         std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator / 3600.0;
     r_.lost_gpu_hours += lost_gpu_h;
@@ -374,6 +419,7 @@ void Simulation::UpdateCapacityWaiting() {
       case sched::WaitCode::kLenderProtected:
       case sched::WaitCode::kGrantSpent:
       case sched::WaitCode::kGrantInactive:
+      case sched::WaitCode::kGrantSpentBeyondGuarantee:
       case sched::WaitCode::kNoCandidatePool:
         break;  // free accelerators would not start it
       default:
@@ -585,6 +631,7 @@ Result<PolicyResult> Simulation::Run() {
             break;
           Status st = sched_.Finish(w_.jobs[e.index].job.id, now);
           if (!st.ok()) return Internal("twin: " + st.ToString());
+          RecordSegment(e.index, now, "finished", 0, true);
           StopRun(e.index, now, true);
           changed = true;
           break;
@@ -693,6 +740,7 @@ Result<PolicyResult> Simulation::Run() {
   // Jobs still running at the end count up to the end.
   for (std::uint32_t j = 0; j < runs_.size(); ++j) {
     if (runs_[j].running) {
+      RecordSegment(j, last_t_, "running", 0, false);
       tenant_gpu_s_[static_cast<std::size_t>(s_.FindTenant(w_.jobs[j].job.tenant))] +=
           static_cast<double>(last_t_ - runs_[j].run_start) * static_cast<double>(runs_[j].milli) /
           kMilliPerAccelerator;
@@ -776,6 +824,8 @@ Result<PolicyResult> Simulation::Run() {
   r_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   r_.peak_rss_mb = PeakRssMb();
   if (o_.progress) o_.progress(1.0);
+  r_.usage_daily.reserve(usage_daily_.size());
+  for (auto& [key, d] : usage_daily_) r_.usage_daily.push_back(std::move(d));
   return r_;
 }
 

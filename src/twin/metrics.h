@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+
+#include "accounting/accounting.h"
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +96,10 @@ struct PolicyResult {
   std::vector<SiteUsage> sites;
   std::vector<PoolUsage> pools;
   std::vector<OutageFigures> outages;  // site outages first, then pool outages, in given order
+  // Accounting of the simulated period (the daemon's GET /v1/accounting over
+  // the same records): usage per UTC day, tenant, grant and pool; running
+  // jobs counted up to the end of the run.
+  std::vector<accounting::DailyUsage> usage_daily;
   double scheduler_cpu_s = 0;          // CPU time inside the scheduler
   std::size_t decisions = 0;
   std::size_t cycles = 0;

@@ -331,16 +331,16 @@ TEST(QuotaLedger, BorrowingAndLendingHandComputed) {
   // a uses 10 of its 16: it keeps max(0, 8 - 10) = 0 more, so c may take the
   // remaining 22 (10 + 22 = 32) but not 23 (a plain lack of room is not a
   // quota failure: CanAdmit passes and placement finds no room).
-  q.Charge(0, 0, 10 * k);
+  q.ChargeOnPool(0, 0, 10 * k);
   EXPECT_TRUE(q.CanAdmit(2, 0, 22 * k).ok);
   EXPECT_TRUE(q.CanAdmit(2, 0, 23 * k).ok);
   EXPECT_TRUE(q.WithinGuarantee(0, 0, 6 * k));   // 10 + 6 <= 16
   EXPECT_FALSE(q.WithinGuarantee(0, 0, 7 * k));  // 10 + 7 > 16
-  q.Charge(2, 0, 20 * k);
+  q.ChargeOnPool(2, 0, 20 * k);
   EXPECT_TRUE(q.Borrowing(2, 0));  // c has no guarantee
   EXPECT_FALSE(q.Borrowing(0, 0));
-  q.Refund(2, 0, 20 * k);
-  q.Refund(0, 0, 10 * k);
+  q.RefundOnPool(2, 0, 20 * k);
+  q.RefundOnPool(0, 0, 10 * k);
   EXPECT_EQ(q.Usage(0, 0), 0);
 }
 
@@ -348,21 +348,51 @@ TEST(QuotaLedger, GrantsAreConsumedAndExpire) {
   model::Scenario s = QuotaGrid();
   model::Grant g;
   g.id = "g";
-  g.accelerator_hours = 10;
+  g.units = 10;
   g.valid_from = 0;
   g.valid_until = 100000;
   s.tenants[2].grants = {g};
   QuotaLedger q(s);
-  EXPECT_TRUE(q.GrantAllows(2, 0, 10).ok);
+  EXPECT_TRUE(q.GrantAllows(2, 0, 10, 1000).ok);
   // 4 accelerators for 2.5 h = 10 accelerator-hours: spent.
-  q.Charge(2, 0, 4000);
+  q.ChargeOnPool(2, 0, 4000);
   q.Accrue(0, 9000);
-  EXPECT_DOUBLE_EQ(q.GrantUsedHours(2, 0), 10.0);
-  EXPECT_EQ(q.GrantAllows(2, 0, 9000).code, WaitCode::kGrantSpent);
+  EXPECT_DOUBLE_EQ(q.GrantUsedUnits(2, 0), 10.0);
+  EXPECT_EQ(q.GrantAllows(2, 0, 9000, 1000).code, WaitCode::kGrantSpent);
   // After the window no grant is valid at all.
-  EXPECT_EQ(q.GrantAllows(2, 0, 200000).code, WaitCode::kGrantInactive);
+  EXPECT_EQ(q.GrantAllows(2, 0, 200000, 1000).code, WaitCode::kGrantInactive);
   // Tenants without grants are not limited by them.
-  EXPECT_TRUE(q.GrantAllows(0, 0, 9000).ok);
+  EXPECT_TRUE(q.GrantAllows(0, 0, 9000, 1000).ok);
+}
+
+// Units are accelerator-hours times the model's charge rate, and a grant
+// holder that falls back to its guarantee runs within it once the grant is
+// spent, never borrowing.
+TEST(QuotaLedger, GrantsAreSpentInUnitsAndMayFallBackToTheGuarantee) {
+  model::Scenario s = QuotaGrid();
+  s.accelerators[0].charge_rate = 2.5;
+  model::Grant g;
+  g.id = "g";
+  g.units = 10;
+  g.valid_from = 0;
+  g.valid_until = 100000;
+  s.tenants[1].grants = {g};  // b: guarantee 8, borrow limit 8
+  s.tenants[1].on_grant_spent = model::Tenant::OnGrantSpent::kGuarantee;
+  QuotaLedger q(s);
+  // 2 accelerators x 2 h x 2.5 units per accelerator-hour = 10 units: spent.
+  q.ChargeOnPool(1, 0, 2000);
+  q.Accrue(0, 7200);
+  EXPECT_DOUBLE_EQ(q.GrantUsedUnits(1, 0), 10.0);
+  // Spent: 6 more fit the guarantee of 8 (2 in use), 7 do not.
+  EXPECT_TRUE(q.GrantAllows(1, 0, 7200, 6000).ok);
+  const auto v = q.GrantAllows(1, 0, 7200, 7000);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.code, WaitCode::kGrantSpentBeyondGuarantee);
+  EXPECT_EQ(v.tenant, 1);
+  // Outside every window nothing falls back: the grant is inactive.
+  EXPECT_EQ(q.GrantAllows(1, 0, 200000, 1000).code, WaitCode::kGrantInactive);
+  q.RefundOnPool(1, 0, 2000);
+  EXPECT_EQ(q.Usage(1, 0), 0);
 }
 
 }  // namespace

@@ -74,7 +74,7 @@ model::Scenario MidSizeGrid() {
   };
   model::Grant grant;
   grant.id = "startup-grant";
-  grant.accelerator_hours = 20000;
+  grant.units = 20000;
   grant.valid_from = s.epoch;
   grant.valid_until = s.epoch + 30 * 86400;
   s.tenants[3].grants.push_back(grant);

@@ -346,12 +346,92 @@ TYPED_TEST_P(StoreContract, ConcurrentReadersSeeEveryCommit) {
   EXPECT_EQ(store->ActiveJobs()->size(), 50U);
 }
 
+// Usage records go in with the update that ends their segment (all or none),
+// come back whole, and sum into their day's row per tenant, grant and pool.
+TYPED_TEST_P(StoreContract, UsageRecordsCommitWithTheirUpdateAndSumPerDay) {
+  auto& store = this->store_;
+  ASSERT_TRUE(store->AddJobs({this->Job("t1/a", "t1"), this->Job("t1/b", "t1")}).ok());
+  auto record = [](const std::string& job, std::int64_t start, std::int64_t end, double units,
+                   bool ended) {
+    model::UsageRecord r;
+    r.job = job;
+    r.tenant = "t1";
+    r.grant_holder = "t1";
+    r.grant = "g \"1\", {x}";  // any text
+    r.pool = "p";
+    r.site = "s";
+    r.operator_name = "o";
+    r.model = "m";
+    r.milli = 1500;
+    r.start = start;
+    r.end = end;
+    r.accelerator_seconds = 1.5 * static_cast<double>(end - start);
+    r.charged_units = units;
+    r.energy_kwh = 0.25;
+    r.lost_accelerator_seconds = 7.5;
+    r.end_reason = "finished";
+    r.job_ended = ended;
+    return r;
+  };
+  constexpr std::int64_t kDay = 86400;
+  const std::int64_t d = 20000 * kDay;  // 2024-10-04
+  JobUpdate a{"t1/a", "finished", d + 100, "", "", ""};
+  a.usage = {record("t1/a", d + 10, d + 100, 2.5, true)};
+  JobUpdate b{"t1/b", "pending", d + kDay + 50, "", "", ""};
+  b.usage = {record("t1/b", d + 20, d + kDay, 1.0, false),
+             record("t1/b", d + kDay, d + kDay + 50, 0.125, false)};
+  ASSERT_TRUE(store->UpdateJobs({a, b}).ok());
+  // A failing batch (unknown job) adds none of its records.
+  JobUpdate bad{"t1/nope", "finished", d + 200, "", "", ""};
+  JobUpdate c{"t1/a", "finished", d + 200, "", "", ""};
+  c.usage = {record("t1/a", d + 150, d + 200, 100.0, true)};
+  EXPECT_EQ(store->UpdateJobs({c, bad}).code(), StatusCode::kNotFound);
+  this->Reopen();
+
+  auto records = store->UsageRecords(d, d + 2 * kDay, 100);
+  ASSERT_TRUE(records.ok()) << records.status().message();
+  ASSERT_EQ(records->size(), 3u);
+  EXPECT_EQ((*records)[0].job, "t1/a");
+  EXPECT_EQ((*records)[0].grant, "g \"1\", {x}");
+  EXPECT_EQ((*records)[0].milli, 1500);
+  EXPECT_EQ((*records)[0].start, d + 10);
+  EXPECT_EQ((*records)[0].end, d + 100);
+  EXPECT_DOUBLE_EQ((*records)[0].accelerator_seconds, 135.0);
+  EXPECT_DOUBLE_EQ((*records)[0].charged_units, 2.5);
+  EXPECT_DOUBLE_EQ((*records)[0].lost_accelerator_seconds, 7.5);
+  EXPECT_TRUE((*records)[0].job_ended);
+  EXPECT_FALSE((*records)[1].job_ended);
+  EXPECT_EQ((*records)[2].start, d + kDay);
+  // Overlap, not containment: a window inside the first record finds it.
+  auto inside = store->UsageRecords(d + 50, d + 60, 100);
+  ASSERT_TRUE(inside.ok());
+  EXPECT_EQ(inside->size(), 2u);  // a's and b's first
+  EXPECT_EQ(store->UsageRecords(d, d + 1, 0).status().code(), StatusCode::kInvalidArgument);
+
+  auto days = store->DailyUsageBetween(d / kDay, d / kDay + 1);
+  ASSERT_TRUE(days.ok()) << days.status().message();
+  ASSERT_EQ(days->size(), 2u);
+  const auto& first = (*days)[0].day == d / kDay ? (*days)[0] : (*days)[1];
+  const auto& second = (*days)[0].day == d / kDay ? (*days)[1] : (*days)[0];
+  EXPECT_EQ(first.tenant, "t1");
+  EXPECT_EQ(first.pool, "p");
+  EXPECT_EQ(first.model, "m");
+  EXPECT_DOUBLE_EQ(first.sum.charged_units, 3.5);
+  EXPECT_DOUBLE_EQ(first.sum.accelerator_seconds, 135.0 + 1.5 * (kDay - 20));
+  EXPECT_EQ(first.sum.jobs, 1);
+  EXPECT_EQ(first.sum.segments, 2);
+  EXPECT_DOUBLE_EQ(second.sum.charged_units, 0.125);
+  EXPECT_EQ(second.sum.segments, 1);
+  EXPECT_TRUE(store->DailyUsageBetween(d / kDay + 2, d / kDay + 9)->empty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AddGetUpdateAndHistorySurviveReopen,
                             ABatchWithADuplicateAddsNothing, UnknownIdsAreNotFound,
                             ListsByTenantAndStateInPages, TokensAndAudit,
                             SettingsKeepTheLastPutInOrder, AnAuditedWriteIsOneTransaction,
                             JobsAreFoundByNameAcrossTenantsAndRefsRecordedWithoutHistory,
                             ABatchMayChangeOneJobTwiceInOrder, AnyTextRoundTrips,
-                            ExistingJobIdsKeepTheOrderAsked, ConcurrentReadersSeeEveryCommit);
+                            ExistingJobIdsKeepTheOrderAsked, ConcurrentReadersSeeEveryCommit,
+                            UsageRecordsCommitWithTheirUpdateAndSumPerDay);
 
 }  // namespace sovgrid::store

@@ -81,7 +81,7 @@ export async function queuesView(main) {
           h('td', {}, classes.length ? classes.map((c) => h('div', { class: 'usage' },
             `${c.class}: ${fmtNum(c.used)} used of ${fmtNum(c.guarantee)} guaranteed, up to ${fmtNum(c.maximum)} now `,
             meter(c.used, Math.max(c.guarantee, c.used, 1), `${t.id} ${c.class} against its guarantee`))) : '—'),
-          h('td', {}, ((u && u.grants) || []).map((g) => h('div', {}, `${g.id}: ${fmtNum(g.used_hours)} of ${fmtNum(g.accelerator_hours)} h`)))));
+          h('td', {}, ((u && u.grants) || []).map((g) => h('div', {}, `${g.id}: ${fmtNum(g.used_units)} of ${fmtNum(g.units)} units`)))));
         walk(t.id, depth + 1);
       }
     };

@@ -1,0 +1,310 @@
+#include "accounting/accounting.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "model/scenario.h"
+
+namespace sovgrid::accounting {
+namespace {
+
+using model::kMilliPerAccelerator;
+using model::Time;
+
+constexpr Time kDay = 86400;
+
+Time FloorDay(Time t) { return (t >= 0 ? t / kDay : (t - kDay + 1) / kDay) * kDay; }
+
+int GrantHolder(const model::Scenario& scenario, const GrantsOf& grants, int tenant) {
+  for (int t = tenant; t >= 0; t = scenario.tenants[static_cast<std::size_t>(t)].parent_index) {
+    if (!grants(t).empty()) return t;
+  }
+  return -1;
+}
+
+bool Covers(const model::Grant& g, const std::string& quota_class) {
+  return g.quota_class.empty() || g.quota_class == quota_class;
+}
+
+double Round(double v) { return static_cast<double>(static_cast<std::int64_t>(v * 1e6 + (v < 0 ? -0.5 : 0.5))) / 1e6; }
+
+nlohmann::json RowJson(GroupBy g, const std::string& key, const UsageSum& s) {
+  return {{std::string(GroupByName(g)), key},
+          {"accelerator_hours", Round(s.accelerator_seconds / 3600.0)},
+          {"charged_units", Round(s.charged_units)},
+          {"energy_kwh", Round(s.energy_kwh)},
+          {"lost_accelerator_hours", Round(s.lost_accelerator_seconds / 3600.0)},
+          {"jobs", s.jobs},
+          {"segments", s.segments}};
+}
+
+}  // namespace
+
+std::vector<model::UsageRecord> SplitSegment(const model::Scenario& scenario,
+                                             const GrantsOf& grants, const RunSegment& seg) {
+  std::vector<model::UsageRecord> out;
+  if (seg.end <= seg.start || seg.parts.empty()) return out;
+  const auto& tenant = scenario.tenants[static_cast<std::size_t>(seg.tenant)];
+  const int holder = GrantHolder(scenario, grants, seg.tenant);
+  model::Milli total_milli = 0;
+  for (const auto& p : seg.parts) total_milli += p.milli;
+  bool job_counted = !seg.final;
+  for (const auto& part : seg.parts) {
+    const model::Pool& pool = scenario.pools[static_cast<std::size_t>(part.pool)];
+    const model::Site& site = scenario.sites[static_cast<std::size_t>(pool.site_index)];
+    const model::AcceleratorModel& acc =
+        scenario.accelerators[static_cast<std::size_t>(pool.accelerator_index)];
+    // Cut points: UTC midnights and the windows of the grants that may apply.
+    std::vector<Time> cuts = {seg.start, seg.end};
+    for (Time d = FloorDay(seg.start) + kDay; d < seg.end; d += kDay) cuts.push_back(d);
+    const std::vector<model::Grant>* held = holder >= 0 ? &grants(holder) : nullptr;
+    if (held != nullptr) {
+      for (const auto& g : *held) {
+        if (!Covers(g, acc.quota_class)) continue;
+        for (Time t : {g.valid_from, g.valid_until}) {
+          if (t > seg.start && t < seg.end) cuts.push_back(t);
+        }
+      }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    const double accelerators = static_cast<double>(part.milli) / kMilliPerAccelerator;
+    for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
+      model::UsageRecord r;
+      r.job = seg.job;
+      r.tenant = tenant.id;
+      r.pool = pool.id;
+      r.site = site.id;
+      r.operator_name = site.operator_name;
+      r.model = acc.name;
+      r.milli = part.milli;
+      r.start = cuts[i];
+      r.end = cuts[i + 1];
+      if (held != nullptr) {
+        for (const auto& g : *held) {
+          if (Covers(g, acc.quota_class) && r.start >= g.valid_from && r.start < g.valid_until) {
+            r.grant_holder = scenario.tenants[static_cast<std::size_t>(holder)].id;
+            r.grant = g.id;
+            break;
+          }
+        }
+      }
+      const double seconds = static_cast<double>(r.end - r.start);
+      r.accelerator_seconds = accelerators * seconds;
+      r.charged_units = r.accelerator_seconds / 3600.0 * acc.charge_rate;
+      r.energy_kwh = acc.power_w * r.accelerator_seconds / 3600.0 / 1000.0;
+      r.end_reason = seg.end_reason;
+      if (i + 2 == cuts.size() && total_milli > 0) {
+        r.lost_accelerator_seconds = seg.lost_accelerator_seconds *
+                                     static_cast<double>(part.milli) /
+                                     static_cast<double>(total_milli);
+      }
+      if (!job_counted && i + 2 == cuts.size()) {
+        r.job_ended = true;  // on the first part's last record: the job's end
+        job_counted = true;
+      }
+      out.push_back(std::move(r));
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.start < b.start; });
+  return out;
+}
+
+void UsageSum::Add(const UsageSum& o) {
+  accelerator_seconds += o.accelerator_seconds;
+  charged_units += o.charged_units;
+  energy_kwh += o.energy_kwh;
+  lost_accelerator_seconds += o.lost_accelerator_seconds;
+  jobs += o.jobs;
+  segments += o.segments;
+}
+
+UsageSum SumOf(const model::UsageRecord& r) {
+  UsageSum s;
+  s.accelerator_seconds = r.accelerator_seconds;
+  s.charged_units = r.charged_units;
+  s.energy_kwh = r.energy_kwh;
+  s.lost_accelerator_seconds = r.lost_accelerator_seconds;
+  s.jobs = r.job_ended ? 1 : 0;
+  s.segments = 1;
+  return s;
+}
+
+UsageSum ClippedSumOf(const model::UsageRecord& r, Time from, Time until) {
+  if (r.start >= from && r.end <= until) return SumOf(r);
+  const Time a = std::max(r.start, from);
+  const Time b = std::min(r.end, until);
+  UsageSum s;
+  if (b <= a || r.end <= r.start) return s;
+  const double f = static_cast<double>(b - a) / static_cast<double>(r.end - r.start);
+  s.accelerator_seconds = r.accelerator_seconds * f;
+  s.charged_units = r.charged_units * f;
+  s.energy_kwh = r.energy_kwh * f;
+  // Lost work belongs to the segment's end.
+  s.lost_accelerator_seconds = r.end <= until ? r.lost_accelerator_seconds : 0;
+  s.jobs = r.job_ended && r.end <= until ? 1 : 0;  // a job counts where it ends
+  s.segments = 1;
+  return s;
+}
+
+std::optional<GroupBy> ParseGroupBy(std::string_view w) {
+  for (GroupBy g : {GroupBy::kTenant, GroupBy::kGrant, GroupBy::kPool, GroupBy::kSite,
+                    GroupBy::kOperator, GroupBy::kModel, GroupBy::kDay}) {
+    if (GroupByName(g) == w) return g;
+  }
+  return std::nullopt;
+}
+
+std::string_view GroupByName(GroupBy g) {
+  switch (g) {
+    case GroupBy::kTenant:
+      return "tenant";
+    case GroupBy::kGrant:
+      return "grant";
+    case GroupBy::kPool:
+      return "pool";
+    case GroupBy::kSite:
+      return "site";
+    case GroupBy::kOperator:
+      return "operator";
+    case GroupBy::kModel:
+      return "model";
+    case GroupBy::kDay:
+      return "day";
+  }
+  return "tenant";
+}
+
+std::string_view GroupByChoices() { return "tenant|grant|pool|site|operator|model|day"; }
+
+std::string DayString(std::int64_t day) {
+  // Civil from days (Howard Hinnant), the inverse of model::DaysFromCivil.
+  const std::int64_t z = day + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const std::int64_t doe = z - era * 146097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld", static_cast<long long>(y),
+                static_cast<long long>(m), static_cast<long long>(d));
+  return buf;
+}
+
+namespace {
+std::string KeyOf(GroupBy g, std::int64_t day, const std::string& tenant,
+                  const std::string& holder, const std::string& grant, const std::string& pool,
+                  const std::string& site, const std::string& op, const std::string& model) {
+  switch (g) {
+    case GroupBy::kTenant:
+      return tenant;
+    case GroupBy::kGrant:
+      return grant.empty() ? std::string() : holder + "/" + grant;
+    case GroupBy::kPool:
+      return pool;
+    case GroupBy::kSite:
+      return site;
+    case GroupBy::kOperator:
+      return op;
+    case GroupBy::kModel:
+      return model;
+    case GroupBy::kDay:
+      return DayString(day);
+  }
+  return tenant;
+}
+}  // namespace
+
+void ReportBuilder::AddTo(std::string key, const UsageSum& s) {
+  for (auto& row : rows_) {
+    if (row.key == key) {
+      row.sum.Add(s);
+      return;
+    }
+  }
+  rows_.push_back({std::move(key), s});
+}
+
+void ReportBuilder::Add(const DailyUsage& d) {
+  AddTo(KeyOf(group_by_, d.day, d.tenant, d.grant_holder, d.grant, d.pool, d.site,
+              d.operator_name, d.model),
+        d.sum);
+}
+
+void ReportBuilder::Add(const model::UsageRecord& r, Time from, Time until) {
+  const UsageSum s = ClippedSumOf(r, from, until);
+  if (s.segments == 0) return;
+  AddTo(KeyOf(group_by_, r.day(), r.tenant, r.grant_holder, r.grant, r.pool, r.site,
+              r.operator_name, r.model),
+        s);
+}
+
+std::vector<ReportRow> ReportBuilder::Rows() const {
+  std::vector<ReportRow> rows = rows_;
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return rows;
+}
+
+std::string ReportJson(GroupBy g, Time from, Time until, const std::vector<ReportRow>& rows) {
+  nlohmann::json out = {{"group_by", GroupByName(g)}, {"from", from}, {"until", until}};
+  nlohmann::json list = nlohmann::json::array();
+  UsageSum total;
+  for (const auto& r : rows) {
+    list.push_back(RowJson(g, r.key, r.sum));
+    total.Add(r.sum);
+  }
+  out["rows"] = std::move(list);
+  nlohmann::json t = RowJson(g, "", total);
+  t.erase(std::string(GroupByName(g)));
+  out["total"] = std::move(t);
+  return out.dump();
+}
+
+std::string ReportCsv(GroupBy g, const std::vector<ReportRow>& rows) {
+  std::string out = std::string(GroupByName(g)) +
+                    ",accelerator_hours,charged_units,energy_kwh,lost_accelerator_hours,jobs,"
+                    "segments\n";
+  char buf[256];
+  for (const auto& r : rows) {
+    // Keys are ids (no commas or quotes by the scenario's rules) or dates.
+    std::snprintf(buf, sizeof buf, ",%.6f,%.6f,%.6f,%.6f,%lld,%lld\n",
+                  r.sum.accelerator_seconds / 3600.0, r.sum.charged_units, r.sum.energy_kwh,
+                  r.sum.lost_accelerator_seconds / 3600.0, static_cast<long long>(r.sum.jobs),
+                  static_cast<long long>(r.sum.segments));
+    out += r.key;
+    out += buf;
+  }
+  return out;
+}
+
+GrantBurnDown BurnDown(const std::string& holder, const model::Grant& grant, double used,
+                       double recent_units, model::Duration window_s, Time now) {
+  GrantBurnDown b;
+  b.holder = holder;
+  b.grant = grant.id;
+  b.quota_class = grant.quota_class;
+  b.valid_from = grant.valid_from;
+  b.valid_until = grant.valid_until;
+  b.granted = grant.units;
+  b.used = used;
+  b.left = std::max(0.0, grant.units - used);
+  const Time window_start = std::max(now - window_s, grant.valid_from);
+  const double span = static_cast<double>(now - window_start);
+  if (span > 0 && recent_units > 0) {
+    b.units_per_day = recent_units / span * 86400.0;
+    if (b.left <= 0) {
+      b.projected_exhaustion = now;
+    } else {
+      const double t = static_cast<double>(now) + b.left / recent_units * span;
+      if (t < static_cast<double>(grant.valid_until)) b.projected_exhaustion = static_cast<Time>(t);
+    }
+  }
+  return b;
+}
+
+}  // namespace sovgrid::accounting
