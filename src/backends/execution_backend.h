@@ -6,7 +6,7 @@
 // Contract (tests/backends/backend_contract.h runs it against every
 // backend):
 //  * Accepts(job) says at submission whether this backend can run the job at
-//    all (InvalidArgument "job.FIELD: ..." otherwise), so that a job it can
+//    all (InvalidArgument "job.FIELD: ..." with field() FIELD otherwise), so that a job it can
 //    never run is refused before it is acknowledged.
 //  * Start runs a job on exactly the placement given and returns a handle the
 //    caller keeps durably with the job (a process id, a site scheduler's job

@@ -126,7 +126,8 @@ class LocalBackend final : public ExecutionBackend {
 
   Status Accepts(const model::Job& job) const override {
     if (job.command.empty())
-      return InvalidArgument("job.command: the local backend runs the job's command; none given");
+      return InvalidArgument("job.command: the local backend runs the job's command; none given")
+          .WithField("command");
     return Status::Ok();
   }
 

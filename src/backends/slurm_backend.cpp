@@ -173,8 +173,8 @@ class SlurmBackend final : public ExecutionBackend {
 
   Status Accepts(const model::Job& job) const override {
     if (job.command.empty())
-      return InvalidArgument(
-          "job.command: the slurm backend submits the job's command; none given");
+      return InvalidArgument("job.command: the slurm backend submits the job's command; none given")
+          .WithField("command");
     return Status::Ok();
   }
 

@@ -7,11 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -19,7 +17,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <random>
 #include <thread>
 
 #include "backends/slurm_backend.h"
@@ -28,6 +25,7 @@
 #include "scenario/toml_limits.h"
 #include "server/api.h"
 #include "server/cluster.h"
+#include "server/control_loop.h"
 #include "server/control_plane.h"
 #include "server/http_server.h"
 #include "store/postgres_store.h"
@@ -348,153 +346,32 @@ int Run(const Options& o) {
   const std::string self = o.advertise.empty() ? host + ":" + std::to_string(*bound) : o.advertise;
   front->set_self(self);
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  std::atomic<bool> first_round{false};  // the lease loop's first round is done
-  // While leading on PostgreSQL: the monotonic time until which the lease is
-  // ours (the last successful renewal's start + ttl); no tick after it.
-  std::atomic<std::int64_t> valid_until_ns{0};
-  auto mono_ns = [] {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+  // The tick thread, and with PostgreSQL the lease thread (server/control_loop.h).
+  server::ControlLoopOptions loop_options;
+  loop_options.cycle_interval_s = o.cycle_interval_s;
+  loop_options.lease_ttl_ms = ttl_ms;
+  loop_options.self = self;
+  auto open_term = [&](std::shared_ptr<store::LeaderFence> fence)
+      -> Result<std::shared_ptr<server::LeaderTerm>> {
+    auto term = std::make_shared<server::LeaderTerm>();
+    auto st = store::OpenPostgresStore(o.store, std::move(fence));
+    if (!st.ok()) return st.status();
+    term->store = std::move(st).value();
+    int brc = 0;
+    auto backend = first_backend != nullptr ? std::move(first_backend) : make_backend(&brc, true);
+    if (backend == nullptr) return Internal("cannot create the execution backend");
+    auto cp = server::ControlPlane::Open(*grid, term->store.get(), std::move(backend), Now());
+    if (!cp.ok()) return cp.status();
+    term->cp = std::move(cp).value();
+    term->api = std::make_unique<server::Api>(term->cp.get(), term->store.get(), Now);
+    return term;
   };
-  std::thread ticker([&] {
-    const auto interval = std::chrono::duration<double>(o.cycle_interval_s);
-    std::unique_lock lock(mu);
-    std::string last_error;  // logged when it changes, not at every tick
-    while (!stopping) {
-      lock.unlock();
-      std::shared_ptr<server::LeaderTerm> term = front->term();
-      const bool leading = term != nullptr && (term->fence == nullptr ||
-                                               (!term->fence->lost && mono_ns() < valid_until_ns));
-      if (leading) {
-        const Status s = term->cp->Tick(Now());
-        if (!s.ok() && s.message() != last_error) {
-          std::cerr << "sovgrid serve: cycle: " << s.message()
-                    << " (no job starts until commits succeed again)" << std::endl;
-        } else if (s.ok() && !last_error.empty()) {
-          std::cerr << "sovgrid serve: cycle: commits succeed again; scheduling resumed"
-                    << std::endl;
-        }
-        last_error = s.ok() ? std::string() : s.message();
-      }
-      term.reset();
-      lock.lock();
-      cv.wait_for(lock, interval, [&] { return stopping; });
-    }
-  });
-  // The lease (PostgreSQL only): take or renew every ttl/3; lead from a fresh
-  // ControlPlane when taken; step down when fenced or not renewed within ttl.
-  std::thread leaser;
-  if (ha) {
-    leaser = std::thread([&] {
-      std::random_device rd;
-      const std::string holder = self + "/" + std::to_string(::getpid()) + "/" +
-                                 std::to_string(std::uniform_int_distribution<std::uint64_t>()(rd));
-      std::int64_t held = 0;  // the epoch this daemon leads at, 0 when following
-      std::string last_error;
-      auto step_down = [&](const std::string& why, const std::string& leader, std::int64_t epoch) {
-        if (auto t = front->term()) {
-          t->fence->lost = true;  // its store writes nothing more, even from requests in flight
-          std::cout << "sovgrid serve: stepping down from epoch " << t->epoch << ": " << why
-                    << std::endl;
-        }
-        front->Follow(leader, epoch);
-        held = 0;
-      };
-      std::unique_lock lock(mu);
-      while (!stopping) {
-        lock.unlock();
-        const std::int64_t t0 = mono_ns();
-        bool renew_now = false;  // just started leading: renew at once (the restore took time)
-        if (auto t = front->term(); t != nullptr && t->fence->lost)
-          step_down("fenced: another daemon leads", "", t->epoch);
-        auto r = lease->TakeOrRenew(holder, self, held, ttl_ms);
-        if (!r.ok()) {
-          if (r.status().message() != last_error)
-            std::cerr << "sovgrid serve: lease: " << r.status().message() << std::endl;
-          last_error = r.status().message();
-          // Not renewed within the ttl by this daemon's own clock: another may lead by now.
-          if (auto t = front->term(); t != nullptr && t0 >= valid_until_ns)
-            step_down("the lease was not renewed within its ttl", "", t->epoch);
-        } else {
-          if (!last_error.empty())
-            std::cerr << "sovgrid serve: lease: answering again" << std::endl;
-          last_error.clear();
-          if (r->taken) {
-            valid_until_ns = t0 + ttl_ms * 1000000;
-            if (held != r->epoch || front->term() == nullptr) {
-              if (held != r->epoch && front->term() != nullptr)
-                step_down("a new epoch", self, r->epoch);
-              held = r->epoch;
-              std::cout << "sovgrid serve: took the lease at epoch " << held
-                        << "; opening the control plane from the store" << std::endl;
-              // Lead: a fenced store and a ControlPlane opened from it, as a restart does.
-              auto term = std::make_shared<server::LeaderTerm>();
-              term->epoch = held;
-              term->fence = std::make_shared<store::LeaderFence>();
-              term->fence->holder = holder;
-              term->fence->epoch = held;
-              term->fence->idle_transaction_timeout_ms = ttl_ms;
-              Status s;
-              auto st = store::OpenPostgresStore(o.store, term->fence);
-              if (st.ok()) {
-                term->store = std::move(st).value();
-                int brc = 0;
-                auto backend =
-                    first_backend != nullptr ? std::move(first_backend) : make_backend(&brc, true);
-                if (backend == nullptr) {
-                  s = Internal("cannot create the execution backend");
-                } else {
-                  auto cp = server::ControlPlane::Open(*grid, term->store.get(), std::move(backend),
-                                                       Now());
-                  if (cp.ok()) {
-                    term->cp = std::move(cp).value();
-                    term->api =
-                        std::make_unique<server::Api>(term->cp.get(), term->store.get(), Now);
-                  } else {
-                    s = cp.status();
-                  }
-                }
-              } else {
-                s = st.status();
-              }
-              if (s.ok()) {
-                front->Lead(std::move(term));
-                std::cout << "sovgrid serve: leader at epoch " << held << std::endl;
-                renew_now = true;
-              } else {
-                // Still holding the lease: the next round tries again.
-                std::cerr << "sovgrid serve: cannot lead at epoch " << held << ": " << s.message()
-                          << std::endl;
-              }
-            }
-          } else {
-            if (front->term() != nullptr) step_down("another daemon holds the lease", "", 0);
-            held = 0;
-            front->Follow(r->live ? r->address : "", r->epoch);
-          }
-        }
-        first_round = true;
-        lock.lock();
-        if (!renew_now)
-          cv.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(ttl_ms / 3, 50)),
-                      [&] { return stopping; });
-      }
-      lock.unlock();
-      // A clean stop hands the lease on at once.
-      if (auto t = front->term()) {
-        t->fence->lost = true;
-        (void)lease->Release(holder, t->epoch);
-      }
-    });
-  }
+  server::ControlLoop loop(front.get(), lease.get(), open_term, Now, loop_options);
+  loop.Start();
   // With PostgreSQL the daemon says it listens once it knows its role (the
   // first round of the lease, a restore included when it leads), so that a
   // lone daemon answers like a SQLite one from its first request.
-  for (int i = 0; ha && !first_round && i < 3000; ++i)
+  for (int i = 0; !loop.first_round_done() && i < 3000; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::cout << "sovgrid serve: " << grid->name << " (" << grid->TotalAccelerators()
             << " accelerators), " << o.backend << " execution, data in "
@@ -509,13 +386,7 @@ int Run(const Options& o) {
     http.Stop();
   });
   const bool served = http.Run();
-  {
-    std::lock_guard lock(mu);
-    stopping = true;
-  }
-  cv.notify_all();
-  ticker.join();
-  if (leaser.joinable()) leaser.join();
+  loop.Stop();  // the last tick ends; with PostgreSQL the lease is handed on
   pthread_kill(signal_waiter.native_handle(), SIGUSR1);
   signal_waiter.join();
   std::cout << "sovgrid serve: stopped" << std::endl;

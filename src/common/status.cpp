@@ -24,6 +24,18 @@ std::string_view StatusCodeName(StatusCode code) {
   return "UNKNOWN";
 }
 
+std::string JoinFieldPath(std::string_view prefix, std::string_view field) {
+  std::string path(prefix);
+  if (!path.empty() && !field.empty() && field.front() != '[') path += '.';
+  path += field;
+  return path;
+}
+
+Status Status::WithFieldPrefix(std::string_view prefix) && {
+  if (!ok()) field_ = JoinFieldPath(prefix, field_);
+  return std::move(*this);
+}
+
 std::string Status::ToString() const {
   if (ok()) return "OK";
   std::string out(StatusCodeName(code_));

@@ -4,7 +4,10 @@
 // (bad input, missing file, an unknown id, a full quota) returns Status or
 // Result<T>. Bugs (broken invariants) are asserts, never a Status.
 // Both types are cheap to move and carry a code and a human-readable message
-// that says what went wrong and where (file:line, JSON path, field).
+// that says what went wrong and where (file:line, JSON path, field). A failure
+// about one field of the caller's input also carries that field's path
+// (field()), so that a caller reporting it (the API's error "field") never
+// recovers it from the message.
 #pragma once
 
 #include <cassert>
@@ -38,13 +41,32 @@ class [[nodiscard]] Status {
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
+  // The input field the failure is about, as a path in the input the failing
+  // call was given: "tenant", "jobs[3].accelerators", "$.grants[0].id" (a
+  // reader of a whole JSON document starts it with "$"); "" when the failure
+  // is not about one field. Whoever passes the input on names its place with
+  // WithFieldPrefix.
+  const std::string& field() const { return field_; }
+  // This status with field() set to `path`.
+  Status WithField(std::string path) && {
+    field_ = std::move(path);
+    return std::move(*this);
+  }
+  // This status with field() JoinFieldPath(prefix, field()). An OK status is
+  // returned unchanged.
+  Status WithFieldPrefix(std::string_view prefix) &&;
   // "INVALID_ARGUMENT: message", or "OK".
   std::string ToString() const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::string field_;
 };
+
+// `prefix` and `field` joined as a path: "jobs[3]" + "tenant" -> "jobs[3].tenant",
+// "$.jobs" + "[3]" -> "$.jobs[3]"; either alone when the other is "".
+std::string JoinFieldPath(std::string_view prefix, std::string_view field);
 
 inline Status InvalidArgument(std::string m) {
   return {StatusCode::kInvalidArgument, std::move(m)};

@@ -486,28 +486,34 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(const model::Scenario& scen
 }
 
 Status ValidateJob(const model::Scenario& scenario, const model::Job& job) {
-  if (job.id.empty()) return InvalidArgument("job.id: expected a non-empty id");
+  if (job.id.empty()) return InvalidArgument("job.id: expected a non-empty id").WithField("id");
   const int tenant = scenario.FindTenant(job.tenant);
-  if (tenant < 0) return NotFound("job.tenant: unknown tenant '" + job.tenant + "'");
-  if (job.accelerators < 1) return InvalidArgument("job.accelerators: expected at least 1");
+  if (tenant < 0)
+    return NotFound("job.tenant: unknown tenant '" + job.tenant + "'").WithField("tenant");
+  if (job.accelerators < 1)
+    return InvalidArgument("job.accelerators: expected at least 1").WithField("accelerators");
   if (job.accelerator_milli < 1 || job.accelerator_milli > kMilliPerAccelerator) {
-    return InvalidArgument("job.accelerator_milli: expected 1..1000");
+    return InvalidArgument("job.accelerator_milli: expected 1..1000")
+        .WithField("accelerator_milli");
   }
   if (job.fractional() && job.accelerators != 1) {
     return InvalidArgument(
-        "job.accelerators: a fraction of an accelerator must be asked for one accelerator");
+               "job.accelerators: a fraction of an accelerator must be asked for one accelerator")
+        .WithField("accelerators");
   }
   if (job.accelerators_per_node < 0 ||
       (job.accelerators_per_node > 0 && job.accelerators % job.accelerators_per_node != 0)) {
-    return InvalidArgument("job.accelerators_per_node: expected a divisor of accelerators");
+    return InvalidArgument("job.accelerators_per_node: expected a divisor of accelerators")
+        .WithField("accelerators_per_node");
   }
   for (const auto& m : job.accepted_models) {
     if (scenario.FindAccelerator(m) < 0)
-      return NotFound("job.accepted_models: unknown model '" + m + "'");
+      return NotFound("job.accepted_models: unknown model '" + m + "'")
+          .WithField("accepted_models");
   }
   for (const auto& d : job.datasets) {
     const int ds = scenario.FindDataset(d);
-    if (ds < 0) return NotFound("job.datasets: unknown dataset '" + d + "'");
+    if (ds < 0) return NotFound("job.datasets: unknown dataset '" + d + "'").WithField("datasets");
     const auto& allowed = scenario.datasets[ds].tenants;
     const bool ok =
         allowed.empty() || std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
@@ -515,13 +521,15 @@ Status ValidateJob(const model::Scenario& scenario, const model::Job& job) {
         });
     if (!ok) {
       return FailedPrecondition("job.datasets: tenant '" + job.tenant + "' may not use dataset '" +
-                                d + "'");
+                                d + "'")
+          .WithField("datasets");
     }
   }
   if (!scenario.PriorityValue(job.priority_class))
-    return NotFound("job.priority_class: unknown priority class '" + job.priority_class + "'");
+    return NotFound("job.priority_class: unknown priority class '" + job.priority_class + "'")
+        .WithField("priority_class");
   if (job.replicas < 1 || (job.replicas > 1 && job.kind != model::JobKind::kService)) {
-    return InvalidArgument("job.replicas: expected 1, or more for a service");
+    return InvalidArgument("job.replicas: expected 1, or more for a service").WithField("replicas");
   }
   if (job.checkpoint_interval_s < 0 || job.runtime_estimate_s < 0) {
     return InvalidArgument("job: checkpoint_interval_s and runtime_estimate_s must be >= 0");

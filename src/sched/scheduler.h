@@ -92,7 +92,8 @@ struct CycleResult {
 
 // The checks Scheduler::Submit makes that depend on the scenario only (ids,
 // tenant, models, datasets the tenant may use, priority class, shape), with
-// the same messages. Reads nothing but `scenario`: safe to call from any
+// the same messages; a failure about one field of the job names it in
+// Status::field() ("tenant", "accelerators"). Reads nothing but `scenario`: safe to call from any
 // thread, also while a scheduler on that scenario runs a cycle. Submit also
 // rejects an id it already holds.
 Status ValidateJob(const model::Scenario& scenario, const model::Job& job);

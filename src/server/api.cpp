@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 
 #include "common/json_limits.h"
 #include "server/console.h"
@@ -87,12 +86,6 @@ Response FromStatus(const Status& s) {
       std::fprintf(stderr, "sovgrid: internal error: %s\n", s.message().c_str());
       return Error(500, "internal", "internal error");
   }
-}
-
-// The field a "$.jobs[1].accelerators: ..." message is about.
-std::string FieldOf(const std::string& problem) {
-  const auto colon = problem.find(": ");
-  return colon == std::string::npos ? std::string() : problem.substr(0, colon);
 }
 
 json JobJson(const store::StoredJob& j, bool with_spec) {
@@ -230,86 +223,766 @@ Result<std::string> Api::BootstrapAdminToken() {
   return secret;
 }
 
+namespace {
+
+// One /v1 call on its way to its handler: the request, who makes it, and the
+// values of the path's {captures}.
+struct Call {
+  const Request& r;
+  ControlPlane* cp;
+  store::Store* store;
+  const std::function<model::Time()>& clock;
+  const store::TokenRecord& token;  // empty for the routes that need none
+  int tenant = -1;                  // the token's subtree; -1: the whole tree
+  int rank = 3;                     // index into kRoles
+  std::vector<std::string> params;  // the path's {captures}, in order
+
+  const model::Scenario& sc() const { return cp->scenario(); }
+  // Whether `tenant_id` is in the token's subtree.
+  bool Visible(const std::string& tenant_id) const {
+    if (tenant < 0) return true;
+    const int t = sc().FindTenant(tenant_id);
+    return t >= 0 && sc().InSubtree(t, tenant);
+  }
+  store::AuditEntry Audit(const std::string& action, const std::string& target,
+                          const std::string& detail) const {
+    return store::AuditEntry{0, clock(), token.id, action, target, detail};
+  }
+  // The job a path names for this caller: NAME in the tenant of ?tenant=, or
+  // else the only job of that name in the token's subtree. Jobs the token
+  // cannot see are "not found" exactly as names that exist nowhere.
+  std::optional<Response> FindJob(const std::string& name, store::StoredJob* out) const;
+  // The request's body as JSON, or the 400 that refuses it.
+  std::optional<Response> ParseBody(json* out) const;
+  // Submits the jobs `items` (paths `base`, or `base`[i] for a batch).
+  Response Submit(const std::vector<const json*>& items, const std::string& base, bool batch) const;
+  Response Cancel(const store::StoredJob& job) const;
+};
+
+std::optional<Response> Call::FindJob(const std::string& name, store::StoredJob* out) const {
+  const Call& c = *this;
+  Response not_found = Error(404, "not_found", "job '" + name + "' not found");
+  if (!CheckJobName(name).ok()) return not_found;
+  if (auto t = c.r.query.find("tenant"); t != c.r.query.end()) {
+    if (c.sc().FindTenant(t->second) < 0 || !c.Visible(t->second)) return not_found;
+    auto record = c.store->GetJob(JobKey(t->second, name));
+    if (!record.ok())
+      return record.status().code() == StatusCode::kNotFound ? not_found
+                                                             : FromStatus(record.status());
+    *out = std::move(record).value();
+    return std::nullopt;
+  }
+  // A name is unique within a tenant: at most one row per tenant.
+  auto found = c.store->FindJobsByName(name, static_cast<int>(c.sc().tenants.size()) + 1);
+  if (!found.ok()) return FromStatus(found.status());
+  std::vector<std::string> tenants;
+  for (auto& j : *found) {
+    if (!c.Visible(j.tenant)) continue;
+    tenants.push_back(j.tenant);
+    *out = std::move(j);
+  }
+  if (tenants.empty()) return not_found;
+  if (tenants.size() > 1) {
+    std::string list;
+    for (const auto& t : tenants) list += (list.empty() ? "" : ", ") + t;
+    return Error(409, "ambiguous",
+                 "job '" + name + "' exists in tenants " + list + ": add ?tenant=TENANT", "tenant");
+  }
+  return std::nullopt;
+}
+
+std::optional<Response> Call::ParseBody(json* out) const {
+  const Call& c = *this;
+  auto parsed = ParseJsonBounded(c.r.body);  // depth-checked: common/json_limits.h
+  if (!parsed.ok()) return Error(400, "invalid_argument", parsed.status().message(), "$");
+  *out = std::move(parsed).value();
+  return std::nullopt;
+}
+
+Response Call::Submit(const std::vector<const json*>& items, const std::string& base,
+                      bool batch) const {
+  const Call& c = *this;
+  std::vector<model::Job> jobs(items.size());
+  JobProblems problems;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string path = batch ? base + "[" + std::to_string(i) + "]" : base;
+    const JobProblems p = JobFromJson(*items[i], path, &jobs[i]);
+    problems.messages.insert(problems.messages.end(), p.messages.begin(), p.messages.end());
+    problems.fields.insert(problems.fields.end(), p.fields.begin(), p.fields.end());
+    if (p.ok() && !c.Visible(jobs[i].tenant)) {
+      problems.Add(path + ".tenant",
+                   "this token may not submit for tenant '" + jobs[i].tenant + "'");
+    }
+  }
+  if (!problems.ok()) {
+    return Error(400, "invalid_argument", problems.messages.front(), problems.fields.front(),
+                 problems.messages);
+  }
+  // The audit entry is committed with the jobs (one transaction, one disk sync).
+  const std::string target =
+      jobs.size() == 1 ? jobs.front().id : std::to_string(jobs.size()) + " jobs";
+  auto ids = c.cp->Submit(std::move(jobs), c.clock(),
+                          store::AuditEntry{0, c.clock(), c.token.id,
+                                            batch ? "job.submit_batch" : "job.submit", target, ""});
+  if (!ids.ok()) {
+    // The scheduler's validation ("jobs[3] (id x): job.tenant: unknown tenant 'y'") is the
+    // caller's mistake: 400 naming the field, which the status carries ("jobs[3].tenant").
+    const Status& s = ids.status();
+    if (s.code() != StatusCode::kInvalidArgument && s.code() != StatusCode::kNotFound)
+      return FromStatus(s);
+    // "jobs[I].FIELD" names the job in the submission: the body's "jobs" in a
+    // batch; the body itself for one job.
+    std::string_view field = s.field();
+    if (!batch && field.rfind("jobs[0]", 0) == 0) field.remove_prefix(7);
+    if (batch && field.rfind("jobs", 0) == 0) field.remove_prefix(4);
+    if (!field.empty() && field.front() == '.') field.remove_prefix(1);
+    return Error(400, "invalid_argument", s.message(), JoinFieldPath(base, field));
+  }
+  if (!batch) {
+    return Json(201, {{"id", JobNameOfKey(ids->front())},
+                      {"tenant", items.size() == 1 ? (*items[0])["tenant"] : json()}});
+  }
+  json names = json::array();
+  for (const auto& key : *ids) names.push_back(JobNameOfKey(key));
+  return Json(201, {{"ids", names}});
+}
+
+Response Call::Cancel(const store::StoredJob& job) const {
+  const Call& c = *this;
+  if (Status s = c.cp->Cancel(job.id, c.clock(), c.Audit("job.cancel", job.id, "")); !s.ok())
+    return FromStatus(s);
+  return Json(
+      200,
+      {{"id", job.name}, {"tenant", job.tenant}, {"state", JobStateName(JobState::kCancelled)}});
+}
+
+Response Healthz(const Call& /*c*/) { return Json(200, {{"status", "ok"}}); }
+
+Response Readyz(const Call& c) {
+  // Ready once the state is restored and a first cycle has run on it.
+  if (c.cp->counters().cycles == 0) return Json(503, {{"status", "starting"}});
+  const StoreHealth store = c.cp->store_health();
+  if (!store.ok) {
+    // Reads still work; writes answer 503 until a commit succeeds again.
+    return Json(503, {{"status", "store_failing"},
+                      {"backend", c.cp->backend_name()},
+                      {"store", {{"ok", false}, {"error", store.error}}}});
+  }
+  // Ready while the store takes commits; sites the backend cannot reach are
+  // named (the control plane serves everything else meanwhile).
+  json unhealthy = json::array();
+  for (const auto& site : c.cp->Grid().sites) {
+    if (site.state != Health::kUp) {
+      unhealthy.push_back(
+          {{"site", site.id}, {"state", HealthName(site.state)}, {"reason", site.reason}});
+    }
+  }
+  return Json(200, {{"status", "ready"},
+                    {"backend", c.cp->backend_name()},
+                    {"sites_not_up", std::move(unhealthy)}});
+}
+
+Response Metrics(const Call& call) {
+  const ControlPlaneCounters c = call.cp->counters();
+  const GridSummary g = call.cp->Grid();
+  std::string m;
+  auto counter = [&](const char* name, const char* help, double v) {
+    m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+         " " + json(v).dump() + "\n";
+  };
+  auto gauge = [&](const char* name, const char* help, double v) {
+    m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " +
+         json(v).dump() + "\n";
+  };
+  counter("sovgrid_jobs_submitted_total", "Jobs accepted.", static_cast<double>(c.submitted));
+  counter("sovgrid_jobs_started_total", "Job starts.", static_cast<double>(c.started));
+  counter("sovgrid_jobs_finished_total", "Jobs finished.", static_cast<double>(c.finished));
+  counter("sovgrid_jobs_failed_total", "Jobs failed.", static_cast<double>(c.failed));
+  counter("sovgrid_jobs_cancelled_total", "Jobs cancelled.", static_cast<double>(c.cancelled));
+  counter("sovgrid_preemptions_total", "Preemptions.", static_cast<double>(c.preempted));
+  counter("sovgrid_cycles_total", "Scheduling cycles.", static_cast<double>(c.cycles));
+  gauge("sovgrid_last_cycle_seconds", "Duration of the last cycle.", c.last_cycle_ms / 1000);
+  const StoreHealth store = call.cp->store_health();
+  gauge("sovgrid_store_up", "1 while the store takes commits, 0 after one failed.",
+        store.ok ? 1 : 0);
+  counter("sovgrid_store_failed_commits_total", "Commits the store refused (disk full, I/O).",
+          static_cast<double>(store.failed_commits));
+  gauge("sovgrid_jobs_pending", "Jobs waiting.", static_cast<double>(g.pending));
+  gauge("sovgrid_jobs_running", "Jobs running.", static_cast<double>(g.running));
+  m += "# HELP sovgrid_pool_accelerators_used Accelerators in use per pool.\n"
+       "# TYPE sovgrid_pool_accelerators_used gauge\n";
+  for (const auto& p : g.pools)
+    m += "sovgrid_pool_accelerators_used{pool=\"" + p.id + "\"} " + json(p.used).dump() + "\n";
+  // Per top-level tenant only: the series stay as few as the scenario's
+  // programmes, whatever the depth of the tree (docs/api.md).
+  const auto tops = call.cp->TopLevelUsages();
+  m += "# HELP sovgrid_tenant_accelerators_used Accelerators in use per top-level tenant.\n"
+       "# TYPE sovgrid_tenant_accelerators_used gauge\n";
+  for (const auto& t : tops) {
+    m += "sovgrid_tenant_accelerators_used{tenant=\"" + t.tenant + "\"} " +
+         json(t.accelerators).dump() + "\n";
+  }
+  m += "# HELP sovgrid_tenant_jobs_pending Jobs waiting per top-level tenant.\n"
+       "# TYPE sovgrid_tenant_jobs_pending gauge\n";
+  for (const auto& t : tops) {
+    m += "sovgrid_tenant_jobs_pending{tenant=\"" + t.tenant + "\"} " + std::to_string(t.pending) +
+         "\n";
+  }
+  m += "# HELP sovgrid_tenant_charged_units_total Units charged per top-level tenant for run "
+       "segments ended since this daemon started.\n"
+       "# TYPE sovgrid_tenant_charged_units_total counter\n";
+  for (const auto& t : tops) {
+    m += "sovgrid_tenant_charged_units_total{tenant=\"" + t.tenant + "\"} " +
+         json(t.charged_units).dump() + "\n";
+  }
+  return {200, "text/plain; version=0.0.4", m, {}};
+}
+
+Response GetOpenApi(const Call& /*c*/) { return {200, "application/json", OpenApiJson(), {}}; }
+
+// What the web console shows.
+Response GetScenario(const Call& c) {
+  return Json(200, ScenarioJson(c.sc(), c.tenant, c.token.id, c.token.role));
+}
+
+Response SubmitJob(const Call& c) {
+  json body;
+  if (auto bad = c.ParseBody(&body)) return *bad;
+  return c.Submit({&body}, "$", false);
+}
+
+Response SubmitBatch(const Call& c) {
+  json body;
+  if (auto bad = c.ParseBody(&body)) return *bad;
+  if (!body.is_object() || !body.contains("jobs") || !body["jobs"].is_array())
+    return Error(400, "invalid_argument", "expected {\"jobs\": [...]}", "$.jobs");
+  for (const auto& [key, v] : body.items()) {
+    if (key != "jobs") return Error(400, "invalid_argument", "unknown field", "$." + key);
+  }
+  if (body["jobs"].empty() || body["jobs"].size() > kMaxBatch)
+    return Error(400, "invalid_argument", "expected 1..10000 jobs", "$.jobs");
+  std::vector<const json*> items;
+  for (const auto& j : body["jobs"]) items.push_back(&j);
+  return c.Submit(items, "$.jobs", true);
+}
+
+Response ListJobs(const Call& c) {
+  store::JobFilter f;
+  for (const auto& [k, v] : c.r.query) {
+    if (k == "state") {
+      // A state that does not exist matches no job.
+      if (!v.empty() && !ParseJobState(v))
+        return Json(200, {{"jobs", json::array()}, {"next_after", 0}});
+      f.state = v;
+    } else if (k == "tenant") {
+      const int t = c.sc().FindTenant(v);
+      if (t < 0 || !c.Visible(v)) return Json(200, {{"jobs", json::array()}, {"next_after", 0}});
+      for (std::size_t i = 0; i < c.sc().tenants.size(); ++i) {
+        if (c.sc().InSubtree(static_cast<int>(i), t)) f.tenants.push_back(c.sc().tenants[i].id);
+      }
+    } else if (k == "after") {
+      if (!ParseInt(v, 0, std::numeric_limits<std::int64_t>::max(), &f.after_seq))
+        return Error(400, "invalid_argument", "expected a cursor", "after");
+    } else if (k == "limit") {
+      std::int64_t limit = 0;
+      if (!ParseInt(v, 1, 1000, &limit))
+        return Error(400, "invalid_argument", "expected 1..1000", "limit");
+      f.limit = static_cast<int>(limit);
+    } else {
+      return Error(400, "invalid_argument", "unknown query parameter", k);
+    }
+  }
+  if (c.tenant >= 0 && f.tenants.empty()) {
+    for (std::size_t i = 0; i < c.sc().tenants.size(); ++i) {
+      if (c.sc().InSubtree(static_cast<int>(i), c.tenant))
+        f.tenants.push_back(c.sc().tenants[i].id);
+    }
+  }
+  auto page = c.cp->List(f);
+  if (!page.ok()) return FromStatus(page.status());
+  std::string body = "{\"jobs\":[";
+  body.reserve(256 * (page->jobs.size() + 1));
+  for (std::size_t i = 0; i < page->jobs.size(); ++i) {
+    if (i > 0) body.push_back(',');
+    AppendJobSummaryJson(&body, page->jobs[i]);
+  }
+  body.append("],\"next_after\":").append(std::to_string(page->next_after)).append("}");
+  return {200, "application/json", std::move(body), {}};
+}
+
+Response CancelJob(const Call& c) {
+  for (const auto& [k, v] : c.r.query) {
+    if (k != "tenant") return Error(400, "invalid_argument", "unknown query parameter", k);
+  }
+  store::StoredJob job;
+  if (auto bad = c.FindJob(c.params[0], &job)) return *bad;
+  return c.Cancel(job);
+}
+
+Response JobLogs(const Call& c) {
+  store::StoredJob job;
+  if (auto bad = c.FindJob(c.params[0], &job)) return *bad;
+  std::string stream = "stdout";
+  std::int64_t offset = 0, limit = kMaxLogChunk;
+  for (const auto& [k, v] : c.r.query) {
+    if (k == "stream") {
+      if (v != "stdout" && v != "stderr")
+        return Error(400, "invalid_argument", "expected stdout or stderr", "stream");
+      stream = v;
+    } else if (k == "offset") {
+      if (!ParseInt(v, 0, std::numeric_limits<std::int64_t>::max(), &offset))
+        return Error(400, "invalid_argument", "expected a byte offset", "offset");
+    } else if (k == "limit") {
+      if (!ParseInt(v, 1, kMaxLogChunk, &limit))
+        return Error(400, "invalid_argument", "expected 1..1048576", "limit");
+    } else if (k == "tenant") {
+      // Used by FindJob.
+    } else {
+      return Error(400, "invalid_argument", "unknown query parameter", k);
+    }
+  }
+  auto text =
+      c.cp->Logs(job.id, stream, static_cast<std::size_t>(offset), static_cast<std::size_t>(limit));
+  if (!text.ok()) {
+    // A job that has not started yet has no output: an empty log, not an error.
+    if (text.status().code() == StatusCode::kNotFound &&
+        ParseJobState(job.state) == JobState::kPending)
+      return {200, "text/plain; charset=utf-8", "", {}};
+    return FromStatus(text.status());
+  }
+  return {200, "text/plain; charset=utf-8", std::move(text).value(), {}};
+}
+
+Response GetJob(const Call& c) {
+  for (const auto& [k, v] : c.r.query) {
+    if (k != "tenant") return Error(400, "invalid_argument", "unknown query parameter", k);
+  }
+  store::StoredJob job;
+  if (auto bad = c.FindJob(c.params[0], &job)) return *bad;
+  auto info = c.cp->Job(job.id);
+  if (!info.ok()) return FromStatus(info.status());
+  json out = JobJson(info->record, true);
+  json history = json::array();
+  for (const auto& e : info->history)
+    history.push_back({{"at", e.at}, {"state", e.state}, {"detail", e.detail}});
+  out["history"] = history;
+  if (!info->pending_reason.empty()) out["pending_reason"] = info->pending_reason;
+  return Json(200, out);
+}
+
+Response DeleteJob(const Call& c) {
+  for (const auto& [k, v] : c.r.query) {
+    if (k != "tenant") return Error(400, "invalid_argument", "unknown query parameter", k);
+  }
+  store::StoredJob job;
+  if (auto bad = c.FindJob(c.params[0], &job)) return *bad;
+  return c.Cancel(job);
+}
+
+Response GetGrid(const Call& c) {
+  const GridSummary g = c.cp->Grid();
+  json pools = json::array();
+  for (const auto& p : g.pools) {
+    pools.push_back({{"id", p.id},
+                     {"site", p.site},
+                     {"site_state", HealthName(p.site_state)},
+                     {"accelerator", p.accelerator},
+                     {"nodes", p.nodes},
+                     {"accelerators", p.accelerators},
+                     {"used", p.used},
+                     {"free", static_cast<double>(p.accelerators) - p.used}});
+  }
+  json sites = json::array();
+  for (const auto& s : g.sites)
+    sites.push_back({{"id", s.id}, {"state", HealthName(s.state)}, {"reason", s.reason}});
+  return Json(200, {{"pools", pools},
+                    {"sites", sites},
+                    {"jobs_pending", g.pending},
+                    {"jobs_running", g.running}});
+}
+
+Response CreateToken(const Call& c) {
+  json body;
+  if (auto bad = c.ParseBody(&body)) return *bad;
+  if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
+  for (const auto& [key, v] : body.items()) {
+    if (key != "tenant" && key != "role")
+      return Error(400, "invalid_argument", "unknown field", "$." + key);
+    if (!v.is_string()) return Error(400, "invalid_argument", "expected a string", "$." + key);
+  }
+  for (const char* f : {"tenant", "role"}) {
+    if (body.contains(f) && !body[f].is_string())
+      return Error(400, "invalid_argument", "expected a string", std::string("$.") + f);
+  }
+  const std::string tenant = body.value("tenant", std::string());
+  const std::string role = body.value("role", std::string("user"));
+  if (RoleRank(role) < 0)
+    return Error(400, "invalid_argument", "expected admin, tenant-admin, user or read-only",
+                 "$.role");
+  if (!tenant.empty() && c.sc().FindTenant(tenant) < 0)
+    return Error(400, "invalid_argument", "unknown tenant '" + tenant + "'", "$.tenant");
+  if (RoleRank(role) < c.rank || (c.tenant >= 0 && (tenant.empty() || !c.Visible(tenant))))
+    return Error(403, "permission_denied", "may not create a token above its own rights");
+  const std::string secret = NewTokenSecret();
+  store::TokenRecord t{NewTokenId(), TokenHash(secret), tenant, role, c.clock(), false};
+  if (Status s = c.store->AddToken(
+          t, {c.Audit("token.create", t.id, role + " for " + (tenant.empty() ? "*" : tenant))});
+      !s.ok())
+    return FromStatus(s);
+  return Json(201, {{"id", t.id}, {"token", secret}, {"tenant", tenant}, {"role", role}});
+}
+
+Response ListTokens(const Call& c) {
+  auto tokens = c.store->ListTokens();
+  if (!tokens.ok()) return FromStatus(tokens.status());
+  json out = json::array();
+  for (const auto& t : *tokens) {
+    if (c.tenant >= 0 && (t.tenant.empty() || !c.Visible(t.tenant))) continue;
+    out.push_back({{"id", t.id},
+                   {"tenant", t.tenant},
+                   {"role", t.role},
+                   {"created_at", t.created_at},
+                   {"revoked", t.revoked}});
+  }
+  return Json(200, {{"tokens", out}});
+}
+
+Response RevokeToken(const Call& c) {
+  const std::string id = c.params[0];
+  auto tokens = c.store->ListTokens();
+  if (!tokens.ok()) return FromStatus(tokens.status());
+  auto it = std::find_if(tokens->begin(), tokens->end(),
+                         [&](const store::TokenRecord& t) { return t.id == id; });
+  if (it == tokens->end() || (c.tenant >= 0 && (it->tenant.empty() || !c.Visible(it->tenant))))
+    return Error(404, "not_found", "token '" + id + "' not found");
+  if (Status s = c.store->RevokeToken(id, {c.Audit("token.revoke", id, "")}); !s.ok())
+    return FromStatus(s);
+  return Json(200, {{"id", id}, {"revoked", true}});
+}
+
+Response GetTenantUsage(const Call& c) {
+  const std::string tenant = c.params[0];
+  if (!c.Visible(tenant)) return Error(404, "not_found", "tenant '" + tenant + "' not found");
+  auto u = c.cp->Usage(tenant);
+  if (!u.ok()) return FromStatus(u.status());
+  json classes = json::array(), grants = json::array();
+  for (const auto& c2 : u->classes) {
+    classes.push_back({{"class", c2.name},
+                       {"used", c2.used},
+                       {"guarantee", c2.guarantee},
+                       {"maximum", c2.maximum}});
+  }
+  for (const auto& g : u->grants) {
+    grants.push_back({{"id", g.grant.id},
+                      {"units", g.grant.units},
+                      {"used_units", g.used_units},
+                      {"valid_from", g.grant.valid_from},
+                      {"valid_until", g.grant.valid_until},
+                      {"quota_class", g.grant.quota_class}});
+  }
+  return Json(200, {{"tenant", tenant}, {"classes", classes}, {"grants", grants}});
+}
+
+Response ListAudit(const Call& c) {
+  std::int64_t after = 0, limit = 100;
+  if (auto it = c.r.query.find("after");
+      it != c.r.query.end() &&
+      !ParseInt(it->second, 0, std::numeric_limits<std::int64_t>::max(), &after))
+    return Error(400, "invalid_argument", "expected a cursor", "after");
+  if (auto it = c.r.query.find("limit");
+      it != c.r.query.end() && !ParseInt(it->second, 1, 1000, &limit))
+    return Error(400, "invalid_argument", "expected 1..1000", "limit");
+  auto entries = c.store->ListAudit(after, static_cast<int>(limit));
+  if (!entries.ok()) return FromStatus(entries.status());
+  json out = json::array();
+  for (const auto& e : *entries) {
+    out.push_back({{"seq", e.seq},
+                   {"at", e.at},
+                   {"actor", e.actor},
+                   {"action", e.action},
+                   {"target", e.target},
+                   {"detail", e.detail}});
+  }
+  return Json(200, {{"entries", out}});
+}
+
+// POST /v1/admin/nodes/{name}/state and /v1/admin/sites/{id}/state.
+Response SetHealth(const Call& c, bool node) {
+  json body;
+  if (auto bad = c.ParseBody(&body)) return *bad;
+  if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
+  const std::string& name = c.params[0];
+  for (const auto& [key, v] : body.items()) {
+    if (key != "state") return Error(400, "invalid_argument", "unknown field", "$." + key);
+  }
+  if (!body.contains("state") || !body["state"].is_string())
+    return Error(400, "invalid_argument", "expected \"up\", \"draining\" or \"down\"", "$.state");
+  const std::string text = body["state"];
+  const std::optional<Health> state = ParseHealth(text);
+  if (!state) {
+    return Error(400, "invalid_argument",
+                 "state: expected up, draining or down, found '" + text + "'", "$.state");
+  }
+  const std::string action = std::string(node ? "node." : "site.") + text;
+  const Status s =
+      node ? c.cp->SetNodeState(name, *state, c.clock(), c.Audit(action, name, body.dump()))
+           : c.cp->SetSiteState(name, *state, c.clock(), c.Audit(action, name, body.dump()));
+  if (!s.ok()) return FromStatus(s);
+  return Json(200, {{"ok", true}});
+}
+Response SetNodeHealth(const Call& c) { return SetHealth(c, true); }
+Response SetSiteHealth(const Call& c) { return SetHealth(c, false); }
+
+Response SetQuota(const Call& c) {
+  json body;
+  if (auto bad = c.ParseBody(&body)) return *bad;
+  if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
+  const std::string& tenant = c.params[0];
+  model::ClassAmounts amounts[3];
+  const char* fields[3] = {"guarantee", "borrow_limit", "lend_limit"};
+  for (const auto& [key, v] : body.items()) {
+    if (key != fields[0] && key != fields[1] && key != fields[2])
+      return Error(400, "invalid_argument", "unknown field", "$." + key);
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto parsed =
+        ClassAmountsFromJson(body.value(fields[i], json()), std::string("$.") + fields[i]);
+    if (!parsed.ok()) {
+      return Error(400, "invalid_argument", parsed.status().message(), parsed.status().field());
+    }
+    amounts[i] = std::move(parsed).value();
+  }
+  const Status s = c.cp->SetQuota(tenant, amounts[0], amounts[1], amounts[2],
+                                  c.Audit("tenant.quota", tenant, body.dump()));
+  if (!s.ok()) return FromStatus(s);
+  return Json(200, {{"ok", true}});
+}
+
+Response SetGrants(const Call& c) {
+  json body;
+  if (auto bad = c.ParseBody(&body)) return *bad;
+  if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
+  const std::string& tenant = c.params[0];
+  for (const auto& [key, v] : body.items()) {
+    if (key != "grants") return Error(400, "invalid_argument", "unknown field", "$." + key);
+  }
+  auto grants = GrantsFromJson(body.value("grants", json()));
+  if (!grants.ok()) {
+    return Error(400, "invalid_argument", grants.status().message(), grants.status().field());
+  }
+  const Status s = c.cp->SetGrants(tenant, *grants, c.Audit("tenant.grants", tenant, body.dump()));
+  if (!s.ok()) return FromStatus(s);
+  return Json(200, {{"ok", true}});
+}
+
+// A report's bound: Unix seconds, an RFC 3339 date-time, or a UTC date
+// (YYYY-MM-DD, its midnight).
+std::optional<model::Time> ParseReportTime(const std::string& s) {
+  std::int64_t v = 0;
+  if (ParseInt(s, -(std::int64_t{1} << 40), std::int64_t{1} << 40, &v)) return v;
+  if (auto t = model::ParseRfc3339(s)) return t;
+  if (s.size() == 10 && s[4] == '-' && s[7] == '-') return model::ParseRfc3339(s + "T00:00:00Z");
+  return std::nullopt;
+}
+
+json BurnDownJson(const accounting::GrantBurnDown& b) {
+  json j = {{"tenant", b.holder},          {"grant", b.grant},
+            {"quota_class", b.quota_class}, {"valid_from", b.valid_from},
+            {"valid_until", b.valid_until}, {"granted_units", b.granted},
+            {"used_units", b.used},         {"left_units", b.left},
+            {"units_per_day", b.units_per_day}};
+  j["projected_exhaustion"] =
+      b.projected_exhaustion > 0 ? json(b.projected_exhaustion) : json(nullptr);
+  return j;
+}
+
+// GET /v1/accounting and /v1/accounting/grants, scoped to the token's subtree.
+Response Accounting(const Call& c, bool grants) {
+  const Request& r = c.r;
+  const model::Scenario& sc = c.sc();
+  const model::Time now = c.clock();
+  // The caller's subtree, or one tenant's subtree inside it (?tenant=).
+  int root = c.tenant;
+  AccountingQuery q;
+  q.until = now;
+  q.from = now - 30 * 86400;
+  std::string format = "json";
+  for (const auto& [k, v] : r.query) {
+    if (k == "tenant") {
+      const int t = sc.FindTenant(v);
+      if (t < 0 || (c.tenant >= 0 && !sc.InSubtree(t, c.tenant)))
+        return Error(404, "not_found", "tenant '" + v + "' not found", "tenant");
+      root = t;
+    } else if (!grants && (k == "from" || k == "until")) {
+      auto t = ParseReportTime(v);
+      if (!t)
+        return Error(400, "invalid_argument",
+                     k + ": expected Unix seconds, an RFC 3339 date-time or YYYY-MM-DD", k);
+      (k == "from" ? q.from : q.until) = *t;
+    } else if (!grants && k == "group_by") {
+      auto g = accounting::ParseGroupBy(v);
+      if (!g)
+        return Error(400, "invalid_argument",
+                     "group_by: expected " + std::string(accounting::GroupByChoices()), k);
+      q.group_by = *g;
+    } else if (k == "format") {
+      if (v != "json" && v != "csv")
+        return Error(400, "invalid_argument", "format: expected json or csv", k);
+      format = v;
+    } else {
+      return Error(400, "invalid_argument", "unknown query parameter", k);
+    }
+  }
+  if (root >= 0) {
+    for (std::size_t i = 0; i < sc.tenants.size(); ++i) {
+      if (sc.InSubtree(static_cast<int>(i), root)) q.tenants.push_back(sc.tenants[i].id);
+    }
+  }
+  if (grants) {
+    auto burn = c.cp->GrantBurnDowns(q.tenants, now);
+    if (!burn.ok()) return FromStatus(burn.status());
+    if (format == "csv") {
+      std::string out =
+          "tenant,grant,quota_class,valid_from,valid_until,granted_units,used_units,left_units,"
+          "units_per_day,projected_exhaustion\n";
+      for (const auto& b : *burn) {
+        out += b.holder + "," + b.grant + "," + b.quota_class + "," +
+               std::to_string(b.valid_from) + "," + std::to_string(b.valid_until) + "," +
+               json(b.granted).dump() + "," + json(b.used).dump() + "," + json(b.left).dump() +
+               "," + json(b.units_per_day).dump() + "," +
+               (b.projected_exhaustion > 0 ? std::to_string(b.projected_exhaustion) : "") + "\n";
+      }
+      return {200, "text/csv; charset=utf-8", out, {}};
+    }
+    json rows = json::array();
+    for (const auto& b : *burn) rows.push_back(BurnDownJson(b));
+    return Json(200, {{"at", now}, {"grants", rows}});
+  }
+  auto rows = c.cp->AccountingReport(q, now);
+  if (!rows.ok()) return FromStatus(rows.status());
+  if (format == "csv") return {200, "text/csv; charset=utf-8", accounting::ReportCsv(q.group_by, *rows), {}};
+  return {200, "application/json", accounting::ReportJson(q.group_by, q.from, q.until, *rows), {}};
+}
+
+Response GetAccounting(const Call& c) { return Accounting(c, false); }
+Response GetGrantBurnDown(const Call& c) { return Accounting(c, true); }
+
+// The API's routes (docs/api.md, "Endpoints"; openapi.json). A {capture}
+// matches one path segment, a {capture+} one or more (a node's name holds a
+// '/'). `role` is the least role the token needs (nullptr: any token), checked
+// before the handler runs; routes without `token` are answered before the
+// web console and the /v1 token check.
+struct RouteEntry {
+  const char* method;
+  const char* pattern;
+  const char* role;
+  const char* refusal;  // the 403's message when the token's role is below `role`
+  bool token;
+  Response (*handle)(const Call&);
+};
+
+constexpr const char* kNeedsUser = "read-only token";
+constexpr const char* kNeedsAdmin = "needs an admin token";
+
+constexpr RouteEntry kRouteTable[] = {
+    {"GET", "/healthz", nullptr, nullptr, false, Healthz},
+    {"GET", "/readyz", nullptr, nullptr, false, Readyz},
+    {"GET", "/metrics", nullptr, nullptr, false, Metrics},
+    {"GET", "/v1/openapi.json", nullptr, nullptr, false, GetOpenApi},
+    {"GET", "/v1/scenario", nullptr, nullptr, true, GetScenario},
+    {"POST", "/v1/jobs", "user", kNeedsUser, true, SubmitJob},
+    {"POST", "/v1/jobs:batch", "user", kNeedsUser, true, SubmitBatch},
+    {"GET", "/v1/jobs", nullptr, nullptr, true, ListJobs},
+    {"POST", "/v1/jobs/{id}/cancel", "user", kNeedsUser, true, CancelJob},
+    {"GET", "/v1/jobs/{id}/logs", nullptr, nullptr, true, JobLogs},
+    {"GET", "/v1/jobs/{id}", nullptr, nullptr, true, GetJob},
+    {"DELETE", "/v1/jobs/{id}", "user", kNeedsUser, true, DeleteJob},
+    {"GET", "/v1/grid", nullptr, nullptr, true, GetGrid},
+    {"POST", "/v1/tokens", "tenant-admin", kNeedsAdmin, true, CreateToken},
+    {"GET", "/v1/tokens", "tenant-admin", kNeedsAdmin, true, ListTokens},
+    {"DELETE", "/v1/tokens/{id}", "tenant-admin", kNeedsAdmin, true, RevokeToken},
+    {"GET", "/v1/tenants/{id}/usage", nullptr, nullptr, true, GetTenantUsage},
+    {"GET", "/v1/accounting", nullptr, nullptr, true, GetAccounting},
+    {"GET", "/v1/accounting/grants", nullptr, nullptr, true, GetGrantBurnDown},
+    {"POST", "/v1/admin/nodes/{name+}/state", "admin", kNeedsAdmin, true, SetNodeHealth},
+    {"POST", "/v1/admin/sites/{id+}/state", "admin", kNeedsAdmin, true, SetSiteHealth},
+    {"POST", "/v1/admin/tenants/{id}/quota", "admin", kNeedsAdmin, true, SetQuota},
+    {"POST", "/v1/admin/tenants/{id}/grants", "admin", kNeedsAdmin, true, SetGrants},
+    {"GET", "/v1/audit", "admin", kNeedsAdmin, true, ListAudit},
+};
+
+std::vector<std::string_view> Segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (true) {
+    const auto slash = path.find('/', start);
+    out.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) return out;
+    start = slash + 1;
+  }
+}
+
+bool IsCapture(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// Whether `path` matches `pattern`; the captured values go to `params`.
+bool MatchPath(std::string_view pattern, std::string_view path, std::vector<std::string>* params) {
+  const std::vector<std::string_view> p = Segments(pattern), s = Segments(path);
+  params->clear();
+  std::size_t rest = p.size();  // the index of a {capture+}, if any
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (IsCapture(p[i]) && p[i][p[i].size() - 2] == '+') rest = i;
+  }
+  if (rest == p.size() ? s.size() != p.size() : s.size() < p.size()) return false;
+  auto one = [&](std::size_t pi, std::size_t si) {
+    if (!IsCapture(p[pi])) return p[pi] == s[si];
+    if (s[si].empty()) return false;
+    params->emplace_back(s[si]);
+    return true;
+  };
+  for (std::size_t i = 0; i < rest; ++i) {
+    if (!one(i, i)) return false;
+  }
+  if (rest == p.size()) return true;
+  const std::size_t tail = p.size() - rest - 1;  // segments after the {capture+}
+  const std::size_t end = s.size() - tail;       // s[rest, end) is the capture
+  std::string joined;
+  for (std::size_t i = rest; i < end; ++i) {
+    if (i > rest) joined += '/';
+    joined += s[i];
+  }
+  if (joined.empty()) return false;
+  params->push_back(std::move(joined));
+  for (std::size_t i = 0; i < tail; ++i) {
+    if (!one(rest + 1 + i, end + i)) return false;
+  }
+  return true;
+}
+
+const RouteEntry* FindRoute(const Request& r, std::vector<std::string>* params) {
+  for (const RouteEntry& e : kRouteTable) {
+    if (r.method == e.method && MatchPath(e.pattern, r.path, params)) return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<ApiRoute> ApiRoutes() {
+  std::vector<ApiRoute> out;
+  for (const RouteEntry& e : kRouteTable)
+    out.push_back({e.method, e.pattern, e.role == nullptr ? "" : e.role, e.token});
+  return out;
+}
+
 Response Api::Handle(const Request& r) {
-  if (r.method == "GET" && r.path == "/healthz") return Json(200, {{"status", "ok"}});
-  if (r.method == "GET" && r.path == "/readyz") {
-    // Ready once the state is restored and a first cycle has run on it.
-    if (cp_->counters().cycles == 0) return Json(503, {{"status", "starting"}});
-    const StoreHealth store = cp_->store_health();
-    if (!store.ok) {
-      // Reads still work; writes answer 503 until a commit succeeds again.
-      return Json(503, {{"status", "store_failing"},
-                        {"backend", cp_->backend_name()},
-                        {"store", {{"ok", false}, {"error", store.error}}}});
-    }
-    // Ready while the store takes commits; sites the backend cannot reach are
-    // named (the control plane serves everything else meanwhile).
-    json unhealthy = json::array();
-    for (const auto& site : cp_->Grid().sites) {
-      if (site.state != "up")
-        unhealthy.push_back({{"site", site.id}, {"state", site.state}, {"reason", site.reason}});
-    }
-    return Json(200, {{"status", "ready"},
-                      {"backend", cp_->backend_name()},
-                      {"sites_not_up", std::move(unhealthy)}});
+  std::vector<std::string> params;
+  const RouteEntry* route = FindRoute(r, &params);
+  if (route != nullptr && !route->token) {
+    const store::TokenRecord none;
+    return route->handle(Call{r, cp_, store_, clock_, none, -1, 3, std::move(params)});
   }
-  if (r.method == "GET" && r.path == "/metrics") {
-    const ControlPlaneCounters c = cp_->counters();
-    const GridSummary g = cp_->Grid();
-    std::string m;
-    auto counter = [&](const char* name, const char* help, double v) {
-      m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
-           " " + json(v).dump() + "\n";
-    };
-    auto gauge = [&](const char* name, const char* help, double v) {
-      m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
-           " " + json(v).dump() + "\n";
-    };
-    counter("sovgrid_jobs_submitted_total", "Jobs accepted.", static_cast<double>(c.submitted));
-    counter("sovgrid_jobs_started_total", "Job starts.", static_cast<double>(c.started));
-    counter("sovgrid_jobs_finished_total", "Jobs finished.", static_cast<double>(c.finished));
-    counter("sovgrid_jobs_failed_total", "Jobs failed.", static_cast<double>(c.failed));
-    counter("sovgrid_jobs_cancelled_total", "Jobs cancelled.", static_cast<double>(c.cancelled));
-    counter("sovgrid_preemptions_total", "Preemptions.", static_cast<double>(c.preempted));
-    counter("sovgrid_cycles_total", "Scheduling cycles.", static_cast<double>(c.cycles));
-    gauge("sovgrid_last_cycle_seconds", "Duration of the last cycle.", c.last_cycle_ms / 1000);
-    const StoreHealth store = cp_->store_health();
-    gauge("sovgrid_store_up", "1 while the store takes commits, 0 after one failed.",
-          store.ok ? 1 : 0);
-    counter("sovgrid_store_failed_commits_total", "Commits the store refused (disk full, I/O).",
-            static_cast<double>(store.failed_commits));
-    gauge("sovgrid_jobs_pending", "Jobs waiting.", static_cast<double>(g.pending));
-    gauge("sovgrid_jobs_running", "Jobs running.", static_cast<double>(g.running));
-    m += "# HELP sovgrid_pool_accelerators_used Accelerators in use per pool.\n"
-         "# TYPE sovgrid_pool_accelerators_used gauge\n";
-    for (const auto& p : g.pools)
-      m += "sovgrid_pool_accelerators_used{pool=\"" + p.id + "\"} " + json(p.used).dump() + "\n";
-    // Per top-level tenant only: the series stay as few as the scenario's
-    // programmes, whatever the depth of the tree (docs/api.md).
-    const auto tops = cp_->TopLevelUsages();
-    m += "# HELP sovgrid_tenant_accelerators_used Accelerators in use per top-level tenant.\n"
-         "# TYPE sovgrid_tenant_accelerators_used gauge\n";
-    for (const auto& t : tops) {
-      m += "sovgrid_tenant_accelerators_used{tenant=\"" + t.tenant + "\"} " +
-           json(t.accelerators).dump() + "\n";
-    }
-    m += "# HELP sovgrid_tenant_jobs_pending Jobs waiting per top-level tenant.\n"
-         "# TYPE sovgrid_tenant_jobs_pending gauge\n";
-    for (const auto& t : tops) {
-      m += "sovgrid_tenant_jobs_pending{tenant=\"" + t.tenant + "\"} " +
-           std::to_string(t.pending) + "\n";
-    }
-    m += "# HELP sovgrid_tenant_charged_units_total Units charged per top-level tenant for run "
-         "segments ended since this daemon started.\n"
-         "# TYPE sovgrid_tenant_charged_units_total counter\n";
-    for (const auto& t : tops) {
-      m += "sovgrid_tenant_charged_units_total{tenant=\"" + t.tenant + "\"} " +
-           json(t.charged_units).dump() + "\n";
-    }
-    return {200, "text/plain; version=0.0.4", m, {}};
-  }
-  if (r.method == "GET" && r.path == "/v1/openapi.json")
-    return {200, "application/json", OpenApiJson(), {}};
   if (auto page = ConsoleResponse(r)) return *page;  // the web console: GET / and /assets/*
   Caller c;
   if (auto denied = Authenticate(r, &c)) return *denied;
@@ -352,524 +1025,22 @@ std::optional<Response> Api::Authenticate(const Request& r, Caller* c) {
 
 std::optional<Response> Api::Precheck(const Request& r) {
   if (IsConsoleRequest(r)) return std::nullopt;  // the web console: no token
-  if (r.method == "GET" && (r.path == "/healthz" || r.path == "/readyz" || r.path == "/metrics" ||
-                            r.path == "/v1/openapi.json"))
+  std::vector<std::string> params;
+  if (const RouteEntry* route = FindRoute(r, &params); route != nullptr && !route->token)
     return std::nullopt;
   Caller c;
   return Authenticate(r, &c);
 }
 
 Response Api::Route(const Request& r, const Caller& c) {
-  const model::Scenario& sc = cp_->scenario();
-  auto visible = [&](const std::string& tenant) {
-    if (c.tenant < 0) return true;
-    const int t = sc.FindTenant(tenant);
-    return t >= 0 && sc.InSubtree(t, c.tenant);
-  };
-  auto may = [&](const char* role) { return c.rank <= RoleRank(role); };
-  auto audit = [&](const std::string& action, const std::string& target, const std::string& d) {
-    return store::AuditEntry{0, clock_(), c.token.id, action, target, d};
-  };
-  // The job a path names for this caller: NAME in the tenant of ?tenant=, or
-  // else the only job of that name in the token's subtree. Jobs the token
-  // cannot see are "not found" exactly as names that exist nowhere.
-  auto find_job = [&](const std::string& name, store::StoredJob* out) -> std::optional<Response> {
-    Response not_found = Error(404, "not_found", "job '" + name + "' not found");
-    if (!CheckJobName(name).ok()) return not_found;
-    if (auto t = r.query.find("tenant"); t != r.query.end()) {
-      if (sc.FindTenant(t->second) < 0 || !visible(t->second)) return not_found;
-      auto record = store_->GetJob(JobKey(t->second, name));
-      if (!record.ok())
-        return record.status().code() == StatusCode::kNotFound ? not_found
-                                                               : FromStatus(record.status());
-      *out = std::move(record).value();
-      return std::nullopt;
-    }
-    // A name is unique within a tenant: at most one row per tenant.
-    auto found = store_->FindJobsByName(name, static_cast<int>(sc.tenants.size()) + 1);
-    if (!found.ok()) return FromStatus(found.status());
-    std::vector<std::string> tenants;
-    for (auto& j : *found) {
-      if (!visible(j.tenant)) continue;
-      tenants.push_back(j.tenant);
-      *out = std::move(j);
-    }
-    if (tenants.empty()) return not_found;
-    if (tenants.size() > 1) {
-      std::string list;
-      for (const auto& t : tenants) list += (list.empty() ? "" : ", ") + t;
-      return Error(409, "ambiguous",
-                   "job '" + name + "' exists in tenants " + list + ": add ?tenant=TENANT",
-                   "tenant");
-    }
-    return std::nullopt;
-  };
-  auto parse_body = [&](json* out) -> std::optional<Response> {
-    auto parsed = ParseJsonBounded(r.body);  // depth-checked: common/json_limits.h
-    if (!parsed.ok()) return Error(400, "invalid_argument", parsed.status().message(), "$");
-    *out = std::move(parsed).value();
-    return std::nullopt;
-  };
-  auto submit = [&](const std::vector<const json*>& items, const std::string& base, bool batch) {
-    std::vector<model::Job> jobs(items.size());
-    std::vector<std::string> problems;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      const std::string path = batch ? base + "[" + std::to_string(i) + "]" : base;
-      const JobProblems p = JobFromJson(*items[i], path, &jobs[i]);
-      problems.insert(problems.end(), p.messages.begin(), p.messages.end());
-      if (p.ok() && !visible(jobs[i].tenant)) {
-        problems.push_back(path + ".tenant: this token may not submit for tenant '" +
-                           jobs[i].tenant + "'");
-      }
-    }
-    if (!problems.empty()) {
-      return Error(400, "invalid_argument", problems.front(), FieldOf(problems.front()), problems);
-    }
-    // The audit entry is committed with the jobs (one transaction, one disk sync).
-    const std::string target =
-        jobs.size() == 1 ? jobs.front().id : std::to_string(jobs.size()) + " jobs";
-    auto ids =
-        cp_->Submit(std::move(jobs), clock_(),
-                    store::AuditEntry{0, clock_(), c.token.id,
-                                      batch ? "job.submit_batch" : "job.submit", target, ""});
-    if (!ids.ok()) {
-      // The scheduler's validation ("jobs[3] (id x): job.tenant: unknown tenant 'y'") is the
-      // caller's mistake: 400 naming the field.
-      const Status& s = ids.status();
-      if (s.code() != StatusCode::kInvalidArgument && s.code() != StatusCode::kNotFound)
-        return FromStatus(s);
-      std::string field = base;
-      const auto at = s.message().find(" (id ");
-      if (batch && s.message().rfind("jobs[", 0) == 0 && at != std::string::npos)
-        field = "$." + s.message().substr(0, at);
-      const auto f = s.message().find("): job.");
-      if (f != std::string::npos) {
-        const auto end = s.message().find(':', f + 7);
-        field += "." + s.message().substr(f + 7, end - (f + 7));
-      }
-      return Error(400, "invalid_argument", s.message(), field);
-    }
-    if (!batch) {
-      return Json(201, {{"id", JobNameOfKey(ids->front())},
-                        {"tenant", items.size() == 1 ? (*items[0])["tenant"] : json()}});
-    }
-    json names = json::array();
-    for (const auto& key : *ids) names.push_back(JobNameOfKey(key));
-    return Json(201, {{"ids", names}});
-  };
-
-  static const std::regex kJob(R"(^/v1/jobs/([^/]+)$)");
-  static const std::regex kJobCancel(R"(^/v1/jobs/([^/]+)/cancel$)");
-  static const std::regex kJobLogs(R"(^/v1/jobs/([^/]+)/logs$)");
-  static const std::regex kToken(R"(^/v1/tokens/([^/]+)$)");
-  std::smatch m;
-
-  if (r.path == "/v1/scenario" && r.method == "GET")  // what the web console shows
-    return Json(200, ScenarioJson(sc, c.tenant, c.token.id, c.token.role));
-  if (r.path == "/v1/jobs" && r.method == "POST") {
-    if (!may("user")) return Error(403, "permission_denied", "read-only token");
-    json body;
-    if (auto bad = parse_body(&body)) return *bad;
-    return submit({&body}, "$", false);
-  }
-  if (r.path == "/v1/jobs:batch" && r.method == "POST") {
-    if (!may("user")) return Error(403, "permission_denied", "read-only token");
-    json body;
-    if (auto bad = parse_body(&body)) return *bad;
-    if (!body.is_object() || !body.contains("jobs") || !body["jobs"].is_array())
-      return Error(400, "invalid_argument", "expected {\"jobs\": [...]}", "$.jobs");
-    for (const auto& [key, v] : body.items()) {
-      if (key != "jobs") return Error(400, "invalid_argument", "unknown field", "$." + key);
-    }
-    if (body["jobs"].empty() || body["jobs"].size() > kMaxBatch)
-      return Error(400, "invalid_argument", "expected 1..10000 jobs", "$.jobs");
-    std::vector<const json*> items;
-    for (const auto& j : body["jobs"]) items.push_back(&j);
-    return submit(items, "$.jobs", true);
-  }
-  if (r.path == "/v1/jobs" && r.method == "GET") {
-    store::JobFilter f;
-    for (const auto& [k, v] : r.query) {
-      if (k == "state") {
-        f.state = v;
-      } else if (k == "tenant") {
-        const int t = sc.FindTenant(v);
-        if (t < 0 || !visible(v)) return Json(200, {{"jobs", json::array()}, {"next_after", 0}});
-        for (std::size_t i = 0; i < sc.tenants.size(); ++i) {
-          if (sc.InSubtree(static_cast<int>(i), t)) f.tenants.push_back(sc.tenants[i].id);
-        }
-      } else if (k == "after") {
-        if (!ParseInt(v, 0, std::numeric_limits<std::int64_t>::max(), &f.after_seq))
-          return Error(400, "invalid_argument", "expected a cursor", "after");
-      } else if (k == "limit") {
-        std::int64_t limit = 0;
-        if (!ParseInt(v, 1, 1000, &limit))
-          return Error(400, "invalid_argument", "expected 1..1000", "limit");
-        f.limit = static_cast<int>(limit);
-      } else {
-        return Error(400, "invalid_argument", "unknown query parameter", k);
-      }
-    }
-    if (c.tenant >= 0 && f.tenants.empty()) {
-      for (std::size_t i = 0; i < sc.tenants.size(); ++i) {
-        if (sc.InSubtree(static_cast<int>(i), c.tenant)) f.tenants.push_back(sc.tenants[i].id);
-      }
-    }
-    auto page = cp_->List(f);
-    if (!page.ok()) return FromStatus(page.status());
-    std::string body = "{\"jobs\":[";
-    body.reserve(256 * (page->jobs.size() + 1));
-    for (std::size_t i = 0; i < page->jobs.size(); ++i) {
-      if (i > 0) body.push_back(',');
-      AppendJobSummaryJson(&body, page->jobs[i]);
-    }
-    body.append("],\"next_after\":").append(std::to_string(page->next_after)).append("}");
-    return {200, "application/json", std::move(body), {}};
-  }
-  auto cancel = [&](const store::StoredJob& job) {
-    if (!may("user")) return Error(403, "permission_denied", "read-only token");
-    if (Status s = cp_->Cancel(job.id, clock_(), audit("job.cancel", job.id, "")); !s.ok())
-      return FromStatus(s);
-    return Json(200, {{"id", job.name}, {"tenant", job.tenant}, {"state", "cancelled"}});
-  };
-  if (std::regex_match(r.path, m, kJobCancel) && r.method == "POST") {
-    for (const auto& [k, v] : r.query) {
-      if (k != "tenant") return Error(400, "invalid_argument", "unknown query parameter", k);
-    }
-    store::StoredJob job;
-    if (auto bad = find_job(m[1], &job)) return *bad;
-    return cancel(job);
-  }
-  if (std::regex_match(r.path, m, kJobLogs) && r.method == "GET") {
-    store::StoredJob job;
-    if (auto bad = find_job(m[1], &job)) return *bad;
-    std::string stream = "stdout";
-    std::int64_t offset = 0, limit = kMaxLogChunk;
-    for (const auto& [k, v] : r.query) {
-      if (k == "stream") {
-        if (v != "stdout" && v != "stderr")
-          return Error(400, "invalid_argument", "expected stdout or stderr", "stream");
-        stream = v;
-      } else if (k == "offset") {
-        if (!ParseInt(v, 0, std::numeric_limits<std::int64_t>::max(), &offset))
-          return Error(400, "invalid_argument", "expected a byte offset", "offset");
-      } else if (k == "limit") {
-        if (!ParseInt(v, 1, kMaxLogChunk, &limit))
-          return Error(400, "invalid_argument", "expected 1..1048576", "limit");
-      } else if (k == "tenant") {
-        // Used by find_job.
-      } else {
-        return Error(400, "invalid_argument", "unknown query parameter", k);
-      }
-    }
-    auto text = cp_->Logs(job.id, stream, static_cast<std::size_t>(offset),
-                          static_cast<std::size_t>(limit));
-    if (!text.ok()) {
-      // A job that has not started yet has no output: an empty log, not an error.
-      if (text.status().code() == StatusCode::kNotFound && job.state == "pending")
-        return {200, "text/plain; charset=utf-8", "", {}};
-      return FromStatus(text.status());
-    }
-    return {200, "text/plain; charset=utf-8", std::move(text).value(), {}};
-  }
-  if (std::regex_match(r.path, m, kJob) && (r.method == "GET" || r.method == "DELETE")) {
-    for (const auto& [k, v] : r.query) {
-      if (k != "tenant") return Error(400, "invalid_argument", "unknown query parameter", k);
-    }
-    store::StoredJob job;
-    if (auto bad = find_job(m[1], &job)) return *bad;
-    if (r.method == "DELETE") return cancel(job);
-    auto info = cp_->Job(job.id);
-    if (!info.ok()) return FromStatus(info.status());
-    json out = JobJson(info->record, true);
-    json history = json::array();
-    for (const auto& e : info->history)
-      history.push_back({{"at", e.at}, {"state", e.state}, {"detail", e.detail}});
-    out["history"] = history;
-    if (!info->pending_reason.empty()) out["pending_reason"] = info->pending_reason;
-    return Json(200, out);
-  }
-  if (r.path == "/v1/grid" && r.method == "GET") {
-    const GridSummary g = cp_->Grid();
-    json pools = json::array();
-    for (const auto& p : g.pools) {
-      pools.push_back({{"id", p.id},
-                       {"site", p.site},
-                       {"site_state", p.site_state},
-                       {"accelerator", p.accelerator},
-                       {"nodes", p.nodes},
-                       {"accelerators", p.accelerators},
-                       {"used", p.used},
-                       {"free", static_cast<double>(p.accelerators) - p.used}});
-    }
-    json sites = json::array();
-    for (const auto& s : g.sites)
-      sites.push_back({{"id", s.id}, {"state", s.state}, {"reason", s.reason}});
-    return Json(200, {{"pools", pools},
-                      {"sites", sites},
-                      {"jobs_pending", g.pending},
-                      {"jobs_running", g.running}});
-  }
-  if (r.path == "/v1/tokens" && r.method == "POST") {
-    if (!may("tenant-admin")) return Error(403, "permission_denied", "needs an admin token");
-    json body;
-    if (auto bad = parse_body(&body)) return *bad;
-    if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
-    for (const auto& [key, v] : body.items()) {
-      if (key != "tenant" && key != "role")
-        return Error(400, "invalid_argument", "unknown field", "$." + key);
-      if (!v.is_string()) return Error(400, "invalid_argument", "expected a string", "$." + key);
-    }
-    for (const char* f : {"tenant", "role"}) {
-      if (body.contains(f) && !body[f].is_string())
-        return Error(400, "invalid_argument", "expected a string", std::string("$.") + f);
-    }
-    const std::string tenant = body.value("tenant", std::string());
-    const std::string role = body.value("role", std::string("user"));
-    if (RoleRank(role) < 0)
-      return Error(400, "invalid_argument", "expected admin, tenant-admin, user or read-only",
-                   "$.role");
-    if (!tenant.empty() && sc.FindTenant(tenant) < 0)
-      return Error(400, "invalid_argument", "unknown tenant '" + tenant + "'", "$.tenant");
-    if (RoleRank(role) < c.rank || (c.tenant >= 0 && (tenant.empty() || !visible(tenant))))
-      return Error(403, "permission_denied", "may not create a token above its own rights");
-    const std::string secret = NewTokenSecret();
-    store::TokenRecord t{NewTokenId(), TokenHash(secret), tenant, role, clock_(), false};
-    if (Status s = store_->AddToken(
-            t, {audit("token.create", t.id, role + " for " + (tenant.empty() ? "*" : tenant))});
-        !s.ok())
-      return FromStatus(s);
-    return Json(201, {{"id", t.id}, {"token", secret}, {"tenant", tenant}, {"role", role}});
-  }
-  if (r.path == "/v1/tokens" && r.method == "GET") {
-    if (!may("tenant-admin")) return Error(403, "permission_denied", "needs an admin token");
-    auto tokens = store_->ListTokens();
-    if (!tokens.ok()) return FromStatus(tokens.status());
-    json out = json::array();
-    for (const auto& t : *tokens) {
-      if (c.tenant >= 0 && (t.tenant.empty() || !visible(t.tenant))) continue;
-      out.push_back({{"id", t.id},
-                     {"tenant", t.tenant},
-                     {"role", t.role},
-                     {"created_at", t.created_at},
-                     {"revoked", t.revoked}});
-    }
-    return Json(200, {{"tokens", out}});
-  }
-  if (std::regex_match(r.path, m, kToken) && r.method == "DELETE") {
-    if (!may("tenant-admin")) return Error(403, "permission_denied", "needs an admin token");
-    const std::string id = m[1];
-    auto tokens = store_->ListTokens();
-    if (!tokens.ok()) return FromStatus(tokens.status());
-    auto it = std::find_if(tokens->begin(), tokens->end(),
-                           [&](const store::TokenRecord& t) { return t.id == id; });
-    if (it == tokens->end() || (c.tenant >= 0 && (it->tenant.empty() || !visible(it->tenant))))
-      return Error(404, "not_found", "token '" + id + "' not found");
-    if (Status s = store_->RevokeToken(id, {audit("token.revoke", id, "")}); !s.ok())
-      return FromStatus(s);
-    return Json(200, {{"id", id}, {"revoked", true}});
-  }
-  static const std::regex kUsage(R"(^/v1/tenants/([^/]+)/usage$)");
-  static const std::regex kAdminState(R"(^/v1/admin/(nodes|sites)/(.+)/state$)");
-  static const std::regex kAdminTenant(R"(^/v1/admin/tenants/([^/]+)/(quota|grants)$)");
-  if (std::regex_match(r.path, m, kUsage) && r.method == "GET") {
-    const std::string tenant = m[1];
-    if (!visible(tenant)) return Error(404, "not_found", "tenant '" + tenant + "' not found");
-    auto u = cp_->Usage(tenant);
-    if (!u.ok()) return FromStatus(u.status());
-    json classes = json::array(), grants = json::array();
-    for (const auto& c2 : u->classes) {
-      classes.push_back({{"class", c2.name},
-                         {"used", c2.used},
-                         {"guarantee", c2.guarantee},
-                         {"maximum", c2.maximum}});
-    }
-    for (const auto& g : u->grants) {
-      grants.push_back({{"id", g.grant.id},
-                        {"units", g.grant.units},
-                        {"used_units", g.used_units},
-                        {"valid_from", g.grant.valid_from},
-                        {"valid_until", g.grant.valid_until},
-                        {"quota_class", g.grant.quota_class}});
-    }
-    return Json(200, {{"tenant", tenant}, {"classes", classes}, {"grants", grants}});
-  }
-  if ((std::regex_match(r.path, m, kAdminState) || std::regex_match(r.path, m, kAdminTenant)) &&
-      r.method == "POST") {
-    if (!may("admin")) return Error(403, "permission_denied", "needs an admin token");
-    json body;
-    if (auto bad = parse_body(&body)) return *bad;
-    if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
-    const std::string what = m[1], name = m[2];
-    Status s;
-    const std::string target = name;
-    std::string action;
-    if (what == "nodes" || what == "sites") {
-      for (const auto& [key, v] : body.items()) {
-        if (key != "state") return Error(400, "invalid_argument", "unknown field", "$." + key);
-      }
-      if (!body.contains("state") || !body["state"].is_string())
-        return Error(400, "invalid_argument", "expected \"up\", \"draining\" or \"down\"",
-                     "$.state");
-      const std::string state = body["state"];
-      action = (what == "nodes" ? "node." : "site.") + state;
-      s = what == "nodes"
-              ? cp_->SetNodeState(name, state, clock_(), audit(action, target, body.dump()))
-              : cp_->SetSiteState(name, state, clock_(), audit(action, target, body.dump()));
-    } else if (m[2] == "quota") {
-      const std::string tenant = m[1];
-      model::ClassAmounts amounts[3];
-      const char* fields[3] = {"guarantee", "borrow_limit", "lend_limit"};
-      for (const auto& [key, v] : body.items()) {
-        if (key != fields[0] && key != fields[1] && key != fields[2])
-          return Error(400, "invalid_argument", "unknown field", "$." + key);
-      }
-      for (int i = 0; i < 3; ++i) {
-        auto parsed =
-            ClassAmountsFromJson(body.value(fields[i], json()), std::string("$.") + fields[i]);
-        if (!parsed.ok()) {
-          return Error(400, "invalid_argument", parsed.status().message(),
-                       FieldOf(parsed.status().message()));
-        }
-        amounts[i] = std::move(parsed).value();
-      }
-      s = cp_->SetQuota(tenant, amounts[0], amounts[1], amounts[2],
-                        audit("tenant.quota", tenant, body.dump()));
-    } else {
-      const std::string tenant = m[1];
-      for (const auto& [key, v] : body.items()) {
-        if (key != "grants") return Error(400, "invalid_argument", "unknown field", "$." + key);
-      }
-      auto grants = GrantsFromJson(body.value("grants", json()));
-      if (!grants.ok()) {
-        return Error(400, "invalid_argument", grants.status().message(),
-                     FieldOf(grants.status().message()));
-      }
-      s = cp_->SetGrants(tenant, *grants, audit("tenant.grants", tenant, body.dump()));
-    }
-    if (!s.ok()) return FromStatus(s);
-    return Json(200, {{"ok", true}});
-  }
-  if (r.path == "/v1/accounting" || r.path == "/v1/accounting/grants") {
-    if (r.method != "GET") return Error(405, "method_not_allowed", "use GET");
-    return AccountingRoute(r, c);
-  }
-  if (r.path == "/v1/audit" && r.method == "GET") {
-    if (!may("admin")) return Error(403, "permission_denied", "needs an admin token");
-    std::int64_t after = 0, limit = 100;
-    if (auto it = r.query.find("after");
-        it != r.query.end() &&
-        !ParseInt(it->second, 0, std::numeric_limits<std::int64_t>::max(), &after))
-      return Error(400, "invalid_argument", "expected a cursor", "after");
-    if (auto it = r.query.find("limit");
-        it != r.query.end() && !ParseInt(it->second, 1, 1000, &limit))
-      return Error(400, "invalid_argument", "expected 1..1000", "limit");
-    auto entries = store_->ListAudit(after, static_cast<int>(limit));
-    if (!entries.ok()) return FromStatus(entries.status());
-    json out = json::array();
-    for (const auto& e : *entries) {
-      out.push_back({{"seq", e.seq},
-                     {"at", e.at},
-                     {"actor", e.actor},
-                     {"action", e.action},
-                     {"target", e.target},
-                     {"detail", e.detail}});
-    }
-    return Json(200, {{"entries", out}});
-  }
-  return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
-}
-
-namespace {
-
-// A report's bound: Unix seconds, an RFC 3339 date-time, or a UTC date
-// (YYYY-MM-DD, its midnight).
-std::optional<model::Time> ParseReportTime(const std::string& s) {
-  std::int64_t v = 0;
-  if (ParseInt(s, -(std::int64_t{1} << 40), std::int64_t{1} << 40, &v)) return v;
-  if (auto t = model::ParseRfc3339(s)) return t;
-  if (s.size() == 10 && s[4] == '-' && s[7] == '-') return model::ParseRfc3339(s + "T00:00:00Z");
-  return std::nullopt;
-}
-
-json BurnDownJson(const accounting::GrantBurnDown& b) {
-  json j = {{"tenant", b.holder},          {"grant", b.grant},
-            {"quota_class", b.quota_class}, {"valid_from", b.valid_from},
-            {"valid_until", b.valid_until}, {"granted_units", b.granted},
-            {"used_units", b.used},         {"left_units", b.left},
-            {"units_per_day", b.units_per_day}};
-  j["projected_exhaustion"] =
-      b.projected_exhaustion > 0 ? json(b.projected_exhaustion) : json(nullptr);
-  return j;
-}
-
-}  // namespace
-
-Response Api::AccountingRoute(const Request& r, const Caller& c) {
-  const model::Scenario& sc = cp_->scenario();
-  const model::Time now = clock_();
-  // The caller's subtree, or one tenant's subtree inside it (?tenant=).
-  int root = c.tenant;
-  AccountingQuery q;
-  q.until = now;
-  q.from = now - 30 * 86400;
-  std::string format = "json";
-  const bool grants = r.path == "/v1/accounting/grants";
-  for (const auto& [k, v] : r.query) {
-    if (k == "tenant") {
-      const int t = sc.FindTenant(v);
-      if (t < 0 || (c.tenant >= 0 && !sc.InSubtree(t, c.tenant)))
-        return Error(404, "not_found", "tenant '" + v + "' not found", "tenant");
-      root = t;
-    } else if (!grants && (k == "from" || k == "until")) {
-      auto t = ParseReportTime(v);
-      if (!t)
-        return Error(400, "invalid_argument",
-                     k + ": expected Unix seconds, an RFC 3339 date-time or YYYY-MM-DD", k);
-      (k == "from" ? q.from : q.until) = *t;
-    } else if (!grants && k == "group_by") {
-      auto g = accounting::ParseGroupBy(v);
-      if (!g)
-        return Error(400, "invalid_argument",
-                     "group_by: expected " + std::string(accounting::GroupByChoices()), k);
-      q.group_by = *g;
-    } else if (k == "format") {
-      if (v != "json" && v != "csv")
-        return Error(400, "invalid_argument", "format: expected json or csv", k);
-      format = v;
-    } else {
-      return Error(400, "invalid_argument", "unknown query parameter", k);
-    }
-  }
-  if (root >= 0) {
-    for (std::size_t i = 0; i < sc.tenants.size(); ++i) {
-      if (sc.InSubtree(static_cast<int>(i), root)) q.tenants.push_back(sc.tenants[i].id);
-    }
-  }
-  if (grants) {
-    auto burn = cp_->GrantBurnDowns(q.tenants, now);
-    if (!burn.ok()) return FromStatus(burn.status());
-    if (format == "csv") {
-      std::string out =
-          "tenant,grant,quota_class,valid_from,valid_until,granted_units,used_units,left_units,"
-          "units_per_day,projected_exhaustion\n";
-      for (const auto& b : *burn) {
-        out += b.holder + "," + b.grant + "," + b.quota_class + "," +
-               std::to_string(b.valid_from) + "," + std::to_string(b.valid_until) + "," +
-               json(b.granted).dump() + "," + json(b.used).dump() + "," + json(b.left).dump() +
-               "," + json(b.units_per_day).dump() + "," +
-               (b.projected_exhaustion > 0 ? std::to_string(b.projected_exhaustion) : "") + "\n";
-      }
-      return {200, "text/csv; charset=utf-8", out, {}};
-    }
-    json rows = json::array();
-    for (const auto& b : *burn) rows.push_back(BurnDownJson(b));
-    return Json(200, {{"at", now}, {"grants", rows}});
-  }
-  auto rows = cp_->AccountingReport(q, now);
-  if (!rows.ok()) return FromStatus(rows.status());
-  if (format == "csv") return {200, "text/csv; charset=utf-8", accounting::ReportCsv(q.group_by, *rows), {}};
-  return {200, "application/json", accounting::ReportJson(q.group_by, q.from, q.until, *rows), {}};
+  std::vector<std::string> params;
+  const RouteEntry* route = FindRoute(r, &params);
+  // A known path with another method is not found either.
+  if (route == nullptr || !route->token)
+    return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
+  if (route->role != nullptr && c.rank > RoleRank(route->role))
+    return Error(403, "permission_denied", route->refusal);
+  return route->handle(Call{r, cp_, store_, clock_, c.token, c.tenant, c.rank, std::move(params)});
 }
 
 }  // namespace sovgrid::server

@@ -60,6 +60,18 @@ class RequestHandler {
 // The roles a token may have, most powerful first.
 inline constexpr const char* kRoles[] = {"admin", "tenant-admin", "user", "read-only"};
 
+// One route of the API as Api dispatches it (the table is in api.cpp;
+// tests/server/server_boundary_test.cpp checks it against docs/api.md and
+// openapi.json). A path no route matches, or a known path with another
+// method, is 404.
+struct ApiRoute {
+  std::string method;   // "GET", "POST", "DELETE"
+  std::string pattern;  // "/v1/jobs/{id}"; a "{name+}" capture spans one or more segments
+  std::string role;     // the least role the token needs, checked first; "": any token
+  bool token = true;    // false: answered without a token (/healthz, /readyz, /metrics, OpenAPI)
+};
+std::vector<ApiRoute> ApiRoutes();
+
 // The OpenAPI 3 document of this API (src/server/openapi.json), served at /v1/openapi.json.
 const char* OpenApiJson();
 
@@ -92,8 +104,6 @@ class Api final : public RequestHandler {
   // The caller of a /v1 request, or the response that refuses it.
   std::optional<Response> Authenticate(const Request& r, Caller* c);
   Response Route(const Request& r, const Caller& c);
-  // GET /v1/accounting and /v1/accounting/grants, scoped to the caller's subtree.
-  Response AccountingRoute(const Request& r, const Caller& c);
 
   ControlPlane* cp_;
   store::Store* store_;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 
 #include "common/json_limits.h"
 #include "sched/cycle_plan.h"
@@ -19,6 +20,9 @@ namespace sovgrid::server {
 namespace {
 
 using model::Time;
+
+// A job state as the store's rows spell it.
+std::string Stored(JobState state) { return std::string(JobStateName(state)); }
 
 }  // namespace
 
@@ -42,8 +46,10 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(const model::Scenario& 
     std::lock_guard lock(cp->mu_);
     for (const auto& [key, value] : *settings) {
       // A setting the scenario no longer admits (a node removed) is skipped.
-      (void)cp->ApplySetting(key, value, now);
-      cp->settings_[key] = value;
+      auto setting = SettingFromStored(key, value);
+      if (!setting.ok()) continue;
+      (void)cp->ApplySetting(*setting, now);
+      cp->settings_.insert_or_assign(key, std::move(setting).value());
     }
   }
   {
@@ -61,15 +67,15 @@ Status ControlPlane::Restore(Time now) {
     model::Job job;
     JobProblems problems = JobFromJsonText(record.spec_json, &job);
     if (problems.ok() && job.tenant != record.tenant)
-      problems.messages.push_back("$.tenant: differs from the job's record");
+      problems.Add("$.tenant", "differs from the job's record");
     job.id = record.id;  // the spec keeps the tenant's name; the scheduler gets the key
     if (!problems.ok()) {
-      updates.push_back({record.id, "failed", now,
+      updates.push_back({record.id, Stored(JobState::kFailed), now,
                          "not restored after restart: stored spec: " + problems.ToString(), "",
                          ""});
       continue;
     }
-    if (record.state == "running") {
+    if (ParseJobState(record.state) == JobState::kRunning) {
       // Keep the allocation and the running work if both sides can.
       auto assignment = AssignmentFromJson(record.assignment_json);
       Status adopted = assignment.ok() ? scheduler_->Adopt(job, *assignment, record.updated_at, now)
@@ -84,22 +90,22 @@ Status ControlPlane::Restore(Time now) {
         (void)scheduler_->Cancel(job.id, now);
       }
       if (Status s = scheduler_->Submit(job); !s.ok()) {
-        updates.push_back(
-            {record.id, "failed", now, "not restored after restart: " + s.message(), "", ""});
+        updates.push_back({record.id, Stored(JobState::kFailed), now,
+                           "not restored after restart: " + s.message(), "", ""});
         continue;
       }
       // Its accelerators were held until now: the daemon cannot know when it
       // stopped, so its run is charged up to the restart.
       if (assignment.ok()) OpenSegment(record.id, record.updated_at, *assignment);
-      updates.push_back({record.id, "pending", now,
+      updates.push_back({record.id, Stored(JobState::kPending), now,
                          "requeued after the daemon restarted: " + adopted.message(), "", "",
                          CloseSegment(record.id, now, "requeued", true, false)});
       continue;
     }
     if (Status s = scheduler_->Submit(job); !s.ok()) {
       // The scenario changed under it (a tenant or model removed): it can never run.
-      updates.push_back(
-          {record.id, "failed", now, "not restored after restart: " + s.message(), "", ""});
+      updates.push_back({record.id, Stored(JobState::kFailed), now,
+                         "not restored after restart: " + s.message(), "", ""});
     }
   }
   if (Status s = store_->UpdateJobs(updates); !s.ok()) return s;
@@ -127,13 +133,17 @@ Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jo
     if (s.ok()) s = backend_->Accepts(job);  // reads the job only: safe without mu_
     if (s.ok() && !in_batch.insert(name).second)
       s = AlreadyExists("job '" + name + "' already exists");
-    if (!s.ok()) return Status(s.code(), where(i) + " (id " + name + "): " + s.message());
+    if (!s.ok()) {
+      return Status(s.code(), where(i) + " (id " + name + "): " + s.message())
+          .WithField(s.field())
+          .WithFieldPrefix("jobs[" + std::to_string(i) + "]");
+    }
     store::StoredJob r;
     r.id = JobKey(job.tenant, name);
     r.name = name;
     r.tenant = job.tenant;
     r.spec_json = JobToJson(job);  // with the tenant's name, as submitted
-    r.state = "pending";
+    r.state = Stored(JobState::kPending);
     r.submitted_at = now;
     r.reason = "submitted";
     job.id = r.id;
@@ -246,8 +256,8 @@ void ControlPlane::AdoptCommitted(Time now, std::vector<store::JobUpdate>* updat
     // the scenario and the scheduler disagree. The job is then failed, visibly.
     if (Status s = scheduler_->Submit(std::move(job)); !s.ok()) {
       ++counters_.failed;
-      updates->push_back(
-          {id, "failed", now, "not accepted by the scheduler: " + s.message(), "", ""});
+      updates->push_back({id, Stored(JobState::kFailed), now,
+                          "not accepted by the scheduler: " + s.message(), "", ""});
     }
   }
 }
@@ -275,7 +285,7 @@ Status ControlPlane::CancelInScheduler(const std::string& id, Time now,
     auto record = store_->GetJob(id);
     if (!record.ok()) return record.status();
     return FailedPrecondition("job '" + std::string(JobNameOfKey(id)) + "' already " +
-                              record->state);
+                              record->state);  // an end state, as stored
   }
   // Committed first: a cancellation the store did not take changes nothing.
   std::vector<store::AuditEntry> entries;
@@ -283,7 +293,7 @@ Status ControlPlane::CancelInScheduler(const std::string& id, Time now,
   std::optional<Segment> open;
   if (auto it = segments_.find(id); it != segments_.end()) open = it->second;
   const Status committed = NoteCommit(store_->UpdateJobs(
-      {{id, "cancelled", now, "cancelled by request", "", "",
+      {{id, Stored(JobState::kCancelled), now, "cancelled by request", "", "",
         CloseSegment(id, now, "cancelled", false, true)}},
       entries));
   if (!committed.ok()) {
@@ -320,7 +330,7 @@ Result<JobInfo> ControlPlane::Job(const std::string& id) {
   auto history = store_->JobHistory(id);
   if (!history.ok()) return history.status();
   info.history = std::move(history).value();
-  if (info.record.state == "pending") {
+  if (ParseJobState(info.record.state) == JobState::kPending) {
     std::lock_guard lock(mu_);
     auto why = scheduler_->Explain(id);
     info.pending_reason = why.ok() ? *why : "submitted; the next scheduling cycle considers it";
@@ -513,7 +523,7 @@ Status ControlPlane::Tick(Time now) {
       segments_.erase(d.job);  // it never ran
       if (Status s = Requeue(*view->spec, now); !s.ok()) return s;
       unflushed_.push_back(
-          {d.job, "pending", now,
+          {d.job, Stored(JobState::kPending), now,
            "requeued: " + std::string(backend_->name()) + ": " + handle.status().message(), "",
            ""});
       continue;
@@ -522,7 +532,7 @@ Status ControlPlane::Tick(Time now) {
       segments_.erase(d.job);  // it never ran
       (void)scheduler_->Fail(d.job, now);
       ++counters_.failed;
-      unflushed_.push_back({d.job, "failed", now,
+      unflushed_.push_back({d.job, Stored(JobState::kFailed), now,
                             std::string(backend_->name()) + ": " + handle.status().message(), "",
                             ""});
       continue;
@@ -550,28 +560,33 @@ sched::CycleResult ControlPlane::ObserveAndSchedule(
       auto usage = CloseSegment(e.job, now, "requeued", true, false);
       if (Status s = Requeue(*view->spec, now); !s.ok()) continue;
       unflushed_.push_back(
-          {e.job, "pending", now, "requeued: " + e.message, "", "", std::move(usage)});
+          {e.job, Stored(JobState::kPending), now, "requeued: " + e.message, "", "", std::move(usage)});
       continue;
     }
     auto usage = CloseSegment(e.job, now, e.failed ? "failed" : "finished", e.failed, true);
     Status s = e.failed ? scheduler_->Fail(e.job, now) : scheduler_->Finish(e.job, now);
     if (!s.ok()) continue;  // cancelled meanwhile
     ++(e.failed ? counters_.failed : counters_.finished);
-    unflushed_.push_back({e.job, e.failed ? "failed" : "finished", now, e.message, where, "",
-                          std::move(usage)});
+    unflushed_.push_back({e.job, Stored(e.failed ? JobState::kFailed : JobState::kFinished), now,
+                          e.message, where, "", std::move(usage)});
   }
   for (const auto& h : health) {
-    const std::string key =
-        (h.kind == backends::HealthChange::Kind::kNode ? "node:" : "site:") + h.name;
+    const HealthTarget target{h.kind == backends::HealthChange::Kind::kNode
+                                  ? HealthTarget::Kind::kNode
+                                  : HealthTarget::Kind::kSite,
+                              h.name};
     // The daemon's log says what the backend saw and why.
-    const Status s = ApplyHealth(key, &backend_health_, h.state, now);
-    if (h.state == "up") {
-      backend_health_reason_.erase(key);
-    } else {
-      backend_health_reason_[key] = h.reason;
+    const std::optional<Health> state = ParseHealth(h.state);
+    const Status s = state ? ApplyHealth(target, &backend_health_, *state, now)
+                           : Internal("the backend reported an unknown state");
+    if (state == Health::kUp) {
+      backend_health_reason_.erase(target);
+    } else if (state) {
+      backend_health_reason_[target] = h.reason;
     }
     std::fprintf(stderr, "sovgrid: %s backend: %s %s: %s\n", std::string(backend_->name()).c_str(),
-                 key.c_str(), h.state.c_str(), s.ok() ? h.reason.c_str() : s.message().c_str());
+                 HealthTargetKey(target).c_str(), h.state.c_str(),
+                 s.ok() ? h.reason.c_str() : s.message().c_str());
   }
   // Nothing new starts until everything observed so far is on disk: with the
   // store failing, the cycle waits (the ends stay in unflushed_).
@@ -605,7 +620,7 @@ Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, Tick
              " s of work since its last checkpoint lost";
     }
     const bool preempted = d.kind == sched::Decision::Kind::kPreempt;
-    unflushed_.push_back({d.job, "pending", now, why, "", "",
+    unflushed_.push_back({d.job, Stored(JobState::kPending), now, why, "", "",
                           CloseSegment(d.job, now, preempted ? "preempted" : "requeued", true,
                                        false)});
   }
@@ -630,7 +645,8 @@ Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, Tick
   std::size_t committed_starts = 0;
   if (flushed.ok()) {
     for (const sched::Decision* d : starts) {
-      unflushed_.push_back({d->job, "running", now, d->reason, AssignmentJson(d->assignment), ""});
+      unflushed_.push_back(
+          {d->job, Stored(JobState::kRunning), now, d->reason, AssignmentJson(d->assignment), ""});
     }
     flushed = Flush(now);
     committed_starts = starts.size() - std::min(starts.size(), unflushed_.size());
@@ -652,209 +668,88 @@ Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, Tick
   return Status::Ok();
 }
 
-namespace {
-
-Result<sched::NodeHealth> ParseNodeHealth(const std::string& s) {
-  if (s == "up") return sched::NodeHealth::kUp;
-  if (s == "draining") return sched::NodeHealth::kDraining;
-  if (s == "down") return sched::NodeHealth::kDown;
-  return InvalidArgument("state: expected up, draining or down, found '" + s + "'");
+Status ControlPlane::ApplySetting(const AdminSetting& setting, Time now) {
+  if (const auto* h = std::get_if<HealthSetting>(&setting))
+    return ApplyHealth(h->target, &admin_health_, h->state, now);
+  if (const auto* q = std::get_if<QuotaSetting>(&setting))
+    return scheduler_->SetQuota(q->tenant, q->guarantee, q->borrow_limit, q->lend_limit);
+  const auto& g = std::get<GrantsSetting>(setting);
+  return scheduler_->SetGrants(g.tenant, g.grants);
 }
 
-nlohmann::json AmountsJson(const model::ClassAmounts& a) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const auto& [k, v] : a) out[k] = v;
-  return out;
-}
-
-nlohmann::json GrantsJson(const std::vector<model::Grant>& grants) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& g : grants) {
-    out.push_back({{"id", g.id},
-                   {"units", g.units},
-                   {"valid_from", g.valid_from},
-                   {"valid_until", g.valid_until},
-                   {"quota_class", g.quota_class}});
-  }
-  return out;
-}
-
-}  // namespace
-
-Result<model::ClassAmounts> ClassAmountsFromJson(const nlohmann::json& j,
-                                                 const std::string& field) {
-  model::ClassAmounts out;
-  if (j.is_null()) return out;
-  if (!j.is_object()) return InvalidArgument(field + ": expected an object of class: accelerators");
-  for (const auto& [k, v] : j.items()) {
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
-        v.get<std::int64_t>() > 1'000'000'000)
-      return InvalidArgument(std::string(field).append(".").append(k).append(
-          ": expected an integer in 0..1000000000"));
-    out[k] = v.get<std::int64_t>();
-  }
-  return out;
-}
-
-Result<std::vector<model::Grant>> GrantsFromJson(const nlohmann::json& j) {
-  if (!j.is_array()) return InvalidArgument("$.grants: expected an array");
-  std::vector<model::Grant> out;
-  for (std::size_t i = 0; i < j.size(); ++i) {
-    const auto& g = j[i];
-    const std::string at = "$.grants[" + std::to_string(i) + "]";
-    if (!g.is_object()) return InvalidArgument(at + ": expected an object");
-    for (const auto& [k, v] : g.items()) {
-      if (k != "id" && k != "units" && k != "accelerator_hours" && k != "valid_from" &&
-          k != "valid_until" && k != "quota_class")
-        return InvalidArgument(std::string(at).append(".").append(k).append(": unknown field"));
-    }
-    model::Grant grant;
-    if (!g.contains("id") || !g["id"].is_string() || g["id"].get<std::string>().empty())
-      return InvalidArgument(at + ".id: expected a non-empty string");
-    grant.id = g["id"];
-    // `accelerator_hours` is the older name of `units` (settings stored by an
-    // older sovgrid use it).
-    if (g.contains("units") && g.contains("accelerator_hours"))
-      return InvalidArgument(at + ".accelerator_hours: give units or accelerator_hours, not both");
-    const char* amount = g.contains("accelerator_hours") ? "accelerator_hours" : "units";
-    if (!g.contains(amount) || !g[amount].is_number() || g[amount].get<double>() < 0 ||
-        g[amount].get<double>() > 1e12)
-      return InvalidArgument(at + "." + amount + ": expected a number in 0..1e12");
-    grant.units = g[amount];
-    for (const char* f : {"valid_from", "valid_until"}) {
-      if (!g.contains(f) || !g[f].is_number_integer() || g[f].get<std::int64_t>() < 0)
-        return InvalidArgument(at + "." + f + ": expected seconds since the Unix epoch");
-    }
-    grant.valid_from = g["valid_from"];
-    grant.valid_until = g["valid_until"];
-    if (grant.valid_until <= grant.valid_from)
-      return InvalidArgument(at + ".valid_until: expected a time after valid_from");
-    if (g.contains("quota_class")) {
-      if (!g["quota_class"].is_string())
-        return InvalidArgument(at + ".quota_class: expected a string");
-      grant.quota_class = g["quota_class"];
-    }
-    out.push_back(grant);
-  }
-  return out;
-}
-
-Status ControlPlane::ApplySetting(const std::string& key, const std::string& value_json, Time now) {
-  const auto colon = key.find(':');
-  if (colon == std::string::npos) return InvalidArgument("setting '" + key + "': no kind");
-  const std::string kind = key.substr(0, colon), name = key.substr(colon + 1);
-  const nlohmann::json v = ParseJsonBounded(value_json).value_or(nlohmann::json());
-  if (!v.is_object()) return InvalidArgument("setting '" + key + "': not an object");
-  if (kind == "node" || kind == "site") {
-    const std::string state = v.value("state", "");
-    if (kind == "node") {
-      if (auto h = ParseNodeHealth(state); !h.ok()) return h.status();
-    } else if (!model::ParseSiteState(state)) {
-      return InvalidArgument("state: expected up, draining or down, found '" + state + "'");
-    }
-    return ApplyHealth(key, &admin_health_, state, now);
-  }
-  if (kind == "quota") {
-    auto g = ClassAmountsFromJson(v.value("guarantee", nlohmann::json()), "$.guarantee");
-    auto b = ClassAmountsFromJson(v.value("borrow_limit", nlohmann::json()), "$.borrow_limit");
-    auto l = ClassAmountsFromJson(v.value("lend_limit", nlohmann::json()), "$.lend_limit");
-    for (const auto* r : {&g, &b, &l}) {
-      if (!r->ok()) return r->status();
-    }
-    return scheduler_->SetQuota(name, *g, *b, *l);
-  }
-  if (kind == "grants") {
-    auto grants = GrantsFromJson(v.value("grants", nlohmann::json()));
-    if (!grants.ok()) return grants.status();
-    return scheduler_->SetGrants(name, std::move(grants).value());
-  }
-  return InvalidArgument("setting '" + key + "': unknown kind");
-}
-
-namespace {
-int Severity(const std::string& state) { return state == "down" ? 2 : state == "draining" ? 1 : 0; }
-}  // namespace
-
-Status ControlPlane::ApplyHealth(const std::string& key, std::map<std::string, std::string>* from,
-                                 const std::string& state, Time now) {
-  const auto colon = key.find(':');
-  const std::string kind = key.substr(0, colon), name = key.substr(colon + 1);
+Status ControlPlane::ApplyHealth(const HealthTarget& target, std::map<HealthTarget, Health>* from,
+                                 Health state, Time now) {
+  const bool node = target.kind == HealthTarget::Kind::kNode;
   // Validate the name before anything is recorded.
-  if (kind == "node" && !scheduler_->grid().FindNode(name).ok())
-    return NotFound("node '" + name + "' not found");
-  if (kind == "site" && scenario_.FindSite(name) < 0)
-    return NotFound("site '" + name + "' not found");
-  (*from)[key] = state;
+  if (node && !scheduler_->grid().FindNode(target.name).ok())
+    return NotFound("node '" + target.name + "' not found");
+  if (!node && scenario_.FindSite(target.name) < 0)
+    return NotFound("site '" + target.name + "' not found");
+  (*from)[target] = state;
   // What the scheduler gets is the worse of the administrators' and the backend's view.
-  const std::string& a = admin_health_.count(key) != 0 ? admin_health_[key] : "up";
-  const std::string& b = backend_health_.count(key) != 0 ? backend_health_[key] : "up";
-  const std::string& effective = Severity(a) >= Severity(b) ? a : b;
-  if (kind == "node") return scheduler_->SetNodeHealth(name, *ParseNodeHealth(effective), now);
-  return scheduler_->SetSiteState(name, *model::ParseSiteState(effective), now);
+  auto view = [&](const std::map<HealthTarget, Health>& m) {
+    const auto it = m.find(target);
+    return it == m.end() ? Health::kUp : it->second;
+  };
+  const Health effective = std::max(view(admin_health_), view(backend_health_));
+  if (node) return scheduler_->SetNodeHealth(target.name, ToNodeHealth(effective), now);
+  return scheduler_->SetSiteState(target.name, ToSiteState(effective), now);
 }
 
-std::string ControlPlane::DefaultSetting(const std::string& key) const {
-  const auto colon = key.find(':');
-  const std::string kind = key.substr(0, colon), name = key.substr(colon + 1);
-  if (kind == "node" || kind == "site") return nlohmann::json({{"state", "up"}}).dump();
+AdminSetting ControlPlane::DefaultSetting(const AdminSetting& like) const {
+  if (const auto* h = std::get_if<HealthSetting>(&like))
+    return HealthSetting{h->target, Health::kUp};
+  const std::string& name = std::holds_alternative<QuotaSetting>(like)
+                                ? std::get<QuotaSetting>(like).tenant
+                                : std::get<GrantsSetting>(like).tenant;
   const int t = scenario_.FindTenant(name);
-  if (t < 0) return "{}";
-  const model::Tenant& tenant = scenario_.tenants[static_cast<std::size_t>(t)];
-  if (kind == "quota") {
-    return nlohmann::json({{"guarantee", AmountsJson(tenant.guarantee)},
-                           {"borrow_limit", AmountsJson(tenant.borrow_limit)},
-                           {"lend_limit", AmountsJson(tenant.lend_limit)}})
-        .dump();
-  }
-  return nlohmann::json({{"grants", GrantsJson(tenant.grants)}}).dump();
+  const model::Tenant empty;
+  const model::Tenant& tenant = t < 0 ? empty : scenario_.tenants[static_cast<std::size_t>(t)];
+  if (std::holds_alternative<QuotaSetting>(like))
+    return QuotaSetting{name, tenant.guarantee, tenant.borrow_limit, tenant.lend_limit};
+  return GrantsSetting{name, tenant.grants};
 }
 
-Status ControlPlane::ChangeSetting(const std::string& key, const std::string& value, Time now,
-                                   Audit audit) {
-  if (Status s = ApplySetting(key, value, now); !s.ok()) return s;
+Status ControlPlane::ChangeSetting(AdminSetting setting, Time now, Audit audit) {
+  if (Status s = ApplySetting(setting, now); !s.ok()) return s;
   std::vector<store::AuditEntry> entries;
   if (audit) entries.push_back(std::move(*audit));
-  const Status committed = NoteCommit(store_->PutSetting(key, value, entries));
+  const std::string key = SettingKey(setting);
+  const Status committed = NoteCommit(store_->PutSetting(key, SettingValueJson(setting), entries));
   if (!committed.ok()) {
     // Undone: the scheduler keeps what the store has.
     const auto it = settings_.find(key);
-    (void)ApplySetting(key, it != settings_.end() ? it->second : DefaultSetting(key), now);
+    (void)ApplySetting(it != settings_.end() ? it->second : DefaultSetting(setting), now);
     return committed;
   }
-  settings_[key] = value;
+  settings_.insert_or_assign(key, std::move(setting));
   return Status::Ok();
 }
 
-Status ControlPlane::SetNodeState(const std::string& node, const std::string& state, Time now,
-                                  Audit audit) {
+Status ControlPlane::SetNodeState(const std::string& node, Health state, Time now, Audit audit) {
   std::lock_guard lock(mu_);
-  return ChangeSetting("node:" + node, nlohmann::json({{"state", state}}).dump(), now,
+  return ChangeSetting(HealthSetting{{HealthTarget::Kind::kNode, node}, state}, now,
                        std::move(audit));
 }
 
-Status ControlPlane::SetSiteState(const std::string& site, const std::string& state, Time now,
-                                  Audit audit) {
+Status ControlPlane::SetSiteState(const std::string& site, Health state, Time now, Audit audit) {
   std::lock_guard lock(mu_);
-  return ChangeSetting("site:" + site, nlohmann::json({{"state", state}}).dump(), now,
+  return ChangeSetting(HealthSetting{{HealthTarget::Kind::kSite, site}, state}, now,
                        std::move(audit));
 }
 
 Status ControlPlane::SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
                               const model::ClassAmounts& borrow_limit,
                               const model::ClassAmounts& lend_limit, Audit audit) {
-  const std::string value = nlohmann::json({{"guarantee", AmountsJson(guarantee)},
-                                            {"borrow_limit", AmountsJson(borrow_limit)},
-                                            {"lend_limit", AmountsJson(lend_limit)}})
-                                .dump();
   std::lock_guard lock(mu_);
-  return ChangeSetting("quota:" + tenant, value, 0, std::move(audit));
+  return ChangeSetting(QuotaSetting{tenant, guarantee, borrow_limit, lend_limit}, 0,
+                       std::move(audit));
 }
 
 Status ControlPlane::SetGrants(const std::string& tenant, const std::vector<model::Grant>& grants,
                                Audit audit) {
-  const std::string value = nlohmann::json({{"grants", GrantsJson(grants)}}).dump();
   std::lock_guard lock(mu_);
-  return ChangeSetting("grants:" + tenant, value, 0, std::move(audit));
+  return ChangeSetting(GrantsSetting{tenant, grants}, 0, std::move(audit));
 }
 
 Result<TenantUsage> ControlPlane::Usage(const std::string& tenant) {
@@ -881,16 +776,15 @@ GridSummary ControlPlane::Grid() {
   for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
     const auto& pool = scenario_.pools[p];
     const int site = scenario_.FindSite(pool.site);
-    g.pools.push_back(
-        {pool.id, pool.site, pool.accelerator,
-         std::string(model::SiteStateName(grid.site_state(static_cast<std::size_t>(site)))),
-         pool.nodes, pool.accelerators(), static_cast<double>(grid.pool(p).used_milli) / 1000.0});
+    g.pools.push_back({pool.id, pool.site, pool.accelerator,
+                       FromSiteState(grid.site_state(static_cast<std::size_t>(site))), pool.nodes,
+                       pool.accelerators(), static_cast<double>(grid.pool(p).used_milli) / 1000.0});
   }
   for (std::size_t i = 0; i < scenario_.sites.size(); ++i) {
     const std::string& id = scenario_.sites[i].id;
-    GridSummary::Site site{id, std::string(model::SiteStateName(grid.site_state(i))), ""};
-    if (site.state != "up") {
-      const std::string key = "site:" + id;
+    GridSummary::Site site{id, FromSiteState(grid.site_state(i)), ""};
+    if (site.state != Health::kUp) {
+      const HealthTarget key{HealthTarget::Kind::kSite, id};
       const auto backend = backend_health_reason_.find(key);
       if (backend != backend_health_reason_.end()) {
         site.reason = backend_->name();

@@ -69,6 +69,8 @@
 #include "common/status.h"
 #include "model/scenario.h"
 #include "sched/scheduler.h"
+#include "server/admin_settings.h"
+#include "server/states.h"
 #include "store/store.h"
 
 namespace sovgrid::server {
@@ -84,14 +86,14 @@ struct JobInfo {
 struct GridSummary {
   struct Pool {
     std::string id, site, accelerator;
-    std::string site_state;  // up, draining, down
+    Health site_state = Health::kUp;
     std::int64_t nodes = 0, accelerators = 0;
     double used = 0;  // accelerators in use (shares count pro rata)
   };
   std::vector<Pool> pools;
   struct Site {
     std::string id;
-    std::string state;   // up, draining, down
+    Health state = Health::kUp;
     std::string reason;  // why not up: the backend's observation, or "set by an administrator"
   };
   std::vector<Site> sites;
@@ -136,14 +138,6 @@ struct AccountingQuery {
   std::vector<std::string> tenants;
 };
 
-// Grants as the admin API takes them: [{"id", "accelerator_hours", "valid_from",
-// "valid_until" (seconds since the Unix epoch), "quota_class"?}], strictly checked.
-Result<std::vector<model::Grant>> GrantsFromJson(const nlohmann::json& grants);
-// Quota amounts as the admin API takes them: {"class": whole accelerators, ...}
-// (null: none). Messages start with `field` ("$.guarantee.blackwell: ...").
-Result<model::ClassAmounts> ClassAmountsFromJson(const nlohmann::json& amounts,
-                                                 const std::string& field);
-
 class ControlPlane {
  public:
   // `scenario` and `store` must outlive the control plane.
@@ -153,7 +147,9 @@ class ControlPlane {
                                                     model::Time now);
 
   // Ids of the accepted jobs, in order. InvalidArgument / NotFound /
-  // AlreadyExists from the validation name the job ("jobs[3] (id x): ...");
+  // AlreadyExists from the validation name the job ("jobs[3] (id x): ...")
+  // and their field() is "jobs[I]" or "jobs[I].FIELD" (I counts from 0 in
+  // `jobs`, FIELD is the job's field the scheduler or the backend refused);
   // IoError when the commit failed. `audit`, if given, is appended to the
   // audit log in the same transaction as the jobs.
   Result<std::vector<std::string>> Submit(std::vector<model::Job> jobs, model::Time now,
@@ -198,9 +194,9 @@ class ControlPlane {
   // on the next open; if the commit fails the change is undone. NotFound for
   // unknown names; InvalidArgument for a bad state or amount.
   using Audit = std::optional<store::AuditEntry>;
-  Status SetNodeState(const std::string& node, const std::string& state, model::Time now,
+  Status SetNodeState(const std::string& node, Health state, model::Time now,
                       Audit audit = std::nullopt);
-  Status SetSiteState(const std::string& site, const std::string& state, model::Time now,
+  Status SetSiteState(const std::string& site, Health state, model::Time now,
                       Audit audit = std::nullopt);
   Status SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
                   const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit,
@@ -245,10 +241,10 @@ class ControlPlane {
   // Puts a running job back in the queue as if new (the backend lost it, or could not start it
   // for now). mu_ held.
   Status Requeue(const model::Job& spec, model::Time now);
-  // Records `state` for a "node:NAME" or "site:ID" key in `from` (admin_health_ or
-  // backend_health_) and gives the scheduler the worse of both views. mu_ held.
-  Status ApplyHealth(const std::string& key, std::map<std::string, std::string>* from,
-                     const std::string& state, model::Time now);
+  // Records `state` for `target` in `from` (admin_health_ or backend_health_)
+  // and gives the scheduler the worse of both views. mu_ held.
+  Status ApplyHealth(const HealthTarget& target, std::map<HealthTarget, Health>* from, Health state,
+                     model::Time now);
   // Accounting of run segments (mu_ held). OpenSegment notes a committed
   // start (or an adopted run); CloseSegment ends it at `end` and returns its
   // usage records, to be committed with the state change that ends it.
@@ -260,14 +256,14 @@ class ControlPlane {
   // The store's units per grant, and the open segments' up to `now`, into the
   // scheduler's grant ledger (on open).
   Status RestoreGrantUsage(model::Time now);
-  // Applies one stored setting to the scheduler (mu_ held).
-  Status ApplySetting(const std::string& key, const std::string& value_json, model::Time now);
-  // Applies a setting, commits it with `audit`, and undoes it when the commit
-  // fails (mu_ held by the caller).
-  Status ChangeSetting(const std::string& key, const std::string& value_json, model::Time now,
-                       Audit audit);
-  // The value a setting key has when nothing was ever put (the scenario's).
-  std::string DefaultSetting(const std::string& key) const;
+  // Applies one setting to the scheduler (mu_ held).
+  Status ApplySetting(const AdminSetting& setting, model::Time now);
+  // Applies a setting, commits its row with `audit`, and undoes it when the
+  // commit fails (mu_ held by the caller).
+  Status ChangeSetting(AdminSetting setting, model::Time now, Audit audit);
+  // The setting of the same node, site or tenant when nothing was ever put
+  // (the scenario's).
+  AdminSetting DefaultSetting(const AdminSetting& like) const;
   // Commits unflushed_ and unflushed_refs_ (mu_ held): in transactions of a
   // few hundred, letting submissions' group commits through in between.
   // What could not be committed stays, in order, for the next try.
@@ -295,11 +291,11 @@ class ControlPlane {
   std::mutex mu_;
   std::unique_ptr<sched::Scheduler> scheduler_;
   ControlPlaneCounters counters_;
-  // Node and site states by "node:NAME" / "site:ID", as set by administrators and as the
-  // backend observed them; the scheduler has the worse of the two.
-  std::map<std::string, std::string> admin_health_, backend_health_;
-  // Why the backend marked a node or site (by key) not up, while it is.
-  std::map<std::string, std::string> backend_health_reason_;
+  // Node and site states as set by administrators and as the backend observed
+  // them; the scheduler has the worse of the two.
+  std::map<HealthTarget, Health> admin_health_, backend_health_;
+  // Why the backend marked a node or site not up, while it is.
+  std::map<HealthTarget, std::string> backend_health_reason_;
   std::vector<std::string> pending_stops_;  // cancelled, not yet stopped in the backend
   // Running jobs' current run segments (committed starts), by job id.
   struct Segment {
@@ -309,8 +305,8 @@ class ControlPlane {
   std::unordered_map<std::string, Segment> segments_;
   std::vector<double> charged_units_;  // per tenant index: segments ended since start
   Status flush_failed_;                     // the last tick's flush before its cycle
-  // Settings as last committed (key -> JSON), to undo a change whose commit failed.
-  std::map<std::string, std::string> settings_;
+  // Settings as last committed, by their store key, to undo a change whose commit failed.
+  std::map<std::string, AdminSetting> settings_;
   // State changes already applied to the scheduler and the backend but not yet
   // committed (the store was failing), oldest first; and handles of started
   // jobs not yet recorded.

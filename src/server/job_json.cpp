@@ -27,7 +27,7 @@ class Reader {
       : obj_(obj), path_(std::move(path)), problems_(problems) {}
 
   void Report(const std::string& field, const std::string& what) {
-    problems_->messages.push_back(path_ + (field.empty() ? "" : "." + field) + ": " + what);
+    problems_->Add(path_ + (field.empty() ? "" : "." + field), what);
   }
 
   // The value of `f` if present, of its type and within its bounds; anything
@@ -181,6 +181,11 @@ std::string_view JobNameOfKey(std::string_view key) {
   return slash == std::string_view::npos ? key : key.substr(slash + 1);
 }
 
+void JobProblems::Add(const std::string& field, const std::string& what) {
+  messages.push_back(field + ": " + what);
+  fields.push_back(field);
+}
+
 std::string JobProblems::ToString() const {
   std::string out;
   for (const auto& m : messages) out += m + "\n";
@@ -190,7 +195,7 @@ std::string JobProblems::ToString() const {
 JobProblems JobFromJson(const json& value, const std::string& path, model::Job* job) {
   JobProblems problems;
   if (!value.is_object()) {
-    problems.messages.push_back(path + ": expected a job object, found " + Shown(value));
+    problems.Add(path, "expected a job object, found " + Shown(value));
     return problems;
   }
   Reader r(value, path, &problems);
@@ -210,7 +215,8 @@ JobProblems JobFromJsonText(std::string_view text, model::Job* job) {
   auto value = ParseJsonBounded(text);
   if (!value.ok()) {
     JobProblems p;
-    p.messages.push_back(value.status().message());
+    p.messages.push_back(value.status().message());  // "$: malformed JSON at byte ..."
+    p.fields.emplace_back("$");
     return p;
   }
   return JobFromJson(*value, "$", job);

@@ -36,6 +36,10 @@ std::string_view JobNameOfKey(std::string_view key);
 // Every problem found, in document order; empty when the job is well formed.
 struct JobProblems {
   std::vector<std::string> messages;
+  // The JSON path each message is about ("$.jobs[3].accelerators"), in the same order.
+  std::vector<std::string> fields;
+  // Appends "FIELD: WHAT" about `field`.
+  void Add(const std::string& field, const std::string& what);
   bool ok() const { return messages.empty(); }
   std::string ToString() const;  // one per line
 };

@@ -124,7 +124,7 @@ TEST(WhatIf, MistakesOfFormAreReportedAtFileLineAndField) {
             std::string::npos);
   EXPECT_NE(Error("[[tenants]]\nguarantee = { a = -1 }\n").find("tenants[0]"), std::string::npos);
   EXPECT_NE(Error("[[tenants]]\nid = \"research\"\n[[tenants.grants]]\nid = \"g\"\n")
-                .find("tenants[0].grants[0].accelerator_hours"),
+                .find("tenants[0].grants[0].units"),
             std::string::npos);
   EXPECT_NE(Error("remove_pools = [1]\n").find("remove_pools"), std::string::npos);
   EXPECT_NE(Error("name = \"\"\n").find("name"), std::string::npos);

@@ -266,11 +266,11 @@ TEST_F(AccountingTest, SiteFailureAndAFractionalShare) {
   Submit(Job("gang", "lab", "SLOW", 2, 7200), t0_);
   Tick(t0_);
   ASSERT_EQ(State("lab/gang"), "running");
-  ASSERT_TRUE(cp_->SetSiteState("sb", "down", t0_ + 600).ok());
+  ASSERT_TRUE(cp_->SetSiteState("sb", Health::kDown, t0_ + 600).ok());
   Tick(t0_ + 600);
   ASSERT_EQ(State("lab/gang"), "pending");
   ASSERT_TRUE(cp_->Cancel("lab/gang", t0_ + 700).ok());
-  ASSERT_TRUE(cp_->SetSiteState("sb", "up", t0_ + 800).ok());
+  ASSERT_TRUE(cp_->SetSiteState("sb", Health::kUp, t0_ + 800).ok());
   model::Job half = Job("half", "other", "SLOW", 1, 3600);
   half.accelerator_milli = 500;
   Submit(half, t0_ + 800);

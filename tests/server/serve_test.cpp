@@ -65,6 +65,7 @@ class ServeTest : public ::testing::Test {
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
     if (method == "GET") return client.Get(path, headers);
     if (method == "DELETE") return client.Delete(path, headers);
+    if (method == "PUT") return client.Put(path, headers, body, "application/json");
     return client.Post(path, headers, body, "application/json");
   }
   // serve's flags for local execution: as root (CI) jobs run under uids of
@@ -153,6 +154,15 @@ TEST_F(ServeTest, JobsAreSubmittedRunAndExplained) {
                            "/v1/jobs/{id}/logs", "/v1/grid", "/v1/tokens", "/v1/tokens/{id}",
                            "/v1/audit", "/v1/cluster", "/healthz", "/readyz", "/metrics"})
     EXPECT_TRUE(openapi["paths"].contains(path)) << path;
+  // A known path with a method it does not take is not found, as an unknown path is.
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"PUT", "/v1/jobs"}, {"DELETE", "/v1/grid"}, {"POST", "/v1/jobs/a"}, {"GET", "/v1/x"}}) {
+    auto answer = Call(method, path, admin_);
+    ASSERT_TRUE(answer) << method << " " << path;
+    EXPECT_EQ(answer->status, 404) << method << " " << path;
+    EXPECT_EQ(Body(answer)["error"].value("message", ""),
+              "no such endpoint: " + method + " " + path);
+  }
   // One daemon on SQLite: always the leader, epoch 1.
   const json cluster = Body(Call("GET", "/v1/cluster", ""));
   EXPECT_EQ(cluster.value("role", ""), "leader") << cluster.dump();
@@ -233,6 +243,15 @@ TEST_F(ServeTest, BadRequestsGet4xxAndChangeNothing) {
                                  {"id": "b2", "tenant": "research", "accelerators": 0}]})");
   EXPECT_EQ(batch->status, 400);
   EXPECT_EQ(Body(batch)["error"]["field"], "$.jobs[1].accelerators") << batch->body;
+  // The scheduler's own checks name the field too (Status::field, not the message).
+  auto unknown_tenant = Call("POST", "/v1/jobs:batch", admin_,
+                             R"({"jobs": [{"id": "b1", "tenant": "research"},
+                                          {"id": "b2", "tenant": "nobody"}]})");
+  EXPECT_EQ(unknown_tenant->status, 400);
+  EXPECT_EQ(Body(unknown_tenant)["error"]["field"], "$.jobs[1].tenant") << unknown_tenant->body;
+  auto one_in_batch =
+      Call("POST", "/v1/jobs:batch", admin_, R"({"jobs": [{"id": "b2", "tenant": "nobody"}]})");
+  EXPECT_EQ(Body(one_in_batch)["error"]["field"], "$.jobs[0].tenant") << one_in_batch->body;
   EXPECT_EQ(Call("GET", "/v1/jobs/b1", admin_)->status, 404);
   // Oversized body.
   auto big = Call("POST", "/v1/jobs", admin_, std::string(2 << 20, ' '));
@@ -321,6 +340,10 @@ TEST_F(ServeTest, TenantsSeeOnlyTheirOwnJobsAndEveryChangeIsAudited) {
   EXPECT_EQ(Call("POST", "/v1/jobs", research_ro, R"({"id": "r2", "tenant": "research"})")->status,
             403);
   EXPECT_EQ(Call("GET", "/v1/jobs/r1", research_ro)->status, 200);
+  // A route's role is checked before anything else: a read-only token may
+  // cancel nothing, seen or not.
+  EXPECT_EQ(Call("DELETE", "/v1/jobs/r1", research_ro)->status, 403);
+  EXPECT_EQ(Call("POST", "/v1/jobs/s1/cancel", research_ro)->status, 403);
   // Users cannot create tokens or read the audit log.
   EXPECT_EQ(Call("POST", "/v1/tokens", startup, R"({"tenant": "startup"})")->status, 403);
   EXPECT_EQ(Call("GET", "/v1/audit", startup)->status, 403);
@@ -379,10 +402,13 @@ TEST_F(ServeTest, AdministrationIsAppliedKeptAndReplayed) {
             400);
   EXPECT_EQ(Call("POST", "/v1/admin/sites/atlantis/state", admin_, R"({"state": "down"})")->status,
             404);
-  EXPECT_EQ(Call("POST", "/v1/admin/tenants/research/quota", admin_,
-                 R"({"guarantee": {"blackwell": -4}})")
-                ->status,
-            400);
+  r = Call("POST", "/v1/admin/tenants/research/quota", admin_,
+           R"({"guarantee": {"blackwell": -4}})");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(Body(r)["error"]["field"], "$.guarantee.blackwell") << r->body;
+  r = Call("POST", "/v1/admin/tenants/research/grants", admin_, R"({"grants": [{"id": ""}]})");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(Body(r)["error"]["field"], "$.grants[0].id") << r->body;
   r = Call("POST", "/v1/admin/nodes/" + node + "/state", admin_, R"({"state": "draining"})");
   EXPECT_EQ(r->status, 200) << r->body;
   ASSERT_EQ(daemon_->Stop(SIGTERM), 0);

@@ -221,7 +221,7 @@ Outcome ThroughDaemon(const model::Scenario& s, const twin::Workload& w) {
       auto info = (*cp)->Job(key);
       EXPECT_TRUE(info.ok()) << info.status().ToString();
       if (!info.ok()) continue;
-      if (info->record.state != "finished") {
+      if (ParseJobState(info->record.state) != JobState::kFinished) {
         ++run.unfinished;
         continue;
       }
