@@ -358,6 +358,29 @@ class PostgresStore final : public Store {
 
   Status AddJobs(const std::vector<StoredJob>& jobs,
                  const std::vector<AuditEntry>& audit) override {
+    Status s = InsertJobs(jobs, audit);
+    if (s.ok()) AnalyzeAsJobsGrow(jobs.size());
+    return s;
+  }
+
+  // After every doubling of the jobs this store inserted (from 1,000 on),
+  // `ANALYZE jobs` on a reading connection (it does not block writes): the
+  // statistics of a table that grew from empty were those of an empty table
+  // until autovacuum came by (a minute), and the prepared statements' plans
+  // made from them (a sequential scan per id looked up) stayed until then.
+  // ANALYZE invalidates them. At most one at a time; a failure is ignored
+  // (autovacuum analyzes too).
+  void AnalyzeAsJobsGrow(std::size_t inserted) {
+    const auto total = inserted_jobs_ += static_cast<std::int64_t>(inserted);
+    if (total < next_analyze_.load() || analyzing_.exchange(true)) return;
+    if (auto r = Lease(); r.ok()) {
+      Res q = r->conn().Simple("ANALYZE jobs");
+      if (q.ok()) next_analyze_ = 2 * total;
+    }
+    analyzing_ = false;
+  }
+
+  Status InsertJobs(const std::vector<StoredJob>& jobs, const std::vector<AuditEntry>& audit) {
     if (jobs.empty()) {
       std::lock_guard lock(mu_);
       if (Status s = Begin(); !s.ok()) return s;
@@ -950,6 +973,9 @@ class PostgresStore final : public Store {
   std::shared_ptr<LeaderFence> fence_;  // null: no leader's lease to check (one daemon)
   std::mutex mu_;                       // the writing connection
   std::unique_ptr<Conn> writer_;
+  std::atomic<std::int64_t> inserted_jobs_{0};    // by AddJobs since the store was opened
+  std::atomic<std::int64_t> next_analyze_{1000};  // AnalyzeAsJobsGrow's next threshold
+  std::atomic<bool> analyzing_{false};
   std::string begin_fenced_sql_;  // "BEGIN; SELECT ... FOR SHARE" with this fence's literals
   Status last_fenced_;  // what kept RunIdempotent's transaction from starting or committing
   std::mutex pool_mu_;  // the reading connections
