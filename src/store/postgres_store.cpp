@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -280,6 +281,12 @@ class PostgresStore final : public Store {
  public:
   PostgresStore(std::string uri, std::string server, std::shared_ptr<LeaderFence> fence)
       : uri_(std::move(uri)), server_(std::move(server)), fence_(std::move(fence)) {}
+  ~PostgresStore() override {
+    std::lock_guard lock(analyze_mu_);
+    if (analyze_thread_.joinable()) analyze_thread_.join();
+  }
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
 
   Result<std::unique_ptr<Conn>> Connect(std::string session_sql = {}) {
     PGconn* c = ConnectRaw(uri_, "10");
@@ -364,20 +371,25 @@ class PostgresStore final : public Store {
   }
 
   // After every doubling of the jobs this store inserted (from 1,000 on),
-  // `ANALYZE jobs` on a reading connection (it does not block writes): the
-  // statistics of a table that grew from empty were those of an empty table
-  // until autovacuum came by (a minute), and the prepared statements' plans
-  // made from them (a sequential scan per id looked up) stayed until then.
-  // ANALYZE invalidates them. At most one at a time; a failure is ignored
-  // (autovacuum analyzes too).
+  // `ANALYZE jobs` on a reading connection, in a thread of its own (the
+  // submission that crossed the threshold leads a group commit: it must not
+  // wait), which does not block writes: the statistics of a table that grew
+  // from empty were those of an empty table until autovacuum came by (a
+  // minute), and the prepared statements' plans made from them (a sequential
+  // scan per id looked up) stayed until then. ANALYZE invalidates them. At
+  // most one at a time; a failure is ignored (autovacuum analyzes too).
   void AnalyzeAsJobsGrow(std::size_t inserted) {
     const auto total = inserted_jobs_ += static_cast<std::int64_t>(inserted);
     if (total < next_analyze_.load() || analyzing_.exchange(true)) return;
-    if (auto r = Lease(); r.ok()) {
-      Res q = r->conn().Simple("ANALYZE jobs");
-      if (q.ok()) next_analyze_ = 2 * total;
-    }
-    analyzing_ = false;
+    std::lock_guard lock(analyze_mu_);
+    if (analyze_thread_.joinable()) analyze_thread_.join();  // it has ended: analyzing_ was false
+    analyze_thread_ = std::thread([this, total] {
+      if (auto r = Lease(); r.ok()) {
+        Res q = r->conn().Simple("ANALYZE jobs");
+        if (q.ok()) next_analyze_ = 2 * total;
+      }
+      analyzing_ = false;
+    });
   }
 
   Status InsertJobs(const std::vector<StoredJob>& jobs, const std::vector<AuditEntry>& audit) {
@@ -976,6 +988,8 @@ class PostgresStore final : public Store {
   std::atomic<std::int64_t> inserted_jobs_{0};    // by AddJobs since the store was opened
   std::atomic<std::int64_t> next_analyze_{1000};  // AnalyzeAsJobsGrow's next threshold
   std::atomic<bool> analyzing_{false};
+  std::mutex analyze_mu_;         // analyze_thread_
+  std::thread analyze_thread_;    // AnalyzeAsJobsGrow's last ANALYZE, joined before the next
   std::string begin_fenced_sql_;  // "BEGIN; SELECT ... FOR SHARE" with this fence's literals
   Status last_fenced_;  // what kept RunIdempotent's transaction from starting or committing
   std::mutex pool_mu_;  // the reading connections
