@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -236,6 +237,7 @@ struct Call {
   int tenant = -1;                  // the token's subtree; -1: the whole tree
   int rank = 3;                     // index into kRoles
   std::vector<std::string> params;  // the path's {captures}, in order
+  Api* api = nullptr;               // for its token cache
 
   const model::Scenario& sc() const { return cp->scenario(); }
   // Whether `tenant_id` is in the token's subtree.
@@ -655,8 +657,10 @@ Response RevokeToken(const Call& c) {
                          [&](const store::TokenRecord& t) { return t.id == id; });
   if (it == tokens->end() || (c.tenant >= 0 && (it->tenant.empty() || !c.Visible(it->tenant))))
     return Error(404, "not_found", "token '" + id + "' not found");
-  if (Status s = c.store->RevokeToken(id, {c.Audit("token.revoke", id, "")}); !s.ok())
-    return FromStatus(s);
+  Status revoked = c.store->RevokeToken(id, {c.Audit("token.revoke", id, "")});
+  // Also after a failure: the commit may have happened (a connection lost at COMMIT).
+  c.api->ForgetToken(id);
+  if (!revoked.ok()) return FromStatus(revoked);
   return Json(200, {{"id", id}, {"revoked", true}});
 }
 
@@ -981,7 +985,7 @@ Response Api::Handle(const Request& r) {
   const RouteEntry* route = FindRoute(r, &params);
   if (route != nullptr && !route->token) {
     const store::TokenRecord none;
-    return route->handle(Call{r, cp_, store_, clock_, none, -1, 3, std::move(params)});
+    return route->handle(Call{r, cp_, store_, clock_, none, -1, 3, std::move(params), this});
   }
   if (auto page = ConsoleResponse(r)) return *page;  // the web console: GET / and /assets/*
   Caller c;
@@ -1010,7 +1014,7 @@ std::optional<Response> Api::Authenticate(const Request& r, Caller* c) {
   while (!secret.empty() && secret.front() == ' ') secret.remove_prefix(1);
   if (secret.empty() || secret.size() > kMaxTokenBytes)
     return Error(401, "unauthenticated", "unknown or revoked token");
-  auto token = store_->FindTokenByHash(TokenHash(std::string(secret)));
+  auto token = FindToken(TokenHash(std::string(secret)));
   if (!token.ok()) {
     if (token.status().code() != StatusCode::kNotFound) return FromStatus(token.status());
     return Error(401, "unauthenticated", "unknown or revoked token");
@@ -1021,6 +1025,35 @@ std::optional<Response> Api::Authenticate(const Request& r, Caller* c) {
   if (!token->tenant.empty() && c->tenant < 0)
     return Error(403, "permission_denied", "the token's tenant no longer exists");
   return std::nullopt;
+}
+
+Result<store::TokenRecord> Api::FindToken(const std::string& hash) {
+  constexpr std::size_t kMaxCachedTokens = 10000;
+  std::uint64_t revocations = 0;
+  {
+    std::lock_guard lock(token_mu_);
+    auto it = tokens_.find(hash);
+    if (it != tokens_.end() && std::chrono::steady_clock::now() < it->second.expires)
+      return it->second.token;
+    revocations = revocations_;
+  }
+  auto token = store_->FindTokenByHash(hash);
+  if (!token.ok()) return token;
+  std::lock_guard lock(token_mu_);
+  // A revocation committed meanwhile may be what this read missed: not kept.
+  if (revocations == revocations_) {
+    if (tokens_.size() >= kMaxCachedTokens) tokens_.clear();
+    tokens_[hash] = {*token, std::chrono::steady_clock::now() + kTokenCacheTtl};
+  }
+  return token;
+}
+
+void Api::ForgetToken(const std::string& id) {
+  std::lock_guard lock(token_mu_);
+  ++revocations_;
+  for (auto it = tokens_.begin(); it != tokens_.end();) {
+    it = it->second.token.id == id ? tokens_.erase(it) : std::next(it);
+  }
 }
 
 std::optional<Response> Api::Precheck(const Request& r) {
@@ -1040,7 +1073,7 @@ Response Api::Route(const Request& r, const Caller& c) {
     return Error(404, "not_found", "no such endpoint: " + r.method + " " + r.path);
   if (route->role != nullptr && c.rank > RoleRank(route->role))
     return Error(403, "permission_denied", route->refusal);
-  return route->handle(Call{r, cp_, store_, clock_, c.token, c.tenant, c.rank, std::move(params)});
+  return route->handle(Call{r, cp_, store_, clock_, c.token, c.tenant, c.rank, std::move(params), this});
 }
 
 }  // namespace sovgrid::server

@@ -10,13 +10,23 @@
 //  * A tenant never sees another tenant's jobs: ids outside the token's
 //    subtree answer 404 exactly as ids that do not exist.
 //  * Thread-safe (the control plane and the store serialise inside).
+//  * Tokens: a valid token's record is kept in memory for at most
+//    kTokenCacheTtl after it was read from the store (so that a request does
+//    not read the store for its token). A revocation through this Api takes
+//    effect at once (its entries are dropped, and a read that raced with the
+//    revocation is not kept); one made elsewhere (another daemon's Api while
+//    it led, or SQL on the database) within kTokenCacheTtl.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -75,6 +85,9 @@ std::vector<ApiRoute> ApiRoutes();
 // The OpenAPI 3 document of this API (src/server/openapi.json), served at /v1/openapi.json.
 const char* OpenApiJson();
 
+// How long a valid token is taken from the Api's memory without reading the store.
+inline constexpr std::chrono::milliseconds kTokenCacheTtl{1000};
+
 // SHA-256 of `secret` in hex: what the store keeps instead of the token.
 std::string TokenHash(const std::string& secret);
 // A new random secret (256 bits, hex).
@@ -99,15 +112,30 @@ class Api final : public RequestHandler {
   // store created it first: only the one that initialised the store has it).
   Result<std::string> BootstrapAdminToken();
 
+  // Drops token `id` from the Api's token cache (after its revocation was
+  // committed, or may have been). Thread-safe.
+  void ForgetToken(const std::string& id);
+
  private:
   struct Caller;
   // The caller of a /v1 request, or the response that refuses it.
   std::optional<Response> Authenticate(const Request& r, Caller* c);
   Response Route(const Request& r, const Caller& c);
+  // The unrevoked token whose secret hashes to `hash`: from the cache while
+  // fresh, else from the store (and then cached). NotFound when there is none.
+  Result<store::TokenRecord> FindToken(const std::string& hash);
 
   ControlPlane* cp_;
   store::Store* store_;
   std::function<model::Time()> clock_;
+
+  struct CachedToken {
+    store::TokenRecord token;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex token_mu_;
+  std::unordered_map<std::string, CachedToken> tokens_;  // by hash
+  std::uint64_t revocations_ = 0;  // under token_mu_: a read older than one is not cached
 };
 
 }  // namespace sovgrid::server

@@ -150,9 +150,9 @@ Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jo
     ids.push_back(r.id);
     q.records.push_back(std::move(r));
   }
-  // Ids are unique: claimed here against concurrent submissions, then checked
-  // against the store (a claim is released only after its commit, so one of
-  // two submissions of an id always sees the other).
+  // Ids are unique: claimed here against concurrent submissions (a claim is
+  // released only after its commit, so one of two submissions of an id
+  // always sees the other), and the store refuses an id it holds already.
   {
     std::lock_guard lock(commit_mu_);
     for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -163,29 +163,27 @@ Result<std::vector<std::string>> ControlPlane::Submit(std::vector<model::Job> jo
     }
     in_flight_.insert(ids.begin(), ids.end());
   }
-  auto release = [&] {
-    std::lock_guard lock(commit_mu_);
-    for (const auto& id : ids) in_flight_.erase(id);
-  };
-  // One query for the whole batch (a round trip per id is what a database
-  // server would make slow).
-  auto existing = store_->ExistingJobIds(ids);
-  if (!existing.ok() || !existing->empty()) {
-    release();
-    if (!existing.ok()) return existing.status();
-    const auto i = static_cast<std::size_t>(std::find(ids.begin(), ids.end(), existing->front()) -
-                                            ids.begin());
-    const std::string name(JobNameOfKey(ids[i]));
-    return Status(StatusCode::kAlreadyExists,
-                  where(i) + " (id " + name + "): job '" + name + "' already exists");
-  }
   q.jobs = std::move(jobs);
   if (audit) q.audit.push_back(std::move(*audit));
   std::unique_lock lock(commit_mu_);
   q.ticket = ++enqueued_;
   const std::uint64_t ticket = q.ticket;
   commit_queue_.push_back(std::move(q));
-  if (Status s = CommitUpTo(ticket, lock); !s.ok()) return s;
+  if (Status s = CommitUpTo(ticket, lock); !s.ok()) {
+    // The store refused an id it holds already (not looked up before the
+    // commit: a round trip per request on a database server; a group with a
+    // duplicate is committed submission by submission, see CommitUpTo):
+    // which one, in the submission's terms.
+    lock.unlock();
+    if (s.code() != StatusCode::kAlreadyExists) return s;
+    auto existing = store_->ExistingJobIds(ids);
+    if (!existing.ok() || existing->empty()) return s;
+    const auto i = static_cast<std::size_t>(std::find(ids.begin(), ids.end(), existing->front()) -
+                                            ids.begin());
+    const std::string name(JobNameOfKey(ids[i]));
+    return Status(StatusCode::kAlreadyExists,
+                  where(i) + " (id " + name + "): job '" + name + "' already exists");
+  }
   submitted_ += ids.size();
   return ids;
 }

@@ -6,8 +6,10 @@
 // Contract:
 //  * Submit is all or none: every job of a batch is validated against the
 //    scenario (sched::ValidateJob, the scheduler's own checks) and its id
-//    checked unique, then the batch and its audit entry are committed in one
-//    transaction, then it is acknowledged. A rejected batch leaves no trace.
+//    checked unique (against submissions in flight here, and by the store's
+//    commit: no read before it), then the batch and its audit entry are
+//    committed in one transaction, then it is acknowledged. A rejected batch
+//    leaves no trace.
 //    Concurrent submissions share one transaction (group commit: the first
 //    waiter commits for all). Submit never takes the scheduler's lock, so it
 //    does not wait for a cycle: committed jobs go to an inbox that the cycle

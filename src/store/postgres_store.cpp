@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -142,7 +143,14 @@ class Res {
   Res(Res&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
   Res(const Res&) = delete;
   Res& operator=(const Res&) = delete;
-  Res& operator=(Res&&) = delete;
+  Res& operator=(Res&& o) noexcept {
+    if (this != &o) {
+      PQclear(r_);
+      r_ = o.r_;
+      o.r_ = nullptr;
+    }
+    return *this;
+  }
   PGresult* get() const { return r_; }
   bool ok() const {
     const ExecStatusType s = PQresultStatus(r_);
@@ -306,10 +314,29 @@ PGconn* ConnectRaw(const std::string& uri, const char* connect_timeout) {
   return PQconnectdbParams(keys, values, 1);
 }
 
+// "BEGIN; <the fence check>" as one simple query, the holder escaped as a
+// standard SQL literal (the server's default standard_conforming_strings).
+std::string BeginFencedSql(const LeaderFence& fence) {
+  std::string holder = "'";
+  for (char c : fence.holder) {
+    if (c == '\'') holder += '\'';
+    holder += c;
+  }
+  holder += '\'';
+  return "BEGIN; SELECT 1 FROM lease WHERE id = 1 AND epoch = " + std::to_string(fence.epoch) +
+         " AND holder = " + holder + " FOR SHARE";
+}
+
 class PostgresStore final : public Store {
  public:
   PostgresStore(std::string uri, std::string server, std::shared_ptr<LeaderFence> fence)
       : uri_(std::move(uri)), server_(std::move(server)), fence_(std::move(fence)) {}
+  ~PostgresStore() override {
+    std::lock_guard lock(analyze_mu_);
+    if (analyze_thread_.joinable()) analyze_thread_.join();
+  }
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
 
   Result<std::unique_ptr<Conn>> Connect(std::string session_sql = {}) {
     PGconn* c = ConnectRaw(uri_, "10");
@@ -333,6 +360,7 @@ class PostgresStore final : public Store {
                                                  fence_->idle_transaction_timeout_ms, 100)));
     if (!w.ok()) return w.status();
     writer_ = std::move(w).value();
+    if (fence_ != nullptr) begin_fenced_sql_ = BeginFencedSql(*fence_);
     if (Status s = Migrate(); !s.ok()) return s;
     auto r = Connect();  // the first reading connection: a failure shows at open
     if (!r.ok()) return r.status();
@@ -387,6 +415,34 @@ class PostgresStore final : public Store {
 
   Status AddJobs(const std::vector<StoredJob>& jobs,
                  const std::vector<AuditEntry>& audit) override {
+    Status s = InsertJobs(jobs, audit);
+    if (s.ok()) AnalyzeAsJobsGrow(jobs.size());
+    return s;
+  }
+
+  // After every doubling of the jobs this store inserted (from 1,000 on),
+  // `ANALYZE jobs` on a reading connection, in a thread of its own (the
+  // submission that crossed the threshold leads a group commit: it must not
+  // wait), which does not block writes: the statistics of a table that grew
+  // from empty were those of an empty table until autovacuum came by (a
+  // minute), and the prepared statements' plans made from them (a sequential
+  // scan per id looked up) stayed until then. ANALYZE invalidates them. At
+  // most one at a time; a failure is ignored (autovacuum analyzes too).
+  void AnalyzeAsJobsGrow(std::size_t inserted) {
+    const auto total = inserted_jobs_ += static_cast<std::int64_t>(inserted);
+    if (total < next_analyze_.load() || analyzing_.exchange(true)) return;
+    std::lock_guard lock(analyze_mu_);
+    if (analyze_thread_.joinable()) analyze_thread_.join();  // it has ended: analyzing_ was false
+    analyze_thread_ = std::thread([this, total] {
+      if (auto r = Lease(); r.ok()) {
+        Res q = r->conn().Simple("ANALYZE jobs");
+        if (q.ok()) next_analyze_ = 2 * total;
+      }
+      analyzing_ = false;
+    });
+  }
+
+  Status InsertJobs(const std::vector<StoredJob>& jobs, const std::vector<AuditEntry>& audit) {
     if (jobs.empty()) {
       std::lock_guard lock(mu_);
       if (Status s = Begin(); !s.ok()) return s;
@@ -414,37 +470,64 @@ class PostgresStore final : public Store {
     }
     std::lock_guard lock(mu_);
     if (Status s = writer_->Ensure(); !s.ok()) return s;
+    if (fence_ != nullptr && fence_->lost.load()) return Fenced();
     // The jobs, their first history entries and the audit entries in one
     // statement: atomic and durable on its own (autocommit), one round trip;
-    // a leader's store wraps it in a transaction that checks its epoch first.
-    if (fence_ != nullptr) {
-      if (Status s = Begin(); !s.ok()) return s;
+    // in a leader's store the same statement checks its epoch first
+    // (kFenceCte: the check, the rows and the commit in one round trip).
+    const bool fenced = fence_ != nullptr;
+    std::string sql = "WITH ";
+    std::string gate;
+    std::vector<std::string> params;
+    if (fenced) {
+      sql += std::string(kFenceCte) + ", ";
+      gate = std::string(" WHERE ") + kFenceHeld;
+      params = {std::to_string(fence_->epoch), fence_->holder};
     }
-    Res r = writer_->Run(
-        "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-        "$5::text[], $6::bigint[], $7::text[], $8::text[]) WITH ORDINALITY "
-        "AS x(id, name, tenant, spec, state, at, reason, assignment, ord)), "
-        "ins AS (INSERT INTO jobs (id, name, tenant, spec, state, submitted_at, updated_at, "
-        "reason, assignment) SELECT id, name, tenant, spec, state, at, at, reason, assignment "
-        "FROM x ORDER BY ord RETURNING seq, submitted_at, state, reason), "
-        "ev AS (INSERT INTO job_events (job_seq, at, state, detail) "
-        "SELECT seq, submitted_at, state, reason FROM ins ORDER BY seq) "
-        "INSERT INTO audit (at, actor, action, target, detail) "
-        "SELECT at, actor, action, target, detail FROM unnest($9::bigint[], $10::text[], "
-        "$11::text[], $12::text[], $13::text[]) WITH ORDINALITY "
-        "AS a(at, actor, action, target, detail, ord) ORDER BY ord",
-        {id.Take(), name.Take(), tenant.Take(), spec.Take(), state.Take(), at.Take(), reason.Take(),
-         assignment.Take(), a_at.Take(), a_actor.Take(), a_action.Take(), a_target.Take(),
-         a_detail.Take()});
-    if (r.ok()) return fence_ != nullptr ? Commit() : Status::Ok();
+    const int p0 = static_cast<int>(params.size());  // the parameters after the fence's
+    auto p = [&](int i) { return "$" + std::to_string(p0 + i); };
+    sql += "x AS (SELECT * FROM unnest(" + p(1) + "::text[], " + p(2) + "::text[], " + p(3) +
+           "::text[], " + p(4) + "::text[], " + p(5) + "::text[], " + p(6) + "::bigint[], " + p(7) +
+           "::text[], " + p(8) +
+           "::text[]) WITH ORDINALITY "
+           "AS x(id, name, tenant, spec, state, at, reason, assignment, ord)" +
+           gate +
+           "), "
+           "ins AS (INSERT INTO jobs (id, name, tenant, spec, state, submitted_at, updated_at, "
+           "reason, assignment) SELECT id, name, tenant, spec, state, at, at, reason, assignment "
+           "FROM x ORDER BY ord RETURNING seq, submitted_at, state, reason), "
+           "ev AS (INSERT INTO job_events (job_seq, at, state, detail) "
+           "SELECT seq, submitted_at, state, reason FROM ins ORDER BY seq) "
+           "INSERT INTO audit (at, actor, action, target, detail) "
+           "SELECT at, actor, action, target, detail FROM unnest(" +
+           p(9) + "::bigint[], " + p(10) + "::text[], " + p(11) + "::text[], " + p(12) +
+           "::text[], " + p(13) +
+           "::text[]) WITH ORDINALITY "
+           "AS a(at, actor, action, target, detail, ord)" +
+           gate + " ORDER BY ord";
+    params.insert(params.end(),
+                  {id.Take(), name.Take(), tenant.Take(), spec.Take(), state.Take(), at.Take(),
+                   reason.Take(), assignment.Take(), a_at.Take(), a_actor.Take(), a_action.Take(),
+                   a_target.Take(), a_detail.Take()});
+    Res r = writer_->Run(sql, params);
+    bool again = false;
+    if (!r.ok() && writer_->Lost() && writer_->Ensure().ok()) {
+      // The connection was lost (a server restart): once more on a fresh one.
+      again = true;
+      r = writer_->Run(sql, params);
+    }
+    if (r.ok()) return Status::Ok();
+    if (fenced && r.SqlState() == kFenceFailed) return LoseFence();
     const bool duplicate = r.SqlState() == "23505";
     Status error = writer_->Error("insert jobs", r);
-    if (fence_ != nullptr) Rollback();
     if (!duplicate) return error;
     std::vector<std::string> all;
     for (const auto& j : jobs) all.push_back(j.id);
     auto existing = Existing(*writer_, all);
     if (!existing.ok()) return existing.status();
+    // The first try committed before its answer was lost: the statement is
+    // atomic, so all of its jobs are there (and the callers' ids were new).
+    if (again && existing->size() == jobs.size()) return Status::Ok();
     std::unordered_set<std::string> taken(existing->begin(), existing->end());
     for (const auto& j : jobs) {
       if (!taken.insert(j.id).second) return AlreadyExists("job '" + j.id + "' already exists");
@@ -651,20 +734,36 @@ class PostgresStore final : public Store {
     if (f.limit < 1 || f.limit > 10000) return InvalidArgument("limit: expected 1..10000");
     if (f.after_seq < 0) return InvalidArgument("after: expected a cursor >= 0");
     // One statement per shape of filter (state or not, tenants or not): four.
-    std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE seq > $1::bigint";
     std::vector<std::string> params = {std::to_string(f.after_seq)};
+    std::string where = "seq > $1::bigint";
     if (!f.state.empty()) {
       params.push_back(f.state);
-      sql += " AND state = $" + std::to_string(params.size());
+      where += " AND state = $" + std::to_string(params.size());
     }
-    if (!f.tenants.empty()) {
+    std::string sql;
+    if (f.tenants.empty()) {
+      params.push_back(std::to_string(static_cast<std::int64_t>(f.limit) + 1));
+      sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE " + where +
+            " ORDER BY seq LIMIT $" + std::to_string(params.size()) + "::bigint";
+    } else {
+      // Per tenant, the first rows after the cursor in jobs_by_tenant's order
+      // (ORDER BY tenant, seq: only that index gives it without a sort), then
+      // the first of those: a page reads at most (tenants x limit) rows
+      // whatever the statistics say. (`tenant = ANY(...) ORDER BY seq` let
+      // the planner walk the primary key past every other tenant's rows, or
+      // fetch and sort all of a big tenant's rows, on each page.)
       ArrayParam tenants;
       for (const auto& t : f.tenants) tenants.Add(t);
       params.push_back(tenants.Take());
-      sql += " AND tenant = ANY($" + std::to_string(params.size()) + "::text[])";
+      const std::string tenants_param = "$" + std::to_string(params.size());
+      params.push_back(std::to_string(static_cast<std::int64_t>(f.limit) + 1));
+      const std::string limit_param = "$" + std::to_string(params.size()) + "::bigint";
+      sql = std::string("SELECT j.* FROM (SELECT DISTINCT tenant FROM unnest(") + tenants_param +
+            "::text[]) AS u(tenant)) AS t CROSS JOIN LATERAL (SELECT " + kJobColumns +
+            " FROM jobs WHERE jobs.tenant = t.tenant AND " + where +
+            " ORDER BY jobs.tenant, seq LIMIT " + limit_param + ") AS j ORDER BY j.seq LIMIT " +
+            limit_param;
     }
-    params.push_back(std::to_string(static_cast<std::int64_t>(f.limit) + 1));
-    sql += " ORDER BY seq LIMIT $" + std::to_string(params.size()) + "::bigint";
     auto r = Lease();
     if (!r.ok()) return r.status();
     Res q = r->Run(sql, params);
@@ -918,40 +1017,49 @@ class PostgresStore final : public Store {
     if (r.ok() || !writer_->Lost() || !writer_->Ensure().ok()) return r;
     return writer_->Run(sql, params);
   }
-  // Callers hold mu_.
+  // Opens a write transaction. In a leader's store its first statement is
+  // the fence check: the lease row still names this leader's epoch, locked
+  // (FOR SHARE) until the commit, so a successor's takeover waits for this
+  // transaction and a transaction after it fails here. BEGIN and the check
+  // travel as one simple query (one round trip). FailedPrecondition
+  // "fenced: ..." once the check failed (or the owner retired the fence):
+  // never another write. Callers hold mu_.
   Status Begin() {
     if (Status s = writer_->Ensure(); !s.ok()) return s;
-    Res r = writer_->Simple("BEGIN");
-    if (r.ok()) return CheckFence();
-    // A connection lost since the last call (a server restart): nothing was
-    // written yet, so once more on a fresh one.
-    if (!writer_->Lost() || !writer_->Ensure().ok())
-      return writer_->Error("begin a transaction", r);
-    Res again = writer_->Simple("BEGIN");
-    if (!again.ok()) return writer_->Error("begin a transaction", again);
-    return CheckFence();
-  }
-  // In a leader's store, the first statement of every write transaction: the
-  // lease row still names this leader's epoch, locked (FOR SHARE) until the
-  // commit, so a successor's takeover waits for this transaction and a
-  // transaction after it fails here. FailedPrecondition "fenced: ..." once
-  // it failed (or the owner retired the fence): never another write.
-  Status CheckFence() {
-    if (fence_ == nullptr) return Status::Ok();
-    if (fence_->lost.load()) {
-      Rollback();
-      return Fenced();
+    if (fence_ != nullptr && fence_->lost.load()) return Fenced();
+    const char* sql = fence_ == nullptr ? "BEGIN" : begin_fenced_sql_.c_str();
+    Res r = writer_->Simple(sql);
+    if (!r.ok() && writer_->Lost() && writer_->Ensure().ok()) {
+      // A connection lost since the last call (a server restart): nothing was
+      // written yet, so once more on a fresh one.
+      r = writer_->Simple(sql);
     }
-    Res r = writer_->Run(
-        "SELECT 1 FROM lease WHERE id = 1 AND epoch = $1::bigint AND holder = $2 FOR SHARE",
-        {std::to_string(fence_->epoch), fence_->holder});
-    if (!r.ok()) return ErrorAndRollback("check the leader's lease", r);
-    if (r.rows() == 1) return Status::Ok();
+    if (!r.ok()) {
+      return ErrorAndRollback(fence_ == nullptr ? "begin a transaction"
+                                                : "begin a transaction (check the leader's lease)",
+                              r);
+    }
+    if (fence_ == nullptr || r.rows() == 1) return Status::Ok();
     Rollback();
+    return LoseFence();
+  }
+  // The fence check failed: this store never writes again.
+  Status LoseFence() {
     fence_->lost = true;
     fence_->fenced_commits.fetch_add(1);
     return Fenced();
   }
+  // The fence check as the first common table expression of one autocommit
+  // statement (`WITH fence AS (...) ...`, its rows gated on `kFenceHeld`):
+  // the lease row locked FOR SHARE until that statement commits, and a
+  // division by zero (SQLSTATE 22012, kFenceFailed) when the row no longer
+  // names this leader's epoch, so that nothing of the statement commits.
+  // $1 is the epoch, $2 the holder.
+  static constexpr const char* kFenceCte =
+      "fence AS (SELECT 1 / count(*)::int AS held FROM (SELECT 1 FROM lease WHERE id = 1 "
+      "AND epoch = $1::bigint AND holder = $2 FOR SHARE) AS l)";
+  static constexpr const char* kFenceHeld = "(SELECT held FROM fence) = 1";
+  static constexpr const char* kFenceFailed = "22012";
   Status Fenced() const {
     return FailedPrecondition("fenced: epoch " + std::to_string(fence_->epoch) +
                               " is no longer the leader's");
@@ -1060,6 +1168,12 @@ class PostgresStore final : public Store {
   std::shared_ptr<LeaderFence> fence_;  // null: no leader's lease to check (one daemon)
   std::mutex mu_;                       // the writing connection
   std::unique_ptr<Conn> writer_;
+  std::atomic<std::int64_t> inserted_jobs_{0};    // by AddJobs since the store was opened
+  std::atomic<std::int64_t> next_analyze_{1000};  // AnalyzeAsJobsGrow's next threshold
+  std::atomic<bool> analyzing_{false};
+  std::mutex analyze_mu_;         // analyze_thread_
+  std::thread analyze_thread_;    // AnalyzeAsJobsGrow's last ANALYZE, joined before the next
+  std::string begin_fenced_sql_;  // "BEGIN; SELECT ... FOR SHARE" with this fence's literals
   Status last_fenced_;  // what kept RunIdempotent's transaction from starting or committing
   std::mutex pool_mu_;  // the reading connections
   std::condition_variable pool_cv_;

@@ -167,6 +167,33 @@ TEST_F(ServePostgresTest, JobsAreKeptAcrossARestart) {
   EXPECT_EQ(daemons_["b"]->Stop(SIGTERM), 0) << daemons_["b"]->Log();
 }
 
+// The Api keeps a valid token in memory for at most kTokenCacheTtl (1 s): a
+// revocation through the API is immediate; one made on the database behind
+// its back (SQL, or another daemon's Api while it led) is refused soon after.
+TEST_F(ServePostgresTest, ATokenRevokedOnTheDatabaseIsRefusedWithinTheCacheBound) {
+  const int port = Start("a");
+  const std::string admin = Token("a");
+  ASSERT_TRUE(WaitServing(port, admin));
+  auto made = Post(port, admin, "/v1/tokens", {{"tenant", "startup"}, {"role", "user"}});
+  ASSERT_TRUE(made && made->status == 201) << (made ? made->body : "no answer");
+  const json token = json::parse(made->body);
+  const std::string secret = token["token"];
+  auto status = [&] {
+    httplib::Client client("127.0.0.1", port);
+    auto r = client.Get("/v1/jobs", {{"Authorization", "Bearer " + secret}});
+    return r ? r->status : -1;
+  };
+  ASSERT_EQ(status(), 200);  // read from the store, now in the cache
+  auto revoked = pg_->Query("UPDATE tokens SET revoked = true WHERE id = '" +
+                            token["id"].get<std::string>() + "' RETURNING id");
+  ASSERT_TRUE(revoked.ok()) << revoked.status().message();
+  // Refused once the cached entry expired (1 s; bounded wait of 10 s here).
+  int last = 0;
+  for (int i = 0; i < 100 && (last = status()) != 401; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(last, 401);
+}
+
 TEST_F(ServePostgresTest, OnlyTheDaemonThatInitialisesTheDatabaseWritesTheAdminToken) {
   // Two daemons start together on the empty database.
   std::vector<std::string> names = {"x", "y"};

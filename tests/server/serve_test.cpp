@@ -202,6 +202,7 @@ TEST_F(ServeTest, SubmissionsAreCancellableAtOnceAndListedAsCanonicalJson) {
   r = Call("POST", "/v1/jobs:batch", admin_,
            R"({"jobs": [{"id": "c", "tenant": "startup"}, {"id": "b", "tenant": "startup"}]})");
   EXPECT_EQ(r->status, 409) << r->body;
+  EXPECT_EQ(Body(r)["error"]["message"], "jobs[1] (id b): job 'b' already exists") << r->body;
   EXPECT_EQ(Call("GET", "/v1/jobs/c", admin_)->status, 404);
   // The listing's hand-written JSON is the same text as nlohmann's dump of it.
   r = Call("GET", "/v1/jobs", admin_);

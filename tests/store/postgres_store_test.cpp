@@ -225,6 +225,19 @@ TEST_F(PostgresStoreTest, ADeposedLeadersWritesAreFenced) {
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state, "running");
   EXPECT_EQ(job->backend_ref, "pid:1");
+  // A write transaction's check (BEGIN and the check in one round trip)
+  // fails the same way when it is a deposed leader's first write.
+  auto fence2 = std::make_shared<LeaderFence>();
+  fence2->holder = "A";
+  fence2->epoch = held->epoch;
+  auto store2 = OpenPostgresStore(uri_, fence2);
+  ASSERT_TRUE(store2.ok()) << store2.status().message();
+  const Status update = (*store2)->UpdateJobs({{"t/a", "finished", 6, "", "[]", ""}});
+  EXPECT_EQ(update.code(), StatusCode::kFailedPrecondition) << update.message();
+  EXPECT_EQ(update.message(), fenced.message());
+  EXPECT_TRUE(fence2->lost);
+  EXPECT_EQ(fence2->fenced_commits, 1u);
+  EXPECT_EQ(Query("SELECT state FROM jobs WHERE id = 't/a'"), "running");
   // Even when the lease comes back to the same holder name at a later
   // epoch, the old fence stays lost.
   EXPECT_EQ(s.AddJobs({{"t/c", "c", "t", "{}", "pending", 9, 9, "", "", "", 0}}).code(),
