@@ -42,8 +42,26 @@ struct PartShape {
   bool fractional() const { return milli < model::kMilliPerAccelerator; }
 };
 
-// The shape of `job` in `pool`: how many nodes, and how much on each.
-PartShape ShapeFor(const model::Job& job, const model::Pool& pool);
+// What one part of a job asks for, whatever the pool: all a shape needs.
+// Built from the job's record or from its queue entry (which carries the
+// same fields), so that an attempt need not touch the record.
+struct PartRequest {
+  int accelerators = 1;
+  model::Milli milli = model::kMilliPerAccelerator;  // per accelerator
+  int per_node = 0;                                  // 0: the scheduler chooses
+  bool fractional() const { return milli < model::kMilliPerAccelerator; }
+  static PartRequest Of(const model::Job& job) {
+    return {job.accelerators, job.accelerator_milli, job.accelerators_per_node};
+  }
+};
+
+// The shape of a request in a pool of nodes with `accelerators_per_node`
+// each: how many nodes, and how much on each.
+PartShape ShapeFor(const PartRequest& req, int accelerators_per_node);
+// The shape of `job` in `pool`.
+inline PartShape ShapeFor(const model::Job& job, const model::Pool& pool) {
+  return ShapeFor(PartRequest::Of(job), pool.accelerators_per_node);
+}
 
 // One job as the scheduler keeps it, pending or running.
 struct SchedJob {

@@ -258,11 +258,24 @@ struct Scheduler::Impl final : public TenantShares {
   // reserved node to a job that ends in time), the best pool's nodes are
   // allocated; all parts or none. Fills `attempt` and returns it (valid until
   // the next call).
-  const Attempt& TryStart(std::uint32_t idx, bool use_reserved) {
+  //
+  // Reads the job's queue entry `e`, not its record, until a pool has room:
+  // most attempts fail, and the record is a cache miss (multi-part jobs read
+  // their candidate sets from it).
+  const Attempt& TryStart(const QueueEntry& e, bool use_reserved) {
     const Time now = ctx.now;
     GridState& grid = ctx.grid;
     QuotaLedger& quota = ctx.quota;
-    SchedJob& j = table.job(idx);
+    const std::uint32_t idx = e.job;
+    const int tenant = e.tenant;
+    const PartRequest req{e.accelerators, e.milli, e.per_node};
+    const std::uint32_t* part_sets = &e.part_set;
+    std::size_t part_count = 1;
+    if ((e.part_set & kMultiPartSet) != 0) {
+      const SchedJob& multi = table.job(idx);
+      part_sets = multi.part_sets.data();
+      part_count = multi.part_sets.size();
+    }
     Attempt& at = attempt;
     at.started = false;
     at.failed_at_first_part = false;
@@ -270,7 +283,7 @@ struct Scheduler::Impl final : public TenantShares {
     at.reclaim_pools.clear();
     at.quota_failed = false;
     at.grant_failed = false;
-    at.reason = admission.set(j.part_sets[0]).rejections;
+    at.reason = admission.set(part_sets[0]).rejections;
     at.reason.code = WaitCode::kNoCapacity;
     auto& charged = scratch_charged;
     auto& placed = scratch_placed;
@@ -280,11 +293,11 @@ struct Scheduler::Impl final : public TenantShares {
       for (auto& [p, parts] : placed) {
         for (auto& a : parts) grid.ReleaseOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       }
-      for (auto& [c, m] : charged) quota.Refund(j.tenant, c, m);
+      for (auto& [c, m] : charged) quota.Refund(tenant, c, m);
     };
 
-    for (std::uint32_t set_id : j.part_sets) {
-      const CandidateSet& set = admission.set(set_id);
+    for (std::size_t part = 0; part < part_count; ++part) {
+      const CandidateSet& set = admission.set(part_sets[part]);
       if (set.pools.empty()) {
         rollback();
         at.failed_at_first_part = placed.empty();
@@ -298,15 +311,22 @@ struct Scheduler::Impl final : public TenantShares {
       NodeId reserved_node = kNoNode;  // backfill candidate on a reserved node
       std::uint32_t reserved_pool = 0;
       PartShape reserved_shape;
+      // The shape depends on the pool's node size only: computed once per size.
+      int shaped_for = -1;
+      PartShape shape;
       admission.BeginPart();
       for (std::uint16_t p : set.pools) {
-        PartShape shape;
-        if (!admission.Admits(j, p, &shape, &at)) continue;
+        const int per_node = ctx.scenario.pools[p].accelerators_per_node;
+        if (per_node != shaped_for) {
+          shape = ShapeFor(req, per_node);
+          shaped_for = per_node;
+        }
+        if (!admission.Admits(tenant, p, shape, &at)) continue;
         if (!placement.CanFitNow(p, shape)) {
           // Backfill: a single-node request that ends before the pool's
           // reservation starts may use a reserved node (best fit).
           if (use_reserved && best_pool < 0) {
-            const NodeId n = backfill.BackfillNode(p, shape, j.Remaining(), now);
+            const NodeId n = backfill.BackfillNode(p, shape, e.remaining_s, now);
             if (n != kNoNode && (reserved_node == kNoNode || p < reserved_pool)) {
               reserved_node = n;
               reserved_pool = p;
@@ -316,7 +336,7 @@ struct Scheduler::Impl final : public TenantShares {
           at.capacity_pools.push_back(p);
           continue;
         }
-        const double score = placement.ScoreOf(placement.Summarise(p, shape, j.spec));
+        const double score = placement.ScoreOf(placement.Summarise(p, shape, table.job(idx).spec));
         if (score > best_score) {
           best_score = score;
           best_pool = p;
@@ -340,11 +360,12 @@ struct Scheduler::Impl final : public TenantShares {
       for (const auto& a : parts)
         grid.AllocateOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       const int cls = quota.ClassOfPool(best_pool);
-      quota.Charge(j.tenant, cls, best_shape.total);
+      quota.Charge(tenant, cls, best_shape.total);
       charged.emplace_back(cls, best_shape.total);
       placed.emplace_back(static_cast<std::size_t>(best_pool), std::move(parts));
     }
     // Every part placed: make it the job's allocation.
+    SchedJob& j = table.job(idx);
     for (auto& [p, parts] : placed) Register(j, p, std::move(parts));
     j.charges = charged;
     at.started = true;
@@ -403,10 +424,10 @@ struct Scheduler::Impl final : public TenantShares {
     SchedJob& j = table.job(idx);
 
     // Filter, score, place (with backfill into reserved nodes).
-    const Attempt& at = TryStart(idx, backfill.any());
+    const Attempt& at = TryStart(e, backfill.any());
 
     // Preempt: the cheapest victims in one pool that make the job runnable now.
-    if (!at.started && preemption.MayTry(j, at)) {
+    if (!at.started && preemption.MayTry(!multi_part, at)) {
       const std::vector<std::uint32_t>& victims = preemption.Plan(idx, e, at, *order);
       if (!victims.empty()) {
         for (std::uint32_t v : victims) {
@@ -419,7 +440,7 @@ struct Scheduler::Impl final : public TenantShares {
           ++result->stats.preempted;
         }
         failed.Clear();  // freed capacity invalidates cached failures
-        TryStart(idx, backfill.any());
+        TryStart(e, backfill.any());
         assert(at.started && "preemption freed capacity the job could not use");
       }
     }
@@ -442,7 +463,7 @@ struct Scheduler::Impl final : public TenantShares {
     // (EASY); later jobs use its nodes only if they end before it starts.
     table.reason(idx) = at.reason;
     const bool capacity_blocked =
-        !at.capacity_pools.empty() && j.part_sets.size() == 1 && !j.spec.fractional();
+        !at.capacity_pools.empty() && !multi_part && e.milli >= kMilliPerAccelerator;
     if (capacity_blocked && config.backfill && backfill.MayReserve()) {
       Decision reserve;
       if (backfill.Reserve(idx, j, at.capacity_pools, &reserve)) {
