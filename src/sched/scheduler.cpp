@@ -157,6 +157,7 @@ struct Scheduler::Impl final : public TenantShares {
         backfill(ctx, table),
         preemption(ctx, table, placement) {
     ctx.pool_blocked_by.assign(s.pools.size(), kNoJob);
+    for (const model::Pool& pool : s.pools) pool_node_size.push_back(pool.accelerators_per_node);
   }
 
   CycleContext ctx;
@@ -173,6 +174,9 @@ struct Scheduler::Impl final : public TenantShares {
   FailureCache failed;
   std::vector<Decision> carried;  // requeues from events between cycles
   Time last_now = std::numeric_limits<Time>::min();
+
+  // Per pool: accelerators per node (what a part's shape depends on).
+  std::vector<int> pool_node_size;
 
   // Scratch space reused by every attempt, so that failing fast allocates nothing.
   Attempt attempt;
@@ -269,13 +273,12 @@ struct Scheduler::Impl final : public TenantShares {
     const std::uint32_t idx = e.job;
     const int tenant = e.tenant;
     const PartRequest req{e.accelerators, e.milli, e.per_node};
-    const std::uint32_t* part_sets = &e.part_set;
+    // The first part's candidate set is in the entry; a multi-part job's
+    // other parts are read from its record once the first has been placed.
+    const std::uint32_t first_set = e.part_set & ~kMultiPartSet;
+    const bool multi_part = (e.part_set & kMultiPartSet) != 0;
+    const std::vector<std::uint32_t>* more_sets = nullptr;
     std::size_t part_count = 1;
-    if ((e.part_set & kMultiPartSet) != 0) {
-      const SchedJob& multi = table.job(idx);
-      part_sets = multi.part_sets.data();
-      part_count = multi.part_sets.size();
-    }
     Attempt& at = attempt;
     at.started = false;
     at.failed_at_first_part = false;
@@ -283,7 +286,7 @@ struct Scheduler::Impl final : public TenantShares {
     at.reclaim_pools.clear();
     at.quota_failed = false;
     at.grant_failed = false;
-    at.reason = admission.set(part_sets[0]).rejections;
+    at.reason = admission.set(first_set).rejections;
     at.reason.code = WaitCode::kNoCapacity;
     auto& charged = scratch_charged;
     auto& placed = scratch_placed;
@@ -297,7 +300,7 @@ struct Scheduler::Impl final : public TenantShares {
     };
 
     for (std::size_t part = 0; part < part_count; ++part) {
-      const CandidateSet& set = admission.set(part_sets[part]);
+      const CandidateSet& set = admission.set(part == 0 ? first_set : (*more_sets)[part]);
       if (set.pools.empty()) {
         rollback();
         at.failed_at_first_part = placed.empty();
@@ -316,7 +319,7 @@ struct Scheduler::Impl final : public TenantShares {
       PartShape shape;
       admission.BeginPart();
       for (std::uint16_t p : set.pools) {
-        const int per_node = ctx.scenario.pools[p].accelerators_per_node;
+        const int per_node = pool_node_size[p];
         if (per_node != shaped_for) {
           shape = ShapeFor(req, per_node);
           shaped_for = per_node;
@@ -363,6 +366,10 @@ struct Scheduler::Impl final : public TenantShares {
       quota.Charge(tenant, cls, best_shape.total);
       charged.emplace_back(cls, best_shape.total);
       placed.emplace_back(static_cast<std::size_t>(best_pool), std::move(parts));
+      if (part == 0 && multi_part) {
+        more_sets = &table.job(idx).part_sets;
+        part_count = more_sets->size();
+      }
     }
     // Every part placed: make it the job's allocation.
     SchedJob& j = table.job(idx);
