@@ -108,6 +108,21 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
     set.pools.push_back(static_cast<std::uint16_t>(p));
   }
   const auto id = static_cast<std::uint32_t>(sets_.size());
+  set.same_as = id;
+  for (const CandidateSet& other : sets_) {
+    const WaitReason& a = other.rejections;
+    const WaitReason& b = set.rejections;
+    if (other.pools == set.pools && a.rejected_by_model == b.rejected_by_model &&
+        a.rejected_by_residency == b.rejected_by_residency &&
+        a.rejected_by_health == b.rejected_by_health &&
+        a.rejected_by_power == b.rejected_by_power &&
+        a.rejected_by_latency == b.rejected_by_latency &&
+        a.rejected_by_quota == b.rejected_by_quota &&
+        a.rejected_by_tenant_pools == b.rejected_by_tenant_pools) {
+      set.same_as = other.same_as;
+      break;
+    }
+  }
   for (std::uint16_t p : set.pools) sets_of_pool_[p].push_back(id);
   sets_.push_back(std::move(set));
   set_by_key_.emplace(std::move(key), id);

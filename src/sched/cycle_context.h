@@ -31,6 +31,9 @@ inline constexpr NodeId kNoNode = UINT32_MAX;
 struct CandidateSet {
   std::vector<std::uint16_t> pools;
   WaitReason rejections;  // counts of pools removed by each static filter
+  // The first set with the same pools and rejections (sets differ by shape
+  // too): dynamic admission treats such sets alike.
+  std::uint32_t same_as = 0;
 };
 
 // Resources one part of a job asks for in one pool.
@@ -107,6 +110,10 @@ struct Attempt {
   // Failed at the first part, before anything was allocated: the attempt
   // changed nothing, and an identical job would fail alike.
   bool failed_at_first_part = false;
+  // Some pool passed admission, so capacity (and backfill) was looked at.
+  // When none did, the outcome depends only on the tenant, the first part's
+  // candidate set and its total (see Scheduler::Impl::Consider).
+  bool admitted_any = false;
   WaitReason reason;
   std::vector<std::uint32_t> capacity_pools;  // passed every check but capacity
   std::vector<std::uint32_t>

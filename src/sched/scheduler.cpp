@@ -172,6 +172,19 @@ struct Scheduler::Impl final : public TenantShares {
   // within a cycle capacity only shrinks, except through preemption and
   // reservations, which clear it.
   FailureCache failed;
+  // Per cycle, coarser: attempts refused by admission in every pool of their
+  // first part's candidate set, by (tenant, that set's pools and static
+  // rejections (CandidateSet::same_as), the part's total). Such
+  // an attempt never looked at capacity, reservations or the job's shape
+  // beyond its total; admission's verdicts (site, strict queue, quota, grant,
+  // power) only tighten within a cycle until the failures are forgotten, so a
+  // job with the same three fails alike. Keys leave the shape fields at 0.
+  FailureCache refused_by_admission;
+  // After anything that frees capacity or adds a reservation.
+  void ForgetFailures() {
+    failed.Clear();
+    refused_by_admission.Clear();
+  }
   std::vector<Decision> carried;  // requeues from events between cycles
   Time last_now = std::numeric_limits<Time>::min();
 
@@ -282,6 +295,7 @@ struct Scheduler::Impl final : public TenantShares {
     Attempt& at = attempt;
     at.started = false;
     at.failed_at_first_part = false;
+    at.admitted_any = false;
     at.capacity_pools.clear();
     at.reclaim_pools.clear();
     at.quota_failed = false;
@@ -325,6 +339,7 @@ struct Scheduler::Impl final : public TenantShares {
           shaped_for = per_node;
         }
         if (!admission.Admits(tenant, p, shape, &at)) continue;
+        at.admitted_any = true;
         if (!placement.CanFitNow(p, shape)) {
           // Backfill: a single-node request that ends before the pool's
           // reservation starts may use a reserved node (best fit).
@@ -385,7 +400,7 @@ struct Scheduler::Impl final : public TenantShares {
   // Forgets what the previous cycle learnt.
   void BeginCycle() {
     placement.BeginCycle();
-    failed.Clear();
+    ForgetFailures();
     preemption.BeginCycle();
     backfill.BeginCycle();
     std::fill(ctx.pool_blocked_by.begin(), ctx.pool_blocked_by.end(), kNoJob);
@@ -428,6 +443,19 @@ struct Scheduler::Impl final : public TenantShares {
       return;
     }
     const bool multi_part = (e.part_set & kMultiPartSet) != 0;
+    const EquivalenceKey admission_key{e.tenant, admission.set(e.part_set & ~kMultiPartSet).same_as,
+                                       0,        e.milli * e.accelerators,
+                                       0,        0,
+                                       0};
+    if (const WaitReason* refused = refused_by_admission.Find(admission_key)) {
+      // What the failed attempt would have done: no preemption, reservation
+      // or strict-queue block (no pool had passed admission).
+      ++result->stats.admission_hits;
+      table.reason(idx) = *refused;
+      failed.Insert(key, *refused);
+      table.ParkFor(idx, *refused);
+      return;
+    }
     SchedJob& j = table.job(idx);
 
     // Filter, score, place (with backfill into reserved nodes).
@@ -446,7 +474,7 @@ struct Scheduler::Impl final : public TenantShares {
               {Decision::Kind::kPreempt, table.job(v).spec.id, {}, {}, 0, why});
           ++result->stats.preempted;
         }
-        failed.Clear();  // freed capacity invalidates cached failures
+        ForgetFailures();  // freed capacity invalidates cached failures
         TryStart(e, backfill.any());
         assert(at.started && "preemption freed capacity the job could not use");
       }
@@ -476,7 +504,7 @@ struct Scheduler::Impl final : public TenantShares {
       if (backfill.Reserve(idx, j, at.capacity_pools, &reserve)) {
         result->decisions.push_back(std::move(reserve));
         ++result->stats.reserved;
-        failed.Clear();
+        ForgetFailures();
         return;
       }
     }
@@ -485,9 +513,11 @@ struct Scheduler::Impl final : public TenantShares {
       for (std::uint32_t p : at.capacity_pools) {
         if (ctx.pool_blocked_by[p] == kNoJob) ctx.pool_blocked_by[p] = idx;
       }
-      failed.Clear();
+      ForgetFailures();
     }
     if (!multi_part || at.failed_at_first_part) failed.Insert(key, at.reason);
+    if (!at.admitted_any && at.reclaim_pools.empty() && at.failed_at_first_part)
+      refused_by_admission.Insert(admission_key, at.reason);
     // Park until something that could help it happens. Blockers of a strict
     // queue stay active: they hold later jobs back.
     if (!(capacity_blocked && !config.backfill)) table.ParkFor(idx, at.reason);
@@ -675,7 +705,7 @@ Status Scheduler::Adopt(model::Job job, const std::vector<NodeAssignment>& assig
     impl.Register(j, p, std::move(parts));
   }
   impl.table.MarkRunning(idx, started_at);
-  impl.failed.Clear();  // the grid changed under cached failures
+  impl.ForgetFailures();  // the grid changed under cached failures
   // Queue orders read tenants' shares afresh at the start of every cycle.
   return Status::Ok();
 }
