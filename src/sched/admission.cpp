@@ -6,22 +6,22 @@ namespace sovgrid::sched {
 
 using model::kMilliPerAccelerator;
 
-PartShape ShapeFor(const model::Job& job, const model::Pool& pool) {
+PartShape ShapeFor(const PartRequest& req, int accelerators_per_node) {
   PartShape s;
-  s.milli = job.accelerator_milli;
-  if (job.fractional()) {
+  s.milli = req.milli;
+  if (req.fractional()) {
     s.nodes = 1;
     s.per_node = 1;
-  } else if (job.accelerators_per_node > 0) {
-    s.per_node = job.accelerators_per_node;
-    s.nodes = job.accelerators / job.accelerators_per_node;
-  } else if (job.accelerators <= pool.accelerators_per_node) {
-    s.per_node = job.accelerators;
+  } else if (req.per_node > 0) {
+    s.per_node = req.per_node;
+    s.nodes = req.accelerators / req.per_node;
+  } else if (req.accelerators <= accelerators_per_node) {
+    s.per_node = req.accelerators;
   } else {
-    s.nodes = (job.accelerators + pool.accelerators_per_node - 1) / pool.accelerators_per_node;
-    s.per_node = (job.accelerators + s.nodes - 1) / s.nodes;
+    s.nodes = (req.accelerators + accelerators_per_node - 1) / accelerators_per_node;
+    s.per_node = (req.accelerators + s.nodes - 1) / s.nodes;
   }
-  s.total = job.accelerator_milli * job.accelerators;
+  s.total = req.milli * req.accelerators;
   return s;
 }
 
@@ -108,6 +108,21 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
     set.pools.push_back(static_cast<std::uint16_t>(p));
   }
   const auto id = static_cast<std::uint32_t>(sets_.size());
+  set.same_as = id;
+  for (const CandidateSet& other : sets_) {
+    const WaitReason& a = other.rejections;
+    const WaitReason& b = set.rejections;
+    if (other.pools == set.pools && a.rejected_by_model == b.rejected_by_model &&
+        a.rejected_by_residency == b.rejected_by_residency &&
+        a.rejected_by_health == b.rejected_by_health &&
+        a.rejected_by_power == b.rejected_by_power &&
+        a.rejected_by_latency == b.rejected_by_latency &&
+        a.rejected_by_quota == b.rejected_by_quota &&
+        a.rejected_by_tenant_pools == b.rejected_by_tenant_pools) {
+      set.same_as = other.same_as;
+      break;
+    }
+  }
   for (std::uint16_t p : set.pools) sets_of_pool_[p].push_back(id);
   sets_.push_back(std::move(set));
   set_by_key_.emplace(std::move(key), id);
@@ -120,7 +135,7 @@ void Admission::BeginPart() {
   class_grant_.resize(verdict_known_.size());
 }
 
-bool Admission::Admits(const SchedJob& j, std::uint16_t p, PartShape* shape, Attempt* at) {
+bool Admission::Admits(int tenant, std::uint16_t p, const PartShape& shape, Attempt* at) {
   const model::Scenario& scenario = ctx_.scenario;
   QuotaLedger& quota = ctx_.quota;
   const model::Pool& pool = scenario.pools[p];
@@ -134,10 +149,9 @@ bool Admission::Admits(const SchedJob& j, std::uint16_t p, PartShape* shape, Att
     return false;
   }
   const int cls = quota.ClassOfPool(p);
-  *shape = ShapeFor(j.spec, pool);
   if (!verdict_known_[cls]) {
-    class_quota_[cls] = quota.CanAdmit(j.tenant, cls, shape->total);
-    class_grant_[cls] = quota.GrantAllows(j.tenant, cls, ctx_.now, shape->total);
+    class_quota_[cls] = quota.CanAdmit(tenant, cls, shape.total);
+    class_grant_[cls] = quota.GrantAllows(tenant, cls, ctx_.now, shape.total);
     verdict_known_[cls] = true;
   }
   const QuotaLedger::Verdict& q = class_quota_[cls];
@@ -149,8 +163,7 @@ bool Admission::Admits(const SchedJob& j, std::uint16_t p, PartShape* shape, Att
       at->reason.code = q.code;
     }
     at->quota_failed = true;
-    if (q.code == WaitCode::kLenderProtected &&
-        quota.WithinGuarantee(j.tenant, cls, shape->total)) {
+    if (q.code == WaitCode::kLenderProtected && quota.WithinGuarantee(tenant, cls, shape.total)) {
       at->reclaim_pools.push_back(p);
     }
     return false;
@@ -168,7 +181,7 @@ bool Admission::Admits(const SchedJob& j, std::uint16_t p, PartShape* shape, Att
   const model::Site& site = scenario.sites[pool.site_index];
   if (site.power_budget_kw > 0) {
     const double watts = scenario.accelerators[pool.accelerator_index].power_w *
-                         static_cast<double>(shape->total) / kMilliPerAccelerator;
+                         static_cast<double>(shape.total) / kMilliPerAccelerator;
     if (ctx_.grid.SitePowerW(static_cast<std::size_t>(pool.site_index)) + watts >
         site.power_budget_kw * 1000.0) {
       ++at->reason.rejected_by_power;

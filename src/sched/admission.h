@@ -41,10 +41,11 @@ class Admission {
 
   // Before the pools of one part are checked: forgets quota and grant verdicts.
   void BeginPart();
-  // Whether pool `p` may take the part of `j` now, capacity apart. Fills
-  // `shape` (the part's shape in `p`) once the site and strict-queue checks
-  // pass; records a rejection in `at` (reason, counts, reclaim_pools).
-  bool Admits(const SchedJob& j, std::uint16_t p, PartShape* shape, Attempt* at);
+  // Whether pool `p` may take a part of `tenant`'s job, of `shape` (its
+  // shape in `p`), now, capacity apart. Records a rejection in `at` (reason,
+  // counts, reclaim_pools). Reads no job record: an attempt that fails here
+  // touches only the job's queue entry.
+  bool Admits(int tenant, std::uint16_t p, const PartShape& shape, Attempt* at);
 
  private:
   CycleContext& ctx_;

@@ -31,6 +31,9 @@ inline constexpr NodeId kNoNode = UINT32_MAX;
 struct CandidateSet {
   std::vector<std::uint16_t> pools;
   WaitReason rejections;  // counts of pools removed by each static filter
+  // The first set with the same pools and rejections (sets differ by shape
+  // too): dynamic admission treats such sets alike.
+  std::uint32_t same_as = 0;
 };
 
 // Resources one part of a job asks for in one pool.
@@ -42,8 +45,26 @@ struct PartShape {
   bool fractional() const { return milli < model::kMilliPerAccelerator; }
 };
 
-// The shape of `job` in `pool`: how many nodes, and how much on each.
-PartShape ShapeFor(const model::Job& job, const model::Pool& pool);
+// What one part of a job asks for, whatever the pool: all a shape needs.
+// Built from the job's record or from its queue entry (which carries the
+// same fields), so that an attempt need not touch the record.
+struct PartRequest {
+  int accelerators = 1;
+  model::Milli milli = model::kMilliPerAccelerator;  // per accelerator
+  int per_node = 0;                                  // 0: the scheduler chooses
+  bool fractional() const { return milli < model::kMilliPerAccelerator; }
+  static PartRequest Of(const model::Job& job) {
+    return {job.accelerators, job.accelerator_milli, job.accelerators_per_node};
+  }
+};
+
+// The shape of a request in a pool of nodes with `accelerators_per_node`
+// each: how many nodes, and how much on each.
+PartShape ShapeFor(const PartRequest& req, int accelerators_per_node);
+// The shape of `job` in `pool`.
+inline PartShape ShapeFor(const model::Job& job, const model::Pool& pool) {
+  return ShapeFor(PartRequest::Of(job), pool.accelerators_per_node);
+}
 
 // One job as the scheduler keeps it, pending or running.
 struct SchedJob {
@@ -89,6 +110,10 @@ struct Attempt {
   // Failed at the first part, before anything was allocated: the attempt
   // changed nothing, and an identical job would fail alike.
   bool failed_at_first_part = false;
+  // Some pool passed admission, so capacity (and backfill) was looked at.
+  // When none did, the outcome depends only on the tenant, the first part's
+  // candidate set and its total (see Scheduler::Impl::Consider).
+  bool admitted_any = false;
   WaitReason reason;
   std::vector<std::uint32_t> capacity_pools;  // passed every check but capacity
   std::vector<std::uint32_t>

@@ -17,9 +17,8 @@ void Preemption::BeginCycle() {
   attempts_ = 0;
 }
 
-bool Preemption::MayTry(const SchedJob& j, const Attempt& at) const {
-  return ctx_.config.preemption && j.part_sets.size() == 1 &&
-         attempts_ < ctx_.config.max_preemption_attempts &&
+bool Preemption::MayTry(bool single_part, const Attempt& at) const {
+  return ctx_.config.preemption && single_part && attempts_ < ctx_.config.max_preemption_attempts &&
          (!at.capacity_pools.empty() || !at.reclaim_pools.empty());
 }
 

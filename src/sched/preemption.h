@@ -40,7 +40,7 @@ class Preemption {
   void BeginCycle();
   // Whether the job of attempt `at` may try to preempt (preemption on, a
   // single part, attempts left, pools blocked by capacity or reclaim).
-  bool MayTry(const SchedJob& j, const Attempt& at) const;
+  bool MayTry(bool single_part, const Attempt& at) const;
   // The victims that let job `idx` (queue entry `e`) start now, cheapest
   // first, or none. Counts one attempt. Valid until the next call.
   const std::vector<std::uint32_t>& Plan(std::uint32_t idx, const QueueEntry& e, const Attempt& at,

@@ -157,6 +157,7 @@ struct Scheduler::Impl final : public TenantShares {
         backfill(ctx, table),
         preemption(ctx, table, placement) {
     ctx.pool_blocked_by.assign(s.pools.size(), kNoJob);
+    for (const model::Pool& pool : s.pools) pool_node_size.push_back(pool.accelerators_per_node);
   }
 
   CycleContext ctx;
@@ -171,8 +172,24 @@ struct Scheduler::Impl final : public TenantShares {
   // within a cycle capacity only shrinks, except through preemption and
   // reservations, which clear it.
   FailureCache failed;
+  // Per cycle, coarser: attempts refused by admission in every pool of their
+  // first part's candidate set, by (tenant, that set's pools and static
+  // rejections (CandidateSet::same_as), the part's total). Such
+  // an attempt never looked at capacity, reservations or the job's shape
+  // beyond its total; admission's verdicts (site, strict queue, quota, grant,
+  // power) only tighten within a cycle until the failures are forgotten, so a
+  // job with the same three fails alike. Keys leave the shape fields at 0.
+  FailureCache refused_by_admission;
+  // After anything that frees capacity or adds a reservation.
+  void ForgetFailures() {
+    failed.Clear();
+    refused_by_admission.Clear();
+  }
   std::vector<Decision> carried;  // requeues from events between cycles
   Time last_now = std::numeric_limits<Time>::min();
+
+  // Per pool: accelerators per node (what a part's shape depends on).
+  std::vector<int> pool_node_size;
 
   // Scratch space reused by every attempt, so that failing fast allocates nothing.
   Attempt attempt;
@@ -258,19 +275,32 @@ struct Scheduler::Impl final : public TenantShares {
   // reserved node to a job that ends in time), the best pool's nodes are
   // allocated; all parts or none. Fills `attempt` and returns it (valid until
   // the next call).
-  const Attempt& TryStart(std::uint32_t idx, bool use_reserved) {
+  //
+  // Reads the job's queue entry `e`, not its record, until a pool has room:
+  // most attempts fail, and the record is a cache miss (multi-part jobs read
+  // their candidate sets from it).
+  const Attempt& TryStart(const QueueEntry& e, bool use_reserved) {
     const Time now = ctx.now;
     GridState& grid = ctx.grid;
     QuotaLedger& quota = ctx.quota;
-    SchedJob& j = table.job(idx);
+    const std::uint32_t idx = e.job;
+    const int tenant = e.tenant;
+    const PartRequest req{e.accelerators, e.milli, e.per_node};
+    // The first part's candidate set is in the entry; a multi-part job's
+    // other parts are read from its record once the first has been placed.
+    const std::uint32_t first_set = e.part_set & ~kMultiPartSet;
+    const bool multi_part = (e.part_set & kMultiPartSet) != 0;
+    const std::vector<std::uint32_t>* more_sets = nullptr;
+    std::size_t part_count = 1;
     Attempt& at = attempt;
     at.started = false;
     at.failed_at_first_part = false;
+    at.admitted_any = false;
     at.capacity_pools.clear();
     at.reclaim_pools.clear();
     at.quota_failed = false;
     at.grant_failed = false;
-    at.reason = admission.set(j.part_sets[0]).rejections;
+    at.reason = admission.set(first_set).rejections;
     at.reason.code = WaitCode::kNoCapacity;
     auto& charged = scratch_charged;
     auto& placed = scratch_placed;
@@ -280,11 +310,11 @@ struct Scheduler::Impl final : public TenantShares {
       for (auto& [p, parts] : placed) {
         for (auto& a : parts) grid.ReleaseOnNode(a.node, a.accelerators, a.milli_per_accelerator);
       }
-      for (auto& [p, m] : charged) quota.RefundOnPool(j.tenant, p, m);
+      for (auto& [p, m] : charged) quota.RefundOnPool(tenant, p, m);
     };
 
-    for (std::uint32_t set_id : j.part_sets) {
-      const CandidateSet& set = admission.set(set_id);
+    for (std::size_t part = 0; part < part_count; ++part) {
+      const CandidateSet& set = admission.set(part == 0 ? first_set : (*more_sets)[part]);
       if (set.pools.empty()) {
         rollback();
         at.failed_at_first_part = placed.empty();
@@ -298,15 +328,23 @@ struct Scheduler::Impl final : public TenantShares {
       NodeId reserved_node = kNoNode;  // backfill candidate on a reserved node
       std::uint32_t reserved_pool = 0;
       PartShape reserved_shape;
+      // The shape depends on the pool's node size only: computed once per size.
+      int shaped_for = -1;
+      PartShape shape;
       admission.BeginPart();
       for (std::uint16_t p : set.pools) {
-        PartShape shape;
-        if (!admission.Admits(j, p, &shape, &at)) continue;
+        const int per_node = pool_node_size[p];
+        if (per_node != shaped_for) {
+          shape = ShapeFor(req, per_node);
+          shaped_for = per_node;
+        }
+        if (!admission.Admits(tenant, p, shape, &at)) continue;
+        at.admitted_any = true;
         if (!placement.CanFitNow(p, shape)) {
           // Backfill: a single-node request that ends before the pool's
           // reservation starts may use a reserved node (best fit).
           if (use_reserved && best_pool < 0) {
-            const NodeId n = backfill.BackfillNode(p, shape, j.Remaining(), now);
+            const NodeId n = backfill.BackfillNode(p, shape, e.remaining_s, now);
             if (n != kNoNode && (reserved_node == kNoNode || p < reserved_pool)) {
               reserved_node = n;
               reserved_pool = p;
@@ -316,7 +354,7 @@ struct Scheduler::Impl final : public TenantShares {
           at.capacity_pools.push_back(p);
           continue;
         }
-        const double score = placement.ScoreOf(placement.Summarise(p, shape, j.spec));
+        const double score = placement.ScoreOf(placement.Summarise(p, shape, table.job(idx).spec));
         if (score > best_score) {
           best_score = score;
           best_pool = p;
@@ -339,11 +377,16 @@ struct Scheduler::Impl final : public TenantShares {
       }
       for (const auto& a : parts)
         grid.AllocateOnNode(a.node, a.accelerators, a.milli_per_accelerator);
-      quota.ChargeOnPool(j.tenant, best_pool, best_shape.total);
+      quota.ChargeOnPool(tenant, best_pool, best_shape.total);
       charged.emplace_back(best_pool, best_shape.total);
       placed.emplace_back(static_cast<std::size_t>(best_pool), std::move(parts));
+      if (part == 0 && multi_part) {
+        more_sets = &table.job(idx).part_sets;
+        part_count = more_sets->size();
+      }
     }
     // Every part placed: make it the job's allocation.
+    SchedJob& j = table.job(idx);
     for (auto& [p, parts] : placed) Register(j, p, std::move(parts));
     j.charges = charged;
     at.started = true;
@@ -356,7 +399,7 @@ struct Scheduler::Impl final : public TenantShares {
   // Forgets what the previous cycle learnt.
   void BeginCycle() {
     placement.BeginCycle();
-    failed.Clear();
+    ForgetFailures();
     preemption.BeginCycle();
     backfill.BeginCycle();
     std::fill(ctx.pool_blocked_by.begin(), ctx.pool_blocked_by.end(), kNoJob);
@@ -399,13 +442,26 @@ struct Scheduler::Impl final : public TenantShares {
       return;
     }
     const bool multi_part = (e.part_set & kMultiPartSet) != 0;
+    const EquivalenceKey admission_key{e.tenant, admission.set(e.part_set & ~kMultiPartSet).same_as,
+                                       0,        e.milli * e.accelerators,
+                                       0,        0,
+                                       0};
+    if (const WaitReason* refused = refused_by_admission.Find(admission_key)) {
+      // What the failed attempt would have done: no preemption, reservation
+      // or strict-queue block (no pool had passed admission).
+      ++result->stats.admission_hits;
+      table.reason(idx) = *refused;
+      failed.Insert(key, *refused);
+      table.ParkFor(idx, *refused);
+      return;
+    }
     SchedJob& j = table.job(idx);
 
     // Filter, score, place (with backfill into reserved nodes).
-    const Attempt& at = TryStart(idx, backfill.any());
+    const Attempt& at = TryStart(e, backfill.any());
 
     // Preempt: the cheapest victims in one pool that make the job runnable now.
-    if (!at.started && preemption.MayTry(j, at)) {
+    if (!at.started && preemption.MayTry(!multi_part, at)) {
       const std::vector<std::uint32_t>& victims = preemption.Plan(idx, e, at, *order);
       if (!victims.empty()) {
         for (std::uint32_t v : victims) {
@@ -417,8 +473,8 @@ struct Scheduler::Impl final : public TenantShares {
               {Decision::Kind::kPreempt, table.job(v).spec.id, {}, {}, 0, why});
           ++result->stats.preempted;
         }
-        failed.Clear();  // freed capacity invalidates cached failures
-        TryStart(idx, backfill.any());
+        ForgetFailures();  // freed capacity invalidates cached failures
+        TryStart(e, backfill.any());
         assert(at.started && "preemption freed capacity the job could not use");
       }
     }
@@ -441,13 +497,13 @@ struct Scheduler::Impl final : public TenantShares {
     // (EASY); later jobs use its nodes only if they end before it starts.
     table.reason(idx) = at.reason;
     const bool capacity_blocked =
-        !at.capacity_pools.empty() && j.part_sets.size() == 1 && !j.spec.fractional();
+        !at.capacity_pools.empty() && !multi_part && e.milli >= kMilliPerAccelerator;
     if (capacity_blocked && config.backfill && backfill.MayReserve()) {
       Decision reserve;
       if (backfill.Reserve(idx, j, at.capacity_pools, &reserve)) {
         result->decisions.push_back(std::move(reserve));
         ++result->stats.reserved;
-        failed.Clear();
+        ForgetFailures();
         return;
       }
     }
@@ -456,9 +512,11 @@ struct Scheduler::Impl final : public TenantShares {
       for (std::uint32_t p : at.capacity_pools) {
         if (ctx.pool_blocked_by[p] == kNoJob) ctx.pool_blocked_by[p] = idx;
       }
-      failed.Clear();
+      ForgetFailures();
     }
     if (!multi_part || at.failed_at_first_part) failed.Insert(key, at.reason);
+    if (!at.admitted_any && at.reclaim_pools.empty() && at.failed_at_first_part)
+      refused_by_admission.Insert(admission_key, at.reason);
     // Park until something that could help it happens. Blockers of a strict
     // queue stay active: they hold later jobs back.
     if (!(capacity_blocked && !config.backfill)) table.ParkFor(idx, at.reason);
@@ -653,7 +711,7 @@ Status Scheduler::Adopt(model::Job job, const std::vector<NodeAssignment>& assig
     impl.Register(j, p, std::move(parts));
   }
   impl.table.MarkRunning(idx, started_at);
-  impl.failed.Clear();  // the grid changed under cached failures
+  impl.ForgetFailures();  // the grid changed under cached failures
   // Queue orders read tenants' shares afresh at the start of every cycle.
   return Status::Ok();
 }

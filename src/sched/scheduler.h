@@ -83,6 +83,10 @@ struct CycleStats {
   // The same for multi-part jobs (services with replicas) identical to one
   // that failed at its first part; counted apart from equivalence_hits.
   std::size_t multi_part_hits = 0;
+  // Jobs not attempted because one with the same tenant, first candidate set
+  // and size was refused by admission in every pool of that set (counted in
+  // `considered`, not in the hits above: the outcome is that of an attempt).
+  std::size_t admission_hits = 0;
 };
 
 struct CycleResult {

@@ -395,5 +395,52 @@ TEST(QuotaLedger, GrantsAreSpentInUnitsAndMayFallBackToTheGuarantee) {
   EXPECT_EQ(q.Usage(1, 0), 0);
 }
 
+// A job that no pool admits (here: its tenant's only grant is not yet valid)
+// is not attempted again in the same cycle for another job of the tenant with
+// the same candidate set and size, whatever its shape; it gets the same
+// reason. A different size is attempted; so is everything after a change.
+TEST(AdmissionCache, SameTenantSetAndSizeAreNotAttemptedTwice) {
+  model::Scenario s = QuotaGrid();
+  model::Grant g;
+  g.id = "later";
+  g.units = 100;
+  g.valid_from = 1000;
+  g.valid_until = 100000;
+  s.tenants[2].grants = {g};
+  s.priority_classes = {{"normal", 0}};
+  SchedulerConfig config;
+  config.queue_order = "fifo";
+  auto sched = std::move(Scheduler::Create(s, config)).value();
+  auto job = [](const std::string& id, const std::string& tenant, int accelerators, int per_node) {
+    model::Job j;
+    j.id = id;
+    j.tenant = tenant;
+    j.accelerators = accelerators;
+    j.accelerators_per_node = per_node;
+    j.submit_time = 0;
+    return j;
+  };
+  ASSERT_TRUE(sched->Submit(job("c1", "c", 4, 0)).ok());
+  ASSERT_TRUE(sched->Submit(job("c2", "c", 4, 2)).ok());  // another shape, same size
+  ASSERT_TRUE(sched->Submit(job("c3", "c", 2, 0)).ok());  // another size
+  ASSERT_TRUE(sched->Submit(job("a1", "a", 4, 0)).ok());
+  const CycleResult first = sched->RunCycle(10);
+  EXPECT_EQ(first.stats.considered, 4u);
+  EXPECT_EQ(first.stats.started, 1u);         // a1
+  EXPECT_EQ(first.stats.admission_hits, 1u);  // c2, after c1
+  EXPECT_EQ(first.stats.equivalence_hits, 0u);
+  for (const char* id : {"c1", "c2", "c3"}) {
+    auto v = sched->Job(id);
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->state, JobState::kPending) << id;
+    EXPECT_EQ(v->reason.code, WaitCode::kGrantInactive) << id;
+    EXPECT_EQ(v->reason.quota_class, 0) << id;
+  }
+  // The grant becomes valid: the next full wake attempts them again, and all fit.
+  const CycleResult later = sched->RunCycle(1000 + config.retry_interval_s);
+  EXPECT_EQ(later.stats.admission_hits, 0u);
+  EXPECT_EQ(later.stats.started, 3u);
+}
+
 }  // namespace
 }  // namespace sovgrid::sched
