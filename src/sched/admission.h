@@ -1,7 +1,7 @@
 // Admission: which pools may take a job, before capacity is looked at.
 //
 // Static filters (never change while a job waits: accelerator model, the
-// tenant's dedicated pools, data residency, latency to the replica's region,
+// software stack (the model runs the job's), the tenant's dedicated pools, data residency, latency to the replica's region,
 // the shape existing in the pool) give a job part its candidate set, computed
 // once per distinct request and shared by every job asking the same
 // (CandidateSetFor). Dynamic filters, per attempt and pool, in this order:
