@@ -1,13 +1,15 @@
 // Admission: which pools may take a job, before capacity is looked at.
 //
 // Static filters (never change while a job waits: accelerator model, the
-// software stack (the model runs the job's), the tenant's dedicated pools, data residency, latency to the replica's region,
+// tenant's dedicated pools, data residency, latency to the replica's region,
 // the shape existing in the pool) give a job part its candidate set, computed
 // once per distinct request and shared by every job asking the same
 // (CandidateSetFor). Dynamic filters, per attempt and pool, in this order:
 // site up, strict queue not blocked, quota (CanAdmit), grant, the site's
 // power budget (Admits). Each rejection is counted in the attempt's
 // WaitReason so that Explain can say which filter removed how many pools.
+// The software stack is a static filter too, right after the model: the
+// pool's model must run the job's stack (AcceleratorModel::RunsStack).
 //
 // Owns the candidate sets and the per-attempt quota and grant verdicts (one
 // per quota class and part). Reads the grid and the quota ledger through the
