@@ -143,6 +143,23 @@ std::vector<JobField> MakeFields() {
     f.push_back(std::move(models));
   }
   {
+    JobField stack{.name = "stack", .type = T::kString};
+    stack.pattern = "^[a-z0-9][a-z0-9._-]{0,31}$";
+    stack.default_doc = "`cuda`";
+    stack.rule_doc = "1–32 of `a–z 0–9 . _ -`, starting with a letter or digit";
+    stack.doc =
+        "software stack the job is built for (`cuda`, `rocm`, `rbln-sdk`, `furiosa-sdk`...): it "
+        "runs only on accelerator models that declare it";
+    stack.apply = [](const JobFieldValue& v, Job* job) -> Problems {
+      if (Status s = CheckStackName(As<std::string>(v)); !s.ok())
+        return {{"stack", "", s.message() + ", found " + Quoted(As<std::string>(v))}};
+      job->stack = As<std::string>(v);
+      return {};
+    };
+    stack.get = [](const Job& job) -> std::optional<JobFieldValue> { return job.stack; };
+    f.push_back(std::move(stack));
+  }
+  {
     JobField gang{.name = "gang", .type = T::kBoolean};
     gang.default_doc = "`true`";
     gang.doc = "all-or-nothing across nodes";
@@ -333,6 +350,20 @@ Status CheckJobName(std::string_view name) {
   for (const char c : name) {
     if (!alnum(c) && c != '.' && c != '_' && c != '-')
       return InvalidArgument("may hold only letters, digits, '.', '_' and '-'");
+  }
+  return Status::Ok();
+}
+
+Status CheckStackName(std::string_view name) {
+  if (name.empty()) return InvalidArgument("expected a non-empty stack name");
+  if (name.size() > kMaxStackNameBytes)
+    return InvalidArgument("longer than " + std::to_string(kMaxStackNameBytes) + " bytes");
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!lower_alnum(name.front()))
+    return InvalidArgument("must start with a lower-case letter or a digit");
+  for (const char c : name) {
+    if (!lower_alnum(c) && c != '.' && c != '_' && c != '-')
+      return InvalidArgument("may hold only lower-case letters, digits, '.', '_' and '-'");
   }
   return Status::Ok();
 }

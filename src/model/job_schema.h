@@ -34,6 +34,12 @@ inline constexpr std::size_t kMaxJobNameBytes = 128;
 // OK, or InvalidArgument saying what is wrong (without a field path).
 Status CheckJobName(std::string_view name);
 
+// Software stack names (Job::stack, AcceleratorModel::stacks): 1..kMaxStackNameBytes
+// of [a-z0-9._-], starting with a letter or digit ("cuda", "rocm", "rbln-sdk").
+inline constexpr std::size_t kMaxStackNameBytes = 32;
+// OK, or InvalidArgument saying what is wrong (without a field path).
+Status CheckStackName(std::string_view name);
+
 // Times a file or request may give: 1970-01-01 .. 2100-12-31T23:59:59Z. A
 // farther date is a typo or an attack (a job at 9999-12-31 once made the twin
 // plan 8,000 years).

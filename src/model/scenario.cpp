@@ -26,6 +26,10 @@ std::string_view WorkloadClassName(WorkloadClass c) {
   return "?";
 }
 
+bool AcceleratorModel::RunsStack(std::string_view stack) const {
+  return stacks.empty() || std::find(stacks.begin(), stacks.end(), stack) != stacks.end();
+}
+
 std::string_view SiteStateName(SiteState s) {
   switch (s) {
     case SiteState::kUp:

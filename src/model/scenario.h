@@ -45,8 +45,17 @@ struct AcceleratorModel {
   std::string quota_class;  // quotas and guarantees are per class, e.g. "blackwell"
   double memory_gib = 0;
   double power_w = 0;  // board power at full load
-  // Throughput relative to the catalogue's reference (1.0) per workload class.
+  // Throughput relative to the catalogue's reference accelerator (1.0) per
+  // workload class. A job's work is measured in seconds on the reference; on
+  // this model it runs work / relative_throughput[class] seconds (the twin;
+  // docs/twin.md, "Heterogeneous accelerators").
   std::array<double, kWorkloadClassCount> relative_throughput{1.0, 1.0, 1.0};
+  // Software stacks it runs ("cuda", "rocm", "rbln-sdk", "furiosa-sdk"...): a
+  // job runs only on models whose list holds its Job::stack. Empty: the
+  // catalogue says nothing, and the model takes a job of any stack.
+  std::vector<std::string> stacks;
+
+  bool RunsStack(std::string_view stack) const;
   // Charge factor: accounting units charged per accelerator-hour on this
   // model (a whole accelerator; a share is charged pro rata), as HPC centres
   // weigh a hopper hour above an older card's. Grants are spent in these units.
@@ -168,6 +177,7 @@ struct Job {
       kMilliPerAccelerator;                  // per accelerator; < 1000 only when accelerators == 1
   int accelerators_per_node = 0;             // 0: the scheduler chooses the shape
   std::vector<std::string> accepted_models;  // empty: any model
+  std::string stack = "cuda";                // software stack; see AcceleratorModel::stacks
   bool gang = true;                          // all-or-nothing across nodes
   std::vector<std::string> datasets;
   std::string priority_class = "normal";

@@ -757,6 +757,22 @@ std::string SitesHtml(const TwinReport& report) {
       body);
 }
 
+// Why a pool's capacity was stranded: its reasons by share, largest first,
+// those of at least 1% ("stack 72%, shape 28%"); empty when nothing was stranded.
+std::string StrandedWhy(const PoolUsage& q) {
+  if (q.stranded_accelerator_hours <= 0) return "";
+  std::vector<std::pair<std::string, double>> parts = q.stranded_by_reason;
+  std::stable_sort(parts.begin(), parts.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (const auto& [reason, hours] : parts) {
+    const double share = hours / q.stranded_accelerator_hours;
+    if (share < 0.01) continue;
+    out += fmt::format("{}{} {:.0f}%", out.empty() ? "" : ", ", reason, 100 * share);
+  }
+  return out;
+}
+
 // Pools by accelerator-hours left free while jobs waited, first policy's order.
 std::string StrandedHtml(const TwinReport& report) {
   const PolicyResult& first = report.policies.front();
@@ -773,9 +789,10 @@ std::string StrandedHtml(const TwinReport& report) {
       "class=\"num\">accelerators</th>";
   for (std::size_t i = 0; i < report.policies.size(); ++i) {
     body += fmt::format(
-        "<th class=\"num\">{}: stranded GPU-h</th><th class=\"num\">{}: "
+        "<th class=\"num\">{}: stranded GPU-h</th><th>{}: why</th><th class=\"num\">{}: "
         "utilization (window)</th>",
-        Esc(report.policies[i].Label()), Esc(report.policies[i].Label()));
+        Esc(report.policies[i].Label()), Esc(report.policies[i].Label()),
+        Esc(report.policies[i].Label()));
   }
   body += "</tr></thead><tbody>\n";
   for (const PoolUsage* q : pools) {
@@ -786,12 +803,13 @@ std::string StrandedHtml(const TwinReport& report) {
       const auto it = std::find_if(p.pools.begin(), p.pools.end(),
                                    [&](const PoolUsage& x) { return x.id == q->id; });
       if (it == p.pools.end()) {
-        body +=
-            fmt::format("<td class=\"num\">{}</td><td class=\"num\">{}</td>", kMissing, kMissing);
+        body += fmt::format("<td class=\"num\">{}</td><td></td><td class=\"num\">{}</td>", kMissing,
+                            kMissing);
         continue;
       }
-      body += fmt::format("<td class=\"num\">{}</td><td class=\"num\">{:.1f}%</td>",
-                          Magnitude(it->stranded_accelerator_hours), 100 * it->utilization_window);
+      body += fmt::format("<td class=\"num\">{}</td><td>{}</td><td class=\"num\">{:.1f}%</td>",
+                          Magnitude(it->stranded_accelerator_hours), Esc(StrandedWhy(*it)),
+                          100 * it->utilization_window);
     }
     body += "</tr>\n";
   }
@@ -800,8 +818,11 @@ std::string StrandedHtml(const TwinReport& report) {
                  "Pools by the accelerator-hours they had free on up nodes while at least one job "
                  "waited (the first policy's order; its top 15), next to their utilization over "
                  "the arrival window. Free capacity while work waits means the waiting jobs could "
-                 "not use it: wrong model or shape, residency, latency, quota or grants, or held "
-                 "for a reservation; the unfinished-jobs table says which reasons dominate.",
+                 "not use it; \"why\" splits the hours by the nearest miss among the waiting jobs: "
+                 "shape (a job could go there but the free accelerators did not form its shape or "
+                 "model), reserved (held for a reservation or a tenant's dedicated pools), "
+                 "quota_grant, latency, residency, stack (the accelerators do not run the jobs' "
+                 "software stack). The unfinished-jobs table says which reasons dominate.",
                  body);
 }
 
@@ -1109,12 +1130,12 @@ std::string ExplanationsText(const TwinReport& report) {
       return a->stranded_accelerator_hours > b->stranded_accelerator_hours;
     });
     if (!pools.empty()) {
-      out += fmt::format("{}: most stranded (free while jobs waited for room):", p.Label());
+      out += fmt::format("{}: most stranded (free while jobs waited):", p.Label());
       for (std::size_t i = 0; i < pools.size() && i < 3; ++i) {
-        out +=
-            fmt::format("{} {} {} GPU-h (utilization {:.1f}% over the arrivals)", i == 0 ? "" : ";",
-                        pools[i]->id, Magnitude(pools[i]->stranded_accelerator_hours),
-                        100 * pools[i]->utilization_window);
+        out += fmt::format("{} {} {} GPU-h ({}; utilization {:.1f}% over the arrivals)",
+                           i == 0 ? "" : ";", pools[i]->id,
+                           Magnitude(pools[i]->stranded_accelerator_hours), StrandedWhy(*pools[i]),
+                           100 * pools[i]->utilization_window);
       }
       out += '\n';
     }
@@ -1202,6 +1223,9 @@ std::string ReportJson(const TwinReport& report) {
                        {"utilization", q.utilization},
                        {"utilization_window", q.utilization_window},
                        {"stranded_accelerator_hours", q.stranded_accelerator_hours}});
+      Json by_reason = Json::object();
+      for (const auto& [reason, hours] : q.stranded_by_reason) by_reason[reason] = hours;
+      pools.back()["stranded_by_reason"] = std::move(by_reason);
     }
     pj["pools"] = std::move(pools);
     Json outages = Json::array();
@@ -1301,12 +1325,20 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-tenants.csv"), tenants); !s.ok()) return s;
     std::string pools =
         "pool,site,accelerator,accelerators,edge,utilization,utilization_window,"
-        "stranded_accelerator_hours\n";
+        "stranded_accelerator_hours";
+    for (const char* reason : twin::kStrandedReasons)
+      pools += fmt::format(",stranded_{}_hours", reason);
+    pools += '\n';
     for (const auto& q : p.pools) {
-      pools += fmt::format("{},{},{},{},{},{},{},{}\n", CsvField(q.id), CsvField(q.site),
+      pools += fmt::format("{},{},{},{},{},{},{},{}", CsvField(q.id), CsvField(q.site),
                            CsvField(q.accelerator), q.accelerators, q.edge ? 1 : 0,
                            CsvNumber(q.utilization), CsvNumber(q.utilization_window),
                            CsvNumber(q.stranded_accelerator_hours));
+      for (std::size_t r = 0; r < twin::kStrandedReasonCount; ++r) {
+        pools +=
+            "," + CsvNumber(r < q.stranded_by_reason.size() ? q.stranded_by_reason[r].second : 0.0);
+      }
+      pools += '\n';
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-pools.csv"), pools); !s.ok()) return s;
     std::string unfinished = "reason,jobs\n";

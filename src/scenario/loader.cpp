@@ -10,6 +10,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "model/job_schema.h"
 #include "model/policy_names.h"
 #include "scenario/grant_reader.h"
 #include "scenario/toml_limits.h"
@@ -40,6 +41,13 @@ void ReadAccelerator(TableReader& r, model::AcceleratorModel* a) {
                &a->relative_throughput[c], 1e-6, 1e6);
     }
   });
+  if (r.StringList("stacks", &a->stacks)) {
+    for (std::size_t i = 0; i < a->stacks.size(); ++i) {
+      if (Status st = model::CheckStackName(a->stacks[i]); !st.ok())
+        r.Report("stacks", "[" + std::to_string(i) + "]",
+                 st.message() + ", found \"" + a->stacks[i] + "\"");
+    }
+  }
 }
 
 void ReadSite(TableReader& r, model::Site* s) {

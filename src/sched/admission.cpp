@@ -51,7 +51,7 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
   const int holder = tenant_pool_holder_[tenant];
   std::string key = std::to_string(holder) + "|";
   for (const auto& m : job.accepted_models) key += m + ",";
-  key += "|";
+  key += "|" + job.stack + "|";
   for (const auto& d : job.datasets) key += d + ",";
   key += "|" + region + "|";
   if (!region.empty()) key += std::to_string(job.latency_slo_ms.at(region));
@@ -67,6 +67,10 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
         std::find(job.accepted_models.begin(), job.accepted_models.end(), pool.accelerator) ==
             job.accepted_models.end()) {
       ++set.rejections.rejected_by_model;
+      continue;
+    }
+    if (!scenario.accelerators[pool.accelerator_index].RunsStack(job.stack)) {
+      ++set.rejections.rejected_by_stack;
       continue;
     }
     if (holder >= 0) {

@@ -8,6 +8,8 @@
 // site up, strict queue not blocked, quota (CanAdmit), grant, the site's
 // power budget (Admits). Each rejection is counted in the attempt's
 // WaitReason so that Explain can say which filter removed how many pools.
+// The software stack is a static filter too, right after the model: the
+// pool's model must run the job's stack (AcceleratorModel::RunsStack).
 //
 // Owns the candidate sets and the per-attempt quota and grant verdicts (one
 // per quota class and part). Reads the grid and the quota ledger through the

@@ -65,7 +65,7 @@ struct WaitReason {
   // For kNoCandidatePool and kNoCapacity: how many pools each filter removed.
   std::uint16_t rejected_by_model = 0, rejected_by_residency = 0, rejected_by_health = 0,
                 rejected_by_power = 0, rejected_by_latency = 0, rejected_by_quota = 0,
-                rejected_by_tenant_pools = 0;
+                rejected_by_tenant_pools = 0, rejected_by_stack = 0;
 };
 
 }  // namespace sovgrid::sched

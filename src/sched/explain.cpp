@@ -32,6 +32,7 @@ std::string ExplainPending(const model::Scenario& scenario, const QuotaLedger& q
     for (const auto& m : spec.accepted_models) models += (models.empty() ? "" : " or ") + m;
     need += models;
   }
+  if (spec.stack != "cuda") need += " running " + spec.stack;
   if (spec.kind == model::JobKind::kService && j.part_sets.size() > 1) {
     need += " per replica, " + std::to_string(j.part_sets.size()) + " replicas";
   }
@@ -73,6 +74,8 @@ std::string ExplainPending(const model::Scenario& scenario, const QuotaLedger& q
         if (n > 0) parts += (parts.empty() ? "" : ", ") + Plural(n, "pool") + " " + what;
       };
       add(r.rejected_by_model, "lack the accepted model or shape");
+      add(r.rejected_by_stack,
+          "have accelerators that do not run its software stack " + spec.stack);
       add(r.rejected_by_residency, "are at sites its datasets may not go to");
       add(r.rejected_by_tenant_pools, "are outside its tenant's dedicated pools");
       add(r.rejected_by_latency, "miss its latency objective");
@@ -121,6 +124,7 @@ std::string ExplainPending(const model::Scenario& scenario, const QuotaLedger& q
       add(r.rejected_by_power, "at sites at their power budget");
       add(r.rejected_by_quota, "outside its quota");
       add(r.rejected_by_residency, "excluded by data residency");
+      add(r.rejected_by_stack, "that do not run its software stack " + spec.stack);
       if (!extra.empty()) why += " (" + extra + ")";
       break;
     }

@@ -19,6 +19,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "model/job_schema.h"
 #include "sched/admission.h"
 #include "sched/backfill.h"
 #include "sched/cycle_context.h"
@@ -583,6 +584,8 @@ Status ValidateJob(const model::Scenario& scenario, const model::Job& job) {
           .WithField("datasets");
     }
   }
+  if (Status st = model::CheckStackName(job.stack); !st.ok())
+    return InvalidArgument("job.stack: " + st.message());
   if (!scenario.PriorityValue(job.priority_class))
     return NotFound("job.priority_class: unknown priority class '" + job.priority_class + "'")
         .WithField("priority_class");

@@ -25,6 +25,11 @@ struct SizeBucket {
 constexpr SizeBucket kSizes[] = {{1, 55}, {2, 7},     {4, 8},     {8, 15},    {16, 5},    {32, 4},
                                  {64, 3}, {128, 1.5}, {256, 0.8}, {512, 0.4}, {1024, 0.3}};
 
+// Shares of jobs built for a stack other than CUDA, when the catalogue has one
+// (assumptions, docs/twin.md).
+constexpr double kServiceOtherStackShare = 0.2;
+constexpr double kTrainingRocmShare = 0.05;
+
 }  // namespace
 
 double JobWork(const model::Job& job, model::Duration runtime_s) {
@@ -85,6 +90,22 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     }
   }
 
+  // Software stacks other than CUDA that some model of the catalogue runs
+  // (sorted, deduplicated): a share of jobs asks for them (docs/twin.md,
+  // "Synthetic workload"). Drawn from a generator of their own, so that the
+  // other draws are those of a grid without them.
+  std::vector<std::string> other_stacks;
+  for (const auto& a : s.accelerators) {
+    for (const auto& st : a.stacks) {
+      if (st != "cuda") other_stacks.push_back(st);
+    }
+  }
+  std::sort(other_stacks.begin(), other_stacks.end());
+  other_stacks.erase(std::unique(other_stacks.begin(), other_stacks.end()), other_stacks.end());
+  const bool has_rocm =
+      std::find(other_stacks.begin(), other_stacks.end(), "rocm") != other_stacks.end();
+  std::mt19937_64 stack_rng(o.seed ^ 0x9e3779b97f4a7c15ULL);
+
   Workload w;
   w.jobs.reserve(o.jobs);
   const double capped = std::min(horizon_s, 30 * 86400.0);
@@ -138,6 +159,20 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     j.runtime_estimate_s = static_cast<model::Duration>(static_cast<double>(tj.runtime_s) *
                                                         (1.0 + 2.0 * uniform(rng)));
     if (!s.PriorityValue(j.priority_class)) j.priority_class = s.priority_classes.front().name;
+    // ASSUMPTION: 20% of inference services are built for a non-CUDA stack
+    // (NPU SDKs or ROCm, equally likely), and 5% of training and batch jobs for
+    // ROCm (the NPUs' SDKs are inference-first).
+    const double stack_draw = uniform(stack_rng);
+    if (j.kind == model::JobKind::kService) {
+      if (!other_stacks.empty() && stack_draw < kServiceOtherStackShare) {
+        j.stack = other_stacks[std::min(
+            other_stacks.size() - 1,
+            static_cast<std::size_t>(stack_draw / kServiceOtherStackShare *
+                                     static_cast<double>(other_stacks.size())))];
+      }
+    } else if (has_rocm && stack_draw < kTrainingRocmShare) {
+      j.stack = "rocm";
+    }
     w.jobs.push_back(std::move(tj));
   }
 

@@ -29,7 +29,10 @@ struct SyntheticOptions {
 // Jobs arrive over [scenario.epoch, epoch + days) with a daily pattern, from
 // the scenario's leaf tenants in proportion to their guarantees. The same
 // options give the same jobs; the load cap only rescales durations, after all
-// random draws.
+// random draws. When some model of the catalogue runs a stack other than
+// "cuda", 20% of services ask for one of those stacks and 5% of training and
+// batch jobs for "rocm" (if listed); the rest, and every foundation-model gang,
+// ask for "cuda". runtime_s is work on the catalogue's reference accelerator.
 Result<Workload> GenerateSynthetic(const model::Scenario& scenario,
                                    const SyntheticOptions& options);
 

@@ -13,6 +13,8 @@
 #include <random>
 #include <unordered_map>
 
+#include "sched/cycle_context.h"
+
 namespace sovgrid::twin {
 
 using model::Duration;
@@ -64,6 +66,11 @@ struct JobRun {
   Time first_start = -1;
   Time run_start = -1;
   Duration progress_at_start = 0;
+  // Work kept (checkpointed) from earlier runs, in seconds on the reference
+  // accelerator, and the pace of the current run (reference seconds of work
+  // per second: the slowest relative throughput among its pools).
+  double work_kept_s = 0;
+  double pace = 1;
   std::uint32_t generation = 0;
   bool running = false;
   bool done = false;
@@ -109,6 +116,19 @@ class Simulation {
   bool ResidencyHolds(const model::Job& job,
                       const std::vector<sched::NodeAssignment>& assignment) const;
   void ScheduleNodeFailure(sched::NodeId n, Time after);
+  // Reference seconds of work per second for `job` on the pools it holds: the
+  // slowest pool's relative throughput for its workload class (1 without
+  // throughput scaling).
+  double Pace(const model::Job& job,
+              const std::vector<std::pair<std::uint32_t, Milli>>& by_pool) const {
+    if (!o_.throughput_scaling || by_pool.empty()) return 1.0;
+    const auto wc = static_cast<std::size_t>(model::WorkloadClassOf(job.kind));
+    double pace = std::numeric_limits<double>::max();
+    for (const auto& [p, _] : by_pool) {
+      pace = std::min(pace, s_.accelerators[s_.pools[p].accelerator_index].relative_throughput[wc]);
+    }
+    return pace;
+  }
   double Mtbf(std::size_t pool) const {
     const double m = s_.pools[pool].mtbf_hours;
     return m > 0 ? m : o_.failures.default_node_mtbf_hours;
@@ -190,15 +210,33 @@ class Simulation {
   double window_integral_ = 0;
   Time window_end_ = 0;
   std::vector<double> pool_window_integral_;  // pool_integral_ at the last arrival
-  std::vector<double> stranded_pool_;  // free milli on up nodes x s, while jobs waited for room
+  // Stranded capacity (docs/twin.md, "Stranded capacity"): free milli on up
+  // nodes x s while jobs waited, per pool, and the same split by reason
+  // (kStrandedReasonCount per pool, kStrandedReasons order).
+  std::vector<double> stranded_pool_;
+  std::vector<double> stranded_by_reason_;
   // Whether, after the last check (a cycle, at most once per sample
   // interval), some job waited for room (not for a grant or a quota limit,
-  // which free accelerators cannot help).
+  // which free accelerators cannot help, and not a job no pool can ever run).
   bool capacity_waiting_ = false;
+  // Per pool, the stranded reason found at the last check (index into
+  // kStrandedReasons): the nearest miss among all waiting jobs that some pool
+  // can run, those held by quota or grants included.
+  std::vector<std::uint8_t> pool_stranded_reason_;
+  // Requests alike for the static filters (tenant, stack, models, datasets,
+  // latency objectives, shape) share a signature; per signature and pool, the
+  // static filter that keeps them apart (a kStrandedReasons index) or kEligible.
+  static constexpr std::uint8_t kEligible = 0xff;
+  std::unordered_map<std::string, std::uint32_t> signature_by_key_;
+  std::vector<std::vector<std::uint8_t>> signature_miss_;
+  std::vector<std::uint32_t> signature_of_job_;
+  std::vector<int> tenant_pool_holder_;  // nearest tenant up the tree naming pools, or -1
+  std::uint32_t SignatureOf(const model::Job& job, int tenant);
+  std::uint8_t StaticMiss(const model::Job& job, int tenant, std::size_t pool) const;
   // The outage (index into r_.outages) whose requeues the next cycle makes; -1: none.
   int requeues_of_outage_ = -1;
   Time next_capacity_check_ = std::numeric_limits<Time>::min();
-  void UpdateCapacityWaiting();
+  void UpdateStrandedReasons();
   std::size_t done_ = 0;
   Time last_arrival_ = std::numeric_limits<Time>::min();
   std::size_t pending_repairs_ = 0;  // site-up and node-up events still to come
@@ -228,8 +266,11 @@ void Simulation::Accumulate(Time now) {
   for (std::size_t p = 0; p < alloc_pool_.size(); ++p)
     pool_integral_[p] += static_cast<double>(alloc_pool_[p]) * dt;
   if (capacity_waiting_) {
-    for (std::size_t p = 0; p < stranded_pool_.size(); ++p)
-      stranded_pool_[p] += static_cast<double>(sched_.grid().pool(p).available_free_milli) * dt;
+    for (std::size_t p = 0; p < stranded_pool_.size(); ++p) {
+      const double free = static_cast<double>(sched_.grid().pool(p).available_free_milli) * dt;
+      stranded_pool_[p] += free;
+      stranded_by_reason_[p * kStrandedReasonCount + pool_stranded_reason_[p]] += free;
+    }
   }
   last_t_ = now;
 }
@@ -355,6 +396,9 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
     const Duration before = run.progress_at_start;
     auto view = sched_.Job(d->job);
     const Duration kept = view.ok() ? view->progress_s : 0;
+    // The scheduler keeps progress in seconds run; the work they did is at this run's pace.
+    run.work_kept_s =
+        kept > 0 ? run.work_kept_s + static_cast<double>(kept - before) * run.pace : 0.0;
     // Work done in this run that was not kept, plus earlier work thrown away.
     const double lost_s = static_cast<double>(now - started) - static_cast<double>(kept - before);
     RecordSegment(j, now,
@@ -398,7 +442,10 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
       }
     }
     alloc_total_ += run.milli;
-    const Duration left = std::max<Duration>(1, tj.runtime_s - view->progress_s);
+    run.pace = Pace(tj.job, run.by_pool);
+    const double work_left = static_cast<double>(tj.runtime_s) - run.work_kept_s;
+    const Duration left =
+        std::max<Duration>(1, static_cast<Duration>(std::ceil(work_left / run.pace - 1e-9)));
     Push(now + left, EventKind::kCompletion, j, run.generation);
   }
   // An outage's requeues come with the cycle right after it (a failure runs
@@ -407,23 +454,117 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
   if (o_.on_cycle) o_.on_cycle(now, plan, sched_);
 }
 
-void Simulation::UpdateCapacityWaiting() {
+// kStrandedReasons indices, nearest miss first.
+enum StrandedReason : std::uint8_t {
+  kShape = 0,
+  kReserved = 1,
+  kQuotaGrant = 2,
+  kLatency = 3,
+  kResidency = 4,
+  kStack = 5
+};
+
+std::uint8_t Simulation::StaticMiss(const model::Job& job, int tenant, std::size_t p) const {
+  const model::Pool& pool = s_.pools[p];
+  const model::Site& site = s_.sites[static_cast<std::size_t>(pool.site_index)];
+  // The farthest of the filters that exclude the pool: all must be lifted.
+  if (!s_.accelerators[static_cast<std::size_t>(pool.accelerator_index)].RunsStack(job.stack))
+    return kStack;
+  for (const auto& d : job.datasets) {
+    const model::Dataset& ds = s_.datasets[static_cast<std::size_t>(s_.FindDataset(d))];
+    const bool juris =
+        ds.jurisdictions.empty() || std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
+                                              site.jurisdiction) != ds.jurisdictions.end();
+    const bool listed =
+        ds.sites.empty() || std::find(ds.sites.begin(), ds.sites.end(), site.id) != ds.sites.end();
+    if (!juris || !listed || site.tier < ds.min_tier) return kResidency;
+  }
+  if (!job.latency_slo_ms.empty()) {
+    bool serves_a_region = false;
+    for (const auto& [region, slo] : job.latency_slo_ms) {
+      auto it = site.latency_ms.find(region);
+      serves_a_region = serves_a_region || (it != site.latency_ms.end() && it->second <= slo);
+    }
+    if (!serves_a_region) return kLatency;
+  }
+  const int holder = tenant_pool_holder_[static_cast<std::size_t>(tenant)];
+  if (holder >= 0) {
+    const auto& allowed = s_.tenants[static_cast<std::size_t>(holder)].pools;
+    if (std::find(allowed.begin(), allowed.end(), pool.id) == allowed.end()) return kReserved;
+  }
+  if (!job.accepted_models.empty() &&
+      std::find(job.accepted_models.begin(), job.accepted_models.end(), pool.accelerator) ==
+          job.accepted_models.end())
+    return kShape;
+  const sched::PartShape shape = sched::ShapeFor(job, pool);
+  if (shape.per_node > pool.accelerators_per_node || shape.nodes > pool.nodes) return kShape;
+  return kEligible;
+}
+
+std::uint32_t Simulation::SignatureOf(const model::Job& job, int tenant) {
+  std::string key = std::to_string(tenant) + "|" + job.stack + "|";
+  for (const auto& m : job.accepted_models) key += m + ",";
+  key += "|";
+  for (const auto& d : job.datasets) key += d + ",";
+  key += "|";
+  for (const auto& [region, slo] : job.latency_slo_ms)
+    key += region + ":" + std::to_string(slo) + ",";
+  key += "|" + std::to_string(job.accelerators) + "/" + std::to_string(job.accelerators_per_node) +
+         "/" + std::to_string(job.fractional());
+  auto [it, added] =
+      signature_by_key_.emplace(std::move(key), static_cast<std::uint32_t>(signature_miss_.size()));
+  if (added) {
+    std::vector<std::uint8_t> miss(s_.pools.size());
+    for (std::size_t p = 0; p < s_.pools.size(); ++p) miss[p] = StaticMiss(job, tenant, p);
+    signature_miss_.push_back(std::move(miss));
+  }
+  return it->second;
+}
+
+void Simulation::UpdateStrandedReasons() {
   capacity_waiting_ = false;
-  for (std::uint32_t j = 0; j < runs_.size() && !capacity_waiting_; ++j) {
+  std::fill(pool_stranded_reason_.begin(), pool_stranded_reason_.end(), kStack);
+  // Each (signature, reason of a job that may go to a pool) pair is looked at once.
+  std::vector<bool> seen(signature_miss_.size() * 3, false);
+  for (std::uint32_t j = 0; j < runs_.size(); ++j) {
     const JobRun& run = runs_[j];
     if (!run.submitted || run.done || run.running) continue;
     auto view = sched_.Job(w_.jobs[j].job.id);
     if (!view.ok()) continue;
+    // Where the static filters let it go: waited for room in a shape it could
+    // use (also when not yet tried since it arrived or was stopped), for a
+    // reservation, or on its quota or grant.
+    std::uint8_t where_eligible = kShape;
     switch (view->reason.code) {
+      case sched::WaitCode::kNoCandidatePool:
+        continue;  // no pool of the grid can ever run it: it strands nothing
       case sched::WaitCode::kBorrowLimit:
       case sched::WaitCode::kLenderProtected:
       case sched::WaitCode::kGrantSpent:
       case sched::WaitCode::kGrantInactive:
       case sched::WaitCode::kGrantSpentBeyondGuarantee:
-      case sched::WaitCode::kNoCandidatePool:
-        break;  // free accelerators would not start it
-      default:
+        where_eligible = kQuotaGrant;
+        break;
+      case sched::WaitCode::kReservedFor:
+      case sched::WaitCode::kBlockedBehind:
+        where_eligible = kReserved;
         capacity_waiting_ = true;
+        break;
+      case sched::WaitCode::kNotTried:
+      case sched::WaitCode::kNoCapacity:
+      case sched::WaitCode::kPreempted:
+      case sched::WaitCode::kRequeued:
+        capacity_waiting_ = true;
+        break;
+    }
+    const std::uint32_t sig = signature_of_job_[j];
+    const std::size_t pair = static_cast<std::size_t>(sig) * 3 + where_eligible;
+    if (seen[pair]) continue;
+    seen[pair] = true;
+    const std::vector<std::uint8_t>& miss = signature_miss_[sig];
+    for (std::size_t p = 0; p < miss.size(); ++p) {
+      const std::uint8_t why = miss[p] == kEligible ? where_eligible : miss[p];
+      pool_stranded_reason_[p] = std::min(pool_stranded_reason_[p], why);
     }
   }
 }
@@ -496,6 +637,19 @@ Result<PolicyResult> Simulation::Run() {
   pool_integral_at_sample_.assign(s_.pools.size(), 0);
   pool_window_integral_.assign(s_.pools.size(), 0);
   stranded_pool_.assign(s_.pools.size(), 0);
+  stranded_by_reason_.assign(s_.pools.size() * kStrandedReasonCount, 0);
+  pool_stranded_reason_.assign(s_.pools.size(), kStack);
+  signature_of_job_.assign(w_.jobs.size(), 0);
+  tenant_pool_holder_.assign(s_.tenants.size(), -1);
+  for (std::size_t t = 0; t < s_.tenants.size(); ++t) {
+    for (int at = static_cast<int>(t); at >= 0;
+         at = s_.tenants[static_cast<std::size_t>(at)].parent_index) {
+      if (!s_.tenants[static_cast<std::size_t>(at)].pools.empty()) {
+        tenant_pool_holder_[t] = at;
+        break;
+      }
+    }
+  }
   tenant_gpu_s_.assign(s_.tenants.size(), 0);
   tenant_has_jobs_.assign(s_.tenants.size(), false);
   tenant_jobs_.assign(s_.tenants.size(), 0);
@@ -650,6 +804,7 @@ Result<PolicyResult> Simulation::Run() {
           if (st.ok()) {
             by_id_.emplace(tj.job.id, e.index);
             runs_[e.index].submitted = true;
+            signature_of_job_[e.index] = SignatureOf(tj.job, t);
             ++r_.jobs;
             if (t >= 0) ++tenant_jobs_[static_cast<std::size_t>(t)];
             changed = true;
@@ -686,7 +841,7 @@ Result<PolicyResult> Simulation::Run() {
         ApplyDecisions(cycle, now);
         // Whether jobs wait for room, asked at most once per sample interval.
         if (now >= next_capacity_check_) {
-          UpdateCapacityWaiting();
+          UpdateStrandedReasons();
           next_capacity_check_ = now + o_.sample_interval_s;
         }
       }
@@ -818,6 +973,11 @@ Result<PolicyResult> Simulation::Run() {
     u.utilization_window =
         window > 0 && cap > 0 ? pool_window_integral_[p] / window / cap : u.utilization;
     u.stranded_accelerator_hours = stranded_pool_[p] / kMilliPerAccelerator / 3600.0;
+    for (std::size_t r = 0; r < kStrandedReasonCount; ++r) {
+      u.stranded_by_reason.emplace_back(
+          kStrandedReasons[r],
+          stranded_by_reason_[p * kStrandedReasonCount + r] / kMilliPerAccelerator / 3600.0);
+    }
     r_.pools.push_back(std::move(u));
   }
   r_.scheduler_cpu_s = SchedulerCpu();

@@ -65,6 +65,12 @@ struct TwinOptions {
   // load. simulate --horizon-days sets it.
   model::Duration horizon_s = model::Duration{400} * 86400;
   FailureOptions failures;
+  // A job's runtime_s is work on the catalogue's reference accelerator; where
+  // it runs it takes runtime_s / relative_throughput of the slowest model it
+  // holds for its workload class. false: every accelerator runs at the
+  // reference's pace (the daemon's twin execution backend does so; the parity
+  // test holds the twin against it).
+  bool throughput_scaling = true;
   // Called now and then with the fraction of jobs done (0..1).
   std::function<void(double)> progress;
   // Called after each cycle, once its plan (sched::PlanCycle) is applied, with

@@ -46,7 +46,22 @@ struct PoolUsage {
   // Accelerator-hours free on up nodes while at least one job waited: capacity
   // that the waiting work could not (or did not) use. See docs/twin.md.
   double stranded_accelerator_hours = 0;
+  // The same hours split by why none of the waiting jobs could use them
+  // (every name of kStrandedReasons, in that order; they sum to stranded_accelerator_hours).
+  std::vector<std::pair<std::string, double>> stranded_by_reason;
 };
+
+// Why free accelerators of a pool went unused while jobs waited, nearest miss
+// first: for each pool the twin takes the nearest among the waiting jobs (see
+// docs/twin.md, "Stranded capacity"). "shape": a job could go there but the free
+// accelerators did not form its shape (too few on a node or in a domain, the
+// model or node shape it asks for); "reserved": held for a reservation, a
+// tenant's dedicated pool, or strict order; "quota_grant": its quota or grant
+// stopped it; "latency": its latency objective excludes the site; "residency":
+// its datasets may not go there; "stack": the accelerators do not run its stack.
+inline constexpr const char* kStrandedReasons[] = {"shape",   "reserved",  "quota_grant",
+                                                   "latency", "residency", "stack"};
+inline constexpr std::size_t kStrandedReasonCount = 6;
 
 // What one outage (--site-down, or a what-if's down period) did.
 struct OutageFigures {

@@ -19,9 +19,9 @@ const model::Time kMonday = model::DaysFromCivil(2027, 1, 4) * kDay;
 model::Scenario Grid() {
   model::Scenario s;
   s.name = "acct";
-  model::AcceleratorModel fast{"fast", "V", "x", 80, 1000, {1, 1, 1}};
+  model::AcceleratorModel fast{"fast", "V", "x", 80, 1000, {1, 1, 1}, {}};
   fast.charge_rate = 2.0;
-  model::AcceleratorModel slow{"slow", "V", "y", 24, 250, {1, 1, 1}};
+  model::AcceleratorModel slow{"slow", "V", "y", 24, 250, {1, 1, 1}, {}};
   s.accelerators = {fast, slow};
   model::Site a, b;
   a.id = "sa";

@@ -156,6 +156,7 @@ accelerators = 1
 fraction = 0.25
 accelerators_per_node = 1
 models = ["H100", "B200"]
+stack = "rbln-sdk"
 gang = false
 datasets = ["kr-health"]
 priority = "high"
@@ -178,7 +179,7 @@ deadline = 1799020800
   Job json;
   auto p = server::JobFromJsonText(R"({"id": "train-1.v2", "tenant": "kr.univ",
     "kind": "service", "accelerators": 1, "fraction": 0.25, "accelerators_per_node": 1,
-    "models": ["H100", "B200"], "gang": false, "datasets": ["kr-health"], "priority": "high",
+    "models": ["H100", "B200"], "stack": "rbln-sdk", "gang": false, "datasets": ["kr-health"], "priority": "high",
     "preemptible": false, "checkpoint_s": 1800, "runtime_s": 7200,
     "deadline": "2027-01-04T09:00:00+09:00", "replicas": 3,
     "latency_ms": {"seoul": 20, "busan": 7.5}, "command": "python serve.py"})",
@@ -193,6 +194,8 @@ deadline = 1799020800
     }
   }
   EXPECT_EQ(toml.jobs[0].accelerator_milli, 250);
+  EXPECT_EQ(toml.jobs[0].stack, "rbln-sdk");
+  EXPECT_EQ(toml.jobs[1].stack, "cuda");  // the default
 
   Job plain;
   p = server::JobFromJsonText(R"({"id": "plain", "tenant": "t", "deadline": 1799020800})", &plain);
@@ -239,6 +242,11 @@ TEST(JobSchema, EveryRuleRejectsInBothFormats) {
       {"accelerators_per_node", "accelerators_per_node = 1025", R"("accelerators_per_node": 1025)"},
       {"models[1]", "models = [\"H100\", \"\"]", R"("models": ["H100", ""])"},
       {"datasets[0]", "datasets = [\"\"]", R"("datasets": [""])"},
+      {"stack", "stack = \"CUDA\"", R"("stack": "CUDA")"},
+      {"stack", "stack = \"\"", R"("stack": "")"},
+      {"stack", "stack = \"-rocm\"", R"("stack": "-rocm")"},
+      {"stack", "stack = \"" + std::string(kMaxStackNameBytes + 1, 'x') + "\"",
+       R"("stack": ")" + std::string(kMaxStackNameBytes + 1, 'x') + "\""},
       {"checkpoint_s", "checkpoint_s = 315576001", R"("checkpoint_s": 315576001)"},
       {"runtime_s", "runtime_s = -1", R"("runtime_s": -1)"},
       {"deadline", "deadline = 4133980800", R"("deadline": 4133980800)"},

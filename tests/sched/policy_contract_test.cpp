@@ -286,7 +286,7 @@ TEST(Scores, HandComputed) {
 model::Scenario QuotaGrid() {
   model::Scenario s;
   s.name = "quota";
-  s.accelerators = {{"X", "V", "x", 1, 1, {1, 1, 1}}};
+  s.accelerators = {{"X", "V", "x", 1, 1, {1, 1, 1}, {}}};
   model::Site site;
   site.id = "s";
   site.operator_name = "o";

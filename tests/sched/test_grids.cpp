@@ -9,10 +9,10 @@ model::Scenario MidSizeGrid() {
   s.name = "mid";
   s.epoch = 1798934400;  // 2027-01-03
   s.accelerators = {
-      {"B200", "NVIDIA", "blackwell", 180, 1000, {1.0, 1.0, 1.0}},
-      {"GB200", "NVIDIA", "blackwell", 186, 1200, {1.3, 1.2, 1.2}},
-      {"NPU1", "Domestic", "npu", 64, 400, {0.4, 0.5, 0.9}},
-      {"L4", "NVIDIA", "edge", 24, 72, {0.05, 0.1, 0.15}},
+      {"B200", "NVIDIA", "blackwell", 180, 1000, {1.0, 1.0, 1.0}, {}},
+      {"GB200", "NVIDIA", "blackwell", 186, 1200, {1.3, 1.2, 1.2}, {}},
+      {"NPU1", "Domestic", "npu", 64, 400, {0.4, 0.5, 0.9}, {}},
+      {"L4", "NVIDIA", "edge", 24, 72, {0.05, 0.1, 0.15}, {}},
   };
   auto site = [](std::string id, std::string op, std::string juris, int tier, bool edge,
                  double budget) {

@@ -139,6 +139,9 @@ Outcome ThroughTwin(const model::Scenario& s, const twin::Workload& w) {
   twin::TwinOptions o;
   o.label = s.policies.queue_order;
   o.config = sched::SchedulerConfig::FromPolicies(s.policies);
+  // The twin execution backend runs a job for its estimate on any model: the
+  // twin must not scale runtimes by throughput here (docs/twin.md).
+  o.throughput_scaling = false;
   o.on_cycle = [&](Time now, const sched::CyclePlan& plan, const sched::Scheduler& sched) {
     const sched::GridState& grid = sched.grid();
     for (const sched::Decision* d : plan.stops)

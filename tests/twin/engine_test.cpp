@@ -310,5 +310,139 @@ TEST(TwinEngine, SpanBeyondTheHorizonIsRefused) {
   EXPECT_EQ(ok->jobs_finished, 2u);
 }
 
+// Throughput scaling, hand-computed on small.toml: a job's runtime_s is work
+// on the reference (B200 = 1.0); small.toml's L4 runs vision_training (kind
+// batch) at 0.1, llm_training (train) at 0.05, inference (service) at 0.15.
+TEST(TwinEngine, RuntimeIsWorkOverThroughput) {
+  const model::Scenario s = Load("small.toml");
+  Workload w;
+  TwinJob batch = Job("batch", "acme", 2, s.epoch, 100);
+  batch.job.accepted_models = {"L4"};  // 100 s of work / 0.1 = 1,000 s
+  TwinJob train = Job("train", "acme", 2, s.epoch, 100);
+  train.job.accepted_models = {"L4"};
+  train.job.kind = model::JobKind::kTrain;            // 100 / 0.05 = 2,000 s
+  TwinJob ref = Job("ref", "acme", 8, s.epoch, 100);  // on B200: 100 s
+  w.jobs = {batch, train, ref};
+  auto r = Simulate(s, w, Fifo());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->jobs_finished, 3u);
+  // All start at once; JCTs 100, 1,000 and 2,000 s.
+  EXPECT_DOUBLE_EQ(r->mean_jct_s, (100.0 + 1000 + 2000) / 3);
+  EXPECT_DOUBLE_EQ(r->jct_quantiles_s.front(), 100.0);
+  EXPECT_DOUBLE_EQ(r->jct_quantiles_s.back(), 2000.0);
+
+  // Without scaling every accelerator runs at the reference's pace.
+  TwinOptions flat = Fifo();
+  flat.throughput_scaling = false;
+  auto f = Simulate(s, w, flat);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_DOUBLE_EQ(f->mean_jct_s, 100.0);
+}
+
+// A service whose replicas land on two models runs at the slowest one's pace:
+// replicas within 2 ms of busan (only south's L4) and of seoul (only north's
+// B200); inference on L4 is 0.15 of B200, so 30 s of work takes 30 / 0.15 =
+// 200 s.
+TEST(TwinEngine, TheSlowestMemberSetsThePace) {
+  const model::Scenario s = Load("small.toml");
+  TwinJob svc = Job("svc", "acme", 1, s.epoch, 30);
+  svc.job.accepted_models.clear();
+  svc.job.kind = model::JobKind::kService;
+  svc.job.replicas = 2;
+  svc.job.latency_slo_ms = {{"busan", 2.0}, {"seoul", 2.0}};
+  Workload w;
+  w.jobs = {svc};
+  auto r = Simulate(s, w, Fifo());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->jobs_finished, 1u);
+  EXPECT_DOUBLE_EQ(r->mean_jct_s, 200.0);
+  for (const auto& p : r->pools) EXPECT_GT(p.utilization, 0) << p.id;  // one replica on each
+}
+
+// Checkpointed work survives a stop at the pace it was done: a batch job of
+// 100 s of work on L4 (0.1) checkpoints every 300 s run. The south site fails
+// at 700 s: 600 s run kept = 60 s of work, 100 s run lost. Back at 800 s, the
+// 40 s of work left take 400 s: done at 1,200 s.
+TEST(TwinEngine, KeptWorkIsCountedAtThePaceItWasDone) {
+  const model::Scenario s = Load("small.toml");
+  TwinJob j = Job("a", "acme", 2, s.epoch, 100);
+  j.job.accepted_models = {"L4"};
+  j.job.checkpoint_interval_s = 300;
+  Workload w;
+  w.jobs = {j};
+  TwinOptions o = Fifo();
+  o.failures.outages = {{"south", s.epoch + 700, s.epoch + 800}};
+  auto r = Simulate(s, w, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->jobs_finished, 1u);
+  EXPECT_DOUBLE_EQ(r->mean_jct_s, 1200.0);
+  EXPECT_NEAR(r->lost_gpu_hours, 100.0 * 2 / 3600, 1e-9);
+}
+
+double StrandedBy(const PoolUsage& p, const std::string& reason) {
+  for (const auto& [name, hours] : p.stranded_by_reason) {
+    if (name == reason) return hours;
+  }
+  ADD_FAILURE() << "no reason " << reason;
+  return -1;
+}
+
+// Stranded capacity by reason on a hand-built grid (tests/sched/cases/grids/
+// stacks.toml: dc-b200 cuda, dc-mi325x rocm, dc-rngd furiosa-sdk, 8 each):
+//   a  (lab, cuda, 8, 100 s)          runs on dc-b200 0..100 s;
+//   b  (lab, cuda, 8, B200 only)      waits for room 0..100 s, then runs;
+//   g  (late, furiosa-sdk, 8)         waits for late's grant (opens a day later);
+//   n  (lab, rocm, 8, 100 s of work) runs on dc-mi325x, where batch work goes
+//      at 0.6: ceil(100 / 0.6) = 167 s.
+// All are submitted at 0.
+// While b waits (0..100 s, the only room-waiting job; checks at cycles, every
+// 50 s at most): dc-b200 is full; dc-mi325x is full (n); dc-rngd has 8 free:
+// b misses it on stack, g is eligible but held by its grant -> nearest miss
+// quota_grant: 8 x 100 s. After 100 s only g waits (on a grant): nothing more.
+// Then the same without n: dc-mi325x's 8 free for 100 s; b misses it on stack
+// (cuda), g on stack (furiosa-sdk) -> stack: 8 x 100 s.
+TEST(TwinEngine, StrandedCapacityByReason) {
+  const model::Scenario s = Load("../tests/sched/cases/grids/stacks.toml");
+  auto job = [&](const std::string& id, const std::string& tenant, const std::string& stack,
+                 model::Duration runtime) {
+    TwinJob tj = Job(id, tenant, 8, s.epoch, runtime);
+    tj.job.accepted_models.clear();
+    tj.job.stack = stack;
+    return tj;
+  };
+  TwinJob b = job("b", "lab", "cuda", 100);
+  b.job.accepted_models = {"B200"};
+  const double eight_for_100_s = 8.0 * 100 / 3600;
+  for (const bool with_rocm_job : {true, false}) {
+    Workload w;
+    w.jobs = {job("a", "lab", "cuda", 100), b, job("g", "late", "furiosa-sdk", 100)};
+    if (with_rocm_job) w.jobs.push_back(job("n", "lab", "rocm", 100));
+    TwinOptions o = Fifo();
+    auto r = Simulate(s, w, o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->jobs_finished, with_rocm_job ? 3u : 2u);
+    if (with_rocm_job) {
+      // a 100 s, n ceil(100 / 0.6) = 167 s, b 100 + 100 s.
+      EXPECT_DOUBLE_EQ(r->mean_jct_s, (100.0 + 167 + 200) / 3);
+    }
+    ASSERT_EQ(r->pools.size(), 3u);
+    for (const auto& p : r->pools) {
+      ASSERT_EQ(p.stranded_by_reason.size(), kStrandedReasonCount) << p.id;
+      double sum = 0;
+      for (const auto& [name, hours] : p.stranded_by_reason) sum += hours;
+      EXPECT_NEAR(sum, p.stranded_accelerator_hours, 1e-12) << p.id;
+      if (p.id == "dc-rngd") {
+        EXPECT_NEAR(StrandedBy(p, "quota_grant"), eight_for_100_s, 1e-9);
+        EXPECT_NEAR(p.stranded_accelerator_hours, eight_for_100_s, 1e-9);
+      } else if (p.id == "dc-mi325x" && !with_rocm_job) {
+        EXPECT_NEAR(StrandedBy(p, "stack"), eight_for_100_s, 1e-9);
+        EXPECT_NEAR(p.stranded_accelerator_hours, eight_for_100_s, 1e-9);
+      } else {
+        EXPECT_DOUBLE_EQ(p.stranded_accelerator_hours, 0) << p.id;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sovgrid::twin
