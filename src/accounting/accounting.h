@@ -57,7 +57,7 @@ struct UsageSum {
   double charged_units = 0;
   double energy_kwh = 0;
   double lost_accelerator_seconds = 0;
-  std::int64_t jobs = 0;      // jobs whose first run starts in the set
+  std::int64_t jobs = 0;      // jobs that ended in the set (each counted on one record)
   std::int64_t segments = 0;  // records
 
   void Add(const UsageSum& o);

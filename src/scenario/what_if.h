@@ -14,7 +14,7 @@
 //   site = "naver-chuncheon"  from = 2027-01-05T00:00:00+09:00  until = 2027-01-06T00:00:00+09:00
 //   [[tenants]]                              # replaces what it names of a tenant
 //   id = "msit/universities"  guarantee = { hopper = 2000 }
-//   [[tenants.grants]]  id = "..."  accelerator_hours = 1e5  valid_from = ...  valid_until = ...
+//   [[tenants.grants]]  id = "..."  units = 1e5  valid_from = ...  valid_until = ...
 //
 // Contract: LoadWhatIfFile reports every problem of the file's own form at
 // file:line:column with its field path, like the scenario loader, and never
