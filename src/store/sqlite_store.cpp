@@ -8,8 +8,10 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "store/store.h"
@@ -340,11 +342,7 @@ class SqliteStore final : public Store {
     for (const auto& a : audit) {
       if (!InsertAudit(a)) return ErrorAndRollback("append audit entry");
     }
-    for (const auto& x : updates) {
-      for (const auto& rec : x.usage) {
-        if (!InsertUsage(rec)) return ErrorAndRollback("record usage of job '" + rec.job + "'");
-      }
-    }
+    if (!InsertUsage(updates)) return ErrorAndRollback("record usage");
     return Commit();
   }
 
@@ -648,35 +646,53 @@ class SqliteStore final : public Store {
  private:
   static std::int64_t DayOf(std::int64_t t) { return t >= 0 ? t / 86400 : (t - 86399) / 86400; }
 
-  // Inserts a usage record and adds it to its day's sums. Callers hold mu_
-  // inside a transaction.
-  bool InsertUsage(const model::UsageRecord& x) {
-    {
+  // Inserts the updates' usage records and adds them to their days' sums,
+  // one upsert per (day, tenant, grant, pool) of the batch (a cycle's ends
+  // share a few keys: summed here first). Callers hold mu_ inside a transaction.
+  bool InsertUsage(const std::vector<JobUpdate>& updates) {
+    std::map<std::tuple<std::int64_t, std::string, std::string, std::string, std::string>,
+             accounting::DailyUsage>
+        sums;
+    for (const auto& update : updates) {
+      for (const auto& x : update.usage) {
+        Use u(Prepare(
+            "INSERT INTO usage (job, tenant, grant_holder, grant_id, pool, site, operator, "
+            "model, milli, start_at, end_at, day, accelerator_s, units, energy_kwh, "
+            "lost_accelerator_s, end_reason, job_ended) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        u.Bind(x.job).Bind(x.tenant).Bind(x.grant_holder).Bind(x.grant).Bind(x.pool).Bind(x.site);
+        u.Bind(x.operator_name).Bind(x.model).Bind(x.milli).Bind(x.start).Bind(x.end);
+        u.Bind(x.day()).BindReal(x.accelerator_seconds).BindReal(x.charged_units);
+        u.BindReal(x.energy_kwh).BindReal(x.lost_accelerator_seconds).Bind(x.end_reason);
+        u.Bind(static_cast<std::int64_t>(x.job_ended ? 1 : 0));
+        if (u.Step() != SQLITE_DONE) return false;
+        auto [it, fresh] = sums.try_emplace({x.day(), x.tenant, x.grant_holder, x.grant, x.pool});
+        if (fresh) {
+          it->second.site = x.site;
+          it->second.operator_name = x.operator_name;
+          it->second.model = x.model;
+        }
+        it->second.sum.Add(accounting::SumOf(x));
+      }
+    }
+    for (const auto& [key, d] : sums) {
       Use u(Prepare(
-          "INSERT INTO usage (job, tenant, grant_holder, grant_id, pool, site, operator, model, "
-          "milli, start_at, end_at, day, accelerator_s, units, energy_kwh, lost_accelerator_s, "
-          "end_reason, job_ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-      u.Bind(x.job).Bind(x.tenant).Bind(x.grant_holder).Bind(x.grant).Bind(x.pool).Bind(x.site);
-      u.Bind(x.operator_name).Bind(x.model).Bind(x.milli).Bind(x.start).Bind(x.end).Bind(x.day());
-      u.BindReal(x.accelerator_seconds).BindReal(x.charged_units).BindReal(x.energy_kwh);
-      u.BindReal(x.lost_accelerator_seconds).Bind(x.end_reason);
-      u.Bind(static_cast<std::int64_t>(x.job_ended ? 1 : 0));
+          "INSERT INTO usage_daily (day, tenant, grant_holder, grant_id, pool, site, operator, "
+          "model, accelerator_s, units, energy_kwh, lost_accelerator_s, jobs, segments) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (day, tenant, grant_holder, grant_id, pool) DO UPDATE SET "
+          "accelerator_s = accelerator_s + excluded.accelerator_s, "
+          "units = units + excluded.units, energy_kwh = energy_kwh + excluded.energy_kwh, "
+          "lost_accelerator_s = lost_accelerator_s + excluded.lost_accelerator_s, "
+          "jobs = jobs + excluded.jobs, segments = segments + excluded.segments"));
+      u.Bind(std::get<0>(key)).Bind(std::get<1>(key)).Bind(std::get<2>(key));
+      u.Bind(std::get<3>(key)).Bind(std::get<4>(key)).Bind(d.site).Bind(d.operator_name);
+      u.Bind(d.model).BindReal(d.sum.accelerator_seconds).BindReal(d.sum.charged_units);
+      u.BindReal(d.sum.energy_kwh).BindReal(d.sum.lost_accelerator_seconds).Bind(d.sum.jobs);
+      u.Bind(d.sum.segments);
       if (u.Step() != SQLITE_DONE) return false;
     }
-    Use d(Prepare(
-        "INSERT INTO usage_daily (day, tenant, grant_holder, grant_id, pool, site, operator, "
-        "model, accelerator_s, units, energy_kwh, lost_accelerator_s, jobs, segments) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
-        "ON CONFLICT (day, tenant, grant_holder, grant_id, pool) DO UPDATE SET "
-        "accelerator_s = accelerator_s + excluded.accelerator_s, units = units + excluded.units, "
-        "energy_kwh = energy_kwh + excluded.energy_kwh, "
-        "lost_accelerator_s = lost_accelerator_s + excluded.lost_accelerator_s, "
-        "jobs = jobs + excluded.jobs, segments = segments + 1"));
-    d.Bind(x.day()).Bind(x.tenant).Bind(x.grant_holder).Bind(x.grant).Bind(x.pool).Bind(x.site);
-    d.Bind(x.operator_name).Bind(x.model).BindReal(x.accelerator_seconds);
-    d.BindReal(x.charged_units).BindReal(x.energy_kwh).BindReal(x.lost_accelerator_seconds);
-    d.Bind(static_cast<std::int64_t>(x.job_ended ? 1 : 0));
-    return d.Step() == SQLITE_DONE;
+    return true;
   }
 
   // A cached prepared statement for a constant SQL text. Callers hold mu_.
