@@ -12,9 +12,7 @@ namespace {
 using model::kMilliPerAccelerator;
 using model::Time;
 
-constexpr Time kDay = 86400;
-
-Time FloorDay(Time t) { return (t >= 0 ? t / kDay : (t - kDay + 1) / kDay) * kDay; }
+constexpr Time kDay = model::kSecondsPerDay;
 
 int GrantHolder(const model::Scenario& scenario, const GrantsOf& grants, int tenant) {
   for (int t = tenant; t >= 0; t = scenario.tenants[static_cast<std::size_t>(t)].parent_index) {
@@ -57,7 +55,7 @@ std::vector<model::UsageRecord> SplitSegment(const model::Scenario& scenario,
         scenario.accelerators[static_cast<std::size_t>(pool.accelerator_index)];
     // Cut points: UTC midnights and the windows of the grants that may apply.
     std::vector<Time> cuts = {seg.start, seg.end};
-    for (Time d = FloorDay(seg.start) + kDay; d < seg.end; d += kDay) cuts.push_back(d);
+    for (Time d = (model::DayOf(seg.start) + 1) * kDay; d < seg.end; d += kDay) cuts.push_back(d);
     const std::vector<model::Grant>* held = holder >= 0 ? &grants(holder) : nullptr;
     if (held != nullptr) {
       for (const auto& g : *held) {

@@ -9,6 +9,12 @@
 
 namespace sovgrid::model {
 
+constexpr Duration kSecondsPerDay = 86400;
+// The UTC day of `t` (days since 1970-01-01), rounding down before 1970 too.
+constexpr std::int64_t DayOf(Time t) {
+  return t >= 0 ? t / kSecondsPerDay : (t - kSecondsPerDay + 1) / kSecondsPerDay;
+}
+
 // One piece of a run segment: one job part on one pool, inside one UTC day
 // and one grant window. A run segment (from a start to the finish, failure,
 // preemption, cancel or requeue that ends it) becomes one record per pool it
@@ -32,7 +38,7 @@ struct UsageRecord {
   std::string end_reason;  // "finished", "failed", "cancelled", "preempted", "requeued", "running"
   bool job_ended = false;  // the job ended with this record's segment (counts the job once)
 
-  std::int64_t day() const { return start >= 0 ? start / 86400 : (start - 86399) / 86400; }
+  std::int64_t day() const { return DayOf(start); }
 };
 
 }  // namespace sovgrid::model

@@ -258,6 +258,12 @@ class ControlPlane {
   // The store's units per grant, and the open segments' up to `now`, into the
   // scheduler's grant ledger (on open).
   Status RestoreGrantUsage(model::Time now);
+  struct Segment;
+  // A segment's records, charged to the grants the scheduler holds now.
+  std::vector<model::UsageRecord> SplitWithLedgerGrants(const accounting::RunSegment& seg) const;
+  // A running job's open segment counted up to `now` (end reason "running").
+  std::vector<model::UsageRecord> OpenSegmentUsage(const std::string& job, const Segment& seg,
+                                                   model::Time now) const;
   // Applies one setting to the scheduler (mu_ held).
   Status ApplySetting(const AdminSetting& setting, model::Time now);
   // Applies a setting, commits its row with `audit`, and undoes it when the

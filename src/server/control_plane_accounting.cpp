@@ -12,11 +12,9 @@ namespace {
 
 using model::Time;
 
-constexpr Time kDay = 86400;
+constexpr Time kDay = model::kSecondsPerDay;
 constexpr Time kBurnWindow = 7 * kDay;  // the recent rate of a grant's burn-down
 constexpr Time kMaxReportSpan = 3660 * kDay;
-
-std::int64_t DayOf(Time t) { return t >= 0 ? t / kDay : (t - kDay + 1) / kDay; }
 
 bool Wanted(const std::vector<std::string>& tenants, const std::string& t) {
   return tenants.empty() || std::find(tenants.begin(), tenants.end(), t) != tenants.end();
@@ -68,12 +66,32 @@ std::vector<model::UsageRecord> ControlPlane::CloseSegment(const std::string& jo
     seg.lost_accelerator_seconds = static_cast<double>(ckpt > 0 ? ran % ckpt : ran) *
                                    static_cast<double>(milli) / model::kMilliPerAccelerator;
   }
-  const sched::QuotaLedger& quota = scheduler_->quota();
-  auto records = accounting::SplitSegment(
-      scenario_, [&](int t) -> const std::vector<model::Grant>& { return quota.Grants(t); }, seg);
+  auto records = SplitWithLedgerGrants(seg);
   charged_units_.resize(scenario_.tenants.size(), 0.0);
   for (const auto& r : records) charged_units_[static_cast<std::size_t>(seg.tenant)] += r.charged_units;
   return records;
+}
+
+std::vector<model::UsageRecord> ControlPlane::SplitWithLedgerGrants(
+    const accounting::RunSegment& seg) const {
+  const sched::QuotaLedger& quota = scheduler_->quota();
+  return accounting::SplitSegment(
+      scenario_, [&](int t) -> const std::vector<model::Grant>& { return quota.Grants(t); }, seg);
+}
+
+std::vector<model::UsageRecord> ControlPlane::OpenSegmentUsage(const std::string& job,
+                                                               const Segment& seg,
+                                                               Time now) const {
+  auto view = scheduler_->Job(job);
+  if (!view.ok()) return {};
+  accounting::RunSegment open;
+  open.job = job;
+  open.tenant = view->tenant;
+  open.parts = seg.parts;
+  open.start = seg.start;
+  open.end = now;
+  open.end_reason = "running";
+  return SplitWithLedgerGrants(open);
 }
 
 Status ControlPlane::RestoreGrantUsage(Time now) {
@@ -86,19 +104,8 @@ Status ControlPlane::RestoreGrantUsage(Time now) {
   for (const auto& d : *days) {
     if (!d.grant.empty()) used[{d.grant_holder, d.grant}] += d.sum.charged_units;
   }
-  const sched::QuotaLedger& quota = scheduler_->quota();
   for (const auto& [job, seg] : segments_) {
-    auto view = scheduler_->Job(job);
-    if (!view.ok()) continue;
-    accounting::RunSegment open;
-    open.job = job;
-    open.tenant = view->tenant;
-    open.parts = seg.parts;
-    open.start = seg.start;
-    open.end = now;
-    for (const auto& r : accounting::SplitSegment(
-             scenario_,
-             [&](int t) -> const std::vector<model::Grant>& { return quota.Grants(t); }, open)) {
+    for (const auto& r : OpenSegmentUsage(job, seg, now)) {
       if (!r.grant.empty()) used[{r.grant_holder, r.grant}] += r.charged_units;
     }
   }
@@ -116,8 +123,8 @@ Result<std::vector<accounting::ReportRow>> ControlPlane::AccountingReport(const 
     return InvalidArgument("until: a report covers at most 3660 days");
   accounting::ReportBuilder report(q.group_by);
   // Whole days from the daily sums; the partial days at either end from the records.
-  const std::int64_t first_whole = DayOf(q.from + kDay - 1);
-  const std::int64_t last_whole = DayOf(q.until) - 1;
+  const std::int64_t first_whole = model::DayOf(q.from + kDay - 1);
+  const std::int64_t last_whole = model::DayOf(q.until) - 1;
   if (first_whole <= last_whole) {
     auto days = store_->DailyUsageBetween(first_whole, last_whole);
     if (!days.ok()) return days.status();
@@ -142,23 +149,10 @@ Result<std::vector<accounting::ReportRow>> ControlPlane::AccountingReport(const 
   }
   // Running jobs' open segments, counted up to now.
   std::lock_guard lock(mu_);
-  const sched::QuotaLedger& quota = scheduler_->quota();
   for (const auto& [job, seg] : segments_) {
     if (seg.start >= q.until || now <= q.from || now <= seg.start) continue;
-    auto view = scheduler_->Job(job);
-    if (!view.ok()) continue;
-    if (!Wanted(q.tenants, scenario_.tenants[static_cast<std::size_t>(view->tenant)].id)) continue;
-    accounting::RunSegment open;
-    open.job = job;
-    open.tenant = view->tenant;
-    open.parts = seg.parts;
-    open.start = seg.start;
-    open.end = now;
-    open.end_reason = "running";
-    for (const auto& r : accounting::SplitSegment(
-             scenario_,
-             [&](int t) -> const std::vector<model::Grant>& { return quota.Grants(t); }, open)) {
-      report.Add(r, q.from, q.until);
+    for (const auto& r : OpenSegmentUsage(job, seg, now)) {
+      if (Wanted(q.tenants, r.tenant)) report.Add(r, q.from, q.until);
     }
   }
   return report.Rows();

@@ -634,13 +634,12 @@ class PostgresStore final : public Store {
     if (limit < 1 || limit > 10'000'000) return InvalidArgument("limit: expected 1..10000000");
     auto r = Lease();
     if (!r.ok()) return r.status();
-    auto day = [](std::int64_t t) { return t >= 0 ? t / 86400 : (t - 86399) / 86400; };
     Res q = r->Run(
         "SELECT job, tenant, grant_holder, grant_id, pool, site, operator, model, milli, "
         "start_at, end_at, accelerator_s, units, energy_kwh, lost_accelerator_s, end_reason, "
         "job_ended FROM usage WHERE day >= $1::bigint AND day <= $2::bigint "
         "AND start_at < $3::bigint AND end_at > $4::bigint ORDER BY start_at, seq LIMIT $5::bigint",
-        {std::to_string(day(from)), std::to_string(day(until)), std::to_string(until),
+        {std::to_string(model::DayOf(from)), std::to_string(model::DayOf(until)), std::to_string(until),
          std::to_string(from), std::to_string(limit)});
     if (!q.ok()) return r->conn().Error("read usage records", q);
     std::vector<model::UsageRecord> out;

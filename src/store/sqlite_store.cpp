@@ -390,7 +390,7 @@ class SqliteStore final : public Store {
         "start_at, end_at, accelerator_s, units, energy_kwh, lost_accelerator_s, end_reason, "
         "job_ended FROM usage WHERE day >= ? AND day <= ? AND start_at < ? AND end_at > ? "
         "ORDER BY start_at, seq LIMIT ?"));
-    u.Bind(DayOf(from)).Bind(DayOf(until)).Bind(until).Bind(from).Bind(limit);
+    u.Bind(model::DayOf(from)).Bind(model::DayOf(until)).Bind(until).Bind(from).Bind(limit);
     std::vector<model::UsageRecord> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) {
@@ -644,7 +644,6 @@ class SqliteStore final : public Store {
   }
 
  private:
-  static std::int64_t DayOf(std::int64_t t) { return t >= 0 ? t / 86400 : (t - 86399) / 86400; }
 
   // Inserts the updates' usage records and adds them to their days' sums,
   // one upsert per (day, tenant, grant, pool) of the batch (a cycle's ends
