@@ -1,12 +1,19 @@
 // Load generator for `sovgrid serve` on loopback (docs/benchmarks.md):
 //   api_load --server http://127.0.0.1:PORT --token-file DIR/admin.token --tenant T
 //            [--clients 32] [--jobs 20000] [--batch 1000] [--list-jobs 100000] [--settle 0]
-// Three phases, each printing throughput and latency percentiles:
+//            [--churn 0] [--churn-runtime 60]
+// Up to four phases (a count of 0 skips one), each printing throughput and
+// latency percentiles:
 //   1. single: --clients threads submit --jobs jobs one request each (durable acks);
 //   2. batch: the same number of jobs through /v1/jobs:batch, --batch per request;
 //   3. list: one tenant's jobs listed page by page (100 per page) while the
-//      daemon holds at least --list-jobs jobs (topped up through batches).
-// Every phase is bounded by its job count; nothing runs forever.
+//      daemon holds at least --list-jobs jobs (topped up through batches);
+//   4. churn: --churn jobs of --churn-runtime seconds submitted in batches,
+//      timed until the daemon's sovgrid_jobs_finished_total says all ended:
+//      submissions, the cycles that start them and the commits that end them
+//      (with their usage records), end to end. Run the daemon with the twin
+//      backend and a --speedup that makes the runtime short.
+// Every phase is bounded by its job count (churn also by 600 s); nothing runs forever.
 #include <httplib.h>
 
 #include <algorithm>
@@ -36,6 +43,8 @@ struct Options {
   int list_jobs = 100000;
   std::string prefix = "load";
   int settle_s = 0;  // seconds to wait after topping up, before the list phase
+  int churn = 0;
+  int churn_runtime_s = 60;
 };
 
 double Percentile(std::vector<double> v, double q) {
@@ -55,8 +64,18 @@ void Report(const char* phase, std::size_t items, double seconds, std::vector<do
   std::fflush(stdout);
 }
 
-json Job(const Options& o, const std::string& id, int i) {
-  return {{"id", id}, {"tenant", o.tenant}, {"accelerators", 1 + i % 8}, {"runtime_s", 3600}};
+json Job(const Options& o, const std::string& id, int i, int runtime_s = 3600) {
+  return {{"id", id}, {"tenant", o.tenant}, {"accelerators", 1 + i % 8}, {"runtime_s", runtime_s}};
+}
+
+// The daemon's sovgrid_jobs_finished_total, or -1 when /metrics cannot be read.
+long long FinishedTotal(httplib::Client& client, const httplib::Headers& auth) {
+  auto r = client.Get("/metrics", auth);
+  if (!r || r->status != 200) return -1;
+  static constexpr std::string_view kName = "\nsovgrid_jobs_finished_total ";
+  const auto at = r->body.find(kName);
+  if (at == std::string::npos) return -1;
+  return std::stoll(r->body.substr(at + kName.size()));
 }
 
 // Runs `per_client(client, latencies, errors)` on --clients threads.
@@ -104,6 +123,10 @@ int main(int argc, char** argv) {
       o.list_jobs = std::stoi(v);
     } else if (k == "--settle") {
       o.settle_s = std::stoi(v);
+    } else if (k == "--churn") {
+      o.churn = std::stoi(v);
+    } else if (k == "--churn-runtime") {
+      o.churn_runtime_s = std::stoi(v);
     } else if (k == "--prefix") {
       o.prefix = v;
     } else {
@@ -122,7 +145,7 @@ int main(int argc, char** argv) {
               o.tenant.c_str());
 
   // 1. Single submissions.
-  {
+  if (o.jobs > 0) {
     std::vector<double> lat;
     std::size_t errors = 0;
     std::atomic<int> next{0};
@@ -151,7 +174,7 @@ int main(int argc, char** argv) {
   }
   // 2. Batches.
   int listed_total = o.jobs;
-  {
+  if (o.jobs > 0) {
     std::vector<double> lat;
     std::size_t errors = 0;
     std::atomic<int> next{0};
@@ -177,7 +200,7 @@ int main(int argc, char** argv) {
     listed_total += o.jobs;
   }
   // 3. Listing one tenant's jobs, paginated, with at least --list-jobs in the daemon.
-  {
+  if (o.list_jobs > 0) {
     httplib::Client client(o.host, o.port);
     client.set_read_timeout(120, 0);
     for (int i = listed_total; i < o.list_jobs; i += o.batch) {
@@ -215,6 +238,41 @@ int main(int argc, char** argv) {
         &lat, &errors);
     pages = lat.size();
     Report("list", pages, s, lat, "pages", errors);
+  }
+  // 4. Churn: submitted, started, ended, recorded.
+  if (o.churn > 0) {
+    httplib::Client client(o.host, o.port);
+    client.set_read_timeout(120, 0);
+    const long long before = FinishedTotal(client, auth);
+    if (before < 0) {
+      std::fprintf(stderr, "churn: cannot read sovgrid_jobs_finished_total from /metrics\n");
+      return 1;
+    }
+    std::vector<double> lat;
+    std::size_t errors = 0;
+    const auto start = Clock::now();
+    for (int i = 0; i < o.churn; i += o.batch) {
+      json jobs = json::array();
+      for (int k = i; k < std::min(o.churn, i + o.batch); ++k)
+        jobs.push_back(Job(o, o.prefix + "-c-" + std::to_string(k), k, o.churn_runtime_s));
+      const auto t0 = Clock::now();
+      auto r = client.Post("/v1/jobs:batch", auth, json({{"jobs", jobs}}).dump(), "application/json");
+      lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (!r || r->status != 201) ++errors;
+    }
+    long long done = 0;
+    while (std::chrono::duration<double>(Clock::now() - start).count() < 600) {
+      const long long now = FinishedTotal(client, auth);
+      if (now >= 0) done = now - before;
+      if (done >= o.churn) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const double s = std::chrono::duration<double>(Clock::now() - start).count();
+    if (done < o.churn) {
+      std::fprintf(stderr, "churn: only %lld of %d jobs finished within 600 s\n", done, o.churn);
+      ++errors;
+    }
+    Report("churn", static_cast<std::size_t>(done), s, lat, "jobs", errors);
   }
   return 0;
 }

@@ -219,13 +219,12 @@ std::string KeyOf(GroupBy g, std::int64_t day, const std::string& tenant,
 }  // namespace
 
 void ReportBuilder::AddTo(std::string key, const UsageSum& s) {
-  for (auto& row : rows_) {
-    if (row.key == key) {
-      row.sum.Add(s);
-      return;
-    }
+  const auto [it, fresh] = index_.try_emplace(key, rows_.size());
+  if (fresh) {
+    rows_.push_back({std::move(key), s});
+  } else {
+    rows_[it->second].sum.Add(s);
   }
-  rows_.push_back({std::move(key), s});
 }
 
 void ReportBuilder::Add(const DailyUsage& d) {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "model/scenario.h"
@@ -98,7 +99,8 @@ class ReportBuilder {
  private:
   void AddTo(std::string key, const UsageSum& s);
   GroupBy group_by_;
-  std::vector<ReportRow> rows_;  // unsorted; few groups
+  std::vector<ReportRow> rows_;                        // unsorted
+  std::unordered_map<std::string, std::size_t> index_;  // key -> rows_ position
 };
 
 // "2027-01-04" for a day number.

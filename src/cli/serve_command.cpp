@@ -42,6 +42,7 @@ struct Options {
   std::string backend = "twin";
   std::string slurm_config;
   double speedup = 1;
+  std::string accounting = "on";
   double kill_grace_s = 5;
   double cycle_interval_s = 1;
   // Several daemons on one PostgreSQL store (docs/deployment.md).
@@ -287,7 +288,8 @@ int Run(const Options& o) {
     }
     auto term = std::make_shared<server::LeaderTerm>();
     term->store = std::move(store).value();
-    auto cp = server::ControlPlane::Open(*grid, term->store.get(), std::move(first_backend), Now());
+    auto cp = server::ControlPlane::Open(*grid, term->store.get(), std::move(first_backend), Now(),
+                                         {o.accounting == "on"});
     if (!cp.ok()) {
       std::cerr << "error: " << cp.status().message() << "\n";
       return 1;
@@ -360,7 +362,8 @@ int Run(const Options& o) {
     int brc = 0;
     auto backend = first_backend != nullptr ? std::move(first_backend) : make_backend(&brc, true);
     if (backend == nullptr) return Internal("cannot create the execution backend");
-    auto cp = server::ControlPlane::Open(*grid, term->store.get(), std::move(backend), Now());
+    auto cp = server::ControlPlane::Open(*grid, term->store.get(), std::move(backend), Now(),
+                                         {o.accounting == "on"});
     if (!cp.ok()) return cp.status();
     term->cp = std::move(cp).value();
     term->api = std::make_unique<server::Api>(term->cp.get(), term->store.get(), Now);
@@ -486,6 +489,11 @@ void AddServeCommand(CLI::App& app) {
                   "when /sys/fs/cgroup is a writable cgroup2 mount, else rlimits only), none, or "
                   "a delegated cgroup2 directory to create the jobs' cgroups in")
       ->capture_default_str();
+  cmd->add_option("--accounting", o->accounting,
+                  "on: usage records are written with every run segment's end (reports, "
+                  "grant burn-down, grant usage kept across restarts); off: none are written")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--speedup", o->speedup,
                   "Twin execution: jobs run runtime_s / SPEEDUP seconds of wall-clock time")
       ->capture_default_str()

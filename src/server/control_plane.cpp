@@ -34,12 +34,13 @@ ControlPlane::ControlPlane(const model::Scenario& scenario, store::Store* store,
 Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(const model::Scenario& scenario,
                                                          store::Store* store,
                                                          std::unique_ptr<ExecutionBackend> backend,
-                                                         Time now) {
+                                                         Time now, ControlPlaneOptions options) {
   auto scheduler =
       sched::Scheduler::Create(scenario, sched::SchedulerConfig::FromPolicies(scenario.policies));
   if (!scheduler.ok()) return scheduler.status();
   std::unique_ptr<ControlPlane> cp(
       new ControlPlane(scenario, store, std::move(backend), std::move(scheduler).value()));
+  cp->options_ = options;
   auto settings = store->ListSettings();
   if (!settings.ok()) return settings.status();
   {

@@ -140,13 +140,24 @@ struct AccountingQuery {
   std::vector<std::string> tenants;
 };
 
+struct ControlPlaneOptions {
+  // Usage records (accounting) written with the state changes that end run
+  // segments. Off: none are written, so reports and burn-downs see nothing
+  // new; grants are still charged in memory while the daemon runs, and after
+  // a restart start from what earlier records say (as Slurm without an
+  // accounting storage). For sites that account elsewhere, and to measure
+  // what recording costs (bench/api_load_stores).
+  bool accounting = true;
+};
+
 class ControlPlane {
  public:
   // `scenario` and `store` must outlive the control plane.
   static Result<std::unique_ptr<ControlPlane>> Open(const model::Scenario& scenario,
                                                     store::Store* store,
                                                     std::unique_ptr<ExecutionBackend> backend,
-                                                    model::Time now);
+                                                    model::Time now,
+                                                    ControlPlaneOptions options = {});
 
   // Ids of the accepted jobs, in order. InvalidArgument / NotFound /
   // AlreadyExists from the validation name the job ("jobs[3] (id x): ...")
@@ -310,7 +321,8 @@ class ControlPlane {
     model::Time start = 0;
     std::vector<accounting::RunSegment::Part> parts;
   };
-  std::unordered_map<std::string, Segment> segments_;
+  ControlPlaneOptions options_;
+  std::unordered_map<std::string, Segment> segments_;  // empty when !options_.accounting
   std::vector<double> charged_units_;  // per tenant index: segments ended since start
   Status flush_failed_;                     // the last tick's flush before its cycle
   // Settings as last committed, by their store key, to undo a change whose commit failed.

@@ -24,6 +24,7 @@ bool Wanted(const std::vector<std::string>& tenants, const std::string& t) {
 
 void ControlPlane::OpenSegment(const std::string& job, Time start,
                                const std::vector<sched::NodeAssignment>& assignment) {
+  if (!options_.accounting) return;
   Segment seg;
   seg.start = start;
   const sched::GridState& grid = scheduler_->grid();
@@ -122,30 +123,27 @@ Result<std::vector<accounting::ReportRow>> ControlPlane::AccountingReport(const 
   if (q.until - q.from > kMaxReportSpan)
     return InvalidArgument("until: a report covers at most 3660 days");
   accounting::ReportBuilder report(q.group_by);
-  // Whole days from the daily sums; the partial days at either end from the records.
+  // Whole days from the daily sums; the partial days at either end from the
+  // records, clipped and summed by the store.
   const std::int64_t first_whole = model::DayOf(q.from + kDay - 1);
   const std::int64_t last_whole = model::DayOf(q.until) - 1;
-  if (first_whole <= last_whole) {
-    auto days = store_->DailyUsageBetween(first_whole, last_whole);
-    if (!days.ok()) return days.status();
-    for (const auto& d : *days) {
+  auto add = [&](const Result<std::vector<accounting::DailyUsage>>& rows) -> Status {
+    if (!rows.ok()) return rows.status();
+    for (const auto& d : *rows) {
       if (Wanted(q.tenants, d.tenant)) report.Add(d);
-    }
-  }
-  auto add_records = [&](Time from, Time until) -> Status {
-    if (until <= from) return Status::Ok();
-    auto records = store_->UsageRecords(from, until, 10'000'000);
-    if (!records.ok()) return records.status();
-    for (const auto& r : *records) {
-      if (Wanted(q.tenants, r.tenant)) report.Add(r, from, until);
     }
     return Status::Ok();
   };
+  auto add_partial = [&](Time from, Time until) -> Status {
+    if (until <= from) return Status::Ok();
+    return add(store_->ClippedUsageBetween(from, until));
+  };
   if (first_whole > last_whole) {
-    if (Status s = add_records(q.from, q.until); !s.ok()) return s;
+    if (Status s = add_partial(q.from, q.until); !s.ok()) return s;
   } else {
-    if (Status s = add_records(q.from, first_whole * kDay); !s.ok()) return s;
-    if (Status s = add_records((last_whole + 1) * kDay, q.until); !s.ok()) return s;
+    if (Status s = add(store_->DailyUsageBetween(first_whole, last_whole)); !s.ok()) return s;
+    if (Status s = add_partial(q.from, first_whole * kDay); !s.ok()) return s;
+    if (Status s = add_partial((last_whole + 1) * kDay, q.until); !s.ok()) return s;
   }
   // Running jobs' open segments, counted up to now.
   std::lock_guard lock(mu_);

@@ -327,6 +327,32 @@ std::string BeginFencedSql(const LeaderFence& fence) {
          " AND holder = " + holder + " FOR SHARE";
 }
 
+// Rows of (day, tenant, grant_holder, grant_id, pool, site, operator, model,
+// accelerator_s, units, energy_kwh, lost_accelerator_s, jobs, segments).
+std::vector<accounting::DailyUsage> DailyUsageRows(const Res& q) {
+  std::vector<accounting::DailyUsage> out;
+  out.reserve(static_cast<std::size_t>(q.rows()));
+  for (int i = 0; i < q.rows(); ++i) {
+    accounting::DailyUsage d;
+    d.day = q.Int(i, 0);
+    d.tenant = q.Text(i, 1);
+    d.grant_holder = q.Text(i, 2);
+    d.grant = q.Text(i, 3);
+    d.pool = q.Text(i, 4);
+    d.site = q.Text(i, 5);
+    d.operator_name = q.Text(i, 6);
+    d.model = q.Text(i, 7);
+    d.sum.accelerator_seconds = ToDouble(q.Text(i, 8));
+    d.sum.charged_units = ToDouble(q.Text(i, 9));
+    d.sum.energy_kwh = ToDouble(q.Text(i, 10));
+    d.sum.lost_accelerator_seconds = ToDouble(q.Text(i, 11));
+    d.sum.jobs = q.Int(i, 12);
+    d.sum.segments = q.Int(i, 13);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 class PostgresStore final : public Store {
  public:
   PostgresStore(std::string uri, std::string server, std::shared_ptr<LeaderFence> fence)
@@ -607,26 +633,32 @@ class PostgresStore final : public Store {
         "WHERE day >= $1::bigint AND day <= $2::bigint",
         {std::to_string(first_day), std::to_string(last_day)});
     if (!q.ok()) return r->conn().Error("read daily usage", q);
-    std::vector<accounting::DailyUsage> out;
-    for (int i = 0; i < q.rows(); ++i) {
-      accounting::DailyUsage d;
-      d.day = q.Int(i, 0);
-      d.tenant = q.Text(i, 1);
-      d.grant_holder = q.Text(i, 2);
-      d.grant = q.Text(i, 3);
-      d.pool = q.Text(i, 4);
-      d.site = q.Text(i, 5);
-      d.operator_name = q.Text(i, 6);
-      d.model = q.Text(i, 7);
-      d.sum.accelerator_seconds = ToDouble(q.Text(i, 8));
-      d.sum.charged_units = ToDouble(q.Text(i, 9));
-      d.sum.energy_kwh = ToDouble(q.Text(i, 10));
-      d.sum.lost_accelerator_seconds = ToDouble(q.Text(i, 11));
-      d.sum.jobs = q.Int(i, 12);
-      d.sum.segments = q.Int(i, 13);
-      out.push_back(std::move(d));
-    }
-    return out;
+    return DailyUsageRows(q);
+  }
+
+  Result<std::vector<accounting::DailyUsage>> ClippedUsageBetween(std::int64_t from,
+                                                                  std::int64_t until) override {
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    // $1 = from, $2 = until; `f` is ClippedSumOf's share of a record inside
+    // the window; lost work and the job count belong to the record's end.
+    Res q = r->Run(
+        "SELECT day, tenant, grant_holder, grant_id, pool, MIN(site), MIN(operator), MIN(model), "
+        "SUM(accelerator_s * f), SUM(units * f), SUM(energy_kwh * f), "
+        "SUM(CASE WHEN end_at <= $2::bigint THEN lost_accelerator_s ELSE 0 END), "
+        "SUM(CASE WHEN job_ended AND end_at <= $2::bigint THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN f > 0 OR inside THEN 1 ELSE 0 END) "
+        "FROM (SELECT *, (start_at >= $1::bigint AND end_at <= $2::bigint) AS inside, "
+        "  CASE WHEN start_at >= $1::bigint AND end_at <= $2::bigint THEN 1.0::float8 "
+        "       WHEN end_at > start_at THEN (LEAST(end_at, $2::bigint) - "
+        "GREATEST(start_at, $1::bigint))::float8 / (end_at - start_at) ELSE 0.0::float8 END AS f "
+        "  FROM usage WHERE day >= $3::bigint AND day <= $4::bigint "
+        "  AND start_at < $2::bigint AND end_at > $1::bigint) AS clipped "
+        "GROUP BY day, tenant, grant_holder, grant_id, pool",
+        {std::to_string(from), std::to_string(until), std::to_string(model::DayOf(from)),
+         std::to_string(model::DayOf(until))});
+    if (!q.ok()) return r->conn().Error("sum usage records", q);
+    return DailyUsageRows(q);
   }
 
   Result<std::vector<model::UsageRecord>> UsageRecords(std::int64_t from, std::int64_t until,

@@ -188,6 +188,27 @@ StoredJob ReadJob(const Use& u) {
 }
 
 // A reading connection with its cached statements; used by one thread at a time.
+// A row of (day, tenant, grant_holder, grant_id, pool, site, operator, model,
+// accelerator_s, units, energy_kwh, lost_accelerator_s, jobs, segments).
+accounting::DailyUsage DailyUsageRow(const Use& u) {
+  accounting::DailyUsage d;
+  d.day = u.Int(0);
+  d.tenant = u.Text(1);
+  d.grant_holder = u.Text(2);
+  d.grant = u.Text(3);
+  d.pool = u.Text(4);
+  d.site = u.Text(5);
+  d.operator_name = u.Text(6);
+  d.model = u.Text(7);
+  d.sum.accelerator_seconds = u.Real(8);
+  d.sum.charged_units = u.Real(9);
+  d.sum.energy_kwh = u.Real(10);
+  d.sum.lost_accelerator_seconds = u.Real(11);
+  d.sum.jobs = u.Int(12);
+  d.sum.segments = u.Int(13);
+  return d;
+}
+
 struct Reader {
   sqlite3* db = nullptr;
   std::vector<std::pair<std::string, std::unique_ptr<Statement>>> statements;
@@ -357,25 +378,33 @@ class SqliteStore final : public Store {
     u.Bind(first_day).Bind(last_day);
     std::vector<accounting::DailyUsage> out;
     int rc = 0;
-    while ((rc = u.Step()) == SQLITE_ROW) {
-      accounting::DailyUsage d;
-      d.day = u.Int(0);
-      d.tenant = u.Text(1);
-      d.grant_holder = u.Text(2);
-      d.grant = u.Text(3);
-      d.pool = u.Text(4);
-      d.site = u.Text(5);
-      d.operator_name = u.Text(6);
-      d.model = u.Text(7);
-      d.sum.accelerator_seconds = u.Real(8);
-      d.sum.charged_units = u.Real(9);
-      d.sum.energy_kwh = u.Real(10);
-      d.sum.lost_accelerator_seconds = u.Real(11);
-      d.sum.jobs = u.Int(12);
-      d.sum.segments = u.Int(13);
-      out.push_back(std::move(d));
-    }
+    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(DailyUsageRow(u));
     if (rc != SQLITE_DONE) return r->Error("read daily usage");
+    return out;
+  }
+
+  Result<std::vector<accounting::DailyUsage>> ClippedUsageBetween(std::int64_t from,
+                                                                  std::int64_t until) override {
+    auto r = Lease();
+    if (!r.ok()) return r.status();
+    // ?1 = from, ?2 = until. The share `f` of a record inside the window is
+    // ClippedSumOf's; lost work and the job count belong to the record's end.
+    Use u(r->Prepare(
+        "SELECT day, tenant, grant_holder, grant_id, pool, MIN(site), MIN(operator), MIN(model), "
+        "SUM(accelerator_s * f), SUM(units * f), SUM(energy_kwh * f), "
+        "SUM(CASE WHEN end_at <= ?2 THEN lost_accelerator_s ELSE 0 END), "
+        "SUM(CASE WHEN job_ended != 0 AND end_at <= ?2 THEN 1 ELSE 0 END), SUM(f > 0 OR inside) "
+        "FROM (SELECT *, (start_at >= ?1 AND end_at <= ?2) AS inside, "
+        "  CASE WHEN start_at >= ?1 AND end_at <= ?2 THEN 1.0 "
+        "       WHEN end_at > start_at THEN (MIN(end_at, ?2) - MAX(start_at, ?1)) * 1.0 / "
+        "(end_at - start_at) ELSE 0.0 END AS f "
+        "  FROM usage WHERE day >= ?3 AND day <= ?4 AND start_at < ?2 AND end_at > ?1) "
+        "GROUP BY day, tenant, grant_holder, grant_id, pool"));
+    u.Bind(from).Bind(until).Bind(model::DayOf(from)).Bind(model::DayOf(until));
+    std::vector<accounting::DailyUsage> out;
+    int rc = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(DailyUsageRow(u));
+    if (rc != SQLITE_DONE) return r->Error("sum usage records");
     return out;
   }
 

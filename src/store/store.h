@@ -157,6 +157,12 @@ class Store {
   virtual Result<std::vector<model::UsageRecord>> UsageRecords(std::int64_t from,
                                                                std::int64_t until,
                                                                std::int64_t limit) = 0;
+  // The records that overlap [from, until), each clipped to it pro rata as
+  // accounting::ClippedSumOf does, summed per (record's day, tenant, grant,
+  // pool) inside the store: a report's partial days cost one aggregate query,
+  // not a record each in memory. `from` < `until`; in no set order.
+  virtual Result<std::vector<accounting::DailyUsage>> ClippedUsageBetween(std::int64_t from,
+                                                                          std::int64_t until) = 0;
 
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // A small durable write (a heartbeat): OK once commits succeed again after

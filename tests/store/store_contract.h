@@ -423,6 +423,32 @@ TYPED_TEST_P(StoreContract, UsageRecordsCommitWithTheirUpdateAndSumPerDay) {
   EXPECT_DOUBLE_EQ(second.sum.charged_units, 0.125);
   EXPECT_EQ(second.sum.segments, 1);
   EXPECT_TRUE(store->DailyUsageBetween(d / kDay + 2, d / kDay + 9)->empty());
+
+  // Clipped to [d + 55, d + kDay + 25) inside the store: a's record (d+10..d+100,
+  // 2.5 units, ends inside) counts 45/90 of its figures, its lost work and its
+  // job; b's first (d+20..d+kDay) counts (kDay-55)/(kDay-20); b's second
+  // (d+kDay..d+kDay+50) counts 25/50, without its lost work (it ends outside).
+  auto clipped = store->ClippedUsageBetween(d + 55, d + kDay + 25);
+  ASSERT_TRUE(clipped.ok()) << clipped.status().message();
+  ASSERT_EQ(clipped->size(), 2u);
+  const auto& c1 = (*clipped)[0].day == d / kDay ? (*clipped)[0] : (*clipped)[1];
+  const auto& c2 = (*clipped)[0].day == d / kDay ? (*clipped)[1] : (*clipped)[0];
+  EXPECT_EQ(c1.tenant, "t1");
+  EXPECT_EQ(c1.grant, "g \"1\", {x}");
+  EXPECT_EQ(c1.site, "s");
+  EXPECT_EQ(c1.model, "m");
+  const double b_share = static_cast<double>(kDay - 55) / static_cast<double>(kDay - 20);
+  EXPECT_NEAR(c1.sum.charged_units, 2.5 * 0.5 + 1.0 * b_share, 1e-9);
+  EXPECT_NEAR(c1.sum.accelerator_seconds, 135.0 * 0.5 + 1.5 * (kDay - 20) * b_share, 1e-6);
+  EXPECT_NEAR(c1.sum.energy_kwh, 0.25 * 0.5 + 0.25 * b_share, 1e-9);
+  EXPECT_NEAR(c1.sum.lost_accelerator_seconds, 15.0, 1e-9);
+  EXPECT_EQ(c1.sum.jobs, 1);
+  EXPECT_EQ(c1.sum.segments, 2);
+  EXPECT_NEAR(c2.sum.charged_units, 0.0625, 1e-12);
+  EXPECT_NEAR(c2.sum.lost_accelerator_seconds, 0.0, 1e-12);
+  EXPECT_EQ(c2.sum.jobs, 0);
+  EXPECT_EQ(c2.sum.segments, 1);
+  EXPECT_TRUE(store->ClippedUsageBetween(d + 3 * kDay, d + 4 * kDay)->empty());
 }
 
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AddGetUpdateAndHistorySurviveReopen,
