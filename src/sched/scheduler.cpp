@@ -598,7 +598,9 @@ Status ValidateJob(const model::Scenario& scenario, const model::Job& job) {
   return Status::Ok();
 }
 
-Status Scheduler::Submit(model::Job job) {
+Status Scheduler::Submit(model::Job job) { return Submit(std::move(job), nullptr); }
+
+Status Scheduler::Submit(model::Job job, Handle* handle) {
   Impl& impl = *impl_;
   if (job.id.empty()) return InvalidArgument("job.id: expected a non-empty id");
   if (impl.table.Find(job.id) != kNoJob)
@@ -620,6 +622,7 @@ Status Scheduler::Submit(model::Job job) {
   impl.table.EnsureCandidateSets(impl.admission.set_count());
   const std::uint32_t idx = impl.table.Add(std::move(job), tenant, *priority, std::move(part_sets));
   impl.placement.NoteSubmitted(impl.table.job(idx).spec);
+  if (handle != nullptr) *handle = idx;
   return Status::Ok();
 }
 
@@ -810,6 +813,12 @@ CycleResult Scheduler::RunCycle(model::Time now) {
 Result<JobView> Scheduler::Job(std::string_view id) const {
   const std::uint32_t idx = impl_->table.Find(id);
   if (idx == kNoJob) return UnknownJob(id);
+  return JobAt(idx);
+}
+
+JobView Scheduler::JobAt(Handle handle) const {
+  assert(handle < impl_->table.slots() && impl_->table.job(handle).live);
+  const std::uint32_t idx = handle;
   const SchedJob& j = impl_->table.job(idx);
   JobView v;
   v.spec = &j.spec;
