@@ -75,15 +75,20 @@ struct EquivalenceKey {
 };
 // Per cycle: failures by equivalence key. Open addressing with a generation
 // per slot, so that clearing (every cycle, and after every preemption or
-// reservation) costs nothing; lookups touch one or two cache lines.
+// reservation) costs nothing; the reasons sit apart from the slots, so that a
+// slot is 40 bytes. Most lookups miss the table: the first touch of a slot was
+// half of Consider's time (perf), so the table is kept small — sized for the
+// generations in use, shrunk when many generations in a row left an earlier,
+// larger one's table spread over many cache lines — and not touched at all
+// while empty.
 class FailureCache {
  public:
   const WaitReason* Find(const EquivalenceKey& k) const {
-    if (slots_.empty()) return nullptr;
+    if (size_ == 0) return nullptr;
     for (std::size_t i = Hash(k) & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.gen != gen_) return nullptr;
-      if (s.key == k) return &s.reason;
+      if (s.key == k) return &reasons_[s.reason];
     }
   }
   // Keeps an existing entry (as std::unordered_map::emplace).
@@ -92,7 +97,8 @@ class FailureCache {
     for (std::size_t i = Hash(k) & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (s.gen != gen_) {
-        s = {gen_, k, r};
+        s = {gen_, static_cast<std::uint32_t>(reasons_.size()), k};
+        reasons_.push_back(r);
         ++size_;
         return;
       }
@@ -100,18 +106,34 @@ class FailureCache {
     }
   }
   void Clear() {
-    size_ = 0;
-    if (++gen_ == 0) {  // wrapped: no slot may look current
+    // Shrunk only after many small generations in a row: clears come in
+    // bursts (preemptions, reservations) with large generations between.
+    oversized_clears_ = slots_.size() > kMinSlots && size_ * 16 < slots_.size()
+                            ? oversized_clears_ + 1
+                            : 0;
+    if (oversized_clears_ > kShrinkAfter) {
+      oversized_clears_ = 0;
+      // Shrink: a quarter full at most once the cleared generation's entries come back.
+      std::size_t n = kMinSlots;
+      while (n < size_ * 4) n *= 2;
+      slots_.assign(n, Slot{});
+      mask_ = n - 1;
+      gen_ = 1;
+    } else if (++gen_ == 0) {  // wrapped: no slot may look current
       for (Slot& s : slots_) s.gen = 0;
       gen_ = 1;
     }
+    size_ = 0;
+    reasons_.clear();
   }
 
  private:
+  static constexpr std::size_t kMinSlots = 256;
+  static constexpr int kShrinkAfter = 64;
   struct Slot {
     std::uint32_t gen = 0;
+    std::uint32_t reason = 0;  // index into reasons_
     EquivalenceKey key{};
-    WaitReason reason;
   };
   static std::size_t Hash(const EquivalenceKey& k) {
     auto mix = [](std::uint64_t h, std::uint64_t v) {
@@ -129,20 +151,28 @@ class FailureCache {
   }
   void Grow() {
     std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.empty() ? 256 : old.size() * 2, Slot{});
+    slots_.assign(old.empty() ? kMinSlots : old.size() * 2, Slot{});
     mask_ = slots_.size() - 1;
     const std::uint32_t gen = gen_;
     gen_ = 1;
-    size_ = 0;
     for (const Slot& s : old) {
-      if (s.gen == gen) Insert(s.key, s.reason);
+      if (s.gen != gen) continue;
+      // Re-slot with the same reason index (reasons_ is kept).
+      for (std::size_t i = Hash(s.key) & mask_;; i = (i + 1) & mask_) {
+        if (slots_[i].gen != gen_) {
+          slots_[i] = {gen_, s.reason, s.key};
+          break;
+        }
+      }
     }
   }
 
   std::vector<Slot> slots_;
+  std::vector<WaitReason> reasons_;  // of the current generation, by insertion
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
   std::uint32_t gen_ = 1;
+  int oversized_clears_ = 0;
 };
 
 Status UnknownJob(std::string_view id) { return NotFound("unknown job '" + std::string(id) + "'"); }
