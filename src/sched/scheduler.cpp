@@ -439,8 +439,9 @@ struct Scheduler::Impl final : public TenantShares {
   // Queue sort: the active jobs, as of their last change, to the queue order.
   void SortQueue() {
     std::vector<QueueEntry> entries;
-    entries.reserve(table.active().size());
-    for (std::uint32_t idx : table.active()) {
+    const std::vector<std::uint32_t>& active = table.TakeActive();
+    entries.reserve(active.size());
+    for (std::uint32_t idx : active) {
       assert(table.hot(idx).job == idx && table.hot(idx).remaining_s == table.job(idx).Remaining());
       entries.push_back(table.hot(idx));
     }
@@ -469,7 +470,7 @@ struct Scheduler::Impl final : public TenantShares {
       table.reason(idx) = *hit;
       ++((e.part_set & kMultiPartSet) != 0 ? result->stats.multi_part_hits
                                            : result->stats.equivalence_hits);
-      table.ParkFor(idx, *hit);
+      table.ParkConsidered(idx, *hit);
       return;
     }
     const bool multi_part = (e.part_set & kMultiPartSet) != 0;
@@ -483,7 +484,7 @@ struct Scheduler::Impl final : public TenantShares {
       ++result->stats.admission_hits;
       table.reason(idx) = *refused;
       failed.Insert(key, *refused);
-      table.ParkFor(idx, *refused);
+      table.ParkConsidered(idx, *refused);
       return;
     }
     SchedJob& j = table.job(idx);
@@ -512,7 +513,7 @@ struct Scheduler::Impl final : public TenantShares {
 
     // Bind: the job runs from now.
     if (at.started) {
-      table.MarkRunning(idx, now);
+      table.MarkRunning(idx, now, /*in_cycle=*/true);
       ++result->stats.started;
       result->decisions.push_back({Decision::Kind::kStart,
                                    j.spec.id,
@@ -535,6 +536,7 @@ struct Scheduler::Impl final : public TenantShares {
         result->decisions.push_back(std::move(reserve));
         ++result->stats.reserved;
         ForgetFailures();
+        table.KeepActive(idx);  // the reservation holds for this cycle only
         return;
       }
     }
@@ -550,7 +552,11 @@ struct Scheduler::Impl final : public TenantShares {
       refused_by_admission.Insert(admission_key, at.reason);
     // Park until something that could help it happens. Blockers of a strict
     // queue stay active: they hold later jobs back.
-    if (!(capacity_blocked && !config.backfill)) table.ParkFor(idx, at.reason);
+    if (capacity_blocked && !config.backfill) {
+      table.KeepActive(idx);
+    } else {
+      table.ParkConsidered(idx, at.reason);
+    }
   }
 };
 
@@ -862,6 +868,11 @@ JobView Scheduler::JobAt(Handle handle) const {
   v.assignment = j.state == JobState::kRunning ? &j.assignment : nullptr;
   v.reason = impl_->table.reason(idx);
   return v;
+}
+
+const WaitReason& Scheduler::ReasonAt(Handle handle) const {
+  assert(handle < impl_->table.slots() && impl_->table.job(handle).live);
+  return impl_->table.reason(handle);
 }
 
 Result<std::string> Scheduler::Explain(std::string_view id) const {

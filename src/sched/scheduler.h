@@ -154,6 +154,8 @@ class Scheduler {
   // The job of a handle that is valid (see Handle); anything else is a bug
   // of the caller (checked in debug builds).
   JobView JobAt(Handle handle) const;
+  // JobAt(handle).reason without touching the job's record (kept apart).
+  const WaitReason& ReasonAt(Handle handle) const;
   // The pending reason in words; empty for running jobs.
   Result<std::string> Explain(std::string_view id) const;
   std::size_t pending_count() const;

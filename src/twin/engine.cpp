@@ -391,7 +391,7 @@ void Simulation::UnfinishedByReason() {
       ++count["running"];
       continue;
     }
-    ++count[sched::WaitCodeName(sched_.JobAt(run.handle).reason.code)];
+    ++count[sched::WaitCodeName(sched_.ReasonAt(run.handle).code)];
   }
   r_.unfinished_by_reason.assign(count.begin(), count.end());
   std::stable_sort(r_.unfinished_by_reason.begin(), r_.unfinished_by_reason.end(),
@@ -545,12 +545,12 @@ void Simulation::UpdateStrandedReasons() {
   std::vector<bool> seen(signature_miss_.size() * 3, false);
   // The order of the jobs does not matter (a minimum per pool and flags).
   for (std::uint32_t j : waiting_) {
-    const sched::JobView view = sched_.JobAt(runs_[j].handle);
+    const sched::WaitReason& reason = sched_.ReasonAt(runs_[j].handle);
     // Where the static filters let it go: waited for room in a shape it could
     // use (also when not yet tried since it arrived or was stopped), for a
     // reservation, or on its quota or grant.
     std::uint8_t where_eligible = kShape;
-    switch (view.reason.code) {
+    switch (reason.code) {
       case sched::WaitCode::kNoCandidatePool:
         continue;  // no pool of the grid can ever run it: it strands nothing
       case sched::WaitCode::kBorrowLimit:
