@@ -108,9 +108,8 @@ class FailureCache {
   void Clear() {
     // Shrunk only after many small generations in a row: clears come in
     // bursts (preemptions, reservations) with large generations between.
-    oversized_clears_ = slots_.size() > kMinSlots && size_ * 16 < slots_.size()
-                            ? oversized_clears_ + 1
-                            : 0;
+    oversized_clears_ =
+        slots_.size() > kMinSlots && size_ * 16 < slots_.size() ? oversized_clears_ + 1 : 0;
     if (oversized_clears_ > kShrinkAfter) {
       oversized_clears_ = 0;
       // Shrink: a quarter full at most once the cleared generation's entries come back.

@@ -74,10 +74,10 @@ struct JobRun {
   std::uint32_t generation = 0;
   bool running = false;
   bool done = false;
-  bool submitted = false;                                // accepted by the scheduler
-  sched::Scheduler::Handle handle = 0;                   // the scheduler's, while submitted and not done
-  std::uint32_t waiting_pos = 0;                         // in Simulation::waiting_, while waiting
-  Milli milli = 0;                                       // allocated while running
+  bool submitted = false;               // accepted by the scheduler
+  sched::Scheduler::Handle handle = 0;  // the scheduler's, while submitted and not done
+  std::uint32_t waiting_pos = 0;        // in Simulation::waiting_, while waiting
+  Milli milli = 0;                      // allocated while running
   std::vector<std::pair<std::uint32_t, Milli>> by_pool;  // allocation per pool while running
 };
 

@@ -120,7 +120,8 @@ TEST(SchedulerHandOff, AReservedJobIsTriedAgainAtTheNextCycle) {
   const model::Scenario s = Small();
   auto sched = Make(s);
   // The four B200 boards full: three of research's jobs, one of acme's.
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sched->Submit(OnB200("fill-" + std::to_string(i), 8)).ok());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(sched->Submit(OnB200("fill-" + std::to_string(i), 8)).ok());
   model::Job acme = OnB200("fill-3", 8);
   acme.tenant = "acme";
   ASSERT_TRUE(sched->Submit(acme).ok());
