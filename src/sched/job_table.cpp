@@ -298,8 +298,8 @@ void JobTable::KeepActive(std::uint32_t idx) {
   PutIn(active_, SchedJob::Park::kActive, 0, idx);
 }
 
-void JobTable::ParkConsidered(std::uint32_t idx, const WaitReason& r) {
-  assert(InCycle(idx));
+void JobTable::ParkConsidered(std::uint32_t idx, const WaitReason& r, std::uint32_t part_set) {
+  assert(InCycle(idx) && part_set == hot_[idx].part_set);
 #ifndef NDEBUG
   in_cycle_[idx] = 0;
 #endif
@@ -317,7 +317,7 @@ void JobTable::ParkConsidered(std::uint32_t idx, const WaitReason& r) {
     const auto c = static_cast<std::uint32_t>(r.quota_class);
     PutIn(parked_by_class_[c], SchedJob::Park::kByClass, c, idx);
   } else {
-    const std::uint32_t set = hot_[idx].part_set & ~kMultiPartSet;
+    const std::uint32_t set = part_set & ~kMultiPartSet;
     PutIn(parked_by_set_[set], SchedJob::Park::kBySet, set, idx);
   }
 }

@@ -469,7 +469,7 @@ struct Scheduler::Impl final : public TenantShares {
       table.reason(idx) = *hit;
       ++((e.part_set & kMultiPartSet) != 0 ? result->stats.multi_part_hits
                                            : result->stats.equivalence_hits);
-      table.ParkConsidered(idx, *hit);
+      table.ParkConsidered(idx, *hit, e.part_set);
       return;
     }
     const bool multi_part = (e.part_set & kMultiPartSet) != 0;
@@ -483,7 +483,7 @@ struct Scheduler::Impl final : public TenantShares {
       ++result->stats.admission_hits;
       table.reason(idx) = *refused;
       failed.Insert(key, *refused);
-      table.ParkConsidered(idx, *refused);
+      table.ParkConsidered(idx, *refused, e.part_set);
       return;
     }
     SchedJob& j = table.job(idx);
@@ -554,7 +554,7 @@ struct Scheduler::Impl final : public TenantShares {
     if (capacity_blocked && !config.backfill) {
       table.KeepActive(idx);
     } else {
-      table.ParkConsidered(idx, at.reason);
+      table.ParkConsidered(idx, at.reason, e.part_set);
     }
   }
 };

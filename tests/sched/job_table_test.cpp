@@ -53,7 +53,7 @@ TEST_F(OnePoolTable, ACycleTakesTheActiveListAndPlacesEveryJobAgain) {
   EXPECT_EQ(Sorted(taken), Sorted({a, b, c}));
   EXPECT_TRUE(table.active().empty());
 
-  table.ParkConsidered(a, Because(WaitCode::kNoCapacity));
+  table.ParkConsidered(a, Because(WaitCode::kNoCapacity), table.hot(a).part_set);
   table.KeepActive(b);
   table.MarkRunning(c, 0, /*in_cycle=*/true);
   EXPECT_EQ(table.active(), std::vector<std::uint32_t>{b});
@@ -72,7 +72,7 @@ TEST_F(OnePoolTable, AJobParkedByACycleCanLeaveItsListBetweenCycles) {
   const std::uint32_t a = Add("a"), b = Add("b"), c = Add("c");
   table.Wake(0, 300, sets_of_pool);
   for (std::uint32_t idx : std::vector<std::uint32_t>(table.TakeActive()))
-    table.ParkConsidered(idx, Because(WaitCode::kNoCapacity));
+    table.ParkConsidered(idx, Because(WaitCode::kNoCapacity), table.hot(idx).part_set);
   EXPECT_TRUE(table.active().empty());
   // Cancelling the first parked job must find it where ParkConsidered put
   // it; a wrong slot would remove another job from the list instead.
@@ -87,8 +87,8 @@ TEST_F(OnePoolTable, GrantHeldJobsWaitForTheRetryOrAGlobalChangeOnly) {
   const std::uint32_t a = Add("a"), b = Add("b");
   table.Wake(0, 300, sets_of_pool);
   (void)table.TakeActive();
-  table.ParkConsidered(a, Because(WaitCode::kGrantInactive));
-  table.ParkConsidered(b, Because(WaitCode::kNoCapacity));
+  table.ParkConsidered(a, Because(WaitCode::kGrantInactive), table.hot(a).part_set);
+  table.ParkConsidered(b, Because(WaitCode::kNoCapacity), table.hot(b).part_set);
   table.Wake(60, 300, sets_of_pool);
   EXPECT_TRUE(table.active().empty());
   table.WakeAllNextCycle();
