@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The scheduler's cost on the reference grid: `sovgrid simulate` on korea-2027
 # with drf, a cycle every 60 s and 200,000 synthetic jobs (a week), then
-# scheduler CPU per decision in microseconds, wall time and peak RSS.
+# scheduler CPU per decision in microseconds, wall time, the process's CPU
+# time (user + system: on a shared machine the wall time includes waiting for
+# a core) and peak RSS.
 #
 #   bench/sched_cost.sh                 # build/release/sovgrid, 200,000 jobs
 #   JOBS=20000 bench/sched_cost.sh      # a quicker look
@@ -16,8 +18,10 @@ jobs=${JOBS:-200000}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-"$bin" simulate --scenario "$root/scenarios/korea-2027.toml" --synthetic --jobs "$jobs" \
-  --policy drf --cycle-interval 60 --json "$out/run.json" --quiet
+TIMEFORMAT="%U %S"
+{ time "$bin" simulate --scenario "$root/scenarios/korea-2027.toml" --synthetic --jobs "$jobs" \
+  --policy drf --cycle-interval 60 --json "$out/run.json" --quiet 2>/dev/null; } 2>"$out/time"
+read -r user_s sys_s <"$out/time"
 
 # scheduler_cpu_s decisions cycles wall_s peak_rss_mb of the one policy.
 if command -v jq >/dev/null; then
@@ -30,10 +34,10 @@ p = json.load(open(sys.argv[1]))["policies"][0]
 print(p["scheduler_cpu_s"], p["decisions"], p["cycles"], p["wall_s"], p["peak_rss_mb"])' "$out/run.json")
 fi
 
-awk -v cpu="$cpu" -v d="$decisions" -v c="$cycles" -v wall="$wall" -v rss="$rss" -v jobs="$jobs" 'BEGIN {
+awk -v user="$user_s" -v sys="$sys_s" -v cpu="$cpu" -v d="$decisions" -v c="$cycles" -v wall="$wall" -v rss="$rss" -v jobs="$jobs" 'BEGIN {
   printf "korea-2027, drf, --cycle-interval 60, %d synthetic jobs\n", jobs
   printf "  scheduler CPU      %.2f s over %d decisions, %d cycles\n", cpu, d, c
   printf "  per decision       %.1f us\n", (d > 0 ? cpu * 1e6 / d : 0)
-  printf "  wall time          %.1f s\n", wall
+  printf "  wall time          %.1f s (process CPU %.1f s)\n", wall, user + sys
   printf "  peak RSS           %.0f MB\n", rss
 }'

@@ -1,6 +1,7 @@
 #include "sched/admission.h"
 
 #include <algorithm>
+#include <charconv>
 
 namespace sovgrid::sched {
 
@@ -49,14 +50,28 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
                                                  const std::string& region) {
   const model::Scenario& scenario = ctx_.scenario;
   const int holder = tenant_pool_holder_[tenant];
-  std::string key = std::to_string(holder) + "|";
-  for (const auto& m : job.accepted_models) key += m + ",";
-  key += "|" + job.stack + "|";
-  for (const auto& d : job.datasets) key += d + ",";
-  key += "|" + region + "|";
-  if (!region.empty()) key += std::to_string(job.latency_slo_ms.at(region));
-  key += "|" + std::to_string(job.accelerators) + "/" + std::to_string(job.accelerators_per_node) +
-         "/" + std::to_string(job.fractional());
+  // The key is built in a buffer kept across calls: Submit asks for every
+  // part of every job, and nearly always finds the set.
+  std::string& key = key_scratch_;
+  key.clear();
+  auto number = [&key](long long v) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    key.append(buf, r.ptr);
+  };
+  number(holder);
+  key += '|';
+  for (const auto& m : job.accepted_models) (key += m) += ',';
+  ((key += '|') += job.stack) += '|';
+  for (const auto& d : job.datasets) (key += d) += ',';
+  ((key += '|') += region) += '|';
+  if (!region.empty()) key += std::to_string(job.latency_slo_ms.at(region));  // a double
+  key += '|';
+  number(job.accelerators);
+  key += '/';
+  number(job.accelerators_per_node);
+  key += '/';
+  number(job.fractional() ? 1 : 0);
   if (auto it = set_by_key_.find(key); it != set_by_key_.end()) return it->second;
 
   CandidateSet set;
@@ -129,7 +144,7 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
   }
   for (std::uint16_t p : set.pools) sets_of_pool_[p].push_back(id);
   sets_.push_back(std::move(set));
-  set_by_key_.emplace(std::move(key), id);
+  set_by_key_.emplace(key, id);
   return id;
 }
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -52,7 +53,8 @@ class Admission {
  private:
   CycleContext& ctx_;
   std::vector<CandidateSet> sets_;
-  std::map<std::string, std::uint32_t> set_by_key_;
+  std::unordered_map<std::string, std::uint32_t> set_by_key_;
+  std::string key_scratch_;  // CandidateSetFor's key, reused
   std::vector<std::vector<std::uint32_t>> sets_of_pool_;
   std::vector<int> tenant_pool_holder_;  // nearest tenant up the tree naming pools, or -1
   // Quota and grants depend on the class only: asked once per class and part.

@@ -111,9 +111,23 @@ double JobTable::LostWork(const SchedJob& j, Time now) const {
 // ---------------------------------------------------------------------------
 // Pending and running.
 
-void JobTable::MarkRunning(std::uint32_t idx, Time now) {
+void JobTable::MarkRunning(std::uint32_t idx, Time now, bool in_cycle) {
   SchedJob& j = jobs_[idx];
-  RemovePending(idx);
+  if (in_cycle) {
+    // In no list (TakeActive): out of the pending list only.
+    assert(InCycle(idx));
+#ifndef NDEBUG
+    in_cycle_[idx] = 0;
+#endif
+    const std::uint32_t pos = j.pending_pos;
+    const std::uint32_t moved = pending_.back();
+    pending_[pos] = moved;
+    jobs_[moved].pending_pos = pos;
+    pending_.pop_back();
+    parking_[idx].park = SchedJob::Park::kActive;
+  } else {
+    RemovePending(idx);
+  }
   j.state = JobState::kRunning;
   j.last_start = now;
   if (j.spec.preemptible) {
@@ -145,6 +159,7 @@ void JobTable::AddPending(std::uint32_t idx) {
 }
 
 void JobTable::RemovePending(std::uint32_t idx) {
+  assert(!InCycle(idx));
   const std::uint32_t pos = jobs_[idx].pending_pos;
   const std::uint32_t moved = pending_.back();
   pending_[pos] = moved;
@@ -254,19 +269,44 @@ void JobTable::PutIn(std::vector<std::uint32_t>& list, SchedJob::Park park, std:
   list.push_back(idx);
 }
 
-void JobTable::Park(std::uint32_t idx, SchedJob::Park park, std::uint32_t key) {
-  EraseFromList(ListOf(idx), idx);
-  std::vector<std::uint32_t>& list = park == SchedJob::Park::kBySet     ? parked_by_set_[key]
-                                     : park == SchedJob::Park::kByClass ? parked_by_class_[key]
-                                                                        : parked_until_retry_;
-  PutIn(list, park, key, idx);
+bool JobTable::InCycle([[maybe_unused]] std::uint32_t idx) const {
+#ifndef NDEBUG
+  return idx < in_cycle_.size() && in_cycle_[idx] != 0;
+#else
+  return false;
+#endif
 }
 
-void JobTable::ParkFor(std::uint32_t idx, const WaitReason& r) {
+const std::vector<std::uint32_t>& JobTable::TakeActive() {
+  taken_.swap(active_);
+  active_.clear();
+#ifndef NDEBUG
+  in_cycle_.resize(jobs_.size(), 0);
+  for (std::uint32_t idx : taken_) {
+    assert(!in_cycle_[idx]);
+    in_cycle_[idx] = 1;
+  }
+#endif
+  return taken_;
+}
+
+void JobTable::KeepActive(std::uint32_t idx) {
+  assert(InCycle(idx));
+#ifndef NDEBUG
+  in_cycle_[idx] = 0;
+#endif
+  PutIn(active_, SchedJob::Park::kActive, 0, idx);
+}
+
+void JobTable::ParkConsidered(std::uint32_t idx, const WaitReason& r, std::uint32_t part_set) {
+  assert(InCycle(idx) && part_set == hot_[idx].part_set);
+#ifndef NDEBUG
+  in_cycle_[idx] = 0;
+#endif
   // Grants do not come back when capacity is released: only time (a window
   // opening) or SetGrants helps.
   if (r.code == WaitCode::kGrantSpent || r.code == WaitCode::kGrantInactive) {
-    Park(idx, SchedJob::Park::kUntilRetry, 0);
+    PutIn(parked_until_retry_, SchedJob::Park::kUntilRetry, 0, idx);
     return;
   }
   // Room under a guarantee comes back when the class's usage is released.
@@ -274,14 +314,18 @@ void JobTable::ParkFor(std::uint32_t idx, const WaitReason& r) {
                            r.code == WaitCode::kLenderProtected ||
                            r.code == WaitCode::kGrantSpentBeyondGuarantee;
   if (quota_bound && r.quota_class >= 0) {
-    Park(idx, SchedJob::Park::kByClass, static_cast<std::uint32_t>(r.quota_class));
+    const auto c = static_cast<std::uint32_t>(r.quota_class);
+    PutIn(parked_by_class_[c], SchedJob::Park::kByClass, c, idx);
   } else {
-    Park(idx, SchedJob::Park::kBySet, hot_[idx].part_set & ~kMultiPartSet);
+    const std::uint32_t set = part_set & ~kMultiPartSet;
+    PutIn(parked_by_set_[set], SchedJob::Park::kBySet, set, idx);
   }
 }
 
+// The woken jobs' slots are not set: the cycle takes the active list right
+// after waking (TakeActive) and sets each job's slot when it places it again.
 void JobTable::WakeList(std::vector<std::uint32_t>& list) {
-  for (std::uint32_t idx : list) PutIn(active_, SchedJob::Park::kActive, 0, idx);
+  active_.insert(active_.end(), list.begin(), list.end());
   list.clear();
 }
 

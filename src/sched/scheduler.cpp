@@ -75,15 +75,20 @@ struct EquivalenceKey {
 };
 // Per cycle: failures by equivalence key. Open addressing with a generation
 // per slot, so that clearing (every cycle, and after every preemption or
-// reservation) costs nothing; lookups touch one or two cache lines.
+// reservation) costs nothing; the reasons sit apart from the slots, so that a
+// slot is 40 bytes. Most lookups miss the table: the first touch of a slot was
+// half of Consider's time (perf), so the table is kept small — sized for the
+// generations in use, shrunk when many generations in a row left an earlier,
+// larger one's table spread over many cache lines — and not touched at all
+// while empty.
 class FailureCache {
  public:
   const WaitReason* Find(const EquivalenceKey& k) const {
-    if (slots_.empty()) return nullptr;
+    if (size_ == 0) return nullptr;
     for (std::size_t i = Hash(k) & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.gen != gen_) return nullptr;
-      if (s.key == k) return &s.reason;
+      if (s.key == k) return &reasons_[s.reason];
     }
   }
   // Keeps an existing entry (as std::unordered_map::emplace).
@@ -92,7 +97,8 @@ class FailureCache {
     for (std::size_t i = Hash(k) & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (s.gen != gen_) {
-        s = {gen_, k, r};
+        s = {gen_, static_cast<std::uint32_t>(reasons_.size()), k};
+        reasons_.push_back(r);
         ++size_;
         return;
       }
@@ -100,18 +106,33 @@ class FailureCache {
     }
   }
   void Clear() {
-    size_ = 0;
-    if (++gen_ == 0) {  // wrapped: no slot may look current
+    // Shrunk only after many small generations in a row: clears come in
+    // bursts (preemptions, reservations) with large generations between.
+    oversized_clears_ =
+        slots_.size() > kMinSlots && size_ * 16 < slots_.size() ? oversized_clears_ + 1 : 0;
+    if (oversized_clears_ > kShrinkAfter) {
+      oversized_clears_ = 0;
+      // Shrink: a quarter full at most once the cleared generation's entries come back.
+      std::size_t n = kMinSlots;
+      while (n < size_ * 4) n *= 2;
+      slots_.assign(n, Slot{});
+      mask_ = n - 1;
+      gen_ = 1;
+    } else if (++gen_ == 0) {  // wrapped: no slot may look current
       for (Slot& s : slots_) s.gen = 0;
       gen_ = 1;
     }
+    size_ = 0;
+    reasons_.clear();
   }
 
  private:
+  static constexpr std::size_t kMinSlots = 256;
+  static constexpr int kShrinkAfter = 64;
   struct Slot {
     std::uint32_t gen = 0;
+    std::uint32_t reason = 0;  // index into reasons_
     EquivalenceKey key{};
-    WaitReason reason;
   };
   static std::size_t Hash(const EquivalenceKey& k) {
     auto mix = [](std::uint64_t h, std::uint64_t v) {
@@ -129,20 +150,28 @@ class FailureCache {
   }
   void Grow() {
     std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.empty() ? 256 : old.size() * 2, Slot{});
+    slots_.assign(old.empty() ? kMinSlots : old.size() * 2, Slot{});
     mask_ = slots_.size() - 1;
     const std::uint32_t gen = gen_;
     gen_ = 1;
-    size_ = 0;
     for (const Slot& s : old) {
-      if (s.gen == gen) Insert(s.key, s.reason);
+      if (s.gen != gen) continue;
+      // Re-slot with the same reason index (reasons_ is kept).
+      for (std::size_t i = Hash(s.key) & mask_;; i = (i + 1) & mask_) {
+        if (slots_[i].gen != gen_) {
+          slots_[i] = {gen_, s.reason, s.key};
+          break;
+        }
+      }
     }
   }
 
   std::vector<Slot> slots_;
+  std::vector<WaitReason> reasons_;  // of the current generation, by insertion
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
   std::uint32_t gen_ = 1;
+  int oversized_clears_ = 0;
 };
 
 Status UnknownJob(std::string_view id) { return NotFound("unknown job '" + std::string(id) + "'"); }
@@ -409,8 +438,9 @@ struct Scheduler::Impl final : public TenantShares {
   // Queue sort: the active jobs, as of their last change, to the queue order.
   void SortQueue() {
     std::vector<QueueEntry> entries;
-    entries.reserve(table.active().size());
-    for (std::uint32_t idx : table.active()) {
+    const std::vector<std::uint32_t>& active = table.TakeActive();
+    entries.reserve(active.size());
+    for (std::uint32_t idx : active) {
       assert(table.hot(idx).job == idx && table.hot(idx).remaining_s == table.job(idx).Remaining());
       entries.push_back(table.hot(idx));
     }
@@ -439,7 +469,7 @@ struct Scheduler::Impl final : public TenantShares {
       table.reason(idx) = *hit;
       ++((e.part_set & kMultiPartSet) != 0 ? result->stats.multi_part_hits
                                            : result->stats.equivalence_hits);
-      table.ParkFor(idx, *hit);
+      table.ParkConsidered(idx, *hit, e.part_set);
       return;
     }
     const bool multi_part = (e.part_set & kMultiPartSet) != 0;
@@ -453,7 +483,7 @@ struct Scheduler::Impl final : public TenantShares {
       ++result->stats.admission_hits;
       table.reason(idx) = *refused;
       failed.Insert(key, *refused);
-      table.ParkFor(idx, *refused);
+      table.ParkConsidered(idx, *refused, e.part_set);
       return;
     }
     SchedJob& j = table.job(idx);
@@ -482,7 +512,7 @@ struct Scheduler::Impl final : public TenantShares {
 
     // Bind: the job runs from now.
     if (at.started) {
-      table.MarkRunning(idx, now);
+      table.MarkRunning(idx, now, /*in_cycle=*/true);
       ++result->stats.started;
       result->decisions.push_back({Decision::Kind::kStart,
                                    j.spec.id,
@@ -505,6 +535,7 @@ struct Scheduler::Impl final : public TenantShares {
         result->decisions.push_back(std::move(reserve));
         ++result->stats.reserved;
         ForgetFailures();
+        table.KeepActive(idx);  // the reservation holds for this cycle only
         return;
       }
     }
@@ -520,7 +551,11 @@ struct Scheduler::Impl final : public TenantShares {
       refused_by_admission.Insert(admission_key, at.reason);
     // Park until something that could help it happens. Blockers of a strict
     // queue stay active: they hold later jobs back.
-    if (!(capacity_blocked && !config.backfill)) table.ParkFor(idx, at.reason);
+    if (capacity_blocked && !config.backfill) {
+      table.KeepActive(idx);
+    } else {
+      table.ParkConsidered(idx, at.reason, e.part_set);
+    }
   }
 };
 
@@ -598,7 +633,9 @@ Status ValidateJob(const model::Scenario& scenario, const model::Job& job) {
   return Status::Ok();
 }
 
-Status Scheduler::Submit(model::Job job) {
+Status Scheduler::Submit(model::Job job) { return Submit(std::move(job), nullptr); }
+
+Status Scheduler::Submit(model::Job job, Handle* handle) {
   Impl& impl = *impl_;
   if (job.id.empty()) return InvalidArgument("job.id: expected a non-empty id");
   if (impl.table.Find(job.id) != kNoJob)
@@ -620,6 +657,7 @@ Status Scheduler::Submit(model::Job job) {
   impl.table.EnsureCandidateSets(impl.admission.set_count());
   const std::uint32_t idx = impl.table.Add(std::move(job), tenant, *priority, std::move(part_sets));
   impl.placement.NoteSubmitted(impl.table.job(idx).spec);
+  if (handle != nullptr) *handle = idx;
   return Status::Ok();
 }
 
@@ -810,6 +848,12 @@ CycleResult Scheduler::RunCycle(model::Time now) {
 Result<JobView> Scheduler::Job(std::string_view id) const {
   const std::uint32_t idx = impl_->table.Find(id);
   if (idx == kNoJob) return UnknownJob(id);
+  return JobAt(idx);
+}
+
+JobView Scheduler::JobAt(Handle handle) const {
+  assert(handle < impl_->table.slots() && impl_->table.job(handle).live);
+  const std::uint32_t idx = handle;
   const SchedJob& j = impl_->table.job(idx);
   JobView v;
   v.spec = &j.spec;
@@ -823,6 +867,11 @@ Result<JobView> Scheduler::Job(std::string_view id) const {
   v.assignment = j.state == JobState::kRunning ? &j.assignment : nullptr;
   v.reason = impl_->table.reason(idx);
   return v;
+}
+
+const WaitReason& Scheduler::ReasonAt(Handle handle) const {
+  assert(handle < impl_->table.slots() && impl_->table.job(handle).live);
+  return impl_->table.reason(handle);
 }
 
 Result<std::string> Scheduler::Explain(std::string_view id) const {

@@ -115,6 +115,13 @@ class Scheduler {
   // duplicate id, unknown tenant/dataset/model/priority class, a dataset the
   // tenant may not use, an impossible shape.
   Status Submit(model::Job job);
+  // A job's handle: its slot in the scheduler, valid from its Submit until it
+  // is finished, failed or cancelled (the slot is then reused for another
+  // job). For drivers that look their jobs up often (the twin): JobAt is an
+  // array access where Job(id) hashes the id.
+  using Handle = std::uint32_t;
+  // Submit, and on success the job's handle in `*handle`.
+  Status Submit(model::Job job, Handle* handle);
   // Removes a pending or running job (its resources are freed at once).
   Status Cancel(std::string_view id, model::Time now);
   Status Finish(std::string_view id, model::Time now);
@@ -144,6 +151,11 @@ class Scheduler {
 
   // Queries.
   Result<JobView> Job(std::string_view id) const;
+  // The job of a handle that is valid (see Handle); anything else is a bug
+  // of the caller (checked in debug builds).
+  JobView JobAt(Handle handle) const;
+  // JobAt(handle).reason without touching the job's record (kept apart).
+  const WaitReason& ReasonAt(Handle handle) const;
   // The pending reason in words; empty for running jobs.
   Result<std::string> Explain(std::string_view id) const;
   std::size_t pending_count() const;
