@@ -118,6 +118,40 @@ struct TenantUsage {
   std::vector<GrantUse> grants;
 };
 
+// A pool's nodes as the scheduler holds them now (GET /v1/pools/{id}/nodes).
+struct PoolNodes {
+  struct Job {
+    std::string key;  // "TENANT/NAME"
+    std::vector<std::uint32_t> accelerators;  // indexes on the node
+    double share = 1;                         // of each accelerator
+  };
+  struct Node {
+    std::string name;  // "pool-id/n00012"
+    Health state = Health::kUp;  // the node's own health (its site's is site_state)
+    int accelerators = 0;
+    double used = 0;  // accelerators allocated (shares pro rata)
+    std::vector<Job> jobs;  // running on it, in start order
+  };
+  std::string pool, site;
+  Health site_state = Health::kUp;
+  std::size_t node_count = 0;
+  std::vector<Node> nodes;  // the requested window, in node order
+};
+
+// Pending jobs counted per tenant and per wait reason (GET /v1/queue/summary).
+struct QueueSummary {
+  struct Group {
+    int tenant = -1;  // index into the scenario's tenants
+    sched::WaitCode code = sched::WaitCode::kNotTried;
+    std::size_t jobs = 0;
+    std::string example;         // one of them (a job key)
+    std::string example_reason;  // its pending reason in words (Scheduler::Explain)
+  };
+  std::vector<Group> groups;  // one per (tenant, code) with pending jobs, by tenant then code
+  std::size_t pending = 0;
+  model::Time at = 0;  // when it was counted
+};
+
 // Whether the store takes commits; see the contract above.
 struct StoreHealth {
   bool ok = true;
@@ -135,7 +169,7 @@ struct ControlPlaneCounters {
 // one key, counting running jobs' open segments up to `now`.
 struct AccountingQuery {
   model::Time from = 0, until = 0;
-  accounting::GroupBy group_by = accounting::GroupBy::kTenant;
+  accounting::Grouping group_by = accounting::GroupBy::kTenant;
   // Tenants whose usage counts (a token's subtree); empty = every tenant.
   std::vector<std::string> tenants;
 };
@@ -171,6 +205,13 @@ class ControlPlane {
   Status Tick(model::Time now);
 
   GridSummary Grid();
+  // Nodes [offset, offset + limit) of pool `pool` with their health, use and
+  // running jobs; NotFound for an unknown pool.
+  Result<PoolNodes> NodesOfPool(const std::string& pool, std::size_t offset, std::size_t limit);
+  // Every pending job counted by tenant and wait reason: linear in the jobs
+  // the scheduler holds, so counted at most once per second (a later call
+  // within the second gets the same counts, `at` says when).
+  QueueSummary PendingSummary(model::Time now);
   Result<TenantUsage> Usage(const std::string& tenant);
   // Accounting (control_plane_accounting.cpp). The report sums the store's
   // daily sums for whole UTC days, its records for the partial days at either
@@ -196,10 +237,18 @@ class ControlPlane {
   // on the next open; if the commit fails the change is undone. NotFound for
   // unknown names; InvalidArgument for a bad state or amount.
   using Audit = std::optional<store::AuditEntry>;
+  // `requeue` (with kDraining only; InvalidArgument otherwise) also moves the
+  // jobs running there: at the next tick each is stopped in the backend and
+  // queued again (its history says why; accounting counts the work since its
+  // last checkpoint as lost), so it restarts elsewhere from its command (a job
+  // that checkpoints resumes from its own checkpoint), as with Slurm's
+  // `scontrol requeue` or a Kubernetes drain's evictions. Without it draining
+  // only stops new placements. The requeues are not kept across a restart
+  // before that tick (the drain is).
   Status SetNodeState(const std::string& node, Health state, model::Time now,
-                      Audit audit = std::nullopt);
+                      Audit audit = std::nullopt, bool requeue = false);
   Status SetSiteState(const std::string& site, Health state, model::Time now,
-                      Audit audit = std::nullopt);
+                      Audit audit = std::nullopt, bool requeue = false);
   Status SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
                   const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit,
                   Audit audit = std::nullopt);
@@ -305,6 +354,15 @@ class ControlPlane {
   // Why the backend marked a node or site not up, while it is.
   std::map<HealthTarget, std::string> backend_health_reason_;
   std::vector<std::string> pending_stops_;  // cancelled, not yet stopped in the backend
+  // Running jobs an administrator asked to move off drained capacity, with
+  // why: requeued and stopped by the next CommitCycle.
+  std::vector<std::pair<std::string, std::string>> evictions_;
+  // Notes the running jobs on `nodes` in evictions_ (mu_ held).
+  void EvictFrom(const std::vector<sched::NodeId>& nodes, const std::string& why);
+  // Ids of the jobs the scheduler holds (pending or running), for
+  // PendingSummary: the scheduler has no listing of its own.
+  std::unordered_set<std::string> scheduled_;
+  QueueSummary queue_summary_;  // the last PendingSummary (mu_)
   // Running jobs' current run segments (committed starts), by job id.
   struct Segment {
     model::Time start = 0;
