@@ -184,6 +184,8 @@ async function main() {
   await call(base, admin, 'POST', '/v1/jobs', { id: 'too-big', tenant: 'startup', accelerators: 16, models: ['L4'], command: 'true' });
   await page.goto(base + '/#/jobs/startup/too-big');
   await page.locator('#why').waitFor();
+  // Past its first cycle: the scheduler's reason, not "submitted".
+  await page.waitForFunction(() => !/next scheduling cycle/.test(document.getElementById('why')?.textContent || 'next scheduling cycle'));
   const why = await page.locator('#why').innerText();
   check(/pending/.test(await page.locator('#job-state').innerText()) && why.length > 20, 'a job that cannot fit waits: ' + why.replace(/\s+/g, ' '));
   await shot(page, 'job-waiting');

@@ -32,6 +32,7 @@ function chart(holder) {
       { label: 'Jobs pending', stroke: '#b3401a', width: 2, dash: [6, 4] },
     ],
     axes: [{}, { label: 'count' }],
+    legend: { live: false },
   }, [history.t, history.used, history.running, history.pending], holder);
   const onResize = () => u.setSize({ width: width(), height: 200 });
   window.addEventListener('resize', onResize);
