@@ -907,22 +907,48 @@ Result<PoolNodes> ControlPlane::NodesOfPool(const std::string& pool_id, std::siz
 }
 
 QueueSummary ControlPlane::PendingSummary(Time now) {
+  {
+    std::lock_guard lock(mu_);
+    summary_asked_ = now;
+    if (queue_summary_.at > 0 && now - queue_summary_.at <= 2) return queue_summary_;
+  }
+  RefreshPendingSummary(now, true);
   std::lock_guard lock(mu_);
-  if (queue_summary_.at > 0 && now - queue_summary_.at < 1) return queue_summary_;
+  return queue_summary_;
+}
+
+void ControlPlane::RefreshPendingSummary(Time now, bool asked) {
+  std::lock_guard counting(summary_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (queue_summary_.at > 0 && now - queue_summary_.at < 1) return;
+    if (!asked && (summary_asked_ == 0 || now - summary_asked_ > 60)) return;
+  }
   // (tenant, code) -> group; few of them.
   std::map<std::pair<int, sched::WaitCode>, QueueSummary::Group> groups;
   std::size_t pending = 0;
-  for (const auto& id : scheduled_) {
-    auto view = scheduler_->Job(id);
-    if (!view.ok() || view->state != sched::JobState::kPending) continue;
-    ++pending;
-    auto& g = groups[{view->tenant, view->reason.code}];
-    if (g.jobs++ == 0) {
-      g.tenant = view->tenant;
-      g.code = view->reason.code;
-      g.example = id;
+  constexpr std::size_t kSlice = 4096;
+  for (std::size_t bucket = 0;;) {
+    std::lock_guard lock(mu_);
+    // Bucket by bucket: valid across the slices (a rehash in between, as
+    // jobs arrive, shifts what is left to count: see the contract).
+    const std::size_t buckets = scheduled_.bucket_count();
+    if (bucket >= buckets) break;
+    for (std::size_t seen = 0; bucket < buckets && seen < kSlice; ++bucket) {
+      for (auto it = scheduled_.begin(bucket); it != scheduled_.end(bucket); ++it, ++seen) {
+        auto view = scheduler_->Job(*it);
+        if (!view.ok() || view->state != sched::JobState::kPending) continue;
+        ++pending;
+        auto& g = groups[{view->tenant, view->reason.code}];
+        if (g.jobs++ == 0) {
+          g.tenant = view->tenant;
+          g.code = view->reason.code;
+          g.example = *it;
+        }
+      }
     }
   }
+  std::lock_guard lock(mu_);
   // Jobs committed but not yet in the scheduler (the inbox) wait for the next cycle.
   {
     std::lock_guard commit(commit_mu_);
@@ -946,8 +972,7 @@ QueueSummary ControlPlane::PendingSummary(Time now) {
     g.example_reason = why.ok() && !why->empty() ? *why : "submitted; the next scheduling cycle considers it";
     out.groups.push_back(std::move(g));
   }
-  queue_summary_ = out;
-  return out;
+  queue_summary_ = std::move(out);
 }
 
 ControlPlaneCounters ControlPlane::counters() {

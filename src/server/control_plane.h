@@ -208,10 +208,17 @@ class ControlPlane {
   // Nodes [offset, offset + limit) of pool `pool` with their health, use and
   // running jobs; NotFound for an unknown pool.
   Result<PoolNodes> NodesOfPool(const std::string& pool, std::size_t offset, std::size_t limit);
-  // Every pending job counted by tenant and wait reason: linear in the jobs
-  // the scheduler holds, so counted at most once per second (a later call
-  // within the second gets the same counts, `at` says when).
+  // Every pending job counted by tenant and wait reason, as last counted by
+  // RefreshPendingSummary (`at` says when): counted here first when that is
+  // more than 2 s ago (no control loop, or nobody asked lately).
   QueueSummary PendingSummary(model::Time now);
+  // Counts anew when the last count is 1 s old or more and PendingSummary was
+  // called in the last 60 s (the daemon's control loop calls it after each
+  // tick). Linear in the jobs the scheduler holds, counted in slices of 4,096
+  // that each hold the scheduler's lock alone: API calls never wait for the
+  // whole count. Jobs that change state between slices may be counted in
+  // their old state or their new one.
+  void RefreshPendingSummary(model::Time now, bool asked = false);
   Result<TenantUsage> Usage(const std::string& tenant);
   // Accounting (control_plane_accounting.cpp). The report sums the store's
   // daily sums for whole UTC days, its records for the partial days at either
@@ -362,7 +369,9 @@ class ControlPlane {
   // Ids of the jobs the scheduler holds (pending or running), for
   // PendingSummary: the scheduler has no listing of its own.
   std::unordered_set<std::string> scheduled_;
-  QueueSummary queue_summary_;  // the last PendingSummary (mu_)
+  QueueSummary queue_summary_;  // the last count (mu_)
+  model::Time summary_asked_ = 0;  // the last PendingSummary call (mu_)
+  std::mutex summary_mu_;          // one count at a time; taken before mu_
   // Running jobs' current run segments (committed starts), by job id.
   struct Segment {
     model::Time start = 0;

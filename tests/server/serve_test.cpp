@@ -1097,7 +1097,9 @@ TEST_F(ServeTest, ConsoleEndpointsDrainWithRequeueNodesQueueSearchAndUsageByDay)
   EXPECT_TRUE(Body(Call("GET", "/v1/jobs?q=alpha", acme))["jobs"].empty());
   EXPECT_EQ(Call("GET", "/v1/jobs?q=" + std::string(129, 'a'), admin_)->status, 400);
 
-  // Usage per day and tenant: a row per pair, both keys named (the running job counts up to now).
+  // Usage per day and tenant: a row per pair, both keys named (the running job counts up to
+  // now, in whole seconds: wait for one to pass since its start).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   json usage = Body(Call("GET", "/v1/accounting?group_by=day,tenant", admin_));
   EXPECT_EQ(usage["group_by"], "day,tenant") << usage.dump();
   ASSERT_FALSE(usage["rows"].empty()) << usage.dump();

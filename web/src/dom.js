@@ -46,11 +46,14 @@ export function fmtTime(unix) {
 }
 export function fmtNum(x) {
   if (typeof x !== 'number') return String(x ?? '—');
-  // Small amounts keep two significant digits (0.0042 accelerator-hours is not 0).
-  if (x !== 0 && Math.abs(x) < 0.01) return x.toPrecision(2);
   x = Math.round(x * 100) / 100;
   if (x === 0) x = 0; // never '-0'
   return Number.isInteger(x) ? x.toLocaleString('en') : x.toLocaleString('en', { maximumFractionDigits: 2 });
+}
+// An amount of usage: small ones keep two significant digits (0.0042
+// accelerator-hours is not 0).
+export function fmtAmount(x) {
+  return typeof x === 'number' && x > 0 && x < 0.01 ? x.toPrecision(2) : fmtNum(x);
 }
 export function badge(state) {
   return h('span', { class: 'badge s-' + String(state).replace(/[^a-z_-]/g, '') }, state);

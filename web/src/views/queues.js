@@ -29,7 +29,7 @@ export async function queuesView(main) {
     const rows = q.by_tenant.slice().sort((a, b) => b.pending - a.pending).map((t) => h('tr', {},
       h('th', { scope: 'row' }, t.tenant), h('td', { class: 'num' }, fmtNum(t.pending)),
       h('td', {}, h('a', { href: `#/jobs?tenant=${encodeURIComponent(t.tenant)}&state=pending` }, `List ${t.tenant}'s pending jobs`))));
-    swap(byTenant, h('p', {}, `${fmtNum(q.pending)} jobs you may see are pending.`),
+    swap(byTenant, h('p', {}, q.pending === 1 ? 'One job you may see is pending.' : `${fmtNum(q.pending)} jobs you may see are pending.`),
       table('Pending jobs by tenant', ['Tenant', 'Pending', ''], rows, { empty: 'No job is waiting.', class: 'pending-tenants' }));
     swap(byReason, table('Pending jobs by reason', ['Reason', 'Jobs', 'By tenant', 'For example'],
       q.by_reason.map((r) => h('tr', {},

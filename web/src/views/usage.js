@@ -3,7 +3,7 @@
 // (GET /v1/accounting/grants).
 import uPlot from 'uplot';
 import { get } from '../api.js';
-import { h, table, fmtNum, fmtTime, meter, swap } from '../dom.js';
+import { h, table, fmtNum, fmtAmount, fmtTime, meter, swap } from '../dom.js';
 
 export const DAYS = 30;
 const DAY = 86400;
@@ -83,7 +83,7 @@ export function usageChart(holder, title, keyLabel) {
       }
       swap(figures, table(`${title}: totals over the last ${DAYS} days`, [keyLabel, 'Accelerator-hours', 'Charged units'],
         u.keys.map((k) => h('tr', {}, h('th', { scope: 'row' }, k),
-          h('td', { class: 'num' }, fmtNum(u.totals[k])), h('td', { class: 'num' }, fmtNum(u.units[k])))),
+          h('td', { class: 'num' }, fmtAmount(u.totals[k])), h('td', { class: 'num' }, fmtAmount(u.units[k])))),
         { empty: `No usage recorded in the last ${DAYS} days.`, class: 'usage-totals' }));
     },
     destroy() { window.removeEventListener('resize', onResize); if (plot) plot.destroy(); },
@@ -97,9 +97,9 @@ export async function burnDownTable(tenant) {
     ['Grant', 'Used / granted', 'Left', 'Rate (units a day)', 'Projected exhaustion', 'Valid until'],
     r.grants.map((g) => h('tr', { id: `grant-${g.tenant}-${g.grant}` },
       h('th', { scope: 'row' }, `${g.tenant}/${g.grant}`, g.quota_class ? h('div', { class: 'reason' }, g.quota_class) : null),
-      h('td', {}, `${fmtNum(g.used_units)} of ${fmtNum(g.granted_units)} `, meter(g.used_units, g.granted_units, `grant ${g.grant} used`)),
+      h('td', {}, `${fmtAmount(g.used_units)} of ${fmtNum(g.granted_units)} `, meter(g.used_units, g.granted_units, `grant ${g.grant} used`)),
       h('td', { class: 'num' }, fmtNum(g.left_units)),
-      h('td', { class: 'num' }, fmtNum(g.units_per_day)),
+      h('td', { class: 'num' }, fmtAmount(g.units_per_day)),
       h('td', {}, g.left_units <= 0 ? 'spent' : g.projected_exhaustion ? fmtTime(g.projected_exhaustion) : 'not before it ends'),
       h('td', {}, fmtTime(g.valid_until)))),
     { empty: 'No grants in your part of the tree.', class: 'grants' });
