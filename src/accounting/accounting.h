@@ -126,7 +126,7 @@ class ReportBuilder {
  private:
   void AddTo(std::string key, const UsageSum& s);
   Grouping group_by_;
-  std::vector<ReportRow> rows_;                     // unsorted
+  std::vector<ReportRow> rows_;                         // unsorted
   std::unordered_map<std::string, std::size_t> index_;  // key -> rows_ index
 };
 

@@ -401,7 +401,8 @@ void AddClientCommands(CLI::App& app) {
         "accounting", "Usage charged in a period, grouped (the last 30 days by default)");
     cmd->add_option("--from", *from, "Start: YYYY-MM-DD, RFC 3339 or Unix seconds");
     cmd->add_option("--until", *until, "End (exclusive), as --from; default now");
-    cmd->add_option("--group-by", *group_by, "tenant | grant | pool | site | operator | model | day, or two: day,tenant")
+    cmd->add_option("--group-by", *group_by,
+                    "tenant | grant | pool | site | operator | model | day, or two: day,tenant")
         ->capture_default_str();
     cmd->add_option("--tenant", *tenant, "Only this tenant's subtree");
     add_connection(cmd);

@@ -808,11 +808,10 @@ Response SetHealth(const Call& c, bool node) {
                  "$.requeue");
   }
   const std::string action = std::string(node ? "node." : "site.") + text;
-  const Status s =
-      node ? c.cp->SetNodeState(name, *state, c.clock(), c.Audit(action, name, body.dump()),
-                                requeue)
-           : c.cp->SetSiteState(name, *state, c.clock(), c.Audit(action, name, body.dump()),
-                                requeue);
+  const Status s = node ? c.cp->SetNodeState(name, *state, c.clock(),
+                                             c.Audit(action, name, body.dump()), requeue)
+                        : c.cp->SetSiteState(name, *state, c.clock(),
+                                             c.Audit(action, name, body.dump()), requeue);
   if (!s.ok()) return FromStatus(s);
   return Json(200, {{"ok", true}});
 }
@@ -908,8 +907,8 @@ Response Accounting(const Call& c, bool grants) {
     } else if (!grants && k == "group_by") {
       auto g = accounting::ParseGrouping(v);
       if (!g)
-        return Error(400, "invalid_argument",
-                     "group_by: expected " + accounting::GroupingChoices(), k);
+        return Error(400, "invalid_argument", "group_by: expected " + accounting::GroupingChoices(),
+                     k);
       q.group_by = *g;
     } else if (k == "format") {
       if (v != "json" && v != "csv")
@@ -985,27 +984,26 @@ Response GetQueueSummary(const Call& c) {
   }
   json tenants = json::array();
   for (std::size_t t = 0; t < per_tenant.size(); ++t) {
-    if (per_tenant[t] > 0) tenants.push_back({{"tenant", sc.tenants[t].id}, {"pending", per_tenant[t]}});
+    if (per_tenant[t] > 0)
+      tenants.push_back({{"tenant", sc.tenants[t].id}, {"pending", per_tenant[t]}});
   }
   json by_reason = json::array();
   for (const auto& [code, r] : reasons) {
     json per = json::object();
     for (const auto& [t, n] : r.tenants) per[t] = n;
-    by_reason.push_back({{"reason", code},
-                         {"words", WaitCodeWords(code)},
-                         {"pending", r.jobs},
-                         {"tenants", per},
-                         {"example", {{"id", r.example},
-                                      {"tenant", r.example_tenant},
-                                      {"reason", r.example_reason}}}});
+    by_reason.push_back(
+        {{"reason", code},
+         {"words", WaitCodeWords(code)},
+         {"pending", r.jobs},
+         {"tenants", per},
+         {"example",
+          {{"id", r.example}, {"tenant", r.example_tenant}, {"reason", r.example_reason}}}});
   }
   std::stable_sort(by_reason.begin(), by_reason.end(), [](const json& a, const json& b) {
     return a["pending"].get<std::size_t>() > b["pending"].get<std::size_t>();
   });
-  return Json(200, {{"at", q.at},
-                    {"pending", total},
-                    {"by_tenant", tenants},
-                    {"by_reason", by_reason}});
+  return Json(200,
+              {{"at", q.at}, {"pending", total}, {"by_tenant", tenants}, {"by_reason", by_reason}});
 }
 
 // GET /v1/pools/{id}/nodes: the pool's nodes with health, use and the jobs on
@@ -1017,7 +1015,8 @@ Response GetPoolNodes(const Call& c) {
       if (!ParseInt(v, 0, std::numeric_limits<std::int32_t>::max(), &offset))
         return Error(400, "invalid_argument", "expected a node offset >= 0", k);
     } else if (k == "limit") {
-      if (!ParseInt(v, 1, 5000, &limit)) return Error(400, "invalid_argument", "expected 1..5000", k);
+      if (!ParseInt(v, 1, 5000, &limit))
+        return Error(400, "invalid_argument", "expected 1..5000", k);
     } else {
       return Error(400, "invalid_argument", "unknown query parameter", k);
     }

@@ -862,7 +862,7 @@ GridSummary ControlPlane::Grid() {
 }
 
 Result<PoolNodes> ControlPlane::NodesOfPool(const std::string& pool_id, std::size_t offset,
-                                           std::size_t limit) {
+                                            std::size_t limit) {
   const auto it = std::find_if(scenario_.pools.begin(), scenario_.pools.end(),
                                [&](const model::Pool& p) { return p.id == pool_id; });
   if (it == scenario_.pools.end()) return NotFound("pool '" + pool_id + "' not found");
@@ -969,7 +969,8 @@ void ControlPlane::RefreshPendingSummary(Time now, bool asked) {
   out.pending = pending;
   for (auto& [key, g] : groups) {
     auto why = scheduler_->Explain(g.example);
-    g.example_reason = why.ok() && !why->empty() ? *why : "submitted; the next scheduling cycle considers it";
+    g.example_reason =
+        why.ok() && !why->empty() ? *why : "submitted; the next scheduling cycle considers it";
     out.groups.push_back(std::move(g));
   }
   queue_summary_ = std::move(out);

@@ -121,15 +121,15 @@ struct TenantUsage {
 // A pool's nodes as the scheduler holds them now (GET /v1/pools/{id}/nodes).
 struct PoolNodes {
   struct Job {
-    std::string key;  // "TENANT/NAME"
+    std::string key;                          // "TENANT/NAME"
     std::vector<std::uint32_t> accelerators;  // indexes on the node
     double share = 1;                         // of each accelerator
   };
   struct Node {
-    std::string name;  // "pool-id/n00012"
+    std::string name;            // "pool-id/n00012"
     Health state = Health::kUp;  // the node's own health (its site's is site_state)
     int accelerators = 0;
-    double used = 0;  // accelerators allocated (shares pro rata)
+    double used = 0;        // accelerators allocated (shares pro rata)
     std::vector<Job> jobs;  // running on it, in start order
   };
   std::string pool, site;
@@ -369,7 +369,7 @@ class ControlPlane {
   // Ids of the jobs the scheduler holds (pending or running), for
   // PendingSummary: the scheduler has no listing of its own.
   std::unordered_set<std::string> scheduled_;
-  QueueSummary queue_summary_;  // the last count (mu_)
+  QueueSummary queue_summary_;     // the last count (mu_)
   model::Time summary_asked_ = 0;  // the last PendingSummary call (mu_)
   std::mutex summary_mu_;          // one count at a time; taken before mu_
   // Running jobs' current run segments (committed starts), by job id.

@@ -956,8 +956,8 @@ TEST_F(ServeTest, FailingASiteMovesItsJobsWhereTheirDataMayGo) {
 // search and usage per day and tenant; each scoped to the token's subtree.
 TEST_F(ServeTest, ConsoleEndpointsDrainWithRequeueNodesQueueSearchAndUsageByDay) {
   Start({}, "1");  // real time: nothing ends during the test
-  const json acme_token = Body(Call("POST", "/v1/tokens", admin_,
-                                    json({{"tenant", "acme"}, {"role", "user"}}).dump()));
+  const json acme_token =
+      Body(Call("POST", "/v1/tokens", admin_, json({{"tenant", "acme"}, {"role", "user"}}).dump()));
   const std::string acme = acme_token["token"];
   auto submit = [&](const json& job) {
     auto r = Call("POST", "/v1/jobs", admin_, job.dump());
@@ -1026,8 +1026,8 @@ TEST_F(ServeTest, ConsoleEndpointsDrainWithRequeueNodesQueueSearchAndUsageByDay)
   EXPECT_EQ(Call("GET", "/v1/queue/summary?tenant=acme", admin_)->status, 400);
 
   // Draining alone stops new placements: the running job stays.
-  ASSERT_EQ(Call("POST", "/v1/admin/sites/" + first + "/state", admin_,
-                 R"({"state": "draining"})")->status,
+  ASSERT_EQ(Call("POST", "/v1/admin/sites/" + first + "/state", admin_, R"({"state": "draining"})")
+                ->status,
             200);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // several cycles
   mobile = Body(Call("GET", "/v1/jobs/mobile", admin_));
@@ -1039,11 +1039,14 @@ TEST_F(ServeTest, ConsoleEndpointsDrainWithRequeueNodesQueueSearchAndUsageByDay)
   EXPECT_EQ(bad->status, 400);
   EXPECT_EQ(Body(bad)["error"]["field"], "$.requeue");
   EXPECT_EQ(Call("POST", "/v1/admin/sites/" + first + "/state", admin_,
-                 R"({"state": "draining", "requeue": "yes"})")->status,
+                 R"({"state": "draining", "requeue": "yes"})")
+                ->status,
             400);
-  // Draining with requeue moves it: stopped, pending, running at the other site; the site stays draining.
+  // Draining with requeue moves it: stopped, pending, running at the other site; the site stays
+  // draining.
   ASSERT_EQ(Call("POST", "/v1/admin/sites/" + first + "/state", admin_,
-                 R"({"state": "draining", "requeue": true})")->status,
+                 R"({"state": "draining", "requeue": true})")
+                ->status,
             200);
   json moved;
   for (int i = 0; i < 200; ++i) {
@@ -1055,7 +1058,8 @@ TEST_F(ServeTest, ConsoleEndpointsDrainWithRequeueNodesQueueSearchAndUsageByDay)
   EXPECT_EQ(site_of(moved), other) << moved.dump();
   std::string detail;
   for (const auto& e : moved["history"]) {
-    if (e["state"] == "pending" && e["detail"].get<std::string>().find("drained") != std::string::npos)
+    if (e["state"] == "pending" &&
+        e["detail"].get<std::string>().find("drained") != std::string::npos)
       detail = e["detail"];
   }
   EXPECT_NE(detail.find("site " + first + " drained by an administrator, with requeue"),
@@ -1073,7 +1077,8 @@ TEST_F(ServeTest, ConsoleEndpointsDrainWithRequeueNodesQueueSearchAndUsageByDay)
   EXPECT_EQ(jobs_there, 1) << other_nodes.dump();
   // A node drained by itself says so in its pool's listing.
   ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + first_pool + "/n00001/state", admin_,
-                 R"({"state": "draining"})")->status,
+                 R"({"state": "draining"})")
+                ->status,
             200);
   nodes = Body(Call("GET", "/v1/pools/" + first_pool + "/nodes", admin_));
   EXPECT_EQ(nodes["nodes"][1]["state"], "draining") << nodes.dump();
@@ -1082,7 +1087,8 @@ TEST_F(ServeTest, ConsoleEndpointsDrainWithRequeueNodesQueueSearchAndUsageByDay)
   // The name search (q=): a prefix, paged by the cursor, scoped to the token.
   json batch = {{"jobs", json::array()}};
   for (const char* id : {"alpha-1", "beta-1", "alpha-2", "alpha-3", "alphabet"})
-    batch["jobs"].push_back({{"id", id}, {"tenant", "startup"}, {"accelerators", 16}, {"models", {"L4"}}});
+    batch["jobs"].push_back(
+        {{"id", id}, {"tenant", "startup"}, {"accelerators", 16}, {"models", {"L4"}}});
   ASSERT_EQ(Call("POST", "/v1/jobs:batch", admin_, batch.dump())->status, 201);
   json page = Body(Call("GET", "/v1/jobs?q=alpha-&limit=2", admin_));
   ASSERT_EQ(page["jobs"].size(), 2u) << page.dump();

@@ -130,6 +130,9 @@ async function main() {
     ['GET /v1/audit?limit=100', '/v1/audit?limit=100'],
   ];
   const rows = [];
+  // From here the control loop counts the queue every second (it is being read),
+  // as while a console shows it: the other calls are measured under that work.
+  await request(base, admin, 'GET', '/v1/queue/summary');
   for (const [name, path] of calls) {
     await request(base, admin, 'GET', path); // warm
     const t = [];
@@ -143,8 +146,9 @@ async function main() {
     log(name, ms(pct(t, 50)), ms(pct(t, 99)));
   }
 
-  // The queue summary counts every pending job at most once a second (shared
-  // by all callers): one call a second measures the count itself.
+  // The queue summary: every pending job counted by the control loop once a
+  // second while someone reads it (slices of 4,096 under the scheduler's lock);
+  // one call a second, as a console does, gets a count at most 2 s old.
   {
     const t = [];
     for (let i = 0; i < 20; i++) {
@@ -154,7 +158,7 @@ async function main() {
       t.push(Number(process.hrtime.bigint() - s) / 1e6);
     }
     t.sort((a, b) => a - b);
-    rows.push(['GET /v1/queue/summary, one call a second (counted anew each time; 20 calls)', pct(t, 50), pct(t, 99), t[t.length - 1]]);
+    rows.push(['GET /v1/queue/summary, one call a second (a new count each time; 20 calls)', pct(t, 50), pct(t, 99), t[t.length - 1]]);
   }
 
   // Navigation to interactive in chromium.
