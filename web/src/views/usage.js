@@ -11,10 +11,13 @@ const DAY = 86400;
 const COLOURS = ['#1f5fbf', '#b3401a', '#1b7a3a', '#7a3db8', '#8a6100', '#0f7a86', '#a3265e', '#4a5160'];
 const MAX_SERIES = 8; // more keys than this: the largest 7 and "others"
 
-// The period: whole UTC days (the store's daily sums) up to now.
+// The period: whole UTC days, today's included. `until` is tomorrow's
+// midnight, so that the daemon reads every day from its daily sums (today's
+// hold the segments ended so far; running ones are counted up to now) and
+// no day from the records (docs/benchmarks.md, "Console").
 export function period(now = Date.now() / 1000) {
   const today = Math.floor(now / DAY) * DAY;
-  return { from: today - (DAYS - 1) * DAY, until: Math.ceil(now) };
+  return { from: today - (DAYS - 1) * DAY, until: today + DAY };
 }
 
 // {days: [unix midnights], keys: [...], values: {key: [accelerator-hours per day]}, totals: {key: units}}.
