@@ -964,6 +964,7 @@ Response GetQueueSummary(const Call& c) {
   struct Reason {
     std::size_t jobs = 0;
     std::string example, example_tenant, example_reason;
+    model::Time example_submitted = 0;
     std::map<std::string, std::size_t> tenants;
   };
   std::map<std::string_view, Reason> reasons;
@@ -974,10 +975,11 @@ Response GetQueueSummary(const Call& c) {
     per_tenant[t] += g.jobs;
     total += g.jobs;
     Reason& r = reasons[sched::WaitCodeName(g.code)];
-    if (r.jobs == 0) {
+    if (r.jobs == 0 || g.example_submitted < r.example_submitted) {
       r.example = std::string(JobNameOfKey(g.example));
       r.example_tenant = sc.tenants[t].id;
       r.example_reason = g.example_reason;
+      r.example_submitted = g.example_submitted;
     }
     r.jobs += g.jobs;
     r.tenants[sc.tenants[t].id] += g.jobs;

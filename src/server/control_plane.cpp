@@ -940,10 +940,14 @@ void ControlPlane::RefreshPendingSummary(Time now, bool asked) {
         if (!view.ok() || view->state != sched::JobState::kPending) continue;
         ++pending;
         auto& g = groups[{view->tenant, view->reason.code}];
-        if (g.jobs++ == 0) {
+        // The example: the group's longest waiting job (earliest submission, then id).
+        const model::Time submitted = view->spec->submit_time;
+        if (g.jobs++ == 0 || submitted < g.example_submitted ||
+            (submitted == g.example_submitted && *it < g.example)) {
           g.tenant = view->tenant;
           g.code = view->reason.code;
           g.example = *it;
+          g.example_submitted = submitted;
         }
       }
     }
@@ -957,10 +961,11 @@ void ControlPlane::RefreshPendingSummary(Time now, bool asked) {
       if (t < 0) continue;
       ++pending;
       auto& g = groups[{t, sched::WaitCode::kNotTried}];
-      if (g.jobs++ == 0) {
+      if (g.jobs++ == 0 || job.submit_time < g.example_submitted) {
         g.tenant = t;
         g.code = sched::WaitCode::kNotTried;
         g.example = job.id;
+        g.example_submitted = job.submit_time;
       }
     }
   }

@@ -144,7 +144,8 @@ struct QueueSummary {
     int tenant = -1;  // index into the scenario's tenants
     sched::WaitCode code = sched::WaitCode::kNotTried;
     std::size_t jobs = 0;
-    std::string example;         // one of them (a job key)
+    std::string example;  // the longest waiting of them (a job key)
+    model::Time example_submitted = 0;
     std::string example_reason;  // its pending reason in words (Scheduler::Explain)
   };
   std::vector<Group> groups;  // one per (tenant, code) with pending jobs, by tenant then code
