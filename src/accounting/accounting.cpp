@@ -27,14 +27,22 @@ bool Covers(const model::Grant& g, const std::string& quota_class) {
 
 double Round(double v) { return static_cast<double>(static_cast<std::int64_t>(v * 1e6 + (v < 0 ? -0.5 : 0.5))) / 1e6; }
 
-nlohmann::json RowJson(GroupBy g, const std::string& key, const UsageSum& s) {
-  return {{std::string(GroupByName(g)), key},
-          {"accelerator_hours", Round(s.accelerator_seconds / 3600.0)},
-          {"charged_units", Round(s.charged_units)},
-          {"energy_kwh", Round(s.energy_kwh)},
-          {"lost_accelerator_hours", Round(s.lost_accelerator_seconds / 3600.0)},
-          {"jobs", s.jobs},
-          {"segments", s.segments}};
+nlohmann::json RowJson(const Grouping& g, const std::string& key, const UsageSum& s) {
+  nlohmann::json row = {{"accelerator_hours", Round(s.accelerator_seconds / 3600.0)},
+                        {"charged_units", Round(s.charged_units)},
+                        {"energy_kwh", Round(s.energy_kwh)},
+                        {"lost_accelerator_hours", Round(s.lost_accelerator_seconds / 3600.0)},
+                        {"jobs", s.jobs},
+                        {"segments", s.segments}};
+  if (g.paired) {
+    const std::size_t cut = key.find(kKeySeparator);
+    row[std::string(GroupByName(g.first))] = key.substr(0, cut);
+    row[std::string(GroupByName(g.second))] =
+        cut == std::string::npos ? std::string() : key.substr(cut + 1);
+  } else {
+    row[std::string(GroupByName(g.first))] = key;
+  }
+  return row;
 }
 
 }  // namespace
@@ -177,6 +185,29 @@ std::string_view GroupByName(GroupBy g) {
 
 std::string_view GroupByChoices() { return "tenant|grant|pool|site|operator|model|day"; }
 
+std::optional<Grouping> ParseGrouping(std::string_view words) {
+  const std::size_t comma = words.find(',');
+  if (comma == std::string_view::npos) {
+    auto g = ParseGroupBy(words);
+    if (!g) return std::nullopt;
+    return Grouping(*g);
+  }
+  auto a = ParseGroupBy(words.substr(0, comma));
+  auto b = ParseGroupBy(words.substr(comma + 1));
+  if (!a || !b || *a == *b) return std::nullopt;
+  return Grouping(*a, *b);
+}
+
+std::string GroupingName(const Grouping& g) {
+  std::string out(GroupByName(g.first));
+  if (g.paired) out.append(",").append(GroupByName(g.second));
+  return out;
+}
+
+std::string GroupingChoices() {
+  return std::string(GroupByChoices()) + ", or two of them separated by a comma (day,tenant)";
+}
+
 std::string DayString(std::int64_t day) {
   // Civil from days (Howard Hinnant), the inverse of model::DaysFromCivil.
   const std::int64_t z = day + 719468;
@@ -219,25 +250,38 @@ std::string KeyOf(GroupBy g, std::int64_t day, const std::string& tenant,
 }  // namespace
 
 void ReportBuilder::AddTo(std::string key, const UsageSum& s) {
-  const auto [it, fresh] = index_.try_emplace(key, rows_.size());
-  if (fresh) {
-    rows_.push_back({std::move(key), s});
-  } else {
+  const auto [it, added] = index_.try_emplace(key, rows_.size());
+  if (!added) {
     rows_[it->second].sum.Add(s);
+    return;
   }
+  rows_.push_back({std::move(key), s});
 }
 
+namespace {
+std::string GroupKey(const Grouping& g, std::int64_t day, const std::string& tenant,
+                     const std::string& holder, const std::string& grant, const std::string& pool,
+                     const std::string& site, const std::string& op, const std::string& model) {
+  std::string key = KeyOf(g.first, day, tenant, holder, grant, pool, site, op, model);
+  if (g.paired) {
+    key.push_back(kKeySeparator);
+    key += KeyOf(g.second, day, tenant, holder, grant, pool, site, op, model);
+  }
+  return key;
+}
+}  // namespace
+
 void ReportBuilder::Add(const DailyUsage& d) {
-  AddTo(KeyOf(group_by_, d.day, d.tenant, d.grant_holder, d.grant, d.pool, d.site,
-              d.operator_name, d.model),
+  AddTo(GroupKey(group_by_, d.day, d.tenant, d.grant_holder, d.grant, d.pool, d.site,
+                 d.operator_name, d.model),
         d.sum);
 }
 
 void ReportBuilder::Add(const model::UsageRecord& r, Time from, Time until) {
   const UsageSum s = ClippedSumOf(r, from, until);
   if (s.segments == 0) return;
-  AddTo(KeyOf(group_by_, r.day(), r.tenant, r.grant_holder, r.grant, r.pool, r.site,
-              r.operator_name, r.model),
+  AddTo(GroupKey(group_by_, r.day(), r.tenant, r.grant_holder, r.grant, r.pool, r.site,
+                 r.operator_name, r.model),
         s);
 }
 
@@ -247,8 +291,9 @@ std::vector<ReportRow> ReportBuilder::Rows() const {
   return rows;
 }
 
-std::string ReportJson(GroupBy g, Time from, Time until, const std::vector<ReportRow>& rows) {
-  nlohmann::json out = {{"group_by", GroupByName(g)}, {"from", from}, {"until", until}};
+std::string ReportJson(const Grouping& g, Time from, Time until,
+                       const std::vector<ReportRow>& rows) {
+  nlohmann::json out = {{"group_by", GroupingName(g)}, {"from", from}, {"until", until}};
   nlohmann::json list = nlohmann::json::array();
   UsageSum total;
   for (const auto& r : rows) {
@@ -257,13 +302,14 @@ std::string ReportJson(GroupBy g, Time from, Time until, const std::vector<Repor
   }
   out["rows"] = std::move(list);
   nlohmann::json t = RowJson(g, "", total);
-  t.erase(std::string(GroupByName(g)));
+  t.erase(std::string(GroupByName(g.first)));
+  if (g.paired) t.erase(std::string(GroupByName(g.second)));
   out["total"] = std::move(t);
   return out.dump();
 }
 
-std::string ReportCsv(GroupBy g, const std::vector<ReportRow>& rows) {
-  std::string out = std::string(GroupByName(g)) +
+std::string ReportCsv(const Grouping& g, const std::vector<ReportRow>& rows) {
+  std::string out = GroupingName(g) +
                     ",accelerator_hours,charged_units,energy_kwh,lost_accelerator_hours,jobs,"
                     "segments\n";
   char buf[256];
@@ -273,7 +319,13 @@ std::string ReportCsv(GroupBy g, const std::vector<ReportRow>& rows) {
                   r.sum.accelerator_seconds / 3600.0, r.sum.charged_units, r.sum.energy_kwh,
                   r.sum.lost_accelerator_seconds / 3600.0, static_cast<long long>(r.sum.jobs),
                   static_cast<long long>(r.sum.segments));
-    out += r.key;
+    if (g.paired) {
+      std::string key = r.key;
+      std::replace(key.begin(), key.end(), kKeySeparator, ',');
+      out += key;
+    } else {
+      out += r.key;
+    }
     out += buf;
   }
   return out;

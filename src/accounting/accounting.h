@@ -82,25 +82,52 @@ std::string_view GroupByName(GroupBy g);
 // "tenant|grant|pool|site|operator|model|day", for messages.
 std::string_view GroupByChoices();
 
+// How a report groups: by one key, or by two (a time series such as day ×
+// tenant or day × pool: one row per pair that has usage).
+struct Grouping {
+  GroupBy first = GroupBy::kTenant;
+  bool paired = false;             // grouped by `second` too
+  GroupBy second = GroupBy::kDay;  // only when paired
+
+  // One key. Implicit: a GroupBy is a one-key grouping wherever a Grouping is taken.
+  Grouping(GroupBy g) : first(g) {}  // NOLINT(google-explicit-constructor)
+  Grouping(GroupBy a, GroupBy b) : first(a), paired(true), second(b) {}
+  bool operator==(const Grouping& o) const {
+    return first == o.first && paired == o.paired && (!paired || second == o.second);
+  }
+};
+// "tenant", "day,tenant": one key, or two distinct keys separated by a comma.
+std::optional<Grouping> ParseGrouping(std::string_view words);
+// "tenant" or "day,tenant", as ParseGrouping reads it.
+std::string GroupingName(const Grouping& g);
+// For messages: the keys, and that two may be combined.
+std::string GroupingChoices();
+
+// Separates the two parts of a two-key row's key (ids and dates never hold it).
+inline constexpr char kKeySeparator = '\x1f';
+
 struct ReportRow {
-  std::string key;  // the group: a tenant id, "HOLDER/GRANT" ("" = no grant), ..., or YYYY-MM-DD
+  // The group: a tenant id, "HOLDER/GRANT" ("" = no grant), ..., or YYYY-MM-DD;
+  // for two keys, both joined by kKeySeparator.
+  std::string key;
   UsageSum sum;
 };
 
-// Sums records or daily rows into groups; rows come out sorted by key.
+// Sums records or daily rows into groups; rows come out sorted by key (for
+// two keys: by the first, then the second).
 class ReportBuilder {
  public:
-  explicit ReportBuilder(GroupBy group_by) : group_by_(group_by) {}
+  explicit ReportBuilder(Grouping group_by) : group_by_(group_by) {}
   void Add(const DailyUsage& d);
   void Add(const model::UsageRecord& r, model::Time from, model::Time until);
   std::vector<ReportRow> Rows() const;
-  GroupBy group_by() const { return group_by_; }
+  const Grouping& group_by() const { return group_by_; }
 
  private:
   void AddTo(std::string key, const UsageSum& s);
-  GroupBy group_by_;
-  std::vector<ReportRow> rows_;                        // unsorted
-  std::unordered_map<std::string, std::size_t> index_;  // key -> rows_ position
+  Grouping group_by_;
+  std::vector<ReportRow> rows_;                         // unsorted
+  std::unordered_map<std::string, std::size_t> index_;  // key -> rows_ index
 };
 
 // "2027-01-04" for a day number.
@@ -108,10 +135,11 @@ std::string DayString(std::int64_t day);
 
 // The report as JSON text: {"group_by", "from", "until", "rows": [{KEY: ..,
 // "accelerator_hours", "charged_units", "energy_kwh", "lost_accelerator_hours",
-// "jobs", "segments"}], "total": {...}}; and as CSV with a header line.
-std::string ReportJson(GroupBy g, model::Time from, model::Time until,
+// "jobs", "segments"}], "total": {...}} (two keys: both KEY fields in each
+// row, "group_by": "day,tenant"); and as CSV with a header line (a column per key).
+std::string ReportJson(const Grouping& g, model::Time from, model::Time until,
                        const std::vector<ReportRow>& rows);
-std::string ReportCsv(GroupBy g, const std::vector<ReportRow>& rows);
+std::string ReportCsv(const Grouping& g, const std::vector<ReportRow>& rows);
 
 // A grant's burn-down at `now`: used so far, left, and when it runs out at the
 // rate of the last `window_s` (units charged to it in that window).

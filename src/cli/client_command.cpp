@@ -401,7 +401,8 @@ void AddClientCommands(CLI::App& app) {
         "accounting", "Usage charged in a period, grouped (the last 30 days by default)");
     cmd->add_option("--from", *from, "Start: YYYY-MM-DD, RFC 3339 or Unix seconds");
     cmd->add_option("--until", *until, "End (exclusive), as --from; default now");
-    cmd->add_option("--group-by", *group_by, "tenant | grant | pool | site | operator | model | day")
+    cmd->add_option("--group-by", *group_by,
+                    "tenant | grant | pool | site | operator | model | day, or two: day,tenant")
         ->capture_default_str();
     cmd->add_option("--tenant", *tenant, "Only this tenant's subtree");
     add_connection(cmd);
@@ -423,9 +424,20 @@ void AddClientCommands(CLI::App& app) {
                     std::to_string(x["jobs"].get<long long>()),
                     std::to_string(x["segments"].get<long long>())});
         };
+        // Two keys ("day,tenant"): the row's name is both values.
+        std::vector<std::string> keys;
+        for (std::size_t at = 0; at <= key.size();) {
+          const std::size_t comma = std::min(key.find(',', at), key.size());
+          keys.push_back(key.substr(at, comma - at));
+          at = comma + 1;
+        }
         for (const auto& x : b["rows"]) {
-          const std::string name = x[key];
-          row(name.empty() ? "(none)" : name, x);
+          std::string name;
+          for (const auto& k : keys) {
+            const std::string part = x.value(k, std::string());
+            name += (name.empty() ? "" : " ") + (part.empty() ? std::string("(none)") : part);
+          }
+          row(name, x);
         }
         row("total", b["total"]);
         std::cout << "from " << When(b["from"]) << " until " << When(b["until"]) << " UTC\n";

@@ -167,6 +167,37 @@ void AppendJobSummaryJson(std::string* out, const store::StoredJob& j) {
   out->push_back('}');
 }
 
+// The tenant part of a JobKey (names hold no '/', tenants may not either).
+std::string_view JobTenantOfKey(std::string_view key) {
+  const std::size_t slash = key.rfind('/');
+  return slash == std::string_view::npos ? std::string_view() : key.substr(0, slash);
+}
+
+// What a wait code means, in words for people (the queue summary's groups;
+// a job's own reason, with its figures, is Scheduler::Explain's).
+std::string_view WaitCodeWords(std::string_view code) {
+  static constexpr std::pair<std::string_view, std::string_view> kWords[] = {
+      {"not_tried", "submitted; the next scheduling cycle considers it"},
+      {"no_capacity", "waiting for room: no pool it may run in has enough free accelerators now"},
+      {"no_candidate_pool",
+       "cannot run anywhere now: no pool passes its filters (model, residency, health, stack...)"},
+      {"borrow_limit", "its tenant is at its borrowing limit in that quota class"},
+      {"lender_protected", "the free capacity is guaranteed to tenants who lend no more"},
+      {"grant_spent", "every grant that applies is used up"},
+      {"grant_inactive", "no grant of its tenant is valid now"},
+      {"grant_spent_beyond_guarantee",
+       "its grants are spent and it would exceed the tenant's guarantee"},
+      {"blocked_behind", "waits behind an earlier job (strict order, no backfill)"},
+      {"reserved_for", "only capacity reserved for an earlier job fits it"},
+      {"preempted", "preempted to make room for another job; waits to run again"},
+      {"requeued", "its node or site failed or was drained; waits for the next cycle"},
+  };
+  for (const auto& [name, words] : kWords) {
+    if (name == code) return words;
+  }
+  return "waiting";
+}
+
 bool ParseInt(const std::string& s, std::int64_t lo, std::int64_t hi, std::int64_t* out) {
   std::int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -468,8 +499,14 @@ Response SubmitBatch(const Call& c) {
   return c.Submit(items, "$.jobs", true);
 }
 
+// A search (GET /v1/jobs?q=) examines at most this many jobs per request
+// from its cursor: its cost is bounded whatever the store holds, and its
+// page may hold fewer than `limit` matches with a cursor to go on from.
+constexpr int kSearchScan = 10000;
+
 Response ListJobs(const Call& c) {
   store::JobFilter f;
+  std::string prefix;
   for (const auto& [k, v] : c.r.query) {
     if (k == "state") {
       // A state that does not exist matches no job.
@@ -490,6 +527,9 @@ Response ListJobs(const Call& c) {
       if (!ParseInt(v, 1, 1000, &limit))
         return Error(400, "invalid_argument", "expected 1..1000", "limit");
       f.limit = static_cast<int>(limit);
+    } else if (k == "q") {
+      if (v.size() > 128) return Error(400, "invalid_argument", "expected at most 128 bytes", k);
+      prefix = v;
     } else {
       return Error(400, "invalid_argument", "unknown query parameter", k);
     }
@@ -500,7 +540,35 @@ Response ListJobs(const Call& c) {
         f.tenants.push_back(c.sc().tenants[i].id);
     }
   }
-  auto page = c.cp->List(f);
+  Result<store::JobPage> page = store::JobPage{};
+  if (prefix.empty()) {
+    page = c.cp->List(f);
+  } else {
+    // The names that start with `prefix`, from the cursor on, examining at
+    // most kSearchScan jobs (the store has no index for it: docs/api.md).
+    const int want = f.limit;
+    store::JobPage found;
+    int scanned = 0;
+    while (scanned < kSearchScan) {
+      f.limit = std::min(kSearchScan - scanned, 5000);
+      auto part = c.cp->List(f);
+      if (!part.ok()) return FromStatus(part.status());
+      for (auto& j : part->jobs) {
+        ++scanned;
+        f.after_seq = j.seq;
+        if (j.name.compare(0, prefix.size(), prefix) != 0) continue;
+        found.jobs.push_back(std::move(j));
+        if (static_cast<int>(found.jobs.size()) == want) break;
+      }
+      // More to examine: after the last job looked at (a match that filled the
+      // page, or the end of this part), unless the store had no more.
+      const bool full = static_cast<int>(found.jobs.size()) == want;
+      const bool more_in_part = full && found.jobs.back().seq != part->jobs.back().seq;
+      found.next_after = (more_in_part || part->next_after != 0) ? f.after_seq : 0;
+      if (full || part->next_after == 0) break;
+    }
+    page = std::move(found);
+  }
   if (!page.ok()) return FromStatus(page.status());
   std::string body = "{\"jobs\":[";
   body.reserve(256 * (page->jobs.size() + 1));
@@ -717,7 +785,14 @@ Response SetHealth(const Call& c, bool node) {
   if (!body.is_object()) return Error(400, "invalid_argument", "expected an object", "$");
   const std::string& name = c.params[0];
   for (const auto& [key, v] : body.items()) {
-    if (key != "state") return Error(400, "invalid_argument", "unknown field", "$." + key);
+    if (key != "state" && key != "requeue")
+      return Error(400, "invalid_argument", "unknown field", "$." + key);
+  }
+  bool requeue = false;
+  if (body.contains("requeue")) {
+    if (!body["requeue"].is_boolean())
+      return Error(400, "invalid_argument", "expected true or false", "$.requeue");
+    requeue = body["requeue"].get<bool>();
   }
   if (!body.contains("state") || !body["state"].is_string())
     return Error(400, "invalid_argument", "expected \"up\", \"draining\" or \"down\"", "$.state");
@@ -727,10 +802,16 @@ Response SetHealth(const Call& c, bool node) {
     return Error(400, "invalid_argument",
                  "state: expected up, draining or down, found '" + text + "'", "$.state");
   }
+  if (requeue && *state != Health::kDraining) {
+    return Error(400, "invalid_argument",
+                 "requeue: only with \"draining\" (\"down\" requeues its jobs anyway)",
+                 "$.requeue");
+  }
   const std::string action = std::string(node ? "node." : "site.") + text;
-  const Status s =
-      node ? c.cp->SetNodeState(name, *state, c.clock(), c.Audit(action, name, body.dump()))
-           : c.cp->SetSiteState(name, *state, c.clock(), c.Audit(action, name, body.dump()));
+  const Status s = node ? c.cp->SetNodeState(name, *state, c.clock(),
+                                             c.Audit(action, name, body.dump()), requeue)
+                        : c.cp->SetSiteState(name, *state, c.clock(),
+                                             c.Audit(action, name, body.dump()), requeue);
   if (!s.ok()) return FromStatus(s);
   return Json(200, {{"ok", true}});
 }
@@ -824,10 +905,10 @@ Response Accounting(const Call& c, bool grants) {
                      k + ": expected Unix seconds, an RFC 3339 date-time or YYYY-MM-DD", k);
       (k == "from" ? q.from : q.until) = *t;
     } else if (!grants && k == "group_by") {
-      auto g = accounting::ParseGroupBy(v);
+      auto g = accounting::ParseGrouping(v);
       if (!g)
-        return Error(400, "invalid_argument",
-                     "group_by: expected " + std::string(accounting::GroupByChoices()), k);
+        return Error(400, "invalid_argument", "group_by: expected " + accounting::GroupingChoices(),
+                     k);
       q.group_by = *g;
     } else if (k == "format") {
       if (v != "json" && v != "csv")
@@ -869,6 +950,111 @@ Response Accounting(const Call& c, bool grants) {
 }
 
 Response GetAccounting(const Call& c) { return Accounting(c, false); }
+
+// GET /v1/queue/summary: every pending job the token may see, counted by
+// tenant and by reason (the scheduler's wait code, with one example in words).
+Response GetQueueSummary(const Call& c) {
+  for (const auto& [k, v] : c.r.query) {
+    (void)v;
+    return Error(400, "invalid_argument", "unknown query parameter", k);
+  }
+  const QueueSummary q = c.cp->PendingSummary(c.clock());
+  const model::Scenario& sc = c.sc();
+  std::vector<std::size_t> per_tenant(sc.tenants.size(), 0);
+  struct Reason {
+    std::size_t jobs = 0;
+    std::string example, example_tenant, example_reason;
+    model::Time example_submitted = 0;
+    std::map<std::string, std::size_t> tenants;
+  };
+  std::map<std::string_view, Reason> reasons;
+  std::size_t total = 0;
+  for (const auto& g : q.groups) {
+    const auto t = static_cast<std::size_t>(g.tenant);
+    if (c.tenant >= 0 && !sc.InSubtree(g.tenant, c.tenant)) continue;
+    per_tenant[t] += g.jobs;
+    total += g.jobs;
+    Reason& r = reasons[sched::WaitCodeName(g.code)];
+    if (r.jobs == 0 || g.example_submitted < r.example_submitted) {
+      r.example = std::string(JobNameOfKey(g.example));
+      r.example_tenant = sc.tenants[t].id;
+      r.example_reason = g.example_reason;
+      r.example_submitted = g.example_submitted;
+    }
+    r.jobs += g.jobs;
+    r.tenants[sc.tenants[t].id] += g.jobs;
+  }
+  json tenants = json::array();
+  for (std::size_t t = 0; t < per_tenant.size(); ++t) {
+    if (per_tenant[t] > 0)
+      tenants.push_back({{"tenant", sc.tenants[t].id}, {"pending", per_tenant[t]}});
+  }
+  json by_reason = json::array();
+  for (const auto& [code, r] : reasons) {
+    json per = json::object();
+    for (const auto& [t, n] : r.tenants) per[t] = n;
+    by_reason.push_back(
+        {{"reason", code},
+         {"words", WaitCodeWords(code)},
+         {"pending", r.jobs},
+         {"tenants", per},
+         {"example",
+          {{"id", r.example}, {"tenant", r.example_tenant}, {"reason", r.example_reason}}}});
+  }
+  std::stable_sort(by_reason.begin(), by_reason.end(), [](const json& a, const json& b) {
+    return a["pending"].get<std::size_t>() > b["pending"].get<std::size_t>();
+  });
+  return Json(200,
+              {{"at", q.at}, {"pending", total}, {"by_tenant", tenants}, {"by_reason", by_reason}});
+}
+
+// GET /v1/pools/{id}/nodes: the pool's nodes with health, use and the jobs on
+// them; jobs outside the token's subtree are counted, not named.
+Response GetPoolNodes(const Call& c) {
+  std::int64_t offset = 0, limit = 256;
+  for (const auto& [k, v] : c.r.query) {
+    if (k == "offset") {
+      if (!ParseInt(v, 0, std::numeric_limits<std::int32_t>::max(), &offset))
+        return Error(400, "invalid_argument", "expected a node offset >= 0", k);
+    } else if (k == "limit") {
+      if (!ParseInt(v, 1, 5000, &limit))
+        return Error(400, "invalid_argument", "expected 1..5000", k);
+    } else {
+      return Error(400, "invalid_argument", "unknown query parameter", k);
+    }
+  }
+  auto pool = c.cp->NodesOfPool(c.params[0], static_cast<std::size_t>(offset),
+                                static_cast<std::size_t>(limit));
+  if (!pool.ok()) return FromStatus(pool.status());
+  json nodes = json::array();
+  for (const auto& n : pool->nodes) {
+    json jobs = json::array();
+    std::size_t others = 0;
+    for (const auto& j : n.jobs) {
+      const std::string_view tenant = JobTenantOfKey(j.key);
+      if (!c.Visible(std::string(tenant))) {
+        ++others;
+        continue;
+      }
+      jobs.push_back({{"id", JobNameOfKey(j.key)},
+                      {"tenant", tenant},
+                      {"accelerators", j.accelerators},
+                      {"share", j.share}});
+    }
+    nodes.push_back({{"name", n.name},
+                     {"state", HealthName(n.state)},
+                     {"accelerators", n.accelerators},
+                     {"used", n.used},
+                     {"jobs", jobs},
+                     {"other_jobs", others}});
+  }
+  return Json(200, {{"pool", pool->pool},
+                    {"site", pool->site},
+                    {"site_state", HealthName(pool->site_state)},
+                    {"node_count", pool->node_count},
+                    {"offset", offset},
+                    {"nodes", nodes}});
+}
 Response GetGrantBurnDown(const Call& c) { return Accounting(c, true); }
 
 // The API's routes (docs/api.md, "Endpoints"; openapi.json). A {capture}
@@ -908,6 +1094,8 @@ constexpr RouteEntry kRouteTable[] = {
     {"GET", "/v1/tenants/{id}/usage", nullptr, nullptr, true, GetTenantUsage},
     {"GET", "/v1/accounting", nullptr, nullptr, true, GetAccounting},
     {"GET", "/v1/accounting/grants", nullptr, nullptr, true, GetGrantBurnDown},
+    {"GET", "/v1/queue/summary", nullptr, nullptr, true, GetQueueSummary},
+    {"GET", "/v1/pools/{id}/nodes", nullptr, nullptr, true, GetPoolNodes},
     {"POST", "/v1/admin/nodes/{name+}/state", "admin", kNeedsAdmin, true, SetNodeHealth},
     {"POST", "/v1/admin/sites/{id+}/state", "admin", kNeedsAdmin, true, SetSiteHealth},
     {"POST", "/v1/admin/tenants/{id}/quota", "admin", kNeedsAdmin, true, SetQuota},

@@ -67,6 +67,9 @@ void ControlLoop::TickLoop() {
         std::cerr << "sovgrid serve: cycle: commits succeed again; scheduling resumed" << std::endl;
       }
       last_error = s.ok() ? std::string() : s.message();
+      // The queue summary, counted here (at most once a second, while
+      // someone reads it) so that its readers never wait for the count.
+      term->cp->RefreshPendingSummary(clock_());
     }
     term.reset();
     lock.lock();

@@ -86,6 +86,7 @@ Status ControlPlane::Restore(Time now) {
             backend_->Adopt(job, Placement(*assignment), record.updated_at, record.backend_ref);
         if (adopted.ok()) {
           OpenSegment(record.id, record.updated_at, *assignment);
+          scheduled_.insert(record.id);
           continue;
         }
         (void)scheduler_->Cancel(job.id, now);
@@ -95,6 +96,7 @@ Status ControlPlane::Restore(Time now) {
                            "not restored after restart: " + s.message(), "", ""});
         continue;
       }
+      scheduled_.insert(record.id);
       // Its accelerators were held until now: the daemon cannot know when it
       // stopped, so its run is charged up to the restart.
       if (assignment.ok()) OpenSegment(record.id, record.updated_at, *assignment);
@@ -107,6 +109,8 @@ Status ControlPlane::Restore(Time now) {
       // The scenario changed under it (a tenant or model removed): it can never run.
       updates.push_back({record.id, Stored(JobState::kFailed), now,
                          "not restored after restart: " + s.message(), "", ""});
+    } else {
+      scheduled_.insert(record.id);
     }
   }
   if (Status s = store_->UpdateJobs(updates); !s.ok()) return s;
@@ -257,6 +261,8 @@ void ControlPlane::AdoptCommitted(Time now, std::vector<store::JobUpdate>* updat
       ++counters_.failed;
       updates->push_back({id, Stored(JobState::kFailed), now,
                           "not accepted by the scheduler: " + s.message(), "", ""});
+    } else {
+      scheduled_.insert(id);
     }
   }
 }
@@ -300,6 +306,7 @@ Status ControlPlane::CancelInScheduler(const std::string& id, Time now,
     return committed;
   }
   if (Status s = scheduler_->Cancel(id, now); !s.ok()) return s;
+  scheduled_.erase(id);
   ++counters_.cancelled;
   pending_stops_.push_back(id);
   return Status::Ok();
@@ -402,7 +409,9 @@ std::vector<backends::PlacedPart> ControlPlane::Placement(
 Status ControlPlane::Requeue(const model::Job& spec, Time now) {
   const model::Job job = spec;  // the scheduler's copy goes with Cancel
   if (Status s = scheduler_->Cancel(job.id, now); !s.ok()) return s;
-  return scheduler_->Submit(job);
+  Status s = scheduler_->Submit(job);
+  if (!s.ok()) scheduled_.erase(job.id);
+  return s;
 }
 
 Result<std::string> ControlPlane::Logs(const std::string& id, std::string_view stream,
@@ -530,6 +539,7 @@ Status ControlPlane::Tick(Time now) {
     if (!handle.ok()) {
       segments_.erase(d.job);  // it never ran
       (void)scheduler_->Fail(d.job, now);
+      scheduled_.erase(d.job);
       ++counters_.failed;
       unflushed_.push_back({d.job, Stored(JobState::kFailed), now,
                             std::string(backend_->name()) + ": " + handle.status().message(), "",
@@ -565,6 +575,7 @@ sched::CycleResult ControlPlane::ObserveAndSchedule(
     auto usage = CloseSegment(e.job, now, e.failed ? "failed" : "finished", e.failed, true);
     Status s = e.failed ? scheduler_->Fail(e.job, now) : scheduler_->Finish(e.job, now);
     if (!s.ok()) continue;  // cancelled meanwhile
+    scheduled_.erase(e.job);
     ++(e.failed ? counters_.failed : counters_.finished);
     unflushed_.push_back({e.job, Stored(e.failed ? JobState::kFailed : JobState::kFinished), now,
                           e.message, where, "", std::move(usage)});
@@ -623,6 +634,25 @@ Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, Tick
                           CloseSegment(d.job, now, preempted ? "preempted" : "requeued", true,
                                        false)});
   }
+  // Jobs moved off drained capacity by an administrator: pending again now
+  // (after this cycle, so none restarts before the next one), stopped with
+  // this cycle's stops, before any start.
+  for (const auto& [id, why] : evictions_) {
+    auto view = scheduler_->Job(id);
+    if (!view.ok() || view->state != sched::JobState::kRunning) continue;  // ended meanwhile
+    std::string detail = why;
+    if (view->last_start >= 0) {
+      const model::Duration ran = now - view->last_start;
+      const model::Duration ckpt = view->spec->checkpoint_interval_s;
+      detail += "; " + std::to_string(ckpt > 0 ? ran % ckpt : ran) +
+                " s of work since its last checkpoint lost";
+    }
+    auto usage = CloseSegment(id, now, "requeued", true, false);
+    if (!Requeue(*view->spec, now).ok()) continue;
+    out->stops.push_back(id);
+    unflushed_.push_back({id, Stored(JobState::kPending), now, detail, "", "", std::move(usage)});
+  }
+  evictions_.clear();
   std::vector<const sched::Decision*> starts;
   std::vector<model::Job> remaining;  // what is left to run of each start
   for (const sched::Decision* start : plan.starts) {
@@ -725,16 +755,49 @@ Status ControlPlane::ChangeSetting(AdminSetting setting, Time now, Audit audit) 
   return Status::Ok();
 }
 
-Status ControlPlane::SetNodeState(const std::string& node, Health state, Time now, Audit audit) {
-  std::lock_guard lock(mu_);
-  return ChangeSetting(HealthSetting{{HealthTarget::Kind::kNode, node}, state}, now,
-                       std::move(audit));
+void ControlPlane::EvictFrom(const std::vector<sched::NodeId>& nodes, const std::string& why) {
+  for (const sched::NodeId n : nodes) {
+    for (auto& id : scheduler_->JobsOnNode(n)) {
+      const bool noted = std::any_of(evictions_.begin(), evictions_.end(),
+                                     [&](const auto& e) { return e.first == id; });
+      if (!noted) evictions_.emplace_back(std::move(id), why);
+    }
+  }
 }
 
-Status ControlPlane::SetSiteState(const std::string& site, Health state, Time now, Audit audit) {
+Status ControlPlane::SetNodeState(const std::string& node, Health state, Time now, Audit audit,
+                                  bool requeue) {
+  if (requeue && state != Health::kDraining)
+    return InvalidArgument("requeue: only with draining (down requeues anyway)");
   std::lock_guard lock(mu_);
-  return ChangeSetting(HealthSetting{{HealthTarget::Kind::kSite, site}, state}, now,
-                       std::move(audit));
+  if (Status s = ChangeSetting(HealthSetting{{HealthTarget::Kind::kNode, node}, state}, now,
+                               std::move(audit));
+      !s.ok() || !requeue)
+    return s;
+  auto n = scheduler_->grid().FindNode(node);
+  if (!n.ok()) return n.status();
+  EvictFrom({*n}, "requeued: node " + node + " drained by an administrator, with requeue");
+  return Status::Ok();
+}
+
+Status ControlPlane::SetSiteState(const std::string& site, Health state, Time now, Audit audit,
+                                  bool requeue) {
+  if (requeue && state != Health::kDraining)
+    return InvalidArgument("requeue: only with draining (down requeues anyway)");
+  std::lock_guard lock(mu_);
+  if (Status s = ChangeSetting(HealthSetting{{HealthTarget::Kind::kSite, site}, state}, now,
+                               std::move(audit));
+      !s.ok() || !requeue)
+    return s;
+  const sched::GridState& grid = scheduler_->grid();
+  std::vector<sched::NodeId> nodes;
+  for (std::size_t p = 0; p < scenario_.pools.size(); ++p) {
+    if (scenario_.pools[p].site != site) continue;
+    const sched::PoolIndex& pool = grid.pool(p);
+    for (std::uint32_t i = 0; i < pool.node_count; ++i) nodes.push_back(pool.first_node + i);
+  }
+  EvictFrom(nodes, "requeued: site " + site + " drained by an administrator, with requeue");
+  return Status::Ok();
 }
 
 Status ControlPlane::SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
@@ -797,6 +860,126 @@ GridSummary ControlPlane::Grid() {
   g.pending = scheduler_->pending_count();
   g.running = scheduler_->running_count();
   return g;
+}
+
+Result<PoolNodes> ControlPlane::NodesOfPool(const std::string& pool_id, std::size_t offset,
+                                            std::size_t limit) {
+  const auto it = std::find_if(scenario_.pools.begin(), scenario_.pools.end(),
+                               [&](const model::Pool& p) { return p.id == pool_id; });
+  if (it == scenario_.pools.end()) return NotFound("pool '" + pool_id + "' not found");
+  const auto p = static_cast<std::size_t>(it - scenario_.pools.begin());
+  std::lock_guard lock(mu_);
+  const sched::GridState& grid = scheduler_->grid();
+  const sched::PoolIndex& index = grid.pool(p);
+  PoolNodes out;
+  out.pool = pool_id;
+  out.site = it->site;
+  out.site_state =
+      FromSiteState(grid.site_state(static_cast<std::size_t>(scenario_.FindSite(it->site))));
+  out.node_count = index.node_count;
+  for (std::size_t i = offset; i < index.node_count && i < offset + limit; ++i) {
+    const auto n = static_cast<sched::NodeId>(index.first_node + i);
+    const sched::NodeInfo& info = grid.node(n);
+    PoolNodes::Node node;
+    node.name = grid.NodeName(n);
+    node.state = info.health == sched::NodeHealth::kUp         ? Health::kUp
+                 : info.health == sched::NodeHealth::kDraining ? Health::kDraining
+                                                               : Health::kDown;
+    node.accelerators = info.accel_count;
+    node.used = static_cast<double>(static_cast<model::Milli>(info.accel_count) *
+                                        model::kMilliPerAccelerator -
+                                    grid.NodeFreeMilli(n)) /
+                1000.0;
+    for (auto& id : scheduler_->JobsOnNode(n)) {
+      PoolNodes::Job job;
+      if (auto view = scheduler_->Job(id); view.ok() && view->assignment != nullptr) {
+        for (const auto& part : *view->assignment) {
+          if (part.node != n) continue;
+          for (auto a : part.accelerators) job.accelerators.push_back(a - info.first_accel);
+          job.share = static_cast<double>(part.milli_per_accelerator) / 1000.0;
+        }
+      }
+      job.key = std::move(id);
+      node.jobs.push_back(std::move(job));
+    }
+    out.nodes.push_back(std::move(node));
+  }
+  return out;
+}
+
+QueueSummary ControlPlane::PendingSummary(Time now) {
+  {
+    std::lock_guard lock(mu_);
+    summary_asked_ = now;
+    if (queue_summary_.at > 0 && now - queue_summary_.at <= 2) return queue_summary_;
+  }
+  RefreshPendingSummary(now, true);
+  std::lock_guard lock(mu_);
+  return queue_summary_;
+}
+
+void ControlPlane::RefreshPendingSummary(Time now, bool asked) {
+  std::lock_guard counting(summary_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (queue_summary_.at > 0 && now - queue_summary_.at < 1) return;
+    if (!asked && (summary_asked_ == 0 || now - summary_asked_ > 60)) return;
+  }
+  // (tenant, code) -> group; few of them.
+  std::map<std::pair<int, sched::WaitCode>, QueueSummary::Group> groups;
+  std::size_t pending = 0;
+  constexpr std::size_t kSlice = 4096;
+  for (std::size_t bucket = 0;;) {
+    std::lock_guard lock(mu_);
+    // Bucket by bucket: valid across the slices (a rehash in between, as
+    // jobs arrive, shifts what is left to count: see the contract).
+    const std::size_t buckets = scheduled_.bucket_count();
+    if (bucket >= buckets) break;
+    for (std::size_t seen = 0; bucket < buckets && seen < kSlice; ++bucket) {
+      for (auto it = scheduled_.begin(bucket); it != scheduled_.end(bucket); ++it, ++seen) {
+        auto view = scheduler_->Job(*it);
+        if (!view.ok() || view->state != sched::JobState::kPending) continue;
+        ++pending;
+        auto& g = groups[{view->tenant, view->reason.code}];
+        // The example: the group's longest waiting job (earliest submission, then id).
+        const model::Time submitted = view->spec->submit_time;
+        if (g.jobs++ == 0 || submitted < g.example_submitted ||
+            (submitted == g.example_submitted && *it < g.example)) {
+          g.tenant = view->tenant;
+          g.code = view->reason.code;
+          g.example = *it;
+          g.example_submitted = submitted;
+        }
+      }
+    }
+  }
+  std::lock_guard lock(mu_);
+  // Jobs committed but not yet in the scheduler (the inbox) wait for the next cycle.
+  {
+    std::lock_guard commit(commit_mu_);
+    for (const auto& job : inbox_) {
+      const int t = scenario_.FindTenant(job.tenant);
+      if (t < 0) continue;
+      ++pending;
+      auto& g = groups[{t, sched::WaitCode::kNotTried}];
+      if (g.jobs++ == 0 || job.submit_time < g.example_submitted) {
+        g.tenant = t;
+        g.code = sched::WaitCode::kNotTried;
+        g.example = job.id;
+        g.example_submitted = job.submit_time;
+      }
+    }
+  }
+  QueueSummary out;
+  out.at = now;
+  out.pending = pending;
+  for (auto& [key, g] : groups) {
+    auto why = scheduler_->Explain(g.example);
+    g.example_reason =
+        why.ok() && !why->empty() ? *why : "submitted; the next scheduling cycle considers it";
+    out.groups.push_back(std::move(g));
+  }
+  queue_summary_ = std::move(out);
 }
 
 ControlPlaneCounters ControlPlane::counters() {

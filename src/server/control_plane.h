@@ -118,6 +118,41 @@ struct TenantUsage {
   std::vector<GrantUse> grants;
 };
 
+// A pool's nodes as the scheduler holds them now (GET /v1/pools/{id}/nodes).
+struct PoolNodes {
+  struct Job {
+    std::string key;                          // "TENANT/NAME"
+    std::vector<std::uint32_t> accelerators;  // indexes on the node
+    double share = 1;                         // of each accelerator
+  };
+  struct Node {
+    std::string name;            // "pool-id/n00012"
+    Health state = Health::kUp;  // the node's own health (its site's is site_state)
+    int accelerators = 0;
+    double used = 0;        // accelerators allocated (shares pro rata)
+    std::vector<Job> jobs;  // running on it, in start order
+  };
+  std::string pool, site;
+  Health site_state = Health::kUp;
+  std::size_t node_count = 0;
+  std::vector<Node> nodes;  // the requested window, in node order
+};
+
+// Pending jobs counted per tenant and per wait reason (GET /v1/queue/summary).
+struct QueueSummary {
+  struct Group {
+    int tenant = -1;  // index into the scenario's tenants
+    sched::WaitCode code = sched::WaitCode::kNotTried;
+    std::size_t jobs = 0;
+    std::string example;  // the longest waiting of them (a job key)
+    model::Time example_submitted = 0;
+    std::string example_reason;  // its pending reason in words (Scheduler::Explain)
+  };
+  std::vector<Group> groups;  // one per (tenant, code) with pending jobs, by tenant then code
+  std::size_t pending = 0;
+  model::Time at = 0;  // when it was counted
+};
+
 // Whether the store takes commits; see the contract above.
 struct StoreHealth {
   bool ok = true;
@@ -135,7 +170,7 @@ struct ControlPlaneCounters {
 // one key, counting running jobs' open segments up to `now`.
 struct AccountingQuery {
   model::Time from = 0, until = 0;
-  accounting::GroupBy group_by = accounting::GroupBy::kTenant;
+  accounting::Grouping group_by = accounting::GroupBy::kTenant;
   // Tenants whose usage counts (a token's subtree); empty = every tenant.
   std::vector<std::string> tenants;
 };
@@ -182,6 +217,20 @@ class ControlPlane {
   Status Tick(model::Time now);
 
   GridSummary Grid();
+  // Nodes [offset, offset + limit) of pool `pool` with their health, use and
+  // running jobs; NotFound for an unknown pool.
+  Result<PoolNodes> NodesOfPool(const std::string& pool, std::size_t offset, std::size_t limit);
+  // Every pending job counted by tenant and wait reason, as last counted by
+  // RefreshPendingSummary (`at` says when): counted here first when that is
+  // more than 2 s ago (no control loop, or nobody asked lately).
+  QueueSummary PendingSummary(model::Time now);
+  // Counts anew when the last count is 1 s old or more and PendingSummary was
+  // called in the last 60 s (the daemon's control loop calls it after each
+  // tick). Linear in the jobs the scheduler holds, counted in slices of 4,096
+  // that each hold the scheduler's lock alone: API calls never wait for the
+  // whole count. Jobs that change state between slices may be counted in
+  // their old state or their new one.
+  void RefreshPendingSummary(model::Time now, bool asked = false);
   Result<TenantUsage> Usage(const std::string& tenant);
   // Accounting (control_plane_accounting.cpp). The report sums the store's
   // daily sums for whole UTC days, its records for the partial days at either
@@ -207,10 +256,18 @@ class ControlPlane {
   // on the next open; if the commit fails the change is undone. NotFound for
   // unknown names; InvalidArgument for a bad state or amount.
   using Audit = std::optional<store::AuditEntry>;
+  // `requeue` (with kDraining only; InvalidArgument otherwise) also moves the
+  // jobs running there: at the next tick each is stopped in the backend and
+  // queued again (its history says why; accounting counts the work since its
+  // last checkpoint as lost), so it restarts elsewhere from its command (a job
+  // that checkpoints resumes from its own checkpoint), as with Slurm's
+  // `scontrol requeue` or a Kubernetes drain's evictions. Without it draining
+  // only stops new placements. The requeues are not kept across a restart
+  // before that tick (the drain is).
   Status SetNodeState(const std::string& node, Health state, model::Time now,
-                      Audit audit = std::nullopt);
+                      Audit audit = std::nullopt, bool requeue = false);
   Status SetSiteState(const std::string& site, Health state, model::Time now,
-                      Audit audit = std::nullopt);
+                      Audit audit = std::nullopt, bool requeue = false);
   Status SetQuota(const std::string& tenant, const model::ClassAmounts& guarantee,
                   const model::ClassAmounts& borrow_limit, const model::ClassAmounts& lend_limit,
                   Audit audit = std::nullopt);
@@ -316,6 +373,17 @@ class ControlPlane {
   // Why the backend marked a node or site not up, while it is.
   std::map<HealthTarget, std::string> backend_health_reason_;
   std::vector<std::string> pending_stops_;  // cancelled, not yet stopped in the backend
+  // Running jobs an administrator asked to move off drained capacity, with
+  // why: requeued and stopped by the next CommitCycle.
+  std::vector<std::pair<std::string, std::string>> evictions_;
+  // Notes the running jobs on `nodes` in evictions_ (mu_ held).
+  void EvictFrom(const std::vector<sched::NodeId>& nodes, const std::string& why);
+  // Ids of the jobs the scheduler holds (pending or running), for
+  // PendingSummary: the scheduler has no listing of its own.
+  std::unordered_set<std::string> scheduled_;
+  QueueSummary queue_summary_;     // the last count (mu_)
+  model::Time summary_asked_ = 0;  // the last PendingSummary call (mu_)
+  std::mutex summary_mu_;          // one count at a time; taken before mu_
   // Running jobs' current run segments (committed starts), by job id.
   struct Segment {
     model::Time start = 0;

@@ -211,5 +211,72 @@ TEST(Accounting, GroupByNamesRoundTrip) {
   EXPECT_EQ(DayString(model::DaysFromCivil(2027, 3, 1)), "2027-03-01");
 }
 
+TEST(Accounting, TwoKeyGroupingsParseAndNameThemselves) {
+  const auto g = ParseGrouping("day,tenant");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->first, GroupBy::kDay);
+  EXPECT_TRUE(g->paired);
+  EXPECT_EQ(g->second, GroupBy::kTenant);
+  EXPECT_EQ(GroupingName(*g), "day,tenant");
+  EXPECT_EQ(ParseGrouping("pool"), Grouping(GroupBy::kPool));
+  EXPECT_EQ(GroupingName(*ParseGrouping("pool")), "pool");
+  for (const char* bad : {"day,day", "day,", ",tenant", "day,tenant,pool", "day;tenant", ""})
+    EXPECT_FALSE(ParseGrouping(bad).has_value()) << bad;
+}
+
+// Day x tenant: one row per pair with usage, sorted by day then tenant; each
+// row names both keys, and the rows of a day sum to that day's one-key row.
+TEST(Accounting, DayByTenantRowsSumToTheDayRows) {
+  auto record = [](const std::string& tenant, model::Time start, double units) {
+    model::UsageRecord r;
+    r.tenant = tenant;
+    r.pool = tenant == "lab" ? "pf" : "ps";
+    r.start = start;
+    r.end = start + 3600;
+    r.accelerator_seconds = 3600;
+    r.charged_units = units;
+    return r;
+  };
+  const std::vector<model::UsageRecord> records = {
+      record("lab", kMonday, 2), record("other", kMonday + 7200, 1),
+      record("lab", kMonday + kDay, 4), record("lab", kMonday + kDay + 7200, 1)};
+  ReportBuilder pairs(Grouping(GroupBy::kDay, GroupBy::kTenant));
+  ReportBuilder days(GroupBy::kDay);
+  for (const auto& r : records) {
+    pairs.Add(r, kMonday, kMonday + 2 * kDay);
+    days.Add(r, kMonday, kMonday + 2 * kDay);
+  }
+  const auto rows = pairs.Rows();
+  ASSERT_EQ(rows.size(), 3u);
+  const auto j = nlohmann::json::parse(
+      ReportJson(Grouping(GroupBy::kDay, GroupBy::kTenant), kMonday, kMonday + 2 * kDay, rows));
+  EXPECT_EQ(j["group_by"], "day,tenant");
+  EXPECT_EQ(j["rows"][0]["day"], "2027-01-04");
+  EXPECT_EQ(j["rows"][0]["tenant"], "lab");
+  EXPECT_DOUBLE_EQ(j["rows"][0]["charged_units"].get<double>(), 2);
+  EXPECT_EQ(j["rows"][1]["day"], "2027-01-04");
+  EXPECT_EQ(j["rows"][1]["tenant"], "other");
+  EXPECT_EQ(j["rows"][2]["day"], "2027-01-05");
+  EXPECT_EQ(j["rows"][2]["tenant"], "lab");
+  EXPECT_DOUBLE_EQ(j["rows"][2]["charged_units"].get<double>(), 5);
+  EXPECT_FALSE(j["total"].contains("day"));
+  EXPECT_FALSE(j["total"].contains("tenant"));
+  const auto one = days.Rows();
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_DOUBLE_EQ(one[0].sum.charged_units, 3);
+  EXPECT_DOUBLE_EQ(one[1].sum.charged_units, 5);
+  const std::string csv = ReportCsv(Grouping(GroupBy::kDay, GroupBy::kTenant), rows);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "day,tenant,accelerator_hours,charged_units,energy_kwh,lost_accelerator_hours,jobs,"
+            "segments");
+  EXPECT_NE(csv.find("\n2027-01-05,lab,2.000000,5.000000,"), std::string::npos) << csv;
+  // Day x pool keys the pool.
+  ReportBuilder by_pool(Grouping(GroupBy::kDay, GroupBy::kPool));
+  for (const auto& r : records) by_pool.Add(r, kMonday, kMonday + 2 * kDay);
+  const auto p = by_pool.Rows();
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[1].key, std::string("2027-01-04") + kKeySeparator + "ps");
+}
+
 }  // namespace
 }  // namespace sovgrid::accounting

@@ -951,6 +951,172 @@ TEST_F(ServeTest, FailingASiteMovesItsJobsWhereTheirDataMayGo) {
   EXPECT_EQ(WaitForState("pinned", "running")["state"], "running");
 }
 
+// What the web console reads beyond the job API: draining with and without
+// requeue, a pool's nodes, pending totals by tenant and reason, the name
+// search and usage per day and tenant; each scoped to the token's subtree.
+TEST_F(ServeTest, ConsoleEndpointsDrainWithRequeueNodesQueueSearchAndUsageByDay) {
+  Start({}, "1");  // real time: nothing ends during the test
+  const json acme_token =
+      Body(Call("POST", "/v1/tokens", admin_, json({{"tenant", "acme"}, {"role", "user"}}).dump()));
+  const std::string acme = acme_token["token"];
+  auto submit = [&](const json& job) {
+    auto r = Call("POST", "/v1/jobs", admin_, job.dump());
+    ASSERT_EQ(r->status, 201) << r->body;
+  };
+  submit({{"id", "mobile"},
+          {"tenant", "startup"},
+          {"accelerators", 2},
+          {"checkpoint_s", 60},
+          {"runtime_s", 3600}});
+  submit({{"id", "too-big"}, {"tenant", "startup"}, {"accelerators", 16}, {"models", {"L4"}}});
+  json mobile = WaitForState("mobile", "running");
+  ASSERT_EQ(mobile["state"], "running") << mobile.dump();
+  auto site_of = [](const json& j) {
+    return j["assignment"][0]["node"].get<std::string>().rfind("north", 0) == 0 ? "north" : "south";
+  };
+  const std::string first = site_of(mobile), other = first == "north" ? "south" : "north";
+  const std::string first_pool = first == "north" ? "north-b200" : "south-l4";
+  const std::string other_pool = first == "north" ? "south-l4" : "north-b200";
+
+  // A pool's nodes: health, use, the jobs on each; another tenant's job is counted, not named.
+  json nodes = Body(Call("GET", "/v1/pools/" + first_pool + "/nodes", admin_));
+  ASSERT_EQ(nodes["node_count"], 4) << nodes.dump();
+  const std::string node = mobile["assignment"][0]["node"];
+  json on_node;
+  for (const auto& n : nodes["nodes"]) {
+    EXPECT_EQ(n["state"], "up");
+    if (n["name"] == node) on_node = n;
+  }
+  ASSERT_TRUE(on_node.is_object()) << nodes.dump();
+  ASSERT_EQ(on_node["jobs"].size(), 1u) << on_node.dump();
+  EXPECT_EQ(on_node["jobs"][0]["id"], "mobile");
+  EXPECT_EQ(on_node["jobs"][0]["tenant"], "startup");
+  EXPECT_EQ(on_node["jobs"][0]["accelerators"].size(), 2u);
+  EXPECT_DOUBLE_EQ(on_node["used"].get<double>(), 2.0);
+  json seen_by_acme = Body(Call("GET", "/v1/pools/" + first_pool + "/nodes", acme));
+  for (const auto& n : seen_by_acme["nodes"]) {
+    EXPECT_TRUE(n["jobs"].empty()) << n.dump();
+    if (n["name"] == node) {
+      EXPECT_EQ(n["other_jobs"], 1) << n.dump();
+    }
+  }
+  EXPECT_EQ(Call("GET", "/v1/pools/nowhere/nodes", admin_)->status, 404);
+  EXPECT_EQ(Call("GET", "/v1/pools/" + first_pool + "/nodes?limit=0", admin_)->status, 400);
+  json window = Body(Call("GET", "/v1/pools/" + first_pool + "/nodes?offset=3&limit=5", admin_));
+  ASSERT_EQ(window["nodes"].size(), 1u) << window.dump();
+
+  // Pending totals by tenant and reason, in words, scoped to the token.
+  json q;
+  for (int i = 0; i < 100; ++i) {
+    q = Body(Call("GET", "/v1/queue/summary", admin_));
+    if (q["pending"] == 1 && q["by_reason"][0]["reason"] != "not_tried") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(q["pending"], 1) << q.dump();
+  ASSERT_EQ(q["by_tenant"].size(), 1u) << q.dump();
+  EXPECT_EQ(q["by_tenant"][0]["tenant"], "startup");
+  EXPECT_EQ(q["by_reason"][0]["pending"], 1);
+  EXPECT_EQ(q["by_reason"][0]["example"]["id"], "too-big");
+  EXPECT_EQ(q["by_reason"][0]["tenants"]["startup"], 1);
+  EXPECT_FALSE(q["by_reason"][0]["words"].get<std::string>().empty());
+  EXPECT_FALSE(q["by_reason"][0]["example"]["reason"].get<std::string>().empty());
+  json q_acme = Body(Call("GET", "/v1/queue/summary", acme));
+  EXPECT_EQ(q_acme["pending"], 0) << q_acme.dump();
+  EXPECT_TRUE(q_acme["by_reason"].empty()) << q_acme.dump();
+  EXPECT_EQ(Call("GET", "/v1/queue/summary?tenant=acme", admin_)->status, 400);
+
+  // Draining alone stops new placements: the running job stays.
+  ASSERT_EQ(Call("POST", "/v1/admin/sites/" + first + "/state", admin_, R"({"state": "draining"})")
+                ->status,
+            200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // several cycles
+  mobile = Body(Call("GET", "/v1/jobs/mobile", admin_));
+  ASSERT_EQ(mobile["state"], "running");
+  EXPECT_EQ(site_of(mobile), first);
+  // requeue goes with draining only, as a boolean.
+  auto bad = Call("POST", "/v1/admin/sites/" + first + "/state", admin_,
+                  R"({"state": "up", "requeue": true})");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Body(bad)["error"]["field"], "$.requeue");
+  EXPECT_EQ(Call("POST", "/v1/admin/sites/" + first + "/state", admin_,
+                 R"({"state": "draining", "requeue": "yes"})")
+                ->status,
+            400);
+  // Draining with requeue moves it: stopped, pending, running at the other site; the site stays
+  // draining.
+  ASSERT_EQ(Call("POST", "/v1/admin/sites/" + first + "/state", admin_,
+                 R"({"state": "draining", "requeue": true})")
+                ->status,
+            200);
+  json moved;
+  for (int i = 0; i < 200; ++i) {
+    moved = Body(Call("GET", "/v1/jobs/mobile", admin_));
+    if (moved["state"] == "running" && site_of(moved) == other) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(moved["state"], "running") << moved.dump();
+  EXPECT_EQ(site_of(moved), other) << moved.dump();
+  std::string detail;
+  for (const auto& e : moved["history"]) {
+    if (e["state"] == "pending" &&
+        e["detail"].get<std::string>().find("drained") != std::string::npos)
+      detail = e["detail"];
+  }
+  EXPECT_NE(detail.find("site " + first + " drained by an administrator, with requeue"),
+            std::string::npos)
+      << moved.dump();
+  EXPECT_NE(detail.find("since its last checkpoint lost"), std::string::npos) << detail;
+  for (const auto& s : Body(Call("GET", "/v1/grid", admin_))["sites"]) {
+    if (s["id"] == first) {
+      EXPECT_EQ(s["state"], "draining");
+    }
+  }
+  json other_nodes = Body(Call("GET", "/v1/pools/" + other_pool + "/nodes", admin_));
+  int jobs_there = 0;
+  for (const auto& n : other_nodes["nodes"]) jobs_there += static_cast<int>(n["jobs"].size());
+  EXPECT_EQ(jobs_there, 1) << other_nodes.dump();
+  // A node drained by itself says so in its pool's listing.
+  ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + first_pool + "/n00001/state", admin_,
+                 R"({"state": "draining"})")
+                ->status,
+            200);
+  nodes = Body(Call("GET", "/v1/pools/" + first_pool + "/nodes", admin_));
+  EXPECT_EQ(nodes["nodes"][1]["state"], "draining") << nodes.dump();
+  EXPECT_EQ(nodes["site_state"], "draining");
+
+  // The name search (q=): a prefix, paged by the cursor, scoped to the token.
+  json batch = {{"jobs", json::array()}};
+  for (const char* id : {"alpha-1", "beta-1", "alpha-2", "alpha-3", "alphabet"})
+    batch["jobs"].push_back(
+        {{"id", id}, {"tenant", "startup"}, {"accelerators", 16}, {"models", {"L4"}}});
+  ASSERT_EQ(Call("POST", "/v1/jobs:batch", admin_, batch.dump())->status, 201);
+  json page = Body(Call("GET", "/v1/jobs?q=alpha-&limit=2", admin_));
+  ASSERT_EQ(page["jobs"].size(), 2u) << page.dump();
+  EXPECT_EQ(page["jobs"][0]["id"], "alpha-1");
+  EXPECT_EQ(page["jobs"][1]["id"], "alpha-2");
+  ASSERT_NE(page["next_after"], 0);
+  page = Body(Call("GET", "/v1/jobs?q=alpha-&limit=2&after=" + page["next_after"].dump(), admin_));
+  ASSERT_EQ(page["jobs"].size(), 1u) << page.dump();
+  EXPECT_EQ(page["jobs"][0]["id"], "alpha-3");
+  EXPECT_EQ(page["next_after"], 0);
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs?q=alpha&state=pending", admin_))["jobs"].size(), 4u);
+  EXPECT_TRUE(Body(Call("GET", "/v1/jobs?q=alpha", acme))["jobs"].empty());
+  EXPECT_EQ(Call("GET", "/v1/jobs?q=" + std::string(129, 'a'), admin_)->status, 400);
+
+  // Usage per day and tenant: a row per pair, both keys named (the running job counts up to
+  // now, in whole seconds: wait for one to pass since its start).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  json usage = Body(Call("GET", "/v1/accounting?group_by=day,tenant", admin_));
+  EXPECT_EQ(usage["group_by"], "day,tenant") << usage.dump();
+  ASSERT_FALSE(usage["rows"].empty()) << usage.dump();
+  for (const auto& row : usage["rows"]) {
+    EXPECT_TRUE(row.contains("day") && row.contains("tenant")) << row.dump();
+    EXPECT_EQ(row["tenant"], "startup") << row.dump();
+  }
+  EXPECT_EQ(Call("GET", "/v1/accounting?group_by=day,day", admin_)->status, 400);
+  EXPECT_TRUE(Body(Call("GET", "/v1/accounting?group_by=day,pool", acme))["rows"].empty());
+}
+
 TEST_F(ServeTest, JobIdsAreScopedToTheirTenant) {
   Start();
   auto make = [&](const std::string& tenant) {

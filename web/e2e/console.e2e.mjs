@@ -184,6 +184,8 @@ async function main() {
   await call(base, admin, 'POST', '/v1/jobs', { id: 'too-big', tenant: 'startup', accelerators: 16, models: ['L4'], command: 'true' });
   await page.goto(base + '/#/jobs/startup/too-big');
   await page.locator('#why').waitFor();
+  // Past its first cycle: the scheduler's reason, not "submitted".
+  await page.waitForFunction(() => !/next scheduling cycle/.test(document.getElementById('why')?.textContent || 'next scheduling cycle'));
   const why = await page.locator('#why').innerText();
   check(/pending/.test(await page.locator('#job-state').innerText()) && why.length > 20, 'a job that cannot fit waits: ' + why.replace(/\s+/g, ' '));
   await shot(page, 'job-waiting');
@@ -210,18 +212,30 @@ async function main() {
   await page.goto(base + '/#/grid');
   await page.locator(`#site-${first}`).waitFor();
   await shot(page, 'grid');
-  await page.getByRole('button', { name: `Drain site ${first === 'north' ? 'North data centre' : 'South edge site'}` }).click();
-  await page.locator('#confirm').getByRole('button', { name: 'Drain' }).click();
+  const siteName = first === 'north' ? 'North data centre' : 'South edge site';
+  // Drain (as Slurm's DRAIN, a Kubernetes cordon): no new work; the running job stays.
+  await page.getByRole('button', { name: `Drain site ${siteName}`, exact: true }).click();
+  await page.locator('#confirm').getByRole('button', { name: 'Drain', exact: true }).click();
   await page.locator(`#site-${first} .badge`, { hasText: 'draining' }).waitFor();
-  check(true, `site ${first} is draining`);
-  await page.getByRole('button', { name: `Down site ${first === 'north' ? 'North data centre' : 'South edge site'}` }).click();
-  await page.locator('#confirm').getByRole('button', { name: 'Take down' }).click();
-  await page.locator(`#site-${first} .badge`, { hasText: 'down' }).waitFor();
+  await page.waitForTimeout(1000); // five cycles
+  mover = await call(base, admin, 'GET', '/v1/jobs/mover?tenant=startup');
+  check(mover.state === 'running' && mover.assignment[0].node.startsWith(first), `site ${first} is draining and its running job stays there`);
+  // Drain and move jobs (as scontrol requeue, a Kubernetes drain's evictions): the job leaves the site.
+  await page.getByRole('button', { name: `Drain site ${siteName} and move its jobs` }).click();
+  await page.locator('#confirm').getByRole('button', { name: 'Drain and move jobs' }).click();
   await page.goto(base + '/#/jobs/startup/mover');
   const other = first === 'north' ? 'south' : 'north';
   await page.locator('#job-where', { hasText: other }).waitFor({ timeout: 30000 });
+  await page.locator('table.history', { hasText: 'drained by an administrator' }).waitFor();
   check((await page.locator('table.history').innerText()).includes('pending'), `the drained site's job moved to ${other}: ${await page.locator('#job-where').innerText()}`);
+  check((await call(base, admin, 'GET', '/v1/grid')).sites.find((x) => x.id === first).state === 'draining', `site ${first} stays draining (not down)`);
   await shot(page, 'job-moved');
+  // The pool view shows node health and the job on its node.
+  const otherPool = other === 'north' ? 'north-b200' : 'south-l4';
+  await page.goto(base + `/#/pool/${otherPool}`);
+  await page.locator('table.nodes', { hasText: 'startup/mover' }).waitFor();
+  check((await page.locator('table.nodes').innerText()).includes('up'), `pool ${otherPool} lists its nodes' health and the job on its node`);
+  await shot(page, 'pool-with-job');
   await call(base, admin, 'POST', `/v1/admin/sites/${first}/state`, { state: 'up' });
 
   // Other views, as admin.
@@ -232,9 +246,37 @@ async function main() {
     await page.waitForTimeout(600);
     await shot(page, name);
   }
-  check((await page.goto(base + '/#/queues'), await page.locator('table', { hasText: 'too-big' }).innerText({ timeout: WAIT })).length > 0, 'the queue view names the waiting job and why');
+  await page.goto(base + '/#/queues');
+  await page.locator('table.pending-tenants', { hasText: 'startup' }).waitFor();
+  const reasons = await page.locator('table.reasons').innerText();
+  check(/no pool|room|cannot run/.test(reasons), 'the queue view counts pending jobs by reason in words: ' + reasons.replace(/\s+/g, ' ').slice(0, 160));
   await page.locator('text=Startup programme').first().waitFor();
   check(true, 'the tenant tree is shown');
+  // Usage over time from the store: the jobs that ran today are in the per-tenant chart's figures.
+  await page.locator('table.usage-totals', { hasText: 'startup' }).waitFor();
+  check(await page.locator('.chart .u-over').count() > 0, 'the per-tenant usage chart is drawn');
+  await page.locator('table.grants', { hasText: 'research-2027' }).waitFor();
+  check(true, "the grants' burn-down is shown");
+  await page.goto(base + '/#/grid');
+  await page.locator('table.usage-totals', { hasText: 'north-b200' }).waitFor();
+  check(true, 'the grid shows usage per pool from the store');
+
+  // Tokens: create one (its secret shown once), use it, revoke it.
+  await page.goto(base + '/#/tokens');
+  await page.getByLabel('Tenant').selectOption('acme');
+  await page.getByLabel('Role').selectOption('read-only');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const secret = (await page.locator('#new-secret').innerText()).trim();
+  check(/^sg_[0-9a-f]{64}$/.test(secret), 'a token is created and its secret shown once');
+  const created = await (await fetch(base + '/v1/jobs', { headers: { Authorization: 'Bearer ' + secret } })).status;
+  check(created === 200, 'the new token is accepted');
+  const tokId = (await page.locator('.secret p').innerText()).match(/Token (tok-[0-9a-f]+)/)[1];
+  await page.locator(`#revoke-${tokId}`).click();
+  await page.locator('#confirm').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('table', { hasText: tokId }).locator('tr', { hasText: tokId }).locator('text=revoked').waitFor();
+  await shot(page, 'tokens-revoked');
+  const refused = await (await fetch(base + '/v1/jobs', { headers: { Authorization: 'Bearer ' + secret } })).status;
+  check(refused === 401, 'the revoked token is refused at once');
 
   // A tenant's token, given in the URL fragment, shows none of another tenant's jobs.
   await call(base, admin, 'POST', '/v1/jobs', { id: 'acme-job', tenant: 'acme', accelerators: 1, command: 'echo acme' });
@@ -284,10 +326,20 @@ async function main() {
   await page.locator('table.jobs', { hasText: 'bulk-0-999' }).waitFor();
   check(Date.now() - t1 < 3000, `a page of 1,000 of them in ${Date.now() - t1} ms`);
   t1 = Date.now();
+  // The daemon searches names (q=): the search box pages through matches only.
+  await page.getByLabel('Per page').selectOption('100');
+  t1 = Date.now();
+  await page.getByLabel('Name starts with').fill('bulk-7-999');
+  await page.locator('table.jobs', { hasText: 'bulk-7-9999' }).waitFor();
+  const found = await page.locator('table.jobs tbody tr').count();
+  check(found === 11 && !(await page.locator('table.jobs').innerText()).includes('bulk-0-'), `a name search finds the 11 matches of 100,000 in ${Date.now() - t1} ms`);
+  await shot(page, 'jobs-search');
+  await page.getByLabel('Name starts with').fill('');
+  t1 = Date.now();
   await page.goto(base + '/#/queues');
-  await page.locator('table', { hasText: 'research' }).first().waitFor();
-  await page.locator('td.reason-text').first().waitFor();
-  check(Date.now() - t1 < 15000, `the queue view with 100,000 pending jobs in ${Date.now() - t1} ms`);
+  await page.locator('table.pending-tenants', { hasText: 'research' }).waitFor();
+  const counted = await page.locator('table.pending-tenants').innerText();
+  check(/100,00\d/.test(counted), `the queue view counts all 100,000 pending jobs (not a sample) in ${Date.now() - t1} ms`);
   await shot(page, 'queues-100k');
   await page.goto(base + '/#/grid');
   await page.waitForTimeout(500);

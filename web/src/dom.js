@@ -50,6 +50,11 @@ export function fmtNum(x) {
   if (x === 0) x = 0; // never '-0'
   return Number.isInteger(x) ? x.toLocaleString('en') : x.toLocaleString('en', { maximumFractionDigits: 2 });
 }
+// An amount of usage: small ones keep two significant digits (0.0042
+// accelerator-hours is not 0).
+export function fmtAmount(x) {
+  return typeof x === 'number' && x > 0 && x < 0.01 ? x.toPrecision(2) : fmtNum(x);
+}
 export function badge(state) {
   return h('span', { class: 'badge s-' + String(state).replace(/[^a-z_-]/g, '') }, state);
 }

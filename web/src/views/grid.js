@@ -4,6 +4,7 @@ import uPlot from 'uplot';
 import { get, post } from '../api.js';
 import { h, table, fmtNum, badge, meter, swap, confirmAction, announce, errorBox } from '../dom.js';
 import { live, may, session } from '../main.js';
+import { usageByDay, usageChart, DAYS } from './usage.js';
 
 // Figures of this session, for the chart (kept while the tab lives, 30 min).
 const history = { t: [], used: [], pending: [], running: [] };
@@ -31,6 +32,7 @@ function chart(holder) {
       { label: 'Jobs pending', stroke: '#b3401a', width: 2, dash: [6, 4] },
     ],
     axes: [{}, { label: 'count' }],
+    legend: { live: false },
   }, [history.t, history.used, history.running, history.pending], holder);
   const onResize = () => u.setSize({ width: width(), height: 200 });
   window.addEventListener('resize', onResize);
@@ -38,18 +40,25 @@ function chart(holder) {
     destroy: () => { window.removeEventListener('resize', onResize); u.destroy(); } };
 }
 
-async function setState(kind, id, state) {
-  const verbs = { draining: 'Drain', down: 'Take down', up: 'Bring up' };
+// Drain as Slurm's DRAIN and a Kubernetes cordon: no new work, running jobs
+// stay until they end. "Drain and move jobs" also requeues the running jobs
+// (as `scontrol requeue` or a drain's evictions): each is stopped and queued
+// again, to restart elsewhere (a job that checkpoints resumes from its checkpoint).
+async function setState(kind, id, action) {
+  const verbs = { draining: 'Drain', move: 'Drain and move jobs', down: 'Take down', up: 'Bring up' };
   const what = kind === 'sites' ? `site ${id}` : `node ${id}`;
   const effect = {
     draining: 'No new jobs will be placed there; running jobs keep their accelerators until they end.',
-    down: 'Its running jobs are stopped and queued again elsewhere.',
+    move: 'No new jobs will be placed there, and its running jobs are stopped now and queued again, ' +
+      'to restart elsewhere; work since each job\u2019s last checkpoint is lost.',
+    down: 'It is out of service: its running jobs are stopped and queued again elsewhere.',
     up: 'It takes new jobs again.',
-  }[state];
-  if (!(await confirmAction(`${verbs[state]} ${what}?`, effect, verbs[state]))) return;
+  }[action];
+  if (!(await confirmAction(`${verbs[action]}: ${what}?`, effect, verbs[action]))) return;
+  const state = action === 'move' ? 'draining' : action;
   try {
-    await post(`/v1/admin/${kind}/${encodeURIComponent(id)}/state`, { state });
-    announce(`${what} is now ${state}`);
+    await post(`/v1/admin/${kind}/${encodeURIComponent(id)}/state`, action === 'move' ? { state, requeue: true } : { state });
+    announce(`${what} is now ${state}${action === 'move' ? '; its jobs are being requeued' : ''}`);
   } catch (e) {
     alertError(e);
   }
@@ -62,9 +71,11 @@ function alertError(e) {
 function stateButtons(kind, id, state, label) {
   if (!may('admin')) return null;
   return h('span', { class: 'buttons', role: 'group', 'aria-label': `Set the state of ${label}` },
-    [['draining', 'Drain'], ['down', 'Down'], ['up', 'Up']].map(([s, text]) =>
-      h('button', { type: 'button', id: `set-${kind}-${id}-${s}`, disabled: s === state,
-        'aria-label': `${text} ${label}`, onclick: () => setState(kind, id, s) }, text)));
+    [['draining', 'Drain'], ['move', 'Move jobs'], ['down', 'Down'], ['up', 'Up']].map(([s, text]) =>
+      h('button', { type: 'button', id: `set-${kind}-${id.replace(/[^A-Za-z0-9_-]/g, '_')}-${s}`,
+        disabled: s === state || (s === 'move' && state === 'down'),
+        'aria-label': s === 'move' ? `Drain ${label} and move its jobs` : `${text} ${label}`,
+        onclick: () => setState(kind, id, s) }, text)));
 }
 
 export async function gridView(main) {
@@ -73,11 +84,14 @@ export async function gridView(main) {
   const holder = h('div', { class: 'chart', 'aria-hidden': 'true' });
   const models = h('div');
   const sites = h('div');
+  const history = h('div');
   main.append(h('h1', {}, 'Grid overview'),
     h('p', { class: 'sub' }, `${sc.name}: ${sc.description}`),
     summary, holder,
     h('h2', {}, 'Accelerators by model'), models,
-    h('h2', {}, 'Sites by region and operator'), sites);
+    h('h2', {}, 'Sites by region and operator'), sites,
+    h('h2', {}, `Usage per pool, last ${DAYS} days`), history);
+  const poolChart = usageChart(history, 'Accelerator-hours per day by pool', 'Pool');
   let plot = null;
   const siteMeta = Object.fromEntries(sc.sites.map((s) => [s.id, s]));
   live(async () => {
@@ -134,6 +148,7 @@ export async function gridView(main) {
     }
     swap(sites, sections);
     void siteMeta;
+    poolChart.update(await usageByDay('pool'));
   });
 }
 
@@ -151,41 +166,41 @@ export async function poolView(main, poolId) {
     h('h1', {}, `Pool ${poolId}`),
     h('p', { class: 'sub' }, `${meta.nodes} nodes × ${meta.accelerators_per_node} ${meta.accelerator} at ${site.name || site.id} (${site.operator || ''}, ${site.region || ''}, ${site.jurisdiction || ''}, tier ${site.tier ?? ''})`),
     facts, h('h2', {}, 'Nodes and the jobs running on them'), nodes);
-  live(async () => {
-    const g = await get('/v1/grid');
+  let offset = 0;
+  const PAGE = 256;
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of nodes' });
+  main.append(pager);
+  const load = async () => {
+    const [g, r] = await Promise.all([get('/v1/grid'), get(`/v1/pools/${encodeURIComponent(poolId)}/nodes?offset=${offset}&limit=${PAGE}`)]);
     const p = g.pools.find((x) => x.id === poolId);
-    const st = g.sites.find((x) => x.id === meta.site) || { state: 'up' };
+    const counts = { up: 0, draining: 0, down: 0 };
+    for (const n of r.nodes) counts[n.state] = (counts[n.state] || 0) + 1;
     swap(facts, h('div', { class: 'cards' },
-      h('div', { class: 'card stat' }, h('span', { class: 'k' }, 'Site health'), h('span', { class: 'v' }, badge(st.state))),
+      h('div', { class: 'card stat' }, h('span', { class: 'k' }, 'Site health'), h('span', { class: 'v' }, badge(r.site_state))),
       h('div', { class: 'card stat' }, h('span', { class: 'k' }, 'Accelerators'), h('span', { class: 'v' }, fmtNum(p.accelerators))),
       h('div', { class: 'card stat' }, h('span', { class: 'k' }, 'Used'), h('span', { class: 'v' }, fmtNum(p.used))),
-      h('div', { class: 'card stat' }, h('span', { class: 'k' }, 'Free'), h('span', { class: 'v' }, fmtNum(p.free)))));
-    // Running jobs visible to this token, by node (at most 5,000 scanned).
-    const byNode = new Map();
-    let after = 0;
-    for (let page = 0; page < 5; page++) {
-      const r = await get(`/v1/jobs?state=running&limit=1000${after ? '&after=' + after : ''}`);
-      for (const j of r.jobs) for (const part of j.assignment || []) {
-        if (!String(part.node).startsWith(poolId + '/')) continue;
-        (byNode.get(part.node) || byNode.set(part.node, []).get(part.node)).push({ j, part });
-      }
-      after = r.next_after;
-      if (!after) break;
-    }
-    const shown = Math.min(meta.nodes, 256);
-    const rows = [];
-    for (let i = 0; i < shown; i++) {
-      const name = `${poolId}/n${String(i).padStart(5, '0')}`;
-      const jobs = byNode.get(name) || [];
-      rows.push(h('tr', {}, h('th', { scope: 'row' }, h('code', {}, name)),
-        h('td', {}, jobs.length ? jobs.map(({ j, part }) => h('div', {},
+      h('div', { class: 'card stat' }, h('span', { class: 'k' }, 'Free'), h('span', { class: 'v' }, fmtNum(p.free))),
+      h('div', { class: 'card stat' }, h('span', { class: 'k' }, 'Nodes up / draining / down'),
+        h('span', { class: 'v small', id: 'node-counts' }, `${counts.up} up · ${counts.draining} draining · ${counts.down} down`))));
+    const rows = r.nodes.map((n) => h('tr', { id: `node-${n.name.replace(/[^A-Za-z0-9_-]/g, '_')}` },
+      h('th', { scope: 'row' }, h('code', {}, n.name)),
+      h('td', {}, badge(n.state)),
+      h('td', { class: 'num' }, `${fmtNum(n.used)} of ${n.accelerators} `, meter(n.used, n.accelerators, `${n.name} accelerators`)),
+      h('td', {}, n.jobs.length || n.other_jobs ? [
+        ...n.jobs.map((j) => h('div', {},
           h('a', { href: `#/jobs/${encodeURIComponent(j.tenant)}/${encodeURIComponent(j.id)}` }, `${j.tenant}/${j.id}`),
-          ` on accelerators ${(part.accelerators || []).join(', ')}`)) : 'idle or other tenants\u2019 jobs'),
-        may('admin') ? h('td', {}, stateButtons('nodes', name, '', `node ${name}`)) : null));
-    }
-    const headers = ['Node', 'Running jobs you may see'];
+          ` on ${j.accelerators.length > 1 ? 'accelerators' : 'accelerator'} ${j.accelerators.join(', ')}${j.share < 1 ? ` (share ${j.share})` : ''}`)),
+        n.other_jobs ? h('div', { class: 'reason' }, `${n.other_jobs} job${n.other_jobs > 1 ? 's' : ''} of tenants you may not see`) : null]
+        : h('span', { class: 'reason' }, 'idle')),
+      may('admin') ? h('td', {}, stateButtons('nodes', n.name, n.state, `node ${n.name}`)) : null));
+    const headers = ['Node', 'Health', 'Accelerators used', 'Jobs on it'];
     if (may('admin')) headers.push('Actions');
-    swap(nodes, table(`Nodes of pool ${poolId}`, headers, rows),
-      meta.nodes > shown ? h('p', { class: 'help' }, `The first ${shown} of ${meta.nodes} nodes.`) : null);
-  });
+    swap(nodes, table(`Nodes of pool ${poolId}`, headers, rows, { class: 'nodes' }));
+    const last = Math.min(offset + PAGE, r.node_count);
+    swap(pager, r.node_count > PAGE ? [
+      h('button', { type: 'button', disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, '← Previous nodes'),
+      h('span', {}, ` Nodes ${offset + 1}–${last} of ${r.node_count} `),
+      h('button', { type: 'button', disabled: last >= r.node_count, onclick: () => { offset += PAGE; load(); } }, 'Next nodes →')] : []);
+  };
+  live(load);
 }

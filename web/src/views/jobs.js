@@ -17,10 +17,12 @@ export async function jobsView(main, params) {
   const state = h('select', { id: 'f-state', name: 'state' }, STATES.map((s) => h('option', { value: s }, s || 'any state')));
   const tenant = h('select', { id: 'f-tenant', name: 'tenant' }, h('option', { value: '' }, 'every tenant I may see'),
     sc.tenants.map((t) => h('option', { value: t.id }, t.id)));
-  const search = h('input', { id: 'f-search', name: 'search', type: 'search', placeholder: 'name contains…', autocomplete: 'off' });
+  const search = h('input', { id: 'f-search', name: 'q', type: 'search', placeholder: 'name starts with…', autocomplete: 'off',
+    spellcheck: 'false', 'aria-describedby': 'f-search-help' });
   const limit = h('select', { id: 'f-limit', name: 'limit' }, ['50', '100', '500', '1000'].map((n) => h('option', { value: n }, n)));
   state.value = params.get('state') || '';
   tenant.value = params.get('tenant') || '';
+  search.value = params.get('q') || '';
   limit.value = '100';
   const list = h('div');
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of jobs' });
@@ -31,34 +33,43 @@ export async function jobsView(main, params) {
   const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter jobs' },
     h('label', { for: 'f-state' }, 'State'), state,
     h('label', { for: 'f-tenant' }, 'Tenant'), tenant,
-    h('label', { for: 'f-search' }, 'Search this page'), search,
+    h('label', { for: 'f-search' }, 'Name starts with'), search,
     h('label', { for: 'f-limit' }, 'Per page'), limit,
     h('button', { type: 'submit', id: 'f-open' }, 'Open job by exact name'));
   const render = () => {
-    const q = search.value.trim().toLowerCase();
-    const shown = q ? rows.filter((j) => j.id.toLowerCase().includes(q) || j.tenant.toLowerCase().includes(q)) : rows;
+    const q = search.value.trim();
+    const shown = rows;
     swap(list, table(`Jobs, page ${page + 1}`, ['Job', 'Tenant', 'State', 'Submitted', 'Updated', 'Where', 'Reason'],
       shown.map((j) => h('tr', {},
         h('th', { scope: 'row' }, h('a', { href: jobHref(j) }, j.id)),
         h('td', {}, j.tenant), h('td', {}, badge(j.state)), h('td', {}, fmtTime(j.submitted_at)),
         h('td', {}, fmtTime(j.updated_at)), h('td', { class: 'where' }, where(j.assignment)), h('td', { class: 'reason' }, j.reason))),
-      { empty: q ? 'No job on this page matches.' : 'No jobs.', class: 'jobs' }));
+      { empty: q ? (next ? 'No match among the jobs searched so far: Next searches on.' : 'No job matches.') : 'No jobs.', class: 'jobs' }));
     swap(pager,
       h('button', { type: 'button', id: 'p-prev', disabled: page === 0, onclick: () => { page--; load(); } }, '← Previous'),
       h('span', {}, ` Page ${page + 1} · ${fmtNum(shown.length)} shown `),
       h('button', { type: 'button', id: 'p-next', disabled: !next, onclick: () => { cursors[page + 1] = next; page++; load(); } }, 'Next →'));
   };
-  const query = () => {
+  const query = (after, size) => {
     const p = new URLSearchParams();
     if (state.value) p.set('state', state.value);
     if (tenant.value) p.set('tenant', tenant.value);
-    p.set('limit', limit.value);
-    if (cursors[page]) p.set('after', String(cursors[page]));
+    if (search.value.trim()) p.set('q', search.value.trim());
+    p.set('limit', String(size));
+    if (after) p.set('after', String(after));
     return p.toString();
   };
   const load = async () => {
-    const r = await get('/v1/jobs?' + query());
-    rows = r.jobs;
+    const size = Number(limit.value);
+    let r = await get('/v1/jobs?' + query(cursors[page], size));
+    let found = r.jobs;
+    // A search answers after examining 10,000 jobs: go on (up to 200,000
+    // jobs examined) until the page is full or the jobs are all searched.
+    for (let more = 0; search.value.trim() && found.length < size && r.next_after && more < 19; more++) {
+      r = await get('/v1/jobs?' + query(r.next_after, size - found.length));
+      found = found.concat(r.jobs);
+    }
+    rows = found;
     next = r.next_after;
     render();
   };
@@ -66,7 +77,9 @@ export async function jobsView(main, params) {
   state.addEventListener('change', reset);
   tenant.addEventListener('change', reset);
   limit.addEventListener('change', reset);
-  search.addEventListener('input', render);
+  // The daemon searches (GET /v1/jobs?q=): a pause in typing starts it.
+  let typing = 0;
+  search.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(reset, 250); });
   filters.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const name = search.value.trim();
@@ -78,7 +91,10 @@ export async function jobsView(main, params) {
       swap(list, errorBox(e.code === 'ambiguous' || e.status === 409 ? `${e.message}: choose a tenant` : e.message));
     }
   });
-  main.append(h('h1', {}, 'Jobs'), filters, list, pager);
+  main.append(h('h1', {}, 'Jobs'), filters,
+    h('p', { class: 'help', id: 'f-search-help' }, 'Filters and the name search run in the daemon, oldest job first. ',
+      'A search examines up to 10,000 jobs a request: a page may show fewer matches than its size, and Next searches on.'),
+    list, pager);
   live(load);
 }
 

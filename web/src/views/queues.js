@@ -1,64 +1,48 @@
-// Queues and fairness: pending jobs by tenant and by reason in words, and the
-// tenant tree with guarantees, limits and usage.
-import { get, jobPath } from '../api.js';
+// Queues and fairness: pending jobs by tenant and by reason in words (totals
+// from GET /v1/queue/summary), usage over time per tenant and grants'
+// burn-down (from the store), and the tenant tree with guarantees, limits and usage.
+import { get } from '../api.js';
 import { h, table, fmtNum, swap, meter } from '../dom.js';
 import { live, session } from '../main.js';
+import { usageByDay, usageChart, burnDownTable, DAYS } from './usage.js';
 
-const SCAN_PAGES = 10; // pending jobs counted: at most 10 pages of 1,000
-const REASON_SAMPLE = 40; // the oldest pending jobs asked why they wait
-
-// "waiting for 8 B200 in research (3 jobs ahead)" and the like: numbers out, so that alike reasons group.
-function reasonKey(text) {
-  return String(text || 'no reason given').replace(/\d+(\.\d+)?/g, 'N');
-}
+const jobHref = (tenant, id) => `#/jobs/${encodeURIComponent(tenant)}/${encodeURIComponent(id)}`;
 
 export async function queuesView(main) {
   const sc = session.scenario;
   const byTenant = h('div');
   const byReason = h('div');
+  const chartHolder = h('div');
+  const grants = h('div');
   const tree = h('div');
   main.append(h('h1', {}, 'Queues and fairness'),
     h('h2', {}, 'Pending jobs by tenant'), byTenant,
     h('h2', {}, 'Why jobs wait'), byReason,
+    h('h2', {}, `Usage per tenant, last ${DAYS} days`), chartHolder,
+    h('h2', {}, 'Grants: burn-down'), grants,
     h('h2', {}, 'Tenant tree: guarantees, limits and usage'), tree);
+  const chart = usageChart(chartHolder, 'Accelerator-hours per day by tenant', 'Tenant');
   live(async () => {
-    const counts = new Map();
-    const oldest = [];
-    let after = 0, scanned = 0, more = false;
-    for (let page = 0; page < SCAN_PAGES; page++) {
-      const r = await get(`/v1/jobs?state=pending&limit=1000${after ? '&after=' + after : ''}`);
-      for (const j of r.jobs) {
-        counts.set(j.tenant, (counts.get(j.tenant) || 0) + 1);
-        if (oldest.length < REASON_SAMPLE) oldest.push(j);
-      }
-      scanned += r.jobs.length;
-      after = r.next_after;
-      if (!after) break;
-      more = page === SCAN_PAGES - 1;
-    }
-    const rows = [...counts].sort((a, b) => b[1] - a[1]).map(([t, n]) => h('tr', {},
-      h('th', { scope: 'row' }, t), h('td', { class: 'num' }, fmtNum(n)),
-      h('td', {}, h('a', { href: `#/jobs?tenant=${encodeURIComponent(t)}&state=pending` }, 'List'))));
-    const grid = await get('/v1/grid');
-    swap(byTenant, h('p', {}, `${fmtNum(grid.jobs_pending)} jobs pending and ${fmtNum(grid.jobs_running)} running on the whole grid.`), table('Pending jobs by tenant', ['Tenant', 'Pending', ''], rows, { empty: 'No job is waiting.' }),
-      more ? h('p', { class: 'help' }, `Counted over the oldest ${fmtNum(scanned)} pending jobs you may see.`) : null);
+    if (!chartHolder.isConnected) return chart.destroy();
+    // Every pending job the token may see, counted by the daemon.
+    const q = await get('/v1/queue/summary');
+    const rows = q.by_tenant.slice().sort((a, b) => b.pending - a.pending).map((t) => h('tr', {},
+      h('th', { scope: 'row' }, t.tenant), h('td', { class: 'num' }, fmtNum(t.pending)),
+      h('td', {}, h('a', { href: `#/jobs?tenant=${encodeURIComponent(t.tenant)}&state=pending` }, `List ${t.tenant}'s pending jobs`))));
+    swap(byTenant, h('p', {}, q.pending === 1 ? 'One job you may see is pending.' : `${fmtNum(q.pending)} jobs you may see are pending.`),
+      table('Pending jobs by tenant', ['Tenant', 'Pending', ''], rows, { empty: 'No job is waiting.', class: 'pending-tenants' }));
+    swap(byReason, table('Pending jobs by reason', ['Reason', 'Jobs', 'By tenant', 'For example'],
+      q.by_reason.map((r) => h('tr', {},
+        h('td', { class: 'reason-text' }, h('strong', {}, r.words), h('div', { class: 'reason' }, h('code', {}, r.reason))),
+        h('td', { class: 'num' }, fmtNum(r.pending)),
+        h('td', {}, Object.entries(r.tenants).map(([t, n]) => h('div', {}, `${t}: ${fmtNum(n)}`))),
+        h('td', {}, h('a', { href: jobHref(r.example.tenant, r.example.id) }, `${r.example.tenant}/${r.example.id}`),
+          h('div', { class: 'reason' }, r.example.reason)))),
+      { empty: 'No job is waiting.', class: 'reasons' }));
 
-    // Why: the scheduler's reason in words for the oldest pending jobs.
-    const details = await Promise.all(oldest.map((j) => get(jobPath(j.tenant, j.id)).catch(() => null)));
-    const reasons = new Map();
-    for (const d of details) {
-      if (!d || d.state !== 'pending') continue;
-      const key = reasonKey(d.pending_reason);
-      const e = reasons.get(key) || { text: d.pending_reason, jobs: [] };
-      e.jobs.push(d);
-      reasons.set(key, e);
-    }
-    swap(byReason, table(`Reasons of the oldest ${oldest.length} pending jobs`, ['Reason (an example)', 'Jobs', 'For example'],
-      [...reasons.values()].sort((a, b) => b.jobs.length - a.jobs.length).map((e) => h('tr', {},
-        h('td', { class: 'reason-text' }, e.text), h('td', { class: 'num' }, fmtNum(e.jobs.length)),
-        h('td', {}, e.jobs.slice(0, 3).map((j) => h('div', {},
-          h('a', { href: `#/jobs/${encodeURIComponent(j.tenant)}/${encodeURIComponent(j.id)}` }, `${j.tenant}/${j.id}`)))))),
-      { empty: 'No job is waiting.' }));
+    const [byDay, burn] = await Promise.all([usageByDay('tenant'), burnDownTable()]);
+    chart.update(byDay);
+    swap(grants, burn);
 
     // The tenant tree the token may see, with usage per quota class.
     const tenants = sc.tenants;
