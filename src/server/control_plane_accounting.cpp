@@ -126,7 +126,11 @@ Result<std::vector<accounting::ReportRow>> ControlPlane::AccountingReport(const 
   // Whole days from the daily sums; the partial days at either end from the
   // records, clipped and summed by the store.
   const std::int64_t first_whole = model::DayOf(q.from + kDay - 1);
-  const std::int64_t last_whole = model::DayOf(q.until) - 1;
+  // A record ends by `now` at the latest, so when `until` is not before now
+  // the day that holds `until` has nothing after it: its daily sums are its
+  // part of the period (a live report up to now reads no records).
+  const std::int64_t last_whole =
+      q.until >= now ? model::DayOf(q.until - 1) : model::DayOf(q.until) - 1;
   auto add = [&](const Result<std::vector<accounting::DailyUsage>>& rows) -> Status {
     if (!rows.ok()) return rows.status();
     for (const auto& d : *rows) {

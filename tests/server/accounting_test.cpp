@@ -232,10 +232,12 @@ TEST_F(AccountingTest, PreemptedResumedAcrossARestartThenFinished) {
   EXPECT_TRUE(resumed.job_ended);
 
   // Reports equal the sum of their records, whatever the grouping or window
-  // (whole days from the daily sums, partial days from the records).
+  // (whole days from the daily sums, partial days from the records; a
+  // partial last day that reaches now from its daily sums).
   for (auto g : {accounting::GroupBy::kTenant, accounting::GroupBy::kGrant,
                  accounting::GroupBy::kModel, accounting::GroupBy::kDay}) {
-    for (auto [from, until] : {std::pair{t0_ - kDay, t0_ + 2 * kDay}, std::pair{t0_ + 100, end}}) {
+    for (auto [from, until] : {std::pair{t0_ - kDay, t0_ + 2 * kDay}, std::pair{t0_ + 100, end},
+                               std::pair{t0_ + 100, end + 1}, std::pair{t0_ + 3500, end + 7}}) {
       double want = 0;
       for (const auto& r : records) want += accounting::ClippedSumOf(r, from, until).charged_units;
       double got = 0;
