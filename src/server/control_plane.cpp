@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -463,10 +464,17 @@ Status ControlPlane::Flush(Time now) {
       if (committing_) committed_cv_.wait(commit_lock, [&] { return committed_ >= target; });
     }
     const std::size_t to = std::min(unflushed_.size(), done + kUpdatesPerTransaction);
-    status = NoteCommit(store_->UpdateJobs(
-        std::vector<store::JobUpdate>(unflushed_.begin() + static_cast<std::ptrdiff_t>(done),
-                                      unflushed_.begin() + static_cast<std::ptrdiff_t>(to))));
-    if (!status.ok()) break;
+    // Moved out rather than copied (an update carries its usage records), and
+    // moved back if the commit fails: they are retried at the next flush.
+    const auto first = unflushed_.begin() + static_cast<std::ptrdiff_t>(done);
+    const auto last = unflushed_.begin() + static_cast<std::ptrdiff_t>(to);
+    std::vector<store::JobUpdate> chunk(std::make_move_iterator(first),
+                                        std::make_move_iterator(last));
+    status = NoteCommit(store_->UpdateJobs(chunk));
+    if (!status.ok()) {
+      std::move(chunk.begin(), chunk.end(), first);
+      break;
+    }
     done = to;
   }
   unflushed_.erase(unflushed_.begin(), unflushed_.begin() + static_cast<std::ptrdiff_t>(done));

@@ -64,15 +64,19 @@ CREATE TABLE IF NOT EXISTS settings (
   value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '3');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '4');
 )sql";
 
 // Usage records (one run segment's piece per pool, UTC day and grant) and
 // their sums per day, tenant, grant and pool, kept in the same transaction so
-// that reports over months read the sums. Schema version 3.
+// that reports over months read the sums. Schema version 4: a record's `seq`
+// (its rowid) is `day * kUsageSeqPerDay + n`, n counting up within the day, so
+// the table itself is ordered by day and a day's records are one range of it:
+// no secondary index to maintain on every insert (version 3 had one on
+// (day, start_at), about half of a record's insert cost).
 constexpr const char* kUsageSchema = R"sql(
 CREATE TABLE IF NOT EXISTS usage (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   job TEXT NOT NULL,
   tenant TEXT NOT NULL,
   grant_holder TEXT NOT NULL,
@@ -92,7 +96,6 @@ CREATE TABLE IF NOT EXISTS usage (
   end_reason TEXT NOT NULL,
   job_ended INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS usage_by_day ON usage (day, start_at);
 CREATE TABLE IF NOT EXISTS usage_daily (
   day INTEGER NOT NULL,
   tenant TEXT NOT NULL,
@@ -110,6 +113,25 @@ CREATE TABLE IF NOT EXISTS usage_daily (
   segments INTEGER NOT NULL,
   PRIMARY KEY (day, tenant, grant_holder, grant_id, pool)
 );
+)sql";
+// The span of `seq` values that one UTC day's usage records take (schema 4).
+constexpr std::int64_t kUsageSeqPerDay = std::int64_t{1} << 32;
+
+// Version 3's usage table (rowid order = insertion order, an index on
+// (day, start_at)) rewritten in version 4's order. Runs inside Migrate's
+// transaction; the old table's index goes with it.
+constexpr const char* kUsageToVersion4 = R"sql(
+ALTER TABLE usage RENAME TO usage_v3;
+)sql";
+constexpr const char* kUsageCopyFromVersion3 = R"sql(
+INSERT INTO usage (seq, job, tenant, grant_holder, grant_id, pool, site, operator, model, milli,
+                   start_at, end_at, day, accelerator_s, units, energy_kwh, lost_accelerator_s,
+                   end_reason, job_ended)
+  SELECT day * 4294967296 + row_number() OVER (PARTITION BY day ORDER BY seq), job, tenant,
+         grant_holder, grant_id, pool, site, operator, model, milli, start_at, end_at, day,
+         accelerator_s, units, energy_kwh, lost_accelerator_s, end_reason, job_ended
+  FROM usage_v3;
+DROP TABLE usage_v3;
 )sql";
 
 // A prepared statement, reset for reuse when it goes out of scope.
@@ -160,6 +182,7 @@ class Use {
                                       static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   double Real(int col) const { return sqlite3_column_double(stmt_, col); }
 
  private:
@@ -264,6 +287,7 @@ class SqliteStore final : public Store {
   //  1 -> 2: jobs.backend_ref (if missing); job ids scoped to their tenant:
   //          `id` becomes "TENANT/NAME", `name` keeps what the tenant gave.
   //  2 -> 3: usage records and their daily sums (accounting).
+  //  3 -> 4: usage records ordered by day in the table itself (kUsageSchema).
   Status Migrate() {
     std::int64_t version = 0;
     {
@@ -271,9 +295,9 @@ class SqliteStore final : public Store {
       if (u.Step() != SQLITE_ROW) return Error("read the schema version");
       version = u.Int(0);
     }
-    if (version > 3) {
+    if (version > 4) {
       return FailedPrecondition("database schema version " + std::to_string(version) +
-                                " is newer than this sovgrid (3): upgrade sovgrid");
+                                " is newer than this sovgrid (4): upgrade sovgrid");
     }
     if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     auto has_column = [&](const char* column, bool* out) {
@@ -286,6 +310,12 @@ class SqliteStore final : public Store {
     bool backend_ref = false, name = false;
     if (!has_column("backend_ref", &backend_ref) || !has_column("name", &name))
       return ErrorAndRollback("read the jobs table's columns");
+    bool old_usage = false;
+    if (version < 4) {
+      Use u(Prepare("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'usage'"));
+      if (u.Step() != SQLITE_ROW) return ErrorAndRollback("read the schema's tables");
+      old_usage = u.Int(0) != 0;
+    }
     std::string sql;
     if (!backend_ref) sql += "ALTER TABLE jobs ADD COLUMN backend_ref TEXT NOT NULL DEFAULT '';";
     if (!name) sql += "ALTER TABLE jobs ADD COLUMN name TEXT NOT NULL DEFAULT '';";
@@ -295,8 +325,10 @@ class SqliteStore final : public Store {
           "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
     }
     sql += "CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name, seq);";
+    if (old_usage) sql += kUsageToVersion4;
     sql += kUsageSchema;
-    sql += "UPDATE meta SET value = '3' WHERE key = 'schema_version';";
+    if (old_usage) sql += kUsageCopyFromVersion3;
+    sql += "UPDATE meta SET value = '4' WHERE key = 'schema_version';";
     if (Status s = Exec(sql); !s.ok()) {
       Rollback();
       return s;
@@ -401,9 +433,10 @@ class SqliteStore final : public Store {
         "  CASE WHEN start_at >= ?1 AND end_at <= ?2 THEN 1.0 "
         "       WHEN end_at > start_at THEN (MIN(end_at, ?2) - MAX(start_at, ?1)) * 1.0 / "
         "(end_at - start_at) ELSE 0.0 END AS f "
-        "  FROM usage WHERE day >= ?3 AND day <= ?4 AND start_at < ?2 AND end_at > ?1) "
+        "  FROM usage WHERE seq >= ?3 AND seq < ?4 AND start_at < ?2 AND end_at > ?1) "
         "GROUP BY day, tenant, grant_holder, grant_id, pool"));
-    u.Bind(from).Bind(until).Bind(model::DayOf(from)).Bind(model::DayOf(until));
+    u.Bind(from).Bind(until).Bind(model::DayOf(from) * kUsageSeqPerDay);
+    u.Bind((model::DayOf(until) + 1) * kUsageSeqPerDay);
     std::vector<accounting::DailyUsage> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) out.push_back(DailyUsageRow(u));
@@ -420,9 +453,10 @@ class SqliteStore final : public Store {
     Use u(r->Prepare(
         "SELECT job, tenant, grant_holder, grant_id, pool, site, operator, model, milli, "
         "start_at, end_at, accelerator_s, units, energy_kwh, lost_accelerator_s, end_reason, "
-        "job_ended FROM usage WHERE day >= ? AND day <= ? AND start_at < ? AND end_at > ? "
+        "job_ended FROM usage WHERE seq >= ? AND seq < ? AND start_at < ? AND end_at > ? "
         "ORDER BY start_at, seq LIMIT ?"));
-    u.Bind(model::DayOf(from)).Bind(model::DayOf(until)).Bind(until).Bind(from).Bind(limit);
+    u.Bind(model::DayOf(from) * kUsageSeqPerDay).Bind((model::DayOf(until) + 1) * kUsageSeqPerDay);
+    u.Bind(until).Bind(from).Bind(limit);
     std::vector<model::UsageRecord> out;
     int rc = 0;
     while ((rc = u.Step()) == SQLITE_ROW) {
@@ -684,14 +718,30 @@ class SqliteStore final : public Store {
     std::map<std::tuple<std::int64_t, std::string, std::string, std::string, std::string>,
              accounting::DailyUsage>
         sums;
+    // The next `seq` of each day the batch touches: one seek per day to the
+    // day's last record (a cycle's ends fall on one or two days).
+    std::map<std::int64_t, std::int64_t> next_seq;
+    auto seq_for = [&](std::int64_t day) -> std::int64_t {
+      auto [it, fresh] = next_seq.try_emplace(day, 0);
+      if (fresh) {
+        Use last(Prepare("SELECT MAX(seq) FROM usage WHERE seq >= ? AND seq < ?"));
+        last.Bind(day * kUsageSeqPerDay).Bind((day + 1) * kUsageSeqPerDay);
+        const bool any = last.Step() == SQLITE_ROW && !last.IsNull(0);
+        it->second = any ? last.Int(0) + 1 : day * kUsageSeqPerDay + 1;
+      }
+      return it->second++;
+    };
     for (const auto& update : updates) {
       for (const auto& x : update.usage) {
+        // Days of real clocks are far inside the range whose seqs fit in 63 bits.
+        if (x.day() < -(std::int64_t{1} << 30) || x.day() > (std::int64_t{1} << 30)) return false;
+        const std::int64_t seq = seq_for(x.day());
         Use u(Prepare(
-            "INSERT INTO usage (job, tenant, grant_holder, grant_id, pool, site, operator, "
+            "INSERT INTO usage (seq, job, tenant, grant_holder, grant_id, pool, site, operator, "
             "model, milli, start_at, end_at, day, accelerator_s, units, energy_kwh, "
             "lost_accelerator_s, end_reason, job_ended) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-        u.Bind(x.job).Bind(x.tenant).Bind(x.grant_holder).Bind(x.grant).Bind(x.pool).Bind(x.site);
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        u.Bind(seq).Bind(x.job).Bind(x.tenant).Bind(x.grant_holder).Bind(x.grant).Bind(x.pool).Bind(x.site);
         u.Bind(x.operator_name).Bind(x.model).Bind(x.milli).Bind(x.start).Bind(x.end);
         u.Bind(x.day()).BindReal(x.accelerator_seconds).BindReal(x.charged_units);
         u.BindReal(x.energy_kwh).BindReal(x.lost_accelerator_seconds).Bind(x.end_reason);
