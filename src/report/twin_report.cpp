@@ -114,6 +114,14 @@ constexpr Figure kFigures[] = {
      [](const PolicyResult& p) { return D(p.preemptions); }},
     {"lost work", Unit::kGpuHours, Better::kLower,
      [](const PolicyResult& p) { return p.lost_gpu_hours; }},
+    {"radio preemptions", Unit::kCount, Better::kLower,
+     [](const PolicyResult& p) { return D(p.radio_preemptions); }},
+    {"edge services", Unit::kCount, Better::kNone,
+     [](const PolicyResult& p) { return D(p.edge_services); }},
+    {"edge latency met", Unit::kPercent, Better::kHigher,
+     [](const PolicyResult& p) { return p.edge_latency_attainment; }},
+    {"edge time served", Unit::kPercent, Better::kHigher,
+     [](const PolicyResult& p) { return p.edge_served_share; }},
     {"energy", Unit::kMwh, Better::kNone, [](const PolicyResult& p) { return p.energy_mwh; }},
     {"Jain index", Unit::kIndex, Better::kHigher,
      [](const PolicyResult& p) { return p.jain_index; }},
@@ -197,6 +205,12 @@ Json PolicyScalars(const PolicyResult& p) {
   j["fragmentation"] = p.fragmentation;
   j["preemptions"] = p.preemptions;
   j["lost_gpu_hours"] = p.lost_gpu_hours;
+  j["radio_preemptions"] = p.radio_preemptions;
+  j["radio_lost_gpu_hours"] = p.radio_lost_gpu_hours;
+  j["edge_services"] = p.edge_services;
+  j["edge_services_placed"] = p.edge_services_placed;
+  j["edge_latency_attainment"] = p.edge_latency_attainment;
+  j["edge_served_share"] = p.edge_served_share;
   j["energy_mwh"] = p.energy_mwh;
   j["residency_violations"] = p.residency_violations;
   j["jain_index"] = p.jain_index;
@@ -1226,6 +1240,7 @@ std::string ReportJson(const TwinReport& report) {
       Json by_reason = Json::object();
       for (const auto& [reason, hours] : q.stranded_by_reason) by_reason[reason] = hours;
       pools.back()["stranded_by_reason"] = std::move(by_reason);
+      pools.back()["radio_accelerator_hours"] = q.radio_accelerator_hours;
     }
     pj["pools"] = std::move(pools);
     Json outages = Json::array();
@@ -1328,7 +1343,7 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
         "stranded_accelerator_hours";
     for (const char* reason : twin::kStrandedReasons)
       pools += fmt::format(",stranded_{}_hours", reason);
-    pools += '\n';
+    pools += ",radio_accelerator_hours\n";
     for (const auto& q : p.pools) {
       pools += fmt::format("{},{},{},{},{},{},{},{}", CsvField(q.id), CsvField(q.site),
                            CsvField(q.accelerator), q.accelerators, q.edge ? 1 : 0,
@@ -1338,7 +1353,7 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
         pools +=
             "," + CsvNumber(r < q.stranded_by_reason.size() ? q.stranded_by_reason[r].second : 0.0);
       }
-      pools += '\n';
+      pools += "," + CsvNumber(q.radio_accelerator_hours) + '\n';
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-pools.csv"), pools); !s.ok()) return s;
     std::string unfinished = "reason,jobs\n";
@@ -1348,8 +1363,8 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-unfinished.csv"), unfinished); !s.ok())
       return s;
     // Accounting, as the daemon's GET /v1/accounting?format=csv writes it.
-    for (accounting::GroupBy g : {accounting::GroupBy::kTenant, accounting::GroupBy::kGrant,
-                                  accounting::GroupBy::kModel}) {
+    for (accounting::GroupBy g :
+         {accounting::GroupBy::kTenant, accounting::GroupBy::kGrant, accounting::GroupBy::kModel}) {
       const std::string file =
           stems[i] + "-accounting-" + std::string(accounting::GroupByName(g)) + ".csv";
       if (Status s = WriteFile(JoinPath(dir, file), accounting::ReportCsv(g, AccountingRows(p, g)));
