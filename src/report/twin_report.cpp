@@ -840,6 +840,72 @@ std::string StrandedHtml(const TwinReport& report) {
                  body);
 }
 
+// Base-station GPUs: the edge services' figures and what the radio took, per
+// policy; then per edge pool its utilization and radio-held hours. Empty when
+// no policy has edge services or radio-held hours.
+std::string EdgeHtml(const TwinReport& report) {
+  bool any = false;
+  for (const auto& p : report.policies) {
+    any = any || p.edge_services > 0 || p.radio_preemptions > 0;
+    for (const auto& q : p.pools) any = any || q.radio_accelerator_hours > 0;
+  }
+  if (!any) return "";
+  std::string body =
+      "<table class=\"sites\"><thead><tr><th>policy</th><th class=\"num\">edge services</th><th "
+      "class=\"num\">placed within their latency objective</th><th class=\"num\">requested time "
+      "served</th><th class=\"num\">radio preemptions</th><th class=\"num\">work lost to the "
+      "radio</th><th class=\"num\">radio-held accelerator-hours</th></tr></thead><tbody>\n";
+  auto percent = [](double v) {
+    return std::isfinite(v) ? fmt::format("{:.1f}%", 100 * v) : std::string(kMissing);
+  };
+  for (const auto& p : report.policies) {
+    double radio_hours = 0;
+    for (const auto& q : p.pools) radio_hours += q.radio_accelerator_hours;
+    body += fmt::format(
+        "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
+        "class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} GPU-h</td><td "
+        "class=\"num\">{}</td></tr>\n",
+        Esc(p.Label()), WithThousands(static_cast<long long>(p.edge_services)),
+        percent(p.edge_latency_attainment), percent(p.edge_served_share),
+        WithThousands(static_cast<long long>(p.radio_preemptions)),
+        Magnitude(p.radio_lost_gpu_hours), Magnitude(radio_hours));
+  }
+  body += "</tbody></table>\n";
+  // Edge pools of the first policy's run (the radio's hours do not depend on the policy).
+  const PolicyResult& first = report.policies.front();
+  std::string pools;
+  for (const auto& q : first.pools) {
+    if (!q.edge) continue;
+    std::string util;
+    for (const auto& p : report.policies) {
+      for (const auto& other : p.pools) {
+        if (other.id == q.id)
+          util += (util.empty() ? "" : " / ") + percent(other.utilization_window);
+      }
+    }
+    pools += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
+        "class=\"num\">{}</td></tr>\n",
+        Esc(q.id), Esc(q.site), WithThousands(q.accelerators), util,
+        Magnitude(q.radio_accelerator_hours));
+  }
+  if (!pools.empty()) {
+    body +=
+        "<table class=\"sites\"><thead><tr><th>edge pool</th><th>site</th><th "
+        "class=\"num\">accelerators</th><th class=\"num\">utilization over the arrivals (per "
+        "policy)</th><th class=\"num\">radio-held accelerator-hours</th></tr></thead><tbody>\n" +
+        pools + "</tbody></table>\n";
+  }
+  return Section("Edge",
+                 "Edge services are services whose latency objective only edge sites meet. "
+                 "Placed: started, every placement within the objective. Served: of each "
+                 "service's requested window (from its submission, for its duration), the share "
+                 "it ran. The radio takes its hourly share of base-station GPUs first (idle nodes "
+                 "first); jobs on nodes it takes are requeued (radio preemptions). Utilization "
+                 "counts the grid's work only; the radio's hours are beside it.",
+                 body);
+}
+
 // What each outage did, per policy.
 std::string OutagesHtml(const TwinReport& report) {
   bool any = false;
@@ -1153,6 +1219,23 @@ std::string ExplanationsText(const TwinReport& report) {
       }
       out += '\n';
     }
+    double radio_hours = 0;
+    for (const auto& q : p.pools) radio_hours += q.radio_accelerator_hours;
+    if (p.edge_services > 0 || radio_hours > 0) {
+      out += fmt::format("{}: edge: {} services", p.Label(),
+                         WithThousands(static_cast<long long>(p.edge_services)));
+      if (p.edge_services > 0) {
+        out += fmt::format(
+            ", {:.1f}% placed within their latency objective, {:.1f}% of their "
+            "requested time served",
+            100 * p.edge_latency_attainment, 100 * p.edge_served_share);
+      }
+      out += fmt::format(
+          "; the radio held {} accelerator-hours and preempted {} jobs ({} GPU-h "
+          "lost)\n",
+          Magnitude(radio_hours), WithThousands(static_cast<long long>(p.radio_preemptions)),
+          Magnitude(p.radio_lost_gpu_hours));
+    }
     for (const auto& o : p.outages) {
       out += fmt::format(
           "{}: outage {} ({} accelerators, {:.1f}-{:.1f} h): {} jobs requeued, {} GPU-h lost, {} "
@@ -1408,6 +1491,7 @@ std::string ReportHtml(const TwinReport& report) {
     body += TenantWaitsHtml(report);
     body += StrandedHtml(report);
     body += OutagesHtml(report);
+    body += EdgeHtml(report);
     body += AccountingHtml(report);
     body += UnfinishedHtml(report);
     body += WhatIfHtml(report);
