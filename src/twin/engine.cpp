@@ -169,8 +169,10 @@ class Simulation {
   void SetDownReason(sched::NodeId n, std::uint8_t reason, bool on, int outage_delta, Time now) {
     const bool was = node_down_[n] != 0 || node_outages_[n] > 0;
     if (reason != 0) node_down_[n] = on ? (node_down_[n] | reason) : (node_down_[n] & ~reason);
-    node_outages_[n] =
-        static_cast<std::uint16_t>(static_cast<int>(node_outages_[n]) + outage_delta);
+    // Never below 0: an outage that ends before it starts (until < from) then
+    // leaves the node down from its start on, as it always did.
+    node_outages_[n] = static_cast<std::uint16_t>(
+        std::clamp(static_cast<int>(node_outages_[n]) + outage_delta, 0, 0xffff));
     const bool is = node_down_[n] != 0 || node_outages_[n] > 0;
     if (was != is) {
       (void)sched_.SetNodeHealth(sched_.grid().NodeName(n),
