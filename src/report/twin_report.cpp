@@ -871,7 +871,8 @@ std::string EdgeHtml(const TwinReport& report) {
         Magnitude(p.radio_lost_gpu_hours), Magnitude(radio_hours));
   }
   body += "</tbody></table>\n";
-  // Edge pools of the first policy's run (the radio's hours do not depend on the policy).
+  // Edge pools; the radio's hours of the first policy's run (the curve is the same
+  // for every policy; the hours differ only by how long each run lasted).
   const PolicyResult& first = report.policies.front();
   std::string pools;
   for (const auto& q : first.pools) {
@@ -890,11 +891,13 @@ std::string EdgeHtml(const TwinReport& report) {
         Magnitude(q.radio_accelerator_hours));
   }
   if (!pools.empty()) {
-    body +=
+    body += fmt::format(
         "<table class=\"sites\"><thead><tr><th>edge pool</th><th>site</th><th "
         "class=\"num\">accelerators</th><th class=\"num\">utilization over the arrivals (per "
-        "policy)</th><th class=\"num\">radio-held accelerator-hours</th></tr></thead><tbody>\n" +
-        pools + "</tbody></table>\n";
+        "policy)</th><th class=\"num\">radio-held accelerator-hours "
+        "({})</th></tr></thead><tbody>\n",
+        Esc(first.Label()));
+    body += pools + "</tbody></table>\n";
   }
   return Section("Edge",
                  "Edge services are services whose latency objective only edge sites meet. "
