@@ -35,6 +35,8 @@ std::int64_t DaysFromCivil(std::int64_t year, std::int64_t month, std::int64_t d
 
 enum class WorkloadClass : std::uint8_t { kLlmTraining = 0, kVisionTraining = 1, kInference = 2 };
 constexpr int kWorkloadClassCount = 3;
+// Hours of a radio-load curve (Pool::radio_load): one day.
+constexpr std::size_t kRadioLoadHours = 24;
 std::string_view WorkloadClassName(WorkloadClass c);
 
 // A catalogue entry. No vendor is special: B200, GB200, RTX PRO 6000 and a
@@ -91,6 +93,11 @@ struct Pool {
   int domain_size = 8;
   int racks = 1;          // nodes are spread evenly over racks
   double mtbf_hours = 0;  // mean time between failures of one node (twin); 0 = none
+  // Base-station GPUs put radio load first: 24 hourly fractions (hour 0 first,
+  // hours counted from the scenario's epoch) of the pool's nodes that the radio
+  // takes; the twin takes them at each hour boundary, idle nodes first, and
+  // requeues what ran on the others. Empty: no radio. Only for edge sites.
+  std::vector<double> radio_load;
   // Resolved by Scenario::Resolve().
   int site_index = -1;
   int accelerator_index = -1;

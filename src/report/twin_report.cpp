@@ -114,6 +114,14 @@ constexpr Figure kFigures[] = {
      [](const PolicyResult& p) { return D(p.preemptions); }},
     {"lost work", Unit::kGpuHours, Better::kLower,
      [](const PolicyResult& p) { return p.lost_gpu_hours; }},
+    {"radio preemptions", Unit::kCount, Better::kLower,
+     [](const PolicyResult& p) { return D(p.radio_preemptions); }},
+    {"edge services", Unit::kCount, Better::kNone,
+     [](const PolicyResult& p) { return D(p.edge_services); }},
+    {"edge latency met", Unit::kPercent, Better::kHigher,
+     [](const PolicyResult& p) { return p.edge_latency_attainment; }},
+    {"edge time served", Unit::kPercent, Better::kHigher,
+     [](const PolicyResult& p) { return p.edge_served_share; }},
     {"energy", Unit::kMwh, Better::kNone, [](const PolicyResult& p) { return p.energy_mwh; }},
     {"Jain index", Unit::kIndex, Better::kHigher,
      [](const PolicyResult& p) { return p.jain_index; }},
@@ -197,6 +205,12 @@ Json PolicyScalars(const PolicyResult& p) {
   j["fragmentation"] = p.fragmentation;
   j["preemptions"] = p.preemptions;
   j["lost_gpu_hours"] = p.lost_gpu_hours;
+  j["radio_preemptions"] = p.radio_preemptions;
+  j["radio_lost_gpu_hours"] = p.radio_lost_gpu_hours;
+  j["edge_services"] = p.edge_services;
+  j["edge_services_placed"] = p.edge_services_placed;
+  j["edge_latency_attainment"] = p.edge_latency_attainment;
+  j["edge_served_share"] = p.edge_served_share;
   j["energy_mwh"] = p.energy_mwh;
   j["residency_violations"] = p.residency_violations;
   j["jain_index"] = p.jain_index;
@@ -826,6 +840,75 @@ std::string StrandedHtml(const TwinReport& report) {
                  body);
 }
 
+// Base-station GPUs: the edge services' figures and what the radio took, per
+// policy; then per edge pool its utilization and radio-held hours. Empty when
+// no policy has edge services or radio-held hours.
+std::string EdgeHtml(const TwinReport& report) {
+  bool any = false;
+  for (const auto& p : report.policies) {
+    any = any || p.edge_services > 0 || p.radio_preemptions > 0;
+    for (const auto& q : p.pools) any = any || q.radio_accelerator_hours > 0;
+  }
+  if (!any) return "";
+  std::string body =
+      "<table class=\"sites\"><thead><tr><th>policy</th><th class=\"num\">edge services</th><th "
+      "class=\"num\">placed within their latency objective</th><th class=\"num\">requested time "
+      "served</th><th class=\"num\">radio preemptions</th><th class=\"num\">work lost to the "
+      "radio</th><th class=\"num\">radio-held accelerator-hours</th></tr></thead><tbody>\n";
+  auto percent = [](double v) {
+    return std::isfinite(v) ? fmt::format("{:.1f}%", 100 * v) : std::string(kMissing);
+  };
+  for (const auto& p : report.policies) {
+    double radio_hours = 0;
+    for (const auto& q : p.pools) radio_hours += q.radio_accelerator_hours;
+    body += fmt::format(
+        "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
+        "class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} GPU-h</td><td "
+        "class=\"num\">{}</td></tr>\n",
+        Esc(p.Label()), WithThousands(static_cast<long long>(p.edge_services)),
+        percent(p.edge_latency_attainment), percent(p.edge_served_share),
+        WithThousands(static_cast<long long>(p.radio_preemptions)),
+        Magnitude(p.radio_lost_gpu_hours), Magnitude(radio_hours));
+  }
+  body += "</tbody></table>\n";
+  // Edge pools; the radio's hours of the first policy's run (the curve is the same
+  // for every policy; the hours differ only by how long each run lasted).
+  const PolicyResult& first = report.policies.front();
+  std::string pools;
+  for (const auto& q : first.pools) {
+    if (!q.edge) continue;
+    std::string util;
+    for (const auto& p : report.policies) {
+      for (const auto& other : p.pools) {
+        if (other.id == q.id)
+          util += (util.empty() ? "" : " / ") + percent(other.utilization_window);
+      }
+    }
+    pools += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
+        "class=\"num\">{}</td></tr>\n",
+        Esc(q.id), Esc(q.site), WithThousands(q.accelerators), util,
+        Magnitude(q.radio_accelerator_hours));
+  }
+  if (!pools.empty()) {
+    body += fmt::format(
+        "<table class=\"sites\"><thead><tr><th>edge pool</th><th>site</th><th "
+        "class=\"num\">accelerators</th><th class=\"num\">utilization over the arrivals (per "
+        "policy)</th><th class=\"num\">radio-held accelerator-hours "
+        "({})</th></tr></thead><tbody>\n",
+        Esc(first.Label()));
+    body += pools + "</tbody></table>\n";
+  }
+  return Section("Edge",
+                 "Edge services are services whose latency objective only edge sites meet. "
+                 "Placed: started, every placement within the objective. Served: of each "
+                 "service's requested window (from its submission, for its duration), the share "
+                 "it ran. The radio takes its hourly share of base-station GPUs first (idle nodes "
+                 "first); jobs on nodes it takes are requeued (radio preemptions). Utilization "
+                 "counts the grid's work only; the radio's hours are beside it.",
+                 body);
+}
+
 // What each outage did, per policy.
 std::string OutagesHtml(const TwinReport& report) {
   bool any = false;
@@ -1139,6 +1222,23 @@ std::string ExplanationsText(const TwinReport& report) {
       }
       out += '\n';
     }
+    double radio_hours = 0;
+    for (const auto& q : p.pools) radio_hours += q.radio_accelerator_hours;
+    if (p.edge_services > 0 || radio_hours > 0) {
+      out += fmt::format("{}: edge: {} services", p.Label(),
+                         WithThousands(static_cast<long long>(p.edge_services)));
+      if (p.edge_services > 0) {
+        out += fmt::format(
+            ", {:.1f}% placed within their latency objective, {:.1f}% of their "
+            "requested time served",
+            100 * p.edge_latency_attainment, 100 * p.edge_served_share);
+      }
+      out += fmt::format(
+          "; the radio held {} accelerator-hours and preempted {} jobs ({} GPU-h "
+          "lost)\n",
+          Magnitude(radio_hours), WithThousands(static_cast<long long>(p.radio_preemptions)),
+          Magnitude(p.radio_lost_gpu_hours));
+    }
     for (const auto& o : p.outages) {
       out += fmt::format(
           "{}: outage {} ({} accelerators, {:.1f}-{:.1f} h): {} jobs requeued, {} GPU-h lost, {} "
@@ -1226,6 +1326,7 @@ std::string ReportJson(const TwinReport& report) {
       Json by_reason = Json::object();
       for (const auto& [reason, hours] : q.stranded_by_reason) by_reason[reason] = hours;
       pools.back()["stranded_by_reason"] = std::move(by_reason);
+      pools.back()["radio_accelerator_hours"] = q.radio_accelerator_hours;
     }
     pj["pools"] = std::move(pools);
     Json outages = Json::array();
@@ -1328,7 +1429,7 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
         "stranded_accelerator_hours";
     for (const char* reason : twin::kStrandedReasons)
       pools += fmt::format(",stranded_{}_hours", reason);
-    pools += '\n';
+    pools += ",radio_accelerator_hours\n";
     for (const auto& q : p.pools) {
       pools += fmt::format("{},{},{},{},{},{},{},{}", CsvField(q.id), CsvField(q.site),
                            CsvField(q.accelerator), q.accelerators, q.edge ? 1 : 0,
@@ -1338,7 +1439,7 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
         pools +=
             "," + CsvNumber(r < q.stranded_by_reason.size() ? q.stranded_by_reason[r].second : 0.0);
       }
-      pools += '\n';
+      pools += "," + CsvNumber(q.radio_accelerator_hours) + '\n';
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-pools.csv"), pools); !s.ok()) return s;
     std::string unfinished = "reason,jobs\n";
@@ -1348,8 +1449,8 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-unfinished.csv"), unfinished); !s.ok())
       return s;
     // Accounting, as the daemon's GET /v1/accounting?format=csv writes it.
-    for (accounting::GroupBy g : {accounting::GroupBy::kTenant, accounting::GroupBy::kGrant,
-                                  accounting::GroupBy::kModel}) {
+    for (accounting::GroupBy g :
+         {accounting::GroupBy::kTenant, accounting::GroupBy::kGrant, accounting::GroupBy::kModel}) {
       const std::string file =
           stems[i] + "-accounting-" + std::string(accounting::GroupByName(g)) + ".csv";
       if (Status s = WriteFile(JoinPath(dir, file), accounting::ReportCsv(g, AccountingRows(p, g)));
@@ -1393,6 +1494,7 @@ std::string ReportHtml(const TwinReport& report) {
     body += TenantWaitsHtml(report);
     body += StrandedHtml(report);
     body += OutagesHtml(report);
+    body += EdgeHtml(report);
     body += AccountingHtml(report);
     body += UnfinishedHtml(report);
     body += WhatIfHtml(report);

@@ -87,6 +87,12 @@ void ReadPool(TableReader& r, model::Pool* p) {
                                 std::to_string(p->domain_size));
   }
   r.Double("mtbf_hours", &p->mtbf_hours, 0, kMaxNumber);
+  if (r.DoubleList("radio_load", &p->radio_load, 0, 1) &&
+      p->radio_load.size() != model::kRadioLoadHours) {
+    r.Report("radio_load", "expected exactly 24 hourly fractions (hour 0 first), found " +
+                               std::to_string(p->radio_load.size()));
+    p->radio_load.clear();
+  }
   if (per_node_ok && nodes_ok && p->domain_size > p->accelerators_per_node * p->nodes) {
     r.Report("domain_size", "expected at most the pool's " +
                                 std::to_string(p->accelerators_per_node * p->nodes) +
@@ -207,6 +213,10 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
   for (const auto& t : s.tenants) tenant_ids.insert(t.id);
   for (const auto& p : s.pools) pool_ids.insert(p.id);
   for (const auto& site : s.sites) site_ids.insert(site.id);
+  std::unordered_set<std::string_view> edge_site_ids;
+  for (const auto& site : s.sites) {
+    if (site.edge) edge_site_ids.insert(site.id);
+  }
   for (std::size_t i = 0; i < s.pools.size(); ++i) {
     const auto& p = s.pools[i];
     const std::string f = "pools[" + std::to_string(i) + "]";
@@ -215,6 +225,12 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
     }
     if (!p.accelerator.empty() && s.FindAccelerator(p.accelerator) < 0) {
       add(at(lines.pools, i), f + ".accelerator", "unknown accelerator '" + p.accelerator + "'");
+    }
+    if (!p.radio_load.empty()) {
+      if (site_ids.count(p.site) != 0 && edge_site_ids.count(p.site) == 0) {
+        add(at(lines.pools, i), f + ".radio_load",
+            "radio load is for base-station GPUs: site '" + p.site + "' is not an edge site");
+      }
     }
   }
 

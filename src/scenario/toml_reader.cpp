@@ -208,6 +208,42 @@ bool TableReader::StringList(std::string_view key, std::vector<std::string>* out
   return ok;
 }
 
+bool TableReader::DoubleList(std::string_view key, std::vector<double>* out, double min, double max,
+                             Presence p) {
+  const toml::node* n = Get(key, p);
+  if (n == nullptr) return false;
+  const auto* arr = n->as_array();
+  if (arr == nullptr) {
+    sink_.Report(n, Field(key), "expected an array of numbers, found " + std::string(TypeName(*n)));
+    return false;
+  }
+  std::vector<double> values;
+  bool ok = true;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const toml::node& e = *arr->get(i);
+    const std::string field = Field(key) + "[" + std::to_string(i) + "]";
+    double v = 0;
+    if (const auto* f = e.as_floating_point()) {
+      v = f->get();
+    } else if (const auto* k = e.as_integer()) {
+      v = static_cast<double>(k->get());
+    } else {
+      sink_.Report(&e, field, "expected a number, found " + std::string(TypeName(e)));
+      ok = false;
+      continue;
+    }
+    if (!std::isfinite(v) || v < min || v > max) {
+      sink_.Report(&e, field,
+                   fmt::format("expected a number in [{:g}, {:g}], found {:g}", min, max, v));
+      ok = false;
+      continue;
+    }
+    values.push_back(v);
+  }
+  if (ok) *out = std::move(values);
+  return ok;
+}
+
 bool TableReader::Time(std::string_view key, std::int64_t* out, Presence p) {
   const toml::node* n = Get(key, p);
   if (n == nullptr) return false;

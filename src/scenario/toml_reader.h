@@ -57,6 +57,10 @@ class TableReader {
   bool Bool(std::string_view key, bool* out, Presence p = Presence::kOptional);
   bool StringList(std::string_view key, std::vector<std::string>* out,
                   Presence p = Presence::kOptional);
+  // An array of numbers, each in [min, max]; a bad element is reported at its
+  // own position (`field[i]`).
+  bool DoubleList(std::string_view key, std::vector<double>* out, double min, double max,
+                  Presence p = Presence::kOptional);
   // An offset date-time (1979-05-27T07:32:00Z) or integer Unix seconds.
   bool Time(std::string_view key, std::int64_t* out, Presence p = Presence::kOptional);
   // An inline table of non-negative integers: { blackwell = 512, edge = 8 }.

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <random>
+#include <set>
 #include <string>
 
 namespace sovgrid::traces {
@@ -29,6 +31,14 @@ constexpr SizeBucket kSizes[] = {{1, 55}, {2, 7},     {4, 8},     {8, 15},    {1
 // (assumptions, docs/twin.md).
 constexpr double kServiceOtherStackShare = 0.2;
 constexpr double kTrainingRocmShare = 0.05;
+
+// AI-RAN edge services (assumptions, docs/twin.md, "Edge"): this share of the
+// services serves one region within this round trip, which only the region's
+// edge sites (base stations) meet.
+constexpr double kAiRanServiceShare = 0.25;
+constexpr double kAiRanLatencyMs = 1.0;
+// A service keeps what it served: a restarted replica loses at most this much.
+constexpr model::Duration kServiceCheckpointS = 60;
 
 }  // namespace
 
@@ -106,6 +116,75 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
       std::find(other_stacks.begin(), other_stacks.end(), "rocm") != other_stacks.end();
   std::mt19937_64 stack_rng(o.seed ^ 0x9e3779b97f4a7c15ULL);
 
+  // AI-RAN regions: some edge site meets kAiRanLatencyMs to the region and no
+  // other site does; weighted by the edge accelerators that serve it (users
+  // where the base stations are). Each with a stack its edge accelerators run.
+  struct AiRanRegion {
+    std::string region;
+    double accelerators = 0;
+    std::string stack;
+  };
+  std::vector<AiRanRegion> ai_ran;
+  {
+    std::map<std::string, AiRanRegion> by_region;
+    std::set<std::string> data_centre_near;
+    for (std::size_t si = 0; si < s.sites.size(); ++si) {
+      const model::Site& site = s.sites[si];
+      for (const auto& [region, ms] : site.latency_ms) {
+        if (ms > kAiRanLatencyMs) continue;
+        if (!site.edge) {
+          data_centre_near.insert(region);
+          continue;
+        }
+        AiRanRegion& r = by_region[region];
+        r.region = region;
+        for (const auto& pool : s.pools) {
+          if (pool.site_index != static_cast<int>(si)) continue;
+          r.accelerators += static_cast<double>(pool.accelerators());
+          const auto& stacks =
+              s.accelerators[static_cast<std::size_t>(pool.accelerator_index)].stacks;
+          if (r.stack.empty() || r.stack != "cuda") {
+            r.stack =
+                stacks.empty() || std::find(stacks.begin(), stacks.end(), "cuda") != stacks.end()
+                    ? "cuda"
+                    : stacks.front();
+          }
+        }
+      }
+    }
+    for (auto& [region, r] : by_region) {
+      if (data_centre_near.count(region) == 0 && r.accelerators > 0) ai_ran.push_back(r);
+    }
+  }
+  // Their tenants: leaves weighted by their guarantee in the quota classes of
+  // edge pools (the telecom operators' AI-RAN projects); none: any tenant.
+  std::set<std::string> edge_classes;
+  for (const auto& pool : s.pools) {
+    if (s.sites[static_cast<std::size_t>(pool.site_index)].edge)
+      edge_classes.insert(
+          s.accelerators[static_cast<std::size_t>(pool.accelerator_index)].quota_class);
+  }
+  std::vector<int> ai_ran_tenants;
+  std::vector<double> ai_ran_tenant_weights;
+  for (int t : leaves) {
+    double g = 0;
+    for (const auto& [cls, n] : s.tenants[static_cast<std::size_t>(t)].guarantee) {
+      if (edge_classes.count(cls) != 0) g += static_cast<double>(n);
+    }
+    if (g <= 0) continue;
+    ai_ran_tenants.push_back(t);
+    ai_ran_tenant_weights.push_back(g);
+  }
+  std::vector<double> ai_ran_weights;
+  for (const auto& r : ai_ran) ai_ran_weights.push_back(r.accelerators);
+  std::discrete_distribution<std::size_t> pick_ai_ran_region(ai_ran_weights.begin(),
+                                                             ai_ran_weights.end());
+  std::discrete_distribution<std::size_t> pick_ai_ran_tenant(ai_ran_tenant_weights.begin(),
+                                                             ai_ran_tenant_weights.end());
+  // Drawn from a generator of their own: every other draw is that of a
+  // workload without AI-RAN services.
+  std::mt19937_64 edge_rng(o.seed ^ 0x5851f42d4c957f2dULL);
+
   Workload w;
   w.jobs.reserve(o.jobs);
   const double capped = std::min(horizon_s, 30 * 86400.0);
@@ -120,6 +199,7 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     j.submit_time = s.epoch + static_cast<model::Time>(std::min(at, horizon_s - 1));
     const double r = uniform(rng);
     double runtime = std::min(duration(rng), capped);
+    bool ai_ran_service = false;
     if (r < 0.08 && !edge_regions.empty()) {
       // An inference service near users: a share of one accelerator or one
       // whole, 1-3 replicas within 10 ms of one region, running for hours.
@@ -133,6 +213,25 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
       runtime = std::min(capped, 3600.0 * (2 + uniform(rng) * 22));
       j.preemptible = false;
       j.priority_class = "high";
+      j.checkpoint_interval_s = kServiceCheckpointS;
+      // ASSUMPTION: a quarter of the services are AI-RAN edge services: one
+      // replica within 1 ms of one region (only its base stations), a share of
+      // one accelerator or one whole, from a tenant with an edge guarantee.
+      if (uniform(edge_rng) < kAiRanServiceShare && !ai_ran.empty()) {
+        const AiRanRegion& ar = ai_ran[pick_ai_ran_region(edge_rng)];
+        j.latency_slo_ms.clear();
+        j.latency_slo_ms[ar.region] = kAiRanLatencyMs;
+        j.replicas = 1;
+        j.accelerator_milli = uniform(edge_rng) < 0.6
+                                  ? 100 * (1 + static_cast<model::Milli>(uniform(edge_rng) * 9))
+                                  : model::kMilliPerAccelerator;
+        if (!ai_ran_tenants.empty()) {
+          j.tenant =
+              s.tenants[static_cast<std::size_t>(ai_ran_tenants[pick_ai_ran_tenant(edge_rng)])].id;
+        }
+        j.stack = ar.stack;
+        ai_ran_service = true;
+      }
     } else {
       j.accelerators = kSizes[pick_size(rng)].accelerators;
       j.kind = j.accelerators >= 64
@@ -164,7 +263,8 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     // ROCm (the NPUs' SDKs are inference-first).
     const double stack_draw = uniform(stack_rng);
     if (j.kind == model::JobKind::kService) {
-      if (!other_stacks.empty() && stack_draw < kServiceOtherStackShare) {
+      // AI-RAN services keep the stack of their base stations (set above).
+      if (!other_stacks.empty() && stack_draw < kServiceOtherStackShare && !ai_ran_service) {
         j.stack = other_stacks[std::min(
             other_stacks.size() - 1,
             static_cast<std::size_t>(stack_draw / kServiceOtherStackShare *

@@ -9,8 +9,8 @@
 #include <limits>
 #include <map>
 #include <queue>
-#include <tuple>
 #include <random>
+#include <tuple>
 #include <unordered_map>
 
 #include "sched/cycle_context.h"
@@ -45,6 +45,9 @@ enum class EventKind : std::uint8_t {
   kNodeDown,
   kNodeUp,
   kCompletion,
+  // The radio's hourly share of base-station GPUs: after completions (the
+  // nodes they free are idle for the radio to take), before arrivals.
+  kRadio,
   kArrival,
   kCycle
 };
@@ -79,7 +82,33 @@ struct JobRun {
   std::uint32_t waiting_pos = 0;        // in Simulation::waiting_, while waiting
   Milli milli = 0;                      // allocated while running
   std::vector<std::pair<std::uint32_t, Milli>> by_pool;  // allocation per pool while running
+  // The radio took a node it runs on: its coming requeue is a radio preemption.
+  bool radio_stop = false;
+  // An edge service (a service whose latency objective only edge sites meet),
+  // whether some placement missed its objective, and the seconds it ran within
+  // [submit, submit + runtime_s).
+  bool edge_service = false;
+  bool latency_missed = false;
+  double served_s = 0;
 };
+
+// Reasons a node is down in the twin. The scheduler only knows up or down: a
+// node comes back when its last reason ends (a repair during a pool outage
+// does not end the outage, nor the radio's hold, and the other way round).
+constexpr std::uint8_t kDownFailure = 1;
+constexpr std::uint8_t kDownRadio = 2;
+
+// Nodes of `nodes` the radio takes for a load fraction (at least the fraction).
+std::size_t RadioTarget(double fraction, int nodes) {
+  const double want = std::ceil(fraction * static_cast<double>(nodes) - 1e-9);
+  return static_cast<std::size_t>(std::clamp(want, 0.0, static_cast<double>(nodes)));
+}
+
+// Whole hours from `epoch` to `t`, rounded down (also before the epoch).
+Time HoursSince(Time epoch, Time t) {
+  const Time d = t - epoch;
+  return d >= 0 ? d / 3600 : -((-d + 3599) / 3600);
+}
 
 double Quantile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -123,13 +152,63 @@ class Simulation {
   // throughput scaling).
   double Pace(const model::Job& job,
               const std::vector<std::pair<std::uint32_t, Milli>>& by_pool) const {
-    if (!o_.throughput_scaling || by_pool.empty()) return 1.0;
+    // A service serves for its duration wherever it runs: its runtime is wall
+    // time, not work (a slow accelerator serves fewer requests, not longer).
+    if (!o_.throughput_scaling || by_pool.empty() || job.kind == model::JobKind::kService)
+      return 1.0;
     const auto wc = static_cast<std::size_t>(model::WorkloadClassOf(job.kind));
     double pace = std::numeric_limits<double>::max();
     for (const auto& [p, _] : by_pool) {
       pace = std::min(pace, s_.accelerators[s_.pools[p].accelerator_index].relative_throughput[wc]);
     }
     return pace;
+  }
+  // Sets or clears one reason (kDown*) for node n to be down, or counts a pool
+  // outage in or out (outage_delta); tells the scheduler when the node goes
+  // from up to down or back.
+  void SetDownReason(sched::NodeId n, std::uint8_t reason, bool on, int outage_delta, Time now) {
+    const bool was = node_down_[n] != 0 || node_outages_[n] > 0;
+    if (reason != 0) node_down_[n] = on ? (node_down_[n] | reason) : (node_down_[n] & ~reason);
+    // Never below 0: an outage that ends before it starts (until < from) then
+    // leaves the node down from its start on, as it always did.
+    node_outages_[n] = static_cast<std::uint16_t>(
+        std::clamp(static_cast<int>(node_outages_[n]) + outage_delta, 0, 0xffff));
+    const bool is = node_down_[n] != 0 || node_outages_[n] > 0;
+    if (was != is) {
+      (void)sched_.SetNodeHealth(sched_.grid().NodeName(n),
+                                 is ? sched::NodeHealth::kDown : sched::NodeHealth::kUp, now);
+    }
+  }
+  // The radio's share at `now` for every pool with a curve; returns 0 when
+  // nothing changed, 1 when nodes were taken or given back, 2 when jobs ran on
+  // nodes it took (their requeues come with the next cycle).
+  int ApplyRadio(Time now);
+  // Whether some pool's radio holds more than the least it takes in a day
+  // (a later hour may give nodes back to waiting work).
+  bool RadioMayRelease() const {
+    for (const RadioPool& rp : radio_) {
+      if (rp.held.size() > rp.min_target) return true;
+    }
+    return false;
+  }
+  // A service whose latency objective some edge site meets and no other site does.
+  bool IsEdgeService(const model::Job& job) const;
+  bool MeetsLatency(const model::Job& job, const model::Site& site) const {
+    for (const auto& [region, slo] : job.latency_slo_ms) {
+      auto it = site.latency_ms.find(region);
+      if (it != site.latency_ms.end() && it->second <= slo) return true;
+    }
+    return false;
+  }
+  // Adds to an edge service's served seconds its run from run_start to now,
+  // within [submit, submit + runtime).
+  void CountServed(std::uint32_t j, Time now) {
+    JobRun& run = runs_[j];
+    if (!run.edge_service || !run.running) return;
+    const TwinJob& tj = w_.jobs[j];
+    const Time from = std::max(run.run_start, tj.job.submit_time);
+    const Time until = std::min(now, tj.job.submit_time + tj.runtime_s);
+    if (until > from) run.served_s += static_cast<double>(until - from);
   }
   double Mtbf(std::size_t pool) const {
     const double m = s_.pools[pool].mtbf_hours;
@@ -257,7 +336,21 @@ class Simulation {
   void UpdateStrandedReasons();
   std::size_t done_ = 0;
   Time last_arrival_ = std::numeric_limits<Time>::min();
-  std::size_t pending_repairs_ = 0;  // site-up and node-up events still to come
+  // Why each node is down (kDown* bits) and how many pool outages cover it.
+  std::vector<std::uint8_t> node_down_;
+  std::vector<std::uint16_t> node_outages_;
+  // Pools with a radio-load curve: the nodes the radio holds (in the order
+  // taken) and the fewest it takes in any hour.
+  struct RadioPool {
+    std::uint32_t pool = 0;
+    std::vector<sched::NodeId> held;
+    std::size_t min_target = 0;
+  };
+  std::vector<RadioPool> radio_;
+  std::vector<Milli> radio_milli_;      // per pool: accelerators the radio holds, in milli
+  std::vector<double> radio_integral_;  // per pool: radio_milli_ x s
+  double edge_requested_s_ = 0;         // sum of the edge services' runtime_s
+  std::size_t pending_repairs_ = 0;     // site-up and node-up events still to come
 };
 
 bool Simulation::ResidencyHolds(const model::Job& job,
@@ -283,6 +376,8 @@ void Simulation::Accumulate(Time now) {
   alloc_integral_ += static_cast<double>(alloc_total_) * dt;
   for (std::size_t p = 0; p < alloc_pool_.size(); ++p)
     pool_integral_[p] += static_cast<double>(alloc_pool_[p]) * dt;
+  for (const RadioPool& rp : radio_)
+    radio_integral_[rp.pool] += static_cast<double>(radio_milli_[rp.pool]) * dt;
   if (capacity_waiting_) {
     for (std::size_t p = 0; p < stranded_pool_.size(); ++p) {
       const double free = static_cast<double>(sched_.grid().pool(p).available_free_milli) * dt;
@@ -329,6 +424,7 @@ void Simulation::RecordSegment(std::uint32_t j, Time now, const char* end_reason
 void Simulation::StopRun(std::uint32_t j, Time now, bool finished) {
   JobRun& run = runs_[j];
   if (!run.running) return;
+  CountServed(j, now);
   const double gpu_s = static_cast<double>(now - run.run_start) * static_cast<double>(run.milli) /
                        kMilliPerAccelerator;
   tenant_gpu_s_[static_cast<std::size_t>(s_.FindTenant(w_.jobs[j].job.tenant))] += gpu_s;
@@ -409,6 +505,8 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
     const std::uint32_t j = it->second;
     JobRun& run = runs_[j];
     if (d->kind == sched::Decision::Kind::kPreempt) ++r_.preemptions;
+    const bool by_radio = run.radio_stop && d->kind == sched::Decision::Kind::kRequeue;
+    run.radio_stop = false;
     const Milli milli = run.milli;
     const Time started = run.run_start;
     const Duration before = run.progress_at_start;
@@ -418,15 +516,16 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
         kept > 0 ? run.work_kept_s + static_cast<double>(kept - before) * run.pace : 0.0;
     // Work done in this run that was not kept, plus earlier work thrown away.
     const double lost_s = static_cast<double>(now - started) - static_cast<double>(kept - before);
-    RecordSegment(j, now,
-                  d->kind == sched::Decision::Kind::kPreempt ? "preempted" : "requeued",
-                  std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator,
-                  false);
+    RecordSegment(j, now, d->kind == sched::Decision::Kind::kPreempt ? "preempted" : "requeued",
+                  std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator, false);
     StopRun(j, now, false);
     const double lost_gpu_h =
         std::max(0.0, lost_s) * static_cast<double>(milli) / kMilliPerAccelerator / 3600.0;
     r_.lost_gpu_hours += lost_gpu_h;
-    if (d->kind == sched::Decision::Kind::kRequeue && requeues_of_outage_ >= 0) {
+    if (by_radio) {
+      ++r_.radio_preemptions;
+      r_.radio_lost_gpu_hours += lost_gpu_h;
+    } else if (d->kind == sched::Decision::Kind::kRequeue && requeues_of_outage_ >= 0) {
       OutageFigures& f = r_.outages[static_cast<std::size_t>(requeues_of_outage_)];
       ++f.jobs_requeued;
       f.lost_gpu_hours += lost_gpu_h;
@@ -440,6 +539,13 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
     const TwinJob& tj = w_.jobs[j];
     const sched::JobView view = sched_.JobAt(run.handle);
     if (!ResidencyHolds(tj.job, d->assignment)) ++r_.residency_violations;
+    if (run.edge_service) {
+      for (const auto& a : d->assignment) {
+        const model::Pool& pool = s_.pools[sched_.grid().node(a.node).pool];
+        if (!MeetsLatency(tj.job, s_.sites[static_cast<std::size_t>(pool.site_index)]))
+          run.latency_missed = true;
+      }
+    }
     SetWaiting(j, false);
     run.running = true;
     run.run_start = now;
@@ -635,6 +741,79 @@ void Simulation::Sample(Time t) {
   last_sample_ = t;
 }
 
+bool Simulation::IsEdgeService(const model::Job& job) const {
+  if (job.kind != model::JobKind::kService || job.latency_slo_ms.empty()) return false;
+  bool edge = false;
+  for (const model::Site& site : s_.sites) {
+    if (!MeetsLatency(job, site)) continue;
+    if (!site.edge) return false;
+    edge = true;
+  }
+  return edge;
+}
+
+int Simulation::ApplyRadio(Time now) {
+  const Time hour_index = HoursSince(s_.epoch, now);
+  const auto hour = static_cast<std::size_t>(((hour_index % 24) + 24) % 24);
+  int result = 0;
+  const sched::GridState& grid = sched_.grid();
+  for (RadioPool& rp : radio_) {
+    const model::Pool& pool = s_.pools[rp.pool];
+    const sched::PoolIndex& index = grid.pool(rp.pool);
+    const std::size_t target = RadioTarget(pool.radio_load[hour], pool.nodes);
+    if (rp.held.size() < target) {
+      // Idle nodes first, then nodes running work (the least allocated first:
+      // the fewest jobs disturbed), then nodes already down for another reason;
+      // ties by index.
+      std::vector<std::tuple<int, Milli, sched::NodeId>> candidates;
+      for (sched::NodeId n = index.first_node; n < index.first_node + index.node_count; ++n) {
+        if ((node_down_[n] & kDownRadio) != 0) continue;
+        const Milli full = static_cast<Milli>(grid.node(n).accel_count) * kMilliPerAccelerator;
+        const Milli used = full - grid.NodeFreeMilli(n);
+        const bool down = node_down_[n] != 0 || node_outages_[n] > 0;
+        candidates.emplace_back(down ? 2 : (used == 0 ? 0 : 1), down ? 0 : used, n);
+      }
+      const std::size_t take = std::min(target - rp.held.size(), candidates.size());
+      std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(take),
+                        candidates.end());
+      for (std::size_t k = 0; k < take; ++k) {
+        const auto [kind, used, n] = candidates[k];
+        if (kind == 1) {
+          // The scheduler requeues them when the node goes down; mark them
+          // first so that those requeues count as radio preemptions.
+          for (const std::string& id : sched_.JobsOnNode(n)) {
+            auto it = by_id_.find(id);
+            if (it != by_id_.end()) runs_[it->second].radio_stop = true;
+          }
+          result = 2;
+        }
+        SetDownReason(n, kDownRadio, true, 0, now);
+        rp.held.push_back(n);
+        radio_milli_[rp.pool] +=
+            static_cast<Milli>(grid.node(n).accel_count) * kMilliPerAccelerator;
+        result = std::max(result, 1);
+      }
+    } else if (rp.held.size() > target) {
+      // Give back the nodes held longest last: first those with no other
+      // reason to be down (they come back to work at once), newest first.
+      std::size_t give = rp.held.size() - target;
+      for (const bool only_radio : {true, false}) {
+        for (std::size_t k = rp.held.size(); k-- > 0 && give > 0;) {
+          const sched::NodeId n = rp.held[k];
+          if (only_radio && (node_down_[n] != kDownRadio || node_outages_[n] > 0)) continue;
+          SetDownReason(n, kDownRadio, false, 0, now);
+          radio_milli_[rp.pool] -=
+              static_cast<Milli>(grid.node(n).accel_count) * kMilliPerAccelerator;
+          rp.held.erase(rp.held.begin() + static_cast<std::ptrdiff_t>(k));
+          --give;
+        }
+      }
+      result = std::max(result, 1);
+    }
+  }
+  return result;
+}
+
 void Simulation::ScheduleNodeFailure(sched::NodeId n, Time after) {
   const double mtbf = Mtbf(sched_.grid().node(n).pool);
   if (mtbf <= 0) return;
@@ -711,6 +890,24 @@ Result<PolicyResult> Simulation::Run() {
     r_.outages.push_back(std::move(f));
   }
   for (sched::NodeId n = 0; n < sched_.grid().node_count(); ++n) ScheduleNodeFailure(n, start);
+  node_down_.assign(sched_.grid().node_count(), 0);
+  node_outages_.assign(sched_.grid().node_count(), 0);
+  radio_milli_.assign(s_.pools.size(), 0);
+  radio_integral_.assign(s_.pools.size(), 0);
+  if (o_.radio_load) {
+    for (std::size_t p = 0; p < s_.pools.size(); ++p) {
+      const model::Pool& pool = s_.pools[p];
+      if (pool.radio_load.size() != model::kRadioLoadHours) continue;
+      RadioPool rp;
+      rp.pool = static_cast<std::uint32_t>(p);
+      rp.min_target = static_cast<std::size_t>(pool.nodes);
+      for (double f : pool.radio_load)
+        rp.min_target = std::min(rp.min_target, RadioTarget(f, pool.nodes));
+      radio_.push_back(std::move(rp));
+    }
+    // The radio holds its share from the start; then it changes every hour.
+    if (!radio_.empty()) Push(start, EventKind::kRadio, 0);
+  }
 
   Time next_sample = start + o_.sample_interval_s;
   Time last_cycle = std::numeric_limits<Time>::min();
@@ -727,8 +924,8 @@ Result<PolicyResult> Simulation::Run() {
     // coming for ever, so wait for repairs at most 30 days after the last arrival.
     const bool idle =
         arrived == total && sched_.running_count() == 0 && last_cycle >= last_arrival_;
-    if (done_ == total ||
-        (idle && (pending_repairs_ == 0 || now > last_arrival_ + Time{30} * 86400)))
+    if (done_ == total || (idle && ((pending_repairs_ == 0 && !RadioMayRelease()) ||
+                                    now > last_arrival_ + Time{30} * 86400)))
       break;
     while (next_sample <= now) {
       Sample(next_sample);
@@ -770,24 +967,22 @@ Result<PolicyResult> Simulation::Run() {
           }
           const auto& pool = sched_.grid().pool(
               static_cast<std::size_t>(s_.FindPool(o_.failures.pool_outages[e.index].pool)));
-          for (sched::NodeId n = pool.first_node; n < pool.first_node + pool.node_count; ++n) {
-            (void)sched_.SetNodeHealth(sched_.grid().NodeName(n),
-                                       down ? sched::NodeHealth::kDown : sched::NodeHealth::kUp,
-                                       now);
-          }
+          // Counted per node: a node failed or held by the radio stays down
+          // after the outage, and a repair during it does not bring it back.
+          for (sched::NodeId n = pool.first_node; n < pool.first_node + pool.node_count; ++n)
+            SetDownReason(n, 0, false, down ? 1 : -1, now);
           changed = true;
           failed = failed || down;
           break;
         }
         case EventKind::kNodeDown:
-          (void)sched_.SetNodeHealth(sched_.grid().NodeName(e.index), sched::NodeHealth::kDown,
-                                     now);
+          SetDownReason(e.index, kDownFailure, true, 0, now);
           Push(now + o_.failures.node_repair_s, EventKind::kNodeUp, e.index);
           changed = true;
           failed = true;
           break;
         case EventKind::kNodeUp:
-          (void)sched_.SetNodeHealth(sched_.grid().NodeName(e.index), sched::NodeHealth::kUp, now);
+          SetDownReason(e.index, kDownFailure, false, 0, now);
           ScheduleNodeFailure(e.index, now);
           changed = true;
           break;
@@ -821,6 +1016,11 @@ Result<PolicyResult> Simulation::Run() {
             runs_[e.index].handle = handle;
             SetWaiting(e.index, true);
             signature_of_job_[e.index] = SignatureOf(tj.job, t);
+            if (IsEdgeService(tj.job)) {
+              runs_[e.index].edge_service = true;
+              ++r_.edge_services;
+              edge_requested_s_ += static_cast<double>(tj.runtime_s);
+            }
             ++r_.jobs;
             if (t >= 0) ++tenant_jobs_[static_cast<std::size_t>(t)];
             changed = true;
@@ -829,6 +1029,13 @@ Result<PolicyResult> Simulation::Run() {
             runs_[e.index].done = true;
             ++done_;
           }
+          break;
+        }
+        case EventKind::kRadio: {
+          const int radio = ApplyRadio(now);
+          changed = changed || radio > 0;
+          failed = failed || radio == 2;  // account for its requeues now
+          Push(s_.epoch + (HoursSince(s_.epoch, now) + 1) * 3600, EventKind::kRadio, 0);
           break;
         }
         case EventKind::kCycle:
@@ -911,6 +1118,7 @@ Result<PolicyResult> Simulation::Run() {
   // Jobs still running at the end count up to the end.
   for (std::uint32_t j = 0; j < runs_.size(); ++j) {
     if (runs_[j].running) {
+      CountServed(j, last_t_);
       RecordSegment(j, last_t_, "running", 0, false);
       tenant_gpu_s_[static_cast<std::size_t>(s_.FindTenant(w_.jobs[j].job.tenant))] +=
           static_cast<double>(last_t_ - runs_[j].run_start) * static_cast<double>(runs_[j].milli) /
@@ -956,6 +1164,17 @@ Result<PolicyResult> Simulation::Run() {
     }
   }
   r_.jain_index = n_x > 0 && sum_x2 > 0 ? sum_x * sum_x / (n_x * sum_x2) : 1.0;
+  double served = 0;
+  for (const JobRun& run : runs_) {
+    if (!run.edge_service) continue;
+    served += run.served_s;
+    if (run.first_start >= 0 && !run.latency_missed) ++r_.edge_services_placed;
+  }
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  r_.edge_latency_attainment = r_.edge_services > 0 ? static_cast<double>(r_.edge_services_placed) /
+                                                          static_cast<double>(r_.edge_services)
+                                                    : none;
+  r_.edge_served_share = edge_requested_s_ > 0 ? served / edge_requested_s_ : none;
   for (std::size_t i = 0; i < s_.sites.size(); ++i) {
     SiteUsage u;
     const model::Site& site = s_.sites[i];
@@ -994,6 +1213,7 @@ Result<PolicyResult> Simulation::Run() {
           kStrandedReasons[r],
           stranded_by_reason_[p * kStrandedReasonCount + r] / kMilliPerAccelerator / 3600.0);
     }
+    u.radio_accelerator_hours = radio_integral_[p] / kMilliPerAccelerator / 3600.0;
     r_.pools.push_back(std::move(u));
   }
   r_.scheduler_cpu_s = SchedulerCpu();

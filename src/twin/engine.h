@@ -67,10 +67,16 @@ struct TwinOptions {
   FailureOptions failures;
   // A job's runtime_s is work on the catalogue's reference accelerator; where
   // it runs it takes runtime_s / relative_throughput of the slowest model it
-  // holds for its workload class. false: every accelerator runs at the
+  // holds for its workload class. A service's runtime_s is wall time wherever
+  // it runs (it serves for that long): never scaled. false: every accelerator runs at the
   // reference's pace (the daemon's twin execution backend does so; the parity
   // test holds the twin against it).
   bool throughput_scaling = true;
+  // Base-station GPUs put radio load first: pools with a radio_load curve lose
+  // that fraction of their nodes to the radio at each hour boundary (see
+  // docs/twin.md, "Edge"). false: the radio takes nothing (the daemon's twin
+  // backend has no radio).
+  bool radio_load = true;
   // Called now and then with the fraction of jobs done (0..1).
   std::function<void(double)> progress;
   // Called after each cycle, once its plan (sched::PlanCycle) is applied, with

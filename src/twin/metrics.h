@@ -49,6 +49,8 @@ struct PoolUsage {
   // The same hours split by why none of the waiting jobs could use them
   // (every name of kStrandedReasons, in that order; they sum to stranded_accelerator_hours).
   std::vector<std::pair<std::string, double>> stranded_by_reason;
+  // Accelerator-hours the radio held (pools with a radio_load curve; 0 otherwise).
+  double radio_accelerator_hours = 0;
 };
 
 // Why free accelerators of a pool went unused while jobs waited, nearest miss
@@ -103,7 +105,20 @@ struct PolicyResult {
   std::vector<std::pair<std::string, std::size_t>> unfinished_by_reason;
   double fragmentation = 0;  // mean share of free accelerators stranded on partly used nodes
   std::size_t preemptions = 0;
-  double lost_gpu_hours = 0;             // work lost to preemption and failures
+  double lost_gpu_hours = 0;  // work lost to preemption and failures
+  // Running jobs that base-station GPUs' radio load stopped (requeued), and
+  // their work since their last checkpoint (also in lost_gpu_hours).
+  std::size_t radio_preemptions = 0;
+  double radio_lost_gpu_hours = 0;
+  // Edge services: services whose latency objective only edge sites meet (see
+  // docs/twin.md, "Edge"). Placed: started, every placement within the
+  // objective. Attainment: placed / submitted. Served share: of their requested
+  // time [submission, submission + duration), the part they ran. NaN when
+  // there are none.
+  std::size_t edge_services = 0;
+  std::size_t edge_services_placed = 0;
+  double edge_latency_attainment = 0;
+  double edge_served_share = 0;
   double energy_mwh = 0;                 // accelerator board energy
   std::size_t residency_violations = 0;  // must be 0
   double jain_index = 0;                 // fairness of share / entitlement over tenants with demand
@@ -115,7 +130,7 @@ struct PolicyResult {
   // the same records): usage per UTC day, tenant, grant and pool; running
   // jobs counted up to the end of the run.
   std::vector<accounting::DailyUsage> usage_daily;
-  double scheduler_cpu_s = 0;          // CPU time inside the scheduler
+  double scheduler_cpu_s = 0;  // CPU time inside the scheduler
   std::size_t decisions = 0;
   std::size_t cycles = 0;
   double wall_s = 0;

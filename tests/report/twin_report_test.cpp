@@ -421,3 +421,77 @@ TEST(ReportErrors, UnwritablePathIsAnIoErrorNamingIt) {
 
 }  // namespace
 }  // namespace sovgrid::report
+
+namespace sovgrid::report {
+namespace {
+
+// The edge figures reach every output: the JSON (null without edge
+// services), the summary CSV, the pools CSV, the terminal table and its
+// explanations, and the HTML report's Edge section.
+TEST(ReportEdge, EdgeFiguresInEveryOutput) {
+  TwinReport r = MakeReport();
+  PolicyResult& edge = r.policies[0];
+  edge.edge_services = 200;
+  edge.edge_services_placed = 190;
+  edge.edge_latency_attainment = 0.95;
+  edge.edge_served_share = 0.875;
+  edge.radio_preemptions = 7;
+  edge.radio_lost_gpu_hours = 1.5;
+  twin::PoolUsage pool;
+  pool.id = "edge-busan-l4";
+  pool.site = "edge-busan";
+  pool.accelerator = "L4";
+  pool.accelerators = 64;
+  pool.edge = true;
+  pool.radio_accelerator_hours = 600;
+  edge.pools = {pool};
+  PolicyResult& none = r.policies[1];
+  none.edge_latency_attainment = std::numeric_limits<double>::quiet_NaN();
+  none.edge_served_share = std::numeric_limits<double>::quiet_NaN();
+
+  const nlohmann::json j = nlohmann::json::parse(ReportJson(r));
+  EXPECT_EQ(j["policies"][0]["edge_services"], 200);
+  EXPECT_EQ(j["policies"][0]["edge_services_placed"], 190);
+  EXPECT_DOUBLE_EQ(j["policies"][0]["edge_latency_attainment"].get<double>(), 0.95);
+  EXPECT_DOUBLE_EQ(j["policies"][0]["edge_served_share"].get<double>(), 0.875);
+  EXPECT_EQ(j["policies"][0]["radio_preemptions"], 7);
+  EXPECT_DOUBLE_EQ(j["policies"][0]["radio_lost_gpu_hours"].get<double>(), 1.5);
+  EXPECT_DOUBLE_EQ(j["policies"][0]["pools"][0]["radio_accelerator_hours"].get<double>(), 600);
+  EXPECT_TRUE(j["policies"][1]["edge_latency_attainment"].is_null());
+
+  const std::string table = SummaryTable(r);
+  for (const char* row :
+       {"radio preemptions", "edge services", "edge latency met", "edge time served"}) {
+    EXPECT_NE(table.find(row), std::string::npos) << row;
+  }
+  EXPECT_NE(table.find("95.0%"), std::string::npos);
+  EXPECT_NE(table.find("87.5%"), std::string::npos);
+  const std::string why = ExplanationsText(r);
+  EXPECT_NE(why.find("fifo: edge: 200 services, 95.0% placed within their latency objective, "
+                     "87.5% of their requested time served; the radio held 600.0 accelerator-hours "
+                     "and preempted 7 jobs (1.50 GPU-h lost)"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(why.find("drf+topology,binpack: edge"), std::string::npos) << why;
+
+  const std::string html = ReportHtml(r);
+  EXPECT_NE(html.find("<h2>Edge</h2>"), std::string::npos);
+  EXPECT_NE(html.find("edge-busan-l4"), std::string::npos);
+  EXPECT_FALSE(HasNonFiniteNumber(html));
+
+  const fs::path dir = TempDir();
+  ASSERT_TRUE(WriteCsv(r, dir.string()).ok());
+  const auto summary = Lines(ReadAll(dir / "summary.csv"));
+  for (const char* key : {"radio_preemptions", "radio_lost_gpu_hours", "edge_services",
+                          "edge_latency_attainment", "edge_served_share"}) {
+    EXPECT_NE(summary[0].find(key), std::string::npos) << key;
+  }
+  const auto pools = Lines(ReadAll(dir / "fifo-pools.csv"));
+  ASSERT_EQ(pools.size(), 2u);
+  EXPECT_EQ(pools[0].substr(pools[0].rfind(',') + 1), "radio_accelerator_hours");
+  EXPECT_EQ(pools[1].substr(pools[1].rfind(',') + 1), "600");
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sovgrid::report
