@@ -4,11 +4,11 @@
 #pragma once
 
 #include <cstddef>
-
-#include "accounting/accounting.h"
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "accounting/accounting.h"
 
 namespace sovgrid::twin {
 
@@ -22,6 +22,9 @@ struct TenantUsage {
   std::size_t jobs = 0;
   std::size_t jobs_finished = 0;
   double mean_queue_s = 0, p95_queue_s = 0, mean_jct_s = 0;  // 0 when none finished
+  // Its subtree's unfinished jobs by reason (as PolicyResult::unfinished_by_reason),
+  // most frequent first; empty when all finished.
+  std::vector<std::pair<std::string, std::size_t>> unfinished_by_reason{};
 };
 
 struct SiteUsage {
@@ -115,7 +118,7 @@ struct PolicyResult {
   // the same records): usage per UTC day, tenant, grant and pool; running
   // jobs counted up to the end of the run.
   std::vector<accounting::DailyUsage> usage_daily;
-  double scheduler_cpu_s = 0;          // CPU time inside the scheduler
+  double scheduler_cpu_s = 0;  // CPU time inside the scheduler
   std::size_t decisions = 0;
   std::size_t cycles = 0;
   double wall_s = 0;
