@@ -10,6 +10,9 @@
 // WaitReason so that Explain can say which filter removed how many pools.
 // The software stack is a static filter too, right after the model: the
 // pool's model must run the job's stack (AcceleratorModel::RunsStack).
+// QPU pools (AcceleratorModel::qpu) are never in an accelerator part's set;
+// a hybrid job's (Job::qpus > 0) QPU part has its own set (QpuSetFor), and
+// its accelerator part's set keeps only pools at sites with one of those.
 //
 // Owns the candidate sets and the per-attempt quota and grant verdicts (one
 // per quota class and part). Reads the grid and the quota ledger through the
