@@ -160,6 +160,22 @@ std::vector<JobField> MakeFields() {
     f.push_back(std::move(stack));
   }
   {
+    JobField qpus{.name = "qpus", .type = T::kInteger, .min_int = 0, .max_int = 1024};
+    qpus.default_doc = "`0`";
+    qpus.rule_doc = "not for a `service`";
+    qpus.doc =
+        "quantum-GPU hybrid: QPUs (catalogue `kind = \"qpu\"`) held at the site of its "
+        "accelerators for its whole run, all or nothing with them";
+    qpus.apply = [](const JobFieldValue& v, Job* job) -> Problems {
+      job->qpus = static_cast<int>(As<std::int64_t>(v));
+      return {};
+    };
+    qpus.get = [](const Job& job) -> std::optional<JobFieldValue> {
+      return std::int64_t{job.qpus};
+    };
+    f.push_back(std::move(qpus));
+  }
+  {
     JobField gang{.name = "gang", .type = T::kBoolean};
     gang.default_doc = "`true`";
     gang.doc = "all-or-nothing across nodes";
@@ -453,6 +469,8 @@ std::vector<JobProblem> CheckJobRules(const Job& job) {
   if (job.fractional() && job.accelerators != 1)
     out.push_back(
         {"fraction", "", "a fraction of an accelerator must be asked for one accelerator"});
+  if (job.qpus > 0 && job.kind == JobKind::kService)
+    out.push_back({"qpus", "", "a service cannot hold QPUs (a hybrid job is a batch of work)"});
   return out;
 }
 

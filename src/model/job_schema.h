@@ -120,7 +120,7 @@ std::span<const JobField> JobFields();
 const JobField* FindJobField(std::string_view name);
 
 // Rules between fields, for a job whose fields all passed: a fraction of an
-// accelerator is asked for one accelerator.
+// accelerator is asked for one accelerator; a service holds no QPUs.
 std::vector<JobProblem> CheckJobRules(const Job& job);
 
 // The Markdown table of the job fields (docs/scenario.md holds it verbatim

@@ -30,6 +30,22 @@ bool AcceleratorModel::RunsStack(std::string_view stack) const {
   return stacks.empty() || std::find(stacks.begin(), stacks.end(), stack) != stacks.end();
 }
 
+std::string_view AcceleratorKindName(AcceleratorKind k) {
+  switch (k) {
+    case AcceleratorKind::kAccelerator:
+      return "accelerator";
+    case AcceleratorKind::kQpu:
+      return "qpu";
+  }
+  return "?";
+}
+
+std::optional<AcceleratorKind> ParseAcceleratorKind(std::string_view s) {
+  if (s == "accelerator") return AcceleratorKind::kAccelerator;
+  if (s == "qpu") return AcceleratorKind::kQpu;
+  return std::nullopt;
+}
+
 std::string_view SiteStateName(SiteState s) {
   switch (s) {
     case SiteState::kUp:

@@ -39,6 +39,15 @@ constexpr int kWorkloadClassCount = 3;
 constexpr std::size_t kRadioLoadHours = 24;
 std::string_view WorkloadClassName(WorkloadClass c);
 
+// What a catalogue entry is. kAccelerator: a GPU or NPU, which runs a job's
+// work (every entry before QPUs existed). kQpu: a quantum processing unit,
+// which a quantum-GPU hybrid job holds at the site of its accelerators for its
+// whole run (Job::qpus); ordinary jobs never run on it, and it does not set a
+// job's pace.
+enum class AcceleratorKind : std::uint8_t { kAccelerator, kQpu };
+std::string_view AcceleratorKindName(AcceleratorKind k);
+std::optional<AcceleratorKind> ParseAcceleratorKind(std::string_view s);
+
 // A catalogue entry. No vendor is special: B200, GB200, RTX PRO 6000 and a
 // domestic NPU are all just entries.
 struct AcceleratorModel {
@@ -58,10 +67,13 @@ struct AcceleratorModel {
   std::vector<std::string> stacks;
 
   bool RunsStack(std::string_view stack) const;
+  bool qpu() const { return kind == AcceleratorKind::kQpu; }
   // Charge factor: accounting units charged per accelerator-hour on this
   // model (a whole accelerator; a share is charged pro rata), as HPC centres
   // weigh a hopper hour above an older card's. Grants are spent in these units.
   double charge_rate = 1.0;
+  // Last, so that positional initialisers of the fields above stay valid.
+  AcceleratorKind kind = AcceleratorKind::kAccelerator;
 };
 
 enum class SiteState : std::uint8_t { kUp, kDraining, kDown };
@@ -196,6 +208,10 @@ struct Job {
   int replicas = 1;                              // services only
   std::map<std::string, double> latency_slo_ms;  // services: region -> objective
   std::string command;                           // what the local/slurm backends run
+  // Quantum-GPU hybrid: QPUs (catalogue kind "qpu") held at the site of its
+  // accelerators for the job's whole run, allocated and released with them,
+  // all or nothing. 0: an ordinary job. Not for services.
+  int qpus = 0;
 
   bool fractional() const { return accelerator_milli < kMilliPerAccelerator; }
   Milli total_milli() const { return accelerator_milli * accelerators; }

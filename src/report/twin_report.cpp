@@ -1032,7 +1032,7 @@ std::string TenantWaitsHtml(const TwinReport& report) {
       "<table class=\"sites\"><thead><tr><th>tenant</th><th>policy</th><th "
       "class=\"num\">jobs</th><th class=\"num\">finished</th><th class=\"num\">mean "
       "wait</th><th class=\"num\">p95 wait</th><th class=\"num\">mean "
-      "JCT</th></tr></thead><tbody>\n";
+      "JCT</th><th>unfinished, why</th></tr></thead><tbody>\n";
   for (const Row& r : rows) {
     for (std::size_t i = 0; i < report.policies.size(); ++i) {
       const auto& ts = report.policies[i].tenants;
@@ -1040,21 +1040,28 @@ std::string TenantWaitsHtml(const TwinReport& report) {
           std::find_if(ts.begin(), ts.end(), [&](const TenantUsage& t) { return t.id == r.id; });
       if (it == ts.end()) continue;
       const bool any = it->jobs_finished > 0;
+      std::string why;
+      for (const auto& [reason, n] : it->unfinished_by_reason) {
+        why += (why.empty() ? "" : ", ") + Esc(reason) + " " +
+               WithThousands(static_cast<long long>(n));
+      }
       body += fmt::format(
           "<tr{}><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
-          "class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+          "class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>"
+          "</tr>\n",
           i == 0 ? " class=\"first\"" : "", i == 0 ? "<b>" + Esc(r.id) + "</b>" : "",
           Esc(report.policies[i].Label()), WithThousands(static_cast<long long>(it->jobs)),
           WithThousands(static_cast<long long>(it->jobs_finished)),
           any ? HumanDuration(it->mean_queue_s) : std::string(kMissing),
           any ? HumanDuration(it->p95_queue_s) : std::string(kMissing),
-          any ? HumanDuration(it->mean_jct_s) : std::string(kMissing));
+          any ? HumanDuration(it->mean_jct_s) : std::string(kMissing), why);
     }
   }
   body += "</tbody></table>\n";
   std::string note =
       "Per tenant (its whole subtree): jobs submitted, finished, and the finished jobs' mean and "
-      "95th-percentile queue wait and mean completion time, per policy.";
+      "95th-percentile queue wait and mean completion time, per policy; its jobs that did not "
+      "finish, by why they waited last (as in Unfinished jobs).";
   if (all > kTop) note += fmt::format(" The {} tenants with the most jobs of {}.", kTop, all);
   return Section("Waits per tenant", Esc(note), body);
 }
@@ -1287,6 +1294,8 @@ std::string ReportJson(const TwinReport& report) {
     pj["jct_quantiles_s"] = p.jct_quantiles_s;
     Json tenants = Json::array();
     for (const auto& t : p.tenants) {
+      Json why = Json::object();
+      for (const auto& [reason, n] : t.unfinished_by_reason) why[reason] = n;
       tenants.push_back({{"id", t.id},
                          {"gpu_hours", t.gpu_hours},
                          {"share", t.share},
@@ -1295,7 +1304,8 @@ std::string ReportJson(const TwinReport& report) {
                          {"jobs_finished", t.jobs_finished},
                          {"mean_queue_s", t.mean_queue_s},
                          {"p95_queue_s", t.p95_queue_s},
-                         {"mean_jct_s", t.mean_jct_s}});
+                         {"mean_jct_s", t.mean_jct_s},
+                         {"unfinished_by_reason", std::move(why)}});
     }
     pj["tenants"] = std::move(tenants);
     Json unfinished = Json::object();

@@ -32,6 +32,14 @@ void ReadAccelerator(TableReader& r, model::AcceleratorModel* a) {
   r.String("name", &a->name, Presence::kRequired);
   r.String("vendor", &a->vendor, Presence::kRequired);
   r.String("quota_class", &a->quota_class, Presence::kRequired);
+  std::string kind;
+  if (r.String("kind", &kind)) {
+    if (auto parsed = model::ParseAcceleratorKind(kind)) {
+      a->kind = *parsed;
+    } else {
+      r.Report("kind", "expected \"accelerator\" or \"qpu\", found \"" + kind + "\"");
+    }
+  }
   r.Double("memory_gib", &a->memory_gib, 0, kMaxNumber);
   r.Double("power_w", &a->power_w, 0, kMaxNumber);
   r.Double("charge_rate", &a->charge_rate, 0, 1e6);
@@ -193,6 +201,18 @@ void Validate(const Scenario& s, const std::string& file, const ItemLines& lines
 
   std::set<std::string, std::less<>> classes;
   for (const auto& a : s.accelerators) classes.insert(a.quota_class);
+  // A quota class is of one kind: QPUs and accelerators are never counted
+  // against one guarantee (a hybrid job charges each to its own class).
+  std::map<std::string, model::AcceleratorKind, std::less<>> class_kind;
+  for (std::size_t i = 0; i < s.accelerators.size(); ++i) {
+    const auto& a = s.accelerators[i];
+    const auto [it, inserted] = class_kind.emplace(a.quota_class, a.kind);
+    if (!inserted && it->second != a.kind) {
+      add(at(lines.accelerators, i), "accelerators[" + std::to_string(i) + "].quota_class",
+          "quota class '" + a.quota_class + "' mixes QPUs and accelerators; give the " +
+              std::string(model::AcceleratorKindName(a.kind)) + " a class of its own");
+    }
+  }
   auto check_classes = [&](const model::ClassAmounts& amounts, int line, const std::string& field) {
     for (const auto& [cls, _] : amounts) {
       if (classes.count(cls) == 0) {

@@ -46,10 +46,95 @@ std::vector<std::string> Admission::ReplicaRegions(const model::Job& job) {
   return regions;
 }
 
+namespace {
+// Whether every dataset of `job` may go to `site`.
+bool Resident(const model::Scenario& scenario, const model::Job& job, const model::Site& site) {
+  for (const auto& d : job.datasets) {
+    const model::Dataset& ds = scenario.datasets[scenario.FindDataset(d)];
+    if (!ds.jurisdictions.empty() && std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
+                                               site.jurisdiction) == ds.jurisdictions.end()) {
+      return false;
+    }
+    if (site.tier < ds.min_tier) return false;
+    if (!ds.sites.empty() && std::find(ds.sites.begin(), ds.sites.end(), site.id) == ds.sites.end())
+      return false;
+  }
+  return true;
+}
+
+bool SameRejections(const WaitReason& a, const WaitReason& b) {
+  return a.rejected_by_model == b.rejected_by_model &&
+         a.rejected_by_residency == b.rejected_by_residency &&
+         a.rejected_by_health == b.rejected_by_health &&
+         a.rejected_by_power == b.rejected_by_power &&
+         a.rejected_by_latency == b.rejected_by_latency &&
+         a.rejected_by_quota == b.rejected_by_quota &&
+         a.rejected_by_tenant_pools == b.rejected_by_tenant_pools &&
+         a.rejected_by_no_qpu == b.rejected_by_no_qpu;
+}
+}  // namespace
+
+std::uint32_t Admission::AddSet(CandidateSet set, const std::string& key) {
+  const auto id = static_cast<std::uint32_t>(sets_.size());
+  set.same_as = id;
+  for (const CandidateSet& other : sets_) {
+    if (other.pools == set.pools && other.qpu_part == set.qpu_part &&
+        SameRejections(other.rejections, set.rejections)) {
+      set.same_as = other.same_as;
+      break;
+    }
+  }
+  for (std::uint16_t p : set.pools) sets_of_pool_[p].push_back(id);
+  // A hybrid job waiting for its QPUs wakes when they are released too.
+  if (set.qpu_set != kNoSet) {
+    for (std::uint16_t q : sets_[set.qpu_set].pools) sets_of_pool_[q].push_back(id);
+  }
+  sets_.push_back(std::move(set));
+  set_by_key_.emplace(key, id);
+  return id;
+}
+
+std::uint32_t Admission::QpuSetFor(const model::Job& job, int tenant) {
+  const model::Scenario& scenario = ctx_.scenario;
+  const int holder = tenant_pool_holder_[tenant];
+  std::string key = "Q|" + std::to_string(holder) + '|';
+  for (const auto& d : job.datasets) (key += d) += ',';
+  key += '|' + std::to_string(job.qpus);
+  if (auto it = set_by_key_.find(key); it != set_by_key_.end()) return it->second;
+  // Only QPU pools are looked at (the others are not counted as rejected: an
+  // explanation names what stops the QPUs). The stack and the accepted models
+  // are those of the accelerators: they do not apply.
+  CandidateSet set;
+  set.qpu_part = true;
+  for (std::size_t p = 0; p < scenario.pools.size(); ++p) {
+    const model::Pool& pool = scenario.pools[p];
+    if (!scenario.accelerators[pool.accelerator_index].qpu()) continue;
+    if (holder >= 0) {
+      const auto& allowed = scenario.tenants[holder].pools;
+      if (std::find(allowed.begin(), allowed.end(), pool.id) == allowed.end()) {
+        ++set.rejections.rejected_by_tenant_pools;
+        continue;
+      }
+    }
+    if (!Resident(scenario, job, scenario.sites[pool.site_index])) {
+      ++set.rejections.rejected_by_residency;
+      continue;
+    }
+    if (static_cast<std::int64_t>(job.qpus) > pool.accelerators()) {
+      ++set.rejections.rejected_by_model;  // fewer QPUs than it asks for
+      continue;
+    }
+    set.pools.push_back(static_cast<std::uint16_t>(p));
+  }
+  return AddSet(std::move(set), key);
+}
+
 Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tenant,
                                                  const std::string& region) {
   const model::Scenario& scenario = ctx_.scenario;
   const int holder = tenant_pool_holder_[tenant];
+  // A hybrid job's accelerators go only where its QPUs may be.
+  const std::uint32_t qpu_set = job.qpus > 0 ? QpuSetFor(job, tenant) : kNoSet;
   // The key is built in a buffer kept across calls: Submit asks for every
   // part of every job, and nearly always finds the set.
   std::string& key = key_scratch_;
@@ -72,12 +157,22 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
   number(job.accelerators_per_node);
   key += '/';
   number(job.fractional() ? 1 : 0);
+  if (qpu_set != kNoSet) {
+    key += "|Q";
+    number(qpu_set);
+  }
   if (auto it = set_by_key_.find(key); it != set_by_key_.end()) return it->second;
 
   CandidateSet set;
+  set.qpu_set = qpu_set;
   for (std::size_t p = 0; p < scenario.pools.size(); ++p) {
     const model::Pool& pool = scenario.pools[p];
     const model::Site& site = scenario.sites[pool.site_index];
+    // QPUs run no job's work: they are only ever a hybrid job's QPU part.
+    if (scenario.accelerators[pool.accelerator_index].qpu()) {
+      ++set.rejections.rejected_by_model;
+      continue;
+    }
     if (!job.accepted_models.empty() &&
         std::find(job.accepted_models.begin(), job.accepted_models.end(), pool.accelerator) ==
             job.accepted_models.end()) {
@@ -95,20 +190,7 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
         continue;
       }
     }
-    bool resident = true;
-    for (const auto& d : job.datasets) {
-      const model::Dataset& ds = scenario.datasets[scenario.FindDataset(d)];
-      if (!ds.jurisdictions.empty() && std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
-                                                 site.jurisdiction) == ds.jurisdictions.end()) {
-        resident = false;
-      }
-      if (site.tier < ds.min_tier) resident = false;
-      if (!ds.sites.empty() &&
-          std::find(ds.sites.begin(), ds.sites.end(), site.id) == ds.sites.end()) {
-        resident = false;
-      }
-    }
-    if (!resident) {
+    if (!Resident(scenario, job, site)) {
       ++set.rejections.rejected_by_residency;
       continue;
     }
@@ -124,28 +206,21 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
       ++set.rejections.rejected_by_model;  // the shape does not exist in this pool
       continue;
     }
+    if (qpu_set != kNoSet) {
+      const auto& qpools = sets_[qpu_set].pools;
+      const bool has_qpu = std::any_of(qpools.begin(), qpools.end(), [&](std::uint16_t q) {
+        return scenario.pools[q].site_index == pool.site_index;
+      });
+      if (!has_qpu) {
+        ++set.rejections.rejected_by_no_qpu;
+        continue;
+      }
+    }
     set.pools.push_back(static_cast<std::uint16_t>(p));
   }
-  const auto id = static_cast<std::uint32_t>(sets_.size());
-  set.same_as = id;
-  for (const CandidateSet& other : sets_) {
-    const WaitReason& a = other.rejections;
-    const WaitReason& b = set.rejections;
-    if (other.pools == set.pools && a.rejected_by_model == b.rejected_by_model &&
-        a.rejected_by_residency == b.rejected_by_residency &&
-        a.rejected_by_health == b.rejected_by_health &&
-        a.rejected_by_power == b.rejected_by_power &&
-        a.rejected_by_latency == b.rejected_by_latency &&
-        a.rejected_by_quota == b.rejected_by_quota &&
-        a.rejected_by_tenant_pools == b.rejected_by_tenant_pools) {
-      set.same_as = other.same_as;
-      break;
-    }
-  }
-  for (std::uint16_t p : set.pools) sets_of_pool_[p].push_back(id);
-  sets_.push_back(std::move(set));
-  set_by_key_.emplace(key, id);
-  return id;
+  // Copied: AddSet may move sets_.
+  const std::string full_key = key;
+  return AddSet(std::move(set), full_key);
 }
 
 void Admission::BeginPart() {

@@ -10,6 +10,9 @@
 // WaitReason so that Explain can say which filter removed how many pools.
 // The software stack is a static filter too, right after the model: the
 // pool's model must run the job's stack (AcceleratorModel::RunsStack).
+// QPU pools (AcceleratorModel::qpu) are never in an accelerator part's set;
+// a hybrid job's (Job::qpus > 0) QPU part has its own set (QpuSetFor), and
+// its accelerator part's set keeps only pools at sites with one of those.
 //
 // Owns the candidate sets and the per-attempt quota and grant verdicts (one
 // per quota class and part). Reads the grid and the quota ledger through the
@@ -35,6 +38,8 @@ class Admission {
   static std::vector<std::string> ReplicaRegions(const model::Job& job);
   // The candidate set of one part of `job` (the replica in `region`, or ""),
   // created on first use.
+  // A hybrid job's (Job::qpus > 0) set holds only pools at sites with a QPU
+  // pool of its QPU part's set (CandidateSet::qpu_set, created with it).
   Result<std::uint32_t> CandidateSetFor(const model::Job& job, int tenant,
                                         const std::string& region);
   const CandidateSet& set(std::uint32_t id) const { return sets_[id]; }
@@ -51,6 +56,12 @@ class Admission {
   bool Admits(int tenant, std::uint16_t p, const PartShape& shape, Attempt* at);
 
  private:
+  // The QPU part's set of a hybrid job: QPU pools its tenant and datasets
+  // allow, with at least job.qpus QPUs.
+  std::uint32_t QpuSetFor(const model::Job& job, int tenant);
+  // Registers a new set under `key`; returns its id.
+  std::uint32_t AddSet(CandidateSet set, const std::string& key);
+
   CycleContext& ctx_;
   std::vector<CandidateSet> sets_;
   std::unordered_map<std::string, std::uint32_t> set_by_key_;

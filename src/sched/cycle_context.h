@@ -25,6 +25,7 @@ namespace sovgrid::sched {
 inline constexpr model::Time kNever = std::numeric_limits<model::Time>::max();
 inline constexpr std::uint32_t kNoJob = UINT32_MAX;
 inline constexpr NodeId kNoNode = UINT32_MAX;
+inline constexpr std::uint32_t kNoSet = UINT32_MAX;
 
 // The pools a job part may ever use (static filters), shared by all jobs with
 // the same tenant restriction, models, datasets, latency target and shape.
@@ -34,6 +35,12 @@ struct CandidateSet {
   // The first set with the same pools and rejections (sets differ by shape
   // too): dynamic admission treats such sets alike.
   std::uint32_t same_as = 0;
+  // The QPU part of a quantum-GPU hybrid job: only QPU pools, and only those
+  // at the site where the job's accelerators were placed.
+  bool qpu_part = false;
+  // The accelerator part of a hybrid job: the id of its QPU part's set (its
+  // pools are at sites that have one of those QPU pools); kNoSet otherwise.
+  std::uint32_t qpu_set = kNoSet;
 };
 
 // Resources one part of a job asks for in one pool.

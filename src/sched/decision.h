@@ -47,10 +47,13 @@ enum class WaitCode : std::uint8_t {
   // every grant of `tenant` that applies is spent and it may run on within its
   // guarantee only (on_grant_spent = "guarantee"), which this job would exceed
   kGrantSpentBeyondGuarantee,
-  kBlockedBehind,    // strict order without backfill: waits behind `other_job`
-  kReservedFor,      // only reserved capacity fits; it would delay `other_job`
-  kPreempted,        // stopped in this cycle to make room for `other_job`
-  kRequeued,         // its node or site failed; waits for the next cycle
+  kBlockedBehind,  // strict order without backfill: waits behind `other_job`
+  kReservedFor,    // only reserved capacity fits; it would delay `other_job`
+  kPreempted,      // stopped in this cycle to make room for `other_job`
+  kRequeued,       // its node or site failed; waits for the next cycle
+  // a quantum-GPU hybrid job: its accelerators would fit at some site, but no
+  // such site has its QPUs free (or admitted) as well
+  kNoQpu,
 };
 
 // A pending reason's stable name in snake case ("no_capacity", "grant_inactive"...),
@@ -65,7 +68,8 @@ struct WaitReason {
   // For kNoCandidatePool and kNoCapacity: how many pools each filter removed.
   std::uint16_t rejected_by_model = 0, rejected_by_residency = 0, rejected_by_health = 0,
                 rejected_by_power = 0, rejected_by_latency = 0, rejected_by_quota = 0,
-                rejected_by_tenant_pools = 0, rejected_by_stack = 0;
+                rejected_by_tenant_pools = 0, rejected_by_stack = 0,
+                rejected_by_no_qpu = 0;  // hybrid jobs: pools at sites without a QPU it may use
 };
 
 }  // namespace sovgrid::sched

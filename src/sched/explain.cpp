@@ -33,6 +33,7 @@ std::string ExplainPending(const model::Scenario& scenario, const QuotaLedger& q
     need += models;
   }
   if (spec.stack != "cuda") need += " running " + spec.stack;
+  if (spec.qpus > 0) need += " plus " + Plural(spec.qpus, "QPU") + " at the same site";
   if (spec.kind == model::JobKind::kService && j.part_sets.size() > 1) {
     need += " per replica, " + std::to_string(j.part_sets.size()) + " replicas";
   }
@@ -79,6 +80,7 @@ std::string ExplainPending(const model::Scenario& scenario, const QuotaLedger& q
       add(r.rejected_by_residency, "are at sites its datasets may not go to");
       add(r.rejected_by_tenant_pools, "are outside its tenant's dedicated pools");
       add(r.rejected_by_latency, "miss its latency objective");
+      add(r.rejected_by_no_qpu, "are at sites without QPUs it may use");
       return need + "; no pool of the grid can ever run it: " + parts;
     }
     case WaitCode::kBorrowLimit:
@@ -113,6 +115,12 @@ std::string ExplainPending(const model::Scenario& scenario, const QuotaLedger& q
     case WaitCode::kBlockedBehind:
       why = "waits behind job " + job_name(r.other_job) + " (strict queue order, backfill off)";
       break;
+    case WaitCode::kNoQpu:
+      why = "its accelerators have room, but at no site where " + Plural(spec.qpus, "QPU") +
+            " it may use " + (spec.qpus == 1 ? "is" : "are") + " free as well";
+      if (r.rejected_by_quota > 0)
+        why += " (" + Plural(r.rejected_by_quota, "pool") + " outside its quota)";
+      break;
     case WaitCode::kReservedFor:
     case WaitCode::kNoCapacity: {
       why = "no pool that may run it has room now";
@@ -125,6 +133,7 @@ std::string ExplainPending(const model::Scenario& scenario, const QuotaLedger& q
       add(r.rejected_by_quota, "outside its quota");
       add(r.rejected_by_residency, "excluded by data residency");
       add(r.rejected_by_stack, "that do not run its software stack " + spec.stack);
+      add(r.rejected_by_no_qpu, "at sites without QPUs it may use");
       if (!extra.empty()) why += " (" + extra + ")";
       break;
     }

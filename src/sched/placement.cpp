@@ -15,7 +15,7 @@ Placement::Placement(CycleContext& ctx) : ctx_(ctx) {
   best_throughput_.assign(model::kWorkloadClassCount, 0.0);
   for (const auto& a : ctx_.scenario.accelerators) {
     for (int c = 0; c < model::kWorkloadClassCount; ++c) {
-      best_throughput_[c] = std::max(best_throughput_[c], a.relative_throughput[c]);
+      if (!a.qpu()) best_throughput_[c] = std::max(best_throughput_[c], a.relative_throughput[c]);
     }
   }
 }

@@ -17,6 +17,7 @@
 #include <cassert>
 #include <limits>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "model/job_schema.h"
@@ -221,6 +222,30 @@ struct Scheduler::Impl final : public TenantShares {
   // Per pool: accelerators per node (what a part's shape depends on).
   std::vector<int> pool_node_size;
 
+  // Whether `qpus_wanted` QPUs of the hybrid job's QPU set are admitted and
+  // free at `site` now; remembered per site for the part being placed
+  // (qpu_site_room). A QPU pool's admission refusal (quota, grant) is
+  // recorded in `at` like any other.
+  bool QpusFitAt(int tenant, int site, const CandidateSet& qpu_set, Attempt* at) {
+    for (const auto& [s, fits] : qpu_site_room) {
+      if (s == site) return fits;
+    }
+    bool fits = false;
+    for (std::uint16_t q : qpu_set.pools) {
+      if (ctx.scenario.pools[q].site_index != site) continue;
+      const PartShape s =
+          ShapeFor(PartRequest{qpus_wanted, kMilliPerAccelerator, 0}, pool_node_size[q]);
+      if (admission.Admits(tenant, q, s, at) && placement.CanFitNow(q, s)) {
+        fits = true;
+        break;
+      }
+    }
+    qpu_site_room.emplace_back(site, fits);
+    return fits;
+  }
+  int qpus_wanted = 0;
+  std::vector<std::pair<int, bool>> qpu_site_room;
+
   // Scratch space reused by every attempt, so that failing fast allocates nothing.
   Attempt attempt;
   std::vector<std::pair<int, Milli>> scratch_charged;
@@ -345,6 +370,22 @@ struct Scheduler::Impl final : public TenantShares {
 
     for (std::size_t part = 0; part < part_count; ++part) {
       const CandidateSet& set = admission.set(part == 0 ? first_set : (*more_sets)[part]);
+      // A hybrid job's QPU part: its QPUs, at the site of its accelerators
+      // (placed[0]); the accelerator part already checked that they fit there.
+      int only_site = -1;
+      PartRequest part_req = req;
+      if (set.qpu_part) {
+        part_req = PartRequest{table.job(idx).spec.qpus, kMilliPerAccelerator, 0};
+        only_site = ctx.scenario.pools[placed.front().first].site_index;
+      }
+      // The accelerator part of a hybrid job: only pools at a site whose QPUs
+      // are admitted and free now (asked once per site).
+      const CandidateSet* qpu_set = set.qpu_set != kNoSet ? &admission.set(set.qpu_set) : nullptr;
+      bool qpu_missing = false;
+      if (qpu_set != nullptr) {
+        qpus_wanted = table.job(idx).spec.qpus;
+        qpu_site_room.clear();
+      }
       if (set.pools.empty()) {
         rollback();
         at.failed_at_first_part = placed.empty();
@@ -363,13 +404,19 @@ struct Scheduler::Impl final : public TenantShares {
       PartShape shape;
       admission.BeginPart();
       for (std::uint16_t p : set.pools) {
+        if (only_site >= 0 && ctx.scenario.pools[p].site_index != only_site) continue;
         const int per_node = pool_node_size[p];
         if (per_node != shaped_for) {
-          shape = ShapeFor(req, per_node);
+          shape = ShapeFor(part_req, per_node);
           shaped_for = per_node;
         }
         if (!admission.Admits(tenant, p, shape, &at)) continue;
         at.admitted_any = true;
+        if (qpu_set != nullptr &&
+            !QpusFitAt(tenant, ctx.scenario.pools[p].site_index, *qpu_set, &at)) {
+          qpu_missing = true;
+          continue;
+        }
         if (!placement.CanFitNow(p, shape)) {
           // Backfill: a single-node request that ends before the pool's
           // reservation starts may use a reserved node (best fit).
@@ -403,6 +450,9 @@ struct Scheduler::Impl final : public TenantShares {
         if (at.reason.code == WaitCode::kNoCapacity && !at.capacity_pools.empty()) {
           at.reason.tenant = -1;
         }
+        // Room for its accelerators, but not at a site with its QPUs free.
+        if ((qpu_missing || set.qpu_part) && at.reason.code == WaitCode::kNoCapacity)
+          at.reason.code = WaitCode::kNoQpu;
         return at;
       }
       for (const auto& a : parts)
@@ -627,6 +677,10 @@ Status ValidateJob(const model::Scenario& scenario, const model::Job& job) {
   if (job.replicas < 1 || (job.replicas > 1 && job.kind != model::JobKind::kService)) {
     return InvalidArgument("job.replicas: expected 1, or more for a service").WithField("replicas");
   }
+  if (job.qpus < 0 || (job.qpus > 0 && job.kind == model::JobKind::kService)) {
+    return InvalidArgument("job.qpus: expected 0, or more for a job that is not a service")
+        .WithField("qpus");
+  }
   if (job.checkpoint_interval_s < 0 || job.runtime_estimate_s < 0) {
     return InvalidArgument("job: checkpoint_interval_s and runtime_estimate_s must be >= 0");
   }
@@ -654,6 +708,8 @@ Status Scheduler::Submit(model::Job job, Handle* handle) {
     if (!set.ok()) return set.status();
     part_sets.push_back(*set);
   }
+  // A hybrid job's QPUs are its last part, placed at the site of its accelerators.
+  if (job.qpus > 0) part_sets.push_back(impl.admission.set(part_sets.front()).qpu_set);
   impl.table.EnsureCandidateSets(impl.admission.set_count());
   const std::uint32_t idx = impl.table.Add(std::move(job), tenant, *priority, std::move(part_sets));
   impl.placement.NoteSubmitted(impl.table.job(idx).spec);
@@ -737,6 +793,20 @@ Status Scheduler::Adopt(model::Job job, const std::vector<NodeAssignment>& assig
       return std::find(pools.begin(), pools.end(), p) != pools.end();
     });
     if (!allowed) return refuse("pool " + scenario_.pools[p].id + " is not a candidate for it");
+  }
+  // A hybrid job holds its QPUs and its accelerators at one site, all of them.
+  if (j.spec.qpus > 0) {
+    std::int64_t qpus = 0;
+    std::set<int> sites;
+    for (const auto& [p, parts] : by_pool) {
+      sites.insert(scenario_.pools[p].site_index);
+      if (!scenario_.accelerators[scenario_.pools[p].accelerator_index].qpu()) continue;
+      for (const auto& a : parts) qpus += static_cast<std::int64_t>(a.accelerators.size());
+    }
+    if (sites.size() != 1) return refuse("its QPUs and accelerators are not at one site");
+    if (qpus != j.spec.qpus)
+      return refuse("it holds " + std::to_string(qpus) + " QPUs, not the " +
+                    std::to_string(j.spec.qpus) + " it asks for");
   }
   // Apply, as a start at `started_at` would have.
   impl.AdvanceTo(now);

@@ -28,6 +28,8 @@ std::string_view WaitCodeName(WaitCode code) {
       return "preempted";
     case WaitCode::kRequeued:
       return "requeued";
+    case WaitCode::kNoQpu:
+      return "no_qpu";
   }
   return "unknown";
 }

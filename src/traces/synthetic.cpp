@@ -39,6 +39,11 @@ constexpr double kAiRanServiceShare = 0.25;
 constexpr double kAiRanLatencyMs = 1.0;
 // A service keeps what it served: a restarted replica loses at most this much.
 constexpr model::Duration kServiceCheckpointS = 60;
+// Quantum-GPU hybrid jobs per QPU of the scenario and day, and how long one
+// holds its QPU (assumptions, docs/twin.md, "Quantum-GPU hybrid jobs").
+constexpr double kHybridJobsPerQpuDay = 6.0;
+constexpr double kHybridMinHours = 0.5;
+constexpr double kHybridMaxHours = 4.0;
 
 }  // namespace
 
@@ -307,6 +312,48 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     j.runtime_estimate_s = tj.runtime_s + tj.runtime_s / 5;
     w.jobs.push_back(std::move(tj));
   }
+  // Quantum-GPU hybrid jobs: a small stream from research tenants (leaves
+  // whose path names "research"; else every leaf), each 1 QPU and one node of
+  // 8 accelerators for 0.5-4 h, arriving uniformly. Drawn from a generator
+  // of their own after every other draw, so that the rest of the workload is
+  // that of a grid without QPUs.
+  std::int64_t qpus_in_grid = 0;
+  for (const auto& pool : s.pools) {
+    if (pool.accelerator_index >= 0 &&
+        s.accelerators[static_cast<std::size_t>(pool.accelerator_index)].qpu())
+      qpus_in_grid += pool.accelerators();
+  }
+  std::size_t hybrid_jobs = 0;
+  if (qpus_in_grid > 0) {
+    std::vector<int> research;
+    for (int t : leaves) {
+      if (s.TenantPath(t).find("research") != std::string::npos) research.push_back(t);
+    }
+    if (research.empty()) research = leaves;
+    std::mt19937_64 qrng(o.seed ^ 0x51a7c0ffee5eedULL);
+    std::uniform_real_distribution<double> qu(0.0, 1.0);
+    hybrid_jobs = static_cast<std::size_t>(
+        std::llround(kHybridJobsPerQpuDay * static_cast<double>(qpus_in_grid) * o.days));
+    for (std::size_t q = 0; q < hybrid_jobs; ++q) {
+      TwinJob tj;
+      model::Job& j = tj.job;
+      j.id = "qh-" + std::to_string(q);
+      const int tenant = research[std::min(
+          research.size() - 1,
+          static_cast<std::size_t>(qu(qrng) * static_cast<double>(research.size())))];
+      j.tenant = s.tenants[static_cast<std::size_t>(tenant)].id;
+      j.kind = model::JobKind::kBatch;
+      j.accelerators = 8;
+      j.qpus = 1;
+      j.checkpoint_interval_s = 1800;
+      j.submit_time = s.epoch + static_cast<model::Time>(qu(qrng) * (horizon_s - 1));
+      tj.runtime_s = static_cast<model::Duration>(
+          3600.0 * (kHybridMinHours + qu(qrng) * (kHybridMaxHours - kHybridMinHours)));
+      j.runtime_estimate_s = tj.runtime_s + tj.runtime_s / 2;
+      if (!s.PriorityValue(j.priority_class)) j.priority_class = s.priority_classes.front().name;
+      w.jobs.push_back(std::move(tj));
+    }
+  }
   // The load cap: offered work of the scalable jobs (training and batch; not
   // services or foundation-model gangs) scaled so that all work together is at
   // most max_load of the grid's accelerator-time over the days.
@@ -337,8 +384,11 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     return a.job.submit_time < b.job.submit_time;
   });
   w.description = "synthetic: " + std::to_string(o.jobs) + " jobs and " + std::to_string(gangs) +
-                  " foundation-model gangs over " + std::to_string(o.days).substr(0, 4) +
-                  " days, seed " + std::to_string(o.seed);
+                  " foundation-model gangs" +
+                  (hybrid_jobs > 0 ? " and " + std::to_string(hybrid_jobs) + " quantum-GPU jobs"
+                                   : std::string()) +
+                  " over " + std::to_string(o.days).substr(0, 4) + " days, seed " +
+                  std::to_string(o.seed);
   // The offered load, so that a reader of the results knows how busy the grid was asked to be.
   char buf[200];
   if (factor < 1) {

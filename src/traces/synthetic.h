@@ -32,7 +32,9 @@ struct SyntheticOptions {
 // random draws. When some model of the catalogue runs a stack other than
 // "cuda", 20% of services ask for one of those stacks and 5% of training and
 // batch jobs for "rocm" (if listed); the rest, and every foundation-model gang,
-// ask for "cuda". runtime_s is work on the catalogue's reference accelerator.
+// ask for "cuda". When the scenario has QPUs, a small stream of quantum-GPU
+// hybrid jobs (1 QPU + 8 accelerators) from research tenants follows, 6 per
+// QPU and day. runtime_s is work on the catalogue's reference accelerator.
 Result<Workload> GenerateSynthetic(const model::Scenario& scenario,
                                    const SyntheticOptions& options);
 

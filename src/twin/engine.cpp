@@ -159,9 +159,11 @@ class Simulation {
     const auto wc = static_cast<std::size_t>(model::WorkloadClassOf(job.kind));
     double pace = std::numeric_limits<double>::max();
     for (const auto& [p, _] : by_pool) {
-      pace = std::min(pace, s_.accelerators[s_.pools[p].accelerator_index].relative_throughput[wc]);
+      const model::AcceleratorModel& m = s_.accelerators[s_.pools[p].accelerator_index];
+      if (m.qpu()) continue;  // a hybrid job's QPUs do not set its pace
+      pace = std::min(pace, m.relative_throughput[wc]);
     }
-    return pace;
+    return pace == std::numeric_limits<double>::max() ? 1.0 : pace;
   }
   // Sets or clears one reason (kDown*) for node n to be down, or counts a pool
   // outage in or out (outage_delta); tells the scheduler when the node goes
@@ -303,6 +305,8 @@ class Simulation {
     double mean_queue_s = 0, p95_queue_s = 0, mean_jct_s = 0;
   };
   std::vector<TenantJobs> tenant_job_figures_;  // per tenant, over its subtree
+  std::vector<std::vector<std::pair<std::string, std::size_t>>>
+      tenant_unfinished_;  // per tenant subtree: unfinished jobs by reason
   // Allocation integral and time at the last arrival: utilization_window.
   double window_integral_ = 0;
   Time window_end_ = 0;
@@ -316,6 +320,7 @@ class Simulation {
   // interval), some job waited for room (not for a grant or a quota limit,
   // which free accelerators cannot help, and not a job no pool can ever run).
   bool capacity_waiting_ = false;
+  bool qpu_waiting_ = false;  // a hybrid job (Job::qpus > 0) is among those waiting for room
   // Per pool, the stranded reason found at the last check (index into
   // kStrandedReasons): the nearest miss among all waiting jobs that some pool
   // can run, those held by quota or grants included.
@@ -380,6 +385,8 @@ void Simulation::Accumulate(Time now) {
     radio_integral_[rp.pool] += static_cast<double>(radio_milli_[rp.pool]) * dt;
   if (capacity_waiting_) {
     for (std::size_t p = 0; p < stranded_pool_.size(); ++p) {
+      // A QPU serves hybrid jobs only: idle while none of them waits is not stranded.
+      if (!qpu_waiting_ && s_.accelerators[s_.pools[p].accelerator_index].qpu()) continue;
       const double free = static_cast<double>(sched_.grid().pool(p).available_free_milli) * dt;
       stranded_pool_[p] += free;
       stranded_by_reason_[p * kStrandedReasonCount + pool_stranded_reason_[p]] += free;
@@ -480,18 +487,31 @@ void Simulation::TenantJobFigures() {
 
 void Simulation::UnfinishedByReason() {
   std::map<std::string_view, std::size_t> count;
+  // Per tenant subtree too (tenant_unfinished_), so that a tenant's report
+  // says why its jobs did not finish.
+  std::vector<std::map<std::string_view, std::size_t>> per_tenant(s_.tenants.size());
   for (const auto& [id, j] : by_id_) {
     const JobRun& run = runs_[j];
     if (run.done) continue;
-    if (run.running) {
-      ++count["running"];
-      continue;
-    }
-    ++count[sched::WaitCodeName(sched_.ReasonAt(run.handle).code)];
+    const std::string_view why = run.running
+                                     ? std::string_view("running")
+                                     : sched::WaitCodeName(sched_.ReasonAt(run.handle).code);
+    ++count[why];
+    for (int at = s_.FindTenant(w_.jobs[j].job.tenant); at >= 0;
+         at = s_.tenants[static_cast<std::size_t>(at)].parent_index)
+      ++per_tenant[static_cast<std::size_t>(at)][why];
   }
+  auto most_first = [](auto& v) {
+    std::stable_sort(v.begin(), v.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+  };
   r_.unfinished_by_reason.assign(count.begin(), count.end());
-  std::stable_sort(r_.unfinished_by_reason.begin(), r_.unfinished_by_reason.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  most_first(r_.unfinished_by_reason);
+  tenant_unfinished_.assign(s_.tenants.size(), {});
+  for (std::size_t t = 0; t < per_tenant.size(); ++t) {
+    for (const auto& [why, n] : per_tenant[t]) tenant_unfinished_[t].emplace_back(why, n);
+    most_first(tenant_unfinished_[t]);
+  }
 }
 
 void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
@@ -590,6 +610,10 @@ enum StrandedReason : std::uint8_t {
 std::uint8_t Simulation::StaticMiss(const model::Job& job, int tenant, std::size_t p) const {
   const model::Pool& pool = s_.pools[p];
   const model::Site& site = s_.sites[static_cast<std::size_t>(pool.site_index)];
+  // A QPU takes only a hybrid job's QPUs: for any other job it is as far
+  // as a pool can be.
+  if (s_.accelerators[static_cast<std::size_t>(pool.accelerator_index)].qpu() && job.qpus == 0)
+    return kStack;
   // The farthest of the filters that exclude the pool: all must be lifted.
   if (!s_.accelerators[static_cast<std::size_t>(pool.accelerator_index)].RunsStack(job.stack))
     return kStack;
@@ -633,7 +657,7 @@ std::uint32_t Simulation::SignatureOf(const model::Job& job, int tenant) {
   for (const auto& [region, slo] : job.latency_slo_ms)
     key += region + ":" + std::to_string(slo) + ",";
   key += "|" + std::to_string(job.accelerators) + "/" + std::to_string(job.accelerators_per_node) +
-         "/" + std::to_string(job.fractional());
+         "/" + std::to_string(job.fractional()) + "/q" + std::to_string(job.qpus);
   auto [it, added] =
       signature_by_key_.emplace(std::move(key), static_cast<std::uint32_t>(signature_miss_.size()));
   if (added) {
@@ -646,6 +670,7 @@ std::uint32_t Simulation::SignatureOf(const model::Job& job, int tenant) {
 
 void Simulation::UpdateStrandedReasons() {
   capacity_waiting_ = false;
+  qpu_waiting_ = false;
   std::fill(pool_stranded_reason_.begin(), pool_stranded_reason_.end(), kStack);
   // Each (signature, reason of a job that may go to a pool) pair is looked at once.
   std::vector<bool> seen(signature_miss_.size() * 3, false);
@@ -675,7 +700,9 @@ void Simulation::UpdateStrandedReasons() {
       case sched::WaitCode::kNoCapacity:
       case sched::WaitCode::kPreempted:
       case sched::WaitCode::kRequeued:
+      case sched::WaitCode::kNoQpu:
         capacity_waiting_ = true;
+        qpu_waiting_ = qpu_waiting_ || w_.jobs[j].job.qpus > 0;
         break;
     }
     const std::uint32_t sig = signature_of_job_[j];
@@ -1154,6 +1181,7 @@ Result<PolicyResult> Simulation::Run() {
     u.mean_queue_s = tj.mean_queue_s;
     u.p95_queue_s = tj.p95_queue_s;
     u.mean_jct_s = tj.mean_jct_s;
+    if (t < tenant_unfinished_.size()) u.unfinished_by_reason = tenant_unfinished_[t];
     r_.tenants.push_back(u);
     // Jain's index over top-level tenants with demand and an entitlement.
     if (s_.tenants[t].parent_index < 0 && demand[t] && u.entitlement > 0) {

@@ -4,11 +4,11 @@
 #pragma once
 
 #include <cstddef>
-
-#include "accounting/accounting.h"
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "accounting/accounting.h"
 
 namespace sovgrid::twin {
 
@@ -22,6 +22,9 @@ struct TenantUsage {
   std::size_t jobs = 0;
   std::size_t jobs_finished = 0;
   double mean_queue_s = 0, p95_queue_s = 0, mean_jct_s = 0;  // 0 when none finished
+  // Its subtree's unfinished jobs by reason (as PolicyResult::unfinished_by_reason),
+  // most frequent first; empty when all finished.
+  std::vector<std::pair<std::string, std::size_t>> unfinished_by_reason{};
 };
 
 struct SiteUsage {

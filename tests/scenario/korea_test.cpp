@@ -19,12 +19,19 @@ class Korea2027 : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete scenario_; }
 
+  // Whether a site holds QPUs: the quantum-GPU research sites, outside the 260,000.
+  static bool QuantumSite(int site) {
+    for (const auto& p : scenario_->pools) {
+      if (p.site_index == site && scenario_->accelerators[p.accelerator_index].qpu()) return true;
+    }
+    return false;
+  }
   // Data-centre accelerators per operator name.
   static std::map<std::string, std::int64_t> ByOperator() {
     std::map<std::string, std::int64_t> out;
     for (const auto& p : scenario_->pools) {
       const auto& site = scenario_->sites[p.site_index];
-      if (!site.edge) out[site.operator_name] += p.accelerators();
+      if (!site.edge && !QuantumSite(p.site_index)) out[site.operator_name] += p.accelerators();
     }
     return out;
   }
@@ -46,10 +53,21 @@ model::Scenario* Korea2027::scenario_ = nullptr;
 TEST_F(Korea2027, DataCentreTotalIs260000) {
   std::int64_t dc = 0;
   std::int64_t edge = 0;
+  std::int64_t quantum_sites = 0;
+  std::int64_t qpus = 0;
   for (const auto& p : scenario_->pools) {
+    if (QuantumSite(p.site_index)) {
+      quantum_sites += p.accelerators();
+      if (scenario_->accelerators[p.accelerator_index].qpu()) qpus += p.accelerators();
+      continue;
+    }
     (scenario_->sites[p.site_index].edge ? edge : dc) += p.accelerators();
   }
   EXPECT_EQ(dc, 260'000);
+  // Yonsei's IBM Quantum System One and a national QPU at KISTI, with 160
+  // B200 next to them (estimates), outside the 260,000.
+  EXPECT_EQ(qpus, 2);
+  EXPECT_EQ(quantum_sites, 162);
   EXPECT_GT(edge, 0);  // base-station inference GPUs, outside the 260,000
   // ~32,000 nodes: HGX boards of 8 and NVL72 trays of 4 GPUs.
   EXPECT_GT(scenario_->TotalNodes(), 28'000);

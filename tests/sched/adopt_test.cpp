@@ -143,5 +143,47 @@ TEST(SchedulerAdopt, RefusesWhatCannotBeHonouredAndLeavesNoTrace) {
   EXPECT_EQ(grid.pool(0).used_milli, 0);
 }
 
+TEST(SchedulerAdopt, AHybridJobKeepsItsQpusAndAcceleratorsTogether) {
+  auto loaded = scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) +
+                                           "/tests/sched/cases/grids/qpu.toml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  const model::Scenario s = std::move(loaded).value();
+  model::Job h = JobOf("h", "lab", 4);
+  h.qpus = 1;
+  auto first = Make(s);
+  ASSERT_TRUE(first->Submit(h).ok());
+  ASSERT_EQ(first->RunCycle(0).decisions.size(), 1U);
+  const std::vector<NodeAssignment> assignment = *first->Job("h")->assignment;
+  ASSERT_EQ(assignment.size(), 2U);  // one GPU node, one QPU node
+
+  auto second = Make(s);
+  // Without its QPU: refused, and nothing is left behind.
+  std::vector<NodeAssignment> gpus_only;
+  for (const auto& a : assignment) {
+    if (!s.accelerators[s.pools[second->grid().node(a.node).pool].accelerator_index].qpu())
+      gpus_only.push_back(a);
+  }
+  ASSERT_EQ(gpus_only.size(), 1U);
+  const Status partial = second->Adopt(h, gpus_only, 0, 10);
+  EXPECT_FALSE(partial.ok());
+  EXPECT_NE(partial.message().find("holds 0 QPUs"), std::string::npos) << partial.message();
+  EXPECT_EQ(second->running_count(), 0U);
+  // Whole: adopted; a second hybrid job on the same QPU is refused (no double booking).
+  ASSERT_TRUE(second->Adopt(h, assignment, 0, 10).ok());
+  model::Job h2 = JobOf("h2", "lab", 1);
+  h2.qpus = 1;
+  std::vector<NodeAssignment> same_qpu;
+  for (const auto& a : assignment) {
+    if (s.accelerators[s.pools[second->grid().node(a.node).pool].accelerator_index].qpu())
+      same_qpu.push_back(a);
+  }
+  NodeAssignment gpu = gpus_only.front();
+  gpu.accelerators = {gpu.accelerators.back() + 1};
+  same_qpu.push_back(gpu);
+  const Status taken = second->Adopt(h2, same_qpu, 0, 10);
+  EXPECT_FALSE(taken.ok());
+  EXPECT_NE(taken.message().find("are taken"), std::string::npos) << taken.message();
+}
+
 }  // namespace
 }  // namespace sovgrid::sched

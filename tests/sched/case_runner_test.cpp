@@ -156,15 +156,24 @@ TEST_P(SchedulerCase, DecisionsMatch) {
     check("preempt", Decision::Kind::kPreempt);
     check("reserve", Decision::Kind::kReserve);
     check("requeue", Decision::Kind::kRequeue);
+    // start_pools = { job = "pool" } (every node in that pool) or
+    // { job = ["pool", ...] } (exactly the pools its nodes are in: a hybrid
+    // job's accelerators and QPUs).
     if (const auto* pools = step["start_pools"].as_table()) {
       for (const auto& [id, pool] : *pools) {
         auto view = s.Job(id.str());
         ASSERT_TRUE(view.ok()) << where << ": " << id.str();
         ASSERT_NE(view->assignment, nullptr) << where << ": " << id.str() << " is not running";
-        for (const auto& a : *view->assignment) {
-          EXPECT_EQ(scenario.pools[s.grid().node(a.node).pool].id, pool.value_or(std::string()))
-              << where << ": " << id.str();
+        std::set<std::string> held;
+        for (const auto& a : *view->assignment)
+          held.insert(scenario.pools[s.grid().node(a.node).pool].id);
+        std::set<std::string> expected;
+        if (const auto* list = pool.as_array()) {
+          for (const auto& e : *list) expected.insert(e.value_or(std::string()));
+        } else {
+          expected.insert(pool.value_or(std::string()));
         }
+        EXPECT_EQ(held, expected) << where << ": pools of " << id.str();
       }
     }
     if (const auto* nodes = step["start_nodes"].as_table()) {

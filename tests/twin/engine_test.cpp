@@ -188,7 +188,11 @@ TEST(TwinEngine, SyntheticKoreaDayRuns) {
   so.days = 1;
   auto w = GenerateSynthetic(s, so);
   ASSERT_TRUE(w.ok());
-  EXPECT_EQ(w->jobs.size(), 3001u);  // plus one foundation-model gang
+  // Plus one foundation-model gang and 12 quantum-GPU jobs (6 per QPU and day, 2 QPUs).
+  EXPECT_EQ(w->jobs.size(), 3013u);
+  const auto hybrid = std::count_if(w->jobs.begin(), w->jobs.end(),
+                                    [](const auto& tj) { return tj.job.qpus == 1; });
+  EXPECT_EQ(hybrid, 12);
   for (std::size_t i = 1; i < w->jobs.size(); ++i) {
     ASSERT_LE(w->jobs[i - 1].job.submit_time, w->jobs[i].job.submit_time);
   }
@@ -199,7 +203,7 @@ TEST(TwinEngine, SyntheticKoreaDayRuns) {
   auto r = Simulate(s, *w, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->residency_violations, 0u);
-  EXPECT_EQ(r->jobs + r->jobs_rejected, 3001u);
+  EXPECT_EQ(r->jobs + r->jobs_rejected, 3013u);
   EXPECT_GT(r->jobs_finished, 1000u);
   EXPECT_GT(r->utilization, 0.0);
   EXPECT_GT(r->jain_index, 0.0);
