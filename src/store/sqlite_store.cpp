@@ -710,7 +710,6 @@ class SqliteStore final : public Store {
   }
 
  private:
-
   // Inserts the updates' usage records and adds them to their days' sums,
   // one upsert per (day, tenant, grant, pool) of the batch (a cycle's ends
   // share a few keys: summed here first). Callers hold mu_ inside a transaction.
@@ -741,7 +740,13 @@ class SqliteStore final : public Store {
             "model, milli, start_at, end_at, day, accelerator_s, units, energy_kwh, "
             "lost_accelerator_s, end_reason, job_ended) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-        u.Bind(seq).Bind(x.job).Bind(x.tenant).Bind(x.grant_holder).Bind(x.grant).Bind(x.pool).Bind(x.site);
+        u.Bind(seq)
+            .Bind(x.job)
+            .Bind(x.tenant)
+            .Bind(x.grant_holder)
+            .Bind(x.grant)
+            .Bind(x.pool)
+            .Bind(x.site);
         u.Bind(x.operator_name).Bind(x.model).Bind(x.milli).Bind(x.start).Bind(x.end);
         u.Bind(x.day()).BindReal(x.accelerator_seconds).BindReal(x.charged_units);
         u.BindReal(x.energy_kwh).BindReal(x.lost_accelerator_seconds).Bind(x.end_reason);
