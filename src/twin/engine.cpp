@@ -751,15 +751,18 @@ void Simulation::Sample(Time t) {
   r_.running_jobs.values.push_back(static_cast<double>(sched_.running_count()));
   // Fragmentation: the share of free accelerators on nodes that are partly used
   // (stranded for whole-node requests).
+  // From the pools' indexes of available nodes (a scan of every node was ~4 %
+  // of a national run): what is free on them, less what is free on nodes
+  // entirely free (those in the top bucket of free whole accelerators).
   const auto& grid = sched_.grid();
   Milli free_all = 0;
   Milli free_partial = 0;
-  for (sched::NodeId n = 0; n < grid.node_count(); ++n) {
-    if (!grid.Available(n)) continue;
-    const Milli free = grid.NodeFreeMilli(n);
-    free_all += free;
-    if (free > 0 && free < static_cast<Milli>(grid.node(n).accel_count) * kMilliPerAccelerator)
-      free_partial += free;
+  for (std::size_t p = 0; p < grid.pool_count(); ++p) {
+    const sched::PoolIndex& pool = grid.pool(p);
+    const int per_node = s_.pools[p].accelerators_per_node;
+    const Milli free_nodes = static_cast<Milli>(pool.nodes_by_free.Bucket(per_node).size());
+    free_all += pool.available_free_milli;
+    free_partial += pool.available_free_milli - free_nodes * per_node * kMilliPerAccelerator;
   }
   if (free_all > 0) {
     fragmentation_sum_ += static_cast<double>(free_partial) / static_cast<double>(free_all);
