@@ -144,6 +144,7 @@ void GridState::Allocate(AccelId a, Milli milli) { AllocateOnNode(accel_node_[a]
 void GridState::Release(AccelId a, Milli milli) { ReleaseOnNode(accel_node_[a], {a}, milli); }
 
 void GridState::AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli) {
+  ++changes_;
   const bool was = indexed_[n];
   if (was) Unindex(n);
   for (AccelId a : accels) {
@@ -163,6 +164,7 @@ void GridState::AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Mil
 }
 
 void GridState::ReleaseOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli) {
+  ++changes_;
   const bool was = indexed_[n];
   if (was) Unindex(n);
   for (AccelId a : accels) {
@@ -182,12 +184,14 @@ void GridState::ReleaseOnNode(NodeId n, const std::vector<AccelId>& accels, Mill
 }
 
 void GridState::SetNodeHealth(NodeId n, NodeHealth h) {
+  ++changes_;
   if (indexed_[n]) Unindex(n);
   nodes_[n].health = h;
   if (IsIndexable(n)) Index(n);
 }
 
 void GridState::SetSiteState(std::size_t site, model::SiteState s) {
+  ++changes_;
   site_state_[site] = s;
   for (std::size_t p = 0; p < pools_.size(); ++p) {
     if (static_cast<std::size_t>(scenario_->pools[p].site_index) != site) continue;
@@ -200,11 +204,13 @@ void GridState::SetSiteState(std::size_t site, model::SiteState s) {
 }
 
 void GridState::Hide(NodeId n) {
+  ++changes_;
   if (indexed_[n]) Unindex(n);
   nodes_[n].hidden = true;
 }
 
 void GridState::Unhide(NodeId n) {
+  ++changes_;
   nodes_[n].hidden = false;
   if (IsIndexable(n)) Index(n);
 }

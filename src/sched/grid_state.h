@@ -82,6 +82,10 @@ class GridState {
   void AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli);
   void ReleaseOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli);
   NodeId NodeOf(AccelId a) const { return accel_node_[a]; }
+  // Bumped by every change of what is free or available (allocations,
+  // releases, health, sites, hiding): answers derived from the grid stay
+  // valid while it holds.
+  std::uint64_t changes() const { return changes_; }
 
   void SetNodeHealth(NodeId n, NodeHealth h);
   void SetSiteState(std::size_t site, model::SiteState s);
@@ -103,6 +107,7 @@ class GridState {
   // by every allocation and release (placement, reservations and the
   // preemption planner ask it per node; counting was ~4 % of a national run).
   std::vector<std::uint16_t> free_whole_;
+  std::uint64_t changes_ = 1;
   std::vector<bool> indexed_;  // per node
   std::vector<model::SiteState> site_state_;
   std::vector<double> site_power_w_;
