@@ -17,6 +17,8 @@ Backfill::Backfill(CycleContext& ctx, const JobTable& table)
 
 void Backfill::BeginCycle() {
   reservations_.clear();
+  reservation_starts_.clear();
+  best_node_memo_.clear();
   std::fill(pool_reservation_.begin(), pool_reservation_.end(), -1);
   attempts_ = 0;
 }
@@ -29,8 +31,10 @@ void Backfill::EndCycle() {
 
 Duration Backfill::FitsBefore(Duration remaining, Time now) const {
   Duration fits_before = 0;
-  for (std::size_t r = 0; r < reservations_.size(); ++r) {
-    if (remaining > 0 && now + remaining <= reservations_[r].start) fits_before |= Duration{1} << r;
+  if (remaining <= 0) return 0;
+  const Time end = now + remaining;
+  for (std::size_t r = 0; r < reservation_starts_.size(); ++r) {
+    if (end <= reservation_starts_[r]) fits_before |= Duration{1} << r;
   }
   return fits_before;
 }
@@ -40,11 +44,21 @@ NodeId Backfill::BackfillNode(std::uint32_t p, const PartShape& shape, Duration 
   if (pool_reservation_[p] < 0 || shape.nodes != 1) return kNoNode;
   const Reservation& r = reservations_[pool_reservation_[p]];
   if (remaining <= 0 || now + remaining > r.start) return kNoNode;
-  return BestReservedNode(r, shape);
+  return BestReservedNode(pool_reservation_[p], shape);
 }
 
 // The reserved node that fits a single-node request most tightly, or kNoNode.
-NodeId Backfill::BestReservedNode(const Reservation& r, const PartShape& s) const {
+NodeId Backfill::BestReservedNode(std::int32_t ri, const PartShape& s) const {
+  if (memo_changes_ != ctx_.grid.changes()) {
+    best_node_memo_.clear();
+    memo_changes_ = ctx_.grid.changes();
+  }
+  const int per_node = s.fractional() ? 0 : s.per_node;
+  const model::Milli milli = s.fractional() ? s.milli : 0;
+  for (const BestNodeMemo& m : best_node_memo_) {
+    if (m.reservation == ri && m.per_node == per_node && m.milli == milli) return m.node;
+  }
+  const Reservation& r = reservations_[static_cast<std::size_t>(ri)];
   const GridState& grid = ctx_.grid;
   NodeId best = kNoNode;
   Milli best_left = std::numeric_limits<Milli>::max();
@@ -65,6 +79,7 @@ NodeId Backfill::BestReservedNode(const Reservation& r, const PartShape& s) cons
       best = n;
     }
   }
+  best_node_memo_.push_back({ri, per_node, milli, best});
   return best;
 }
 
@@ -104,6 +119,7 @@ bool Backfill::Reserve(std::uint32_t idx, const SchedJob& j,
                best.start,
                "head of the queue for " + ctx_.scenario.pools[best.pool].id +
                    "; later jobs may use these nodes only if they end before it starts"};
+  reservation_starts_.push_back(best.start);
   reservations_.push_back(std::move(best));
   return true;
 }

@@ -69,7 +69,7 @@ class Backfill {
     std::vector<model::Time> at;  // per node of the pool (index in pool): its key, or kNever
   };
 
-  NodeId BestReservedNode(const Reservation& r, const PartShape& s) const;
+  NodeId BestReservedNode(std::int32_t r, const PartShape& s) const;
   void ReadyTimes(NodeId n, const std::vector<ReadyIndex>& indexes, std::vector<model::Time>* out);
   ReadyIndex& ReadyIndexFor(std::uint32_t p, int per_node);
   model::Time EarliestNodes(std::uint32_t p, const PartShape& shape, model::Time now,
@@ -80,9 +80,22 @@ class Backfill {
   CycleContext& ctx_;
   const JobTable& table_;
   std::vector<Reservation> reservations_;
-  std::vector<std::int32_t> pool_reservation_;             // index into reservations_, or -1
-  int attempts_ = 0;                                       // reservations tried in this cycle
-  std::vector<std::vector<ReadyIndex>> ready_index_;       // per pool, one per shape asked for
+  std::vector<model::Time> reservation_starts_;  // reservations_[r].start, compact for FitsBefore
+  // BestReservedNode's answers, per reservation and request (per-node whole
+  // accelerators, or the milli of a share), valid while the grid has not
+  // changed (GridState::changes): it is asked per attempt and blocked pool,
+  // and most attempts between two starts ask the same.
+  struct BestNodeMemo {
+    std::int32_t reservation;
+    int per_node;
+    model::Milli milli;
+    NodeId node;
+  };
+  mutable std::vector<BestNodeMemo> best_node_memo_;
+  mutable std::uint64_t memo_changes_ = 0;            // GridState::changes() the memo is valid for
+  std::vector<std::int32_t> pool_reservation_;        // index into reservations_, or -1
+  int attempts_ = 0;                                  // reservations tried in this cycle
+  std::vector<std::vector<ReadyIndex>> ready_index_;  // per pool, one per shape asked for
   std::vector<std::pair<model::Time, int>> scratch_ends_;  // ends of the jobs on one node
   std::vector<std::pair<model::Time, NodeId>> scratch_ready_;
   std::vector<NodeId> scratch_nodes_;

@@ -48,6 +48,7 @@ GridState::GridState(const model::Scenario& scenario) : scenario_(&scenario) {
         accel_node_.push_back(static_cast<NodeId>(nodes_.size()));
       }
       nodes_.push_back(n);
+      free_whole_.push_back(static_cast<std::uint16_t>(spec.accelerators_per_node));
     }
   }
   indexed_.assign(nodes_.size(), false);
@@ -79,15 +80,6 @@ Result<NodeId> GridState::FindNode(std::string_view name) const {
   return pools_[p].first_node + idx;
 }
 
-int GridState::FreeWhole(NodeId n) const {
-  const NodeInfo& node = nodes_[n];
-  int whole = 0;
-  for (AccelId a = node.first_accel; a < node.first_accel + node.accel_count; ++a) {
-    whole += free_milli_[a] == kMilliPerAccelerator ? 1 : 0;
-  }
-  return whole;
-}
-
 Milli GridState::NodeFreeMilli(NodeId n) const {
   const NodeInfo& node = nodes_[n];
   Milli free = 0;
@@ -113,6 +105,12 @@ void GridState::Index(NodeId n) {
   const NodeInfo& node = nodes_[n];
   PoolIndex& pool = pools_[node.pool];
   const int whole = FreeWhole(n);
+#ifndef NDEBUG
+  int counted = 0;
+  for (AccelId a = node.first_accel; a < node.first_accel + node.accel_count; ++a)
+    counted += free_milli_[a] == kMilliPerAccelerator ? 1 : 0;
+  assert(counted == whole && "free_whole_ out of step");
+#endif
   pool.nodes_by_free.Insert(node.index_in_pool, whole);
   if (whole == node.accel_count) {
     pool.groups_by_free_nodes.Rekey(node.group, pool.groups_by_free_nodes.KeyOf(node.group) + 1);
@@ -146,11 +144,13 @@ void GridState::Allocate(AccelId a, Milli milli) { AllocateOnNode(accel_node_[a]
 void GridState::Release(AccelId a, Milli milli) { ReleaseOnNode(accel_node_[a], {a}, milli); }
 
 void GridState::AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli) {
+  ++changes_;
   const bool was = indexed_[n];
   if (was) Unindex(n);
   for (AccelId a : accels) {
     assert(accel_node_[a] == n && milli > 0 && free_milli_[a] >= milli &&
            "accelerator over-allocated");
+    if (free_milli_[a] == kMilliPerAccelerator) --free_whole_[n];
     free_milli_[a] -= milli;
   }
   const NodeInfo& node = nodes_[n];
@@ -164,12 +164,14 @@ void GridState::AllocateOnNode(NodeId n, const std::vector<AccelId>& accels, Mil
 }
 
 void GridState::ReleaseOnNode(NodeId n, const std::vector<AccelId>& accels, Milli milli) {
+  ++changes_;
   const bool was = indexed_[n];
   if (was) Unindex(n);
   for (AccelId a : accels) {
     assert(accel_node_[a] == n && milli > 0 && free_milli_[a] + milli <= kMilliPerAccelerator &&
            "accelerator over-released");
     free_milli_[a] += milli;
+    if (free_milli_[a] == kMilliPerAccelerator) ++free_whole_[n];
   }
   const NodeInfo& node = nodes_[n];
   const Milli total = milli * static_cast<Milli>(accels.size());
@@ -182,12 +184,14 @@ void GridState::ReleaseOnNode(NodeId n, const std::vector<AccelId>& accels, Mill
 }
 
 void GridState::SetNodeHealth(NodeId n, NodeHealth h) {
+  ++changes_;
   if (indexed_[n]) Unindex(n);
   nodes_[n].health = h;
   if (IsIndexable(n)) Index(n);
 }
 
 void GridState::SetSiteState(std::size_t site, model::SiteState s) {
+  ++changes_;
   site_state_[site] = s;
   for (std::size_t p = 0; p < pools_.size(); ++p) {
     if (static_cast<std::size_t>(scenario_->pools[p].site_index) != site) continue;
@@ -200,11 +204,13 @@ void GridState::SetSiteState(std::size_t site, model::SiteState s) {
 }
 
 void GridState::Hide(NodeId n) {
+  ++changes_;
   if (indexed_[n]) Unindex(n);
   nodes_[n].hidden = true;
 }
 
 void GridState::Unhide(NodeId n) {
+  ++changes_;
   nodes_[n].hidden = false;
   if (IsIndexable(n)) Index(n);
 }

@@ -33,7 +33,8 @@ const std::vector<std::uint32_t>& Preemption::Plan(std::uint32_t idx, const Queu
   double best_cost = std::numeric_limits<double>::infinity();
   best_.clear();
   ++attempts_;
-  std::vector<std::uint32_t> pools = at.capacity_pools;
+  std::vector<std::uint32_t>& pools = scratch_pools_;
+  pools.assign(at.capacity_pools.begin(), at.capacity_pools.end());
   pools.insert(pools.end(), at.reclaim_pools.begin(), at.reclaim_pools.end());
   std::sort(pools.begin(), pools.end());
   pools.erase(std::unique(pools.begin(), pools.end()), pools.end());
@@ -64,7 +65,8 @@ const std::vector<std::uint32_t>& Preemption::Plan(std::uint32_t idx, const Queu
     if (auto it = failed_.find(pkey); it != failed_.end() && it->second == table_.pool_version(p)) {
       continue;
     }
-    std::vector<std::pair<double, std::uint32_t>> candidates;
+    auto& candidates = scratch_candidates_;
+    candidates.clear();
     std::size_t scanned = 0;
     for (const JobTable::RunningRef& ref : table_.running_in_pool(p)) {
       // Bounded work per pool: the cheapest victims among the first eligible ones.
@@ -94,9 +96,18 @@ const std::vector<std::uint32_t>& Preemption::Plan(std::uint32_t idx, const Queu
     // accelerators after the frees, so each victim costs O(its accelerators).
     auto& freed = scratch_freed_;
     auto& node_whole = scratch_node_whole_;
-    freed.clear();
-    node_whole.clear();
-    std::vector<std::uint32_t> chosen;
+    for (AccelId x : scratch_freed_touched_) freed[x] = 0;
+    for (NodeId n : scratch_node_touched_) node_whole[n] = -1;
+    scratch_freed_touched_.clear();
+    scratch_node_touched_.clear();
+    if (node_whole.size() != grid.node_count()) {  // first use: sized to the grid
+      const std::size_t nodes = grid.node_count();
+      const NodeInfo& last = grid.node(static_cast<NodeId>(nodes - 1));  // p has nodes
+      freed.assign(static_cast<std::size_t>(last.first_accel) + last.accel_count, 0);
+      node_whole.assign(nodes, -1);
+    }
+    std::vector<std::uint32_t>& chosen = scratch_chosen_;
+    chosen.clear();
     double cost = 0;
     const PoolIndex& index = grid.pool(p);
     // Nodes (available, not reserved) with room: those already indexed so,
@@ -110,6 +121,7 @@ const std::vector<std::uint32_t>& Preemption::Plan(std::uint32_t idx, const Queu
         const bool available = grid.Available(a.node);
         for (AccelId x : a.accelerators) {
           Milli& f = freed[x];
+          if (f == 0) scratch_freed_touched_.push_back(x);
           const Milli was = grid.FreeMilli(x) + f;
           f += a.milli_per_accelerator;
           const Milli after = grid.FreeMilli(x) + f;
@@ -119,11 +131,14 @@ const std::vector<std::uint32_t>& Preemption::Plan(std::uint32_t idx, const Queu
             continue;
           }
           if (was == kMilliPerAccelerator || after != kMilliPerAccelerator) continue;
-          auto [it, fresh] = node_whole.try_emplace(a.node, 0);
-          if (fresh) it->second = grid.FreeWhole(a.node);
-          ++it->second;
+          int& whole = node_whole[a.node];
+          if (whole < 0) {
+            whole = grid.FreeWhole(a.node);
+            scratch_node_touched_.push_back(a.node);
+          }
+          ++whole;
           // Counted once: when the node first reaches the shape through frees.
-          if (it->second == shape.per_node) ++fit_count;
+          if (whole == shape.per_node) ++fit_count;
         }
       }
     };
@@ -132,11 +147,13 @@ const std::vector<std::uint32_t>& Preemption::Plan(std::uint32_t idx, const Queu
     };
     auto quota_ok = [&]() {
       for (std::uint32_t v : chosen) {
-        for (const auto& [vp, m] : table_.job(v).charges) quota.RefundOnPool(table_.job(v).tenant, vp, m);
+        for (const auto& [vp, m] : table_.job(v).charges)
+          quota.RefundOnPool(table_.job(v).tenant, vp, m);
       }
       const bool ok = quota.CanAdmit(j.tenant, cls, shape.total).ok;
       for (std::uint32_t v : chosen) {
-        for (const auto& [vp, m] : table_.job(v).charges) quota.ChargeOnPool(table_.job(v).tenant, vp, m);
+        for (const auto& [vp, m] : table_.job(v).charges)
+          quota.ChargeOnPool(table_.job(v).tenant, vp, m);
       }
       return ok;
     };

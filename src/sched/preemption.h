@@ -22,7 +22,6 @@
 #include <map>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <vector>
 
 #include "sched/cycle_context.h"
@@ -70,9 +69,18 @@ class Preemption {
   int attempts_ = 0;
   std::map<FailedKey, std::uint64_t> failed_;  // -> pool version when it failed
   std::vector<std::uint32_t> best_;
-  // Accelerators freed by the victims so far, and whole free accelerators per node.
-  std::unordered_map<AccelId, model::Milli> scratch_freed_;
-  std::unordered_map<NodeId, int> scratch_node_whole_;
+  // Reused by every Plan, so that a search allocates nothing once warm.
+  std::vector<std::uint32_t> scratch_pools_, scratch_chosen_;
+  std::vector<std::pair<double, std::uint32_t>> scratch_candidates_;
+  // Accelerators freed by the victims so far (per accelerator of the grid),
+  // and whole free accelerators per touched node (-1: not touched), with the
+  // entries touched by the current pool's search so that clearing costs
+  // O(touched). Hash maps here cost most of Plan (an unordered_map's clear()
+  // sweeps all its buckets, and every insertion allocated).
+  std::vector<model::Milli> scratch_freed_;
+  std::vector<AccelId> scratch_freed_touched_;
+  std::vector<int> scratch_node_whole_;
+  std::vector<NodeId> scratch_node_touched_;
 };
 
 }  // namespace sovgrid::sched
