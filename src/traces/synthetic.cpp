@@ -117,9 +117,17 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     if (!leaf) continue;
     double g = 0;
     for (const auto& [cls, n] : s.tenants[t].guarantee) g += static_cast<double>(n);
+    // Tenant::demand, multiplied down the tree: a subtree that asks for more
+    // than its guarantee (e.g. research demand above the national centre's).
+    double demand = 1;
+    for (int at = static_cast<int>(t); at >= 0;
+         at = s.tenants[static_cast<std::size_t>(at)].parent_index)
+      demand *= s.tenants[static_cast<std::size_t>(at)].demand;
     leaves.push_back(static_cast<int>(t));
-    weights.push_back(std::max(g, 50.0));
+    weights.push_back(std::max(g, 50.0) * demand);
   }
+  if (std::all_of(weights.begin(), weights.end(), [](double x) { return x <= 0; }))
+    return InvalidArgument("no tenant submits jobs: every leaf tenant's demand is 0");
   std::discrete_distribution<std::size_t> pick_tenant(weights.begin(), weights.end());
   std::vector<double> size_weights;
   for (const auto& b : kSizes) size_weights.push_back(b.weight);

@@ -173,5 +173,37 @@ TEST(SyntheticServices, TwinSessionsWithoutRenderingModelsTakeAnyModel) {
   EXPECT_GT(twin_tenant_services, 100u);
 }
 
+// Tenant::demand scales a subtree's share of the ordinary jobs (multiplied
+// down the tree); 0 takes it out of them.
+TEST(SyntheticDemand, ScalesASubtreesJobs) {
+  model::Scenario s = Load("korea-2027.toml");
+  const int research = s.FindTenant("research");
+  ASSERT_GE(research, 0);
+  auto research_jobs = [&](const model::Scenario& sc) {
+    std::size_t n = 0;
+    for (const TwinJob& tj : Generate(sc, 20000, 2).jobs) {
+      const model::Job& j = tj.job;
+      // Ordinary jobs only (services may be AI-RAN or digital-twin ones, qh- are hybrid).
+      if (j.id.rfind("syn-", 0) != 0 || j.kind == model::JobKind::kService) continue;
+      if (sc.InSubtree(sc.FindTenant(j.tenant), research)) ++n;
+    }
+    return n;
+  };
+  s.tenants[static_cast<std::size_t>(research)].demand = 1;
+  const std::size_t one = research_jobs(s);
+  s.tenants[static_cast<std::size_t>(research)].demand = 3;
+  const std::size_t three = research_jobs(s);
+  s.tenants[static_cast<std::size_t>(research)].demand = 0;
+  const std::size_t none = research_jobs(s);
+  EXPECT_GT(one, 200u);
+  // Research holds ~4 % of the guarantees: 3x demand gives about 2.8x its jobs.
+  EXPECT_GT(static_cast<double>(three), 2.5 * static_cast<double>(one));
+  EXPECT_LT(static_cast<double>(three), 3.0 * static_cast<double>(one));
+  EXPECT_EQ(none, 0u);
+  for (auto& t : s.tenants) t.demand = 0;
+  SyntheticOptions so;
+  EXPECT_FALSE(GenerateSynthetic(s, so).ok());
+}
+
 }  // namespace
 }  // namespace sovgrid::traces
