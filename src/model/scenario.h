@@ -138,8 +138,12 @@ using ClassAmounts = std::map<std::string, std::int64_t>;
 struct Tenant {
   std::string id;  // unique
   std::string name;
-  std::string parent;         // Tenant::id, or empty for a top-level tenant
-  double weight = 1.0;        // fair-share weight among siblings
+  std::string parent;   // Tenant::id, or empty for a top-level tenant
+  double weight = 1.0;  // fair-share weight among siblings
+  // Synthetic workloads only: how much work the subtree asks for, relative to
+  // its guarantee (multiplied down the tree; 1 = in proportion to it). The
+  // scheduler never reads it.
+  double demand = 1.0;
   ClassAmounts guarantee;     // guaranteed accelerators per quota class
   ClassAmounts borrow_limit;  // at most this much above the guarantee; absent = unlimited
   ClassAmounts lend_limit;    // at most this much of the unused guarantee lent; absent = all

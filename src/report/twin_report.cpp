@@ -1010,6 +1010,57 @@ std::string UnfinishedHtml(const TwinReport& report) {
 }
 
 // Jobs and waits per tenant: the tenants with the most jobs, per policy.
+// A leaf of the tenant tree: no other tenant's path starts with its path and "/".
+std::vector<bool> LeafTenants(const std::vector<TenantUsage>& tenants) {
+  std::vector<bool> leaf(tenants.size(), true);
+  std::set<std::string_view> parents;
+  for (const auto& t : tenants) {
+    for (std::size_t at = t.id.find('/'); at != std::string::npos; at = t.id.find('/', at + 1))
+      parents.insert(std::string_view(t.id).substr(0, at));
+  }
+  for (std::size_t i = 0; i < tenants.size(); ++i) leaf[i] = parents.count(tenants[i].id) == 0;
+  return leaf;
+}
+
+// Mean queue wait per leaf tenant, one bar per run: the 15 leaves whose
+// longest mean wait (over the runs) is longest, so that policies that treat
+// tenants differently show apart. "" when no leaf waited.
+std::string WaitChart(const TwinReport& report) {
+  const PolicyResult& first = report.policies.front();
+  const std::vector<bool> leaf = LeafTenants(first.tenants);
+  std::vector<BarGroup> groups;
+  for (std::size_t t = 0; t < first.tenants.size(); ++t) {
+    if (!leaf[t]) continue;
+    BarGroup g{first.tenants[t].id, {}};
+    for (const auto& p : report.policies) {
+      auto it = std::find_if(p.tenants.begin(), p.tenants.end(),
+                             [&](const TenantUsage& u) { return u.id == first.tenants[t].id; });
+      g.values.push_back(it != p.tenants.end() && it->jobs_finished > 0 ? it->mean_queue_s / 3600
+                                                                        : kNaN);
+    }
+    groups.push_back(std::move(g));
+  }
+  auto longest = [](const BarGroup& g) {
+    double m = 0;
+    for (double v : g.values) {
+      if (std::isfinite(v)) m = std::max(m, v);
+    }
+    return m;
+  };
+  std::stable_sort(groups.begin(), groups.end(),
+                   [&](const BarGroup& a, const BarGroup& b) { return longest(a) > longest(b); });
+  constexpr std::size_t kTop = 15;
+  if (groups.size() > kTop) groups.resize(kTop);
+  if (groups.empty() || longest(groups.front()) <= 0) return "";
+  std::vector<BarSeries> series;
+  for (std::size_t i = 0; i < report.policies.size(); ++i)
+    series.push_back({report.policies[i].Label(), PolicyColor(i)});
+  ChartOptions o;
+  o.title = "Mean queue wait per tenant (the 15 leaf tenants that wait longest)";
+  const Axis x = LinearAxis("mean queue wait (h)", 0, longest(groups.front()));
+  return GroupedBarChart(series, groups, x, o, [](double v) { return HumanDuration(v * 3600); });
+}
+
 std::string TenantWaitsHtml(const TwinReport& report) {
   struct Row {
     std::string id;
@@ -1063,7 +1114,311 @@ std::string TenantWaitsHtml(const TwinReport& report) {
       "95th-percentile queue wait and mean completion time, per policy; its jobs that did not "
       "finish, by why they waited last (as in Unfinished jobs).";
   if (all > kTop) note += fmt::format(" The {} tenants with the most jobs of {}.", kTop, all);
-  return Section("Waits per tenant", Esc(note), body);
+  return Section("Waits per tenant", Esc(note), WaitChart(report) + body);
+}
+
+// ---- The story: sentences from the figures (StoryLines) ----
+
+// Why a job waits, in words (sched::WaitCodeName's names).
+std::string ReasonWords(std::string_view reason) {
+  if (reason == "grant_spent") return "its grant was spent";
+  if (reason == "grant_inactive") return "no grant of its tenant was valid for it";
+  if (reason == "grant_spent_beyond_guarantee")
+    return "its grant was spent and its guarantee was in use";
+  if (reason == "borrow_limit") return "its tenant had borrowed up to its limit";
+  if (reason == "lender_protected") return "the lenders kept what they may not lend";
+  if (reason == "no_capacity") return "no pool it may use had room";
+  if (reason == "no_candidate_pool")
+    return "no pool of the grid may run it (model, stack, data residency, latency or shape)";
+  if (reason == "blocked_behind" || reason == "reserved_for")
+    return "it was held behind a reservation";
+  if (reason == "preempted") return "it was preempted and not yet restarted";
+  if (reason == "requeued") return "it was requeued after a failure and not yet restarted";
+  if (reason == "no_qpu") return "no QPU was free next to GPUs with room";
+  if (reason == "not_tried") return "it arrived too late to be tried";
+  if (reason == "running") return "it was still running at the end";
+  return std::string(reason);
+}
+
+// Why capacity sat idle while jobs waited, in words (kStrandedReasons' names).
+std::string StrandedWords(std::string_view reason) {
+  if (reason == "shape")
+    return "the free accelerators did not form the waiting jobs' shape (too few on a node or "
+           "in a domain)";
+  if (reason == "reserved") return "it was held for reservations or a tenant's dedicated pools";
+  if (reason == "quota_grant")
+    return "the jobs that could use it were held by their quota or grants";
+  if (reason == "latency") return "it is too far from the waiting services' users";
+  if (reason == "residency") return "the waiting jobs' data may not go there";
+  if (reason == "stack") return "it does not run the waiting jobs' software stack";
+  return std::string(reason);
+}
+
+// "a, b and c".
+std::string JoinWords(const std::vector<std::string>& items) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += i + 1 == items.size() ? " and " : ", ";
+    out += items[i];
+  }
+  return out;
+}
+
+std::string Percent(double v) {
+  return std::isfinite(v) ? fmt::format("{:.1f} %", 100 * v) : std::string(kMissing);
+}
+
+}  // namespace
+
+std::vector<std::string> StoryLines(const TwinReport& report) {
+  std::vector<const PolicyResult*> runs;
+  for (const auto& p : report.policies) {
+    if (p.variant.empty() || p.variant == twin::kBaseVariant) runs.push_back(&p);
+  }
+  std::vector<std::string> lines;
+  if (runs.empty()) return lines;
+  auto names = [&](auto figure) {
+    std::vector<std::string> v;
+    for (const PolicyResult* p : runs) v.push_back(figure(*p));
+    return v;
+  };
+  const PolicyResult& first = *runs.front();
+  // 1. The policies side by side.
+  if (runs.size() > 1) {
+    double lo = std::numeric_limits<double>::max(), hi = 0;
+    const PolicyResult *best = runs.front(), *worst = runs.front();
+    for (const PolicyResult* p : runs) {
+      if (p->mean_queue_s < lo) {
+        lo = p->mean_queue_s;
+        best = p;
+      }
+      if (p->mean_queue_s > hi) {
+        hi = p->mean_queue_s;
+        worst = p;
+      }
+    }
+    std::string s = fmt::format(
+        "Mean queue wait {} ({}); p95 wait {}; unfinished jobs {}; Jain's fairness index {}.",
+        JoinWords(names([](const PolicyResult& p) { return HumanDuration(p.mean_queue_s); })),
+        JoinWords(names([](const PolicyResult& p) { return p.Label(); })),
+        JoinWords(names([](const PolicyResult& p) { return HumanDuration(p.p95_queue_s); })),
+        JoinWords(names([](const PolicyResult& p) {
+          return WithThousands(static_cast<long long>(p.jobs_unfinished));
+        })),
+        JoinWords(
+            names([](const PolicyResult& p) { return fmt::format("{:.3f}", p.jain_index); })));
+    if (hi <= 0 || (hi - lo) <= 0.05 * hi) {
+      s += " The policies give nearly the same waits (within 5 %): at this load the order in "
+           "which jobs are taken rarely matters.";
+    } else {
+      s += fmt::format(" {} keeps the mean wait shortest, {} longest ({:.1f}\u00d7).",
+                       best->Label(), worst->Label(), lo > 0 ? hi / lo : 0.0);
+    }
+    // A mean far above the 95th percentile: a few jobs wait very long.
+    bool tail = true;
+    for (const PolicyResult* p : runs) tail = tail && p->mean_queue_s > 10 * p->p95_queue_s;
+    if (tail && hi > 0) {
+      s += fmt::format(
+          " Most jobs start at once (95 % within {}); the means come from the few that wait "
+          "far longer (p99 {}): see who waits and why below.",
+          HumanDuration(first.p95_queue_s),
+          JoinWords(names([](const PolicyResult& p) { return HumanDuration(p.p99_queue_s); })));
+    }
+    lines.push_back(std::move(s));
+  } else {
+    lines.push_back(fmt::format("{}: mean queue wait {}, p95 {}; {} of {} jobs finished.",
+                                first.Label(), HumanDuration(first.mean_queue_s),
+                                HumanDuration(first.p95_queue_s),
+                                WithThousands(static_cast<long long>(first.jobs_finished)),
+                                WithThousands(static_cast<long long>(first.jobs))));
+  }
+  // 2. Which policy serves which tenants better: per leaf tenant with finished
+  // jobs under every policy, the policy with the shortest mean wait (a
+  // difference under 10 % or 5 min is a tie).
+  const std::vector<bool> leaf = LeafTenants(first.tenants);
+  if (runs.size() > 1) {
+    struct Spread {
+      std::string id;
+      double lo, hi;
+      std::string best, worst;
+    };
+    std::vector<Spread> spreads;
+    std::map<std::string, int> wins;
+    int compared = 0;
+    for (std::size_t t = 0; t < first.tenants.size(); ++t) {
+      if (!leaf[t]) continue;
+      const std::string& id = first.tenants[t].id;
+      Spread sp{id, std::numeric_limits<double>::max(), -1, "", ""};
+      bool all = true;
+      for (const PolicyResult* p : runs) {
+        auto it = std::find_if(p->tenants.begin(), p->tenants.end(),
+                               [&](const TenantUsage& u) { return u.id == id; });
+        if (it == p->tenants.end() || it->jobs_finished == 0) {
+          all = false;
+          break;
+        }
+        if (it->mean_queue_s < sp.lo) {
+          sp.lo = it->mean_queue_s;
+          sp.best = p->Label();
+        }
+        if (it->mean_queue_s > sp.hi) {
+          sp.hi = it->mean_queue_s;
+          sp.worst = p->Label();
+        }
+      }
+      if (!all) continue;
+      ++compared;
+      if (sp.hi - sp.lo >= std::max(300.0, 0.1 * sp.hi)) {
+        ++wins[sp.best];
+        spreads.push_back(std::move(sp));
+      }
+    }
+    if (compared > 0) {
+      std::string s;
+      if (spreads.empty()) {
+        s = fmt::format(
+            "No tenant's mean wait differs by more than 10 % (or 5 min) between the policies "
+            "({} tenants with finished jobs compared).",
+            compared);
+      } else {
+        std::vector<std::string> counts;
+        for (const PolicyResult* p : runs) {
+          const int n = wins.count(p->Label()) != 0 ? wins[p->Label()] : 0;
+          counts.push_back(fmt::format("{} for {}", p->Label(), n));
+        }
+        std::stable_sort(spreads.begin(), spreads.end(), [](const Spread& a, const Spread& b) {
+          return a.hi - a.lo > b.hi - b.lo;
+        });
+        std::vector<std::string> top;
+        for (std::size_t i = 0; i < spreads.size() && i < 3; ++i) {
+          const Spread& sp = spreads[i];
+          top.push_back(fmt::format("{} waits {} on average under {} and {} under {}", sp.id,
+                                    HumanDuration(sp.hi), sp.worst, HumanDuration(sp.lo), sp.best));
+        }
+        s = fmt::format(
+            "Of {} tenants with finished jobs, {} wait clearly less under one policy than under "
+            "another; the shortest mean wait is {}. The largest differences: {}.",
+            compared, spreads.size(), JoinWords(counts), JoinWords(top));
+      }
+      lines.push_back(std::move(s));
+    }
+  }
+  // 3. Who waits longest, and who did not finish and why (the first run).
+  {
+    std::vector<std::size_t> order;
+    for (std::size_t t = 0; t < first.tenants.size(); ++t) {
+      if (leaf[t] && first.tenants[t].jobs_finished >= 10) order.push_back(t);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return first.tenants[a].mean_queue_s > first.tenants[b].mean_queue_s;
+    });
+    std::vector<std::string> waits;
+    for (std::size_t i = 0; i < order.size() && i < 3; ++i) {
+      const TenantUsage& u = first.tenants[order[i]];
+      if (u.mean_queue_s < 60) break;
+      waits.push_back(fmt::format("{} (mean {}, p95 {})", u.id, HumanDuration(u.mean_queue_s),
+                                  HumanDuration(u.p95_queue_s)));
+    }
+    if (!waits.empty()) {
+      lines.push_back(
+          fmt::format("Under {}, the longest mean waits: {}.", first.Label(), JoinWords(waits)));
+    }
+    std::vector<std::pair<std::size_t, std::size_t>> unfinished;  // (jobs, tenant)
+    for (std::size_t t = 0; t < first.tenants.size(); ++t) {
+      if (!leaf[t]) continue;
+      std::size_t n = 0;
+      for (const auto& [reason, k] : first.tenants[t].unfinished_by_reason) n += k;
+      if (n > 0) unfinished.emplace_back(n, t);
+    }
+    std::stable_sort(unfinished.begin(), unfinished.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::string> who;
+    for (std::size_t i = 0; i < unfinished.size() && i < 3; ++i) {
+      const TenantUsage& u = first.tenants[unfinished[i].second];
+      const auto& [reason, k] = u.unfinished_by_reason.front();  // most frequent first
+      who.push_back(fmt::format("{} {} ({} of them because {})", u.id,
+                                WithThousands(static_cast<long long>(unfinished[i].first)),
+                                WithThousands(static_cast<long long>(k)), ReasonWords(reason)));
+    }
+    if (!who.empty()) {
+      std::size_t total = 0;
+      for (const auto& [n, t] : unfinished) total += n;
+      lines.push_back(fmt::format("Under {}, {} jobs did not finish; most of them: {}.",
+                                  first.Label(), WithThousands(static_cast<long long>(total)),
+                                  JoinWords(who)));
+    }
+  }
+  // 4. Stranded capacity (the first run): idle while jobs waited, and why.
+  {
+    double stranded = 0, accelerators = 0;
+    std::vector<const PoolUsage*> pools;
+    for (const auto& q : first.pools) {
+      stranded += q.stranded_accelerator_hours;
+      accelerators += static_cast<double>(q.accelerators);
+      if (q.stranded_accelerator_hours > 0) pools.push_back(&q);
+    }
+    std::stable_sort(pools.begin(), pools.end(), [](const PoolUsage* a, const PoolUsage* b) {
+      return a->stranded_accelerator_hours > b->stranded_accelerator_hours;
+    });
+    if (stranded > 0) {
+      std::vector<std::string> top;
+      for (std::size_t i = 0; i < pools.size() && i < 3; ++i) {
+        const PoolUsage& q = *pools[i];
+        std::pair<std::string, double> main{"", -1};
+        for (const auto& r : q.stranded_by_reason) {
+          if (r.second > main.second) main = r;
+        }
+        top.push_back(fmt::format(
+            "{} ({} {}, {} GPU-h, {:.0f} % of them because {})", q.id,
+            WithThousands(q.accelerators), q.accelerator, Magnitude(q.stranded_accelerator_hours),
+            100 * main.second / q.stranded_accelerator_hours, StrandedWords(main.first)));
+      }
+      const double hours = first.simulated_s / 3600;
+      lines.push_back(fmt::format(
+          "Under {}, {} accelerator-hours sat idle while jobs waited for room ({} of the "
+          "grid's accelerator-hours over the run); the most in {}.",
+          first.Label(), Magnitude(stranded),
+          Percent(hours > 0 && accelerators > 0 ? stranded / (accelerators * hours) : kNaN),
+          JoinWords(top)));
+    } else if (!first.pools.empty()) {
+      lines.push_back(
+          fmt::format("Under {}, no capacity sat idle while jobs waited for room.", first.Label()));
+    }
+  }
+  // 5. Utilization, and the edge.
+  lines.push_back(fmt::format(
+      "Utilization over the arrival window {} ({}); over the whole run, drain tail included, {}.",
+      JoinWords(names([](const PolicyResult& p) { return Percent(p.utilization_window); })),
+      JoinWords(names([](const PolicyResult& p) { return p.Label(); })),
+      JoinWords(names([](const PolicyResult& p) { return Percent(p.utilization); }))));
+  if (first.edge_services > 0) {
+    lines.push_back(fmt::format(
+        "Edge services (objectives only base stations meet): {}; placed within their objective "
+        "{}, their requested time served {}; the radio preempted {} jobs.",
+        JoinWords(names([](const PolicyResult& p) {
+          return WithThousands(static_cast<long long>(p.edge_services));
+        })),
+        JoinWords(names([](const PolicyResult& p) { return Percent(p.edge_latency_attainment); })),
+        JoinWords(names([](const PolicyResult& p) { return Percent(p.edge_served_share); })),
+        JoinWords(names([](const PolicyResult& p) {
+          return WithThousands(static_cast<long long>(p.radio_preemptions));
+        }))));
+  }
+  return lines;
+}
+
+namespace {
+
+std::string StoryHtml(const TwinReport& report) {
+  const std::vector<std::string> lines = StoryLines(report);
+  if (lines.empty()) return "";
+  std::string body = "<ul class=\"story\">\n";
+  for (const auto& line : lines) body += "<li>" + Esc(line) + "</li>\n";
+  body += "</ul>\n";
+  return Section("What the runs say",
+                 "Generated from the figures below: the policies compared, who waits and why, "
+                 "and where capacity sat idle while jobs waited.",
+                 body);
 }
 
 // The base run of `p`'s policy, if what-ifs ran; nullptr otherwise.
@@ -1495,6 +1850,7 @@ std::string ReportHtml(const TwinReport& report) {
   std::string title = "sovgrid twin";
   if (!report.scenario.empty()) title += " \u2014 " + report.scenario;
   std::string body = HeaderHtml(report);
+  body += StoryHtml(report);
   body += SummaryHtml(report);
   if (!report.policies.empty()) {
     body += UtilizationHtml(report);

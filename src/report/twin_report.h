@@ -21,6 +21,14 @@ std::string SummaryTable(const twin::TwinReport& report);
 // accelerator-hours, and each outage's figures. "" when there is nothing to say.
 std::string ExplanationsText(const twin::TwinReport& report);
 
+// What the runs say, in sentences generated from their figures (never fixed
+// text): how the policies compare (waits, finished jobs, fairness), which
+// policy serves which tenants better, who waits longest and why, where
+// capacity sat idle while jobs waited and why, and the edge services. Only
+// runs on the unchanged scenario (no variant, or "base") are compared. The
+// HTML report opens with them; empty without runs.
+std::vector<std::string> StoryLines(const twin::TwinReport& report);
+
 // With what-ifs (runs whose PolicyResult::variant is set, "base" among them):
 // per what-if and policy, the changes from the base run of the same policy
 // that a planner weighs first: jobs that did not finish, mean and p95 queue

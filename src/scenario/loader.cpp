@@ -118,6 +118,7 @@ void ReadTenant(TableReader& r, model::Tenant* t) {
   r.String("name", &t->name);
   r.String("parent", &t->parent);
   r.Double("weight", &t->weight, 1e-6, 1e9);
+  r.Double("demand", &t->demand, 0, 1e6);
   r.IntMap("guarantee", &t->guarantee);
   r.IntMap("borrow_limit", &t->borrow_limit);
   r.IntMap("lend_limit", &t->lend_limit);

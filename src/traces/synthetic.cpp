@@ -1,6 +1,7 @@
 #include "traces/synthetic.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -39,6 +40,53 @@ constexpr double kAiRanServiceShare = 0.25;
 constexpr double kAiRanLatencyMs = 1.0;
 // A service keeps what it served: a restarted replica loses at most this much.
 constexpr model::Duration kServiceCheckpointS = 60;
+// Service profiles (assumptions, docs/twin.md, "Service profiles"). Of the
+// services that are not AI-RAN edge services, this share are digital-twin
+// sessions when some leaf tenant names a digital twin; the rest are inference
+// deployments.
+constexpr double kDigitalTwinShare = 0.2;
+// Inference deployments: replicas 1..kInferenceMaxReplicas; per replica a
+// share of one accelerator (small models) or whole accelerators on one node
+// (tensor-parallel serving of larger models); deployed for 4-48 h.
+constexpr int kInferenceMaxReplicas = 4;
+struct ServiceSize {
+  int accelerators;  // 0: a share (0.1-0.9) of one accelerator
+  double weight;
+};
+constexpr ServiceSize kInferenceSizes[] = {{0, 45}, {1, 35}, {2, 10}, {4, 6}, {8, 4}};
+constexpr double kInferenceMinHours = 4;
+constexpr double kInferenceMaxHours = 48;
+// Digital-twin sessions (interactive simulation and rendering): one replica
+// of 1-8 whole RTX-class accelerators for 1-8 h, within 20 ms of its users.
+constexpr ServiceSize kDigitalTwinSizes[] = {{1, 40}, {2, 30}, {4, 20}, {8, 10}};
+constexpr double kDigitalTwinMinHours = 1;
+constexpr double kDigitalTwinMaxHours = 8;
+constexpr double kDigitalTwinLatencyMs = 20;
+
+// Whether a catalogue model renders in real time: NVIDIA's RTX-class GPUs
+// (RT cores). The data-centre B200/GB200/H100 and the NPUs have none, and
+// Omniverse / Isaac Sim rendering does not run on GPUs without RT cores
+// (docs/twin.md, "Service profiles").
+bool RendersInRealTime(std::string name) {
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (name.find("RTX") != std::string::npos) return true;
+  for (const char* m : {"L4", "L40", "L40S", "A40", "A10"}) {
+    if (name == m) return true;
+  }
+  return false;
+}
+
+// Whether a tenant names a digital twin (its id or name, any case).
+bool NamesDigitalTwin(const model::Tenant& t) {
+  auto has = [](std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text.find("twin") != std::string::npos;
+  };
+  return has(t.id) || has(t.name);
+}
+
 // Quantum-GPU hybrid jobs per QPU of the scenario and day, and how long one
 // holds its QPU (assumptions, docs/twin.md, "Quantum-GPU hybrid jobs").
 constexpr double kHybridJobsPerQpuDay = 6.0;
@@ -69,9 +117,17 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     if (!leaf) continue;
     double g = 0;
     for (const auto& [cls, n] : s.tenants[t].guarantee) g += static_cast<double>(n);
+    // Tenant::demand, multiplied down the tree: a subtree that asks for more
+    // than its guarantee (e.g. research demand above the national centre's).
+    double demand = 1;
+    for (int at = static_cast<int>(t); at >= 0;
+         at = s.tenants[static_cast<std::size_t>(at)].parent_index)
+      demand *= s.tenants[static_cast<std::size_t>(at)].demand;
     leaves.push_back(static_cast<int>(t));
-    weights.push_back(std::max(g, 50.0));
+    weights.push_back(std::max(g, 50.0) * demand);
   }
+  if (std::all_of(weights.begin(), weights.end(), [](double x) { return x <= 0; }))
+    return InvalidArgument("no tenant submits jobs: every leaf tenant's demand is 0");
   std::discrete_distribution<std::size_t> pick_tenant(weights.begin(), weights.end());
   std::vector<double> size_weights;
   for (const auto& b : kSizes) size_weights.push_back(b.weight);
@@ -190,6 +246,43 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
   // workload without AI-RAN services.
   std::mt19937_64 edge_rng(o.seed ^ 0x5851f42d4c957f2dULL);
 
+  // Digital-twin sessions: from the leaves that name a digital twin, in
+  // proportion to their guarantees; on the catalogue's real-time rendering
+  // models that some data-centre pool holds (none: any model).
+  std::vector<int> twin_tenants;
+  std::vector<double> twin_tenant_weights;
+  for (std::size_t k = 0; k < leaves.size(); ++k) {
+    if (weights[k] <= 0 || !NamesDigitalTwin(s.tenants[static_cast<std::size_t>(leaves[k])]))
+      continue;
+    twin_tenants.push_back(leaves[k]);
+    twin_tenant_weights.push_back(weights[k]);
+  }
+  std::vector<std::string> rendering_models;
+  for (const auto& pool : s.pools) {
+    const auto& m = s.accelerators[static_cast<std::size_t>(pool.accelerator_index)];
+    if (s.sites[static_cast<std::size_t>(pool.site_index)].edge || m.qpu() ||
+        !RendersInRealTime(m.name))
+      continue;
+    if (std::find(rendering_models.begin(), rendering_models.end(), m.name) ==
+        rendering_models.end())
+      rendering_models.push_back(m.name);
+  }
+  std::sort(rendering_models.begin(), rendering_models.end());
+  std::discrete_distribution<std::size_t> pick_twin_tenant(twin_tenant_weights.begin(),
+                                                           twin_tenant_weights.end());
+  auto size_distribution = [](const auto& sizes) {
+    std::vector<double> w;
+    for (const auto& b : sizes) w.push_back(b.weight);
+    return std::discrete_distribution<std::size_t>(w.begin(), w.end());
+  };
+  auto pick_inference_size = size_distribution(kInferenceSizes);
+  auto pick_twin_size = size_distribution(kDigitalTwinSizes);
+  // The profiles of services other than AI-RAN ones are drawn from a
+  // generator of their own too: every job that is not a service, and every
+  // AI-RAN service, is that of a workload with one profile for all services.
+  std::mt19937_64 service_rng(o.seed ^ 0x2545f4914f6cdd1dULL);
+  std::size_t twin_sessions = 0;
+
   Workload w;
   w.jobs.reserve(o.jobs);
   const double capped = std::min(horizon_s, 30 * 86400.0);
@@ -205,9 +298,13 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     const double r = uniform(rng);
     double runtime = std::min(duration(rng), capped);
     bool ai_ran_service = false;
+    bool twin_session = false;
     if (r < 0.08 && !edge_regions.empty()) {
-      // An inference service near users: a share of one accelerator or one
-      // whole, 1-3 replicas within 10 ms of one region, running for hours.
+      // A service near users' region (one with edge sites). These draws of
+      // the main stream are those of every service (a share of one
+      // accelerator or one whole, 1-3 replicas within 10 ms of the region,
+      // 2-24 h), so that the jobs after it are the same whatever its profile;
+      // the profiles below then set their own shape.
       j.kind = model::JobKind::kService;
       if (uniform(rng) < 0.6)
         j.accelerator_milli = 100 * (1 + static_cast<model::Milli>(uniform(rng) * 9));
@@ -236,6 +333,34 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
         }
         j.stack = ar.stack;
         ai_ran_service = true;
+      } else if (!twin_tenants.empty() && uniform(service_rng) < kDigitalTwinShare) {
+        // ASSUMPTION: a digital-twin session (interactive simulation and
+        // rendering, e.g. a fab or factory twin): one replica of whole
+        // RTX-class accelerators, 1-8 h, within 20 ms of its users' region.
+        j.tenant =
+            s.tenants[static_cast<std::size_t>(twin_tenants[pick_twin_tenant(service_rng)])].id;
+        j.replicas = 1;
+        j.accelerators = kDigitalTwinSizes[pick_twin_size(service_rng)].accelerators;
+        j.accelerator_milli = model::kMilliPerAccelerator;
+        j.accepted_models = rendering_models;
+        j.latency_slo_ms[region.first] = kDigitalTwinLatencyMs;
+        runtime = std::min(capped, 3600.0 * (kDigitalTwinMinHours +
+                                             uniform(service_rng) *
+                                                 (kDigitalTwinMaxHours - kDigitalTwinMinHours)));
+        twin_session = true;
+        ++twin_sessions;
+      } else {
+        // ASSUMPTION: an inference deployment: 1-4 replicas, each a share of
+        // one accelerator or whole accelerators on one node, for 4-48 h.
+        j.replicas = 1 + static_cast<int>(uniform(service_rng) * kInferenceMaxReplicas);
+        const int size = kInferenceSizes[pick_inference_size(service_rng)].accelerators;
+        j.accelerators = std::max(1, size);
+        j.accelerator_milli = size == 0
+                                  ? 100 * (1 + static_cast<model::Milli>(uniform(service_rng) * 9))
+                                  : model::kMilliPerAccelerator;
+        runtime = std::min(
+            capped, 3600.0 * (kInferenceMinHours +
+                              uniform(service_rng) * (kInferenceMaxHours - kInferenceMinHours)));
       }
     } else {
       j.accelerators = kSizes[pick_size(rng)].accelerators;
@@ -268,8 +393,10 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
     // ROCm (the NPUs' SDKs are inference-first).
     const double stack_draw = uniform(stack_rng);
     if (j.kind == model::JobKind::kService) {
-      // AI-RAN services keep the stack of their base stations (set above).
-      if (!other_stacks.empty() && stack_draw < kServiceOtherStackShare && !ai_ran_service) {
+      // AI-RAN services keep the stack of their base stations (set above),
+      // digital-twin sessions CUDA (their renderers).
+      if (!other_stacks.empty() && stack_draw < kServiceOtherStackShare && !ai_ran_service &&
+          !twin_session) {
         j.stack = other_stacks[std::min(
             other_stacks.size() - 1,
             static_cast<std::size_t>(stack_draw / kServiceOtherStackShare *
@@ -383,12 +510,14 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
   std::stable_sort(w.jobs.begin(), w.jobs.end(), [](const TwinJob& a, const TwinJob& b) {
     return a.job.submit_time < b.job.submit_time;
   });
-  w.description = "synthetic: " + std::to_string(o.jobs) + " jobs and " + std::to_string(gangs) +
-                  " foundation-model gangs" +
-                  (hybrid_jobs > 0 ? " and " + std::to_string(hybrid_jobs) + " quantum-GPU jobs"
-                                   : std::string()) +
-                  " over " + std::to_string(o.days).substr(0, 4) + " days, seed " +
-                  std::to_string(o.seed);
+  w.description =
+      "synthetic: " + std::to_string(o.jobs) + " jobs" +
+      (twin_sessions > 0 ? " (" + std::to_string(twin_sessions) + " of them digital-twin sessions)"
+                         : std::string()) +
+      " and " + std::to_string(gangs) + " foundation-model gangs" +
+      (hybrid_jobs > 0 ? " and " + std::to_string(hybrid_jobs) + " quantum-GPU jobs"
+                       : std::string()) +
+      " over " + std::to_string(o.days).substr(0, 4) + " days, seed " + std::to_string(o.seed);
   // The offered load, so that a reader of the results knows how busy the grid was asked to be.
   char buf[200];
   if (factor < 1) {

@@ -32,9 +32,15 @@ struct SyntheticOptions {
 // random draws. When some model of the catalogue runs a stack other than
 // "cuda", 20% of services ask for one of those stacks and 5% of training and
 // batch jobs for "rocm" (if listed); the rest, and every foundation-model gang,
-// ask for "cuda". When the scenario has QPUs, a small stream of quantum-GPU
-// hybrid jobs (1 QPU + 8 accelerators) from research tenants follows, 6 per
-// QPU and day. runtime_s is work on the catalogue's reference accelerator.
+// ask for "cuda". When the scenario has edge sites, 8% of the jobs are
+// services in three profiles (docs/twin.md, "Service profiles"): a quarter
+// AI-RAN edge services (1 ms, base stations only), then a fifth of the rest
+// digital-twin sessions from the leaves whose id or name says "twin" (whole
+// RTX-class accelerators of a data centre, 1-8 h), and inference deployments
+// (1-4 replicas, 4-48 h); each profile's own draws come from a random stream of
+// its own, so that the other jobs are the same. When the scenario has QPUs, a small stream of
+// quantum-GPU hybrid jobs (1 QPU + 8 accelerators) from research tenants follows, 6 per QPU and
+// day. runtime_s is work on the catalogue's reference accelerator.
 Result<Workload> GenerateSynthetic(const model::Scenario& scenario,
                                    const SyntheticOptions& options);
 

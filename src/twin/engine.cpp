@@ -257,6 +257,7 @@ class Simulation {
   // per sample interval cost more than the rest of the twin at 200,000 jobs.
   std::vector<std::uint32_t> waiting_;
   void SetWaiting(std::uint32_t j, bool waiting) {
+    if (!o_.explain) return;  // only the stranded-capacity check reads it
     JobRun& run = runs_[j];
     if (waiting) {
       run.waiting_pos = static_cast<std::uint32_t>(waiting_.size());
@@ -1034,9 +1035,11 @@ Result<PolicyResult> Simulation::Run() {
           ++arrived;
           last_arrival_ = now;
           // The arrival window ends at the last arrival (accepted or not).
-          window_integral_ = alloc_integral_;
-          window_end_ = now;
-          if (arrived == total) pool_window_integral_ = pool_integral_;
+          if (o_.explain) {
+            window_integral_ = alloc_integral_;
+            window_end_ = now;
+            if (arrived == total) pool_window_integral_ = pool_integral_;
+          }
           const TwinJob& tj = w_.jobs[e.index];
           const int t = s_.FindTenant(tj.job.tenant);
           if (t >= 0) tenant_has_jobs_[static_cast<std::size_t>(t)] = true;
@@ -1048,8 +1051,8 @@ Result<PolicyResult> Simulation::Run() {
             runs_[e.index].handle = handle;
             runs_[e.index].tenant = t;  // the scheduler accepted it: its tenant exists
             SetWaiting(e.index, true);
-            signature_of_job_[e.index] = SignatureOf(tj.job, t);
-            if (IsEdgeService(tj.job)) {
+            if (o_.explain) signature_of_job_[e.index] = SignatureOf(tj.job, t);
+            if (o_.explain && IsEdgeService(tj.job)) {
               runs_[e.index].edge_service = true;
               ++r_.edge_services;
               edge_requested_s_ += static_cast<double>(tj.runtime_s);
@@ -1096,7 +1099,7 @@ Result<PolicyResult> Simulation::Run() {
         last_cycle = now;
         ApplyDecisions(cycle, now);
         // Whether jobs wait for room, asked at most once per sample interval.
-        if (now >= next_capacity_check_) {
+        if (o_.explain && now >= next_capacity_check_) {
           UpdateStrandedReasons();
           next_capacity_check_ = now + o_.sample_interval_s;
         }
@@ -1113,8 +1116,12 @@ Result<PolicyResult> Simulation::Run() {
   // Figures.
   r_.jobs_finished = jct_.size();
   r_.jobs_unfinished = r_.jobs - r_.jobs_finished;
-  TenantJobFigures();
-  UnfinishedByReason();
+  if (o_.explain) {
+    TenantJobFigures();
+    UnfinishedByReason();
+  } else {
+    tenant_job_figures_.assign(s_.tenants.size(), {});
+  }
   std::sort(jct_.begin(), jct_.end());
   std::sort(queue_.begin(), queue_.end());
   auto mean = [](const std::vector<double>& v) {
@@ -1136,7 +1143,10 @@ Result<PolicyResult> Simulation::Run() {
   const double capacity = static_cast<double>(s_.TotalAccelerators()) * kMilliPerAccelerator;
   r_.utilization = span > 0 ? alloc_integral_ / span / capacity : 0;
   const double window = static_cast<double>(window_end_ - start);
-  r_.utilization_window = window > 0 ? window_integral_ / window / capacity : r_.utilization;
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  r_.utilization_window = !o_.explain  ? none
+                          : window > 0 ? window_integral_ / window / capacity
+                                       : r_.utilization;
   r_.fragmentation = fragmentation_samples_ > 0
                          ? fragmentation_sum_ / static_cast<double>(fragmentation_samples_)
                          : 0;
@@ -1204,7 +1214,6 @@ Result<PolicyResult> Simulation::Run() {
     served += run.served_s;
     if (run.first_start >= 0 && !run.latency_missed) ++r_.edge_services_placed;
   }
-  const double none = std::numeric_limits<double>::quiet_NaN();
   r_.edge_latency_attainment = r_.edge_services > 0 ? static_cast<double>(r_.edge_services_placed) /
                                                           static_cast<double>(r_.edge_services)
                                                     : none;
@@ -1239,8 +1248,9 @@ Result<PolicyResult> Simulation::Run() {
     u.edge = s_.sites[static_cast<std::size_t>(pool.site_index)].edge;
     const double cap = static_cast<double>(u.accelerators) * kMilliPerAccelerator;
     u.utilization = span > 0 && cap > 0 ? pool_integral_[p] / span / cap : 0;
-    u.utilization_window =
-        window > 0 && cap > 0 ? pool_window_integral_[p] / window / cap : u.utilization;
+    u.utilization_window = !o_.explain             ? none
+                           : window > 0 && cap > 0 ? pool_window_integral_[p] / window / cap
+                                                   : u.utilization;
     u.stranded_accelerator_hours = stranded_pool_[p] / kMilliPerAccelerator / 3600.0;
     for (std::size_t r = 0; r < kStrandedReasonCount; ++r) {
       u.stranded_by_reason.emplace_back(

@@ -77,6 +77,15 @@ struct TwinOptions {
   // docs/twin.md, "Edge"). false: the radio takes nothing (the daemon's twin
   // backend has no radio).
   bool radio_load = true;
+  // The explanations' bookkeeping (docs/twin.md, "Outputs"): stranded capacity
+  // per pool and reason, unfinished_by_reason (whole run and per tenant), the
+  // tenants' job figures (jobs, jobs_finished, queue waits, JCT), the edge
+  // services' figures and utilization_window. false skips it: those figures
+  // are left empty or zero (edge_latency_attainment, edge_served_share and
+  // utilization_window NaN, written as null), and nothing else changes — the
+  // same decisions and every other figure (tests/twin/engine_test.cpp,
+  // ExplanationsOffChangeNoDecision; bench/twin_explain.cpp measures the cost).
+  bool explain = true;
   // Called now and then with the fraction of jobs done (0..1).
   std::function<void(double)> progress;
   // Called after each cycle, once its plan (sched::PlanCycle) is applied, with

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "report/format.h"
+
 namespace sovgrid::report {
 
 using twin::PolicyResult;
@@ -491,6 +493,74 @@ TEST(ReportEdge, EdgeFiguresInEveryOutput) {
   EXPECT_EQ(pools[0].substr(pools[0].rfind(',') + 1), "radio_accelerator_hours");
   EXPECT_EQ(pools[1].substr(pools[1].rfind(',') + 1), "600");
   fs::remove_all(dir);
+}
+
+// The story at the top of the HTML report comes from the figures: which
+// policy serves which tenant better (leaves only), who did not finish and
+// why, where capacity sat idle and why; and it says so when policies tie.
+TEST(ReportStory, SaysWhoWaitsAndWhyFromTheFigures) {
+  auto tenant = [](std::string id, double fifo_wait, double drf_wait, bool drf) {
+    TenantUsage u;
+    u.id = std::move(id);
+    u.jobs = 100;
+    u.jobs_finished = 90;
+    u.mean_queue_s = drf ? drf_wait : fifo_wait;
+    u.p95_queue_s = 2 * u.mean_queue_s;
+    return u;
+  };
+  TwinReport r;
+  for (const char* name : {"fifo", "drf"}) {
+    PolicyResult p;
+    p.policy = name;
+    const bool drf = p.policy == "drf";
+    p.jobs = 300;
+    p.jobs_finished = 270;
+    p.jobs_unfinished = 30;
+    p.mean_queue_s = drf ? 3600 : 4 * 3600;
+    p.simulated_s = 100 * 3600;
+    p.tenants = {tenant("a", 5 * 3600, 3600, drf), tenant("a/x", 10 * 3600, 3600, drf),
+                 tenant("a/y", 3600, 3600, drf), tenant("b", 1800, 7200, drf)};
+    p.tenants[1].unfinished_by_reason = {{"grant_spent", 25}, {"no_capacity", 5}};
+    twin::PoolUsage q;
+    q.id = "npu-pool";
+    q.accelerator = "RNGD";
+    q.accelerators = 100;
+    q.stranded_accelerator_hours = 1000;
+    q.stranded_by_reason = {{"shape", 100}, {"stack", 900}};
+    p.pools = {q};
+    r.policies.push_back(std::move(p));
+  }
+  std::string all;
+  for (const auto& line : StoryLines(r)) all += line + "\n";
+  EXPECT_NE(all.find("drf keeps the mean wait shortest, fifo longest (4.0\u00d7)"),
+            std::string::npos)
+      << all;
+  // Leaves a/x, a/y and b; a/y ties; a (a parent) is not counted.
+  EXPECT_NE(all.find("Of 3 tenants with finished jobs, 2 wait clearly less under one policy"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("fifo for 1 and drf for 1"), std::string::npos) << all;
+  EXPECT_NE(all.find("a/x waits " + HumanDuration(10 * 3600) + " on average under fifo and " +
+                     HumanDuration(3600) + " under drf"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("a/x 30 (25 of them because its grant was spent)"), std::string::npos) << all;
+  EXPECT_NE(all.find("npu-pool (100 RNGD, 1,000 GPU-h, 90 % of them because it does not run "
+                     "the waiting jobs' software stack)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(ReportHtml(r).find("<h2>What the runs say</h2>"), std::string::npos);
+
+  // Equal waits: the story says the order rarely matters.
+  r.policies[1].mean_queue_s = r.policies[0].mean_queue_s;
+  for (auto& p : r.policies) {
+    for (auto& t : p.tenants) t.mean_queue_s = 1800;
+  }
+  all.clear();
+  for (const auto& line : StoryLines(r)) all += line + "\n";
+  EXPECT_NE(all.find("nearly the same waits"), std::string::npos) << all;
+  EXPECT_NE(all.find("No tenant's mean wait differs"), std::string::npos) << all;
+  EXPECT_TRUE(StoryLines(TwinReport{}).empty());
 }
 
 }  // namespace

@@ -181,6 +181,89 @@ TEST(TwinEngine, SameSeedSameResults) {
   EXPECT_GT(a->jobs_finished, 0u);
 }
 
+// TwinOptions::explain = false skips the explanations' bookkeeping and
+// nothing else: the same decisions at the same instants and the same figures,
+// with the explanations empty. On small.toml under load, with edge services,
+// node failures and a site outage, so that every explanation has content.
+TEST(TwinEngine, ExplanationsOffChangeNoDecision) {
+  const model::Scenario s = Load("small.toml");
+  SyntheticOptions so;
+  so.jobs = 1500;
+  so.days = 1;
+  auto w = GenerateSynthetic(s, so);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  TwinOptions o;
+  o.label = "drf";
+  o.config = sched::SchedulerConfig::FromPolicies(s.policies);
+  o.config.queue_order = "drf";
+  o.cycle_interval_s = 60;
+  o.failures.default_node_mtbf_hours = 24;
+  o.failures.outages.push_back({s.sites[0].id, s.epoch + 6 * 3600, s.epoch + 9 * 3600});
+  o.end = s.epoch + 20 * 3600;  // before the last arrival: jobs left unfinished
+  auto run = [&](bool explain, std::vector<std::string>* log) {
+    TwinOptions x = o;
+    x.explain = explain;
+    x.on_cycle = [log](model::Time t, const sched::CyclePlan& plan, const sched::Scheduler&) {
+      for (const sched::Decision* d : plan.stops)
+        log->push_back(std::to_string(t) + " stop " + d->job);
+      for (const sched::Decision* d : plan.starts)
+        log->push_back(std::to_string(t) + " start " + d->job);
+    };
+    return Simulate(s, *w, x);
+  };
+  std::vector<std::string> log_on, log_off;
+  auto on = run(true, &log_on);
+  auto off = run(false, &log_off);
+  ASSERT_TRUE(on.ok() && off.ok());
+  ASSERT_GT(log_on.size(), 300u);
+  EXPECT_EQ(log_on, log_off);
+  EXPECT_EQ(on->decisions, off->decisions);
+  EXPECT_EQ(on->cycles, off->cycles);
+  EXPECT_EQ(on->jobs, off->jobs);
+  EXPECT_EQ(on->jobs_finished, off->jobs_finished);
+  EXPECT_EQ(on->jobs_unfinished, off->jobs_unfinished);
+  EXPECT_EQ(on->preemptions, off->preemptions);
+  EXPECT_EQ(on->radio_preemptions, off->radio_preemptions);
+  EXPECT_EQ(on->mean_jct_s, off->mean_jct_s);
+  EXPECT_EQ(on->p99_queue_s, off->p99_queue_s);
+  EXPECT_EQ(on->jct_quantiles_s, off->jct_quantiles_s);
+  EXPECT_EQ(on->utilization, off->utilization);
+  EXPECT_EQ(on->fragmentation, off->fragmentation);
+  EXPECT_EQ(on->lost_gpu_hours, off->lost_gpu_hours);
+  EXPECT_EQ(on->energy_mwh, off->energy_mwh);
+  EXPECT_EQ(on->jain_index, off->jain_index);
+  EXPECT_EQ(on->simulated_s, off->simulated_s);
+  EXPECT_EQ(on->utilization_total.values, off->utilization_total.values);
+  EXPECT_EQ(on->queue_length.values, off->queue_length.values);
+  ASSERT_EQ(on->outages.size(), 1u);
+  ASSERT_EQ(off->outages.size(), 1u);
+  EXPECT_EQ(on->outages[0].jobs_requeued, off->outages[0].jobs_requeued);
+  ASSERT_EQ(on->tenants.size(), off->tenants.size());
+  for (std::size_t t = 0; t < on->tenants.size(); ++t) {
+    EXPECT_EQ(on->tenants[t].gpu_hours, off->tenants[t].gpu_hours) << on->tenants[t].id;
+  }
+  ASSERT_EQ(on->pools.size(), off->pools.size());
+  double stranded_on = 0;
+  for (std::size_t p = 0; p < on->pools.size(); ++p) {
+    EXPECT_EQ(on->pools[p].utilization, off->pools[p].utilization) << on->pools[p].id;
+    EXPECT_EQ(on->pools[p].radio_accelerator_hours, off->pools[p].radio_accelerator_hours);
+    EXPECT_EQ(off->pools[p].stranded_accelerator_hours, 0.0);
+    EXPECT_TRUE(std::isnan(off->pools[p].utilization_window));
+    stranded_on += on->pools[p].stranded_accelerator_hours;
+  }
+  // The explanations: there with explain on, empty with it off.
+  EXPECT_GT(stranded_on, 0.0);
+  EXPECT_FALSE(on->unfinished_by_reason.empty());
+  EXPECT_TRUE(off->unfinished_by_reason.empty());
+  EXPECT_GT(on->edge_services, 0u);
+  EXPECT_EQ(off->edge_services, 0u);
+  EXPECT_TRUE(std::isnan(off->edge_served_share));
+  EXPECT_FALSE(std::isnan(on->utilization_window));
+  EXPECT_TRUE(std::isnan(off->utilization_window));
+  EXPECT_GT(on->tenants[0].jobs, 0u);
+  EXPECT_EQ(off->tenants[0].jobs, 0u);
+}
+
 TEST(TwinEngine, SyntheticKoreaDayRuns) {
   const model::Scenario s = Load("korea-2027.toml");
   SyntheticOptions so;
