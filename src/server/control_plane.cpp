@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -87,6 +88,7 @@ Status ControlPlane::Restore(Time now) {
             backend_->Adopt(job, Placement(*assignment), record.updated_at, record.backend_ref);
         if (adopted.ok()) {
           OpenSegment(record.id, record.updated_at, *assignment);
+          start_order_[record.id] = next_start_order_++;
           scheduled_.insert(record.id);
           continue;
         }
@@ -298,10 +300,10 @@ Status ControlPlane::CancelInScheduler(const std::string& id, Time now,
   if (audit) entries.push_back(std::move(*audit));
   std::optional<Segment> open;
   if (auto it = segments_.find(id); it != segments_.end()) open = it->second;
-  const Status committed = NoteCommit(store_->UpdateJobs(
-      {{id, Stored(JobState::kCancelled), now, "cancelled by request", "", "",
-        CloseSegment(id, now, "cancelled", false, true)}},
-      entries));
+  const Status committed =
+      NoteCommit(store_->UpdateJobs({{id, Stored(JobState::kCancelled), now, "cancelled by request",
+                                      "", "", CloseSegment(id, now, "cancelled", false, true)}},
+                                    entries));
   if (!committed.ok()) {
     if (open) segments_[id] = std::move(*open);
     return committed;
@@ -562,12 +564,24 @@ Status ControlPlane::Tick(Time now) {
 }
 
 sched::CycleResult ControlPlane::ObserveAndSchedule(
-    const std::vector<backends::Ended>& ended, const std::vector<backends::HealthChange>& health,
+    const std::vector<backends::Ended>& observed, const std::vector<backends::HealthChange>& health,
     Time now) {
   // Submissions committed so far join the scheduler (only committed ones are
   // in the inbox: no cycle starts a job that is not durable).
   AdoptCommitted(now, &unflushed_);
-  for (const auto& e : ended) {
+  // Released in the order the runs started, whatever order the backend saw
+  // them end in (start_order_).
+  std::vector<const backends::Ended*> ended;
+  ended.reserve(observed.size());
+  for (const auto& e : observed) ended.push_back(&e);
+  auto order_of = [&](const backends::Ended* e) {
+    auto it = start_order_.find(e->job);
+    return it != start_order_.end() ? it->second : std::numeric_limits<std::uint64_t>::max();
+  };
+  std::stable_sort(ended.begin(), ended.end(),
+                   [&](const auto* a, const auto* b) { return order_of(a) < order_of(b); });
+  for (const backends::Ended* ep : ended) {
+    const backends::Ended& e = *ep;
     // An ended job keeps where it ran, for the record.
     auto view = scheduler_->Job(e.job);
     if (!view.ok()) continue;  // cancelled meanwhile
@@ -576,8 +590,8 @@ sched::CycleResult ControlPlane::ObserveAndSchedule(
       // Not the job's fault: it waits for another placement.
       auto usage = CloseSegment(e.job, now, "requeued", true, false);
       if (Status s = Requeue(*view->spec, now); !s.ok()) continue;
-      unflushed_.push_back(
-          {e.job, Stored(JobState::kPending), now, "requeued: " + e.message, "", "", std::move(usage)});
+      unflushed_.push_back({e.job, Stored(JobState::kPending), now, "requeued: " + e.message, "",
+                            "", std::move(usage)});
       continue;
     }
     auto usage = CloseSegment(e.job, now, e.failed ? "failed" : "finished", e.failed, true);
@@ -638,9 +652,9 @@ Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, Tick
              " s of work since its last checkpoint lost";
     }
     const bool preempted = d.kind == sched::Decision::Kind::kPreempt;
-    unflushed_.push_back({d.job, Stored(JobState::kPending), now, why, "", "",
-                          CloseSegment(d.job, now, preempted ? "preempted" : "requeued", true,
-                                       false)});
+    unflushed_.push_back(
+        {d.job, Stored(JobState::kPending), now, why, "", "",
+         CloseSegment(d.job, now, preempted ? "preempted" : "requeued", true, false)});
   }
   // Jobs moved off drained capacity by an administrator: pending again now
   // (after this cycle, so none restarts before the next one), stopped with
@@ -697,7 +711,10 @@ Status ControlPlane::CommitCycle(const sched::CycleResult& cycle, Time now, Tick
   }
   starts.resize(committed_starts);
   remaining.resize(committed_starts);
-  for (const sched::Decision* d : starts) OpenSegment(d->job, now, d->assignment);
+  for (const sched::Decision* d : starts) {
+    OpenSegment(d->job, now, d->assignment);
+    start_order_[d->job] = next_start_order_++;
+  }
   for (const sched::Decision* d : starts) out->placements.push_back(Placement(d->assignment));
   out->decisions = std::move(starts);
   out->jobs = std::move(remaining);

@@ -391,8 +391,15 @@ class ControlPlane {
   };
   ControlPlaneOptions options_;
   std::unordered_map<std::string, Segment> segments_;  // empty when !options_.accounting
+  // Running jobs by the order their runs started (committed starts, adopted
+  // runs in restore order). Completions observed in one poll are applied in
+  // this order, the twin engine's order for simultaneous completions, so that
+  // the nodes they free are indexed alike and both drivers place the next
+  // jobs on the same nodes (server_twin_parity_test). Erased when the run ends.
+  std::unordered_map<std::string, std::uint64_t> start_order_;
+  std::uint64_t next_start_order_ = 0;
   std::vector<double> charged_units_;  // per tenant index: segments ended since start
-  Status flush_failed_;                     // the last tick's flush before its cycle
+  Status flush_failed_;                // the last tick's flush before its cycle
   // Settings as last committed, by their store key, to undo a change whose commit failed.
   std::map<std::string, AdminSetting> settings_;
   // State changes already applied to the scheduler and the backend but not yet

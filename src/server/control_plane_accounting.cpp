@@ -46,6 +46,8 @@ void ControlPlane::OpenSegment(const std::string& job, Time start,
 std::vector<model::UsageRecord> ControlPlane::CloseSegment(const std::string& job, Time end,
                                                            const char* end_reason, bool lost,
                                                            bool final) {
+  // Every end of a run (finish, failure, preemption, requeue, cancel) closes its segment here.
+  start_order_.erase(job);
   auto it = segments_.find(job);
   if (it == segments_.end()) return {};
   accounting::RunSegment seg;
@@ -69,7 +71,8 @@ std::vector<model::UsageRecord> ControlPlane::CloseSegment(const std::string& jo
   }
   auto records = SplitWithLedgerGrants(seg);
   charged_units_.resize(scenario_.tenants.size(), 0.0);
-  for (const auto& r : records) charged_units_[static_cast<std::size_t>(seg.tenant)] += r.charged_units;
+  for (const auto& r : records)
+    charged_units_[static_cast<std::size_t>(seg.tenant)] += r.charged_units;
   return records;
 }
 
@@ -81,8 +84,7 @@ std::vector<model::UsageRecord> ControlPlane::SplitWithLedgerGrants(
 }
 
 std::vector<model::UsageRecord> ControlPlane::OpenSegmentUsage(const std::string& job,
-                                                               const Segment& seg,
-                                                               Time now) const {
+                                                               const Segment& seg, Time now) const {
   auto view = scheduler_->Job(job);
   if (!view.ok()) return {};
   accounting::RunSegment open;
@@ -181,9 +183,9 @@ Result<std::vector<accounting::GrantBurnDown>> ControlPlane::GrantBurnDowns(
     const auto& grants = quota.Grants(static_cast<int>(t));
     for (std::size_t g = 0; g < grants.size(); ++g) {
       const auto it = recent_units.find(id + "/" + grants[g].id);
-      out.push_back(accounting::BurnDown(id, grants[g], quota.GrantUsedUnits(static_cast<int>(t), g),
-                                         it == recent_units.end() ? 0.0 : it->second, kBurnWindow,
-                                         now));
+      out.push_back(
+          accounting::BurnDown(id, grants[g], quota.GrantUsedUnits(static_cast<int>(t), g),
+                               it == recent_units.end() ? 0.0 : it->second, kBurnWindow, now));
     }
   }
   return out;
