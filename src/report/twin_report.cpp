@@ -771,16 +771,17 @@ std::string SitesHtml(const TwinReport& report) {
       body);
 }
 
-// Why a pool's capacity was stranded: its reasons by share, largest first,
-// those of at least 1% ("stack 72%, shape 28%"); empty when nothing was stranded.
+// Why a pool's capacity was stranded over the arrival window: its reasons by
+// share, largest first, those of at least 1% ("stack 72%, shape 28%"); empty
+// when nothing was stranded.
 std::string StrandedWhy(const PoolUsage& q) {
-  if (q.stranded_accelerator_hours <= 0) return "";
-  std::vector<std::pair<std::string, double>> parts = q.stranded_by_reason;
+  if (q.stranded_window_accelerator_hours <= 0) return "";
+  std::vector<std::pair<std::string, double>> parts = q.stranded_window_by_reason;
   std::stable_sort(parts.begin(), parts.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   std::string out;
   for (const auto& [reason, hours] : parts) {
-    const double share = hours / q.stranded_accelerator_hours;
+    const double share = hours / q.stranded_window_accelerator_hours;
     if (share < 0.01) continue;
     out += fmt::format("{}{} {:.0f}%", out.empty() ? "" : ", ", reason, 100 * share);
   }
@@ -794,7 +795,7 @@ std::string StrandedHtml(const TwinReport& report) {
   for (const auto& q : first.pools) pools.push_back(&q);
   if (pools.empty()) return "";
   std::stable_sort(pools.begin(), pools.end(), [](const PoolUsage* a, const PoolUsage* b) {
-    return a->stranded_accelerator_hours > b->stranded_accelerator_hours;
+    return a->stranded_window_accelerator_hours > b->stranded_window_accelerator_hours;
   });
   constexpr std::size_t kTop = 15;
   if (pools.size() > kTop) pools.resize(kTop);
@@ -822,7 +823,7 @@ std::string StrandedHtml(const TwinReport& report) {
         continue;
       }
       body += fmt::format("<td class=\"num\">{}</td><td>{}</td><td class=\"num\">{:.1f}%</td>",
-                          Magnitude(it->stranded_accelerator_hours), Esc(StrandedWhy(*it)),
+                          Magnitude(it->stranded_window_accelerator_hours), Esc(StrandedWhy(*it)),
                           100 * it->utilization_window);
     }
     body += "</tr>\n";
@@ -830,8 +831,10 @@ std::string StrandedHtml(const TwinReport& report) {
   body += "</tbody></table>\n";
   return Section("Stranded capacity",
                  "Pools by the accelerator-hours they had free on up nodes while at least one job "
-                 "waited (the first policy's order; its top 15), next to their utilization over "
-                 "the arrival window. Free capacity while work waits means the waiting jobs could "
+                 "waited, up to the last arrival (the first policy's order; its top 15), next to "
+                 "their utilization over the same window; the JSON and CSV outputs also give the "
+                 "whole run's, drain tail included. Free capacity while work waits means the "
+                 "waiting jobs could "
                  "not use it; \"why\" splits the hours by the nearest miss among the waiting jobs: "
                  "shape (a job could go there but the free accelerators did not form its shape or "
                  "model), reserved (held for a reservation or a tenant's dedicated pools), "
@@ -1348,41 +1351,44 @@ std::vector<std::string> StoryLines(const TwinReport& report) {
                                   JoinWords(who)));
     }
   }
-  // 4. Stranded capacity (the first run): idle while jobs waited, and why.
+  // 4. Stranded capacity (the first run, over the arrival window): idle while
+  // jobs waited, and why.
   {
     double stranded = 0, accelerators = 0;
     std::vector<const PoolUsage*> pools;
     for (const auto& q : first.pools) {
-      stranded += q.stranded_accelerator_hours;
+      stranded += q.stranded_window_accelerator_hours;
       accelerators += static_cast<double>(q.accelerators);
-      if (q.stranded_accelerator_hours > 0) pools.push_back(&q);
+      if (q.stranded_window_accelerator_hours > 0) pools.push_back(&q);
     }
     std::stable_sort(pools.begin(), pools.end(), [](const PoolUsage* a, const PoolUsage* b) {
-      return a->stranded_accelerator_hours > b->stranded_accelerator_hours;
+      return a->stranded_window_accelerator_hours > b->stranded_window_accelerator_hours;
     });
     if (stranded > 0) {
       std::vector<std::string> top;
       for (std::size_t i = 0; i < pools.size() && i < 3; ++i) {
         const PoolUsage& q = *pools[i];
         std::pair<std::string, double> main{"", -1};
-        for (const auto& r : q.stranded_by_reason) {
+        for (const auto& r : q.stranded_window_by_reason) {
           if (r.second > main.second) main = r;
         }
-        top.push_back(fmt::format(
-            "{} ({} {}, {} GPU-h, {:.0f} % of them because {})", q.id,
-            WithThousands(q.accelerators), q.accelerator, Magnitude(q.stranded_accelerator_hours),
-            100 * main.second / q.stranded_accelerator_hours, StrandedWords(main.first)));
+        top.push_back(fmt::format("{} ({} {}, {} GPU-h, {:.0f} % of them because {})", q.id,
+                                  WithThousands(q.accelerators), q.accelerator,
+                                  Magnitude(q.stranded_window_accelerator_hours),
+                                  100 * main.second / q.stranded_window_accelerator_hours,
+                                  StrandedWords(main.first)));
       }
-      const double hours = first.simulated_s / 3600;
+      const double hours = first.arrival_window_s / 3600;
       lines.push_back(fmt::format(
-          "Under {}, {} accelerator-hours sat idle while jobs waited for room ({} of the "
-          "grid's accelerator-hours over the run); the most in {}.",
+          "Under {}, up to the last arrival, {} accelerator-hours sat idle while jobs waited ({} "
+          "of the grid's accelerator-hours in that window); the most in {}.",
           first.Label(), Magnitude(stranded),
           Percent(hours > 0 && accelerators > 0 ? stranded / (accelerators * hours) : kNaN),
           JoinWords(top)));
     } else if (!first.pools.empty()) {
       lines.push_back(
-          fmt::format("Under {}, no capacity sat idle while jobs waited for room.", first.Label()));
+          fmt::format("Under {}, no capacity sat idle while jobs waited, up to the last arrival.",
+                      first.Label()));
     }
   }
   // 5. Utilization, and the edge.
@@ -1569,18 +1575,19 @@ std::string ExplanationsText(const TwinReport& report) {
     }
     std::vector<const PoolUsage*> pools;
     for (const auto& q : p.pools) {
-      if (q.stranded_accelerator_hours >= 0.5) pools.push_back(&q);
+      if (q.stranded_window_accelerator_hours >= 0.5) pools.push_back(&q);
     }
     std::stable_sort(pools.begin(), pools.end(), [](const PoolUsage* a, const PoolUsage* b) {
-      return a->stranded_accelerator_hours > b->stranded_accelerator_hours;
+      return a->stranded_window_accelerator_hours > b->stranded_window_accelerator_hours;
     });
     if (!pools.empty()) {
-      out += fmt::format("{}: most stranded (free while jobs waited):", p.Label());
+      out += fmt::format("{}: most stranded up to the last arrival (free while jobs waited):",
+                         p.Label());
       for (std::size_t i = 0; i < pools.size() && i < 3; ++i) {
         out += fmt::format("{} {} {} GPU-h ({}; utilization {:.1f}% over the arrivals)",
                            i == 0 ? "" : ";", pools[i]->id,
-                           Magnitude(pools[i]->stranded_accelerator_hours), StrandedWhy(*pools[i]),
-                           100 * pools[i]->utilization_window);
+                           Magnitude(pools[i]->stranded_window_accelerator_hours),
+                           StrandedWhy(*pools[i]), 100 * pools[i]->utilization_window);
       }
       out += '\n';
     }
@@ -1691,6 +1698,11 @@ std::string ReportJson(const TwinReport& report) {
       Json by_reason = Json::object();
       for (const auto& [reason, hours] : q.stranded_by_reason) by_reason[reason] = hours;
       pools.back()["stranded_by_reason"] = std::move(by_reason);
+      pools.back()["stranded_accelerator_hours_window"] = q.stranded_window_accelerator_hours;
+      Json by_reason_window = Json::object();
+      for (const auto& [reason, hours] : q.stranded_window_by_reason)
+        by_reason_window[reason] = hours;
+      pools.back()["stranded_by_reason_window"] = std::move(by_reason_window);
       pools.back()["radio_accelerator_hours"] = q.radio_accelerator_hours;
     }
     pj["pools"] = std::move(pools);
@@ -1794,7 +1806,7 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
         "stranded_accelerator_hours";
     for (const char* reason : twin::kStrandedReasons)
       pools += fmt::format(",stranded_{}_hours", reason);
-    pools += ",radio_accelerator_hours\n";
+    pools += ",stranded_accelerator_hours_window,radio_accelerator_hours\n";
     for (const auto& q : p.pools) {
       pools += fmt::format("{},{},{},{},{},{},{},{}", CsvField(q.id), CsvField(q.site),
                            CsvField(q.accelerator), q.accelerators, q.edge ? 1 : 0,
@@ -1804,7 +1816,8 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
         pools +=
             "," + CsvNumber(r < q.stranded_by_reason.size() ? q.stranded_by_reason[r].second : 0.0);
       }
-      pools += "," + CsvNumber(q.radio_accelerator_hours) + '\n';
+      pools += "," + CsvNumber(q.stranded_window_accelerator_hours) + "," +
+               CsvNumber(q.radio_accelerator_hours) + '\n';
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-pools.csv"), pools); !s.ok()) return s;
     std::string unfinished = "reason,jobs\n";

@@ -315,6 +315,9 @@ class Simulation {
   double window_integral_ = 0;
   Time window_end_ = 0;
   std::vector<double> pool_window_integral_;  // pool_integral_ at the last arrival
+  // stranded_pool_ and stranded_by_reason_ at the last arrival.
+  std::vector<double> stranded_window_pool_;
+  std::vector<double> stranded_window_by_reason_;
   // Stranded capacity (docs/twin.md, "Stranded capacity"): free milli on up
   // nodes x s while jobs waited, per pool, and the same split by reason
   // (kStrandedReasonCount per pool, kStrandedReasons order).
@@ -1038,7 +1041,11 @@ Result<PolicyResult> Simulation::Run() {
           if (o_.explain) {
             window_integral_ = alloc_integral_;
             window_end_ = now;
-            if (arrived == total) pool_window_integral_ = pool_integral_;
+            if (arrived == total) {
+              pool_window_integral_ = pool_integral_;
+              stranded_window_pool_ = stranded_pool_;
+              stranded_window_by_reason_ = stranded_by_reason_;
+            }
           }
           const TwinJob& tj = w_.jobs[e.index];
           const int t = s_.FindTenant(tj.job.tenant);
@@ -1143,6 +1150,7 @@ Result<PolicyResult> Simulation::Run() {
   const double capacity = static_cast<double>(s_.TotalAccelerators()) * kMilliPerAccelerator;
   r_.utilization = span > 0 ? alloc_integral_ / span / capacity : 0;
   const double window = static_cast<double>(window_end_ - start);
+  r_.arrival_window_s = o_.explain && window > 0 ? window : span;
   const double none = std::numeric_limits<double>::quiet_NaN();
   r_.utilization_window = !o_.explain  ? none
                           : window > 0 ? window_integral_ / window / capacity
@@ -1256,6 +1264,19 @@ Result<PolicyResult> Simulation::Run() {
       u.stranded_by_reason.emplace_back(
           kStrandedReasons[r],
           stranded_by_reason_[p * kStrandedReasonCount + r] / kMilliPerAccelerator / 3600.0);
+    }
+    // No window (nothing arrived, or everything at the start): as utilization_window.
+    if (stranded_window_pool_.empty() || !(r_.arrival_window_s < span)) {
+      u.stranded_window_accelerator_hours = u.stranded_accelerator_hours;
+      u.stranded_window_by_reason = u.stranded_by_reason;
+    } else {
+      u.stranded_window_accelerator_hours =
+          stranded_window_pool_[p] / kMilliPerAccelerator / 3600.0;
+      for (std::size_t r = 0; r < kStrandedReasonCount; ++r) {
+        u.stranded_window_by_reason.emplace_back(
+            kStrandedReasons[r], stranded_window_by_reason_[p * kStrandedReasonCount + r] /
+                                     kMilliPerAccelerator / 3600.0);
+      }
     }
     u.radio_accelerator_hours = radio_integral_[p] / kMilliPerAccelerator / 3600.0;
     r_.pools.push_back(std::move(u));

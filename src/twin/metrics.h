@@ -52,6 +52,12 @@ struct PoolUsage {
   // The same hours split by why none of the waiting jobs could use them
   // (every name of kStrandedReasons, in that order; they sum to stranded_accelerator_hours).
   std::vector<std::pair<std::string, double>> stranded_by_reason;
+  // The same two up to the last arrival (the arrival window): what the week
+  // in question left unused, without the drain tail, where jobs held by a
+  // grant valid later can keep the run going for months of idle capacity.
+  // Equal to the whole run's when there were no arrivals.
+  double stranded_window_accelerator_hours = 0;
+  std::vector<std::pair<std::string, double>> stranded_window_by_reason;
   // Accelerator-hours the radio held (pools with a radio_load curve; 0 otherwise).
   double radio_accelerator_hours = 0;
 };
@@ -139,6 +145,8 @@ struct PolicyResult {
   double wall_s = 0;
   double peak_rss_mb = 0;
   double simulated_s = 0;  // virtual time covered
+  // From the start to the last arrival (simulated_s when nothing arrived).
+  double arrival_window_s = 0;
   // Time series.
   double sample_interval_s = 3600;
   Series utilization_total;  // allocated fraction of the grid

@@ -525,8 +525,13 @@ TEST(ReportStory, SaysWhoWaitsAndWhyFromTheFigures) {
     q.id = "npu-pool";
     q.accelerator = "RNGD";
     q.accelerators = 100;
-    q.stranded_accelerator_hours = 1000;
-    q.stranded_by_reason = {{"shape", 100}, {"stack", 900}};
+    // The story speaks of the arrival window; the whole run's (drain tail
+    // included) are larger and must not be the ones it quotes.
+    q.stranded_accelerator_hours = 5000;
+    q.stranded_by_reason = {{"quota_grant", 4000}, {"shape", 100}, {"stack", 900}};
+    q.stranded_window_accelerator_hours = 1000;
+    q.stranded_window_by_reason = {{"quota_grant", 0}, {"shape", 100}, {"stack", 900}};
+    p.arrival_window_s = 50 * 3600;
     p.pools = {q};
     r.policies.push_back(std::move(p));
   }
@@ -547,6 +552,11 @@ TEST(ReportStory, SaysWhoWaitsAndWhyFromTheFigures) {
   EXPECT_NE(all.find("a/x 30 (25 of them because its grant was spent)"), std::string::npos) << all;
   EXPECT_NE(all.find("npu-pool (100 RNGD, 1,000 GPU-h, 90 % of them because it does not run "
                      "the waiting jobs' software stack)"),
+            std::string::npos)
+      << all;
+  // 1,000 of the 100 accelerators' 50 hours up to the last arrival.
+  EXPECT_NE(all.find("up to the last arrival, 1,000 accelerator-hours sat idle while jobs waited "
+                     "(20"),
             std::string::npos)
       << all;
   EXPECT_NE(ReportHtml(r).find("<h2>What the runs say</h2>"), std::string::npos);

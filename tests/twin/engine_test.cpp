@@ -537,6 +537,52 @@ TEST(TwinEngine, StrandedCapacityByReason) {
       } else {
         EXPECT_DOUBLE_EQ(p.stranded_accelerator_hours, 0) << p.id;
       }
+      // Everything arrived at the start: no window, the whole run's figures.
+      EXPECT_EQ(p.stranded_window_accelerator_hours, p.stranded_accelerator_hours) << p.id;
+    }
+  }
+}
+
+// The same grid without n, and one more job z (lab, cuda, 8, B200 only)
+// arriving at 50 s, the last arrival: up to it dc-mi325x's 8 free were
+// stranded on stack and dc-rngd's 8 on quota_grant (g), 8 x 50 s each. After
+// it z waits behind b, so both pools stay stranded into the drain: the whole
+// run's figures are larger, the window's stop at 50 s.
+TEST(TwinEngine, StrandedCapacityUpToTheLastArrival) {
+  const model::Scenario s = Load("../tests/sched/cases/grids/stacks.toml");
+  auto job = [&](const std::string& id, const std::string& tenant, const std::string& stack,
+                 model::Time submit, model::Duration runtime) {
+    TwinJob tj = Job(id, tenant, 8, submit, runtime);
+    tj.job.accepted_models.clear();
+    tj.job.stack = stack;
+    return tj;
+  };
+  TwinJob b = job("b", "lab", "cuda", s.epoch, 100);
+  b.job.accepted_models = {"B200"};
+  TwinJob z = job("z", "lab", "cuda", s.epoch + 50, 10);
+  z.job.accepted_models = {"B200"};
+  Workload w;
+  w.jobs = {job("a", "lab", "cuda", s.epoch, 100), b, job("g", "late", "furiosa-sdk", s.epoch, 100),
+            z};
+  auto r = Simulate(s, w, Fifo());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->arrival_window_s, 50);
+  const double eight_for_50_s = 8.0 * 50 / 3600;
+  ASSERT_EQ(r->pools.size(), 3u);
+  for (const auto& p : r->pools) {
+    ASSERT_EQ(p.stranded_window_by_reason.size(), kStrandedReasonCount) << p.id;
+    double sum = 0;
+    for (const auto& [name, hours] : p.stranded_window_by_reason) sum += hours;
+    EXPECT_NEAR(sum, p.stranded_window_accelerator_hours, 1e-12) << p.id;
+    if (p.id == "dc-b200") {
+      EXPECT_DOUBLE_EQ(p.stranded_window_accelerator_hours, 0);
+      continue;
+    }
+    EXPECT_NEAR(p.stranded_window_accelerator_hours, eight_for_50_s, 1e-9) << p.id;
+    EXPECT_GT(p.stranded_accelerator_hours, p.stranded_window_accelerator_hours + 1e-9) << p.id;
+    const std::string why = p.id == "dc-rngd" ? "quota_grant" : "stack";
+    for (const auto& [name, hours] : p.stranded_window_by_reason) {
+      EXPECT_NEAR(hours, name == why ? eight_for_50_s : 0.0, 1e-9) << p.id << " " << name;
     }
   }
 }
