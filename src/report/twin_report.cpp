@@ -1152,6 +1152,8 @@ std::string StrandedWords(std::string_view reason) {
   if (reason == "quota_grant")
     return "the jobs that could use it were held by their quota or grants";
   if (reason == "latency") return "it is too far from the waiting services' users";
+  if (reason == "model")
+    return "the waiting jobs do not accept its model, or need a QPU the site lacks";
   if (reason == "residency") return "the waiting jobs' data may not go there";
   if (reason == "stack") return "it does not run the waiting jobs' software stack";
   return std::string(reason);

@@ -342,6 +342,8 @@ class Simulation {
   std::vector<int> tenant_pool_holder_;  // nearest tenant up the tree naming pools, or -1
   std::uint32_t SignatureOf(const model::Job& job, int tenant);
   std::uint8_t StaticMiss(const model::Job& job, int tenant, std::size_t pool) const;
+  // Whether the tenant's dedicated pools (if any up its tree) include `pool`.
+  bool MayUsePool(int tenant, const model::Pool& pool) const;
   // The outage (index into r_.outages) whose requeues the next cycle makes; -1: none.
   int requeues_of_outage_ = -1;
   Time next_capacity_check_ = std::numeric_limits<Time>::min();
@@ -609,28 +611,65 @@ enum StrandedReason : std::uint8_t {
   kReserved = 1,
   kQuotaGrant = 2,
   kLatency = 3,
-  kResidency = 4,
-  kStack = 5
+  kModel = 4,
+  kResidency = 5,
+  kStack = 6
 };
 
-std::uint8_t Simulation::StaticMiss(const model::Job& job, int tenant, std::size_t p) const {
-  const model::Pool& pool = s_.pools[p];
-  const model::Site& site = s_.sites[static_cast<std::size_t>(pool.site_index)];
-  // A QPU takes only a hybrid job's QPUs: for any other job it is as far
-  // as a pool can be.
-  if (s_.accelerators[static_cast<std::size_t>(pool.accelerator_index)].qpu() && job.qpus == 0)
-    return kStack;
-  // The farthest of the filters that exclude the pool: all must be lifted.
-  if (!s_.accelerators[static_cast<std::size_t>(pool.accelerator_index)].RunsStack(job.stack))
-    return kStack;
+namespace {
+// Whether every dataset of `job` may go to `site`.
+bool ResidentAt(const model::Scenario& s, const model::Job& job, const model::Site& site) {
   for (const auto& d : job.datasets) {
-    const model::Dataset& ds = s_.datasets[static_cast<std::size_t>(s_.FindDataset(d))];
+    const model::Dataset& ds = s.datasets[static_cast<std::size_t>(s.FindDataset(d))];
     const bool juris =
         ds.jurisdictions.empty() || std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
                                               site.jurisdiction) != ds.jurisdictions.end();
     const bool listed =
         ds.sites.empty() || std::find(ds.sites.begin(), ds.sites.end(), site.id) != ds.sites.end();
-    if (!juris || !listed || site.tier < ds.min_tier) return kResidency;
+    if (!juris || !listed || site.tier < ds.min_tier) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool Simulation::MayUsePool(int tenant, const model::Pool& pool) const {
+  const int holder = tenant_pool_holder_[static_cast<std::size_t>(tenant)];
+  if (holder < 0) return true;
+  const auto& allowed = s_.tenants[static_cast<std::size_t>(holder)].pools;
+  return std::find(allowed.begin(), allowed.end(), pool.id) != allowed.end();
+}
+
+std::uint8_t Simulation::StaticMiss(const model::Job& job, int tenant, std::size_t p) const {
+  const model::Pool& pool = s_.pools[p];
+  const model::Site& site = s_.sites[static_cast<std::size_t>(pool.site_index)];
+  const model::AcceleratorModel& accel =
+      s_.accelerators[static_cast<std::size_t>(pool.accelerator_index)];
+  // The farthest of the filters that exclude the pool: all must be lifted.
+  if (accel.qpu()) {
+    // A QPU takes only a hybrid job's QPUs: for any other job it is as far
+    // as a pool can be. The job's stack and models are its accelerators'.
+    if (job.qpus == 0) return kStack;
+    if (!ResidentAt(s_, job, site)) return kResidency;
+    if (static_cast<std::int64_t>(job.qpus) > pool.accelerators()) return kModel;
+    if (!MayUsePool(tenant, pool)) return kReserved;
+    return kEligible;
+  }
+  if (!accel.RunsStack(job.stack)) return kStack;
+  if (!ResidentAt(s_, job, site)) return kResidency;
+  if (!job.accepted_models.empty() &&
+      std::find(job.accepted_models.begin(), job.accepted_models.end(), pool.accelerator) ==
+          job.accepted_models.end())
+    return kModel;
+  // A hybrid job's accelerators go only where QPUs it may use are.
+  if (job.qpus > 0) {
+    bool qpu_here = false;
+    for (const model::Pool& q : s_.pools) {
+      qpu_here = qpu_here ||
+                 (q.site_index == pool.site_index &&
+                  s_.accelerators[static_cast<std::size_t>(q.accelerator_index)].qpu() &&
+                  static_cast<std::int64_t>(job.qpus) <= q.accelerators() && MayUsePool(tenant, q));
+    }
+    if (!qpu_here) return kModel;
   }
   if (!job.latency_slo_ms.empty()) {
     bool serves_a_region = false;
@@ -640,15 +679,7 @@ std::uint8_t Simulation::StaticMiss(const model::Job& job, int tenant, std::size
     }
     if (!serves_a_region) return kLatency;
   }
-  const int holder = tenant_pool_holder_[static_cast<std::size_t>(tenant)];
-  if (holder >= 0) {
-    const auto& allowed = s_.tenants[static_cast<std::size_t>(holder)].pools;
-    if (std::find(allowed.begin(), allowed.end(), pool.id) == allowed.end()) return kReserved;
-  }
-  if (!job.accepted_models.empty() &&
-      std::find(job.accepted_models.begin(), job.accepted_models.end(), pool.accelerator) ==
-          job.accepted_models.end())
-    return kShape;
+  if (!MayUsePool(tenant, pool)) return kReserved;
   const sched::PartShape shape = sched::ShapeFor(job, pool);
   if (shape.per_node > pool.accelerators_per_node || shape.nodes > pool.nodes) return kShape;
   return kEligible;

@@ -65,14 +65,16 @@ struct PoolUsage {
 // Why free accelerators of a pool went unused while jobs waited, nearest miss
 // first: for each pool the twin takes the nearest among the waiting jobs (see
 // docs/twin.md, "Stranded capacity"). "shape": a job could go there but the free
-// accelerators did not form its shape (too few on a node or in a domain, the
-// model or node shape it asks for); "reserved": held for a reservation, a
-// tenant's dedicated pool, or strict order; "quota_grant": its quota or grant
-// stopped it; "latency": its latency objective excludes the site; "residency":
-// its datasets may not go there; "stack": the accelerators do not run its stack.
-inline constexpr const char* kStrandedReasons[] = {"shape",   "reserved",  "quota_grant",
-                                                   "latency", "residency", "stack"};
-inline constexpr std::size_t kStrandedReasonCount = 6;
+// accelerators did not form its shape (too few on a node or in a domain, or a
+// node shape the pool lacks); "reserved": held for a reservation, a tenant's
+// dedicated pool, or strict order; "quota_grant": its quota or grant stopped
+// it; "latency": its latency objective excludes the site; "model": it does not
+// accept the pool's model, or (a hybrid job) no QPU it may use is at the site;
+// "residency": its datasets may not go there; "stack": the accelerators do not
+// run its stack.
+inline constexpr const char* kStrandedReasons[] = {"shape", "reserved",  "quota_grant", "latency",
+                                                   "model", "residency", "stack"};
+inline constexpr std::size_t kStrandedReasonCount = 7;
 
 // What one outage (--site-down, or a what-if's down period) did.
 struct OutageFigures {

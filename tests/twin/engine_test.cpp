@@ -543,6 +543,41 @@ TEST(TwinEngine, StrandedCapacityByReason) {
   }
 }
 
+// Hybrid jobs on grids/qpu.toml (yonsei 8 B200 + 1 QPU, kriss 2 x 8 B200 +
+// 2 QPUs, dc 8 B200, no QPU). q1 and q2 each ask 8 B200 + 2 QPUs for 100 s:
+// only kriss has 2 QPUs, so q1 runs there and q2 waits for its QPUs (0..100
+// s). Meanwhile kriss's other 8 B200 are free and q2 could use them but for
+// the QPUs: `shape`, as any room that does not form a waiting job's request.
+// dc's and yonsei's 8 B200 and yonsei's one QPU are free too, and no waiting
+// job may use them (no QPU at dc, too few at yonsei): `model`, never `shape`.
+TEST(TwinEngine, StrandedCapacityBesideHybridJobsWaitingForQpus) {
+  const model::Scenario s = Load("../tests/sched/cases/grids/qpu.toml");
+  Workload w;
+  for (const char* id : {"q1", "q2"}) {
+    w.jobs.push_back(Job(id, "lab", 8, s.epoch, 100));
+    w.jobs.back().job.qpus = 2;
+  }
+  auto r = Simulate(s, w, Fifo());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->jobs_finished, 2u);
+  EXPECT_DOUBLE_EQ(r->mean_jct_s, (100.0 + 200) / 2);
+  const double per_accelerator = 100.0 / 3600;
+  for (const auto& p : r->pools) {
+    double want = 0;
+    std::string why;
+    if (p.id == "kriss-b200") {
+      want = 8 * per_accelerator, why = "shape";
+    } else if (p.id == "dc-b200" || p.id == "yonsei-b200") {
+      want = 8 * per_accelerator, why = "model";
+    } else if (p.id == "yonsei-qpu") {
+      want = per_accelerator, why = "model";
+    }
+    EXPECT_NEAR(p.stranded_accelerator_hours, want, 1e-9) << p.id;
+    for (const auto& [name, hours] : p.stranded_by_reason)
+      EXPECT_NEAR(hours, name == why ? want : 0.0, 1e-9) << p.id << " " << name;
+  }
+}
+
 // The same grid without n, and one more job z (lab, cuda, 8, B200 only)
 // arriving at 50 s, the last arrival: up to it dc-mi325x's 8 free were
 // stranded on stack and dc-rngd's 8 on quota_grant (g), 8 x 50 s each. After
