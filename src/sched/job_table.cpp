@@ -9,8 +9,10 @@ using model::Duration;
 using model::kMilliPerAccelerator;
 using model::Time;
 
-JobTable::JobTable(std::size_t pools, std::size_t quota_classes, std::size_t nodes)
+JobTable::JobTable(std::size_t pools, std::size_t quota_classes, std::size_t nodes,
+                   std::size_t tenants)
     : parked_by_class_(quota_classes),
+      parked_by_grant_holder_(tenants),
       pool_released_(pools, 0),
       class_released_(quota_classes, 0),
       pool_running_(pools),
@@ -255,6 +257,8 @@ std::vector<std::uint32_t>& JobTable::ListOf(std::uint32_t idx) {
       return parked_by_set_[slot.key];
     case SchedJob::Park::kByClass:
       return parked_by_class_[slot.key];
+    case SchedJob::Park::kByGrantHolder:
+      return parked_by_grant_holder_[slot.key];
     case SchedJob::Park::kUntilRetry:
       return parked_until_retry_;
     case SchedJob::Park::kActive:
@@ -298,15 +302,22 @@ void JobTable::KeepActive(std::uint32_t idx) {
   PutIn(active_, SchedJob::Park::kActive, 0, idx);
 }
 
-void JobTable::ParkConsidered(std::uint32_t idx, const WaitReason& r, std::uint32_t part_set) {
+void JobTable::ParkConsidered(std::uint32_t idx, const WaitReason& r, std::uint32_t part_set,
+                              bool waited_for_room) {
   assert(InCycle(idx) && part_set == hot_[idx].part_set);
 #ifndef NDEBUG
   in_cycle_[idx] = 0;
 #endif
-  // Grants do not come back when capacity is released: only time (a window
-  // opening) or SetGrants helps.
-  if (r.code == WaitCode::kGrantSpent || r.code == WaitCode::kGrantInactive) {
-    PutIn(parked_until_retry_, SchedJob::Park::kUntilRetry, 0, idx);
+  // Grants do not come back when capacity is released: only a window
+  // opening or a change of the holder's grants helps (WakeGrantHolder), unless
+  // another pool admitted the job and lacked room (parked by set below).
+  if ((r.code == WaitCode::kGrantSpent || r.code == WaitCode::kGrantInactive) && !waited_for_room) {
+    if (r.tenant >= 0 && static_cast<std::size_t>(r.tenant) < parked_by_grant_holder_.size()) {
+      const auto h = static_cast<std::uint32_t>(r.tenant);
+      PutIn(parked_by_grant_holder_[h], SchedJob::Park::kByGrantHolder, h, idx);
+    } else {
+      PutIn(parked_until_retry_, SchedJob::Park::kUntilRetry, 0, idx);
+    }
     return;
   }
   // Room under a guarantee comes back when the class's usage is released.
@@ -329,8 +340,16 @@ void JobTable::WakeList(std::vector<std::uint32_t>& list) {
   list.clear();
 }
 
+void JobTable::WakeGrantHolder(int holder) {
+  if (holder >= 0 && static_cast<std::size_t>(holder) < parked_by_grant_holder_.size())
+    WakeList(parked_by_grant_holder_[static_cast<std::size_t>(holder)]);
+}
+
 void JobTable::Wake(Time now, Duration retry_interval,
                     const std::vector<std::vector<std::uint32_t>>& sets_of_pool) {
+  if (wake_all_) {
+    for (auto& list : parked_by_grant_holder_) WakeList(list);
+  }
   if (wake_all_ || retry_interval <= 0 || last_full_wake_ == std::numeric_limits<Time>::min() ||
       now - last_full_wake_ >= retry_interval) {
     for (auto& list : parked_by_set_) WakeList(list);

@@ -11,7 +11,10 @@
 // could help it happens (capacity released in a pool of its candidate set or
 // in its quota class, nodes, sites, quotas or grants changing, or the retry
 // interval passing); Wake() moves such jobs back to the active list at the
-// start of a cycle. Only active jobs are offered to the queue order.
+// start of a cycle. Only active jobs are offered to the queue order. A job
+// refused only by grants (spent, or none valid yet) waits for its grant
+// holder's grants to change or a grant window to open (WakeGrantHolder), not
+// for the retry interval: nothing else can let it start.
 //
 // A cycle takes the active list (TakeActive) after waking: from then on each
 // of its jobs is in the cycle, in no list, until the cycle places it again —
@@ -56,7 +59,7 @@ class JobTable {
     model::Time expected_end;  // start + remaining estimate; kNever when unknown
   };
 
-  JobTable(std::size_t pools, std::size_t quota_classes, std::size_t nodes);
+  JobTable(std::size_t pools, std::size_t quota_classes, std::size_t nodes, std::size_t tenants);
 
   // Records.
   SchedJob& job(std::uint32_t idx) { return jobs_[idx]; }
@@ -117,16 +120,26 @@ class JobTable {
   // A job of the cycle that just failed for reason `r`, parked where a
   // relevant release will wake it. `part_set` is its queue entry's (passed
   // in so that parking does not read the entry again: one cache miss per
-  // parked job).
-  void ParkConsidered(std::uint32_t idx, const WaitReason& r, std::uint32_t part_set);
+  // parked job). `waited_for_room`: some pool passed admission and lacked
+  // capacity (a release may help even when `r` names a grant).
+  void ParkConsidered(std::uint32_t idx, const WaitReason& r, std::uint32_t part_set,
+                      bool waited_for_room);
   // A job of the cycle that stays active (it holds a reservation, or blocks
   // a strict queue).
   void KeepActive(std::uint32_t idx);
-  // Something changed that may help any job (nodes, sites, quotas, grants).
+  // Something changed that may help any job (sites, quotas, grants).
   void WakeAllNextCycle() { wake_all_ = true; }
+  // Room came to `pool` other than by a release (a node back up): the jobs
+  // parked on its candidate sets wake at the next cycle, as after a release.
+  void MarkPoolGained(std::size_t pool) { pool_released_[pool] = 1; }
+  // The grants of `holder` (a QuotaLedger::GrantHolder) changed or a window
+  // of one opened: its jobs refused only by grants become active. Not during
+  // a cycle.
+  void WakeGrantHolder(int holder);
   // The cycle's first phase: wakes parked jobs whose candidate pools or quota
   // class saw a release since the last cycle, or all of them when something
-  // global changed or `retry_interval` has passed since they last were.
+  // global changed or `retry_interval` has passed since they last were
+  // (those parked by grant holder only for a global change).
   void Wake(model::Time now, model::Duration retry_interval,
             const std::vector<std::vector<std::uint32_t>>& sets_of_pool);
 
@@ -179,10 +192,11 @@ class JobTable {
 #ifndef NDEBUG
   std::vector<char> in_cycle_;  // per job: taken and not placed again (checks only)
 #endif
-  std::vector<std::vector<std::uint32_t>> parked_by_set_;    // per candidate set
-  std::vector<std::vector<std::uint32_t>> parked_by_class_;  // per quota class
-  std::vector<std::uint32_t> parked_until_retry_;            // woken only by the retry interval
-  std::vector<char> pool_released_, class_released_;         // since the last cycle
+  std::vector<std::vector<std::uint32_t>> parked_by_set_;           // per candidate set
+  std::vector<std::vector<std::uint32_t>> parked_by_class_;         // per quota class
+  std::vector<std::vector<std::uint32_t>> parked_by_grant_holder_;  // per tenant (holder)
+  std::vector<std::uint32_t> parked_until_retry_;     // woken only by the retry interval
+  std::vector<char> pool_released_, class_released_;  // since the last cycle
   bool wake_all_ = false;
   model::Time last_full_wake_ = std::numeric_limits<model::Time>::min();
 

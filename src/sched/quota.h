@@ -101,8 +101,8 @@ class QuotaLedger {
   // Per (tenant, class).
   std::vector<model::Milli> guarantee_, borrow_, lend_;  // borrow_/lend_ -1 = unlimited
   std::vector<model::Milli> usage_, direct_;
-  std::vector<double> direct_rated_;  // per (tenant, class): sum of milli x charge rate
-  std::vector<double> pool_rate_;     // charge rate of each pool's model
+  std::vector<double> direct_rated_;        // per (tenant, class): sum of milli x charge rate
+  std::vector<double> pool_rate_;           // charge rate of each pool's model
   std::vector<bool> guarantee_when_spent_;  // per tenant: on_grant_spent = guarantee
   // Sums over the children of a tenant (index `tenants` = the top level), per class.
   std::vector<model::Milli> group_kept_, group_usage_;

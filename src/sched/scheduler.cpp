@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <climits>
 #include <limits>
 #include <map>
 #include <set>
@@ -84,7 +85,13 @@ struct EquivalenceKey {
 // while empty.
 class FailureCache {
  public:
-  const WaitReason* Find(const EquivalenceKey& k) const {
+  // What a failed attempt found: why, and whether some pool admitted the job
+  // and lacked room (JobTable::ParkConsidered's `waited_for_room`).
+  struct Failure {
+    WaitReason reason;
+    bool waited_for_room = false;
+  };
+  const Failure* Find(const EquivalenceKey& k) const {
     if (size_ == 0) return nullptr;
     for (std::size_t i = Hash(k) & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
@@ -93,13 +100,13 @@ class FailureCache {
     }
   }
   // Keeps an existing entry (as std::unordered_map::emplace).
-  void Insert(const EquivalenceKey& k, const WaitReason& r) {
+  void Insert(const EquivalenceKey& k, const WaitReason& r, bool waited_for_room) {
     if ((size_ + 1) * 2 > slots_.size()) Grow();
     for (std::size_t i = Hash(k) & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (s.gen != gen_) {
         s = {gen_, static_cast<std::uint32_t>(reasons_.size()), k};
-        reasons_.push_back(r);
+        reasons_.push_back({r, waited_for_room});
         ++size_;
         return;
       }
@@ -168,7 +175,7 @@ class FailureCache {
   }
 
   std::vector<Slot> slots_;
-  std::vector<WaitReason> reasons_;  // of the current generation, by insertion
+  std::vector<Failure> reasons_;  // of the current generation, by insertion
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
   std::uint32_t gen_ = 1;
@@ -182,7 +189,8 @@ Status UnknownJob(std::string_view id) { return NotFound("unknown job '" + std::
 struct Scheduler::Impl final : public TenantShares {
   Impl(const model::Scenario& s, const SchedulerConfig& c, GridState& g, QuotaLedger& q)
       : ctx{s, c, g, q, 0, {}},
-        table(s.pools.size(), static_cast<std::size_t>(q.class_count()), g.node_count()),
+        table(s.pools.size(), static_cast<std::size_t>(q.class_count()), g.node_count(),
+              s.tenants.size()),
         admission(ctx),
         placement(ctx),
         backfill(ctx, table),
@@ -215,6 +223,29 @@ struct Scheduler::Impl final : public TenantShares {
   void ForgetFailures() {
     failed.Clear();
     refused_by_admission.Clear();
+  }
+  // Grant windows' openings (valid_from, grant holder), sorted: jobs refused
+  // only by grants sleep until one of their holder's opens (JobTable).
+  // Rebuilt after SetGrants.
+  std::vector<std::pair<Time, int>> grant_openings;
+  bool grant_openings_stale = true;
+  Time grants_checked_until = std::numeric_limits<Time>::min();
+  // Wakes the jobs of every grant holder with a window opening in
+  // (grants_checked_until, now].
+  void WakeOpenedGrants(Time now) {
+    if (grant_openings_stale) {
+      grant_openings.clear();
+      for (std::size_t t = 0; t < ctx.scenario.tenants.size(); ++t) {
+        for (const model::Grant& g : ctx.quota.Grants(static_cast<int>(t)))
+          grant_openings.emplace_back(g.valid_from, static_cast<int>(t));
+      }
+      std::sort(grant_openings.begin(), grant_openings.end());
+      grant_openings_stale = false;
+    }
+    auto it = std::upper_bound(grant_openings.begin(), grant_openings.end(),
+                               std::make_pair(grants_checked_until, INT_MAX));
+    for (; it != grant_openings.end() && it->first <= now; ++it) table.WakeGrantHolder(it->second);
+    grants_checked_until = std::max(grants_checked_until, now);
   }
   std::vector<Decision> carried;  // requeues from events between cycles
   Time last_now = std::numeric_limits<Time>::min();
@@ -515,11 +546,11 @@ struct Scheduler::Impl final : public TenantShares {
     // only each other) are cached only when they failed at the first part:
     // such an attempt changed nothing, and neither preemption nor a
     // reservation is tried for them.
-    if (const WaitReason* hit = failed.Find(key)) {
-      table.reason(idx) = *hit;
+    if (const FailureCache::Failure* hit = failed.Find(key)) {
+      table.reason(idx) = hit->reason;
       ++((e.part_set & kMultiPartSet) != 0 ? result->stats.multi_part_hits
                                            : result->stats.equivalence_hits);
-      table.ParkConsidered(idx, *hit, e.part_set);
+      table.ParkConsidered(idx, hit->reason, e.part_set, hit->waited_for_room);
       return;
     }
     const bool multi_part = (e.part_set & kMultiPartSet) != 0;
@@ -527,13 +558,13 @@ struct Scheduler::Impl final : public TenantShares {
                                        0,        e.milli * e.accelerators,
                                        0,        0,
                                        0};
-    if (const WaitReason* refused = refused_by_admission.Find(admission_key)) {
+    if (const FailureCache::Failure* refused = refused_by_admission.Find(admission_key)) {
       // What the failed attempt would have done: no preemption, reservation
       // or strict-queue block (no pool had passed admission).
       ++result->stats.admission_hits;
-      table.reason(idx) = *refused;
-      failed.Insert(key, *refused);
-      table.ParkConsidered(idx, *refused, e.part_set);
+      table.reason(idx) = refused->reason;
+      failed.Insert(key, refused->reason, false);
+      table.ParkConsidered(idx, refused->reason, e.part_set, false);
       return;
     }
     SchedJob& j = table.job(idx);
@@ -596,15 +627,16 @@ struct Scheduler::Impl final : public TenantShares {
       }
       ForgetFailures();
     }
-    if (!multi_part || at.failed_at_first_part) failed.Insert(key, at.reason);
+    const bool waited_for_room = !at.capacity_pools.empty();
+    if (!multi_part || at.failed_at_first_part) failed.Insert(key, at.reason, waited_for_room);
     if (!at.admitted_any && at.reclaim_pools.empty() && at.failed_at_first_part)
-      refused_by_admission.Insert(admission_key, at.reason);
+      refused_by_admission.Insert(admission_key, at.reason, false);
     // Park until something that could help it happens. Blockers of a strict
     // queue stay active: they hold later jobs back.
     if (capacity_blocked && !config.backfill) {
       table.KeepActive(idx);
     } else {
-      table.ParkConsidered(idx, at.reason, e.part_set);
+      table.ParkConsidered(idx, at.reason, e.part_set, waited_for_room);
     }
   }
 };
@@ -832,7 +864,10 @@ Status Scheduler::SetNodeHealth(std::string_view node, NodeHealth health, model:
   if (!n.ok()) return n.status();
   Impl& impl = *impl_;
   impl.AdvanceTo(now);
-  impl.table.WakeAllNextCycle();
+  // A node back up is room in its pool, as a release; a node going down or
+  // draining helps no waiting job (its requeued jobs release their pools).
+  if (health == NodeHealth::kUp && grid_.node(*n).health != NodeHealth::kUp)
+    impl.table.MarkPoolGained(grid_.node(*n).pool);
   grid_.SetNodeHealth(*n, health);
   if (health == NodeHealth::kDown) {
     std::vector<std::uint32_t> victims;
@@ -877,12 +912,14 @@ Status Scheduler::SetGrants(std::string_view tenant, std::vector<model::Grant> g
   const int t = scenario_.FindTenant(tenant);
   if (t < 0) return NotFound("unknown tenant '" + std::string(tenant) + "'");
   impl_->table.WakeAllNextCycle();
+  impl_->grant_openings_stale = true;
   return quota_.SetGrants(t, std::move(grants));
 }
 
 Status Scheduler::SetGrantUsed(std::string_view tenant, std::string_view grant, double units) {
   const int t = scenario_.FindTenant(tenant);
   if (t < 0) return NotFound("tenant '" + std::string(tenant) + "' not found");
+  impl_->table.WakeGrantHolder(t);  // less used: its grant-held jobs may start
   return quota_.SetGrantUsed(t, grant, units);
 }
 
@@ -898,9 +935,11 @@ CycleResult Scheduler::RunCycle(model::Time now) {
   impl.carried.clear();
   result.stats.pending_before = impl.table.pending().size();
   impl.BeginCycle();
-
-  // 1. Wake parked jobs whose capacity or quota class saw a release, or all
-  //    of them when nodes, sites or quotas changed or the retry interval is up.
+  // 1. Wake parked jobs whose capacity or quota class saw a release, or whose
+  //    grant holder's window opened; all of them when nodes, sites, quotas or
+  //    grants changed; all but those held only by grants when the retry
+  //    interval is up.
+  impl.WakeOpenedGrants(now);
   impl.table.Wake(now, config_.retry_interval_s, impl.admission.sets_of_pool());
   // 2. Queue sort: the configured order yields the active jobs one at a time.
   impl.SortQueue();

@@ -37,7 +37,7 @@ WaitReason Because(WaitCode code) {
 
 // One pool, one quota class, one candidate set holding the pool.
 struct OnePoolTable : ::testing::Test {
-  JobTable table{1, 1, 4};
+  JobTable table{1, 1, 4, 1};
   const std::vector<std::vector<std::uint32_t>> sets_of_pool{{0}};
   std::uint32_t Add(const std::string& id) {
     table.EnsureCandidateSets(1);
@@ -53,7 +53,7 @@ TEST_F(OnePoolTable, ACycleTakesTheActiveListAndPlacesEveryJobAgain) {
   EXPECT_EQ(Sorted(taken), Sorted({a, b, c}));
   EXPECT_TRUE(table.active().empty());
 
-  table.ParkConsidered(a, Because(WaitCode::kNoCapacity), table.hot(a).part_set);
+  table.ParkConsidered(a, Because(WaitCode::kNoCapacity), table.hot(a).part_set, false);
   table.KeepActive(b);
   table.MarkRunning(c, 0, /*in_cycle=*/true);
   EXPECT_EQ(table.active(), std::vector<std::uint32_t>{b});
@@ -72,7 +72,7 @@ TEST_F(OnePoolTable, AJobParkedByACycleCanLeaveItsListBetweenCycles) {
   const std::uint32_t a = Add("a"), b = Add("b"), c = Add("c");
   table.Wake(0, 300, sets_of_pool);
   for (std::uint32_t idx : std::vector<std::uint32_t>(table.TakeActive()))
-    table.ParkConsidered(idx, Because(WaitCode::kNoCapacity), table.hot(idx).part_set);
+    table.ParkConsidered(idx, Because(WaitCode::kNoCapacity), table.hot(idx).part_set, false);
   EXPECT_TRUE(table.active().empty());
   // Cancelling the first parked job must find it where ParkConsidered put
   // it; a wrong slot would remove another job from the list instead.
@@ -83,17 +83,41 @@ TEST_F(OnePoolTable, AJobParkedByACycleCanLeaveItsListBetweenCycles) {
   EXPECT_EQ(Sorted(table.active()), Sorted({b, c}));
 }
 
-TEST_F(OnePoolTable, GrantHeldJobsWaitForTheRetryOrAGlobalChangeOnly) {
-  const std::uint32_t a = Add("a"), b = Add("b");
+// A job refused only by its holder's grants sleeps through the retry
+// interval: only a window opening or a change of grants (WakeGrantHolder) or a
+// global change wakes it. One that another pool admitted but had no room for
+// waits for room like any other (woken by the retry interval here).
+TEST_F(OnePoolTable, GrantHeldJobsWaitForTheirGrantsOrAGlobalChangeOnly) {
+  const std::uint32_t a = Add("a"), b = Add("b"), c = Add("c");
   table.Wake(0, 300, sets_of_pool);
   (void)table.TakeActive();
-  table.ParkConsidered(a, Because(WaitCode::kGrantInactive), table.hot(a).part_set);
-  table.ParkConsidered(b, Because(WaitCode::kNoCapacity), table.hot(b).part_set);
+  WaitReason grant = Because(WaitCode::kGrantInactive);
+  grant.tenant = 0;  // the grant holder
+  table.ParkConsidered(a, grant, table.hot(a).part_set, false);
+  table.ParkConsidered(b, Because(WaitCode::kNoCapacity), table.hot(b).part_set, false);
+  table.ParkConsidered(c, grant, table.hot(c).part_set, /*waited_for_room=*/true);
   table.Wake(60, 300, sets_of_pool);
   EXPECT_TRUE(table.active().empty());
+  table.Wake(300, 300, sets_of_pool);
+  EXPECT_EQ(Sorted(table.active()), Sorted({b, c}));
+
+  (void)table.TakeActive();
+  table.ParkConsidered(b, Because(WaitCode::kNoCapacity), table.hot(b).part_set, false);
+  table.ParkConsidered(c, grant, table.hot(c).part_set, true);
+  table.Wake(900, 300, sets_of_pool);
+  EXPECT_EQ(Sorted(table.active()), Sorted({b, c}));  // a still sleeps
+  (void)table.TakeActive();
+  table.ParkConsidered(b, Because(WaitCode::kNoCapacity), table.hot(b).part_set, false);
+  table.ParkConsidered(c, Because(WaitCode::kNoCapacity), table.hot(c).part_set, false);
+  table.WakeGrantHolder(0);
+  EXPECT_EQ(table.active(), std::vector<std::uint32_t>{a});
+
+  table.Wake(960, 300, sets_of_pool);
+  EXPECT_EQ(table.TakeActive(), std::vector<std::uint32_t>{a});
+  table.ParkConsidered(a, grant, table.hot(a).part_set, false);
   table.WakeAllNextCycle();
-  table.Wake(120, 300, sets_of_pool);
-  EXPECT_EQ(Sorted(table.active()), Sorted({a, b}));
+  table.Wake(1000, 300, sets_of_pool);
+  EXPECT_EQ(Sorted(table.active()), Sorted({a, b, c}));
 }
 
 model::Scenario Small() {
