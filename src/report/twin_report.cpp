@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "report/html.h"
+#include "sched/decision.h"
 
 namespace sovgrid::report {
 
@@ -1122,40 +1123,19 @@ std::string TenantWaitsHtml(const TwinReport& report) {
 
 // ---- The story: sentences from the figures (StoryLines) ----
 
-// Why a job waits, in words (sched::WaitCodeName's names).
+// Why a job waits, in words: a sched::WaitCodeName, or "running".
 std::string ReasonWords(std::string_view reason) {
-  if (reason == "grant_spent") return "its grant was spent";
-  if (reason == "grant_inactive") return "no grant of its tenant was valid for it";
-  if (reason == "grant_spent_beyond_guarantee")
-    return "its grant was spent and its guarantee was in use";
-  if (reason == "borrow_limit") return "its tenant had borrowed up to its limit";
-  if (reason == "lender_protected") return "the lenders kept what they may not lend";
-  if (reason == "no_capacity") return "no pool it may use had room";
-  if (reason == "no_candidate_pool")
-    return "no pool of the grid may run it (model, stack, data residency, latency or shape)";
-  if (reason == "blocked_behind" || reason == "reserved_for")
-    return "it was held behind a reservation";
-  if (reason == "preempted") return "it was preempted and not yet restarted";
-  if (reason == "requeued") return "it was requeued after a failure and not yet restarted";
-  if (reason == "no_qpu") return "no QPU was free next to GPUs with room";
-  if (reason == "not_tried") return "it arrived too late to be tried";
   if (reason == "running") return "it was still running at the end";
+  if (const auto code = sched::WaitCodeFromName(reason))
+    return std::string(sched::WaitCodeSummary(*code));
   return std::string(reason);
 }
 
-// Why capacity sat idle while jobs waited, in words (kStrandedReasons' names).
+// Why capacity sat idle while jobs waited, in words (a kStrandedReasons name).
 std::string StrandedWords(std::string_view reason) {
-  if (reason == "shape")
-    return "the free accelerators did not form the waiting jobs' shape (too few on a node or "
-           "in a domain)";
-  if (reason == "reserved") return "it was held for reservations or a tenant's dedicated pools";
-  if (reason == "quota_grant")
-    return "the jobs that could use it were held by their quota or grants";
-  if (reason == "latency") return "it is too far from the waiting services' users";
-  if (reason == "model")
-    return "the waiting jobs do not accept its model, or need a QPU the site lacks";
-  if (reason == "residency") return "the waiting jobs' data may not go there";
-  if (reason == "stack") return "it does not run the waiting jobs' software stack";
+  for (std::size_t r = 0; r < twin::kStrandedReasonCount; ++r) {
+    if (reason == twin::kStrandedReasons[r]) return twin::kStrandedReasonWords[r];
+  }
   return std::string(reason);
 }
 

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/scenario.h"
@@ -59,6 +61,11 @@ enum class WaitCode : std::uint8_t {
 // A pending reason's stable name in snake case ("no_capacity", "grant_inactive"...),
 // for machine-readable outputs; Scheduler::Explain gives the words for people.
 std::string_view WaitCodeName(WaitCode code);
+// Why a job with this code has not started, as a short clause for reports
+// ("its grant was spent").
+std::string_view WaitCodeSummary(WaitCode code);
+// The code of a WaitCodeName, or nullopt for any other text.
+std::optional<WaitCode> WaitCodeFromName(std::string_view name);
 
 struct WaitReason {
   WaitCode code = WaitCode::kNotTried;

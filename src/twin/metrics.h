@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,7 +75,20 @@ struct PoolUsage {
 // run its stack.
 inline constexpr const char* kStrandedReasons[] = {"shape", "reserved",  "quota_grant", "latency",
                                                    "model", "residency", "stack"};
+// The same reasons in words, for reports: "<pool> sat idle because <words>".
+inline constexpr const char* kStrandedReasonWords[] = {
+    "the free accelerators did not form the waiting jobs' shape (too few on a node or in a "
+    "domain)",
+    "it was held for reservations or a tenant's dedicated pools",
+    "the jobs that could use it were held by their quota or grants",
+    "it is too far from the waiting services' users",
+    "the waiting jobs do not accept its model, or need a QPU the site lacks",
+    "the waiting jobs' data may not go there",
+    "it does not run the waiting jobs' software stack",
+};
 inline constexpr std::size_t kStrandedReasonCount = 7;
+static_assert(std::size(kStrandedReasons) == kStrandedReasonCount &&
+              std::size(kStrandedReasonWords) == kStrandedReasonCount);
 
 // What one outage (--site-down, or a what-if's down period) did.
 struct OutageFigures {
