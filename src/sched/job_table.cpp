@@ -340,9 +340,13 @@ void JobTable::WakeList(std::vector<std::uint32_t>& list) {
   list.clear();
 }
 
+// Also called between cycles (Scheduler::SetGrantUsed): each job's slot is
+// set, so that a job cancelled before the next cycle is found in the active list.
 void JobTable::WakeGrantHolder(int holder) {
-  if (holder >= 0 && static_cast<std::size_t>(holder) < parked_by_grant_holder_.size())
-    WakeList(parked_by_grant_holder_[static_cast<std::size_t>(holder)]);
+  if (holder < 0 || static_cast<std::size_t>(holder) >= parked_by_grant_holder_.size()) return;
+  std::vector<std::uint32_t>& list = parked_by_grant_holder_[static_cast<std::size_t>(holder)];
+  for (std::uint32_t idx : list) PutIn(active_, SchedJob::Park::kActive, 0, idx);
+  list.clear();
 }
 
 void JobTable::Wake(Time now, Duration retry_interval,

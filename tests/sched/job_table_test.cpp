@@ -120,6 +120,26 @@ TEST_F(OnePoolTable, GrantHeldJobsWaitForTheirGrantsOrAGlobalChangeOnly) {
   EXPECT_EQ(Sorted(table.active()), Sorted({a, b, c}));
 }
 
+// SetGrantUsed wakes a holder's jobs between cycles: a job so woken and then
+// cancelled before the next cycle must leave the active list, not another
+// list its stale slot would point to.
+TEST_F(OnePoolTable, AJobWokenByItsGrantHolderBetweenCyclesCanBeCancelled) {
+  const std::uint32_t a = Add("a"), b = Add("b");
+  table.Wake(0, 300, sets_of_pool);
+  (void)table.TakeActive();
+  WaitReason grant = Because(WaitCode::kGrantSpent);
+  grant.tenant = 0;
+  table.ParkConsidered(a, grant, table.hot(a).part_set, false);
+  table.ParkConsidered(b, grant, table.hot(b).part_set, false);
+  table.WakeGrantHolder(0);
+  EXPECT_EQ(Sorted(table.active()), Sorted({a, b}));
+  table.RemovePending(a);
+  table.Remove(a);
+  EXPECT_EQ(table.active(), std::vector<std::uint32_t>{b});
+  table.Wake(60, 300, sets_of_pool);
+  EXPECT_EQ(table.TakeActive(), std::vector<std::uint32_t>{b});
+}
+
 model::Scenario Small() {
   auto s = scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/small.toml");
   EXPECT_TRUE(s.ok()) << s.status().message();
