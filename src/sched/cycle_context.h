@@ -91,7 +91,14 @@ struct SchedJob {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pool_slots;  // (pool, index in pool_running)
   std::uint32_t pending_pos = 0;
   // Where a pending job waits: active (tried every cycle) or parked (see JobTable).
-  enum class Park : std::uint8_t { kActive, kBySet, kByClass, kByGrantHolder, kUntilRetry };
+  enum class Park : std::uint8_t {
+    kActive,
+    kBySet,
+    kByClass,
+    kByGrantHolder,
+    kUntilRetry,
+    kUntilGlobalChange
+  };
 
   model::Milli TotalMilli() const {
     return spec.accelerator_milli * spec.accelerators * static_cast<model::Milli>(part_sets.size());

@@ -261,6 +261,8 @@ std::vector<std::uint32_t>& JobTable::ListOf(std::uint32_t idx) {
       return parked_by_grant_holder_[slot.key];
     case SchedJob::Park::kUntilRetry:
       return parked_until_retry_;
+    case SchedJob::Park::kUntilGlobalChange:
+      return parked_until_global_change_;
     case SchedJob::Park::kActive:
       break;
   }
@@ -320,6 +322,11 @@ void JobTable::ParkConsidered(std::uint32_t idx, const WaitReason& r, std::uint3
     }
     return;
   }
+  // No pool of its candidate set exists: only a global change is worth a look.
+  if (r.code == WaitCode::kNoCandidatePool) {
+    PutIn(parked_until_global_change_, SchedJob::Park::kUntilGlobalChange, 0, idx);
+    return;
+  }
   // Room under a guarantee comes back when the class's usage is released.
   const bool quota_bound = r.code == WaitCode::kBorrowLimit ||
                            r.code == WaitCode::kLenderProtected ||
@@ -353,6 +360,7 @@ void JobTable::Wake(Time now, Duration retry_interval,
                     const std::vector<std::vector<std::uint32_t>>& sets_of_pool) {
   if (wake_all_) {
     for (auto& list : parked_by_grant_holder_) WakeList(list);
+    WakeList(parked_until_global_change_);
   }
   if (wake_all_ || retry_interval <= 0 || last_full_wake_ == std::numeric_limits<Time>::min() ||
       now - last_full_wake_ >= retry_interval) {

@@ -14,7 +14,9 @@
 // start of a cycle. Only active jobs are offered to the queue order. A job
 // refused only by grants (spent, or none valid yet) waits for its grant
 // holder's grants to change or a grant window to open (WakeGrantHolder), not
-// for the retry interval: nothing else can let it start.
+// for the retry interval: nothing else can let it start. A job no pool can
+// ever run (kNoCandidatePool: its candidate set is empty, which is static)
+// waits for a global change only.
 //
 // A cycle takes the active list (TakeActive) after waking: from then on each
 // of its jobs is in the cycle, in no list, until the cycle places it again —
@@ -195,8 +197,9 @@ class JobTable {
   std::vector<std::vector<std::uint32_t>> parked_by_set_;           // per candidate set
   std::vector<std::vector<std::uint32_t>> parked_by_class_;         // per quota class
   std::vector<std::vector<std::uint32_t>> parked_by_grant_holder_;  // per tenant (holder)
-  std::vector<std::uint32_t> parked_until_retry_;     // woken only by the retry interval
-  std::vector<char> pool_released_, class_released_;  // since the last cycle
+  std::vector<std::uint32_t> parked_until_retry_;          // woken only by the retry interval
+  std::vector<std::uint32_t> parked_until_global_change_;  // no pool can ever run them
+  std::vector<char> pool_released_, class_released_;       // since the last cycle
   bool wake_all_ = false;
   model::Time last_full_wake_ = std::numeric_limits<model::Time>::min();
 

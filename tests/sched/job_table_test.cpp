@@ -140,6 +140,22 @@ TEST_F(OnePoolTable, AJobWokenByItsGrantHolderBetweenCyclesCanBeCancelled) {
   EXPECT_EQ(table.TakeActive(), std::vector<std::uint32_t>{b});
 }
 
+// A job no pool can ever run (its candidate set is empty) is not woken by the
+// retry interval, only by a global change.
+TEST_F(OnePoolTable, AJobNoPoolCanRunWaitsForAGlobalChangeOnly) {
+  const std::uint32_t a = Add("a"), b = Add("b");
+  table.Wake(0, 300, sets_of_pool);
+  (void)table.TakeActive();
+  table.ParkConsidered(a, Because(WaitCode::kNoCandidatePool), table.hot(a).part_set, false);
+  table.ParkConsidered(b, Because(WaitCode::kNoCapacity), table.hot(b).part_set, false);
+  table.Wake(300, 300, sets_of_pool);
+  EXPECT_EQ(table.TakeActive(), std::vector<std::uint32_t>{b});
+  table.ParkConsidered(b, Because(WaitCode::kNoCapacity), table.hot(b).part_set, false);
+  table.WakeAllNextCycle();
+  table.Wake(360, 300, sets_of_pool);
+  EXPECT_EQ(Sorted(table.active()), Sorted({a, b}));
+}
+
 model::Scenario Small() {
   auto s = scenario::LoadScenarioFile(std::string(SOVGRID_SOURCE_DIR) + "/scenarios/small.toml");
   EXPECT_TRUE(s.ok()) << s.status().message();
