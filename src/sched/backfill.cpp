@@ -118,7 +118,8 @@ bool Backfill::Reserve(std::uint32_t idx, const SchedJob& j,
                best.nodes,
                best.start,
                "head of the queue for " + ctx_.scenario.pools[best.pool].id +
-                   "; later jobs may use these nodes only if they end before it starts"};
+                   "; later jobs may use these nodes only if they end before it starts",
+               idx};
   reservation_starts_.push_back(best.start);
   reservations_.push_back(std::move(best));
   return true;

@@ -32,6 +32,11 @@ struct Decision {
   std::vector<NodeId> reserved_nodes;      // kReserve
   model::Time reserved_from = 0;           // kReserve
   std::string reason;                      // why, in words a person can act on
+  // The job's Scheduler::Handle when the decision was made, so that the
+  // scheduler's owner need not look `job` up by id. Valid while the job is
+  // live: a handle is reused once its job left, so owners applying carried
+  // decisions (requeues) later compare `job` with the id they hold for it.
+  std::uint32_t handle = 0;
 };
 
 std::string_view DecisionKindName(Decision::Kind k);

@@ -351,7 +351,8 @@ struct Scheduler::Impl final : public TenantShares {
                          {},
                          {},
                          0,
-                         what + " went down; requeued"});
+                         what + " went down; requeued",
+                         v});
     }
   }
 
@@ -582,7 +583,7 @@ struct Scheduler::Impl final : public TenantShares {
           table.reason(v).code = WaitCode::kPreempted;
           table.reason(v).other_job = idx;
           result->decisions.push_back(
-              {Decision::Kind::kPreempt, table.job(v).spec.id, {}, {}, 0, why});
+              {Decision::Kind::kPreempt, table.job(v).spec.id, {}, {}, 0, why, v});
           ++result->stats.preempted;
         }
         ForgetFailures();  // freed capacity invalidates cached failures
@@ -600,7 +601,8 @@ struct Scheduler::Impl final : public TenantShares {
                                    j.assignment,
                                    {},
                                    0,
-                                   StartReason(ctx.scenario, config, j)});
+                                   StartReason(ctx.scenario, config, j),
+                                   idx});
       order->Started(e);
       return;
     }
@@ -776,6 +778,15 @@ Status Scheduler::Finish(std::string_view id, model::Time now) {
     return FailedPrecondition("job '" + std::string(id) + "' is not running");
   }
   CancelJob(idx, now);  // one id lookup, not two
+  return Status::Ok();
+}
+
+Status Scheduler::FinishAt(Handle handle, model::Time now) {
+  assert(handle < impl_->table.slots() && impl_->table.job(handle).live);
+  if (impl_->table.job(handle).state != JobState::kRunning) {
+    return FailedPrecondition("job '" + impl_->table.job(handle).spec.id + "' is not running");
+  }
+  CancelJob(handle, now);
   return Status::Ok();
 }
 

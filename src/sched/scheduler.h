@@ -125,6 +125,8 @@ class Scheduler {
   // Removes a pending or running job (its resources are freed at once).
   Status Cancel(std::string_view id, model::Time now);
   Status Finish(std::string_view id, model::Time now);
+  // Finish by handle (see Handle): no id lookup.
+  Status FinishAt(Handle handle, model::Time now);
   // The job failed on its own: it is removed, not retried.
   Status Fail(std::string_view id, model::Time now);
   // Restores a job that was running when its driver stopped (a daemon

@@ -252,6 +252,16 @@ class Simulation {
   std::uint64_t seq_ = 0;
   std::vector<JobRun> runs_;
   std::unordered_map<std::string, std::uint32_t> by_id_;
+  // The workload index of the job holding each scheduler handle (a handle is
+  // reused after its job left: RunOf checks the decision's id).
+  std::vector<std::uint32_t> run_of_handle_;
+  static constexpr std::uint32_t kNoRun = std::numeric_limits<std::uint32_t>::max();
+  // The workload index of a decision's job, or kNoRun if it is not one of ours.
+  std::uint32_t RunOf(const sched::Decision& d) const {
+    if (d.handle >= run_of_handle_.size()) return kNoRun;
+    const std::uint32_t j = run_of_handle_[d.handle];
+    return j != kNoRun && w_.jobs[j].job.id == d.job ? j : kNoRun;
+  }
   // Jobs submitted, neither done nor running (the scheduler's pending jobs),
   // for the stranded-capacity check: a scan of every job of the workload once
   // per sample interval cost more than the rest of the twin at 200,000 jobs.
@@ -528,9 +538,8 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
   // starts; a start preempted within its own cycle never runs.
   const sched::CyclePlan plan = sched::PlanCycle(cycle);
   for (const sched::Decision* d : plan.stops) {
-    auto it = by_id_.find(d->job);
-    if (it == by_id_.end()) continue;
-    const std::uint32_t j = it->second;
+    const std::uint32_t j = RunOf(*d);
+    if (j == kNoRun) continue;
     JobRun& run = runs_[j];
     if (d->kind == sched::Decision::Kind::kPreempt) ++r_.preemptions;
     const bool by_radio = run.radio_stop && d->kind == sched::Decision::Kind::kRequeue;
@@ -560,9 +569,8 @@ void Simulation::ApplyDecisions(const sched::CycleResult& cycle, Time now) {
     }
   }
   for (const sched::Decision* d : plan.starts) {
-    auto it = by_id_.find(d->job);
-    if (it == by_id_.end()) continue;
-    const std::uint32_t j = it->second;
+    const std::uint32_t j = RunOf(*d);
+    if (j == kNoRun) continue;
     JobRun& run = runs_[j];
     const TwinJob& tj = w_.jobs[j];
     const sched::JobView view = sched_.JobAt(run.handle);
@@ -1058,7 +1066,7 @@ Result<PolicyResult> Simulation::Run() {
           if (!run.running || run.generation != e.generation) break;
           // A failure at this instant already requeued it (its stop comes with the cycle).
           if (sched_.JobAt(run.handle).state != sched::JobState::kRunning) break;
-          Status st = sched_.Finish(w_.jobs[e.index].job.id, now);
+          Status st = sched_.FinishAt(run.handle, now);
           if (!st.ok()) return Internal("twin: " + st.ToString());
           RecordSegment(e.index, now, "finished", 0, true);
           StopRun(e.index, now, true);
@@ -1085,6 +1093,8 @@ Result<PolicyResult> Simulation::Run() {
           Status st = sched_.Submit(tj.job, &handle);
           if (st.ok()) {
             by_id_.emplace(tj.job.id, e.index);
+            if (handle >= run_of_handle_.size()) run_of_handle_.resize(handle + 1, kNoRun);
+            run_of_handle_[handle] = e.index;
             runs_[e.index].submitted = true;
             runs_[e.index].handle = handle;
             runs_[e.index].tenant = t;  // the scheduler accepted it: its tenant exists
