@@ -35,8 +35,10 @@ struct Options {
   std::uint64_t seed = 42;
   std::string policies;
   std::string scores;
-  std::string backfill;    // "", "on", "off"
-  std::string preemption;  // "", "on", "off"
+  std::string backfill;        // "", "on", "off"
+  std::string preemption;      // "", "on", "off"
+  std::string explain = "on";  // TwinOptions::explain
+  std::string radio = "on";    // TwinOptions::radio_load
   double grace_s = -1;
   std::vector<std::string> site_down;
   double node_mtbf_hours = 0;
@@ -240,6 +242,8 @@ int Run(const Options& o) {
   }
   if (!o.backfill.empty()) base.config.backfill = o.backfill == "on";
   if (!o.preemption.empty()) base.config.preemption = o.preemption == "on";
+  base.explain = o.explain == "on";
+  base.radio_load = o.radio == "on";
   if (o.grace_s >= 0) base.config.preemption_grace_s = static_cast<model::Duration>(o.grace_s);
   base.seed = o.seed;
   base.sample_interval_s =
@@ -432,6 +436,17 @@ void AddSimulateCommand(CLI::App& app) {
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--preemption", o->preemption, "on | off (default: the scenario's)")
       ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--explain", o->explain,
+                  "on | off: the explanations (stranded capacity, unfinished_by_reason, tenants' "
+                  "job figures, edge figures, utilization_window); off leaves them empty and "
+                  "changes no decision")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--radio", o->radio,
+                  "on | off: base-station pools lose nodes to their radio_load curve (off: the "
+                  "radio takes nothing)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   cmd->add_option("--preemption-grace", o->grace_s,
                   "Seconds a started job is safe from preemption");
   cmd->add_option("--site-down", o->site_down,

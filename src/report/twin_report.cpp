@@ -1808,6 +1808,15 @@ Status WriteCsv(const TwinReport& report, const std::string& dir) {
     }
     if (Status s = WriteFile(JoinPath(dir, stems[i] + "-unfinished.csv"), unfinished); !s.ok())
       return s;
+    std::string tenants_unfinished = "tenant,reason,jobs\n";
+    for (const auto& t : p.tenants) {
+      for (const auto& [reason, n] : t.unfinished_by_reason)
+        tenants_unfinished += fmt::format("{},{},{}\n", CsvField(t.id), CsvField(reason), n);
+    }
+    if (Status s =
+            WriteFile(JoinPath(dir, stems[i] + "-tenants-unfinished.csv"), tenants_unfinished);
+        !s.ok())
+      return s;
     // Accounting, as the daemon's GET /v1/accounting?format=csv writes it.
     for (accounting::GroupBy g :
          {accounting::GroupBy::kTenant, accounting::GroupBy::kGrant, accounting::GroupBy::kModel}) {

@@ -68,6 +68,8 @@ PolicyResult MakePolicy(std::string name, double jct_scale) {
                {"startups,\"quoted\"", 300, 0.15, 0.2}};
   p.utilization_window = 0.8;
   p.unfinished_by_reason = {{"no_capacity", 30}, {"running", 20}};
+  p.tenants[0].unfinished_by_reason = {{"no_capacity", 8}, {"running", 2}};
+  p.tenants[2].unfinished_by_reason = {{"grant_inactive", 22}};
   p.sites = {{"kisti-1", "KISTI", "Chungcheong", 3, false, 4096, 0.8, 5000},
              {"edge-busan", "KT", "Yeongnam", 1, true, 64, 0.3, 100},
              {"skt-seoul", "SKT", "Capital", 2, false, 2048, 0.7, 3000}};
@@ -360,6 +362,12 @@ TEST(ReportCsv, WritesEveryFileWithItsShape) {
   ASSERT_EQ(unfinished.size(), 3u);
   EXPECT_EQ(unfinished[0], "reason,jobs");
   EXPECT_EQ(unfinished[1], "no_capacity,30");
+  const auto tenants_unfinished = Lines(ReadAll(dir / "fifo-tenants-unfinished.csv"));
+  ASSERT_EQ(tenants_unfinished.size(), 4u);
+  EXPECT_EQ(tenants_unfinished[0], "tenant,reason,jobs");
+  EXPECT_EQ(tenants_unfinished[1], "msit/research/kisti,no_capacity,8");
+  EXPECT_EQ(tenants_unfinished[2], "msit/research/kisti,running,2");
+  EXPECT_EQ(tenants_unfinished[3], "\"startups,\"\"quoted\"\"\",grant_inactive,22");
 
   const auto summary = Lines(ReadAll(dir / "summary.csv"));
   ASSERT_EQ(summary.size(), 3u);

@@ -69,6 +69,42 @@ TEST(SimulateCli, PhillyReproducesTheHeliosRanking) {
   fs::remove_all(dir);
 }
 
+// --explain off drops the explanations and changes no decision; --radio off
+// keeps every base-station node for other work.
+TEST(SimulateCli, ExplainAndRadioSwitches) {
+  auto run = [](const std::string& flags) {
+    auto r = RunCommand(kBinary + " simulate --scenario " +
+                        (kSource / "scenarios/korea-2027.toml").string() +
+                        " --synthetic --jobs 3000 --days 1 --policy drf --cycle-interval 60"
+                        " --quiet --json /dev/stdout " +
+                        flags);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["policies"][0];
+  };
+  const auto on = run("");
+  const auto off = run("--explain off");
+  for (const char* key : {"decisions", "cycles", "jobs_finished", "preemptions", "mean_jct_s"})
+    EXPECT_EQ(on[key], off[key]) << key;
+  double stranded_on = 0, stranded_off = 0, radio_on = 0;
+  for (const auto& p : on["pools"]) {
+    stranded_on += p["stranded_accelerator_hours"].get<double>();
+    radio_on += p["radio_accelerator_hours"].get<double>();
+  }
+  for (const auto& p : off["pools"]) stranded_off += p["stranded_accelerator_hours"].get<double>();
+  EXPECT_GT(stranded_on, 0);
+  EXPECT_EQ(stranded_off, 0);
+  EXPECT_GT(radio_on, 0);
+  EXPECT_TRUE(off["utilization_window"].is_null());
+
+  const auto no_radio = run("--radio off");
+  EXPECT_EQ(no_radio["radio_preemptions"], 0);
+  for (const auto& p : no_radio["pools"]) EXPECT_EQ(p["radio_accelerator_hours"], 0) << p["id"];
+
+  auto bad = RunCommand(kBinary + " simulate --synthetic --jobs 10 --explain maybe --quiet");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--explain"), std::string::npos) << bad.err;
+}
+
 TEST(SimulateCli, BadTraceLinesAreSkippedWithFileAndLine) {
   const std::string trace = (kSource / "tests/twin/cli/bad-philly.csv").string();
   auto r = RunCommand(kBinary + " simulate --scenario " +
