@@ -142,19 +142,18 @@ class FailureCache {
     std::uint32_t reason = 0;  // index into reasons_
     EquivalenceKey key{};
   };
+  // Four independent multiplies of packed field pairs (a serial mix per
+  // field was ~5 % of a national run): only slot placement depends on it.
   static std::size_t Hash(const EquivalenceKey& k) {
-    auto mix = [](std::uint64_t h, std::uint64_t v) {
-      h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-      return h * 0xff51afd7ed558ccdULL;
+    auto pack = [](std::int64_t hi, std::int64_t lo) {
+      return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(hi)) << 32) |
+             static_cast<std::uint32_t>(lo);
     };
-    std::uint64_t h = static_cast<std::uint64_t>(static_cast<std::uint32_t>(k.tenant));
-    h = mix(h, k.set);
-    h = mix(h, static_cast<std::uint32_t>(k.accelerators));
-    h = mix(h, static_cast<std::uint32_t>(k.milli));
-    h = mix(h, static_cast<std::uint32_t>(k.per_node));
-    h = mix(h, static_cast<std::uint32_t>(k.priority));
-    h = mix(h, static_cast<std::uint64_t>(k.remaining));
-    return static_cast<std::size_t>(h ^ (h >> 32));
+    const std::uint64_t h = pack(k.tenant, k.set) * 0x9e3779b97f4a7c15ULL ^
+                            pack(k.accelerators, k.milli) * 0xc2b2ae3d27d4eb4fULL ^
+                            pack(k.per_node, k.priority) * 0x165667b19e3779f9ULL ^
+                            static_cast<std::uint64_t>(k.remaining) * 0xff51afd7ed558ccdULL;
+    return static_cast<std::size_t>(h ^ (h >> 29) ^ (h >> 47));
   }
   void Grow() {
     std::vector<Slot> old = std::move(slots_);

@@ -476,6 +476,15 @@ TEST(TwinEngine, KeptWorkIsCountedAtThePaceItWasDone) {
   EXPECT_NEAR(r->lost_gpu_hours, 100.0 * 2 / 3600, 1e-9);
 }
 
+// An 8-accelerator job of `tenant` on software stack `stack`, any model.
+TwinJob OnStack(const std::string& id, const std::string& tenant, const std::string& stack,
+                model::Time submit, model::Duration runtime) {
+  TwinJob tj = Job(id, tenant, 8, submit, runtime);
+  tj.job.accepted_models.clear();
+  tj.job.stack = stack;
+  return tj;
+}
+
 double StrandedBy(const PoolUsage& p, const std::string& reason) {
   for (const auto& [name, hours] : p.stranded_by_reason) {
     if (name == reason) return hours;
@@ -501,12 +510,7 @@ double StrandedBy(const PoolUsage& p, const std::string& reason) {
 TEST(TwinEngine, StrandedCapacityByReason) {
   const model::Scenario s = Load("../tests/sched/cases/grids/stacks.toml");
   auto job = [&](const std::string& id, const std::string& tenant, const std::string& stack,
-                 model::Duration runtime) {
-    TwinJob tj = Job(id, tenant, 8, s.epoch, runtime);
-    tj.job.accepted_models.clear();
-    tj.job.stack = stack;
-    return tj;
-  };
+                 model::Duration runtime) { return OnStack(id, tenant, stack, s.epoch, runtime); };
   TwinJob b = job("b", "lab", "cuda", 100);
   b.job.accepted_models = {"B200"};
   const double eight_for_100_s = 8.0 * 100 / 3600;
@@ -585,20 +589,13 @@ TEST(TwinEngine, StrandedCapacityBesideHybridJobsWaitingForQpus) {
 // run's figures are larger, the window's stop at 50 s.
 TEST(TwinEngine, StrandedCapacityUpToTheLastArrival) {
   const model::Scenario s = Load("../tests/sched/cases/grids/stacks.toml");
-  auto job = [&](const std::string& id, const std::string& tenant, const std::string& stack,
-                 model::Time submit, model::Duration runtime) {
-    TwinJob tj = Job(id, tenant, 8, submit, runtime);
-    tj.job.accepted_models.clear();
-    tj.job.stack = stack;
-    return tj;
-  };
-  TwinJob b = job("b", "lab", "cuda", s.epoch, 100);
+  TwinJob b = OnStack("b", "lab", "cuda", s.epoch, 100);
   b.job.accepted_models = {"B200"};
-  TwinJob z = job("z", "lab", "cuda", s.epoch + 50, 10);
+  TwinJob z = OnStack("z", "lab", "cuda", s.epoch + 50, 10);
   z.job.accepted_models = {"B200"};
   Workload w;
-  w.jobs = {job("a", "lab", "cuda", s.epoch, 100), b, job("g", "late", "furiosa-sdk", s.epoch, 100),
-            z};
+  w.jobs = {OnStack("a", "lab", "cuda", s.epoch, 100), b,
+            OnStack("g", "late", "furiosa-sdk", s.epoch, 100), z};
   auto r = Simulate(s, w, Fifo());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_DOUBLE_EQ(r->arrival_window_s, 50);
