@@ -266,17 +266,30 @@ class Simulation {
   // for the stranded-capacity check: a scan of every job of the workload once
   // per sample interval cost more than the rest of the twin at 200,000 jobs.
   std::vector<std::uint32_t> waiting_;
+  // What the stranded-capacity check reads of a waiting job, beside
+  // waiting_ so that its pass reads one compact array (and the scheduler's
+  // reason), not the jobs' records.
+  struct WaitingRef {
+    sched::Scheduler::Handle handle;
+    std::uint32_t signature;
+    bool hybrid;  // Job::qpus > 0
+  };
+  std::vector<WaitingRef> waiting_refs_;
+  // The job's signature (SignatureOf) must be known.
   void SetWaiting(std::uint32_t j, bool waiting) {
     if (!o_.explain) return;  // only the stranded-capacity check reads it
     JobRun& run = runs_[j];
     if (waiting) {
       run.waiting_pos = static_cast<std::uint32_t>(waiting_.size());
       waiting_.push_back(j);
+      waiting_refs_.push_back({run.handle, signature_of_job_[j], w_.jobs[j].job.qpus > 0});
     } else {
       const std::uint32_t moved = waiting_.back();
       waiting_[run.waiting_pos] = moved;
+      waiting_refs_[run.waiting_pos] = waiting_refs_.back();
       runs_[moved].waiting_pos = run.waiting_pos;
       waiting_.pop_back();
+      waiting_refs_.pop_back();
     }
   }
   PolicyResult r_;
@@ -720,8 +733,8 @@ void Simulation::UpdateStrandedReasons() {
   // Each (signature, reason of a job that may go to a pool) pair is looked at once.
   std::vector<bool> seen(signature_miss_.size() * 3, false);
   // The order of the jobs does not matter (a minimum per pool and flags).
-  for (std::uint32_t j : waiting_) {
-    const sched::WaitReason& reason = sched_.ReasonAt(runs_[j].handle);
+  for (const WaitingRef& w : waiting_refs_) {
+    const sched::WaitReason& reason = sched_.ReasonAt(w.handle);
     // Where the static filters let it go: waited for room in a shape it could
     // use (also when not yet tried since it arrived or was stopped), for a
     // reservation, or on its quota or grant.
@@ -747,10 +760,10 @@ void Simulation::UpdateStrandedReasons() {
       case sched::WaitCode::kRequeued:
       case sched::WaitCode::kNoQpu:
         capacity_waiting_ = true;
-        qpu_waiting_ = qpu_waiting_ || w_.jobs[j].job.qpus > 0;
+        qpu_waiting_ = qpu_waiting_ || w.hybrid;
         break;
     }
-    const std::uint32_t sig = signature_of_job_[j];
+    const std::uint32_t sig = w.signature;
     const std::size_t pair = static_cast<std::size_t>(sig) * 3 + where_eligible;
     if (seen[pair]) continue;
     seen[pair] = true;
@@ -1098,8 +1111,8 @@ Result<PolicyResult> Simulation::Run() {
             runs_[e.index].submitted = true;
             runs_[e.index].handle = handle;
             runs_[e.index].tenant = t;  // the scheduler accepted it: its tenant exists
-            SetWaiting(e.index, true);
             if (o_.explain) signature_of_job_[e.index] = SignatureOf(tj.job, t);
+            SetWaiting(e.index, true);
             if (o_.explain && IsEdgeService(tj.job)) {
               runs_[e.index].edge_service = true;
               ++r_.edge_services;
