@@ -77,8 +77,9 @@ inline constexpr const char* kStrandedReasons[] = {"shape", "reserved",  "quota_
                                                    "model", "residency", "stack"};
 // The same reasons in words, for reports: "<pool> sat idle because <words>".
 inline constexpr const char* kStrandedReasonWords[] = {
-    "the free accelerators did not form the waiting jobs' shape (too few on a node or in a "
-    "domain)",
+    // One element: the concatenation is parenthesised (clang's -Wstring-concatenation).
+    ("the free accelerators did not form the waiting jobs' shape (too few on a node or in a "
+     "domain)"),
     "it was held for reservations or a tenant's dedicated pools",
     "the jobs that could use it were held by their quota or grants",
     "it is too far from the waiting services' users",
