@@ -5,6 +5,14 @@
 
 namespace sovgrid::model {
 
+bool Dataset::AllowsSite(const Site& site) const {
+  if (!jurisdictions.empty() && std::find(jurisdictions.begin(), jurisdictions.end(),
+                                          site.jurisdiction) == jurisdictions.end())
+    return false;
+  if (site.tier < min_tier) return false;
+  return sites.empty() || std::find(sites.begin(), sites.end(), site.id) != sites.end();
+}
+
 std::int64_t DaysFromCivil(std::int64_t y, std::int64_t m, std::int64_t d) {
   y -= m <= 2 ? 1 : 0;
   const std::int64_t era = (y >= 0 ? y : y - 399) / 400;

@@ -168,6 +168,10 @@ struct Dataset {
   int min_tier = 1;                        // minimum site certification tier
   std::vector<std::string> sites;          // explicit allow-list; empty = any site passing the rest
   std::vector<std::string> tenants;        // tenant subtrees that may use it; empty = every tenant
+
+  // The residency rule: whether the law lets this data be processed at `site`
+  // (its jurisdiction, certification tier and, if listed, the site itself).
+  bool AllowsSite(const Site& site) const;
 };
 
 struct PriorityClass {

@@ -50,14 +50,7 @@ namespace {
 // Whether every dataset of `job` may go to `site`.
 bool Resident(const model::Scenario& scenario, const model::Job& job, const model::Site& site) {
   for (const auto& d : job.datasets) {
-    const model::Dataset& ds = scenario.datasets[scenario.FindDataset(d)];
-    if (!ds.jurisdictions.empty() && std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
-                                               site.jurisdiction) == ds.jurisdictions.end()) {
-      return false;
-    }
-    if (site.tier < ds.min_tier) return false;
-    if (!ds.sites.empty() && std::find(ds.sites.begin(), ds.sites.end(), site.id) == ds.sites.end())
-      return false;
+    if (!scenario.datasets[scenario.FindDataset(d)].AllowsSite(site)) return false;
   }
   return true;
 }

@@ -122,6 +122,15 @@ double Quantile(const std::vector<double>& sorted, double q) {
   return sorted[lo] * (1 - frac) + sorted[hi] * frac;
 }
 
+// Whether every dataset of `job` may go to `site` (the twin's own check of
+// the scheduler's placements and of its static misses, on the model's rule).
+bool ResidentAt(const model::Scenario& s, const model::Job& job, const model::Site& site) {
+  for (const auto& d : job.datasets) {
+    if (!s.datasets[static_cast<std::size_t>(s.FindDataset(d))].AllowsSite(site)) return false;
+  }
+  return true;
+}
+
 class Simulation {
  public:
   Simulation(const model::Scenario& s, const Workload& w, const TwinOptions& o,
@@ -393,16 +402,8 @@ class Simulation {
 bool Simulation::ResidencyHolds(const model::Job& job,
                                 const std::vector<sched::NodeAssignment>& assignment) const {
   for (const auto& a : assignment) {
-    const model::Site& site = s_.sites[s_.pools[sched_.grid().node(a.node).pool].site_index];
-    for (const auto& d : job.datasets) {
-      const model::Dataset& ds = s_.datasets[s_.FindDataset(d)];
-      const bool juris =
-          ds.jurisdictions.empty() || std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
-                                                site.jurisdiction) != ds.jurisdictions.end();
-      const bool listed = ds.sites.empty() ||
-                          std::find(ds.sites.begin(), ds.sites.end(), site.id) != ds.sites.end();
-      if (!juris || !listed || site.tier < ds.min_tier) return false;
-    }
+    if (!ResidentAt(s_, job, s_.sites[s_.pools[sched_.grid().node(a.node).pool].site_index]))
+      return false;
   }
   return true;
 }
@@ -636,22 +637,6 @@ enum StrandedReason : std::uint8_t {
   kResidency = 5,
   kStack = 6
 };
-
-namespace {
-// Whether every dataset of `job` may go to `site`.
-bool ResidentAt(const model::Scenario& s, const model::Job& job, const model::Site& site) {
-  for (const auto& d : job.datasets) {
-    const model::Dataset& ds = s.datasets[static_cast<std::size_t>(s.FindDataset(d))];
-    const bool juris =
-        ds.jurisdictions.empty() || std::find(ds.jurisdictions.begin(), ds.jurisdictions.end(),
-                                              site.jurisdiction) != ds.jurisdictions.end();
-    const bool listed =
-        ds.sites.empty() || std::find(ds.sites.begin(), ds.sites.end(), site.id) != ds.sites.end();
-    if (!juris || !listed || site.tier < ds.min_tier) return false;
-  }
-  return true;
-}
-}  // namespace
 
 bool Simulation::MayUsePool(int tenant, const model::Pool& pool) const {
   const int holder = tenant_pool_holder_[static_cast<std::size_t>(tenant)];
