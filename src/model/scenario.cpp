@@ -135,6 +135,13 @@ int Scenario::FindDataset(std::string_view id) const {
   return FindBy(datasets, id, [](const Dataset& d) -> const std::string& { return d.id; });
 }
 
+bool Scenario::DataMayGoTo(const Job& job, const Site& site) const {
+  for (const auto& d : job.datasets) {
+    if (!datasets[static_cast<std::size_t>(FindDataset(d))].AllowsSite(site)) return false;
+  }
+  return true;
+}
+
 std::optional<int> Scenario::PriorityValue(std::string_view priority_class) const {
   for (const auto& pc : priority_classes) {
     if (pc.name == priority_class) return pc.value;

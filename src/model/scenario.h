@@ -251,6 +251,9 @@ struct Scenario {
   int FindTenant(std::string_view id) const;
   int FindDataset(std::string_view id) const;
   std::optional<int> PriorityValue(std::string_view priority_class) const;
+  // Whether every dataset of `job` may be processed at `site`
+  // (Dataset::AllowsSite); its datasets must exist (a validated job).
+  bool DataMayGoTo(const Job& job, const Site& site) const;
 
   // "msit/research/kisti": the ids from the top-level tenant down.
   std::string TenantPath(int tenant_index) const;

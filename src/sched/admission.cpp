@@ -47,14 +47,6 @@ std::vector<std::string> Admission::ReplicaRegions(const model::Job& job) {
 }
 
 namespace {
-// Whether every dataset of `job` may go to `site`.
-bool Resident(const model::Scenario& scenario, const model::Job& job, const model::Site& site) {
-  for (const auto& d : job.datasets) {
-    if (!scenario.datasets[scenario.FindDataset(d)].AllowsSite(site)) return false;
-  }
-  return true;
-}
-
 bool SameRejections(const WaitReason& a, const WaitReason& b) {
   return a.rejected_by_model == b.rejected_by_model &&
          a.rejected_by_residency == b.rejected_by_residency &&
@@ -109,7 +101,7 @@ std::uint32_t Admission::QpuSetFor(const model::Job& job, int tenant) {
         continue;
       }
     }
-    if (!Resident(scenario, job, scenario.sites[pool.site_index])) {
+    if (!scenario.DataMayGoTo(job, scenario.sites[pool.site_index])) {
       ++set.rejections.rejected_by_residency;
       continue;
     }
@@ -183,7 +175,7 @@ Result<std::uint32_t> Admission::CandidateSetFor(const model::Job& job, int tena
         continue;
       }
     }
-    if (!Resident(scenario, job, site)) {
+    if (!scenario.DataMayGoTo(job, site)) {
       ++set.rejections.rejected_by_residency;
       continue;
     }

@@ -122,15 +122,6 @@ double Quantile(const std::vector<double>& sorted, double q) {
   return sorted[lo] * (1 - frac) + sorted[hi] * frac;
 }
 
-// Whether every dataset of `job` may go to `site` (the twin's own check of
-// the scheduler's placements and of its static misses, on the model's rule).
-bool ResidentAt(const model::Scenario& s, const model::Job& job, const model::Site& site) {
-  for (const auto& d : job.datasets) {
-    if (!s.datasets[static_cast<std::size_t>(s.FindDataset(d))].AllowsSite(site)) return false;
-  }
-  return true;
-}
-
 class Simulation {
  public:
   Simulation(const model::Scenario& s, const Workload& w, const TwinOptions& o,
@@ -402,7 +393,7 @@ class Simulation {
 bool Simulation::ResidencyHolds(const model::Job& job,
                                 const std::vector<sched::NodeAssignment>& assignment) const {
   for (const auto& a : assignment) {
-    if (!ResidentAt(s_, job, s_.sites[s_.pools[sched_.grid().node(a.node).pool].site_index]))
+    if (!s_.DataMayGoTo(job, s_.sites[s_.pools[sched_.grid().node(a.node).pool].site_index]))
       return false;
   }
   return true;
@@ -655,13 +646,13 @@ std::uint8_t Simulation::StaticMiss(const model::Job& job, int tenant, std::size
     // A QPU takes only a hybrid job's QPUs: for any other job it is as far
     // as a pool can be. The job's stack and models are its accelerators'.
     if (job.qpus == 0) return kStack;
-    if (!ResidentAt(s_, job, site)) return kResidency;
+    if (!s_.DataMayGoTo(job, site)) return kResidency;
     if (static_cast<std::int64_t>(job.qpus) > pool.accelerators()) return kModel;
     if (!MayUsePool(tenant, pool)) return kReserved;
     return kEligible;
   }
   if (!accel.RunsStack(job.stack)) return kStack;
-  if (!ResidentAt(s_, job, site)) return kResidency;
+  if (!s_.DataMayGoTo(job, site)) return kResidency;
   if (!job.accepted_models.empty() &&
       std::find(job.accepted_models.begin(), job.accepted_models.end(), pool.accelerator) ==
           job.accepted_models.end())
