@@ -493,6 +493,21 @@ double StrandedBy(const PoolUsage& p, const std::string& reason) {
   return -1;
 }
 
+// Every stranded reason is listed once and the reasons add up to `total`.
+::testing::AssertionResult ReasonsAddUp(
+    const std::vector<std::pair<std::string, double>>& by_reason, double total) {
+  if (by_reason.size() != kStrandedReasonCount) {
+    return ::testing::AssertionFailure()
+           << by_reason.size() << " reasons, not " << kStrandedReasonCount;
+  }
+  double sum = 0;
+  for (const auto& [name, hours] : by_reason) sum += hours;
+  if (std::abs(sum - total) > 1e-12) {
+    return ::testing::AssertionFailure() << "the reasons add up to " << sum << ", not " << total;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // Stranded capacity by reason on a hand-built grid (tests/sched/cases/grids/
 // stacks.toml: dc-b200 cuda, dc-mi325x rocm, dc-rngd furiosa-sdk, 8 each):
 //   a  (lab, cuda, 8, 100 s)          runs on dc-b200 0..100 s;
@@ -528,10 +543,7 @@ TEST(TwinEngine, StrandedCapacityByReason) {
     }
     ASSERT_EQ(r->pools.size(), 3u);
     for (const auto& p : r->pools) {
-      ASSERT_EQ(p.stranded_by_reason.size(), kStrandedReasonCount) << p.id;
-      double sum = 0;
-      for (const auto& [name, hours] : p.stranded_by_reason) sum += hours;
-      EXPECT_NEAR(sum, p.stranded_accelerator_hours, 1e-12) << p.id;
+      ASSERT_TRUE(ReasonsAddUp(p.stranded_by_reason, p.stranded_accelerator_hours)) << p.id;
       if (p.id == "dc-rngd") {
         EXPECT_NEAR(StrandedBy(p, "quota_grant"), eight_for_100_s, 1e-9);
         EXPECT_NEAR(p.stranded_accelerator_hours, eight_for_100_s, 1e-9);
@@ -577,6 +589,7 @@ TEST(TwinEngine, StrandedCapacityBesideHybridJobsWaitingForQpus) {
       want = per_accelerator, why = "model";
     }
     EXPECT_NEAR(p.stranded_accelerator_hours, want, 1e-9) << p.id;
+    ASSERT_TRUE(ReasonsAddUp(p.stranded_by_reason, p.stranded_accelerator_hours)) << p.id;
     for (const auto& [name, hours] : p.stranded_by_reason)
       EXPECT_NEAR(hours, name == why ? want : 0.0, 1e-9) << p.id << " " << name;
   }
@@ -602,10 +615,8 @@ TEST(TwinEngine, StrandedCapacityUpToTheLastArrival) {
   const double eight_for_50_s = 8.0 * 50 / 3600;
   ASSERT_EQ(r->pools.size(), 3u);
   for (const auto& p : r->pools) {
-    ASSERT_EQ(p.stranded_window_by_reason.size(), kStrandedReasonCount) << p.id;
-    double sum = 0;
-    for (const auto& [name, hours] : p.stranded_window_by_reason) sum += hours;
-    EXPECT_NEAR(sum, p.stranded_window_accelerator_hours, 1e-12) << p.id;
+    ASSERT_TRUE(ReasonsAddUp(p.stranded_window_by_reason, p.stranded_window_accelerator_hours))
+        << p.id;
     if (p.id == "dc-b200") {
       EXPECT_DOUBLE_EQ(p.stranded_window_accelerator_hours, 0);
       continue;
