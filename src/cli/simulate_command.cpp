@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
@@ -119,11 +120,23 @@ struct Variant {
   std::vector<twin::PoolOutage> pool_outages;
 };
 
+// Progress of one run: a bar redrawn in place on a terminal; elsewhere (a log,
+// CI) a line at each tenth of the jobs done, with the time so far, so that a
+// long run is seen to advance; nothing when quiet.
 class ProgressBar {
  public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+  ProgressBar(bool tty, bool quiet) : tty_(tty), quiet_(quiet) {}
   void Show(const std::string& label, double fraction) {
-    if (!enabled_) return;
+    if (quiet_) return;
+    if (!tty_) {
+      const int tenth = static_cast<int>(fraction * 10);
+      if (tenth <= shown_tenth_ || tenth >= 10) return;
+      shown_tenth_ = tenth;
+      const double s = std::chrono::duration<double>(Clock::now() - start_).count();
+      std::fprintf(stdout, "  %s: %d %% of the jobs done, %.1f s\n", label.c_str(), tenth * 10, s);
+      std::fflush(stdout);
+      return;
+    }
     const int width = 40;
     const int filled = static_cast<int>(fraction * width);
     std::string bar(static_cast<std::size_t>(filled), '#');
@@ -132,11 +145,15 @@ class ProgressBar {
     std::fflush(stdout);
   }
   void Done() {
-    if (enabled_) std::fprintf(stdout, "\n");
+    if (tty_ && !quiet_) std::fprintf(stdout, "\n");
   }
 
  private:
-  bool enabled_;
+  using Clock = std::chrono::steady_clock;
+  bool tty_;
+  bool quiet_;
+  int shown_tenth_ = 0;
+  Clock::time_point start_ = Clock::now();
 };
 
 int Run(const Options& o) {
@@ -338,7 +355,8 @@ int Run(const Options& o) {
     std::cout << fmt::format("sovgrid twin: {} on {} ({} nodes, {} accelerators), {} polic{}\n",
                              workload.description, grid.name, grid.TotalNodes(),
                              grid.TotalAccelerators(), orders.size(),
-                             orders.size() == 1 ? "y" : "ies");
+                             orders.size() == 1 ? "y" : "ies")
+              << std::flush;
   }
   if (!o.quiet && variants.size() > 1) {
     std::cout << fmt::format("  what-ifs: {}\n", o.what_ifs.size());
@@ -350,7 +368,7 @@ int Run(const Options& o) {
       options.label = order;
       for (const auto& outage : v.pool_outages) options.failures.pool_outages.push_back(outage);
       const std::string label = v.name.empty() ? order : v.name + ":" + order;
-      ProgressBar bar(tty);
+      ProgressBar bar(tty, o.quiet);
       options.progress = [&bar, &label](double f) { bar.Show(label, f); };
       auto result = twin::Simulate(v.scenario, *v.workload, options);
       bar.Done();

@@ -105,6 +105,29 @@ TEST(SimulateCli, ExplainAndRadioSwitches) {
   EXPECT_NE(bad.err.find("--explain"), std::string::npos) << bad.err;
 }
 
+// Not on a terminal (here: a pipe), progress is a line per tenth of the jobs
+// done, in order, before the policy's closing line; --quiet prints none.
+TEST(SimulateCli, ProgressIsALinePerTenthWhenNotOnATerminal) {
+  const std::string cmd = kBinary + " simulate --scenario " +
+                          (kSource / "scenarios/small.toml").string() +
+                          " --synthetic --jobs 400 --days 1 --policy drf";
+  auto r = RunCommand(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::size_t at = 0;
+  for (int percent = 10; percent <= 90; percent += 10) {
+    const std::string line = "  drf: " + std::to_string(percent) + " % of the jobs done, ";
+    const std::size_t found = r.out.find(line, at);
+    ASSERT_NE(found, std::string::npos) << line << "\n" << r.out;
+    at = found + line.size();
+  }
+  EXPECT_NE(r.out.find("  drf: ", at), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("100 % of the jobs done"), std::string::npos) << r.out;
+
+  auto quiet = RunCommand(cmd + " --quiet");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.out.find("of the jobs done"), std::string::npos) << quiet.out;
+}
+
 TEST(SimulateCli, BadTraceLinesAreSkippedWithFileAndLine) {
   const std::string trace = (kSource / "tests/twin/cli/bad-philly.csv").string();
   auto r = RunCommand(kBinary + " simulate --scenario " +
