@@ -1,6 +1,7 @@
 #include "model/scenario.h"
 
 #include <algorithm>
+#include <cassert>
 #include <unordered_map>
 
 namespace sovgrid::model {
@@ -137,7 +138,9 @@ int Scenario::FindDataset(std::string_view id) const {
 
 bool Scenario::DataMayGoTo(const Job& job, const Site& site) const {
   for (const auto& d : job.datasets) {
-    if (!datasets[static_cast<std::size_t>(FindDataset(d))].AllowsSite(site)) return false;
+    const int index = FindDataset(d);
+    assert(index >= 0 && "DataMayGoTo needs a validated job");
+    if (!datasets[static_cast<std::size_t>(index)].AllowsSite(site)) return false;
   }
   return true;
 }
