@@ -120,15 +120,17 @@ struct Variant {
   std::vector<twin::PoolOutage> pool_outages;
 };
 
-// Progress of one run: a bar redrawn in place on a terminal; elsewhere (a log,
-// CI) a line at each tenth of the jobs done, with the time so far, so that a
-// long run is seen to advance; nothing when quiet.
+// How a run shows its progress: a bar redrawn in place on a terminal;
+// elsewhere (a log, CI) a line at each tenth of the jobs done, with the time
+// so far, so that a long run is seen to advance; nothing when quiet.
+enum class ProgressMode { kOff, kBar, kLines };
+
 class ProgressBar {
  public:
-  ProgressBar(bool tty, bool quiet) : tty_(tty), quiet_(quiet) {}
+  explicit ProgressBar(ProgressMode mode) : mode_(mode) {}
   void Show(const std::string& label, double fraction) {
-    if (quiet_) return;
-    if (!tty_) {
+    if (mode_ == ProgressMode::kOff) return;
+    if (mode_ == ProgressMode::kLines) {
       const int tenth = static_cast<int>(fraction * 10);
       if (tenth <= shown_tenth_ || tenth >= 10) return;
       shown_tenth_ = tenth;
@@ -145,13 +147,12 @@ class ProgressBar {
     std::fflush(stdout);
   }
   void Done() {
-    if (tty_ && !quiet_) std::fprintf(stdout, "\n");
+    if (mode_ == ProgressMode::kBar) std::fprintf(stdout, "\n");
   }
 
  private:
   using Clock = std::chrono::steady_clock;
-  bool tty_;
-  bool quiet_;
+  ProgressMode mode_;
   int shown_tenth_ = 0;
   Clock::time_point start_ = Clock::now();
 };
@@ -350,7 +351,9 @@ int Run(const Options& o) {
   report.workload = workload.description;
   report.lines_skipped = workload.lines_skipped;
   report.warnings = workload.warnings;
-  const bool tty = isatty(STDOUT_FILENO) == 1 && !o.quiet;
+  const ProgressMode progress = o.quiet                      ? ProgressMode::kOff
+                                : isatty(STDOUT_FILENO) == 1 ? ProgressMode::kBar
+                                                             : ProgressMode::kLines;
   if (!o.quiet) {
     std::cout << fmt::format("sovgrid twin: {} on {} ({} nodes, {} accelerators), {} polic{}\n",
                              workload.description, grid.name, grid.TotalNodes(),
@@ -368,7 +371,7 @@ int Run(const Options& o) {
       options.label = order;
       for (const auto& outage : v.pool_outages) options.failures.pool_outages.push_back(outage);
       const std::string label = v.name.empty() ? order : v.name + ":" + order;
-      ProgressBar bar(tty, o.quiet);
+      ProgressBar bar(progress);
       options.progress = [&bar, &label](double f) { bar.Show(label, f); };
       auto result = twin::Simulate(v.scenario, *v.workload, options);
       bar.Done();
@@ -376,7 +379,7 @@ int Run(const Options& o) {
         std::cerr << "error: " << label << ": " << result.status().message() << "\n";
         return 1;
       }
-      if (!o.quiet && !tty) {
+      if (progress == ProgressMode::kLines) {
         std::cout << fmt::format("  {}: {} jobs finished in {:.1f} s\n", label,
                                  result->jobs_finished, result->wall_s);
       }
