@@ -34,9 +34,7 @@ std::uint32_t JobTable::Add(model::Job spec, int tenant, int priority,
   } else {
     idx = static_cast<std::uint32_t>(jobs_.size());
     jobs_.emplace_back();
-    reasons_.emplace_back();
-    hot_.emplace_back();
-    parking_.emplace_back();
+    pending_state_.emplace_back();
   }
   SchedJob& j = jobs_[idx];
   j = SchedJob{};
@@ -46,8 +44,8 @@ std::uint32_t JobTable::Add(model::Job spec, int tenant, int priority,
   j.seq = next_seq_++;
   j.part_sets = std::move(part_sets);
   j.spec = std::move(spec);
-  reasons_[idx] = WaitReason{};
-  hot_[idx] = EntryOf(idx);
+  pending_state_[idx].reason = WaitReason{};
+  pending_state_[idx].hot = EntryOf(idx);
   by_id_.emplace(j.spec.id, idx);
   AddPending(idx);
   return idx;
@@ -126,7 +124,7 @@ void JobTable::MarkRunning(std::uint32_t idx, Time now, bool in_cycle) {
     pending_[pos] = moved;
     jobs_[moved].pending_pos = pos;
     pending_.pop_back();
-    parking_[idx].park = SchedJob::Park::kActive;
+    pending_state_[idx].parking.park = SchedJob::Park::kActive;
   } else {
     RemovePending(idx);
   }
@@ -148,8 +146,8 @@ void JobTable::MarkStopped(std::uint32_t idx, Time now) {
       static_cast<double>(elapsed) * static_cast<double>(j.TotalMilli()) / kMilliPerAccelerator;
   --running_count_;
   ++j.preemptions;
-  reasons_[idx] = WaitReason{};
-  hot_[idx] = EntryOf(idx);  // remaining time and attained service changed
+  pending_state_[idx].reason = WaitReason{};
+  pending_state_[idx].hot = EntryOf(idx);  // remaining time and attained service changed
   AddPending(idx);
 }
 
@@ -168,7 +166,7 @@ void JobTable::RemovePending(std::uint32_t idx) {
   jobs_[moved].pending_pos = pos;
   pending_.pop_back();
   EraseFromList(ListOf(idx), idx);
-  parking_[idx].park = SchedJob::Park::kActive;
+  pending_state_[idx].parking.park = SchedJob::Park::kActive;
 }
 
 void JobTable::RegisterPart(SchedJob& j, std::size_t pool, std::vector<NodeAssignment>&& parts,
@@ -241,17 +239,17 @@ void JobTable::ReleaseAll(SchedJob& j, GridState& grid, QuotaLedger& quota,
 // ---------------------------------------------------------------------------
 // Parking and waking.
 
-// Removes `idx` from `list`, where it sits at parking_[idx].pos.
+// Removes `idx` from `list`, where it sits at pending_state_[idx].parking.pos.
 void JobTable::EraseFromList(std::vector<std::uint32_t>& list, std::uint32_t idx) {
-  const std::uint32_t pos = parking_[idx].pos;
+  const std::uint32_t pos = pending_state_[idx].parking.pos;
   const std::uint32_t moved = list.back();
   list[pos] = moved;
-  parking_[moved].pos = pos;
+  pending_state_[moved].parking.pos = pos;
   list.pop_back();
 }
 
 std::vector<std::uint32_t>& JobTable::ListOf(std::uint32_t idx) {
-  const ParkSlot& slot = parking_[idx];
+  const ParkSlot& slot = pending_state_[idx].parking;
   switch (slot.park) {
     case SchedJob::Park::kBySet:
       return parked_by_set_[slot.key];
@@ -271,7 +269,7 @@ std::vector<std::uint32_t>& JobTable::ListOf(std::uint32_t idx) {
 
 void JobTable::PutIn(std::vector<std::uint32_t>& list, SchedJob::Park park, std::uint32_t key,
                      std::uint32_t idx) {
-  parking_[idx] = {park, key, static_cast<std::uint32_t>(list.size())};
+  pending_state_[idx].parking = {park, key, static_cast<std::uint32_t>(list.size())};
   list.push_back(idx);
 }
 
@@ -306,7 +304,7 @@ void JobTable::KeepActive(std::uint32_t idx) {
 
 void JobTable::ParkConsidered(std::uint32_t idx, const WaitReason& r, std::uint32_t part_set,
                               bool waited_for_room) {
-  assert(InCycle(idx) && part_set == hot_[idx].part_set);
+  assert(InCycle(idx) && part_set == pending_state_[idx].hot.part_set);
 #ifndef NDEBUG
   in_cycle_[idx] = 0;
 #endif

@@ -521,7 +521,13 @@ struct Scheduler::Impl final : public TenantShares {
     std::vector<QueueEntry> entries;
     const std::vector<std::uint32_t>& active = table.TakeActive();
     entries.reserve(active.size());
-    for (std::uint32_t idx : active) {
+    // The active jobs are scattered over the table: each read is a cache miss
+    // (two thirds of this loop's time, perf), so the entries a few places
+    // ahead are fetched while this one is copied.
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t i = 0; i < active.size(); ++i) {
+      if (i + kAhead < active.size()) table.PrefetchPending(active[i + kAhead]);
+      const std::uint32_t idx = active[i];
       assert(table.hot(idx).job == idx && table.hot(idx).remaining_s == table.job(idx).Remaining());
       entries.push_back(table.hot(idx));
     }
