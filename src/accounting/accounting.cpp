@@ -25,7 +25,9 @@ bool Covers(const model::Grant& g, const std::string& quota_class) {
   return g.quota_class.empty() || g.quota_class == quota_class;
 }
 
-double Round(double v) { return static_cast<double>(static_cast<std::int64_t>(v * 1e6 + (v < 0 ? -0.5 : 0.5))) / 1e6; }
+double Round(double v) {
+  return static_cast<double>(static_cast<std::int64_t>(v * 1e6 + (v < 0 ? -0.5 : 0.5))) / 1e6;
+}
 
 nlohmann::json RowJson(const Grouping& g, const std::string& key, const UsageSum& s) {
   nlohmann::json row = {{"accelerator_hours", Round(s.accelerator_seconds / 3600.0)},
@@ -47,18 +49,17 @@ nlohmann::json RowJson(const Grouping& g, const std::string& key, const UsageSum
 
 }  // namespace
 
-std::vector<model::UsageRecord> SplitSegment(const model::Scenario& scenario,
-                                             const GrantsOf& grants, const RunSegment& seg) {
-  std::vector<model::UsageRecord> out;
+std::vector<UsagePiece> SplitSegmentPieces(const model::Scenario& scenario, const GrantsOf& grants,
+                                           const RunSegment& seg) {
+  std::vector<UsagePiece> out;
   if (seg.end <= seg.start || seg.parts.empty()) return out;
-  const auto& tenant = scenario.tenants[static_cast<std::size_t>(seg.tenant)];
   const int holder = GrantHolder(scenario, grants, seg.tenant);
   model::Milli total_milli = 0;
   for (const auto& p : seg.parts) total_milli += p.milli;
   bool job_counted = !seg.final;
-  for (const auto& part : seg.parts) {
+  for (std::size_t pi = 0; pi < seg.parts.size(); ++pi) {
+    const RunSegment::Part& part = seg.parts[pi];
     const model::Pool& pool = scenario.pools[static_cast<std::size_t>(part.pool)];
-    const model::Site& site = scenario.sites[static_cast<std::size_t>(pool.site_index)];
     const model::AcceleratorModel& acc =
         scenario.accelerators[static_cast<std::size_t>(pool.accelerator_index)];
     // Cut points: UTC midnights and the windows of the grants that may apply.
@@ -77,21 +78,17 @@ std::vector<model::UsageRecord> SplitSegment(const model::Scenario& scenario,
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     const double accelerators = static_cast<double>(part.milli) / kMilliPerAccelerator;
     for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
-      model::UsageRecord r;
-      r.job = seg.job;
-      r.tenant = tenant.id;
-      r.pool = pool.id;
-      r.site = site.id;
-      r.operator_name = site.operator_name;
-      r.model = acc.name;
-      r.milli = part.milli;
+      UsagePiece r;
+      r.part = static_cast<int>(pi);
       r.start = cuts[i];
       r.end = cuts[i + 1];
       if (held != nullptr) {
-        for (const auto& g : *held) {
-          if (Covers(g, acc.quota_class) && r.start >= g.valid_from && r.start < g.valid_until) {
-            r.grant_holder = scenario.tenants[static_cast<std::size_t>(holder)].id;
-            r.grant = g.id;
+        for (std::size_t g = 0; g < held->size(); ++g) {
+          const model::Grant& grant = (*held)[g];
+          if (Covers(grant, acc.quota_class) && r.start >= grant.valid_from &&
+              r.start < grant.valid_until) {
+            r.grant_holder = holder;
+            r.grant = static_cast<int>(g);
             break;
           }
         }
@@ -100,7 +97,6 @@ std::vector<model::UsageRecord> SplitSegment(const model::Scenario& scenario,
       r.accelerator_seconds = accelerators * seconds;
       r.charged_units = r.accelerator_seconds / 3600.0 * acc.charge_rate;
       r.energy_kwh = acc.power_w * r.accelerator_seconds / 3600.0 / 1000.0;
-      r.end_reason = seg.end_reason;
       if (i + 2 == cuts.size() && total_milli > 0) {
         r.lost_accelerator_seconds = seg.lost_accelerator_seconds *
                                      static_cast<double>(part.milli) /
@@ -110,12 +106,58 @@ std::vector<model::UsageRecord> SplitSegment(const model::Scenario& scenario,
         r.job_ended = true;  // on the first part's last record: the job's end
         job_counted = true;
       }
-      out.push_back(std::move(r));
+      out.push_back(r);
     }
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& a, const auto& b) { return a.start < b.start; });
   return out;
+}
+
+std::vector<model::UsageRecord> SplitSegment(const model::Scenario& scenario,
+                                             const GrantsOf& grants, const RunSegment& seg) {
+  std::vector<model::UsageRecord> out;
+  const std::vector<UsagePiece> pieces = SplitSegmentPieces(scenario, grants, seg);
+  out.reserve(pieces.size());
+  const std::string& tenant = scenario.tenants[static_cast<std::size_t>(seg.tenant)].id;
+  for (const UsagePiece& piece : pieces) {
+    const int p = seg.parts[static_cast<std::size_t>(piece.part)].pool;
+    const model::Pool& pool = scenario.pools[static_cast<std::size_t>(p)];
+    const model::Site& site = scenario.sites[static_cast<std::size_t>(pool.site_index)];
+    model::UsageRecord r;
+    r.job = seg.job;
+    r.tenant = tenant;
+    r.pool = pool.id;
+    r.site = site.id;
+    r.operator_name = site.operator_name;
+    r.model = scenario.accelerators[static_cast<std::size_t>(pool.accelerator_index)].name;
+    r.milli = seg.parts[static_cast<std::size_t>(piece.part)].milli;
+    r.start = piece.start;
+    r.end = piece.end;
+    if (piece.grant_holder >= 0) {
+      r.grant_holder = scenario.tenants[static_cast<std::size_t>(piece.grant_holder)].id;
+      r.grant = grants(piece.grant_holder)[static_cast<std::size_t>(piece.grant)].id;
+    }
+    r.accelerator_seconds = piece.accelerator_seconds;
+    r.charged_units = piece.charged_units;
+    r.energy_kwh = piece.energy_kwh;
+    r.lost_accelerator_seconds = piece.lost_accelerator_seconds;
+    r.end_reason = seg.end_reason;
+    r.job_ended = piece.job_ended;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+UsageSum UsagePiece::Sum() const {
+  UsageSum s;
+  s.accelerator_seconds = accelerator_seconds;
+  s.charged_units = charged_units;
+  s.energy_kwh = energy_kwh;
+  s.lost_accelerator_seconds = lost_accelerator_seconds;
+  s.jobs = job_ended ? 1 : 0;
+  s.segments = 1;
+  return s;
 }
 
 void UsageSum::Add(const UsageSum& o) {
@@ -226,9 +268,9 @@ std::string DayString(std::int64_t day) {
 }
 
 namespace {
-std::string KeyOf(GroupBy g, std::int64_t day, const std::string& tenant,
-                  const std::string& holder, const std::string& grant, const std::string& pool,
-                  const std::string& site, const std::string& op, const std::string& model) {
+std::string KeyOf(GroupBy g, std::int64_t day, const std::string& tenant, const std::string& holder,
+                  const std::string& grant, const std::string& pool, const std::string& site,
+                  const std::string& op, const std::string& model) {
   switch (g) {
     case GroupBy::kTenant:
       return tenant;

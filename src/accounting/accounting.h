@@ -37,7 +37,7 @@ struct RunSegment {
   int tenant = -1;  // index into the scenario's tenants
   std::vector<Part> parts;
   model::Time start = 0;
-  model::Time end = 0;  // > start; for an open segment, the time it is counted up to
+  model::Time end = 0;     // > start; for an open segment, the time it is counted up to
   std::string end_reason;  // as UsageRecord::end_reason
   double lost_accelerator_seconds = 0;  // spread over the parts by their share
   bool final = false;  // the segment ends the job (finished, failed, cancelled): counts it once
@@ -67,6 +67,28 @@ UsageSum SumOf(const model::UsageRecord& r);
 // The part of `r` inside [from, until), pro rata; lost work and the job count
 // belong to the record's end, so they count when it is inside.
 UsageSum ClippedSumOf(const model::UsageRecord& r, model::Time from, model::Time until);
+
+// A record of SplitSegment before it is named: what it refers to as indexes,
+// and its figures. For callers that sum many segments (the twin) without
+// building a record's strings.
+struct UsagePiece {
+  int part = 0;           // index into the segment's parts (the pool is parts[part].pool)
+  int grant_holder = -1;  // tenant index of the holder charged; -1 = no grant applies
+  int grant = -1;         // index into grants(grant_holder); -1 = none
+  model::Time start = 0;  // [start, end), within one UTC day
+  model::Time end = 0;
+  double accelerator_seconds = 0;
+  double charged_units = 0;
+  double energy_kwh = 0;
+  double lost_accelerator_seconds = 0;
+  bool job_ended = false;
+
+  std::int64_t day() const { return model::DayOf(start); }
+  UsageSum Sum() const;
+};
+// SplitSegment's records, unnamed, in the same order.
+std::vector<UsagePiece> SplitSegmentPieces(const model::Scenario& scenario, const GrantsOf& grants,
+                                           const RunSegment& segment);
 
 // Records summed per UTC day, tenant, grant and pool: what the store keeps
 // beside the records so that a month's report reads a few thousand rows.

@@ -152,6 +152,45 @@ TEST(Accounting, FractionalSharesAndNoGrantThatApplies) {
   EXPECT_TRUE(r[1].job_ended);
 }
 
+// The unnamed pieces (what the twin sums) are the records, one for one: two
+// parts on two models, over midnight and the end of g1, g2 not covering "slow".
+TEST(Accounting, PiecesAreTheRecordsByIndex) {
+  const model::Scenario s = Grid();
+  RunSegment seg;
+  seg.job = "lab/two";
+  seg.tenant = 1;
+  seg.parts = {{0, 2000}, {1, 500}};
+  seg.start = kMonday + 22 * 3600;
+  seg.end = kMonday + kDay + 3 * 3600;
+  seg.end_reason = "finished";
+  seg.lost_accelerator_seconds = 100;
+  seg.final = true;
+  auto grants = [&](int t) -> const std::vector<model::Grant>& { return s.tenants[t].grants; };
+  const auto records = Split(s, seg);
+  const auto pieces = SplitSegmentPieces(s, grants, seg);
+  ASSERT_EQ(pieces.size(), records.size());
+  ASSERT_EQ(records.size(),
+            6u);  // "fast": 3 (midnight, g1's end); "slow": 3 (g2 does not cover it)
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    const UsagePiece& p = pieces[i];
+    const model::UsageRecord& r = records[i];
+    EXPECT_EQ(s.pools[seg.parts[p.part].pool].id, r.pool);
+    EXPECT_EQ(p.start, r.start);
+    EXPECT_EQ(p.end, r.end);
+    EXPECT_EQ(p.grant_holder < 0 ? "" : s.tenants[p.grant_holder].id, r.grant_holder);
+    EXPECT_EQ(p.grant < 0 ? "" : s.tenants[p.grant_holder].grants[p.grant].id, r.grant);
+    const UsageSum a = p.Sum(), b = SumOf(r);
+    EXPECT_EQ(a.accelerator_seconds, b.accelerator_seconds);
+    EXPECT_EQ(a.charged_units, b.charged_units);
+    EXPECT_EQ(a.energy_kwh, b.energy_kwh);
+    EXPECT_EQ(a.lost_accelerator_seconds, b.lost_accelerator_seconds);
+    EXPECT_EQ(a.jobs, b.jobs);
+  }
+  // The slow part's last piece, after g1's end, has no grant (g2 is for class "x").
+  EXPECT_EQ(pieces.back().grant, -1);
+  EXPECT_EQ(records.back().grant, "");
+}
+
 TEST(Accounting, ClippingIsProRataAndReportsSumTheirRows) {
   model::UsageRecord r;
   r.tenant = "lab";
