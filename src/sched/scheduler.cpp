@@ -1024,6 +1024,12 @@ std::vector<std::string> Scheduler::JobsOnNode(NodeId n) const {
   return out;
 }
 
+std::vector<Scheduler::Handle> Scheduler::HandlesOnNode(NodeId n) const {
+  std::vector<Handle> out;
+  for (const auto& o : impl_->table.on_node(n)) out.push_back(o.job);
+  return out;
+}
+
 std::size_t Scheduler::ApproxBytesPerPendingJob() const {
   std::size_t bytes = 0;
   std::size_t n = 0;

@@ -171,6 +171,8 @@ class Scheduler {
   const model::Scenario& scenario() const { return scenario_; }
   // Ids of running jobs on a node, in start order.
   std::vector<std::string> JobsOnNode(NodeId n) const;
+  // The same as handles (valid while those jobs are known).
+  std::vector<Handle> HandlesOnNode(NodeId n) const;
   // Bytes of scheduler-owned memory per pending job (estimate, for benchmarks).
   std::size_t ApproxBytesPerPendingJob() const;
 

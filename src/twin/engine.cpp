@@ -251,7 +251,6 @@ class Simulation {
   }
   std::uint64_t seq_ = 0;
   std::vector<JobRun> runs_;
-  std::unordered_map<std::string, std::uint32_t> by_id_;
   // The workload index of the job holding each scheduler handle (a handle is
   // reused after its job left: RunOf checks the decision's id).
   std::vector<std::uint32_t> run_of_handle_;
@@ -530,9 +529,8 @@ void Simulation::UnfinishedByReason() {
   // Per tenant subtree too (tenant_unfinished_), so that a tenant's report
   // says why its jobs did not finish.
   std::vector<std::map<std::string_view, std::size_t>> per_tenant(s_.tenants.size());
-  for (const auto& [id, j] : by_id_) {
-    const JobRun& run = runs_[j];
-    if (run.done) continue;
+  for (const JobRun& run : runs_) {
+    if (!run.submitted || run.done) continue;
     const std::string_view why = run.running
                                      ? std::string_view("running")
                                      : sched::WaitCodeName(sched_.ReasonAt(run.handle).code);
@@ -861,9 +859,9 @@ int Simulation::ApplyRadio(Time now) {
         if (kind == 1) {
           // The scheduler requeues them when the node goes down; mark them
           // first so that those requeues count as radio preemptions.
-          for (const std::string& id : sched_.JobsOnNode(n)) {
-            auto it = by_id_.find(id);
-            if (it != by_id_.end()) runs_[it->second].radio_stop = true;
+          for (const sched::Scheduler::Handle h : sched_.HandlesOnNode(n)) {
+            if (h < run_of_handle_.size() && run_of_handle_[h] != kNoRun)
+              runs_[run_of_handle_[h]].radio_stop = true;
           }
           result = 2;
         }
@@ -1097,7 +1095,6 @@ Result<PolicyResult> Simulation::Run() {
           sched::Scheduler::Handle handle = 0;
           Status st = sched_.Submit(tj.job, &handle);
           if (st.ok()) {
-            by_id_.emplace(tj.job.id, e.index);
             if (handle >= run_of_handle_.size()) run_of_handle_.resize(handle + 1, kNoRun);
             run_of_handle_[handle] = e.index;
             runs_[e.index].submitted = true;
