@@ -12,6 +12,22 @@ namespace {
 
 constexpr double kLast = std::numeric_limits<double>::infinity();
 
+// std::merge without a branch on the comparison: the runs a cycle merges
+// interleave unpredictably (jobs of one tenant parked under several candidate
+// sets), and std::merge's mispredicted branch was most of DRF's Begin (perf,
+// a national run). Takes from `a` on ties, as std::merge does.
+template <typename T, typename Less>
+T* MergeWithoutBranches(const T* a, const T* a_end, const T* b, const T* b_end, T* out, Less less) {
+  while (a != a_end && b != b_end) {
+    const bool take_b = less(*b, *a);
+    *out++ = *(take_b ? b : a);
+    b += static_cast<std::ptrdiff_t>(take_b);
+    a += static_cast<std::ptrdiff_t>(!take_b);
+  }
+  out = std::copy(a, a_end, out);
+  return std::copy(b, b_end, out);
+}
+
 // Sorts `v` by `less`. The pending jobs a cycle orders arrive as a few long
 // sorted runs (each parked list fills in the previous cycle's queue order), so
 // adjacent runs are merged pairwise: O(n log runs) with sequential access.
@@ -38,11 +54,8 @@ void SortRuns(std::vector<T>& v, Less less, std::vector<T>& buf, std::vector<std
     std::size_t out = 0;
     std::size_t r = 0;
     for (; r + 2 < starts.size(); r += 2) {
-      std::merge(v.begin() + static_cast<std::ptrdiff_t>(starts[r]),
-                 v.begin() + static_cast<std::ptrdiff_t>(starts[r + 1]),
-                 v.begin() + static_cast<std::ptrdiff_t>(starts[r + 1]),
-                 v.begin() + static_cast<std::ptrdiff_t>(starts[r + 2]),
-                 buf.begin() + static_cast<std::ptrdiff_t>(starts[r]), less);
+      MergeWithoutBranches(v.data() + starts[r], v.data() + starts[r + 1], v.data() + starts[r + 1],
+                           v.data() + starts[r + 2], buf.data() + starts[r], less);
       starts[out++] = starts[r];
     }
     if (r + 1 < starts.size()) {  // an odd run left: copied as it is
@@ -172,8 +185,9 @@ class DrfQueueOrder final : public QueueOrder {
       SortRuns(
           q,
           [](const Own& a, const Own& b) {
-            if (a.neg_priority != b.neg_priority) return a.neg_priority < b.neg_priority;
-            return a.seq < b.seq;
+            // Bitwise, not short-circuit: no branch for MergeWithoutBranches.
+            return (a.neg_priority < b.neg_priority) |
+                   ((a.neg_priority == b.neg_priority) & (a.seq < b.seq));
           },
           sort_buf_, sort_runs_);
       for (int at = static_cast<int>(t); at >= 0; at = scenario_.tenants[at].parent_index) {

@@ -81,6 +81,40 @@ TEST_P(QueueOrderContract, IsDeterministicAndReusable) {
   EXPECT_EQ(Drain(*other, SampleEntries(), shares_), first);
 }
 
+// Cycles hand an order its jobs as a few sorted runs (one per parked list),
+// which orders merge rather than sort: the result must be the order of the
+// same jobs given shuffled (sorted from scratch).
+TEST_P(QueueOrderContract, OrdersSortedRunsAsItOrdersThemShuffled) {
+  std::vector<QueueEntry> shuffled;
+  std::uint64_t state = 12345;
+  auto draw = [&state](std::uint64_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % n;
+  };
+  for (std::uint32_t i = 0; i < 3000; ++i) {
+    QueueEntry e;
+    e.job = i;
+    e.seq = 1 + draw(1000000) * 4096 + i;  // unique, unrelated to the index
+    e.tenant = static_cast<int>(draw(8));
+    e.priority = static_cast<int>(draw(3)) * 100;
+    e.submit = static_cast<model::Time>(draw(500));
+    e.estimate_s = static_cast<model::Duration>(draw(4) * 600);
+    e.remaining_s = e.estimate_s / 2;
+    e.deadline = draw(2) == 0 ? 0 : static_cast<model::Time>(1000 + draw(300));
+    e.attained_gpu_s = static_cast<double>(draw(3)) * 20000.0;
+    shuffled.push_back(e);
+  }
+  auto order = std::move(MakeQueueOrder(GetParam(), grid_)).value();
+  const std::vector<std::uint32_t> reference = Drain(*order, shuffled, shares_);
+  ASSERT_EQ(reference.size(), shuffled.size());
+  // Five runs: the reference order dealt out at random, each run keeping it.
+  std::vector<std::vector<QueueEntry>> runs(5);
+  for (std::uint32_t job : reference) runs[draw(runs.size())].push_back(shuffled[job]);
+  std::vector<QueueEntry> as_runs;
+  for (const auto& run : runs) as_runs.insert(as_runs.end(), run.begin(), run.end());
+  EXPECT_EQ(Drain(*order, as_runs, shares_), reference);
+}
+
 TEST_P(QueueOrderContract, EmptyQueueYieldsNothing) {
   auto order = std::move(MakeQueueOrder(GetParam(), grid_)).value();
   EXPECT_TRUE(Drain(*order, {}, shares_).empty());
