@@ -13,7 +13,9 @@ Backfill::Backfill(CycleContext& ctx, const JobTable& table)
     : ctx_(ctx),
       table_(table),
       pool_reservation_(ctx.scenario.pools.size(), -1),
-      ready_index_(ctx.scenario.pools.size()) {}
+      ready_index_(ctx.scenario.pools.size()),
+      changed_nodes_(ctx.scenario.pools.size()),
+      node_changed_(ctx.grid.node_count(), false) {}
 
 void Backfill::BeginCycle() {
   reservations_.clear();
@@ -187,18 +189,32 @@ void Backfill::ReadyTimes(NodeId n, const std::vector<ReadyIndex>& indexes,
 }
 
 void Backfill::RefreshReady(NodeId n) {
-  auto& indexes = ready_index_[ctx_.grid.node(n).pool];
-  if (indexes.empty()) return;
-  ReadyTimes(n, indexes, &scratch_times_);
-  const std::uint32_t slot = ctx_.grid.node(n).index_in_pool;
-  for (std::size_t i = 0; i < indexes.size(); ++i) {
-    ReadyIndex& r = indexes[i];
-    const Time t = scratch_times_[i];
-    if (r.at[slot] == t) continue;
-    if (r.at[slot] != kNever) r.order.erase({r.at[slot], n});
-    if (t != kNever) r.order.emplace(t, n);
-    r.at[slot] = t;
+  const std::uint32_t p = ctx_.grid.node(n).pool;
+  // A pool without indexes builds them from the nodes as they are.
+  if (ready_index_[p].empty() || node_changed_[n]) return;
+  node_changed_[n] = true;
+  changed_nodes_[p].push_back(n);
+}
+
+// A node's ready times depend only on what RefreshReady is told of (the jobs
+// on it, its health, its site), so re-keying it late gives the keys an
+// immediate re-key would have.
+void Backfill::RekeyChanged(std::uint32_t p) {
+  auto& indexes = ready_index_[p];
+  for (NodeId n : changed_nodes_[p]) {
+    node_changed_[n] = false;
+    ReadyTimes(n, indexes, &scratch_times_);
+    const std::uint32_t slot = ctx_.grid.node(n).index_in_pool;
+    for (std::size_t i = 0; i < indexes.size(); ++i) {
+      ReadyIndex& r = indexes[i];
+      const Time t = scratch_times_[i];
+      if (r.at[slot] == t) continue;
+      if (r.at[slot] != kNever) r.order.erase({r.at[slot], n});
+      if (t != kNever) r.order.emplace(t, n);
+      r.at[slot] = t;
+    }
   }
+  changed_nodes_[p].clear();
 }
 
 void Backfill::RefreshPool(std::size_t p) {
@@ -208,6 +224,7 @@ void Backfill::RefreshPool(std::size_t p) {
 }
 
 Backfill::ReadyIndex& Backfill::ReadyIndexFor(std::uint32_t p, int per_node) {
+  RekeyChanged(p);
   auto& indexes = ready_index_[p];
   for (auto& r : indexes) {
     if (r.per_node == per_node) return r;
