@@ -177,8 +177,7 @@ class DrfQueueOrder final : public QueueOrder {
     // then submission: sorting (priority, seq, position) keys, not entries.
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       const QueueEntry& e = entries_[i];
-      own_[e.tenant].push_back(
-          {-static_cast<std::int64_t>(e.priority), e.seq, static_cast<std::uint32_t>(i)});
+      own_[e.tenant].push_back({e.seq, e.priority, static_cast<std::uint32_t>(i)});
     }
     for (std::size_t t = 0; t < n; ++t) {
       auto& q = own_[t];
@@ -186,8 +185,7 @@ class DrfQueueOrder final : public QueueOrder {
           q,
           [](const Own& a, const Own& b) {
             // Bitwise, not short-circuit: no branch for MergeWithoutBranches.
-            return (a.neg_priority < b.neg_priority) |
-                   ((a.neg_priority == b.neg_priority) & (a.seq < b.seq));
+            return (a.priority > b.priority) | ((a.priority == b.priority) & (a.seq < b.seq));
           },
           sort_buf_, sort_runs_);
       for (int at = static_cast<int>(t); at >= 0; at = scenario_.tenants[at].parent_index) {
@@ -260,9 +258,10 @@ class DrfQueueOrder final : public QueueOrder {
   const TenantShares* shares_ = nullptr;
   std::vector<int> top_;
   std::vector<std::vector<int>> children_;
+  // 16 bytes: the sort of a cycle's entries moves each several times.
   struct Own {
-    std::int64_t neg_priority;
     std::uint64_t seq;
+    std::int32_t priority;
     std::uint32_t pos;  // in entries_
   };
   std::vector<QueueEntry> entries_;
