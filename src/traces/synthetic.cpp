@@ -8,6 +8,8 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sovgrid::traces {
 namespace {
@@ -507,9 +509,18 @@ Result<Workload> GenerateSynthetic(const model::Scenario& s, const SyntheticOpti
           static_cast<model::Duration>(static_cast<double>(tj.job.runtime_estimate_s) * factor));
     }
   }
-  std::stable_sort(w.jobs.begin(), w.jobs.end(), [](const TwinJob& a, const TwinJob& b) {
-    return a.job.submit_time < b.job.submit_time;
-  });
+  // By submit time, ties in the order drawn. Sorted as (time, index) pairs
+  // and moved once: sorting the jobs themselves moved each a dozen times
+  // (3 % of a 200,000-job run).
+  {
+    std::vector<std::pair<model::Time, std::size_t>> order(w.jobs.size());
+    for (std::size_t i = 0; i < w.jobs.size(); ++i) order[i] = {w.jobs[i].job.submit_time, i};
+    std::sort(order.begin(), order.end());
+    std::vector<TwinJob> sorted;
+    sorted.reserve(w.jobs.size());
+    for (const auto& [time, i] : order) sorted.push_back(std::move(w.jobs[i]));
+    w.jobs = std::move(sorted);
+  }
   w.description =
       "synthetic: " + std::to_string(o.jobs) + " jobs" +
       (twin_sessions > 0 ? " (" + std::to_string(twin_sessions) + " of them digital-twin sessions)"
