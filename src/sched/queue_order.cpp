@@ -117,6 +117,13 @@ class KeyedQueueOrder final : public QueueOrder {
     next_ = 0;
   }
 
+  std::vector<QueueEntry> TakeEntries() override {
+    entries_.clear();
+    keyed_.clear();
+    next_ = 0;
+    return std::move(entries_);
+  }
+
   bool Next(QueueEntry* out) override {
     if (next_ >= keyed_.size()) return false;
     if (next_ + kAhead < keyed_.size()) Prefetch(entries_[keyed_[next_ + kAhead].pos]);
@@ -227,6 +234,14 @@ class DrfQueueOrder final : public QueueOrder {
       chosen_parent = best;
       level = &children_[best];
     }
+  }
+
+  std::vector<QueueEntry> TakeEntries() override {
+    entries_.clear();
+    for (auto& q : own_) q.clear();
+    std::fill(cursor_.begin(), cursor_.end(), 0);
+    std::fill(pending_.begin(), pending_.end(), 0);
+    return std::move(entries_);
   }
 
   // Shares change only along the path of the tenant whose job started.

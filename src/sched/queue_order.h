@@ -63,6 +63,11 @@ class QueueOrder {
     return false;
   }
   virtual bool preemptive() const { return false; }
+  // The vector the last Begin was given, emptied, for the caller to fill for
+  // the next Begin: a cycle's entries are one large allocation, which a new
+  // vector per cycle allocated and freed again (and glibc then consolidated
+  // its free lists). The order returns nothing more until the next Begin.
+  virtual std::vector<QueueEntry> TakeEntries() { return {}; }
 };
 
 struct QueueOrderOptions {

@@ -115,6 +115,20 @@ TEST_P(QueueOrderContract, OrdersSortedRunsAsItOrdersThemShuffled) {
   EXPECT_EQ(Drain(*order, as_runs, shares_), reference);
 }
 
+// A cycle takes back the vector it gave the order and fills it for the next.
+TEST_P(QueueOrderContract, EntriesTakenBackLeaveItEmptyAndReusable) {
+  auto order = std::move(MakeQueueOrder(GetParam(), grid_)).value();
+  const std::vector<std::uint32_t> first = Drain(*order, SampleEntries(), shares_);
+  order->Begin(SampleEntries(), shares_);
+  QueueEntry e;
+  ASSERT_TRUE(order->Next(&e));
+  std::vector<QueueEntry> taken = order->TakeEntries();
+  EXPECT_TRUE(taken.empty());
+  EXPECT_FALSE(order->Next(&e)) << "an order gives nothing after its entries are taken";
+  for (const QueueEntry& entry : SampleEntries()) taken.push_back(entry);
+  EXPECT_EQ(Drain(*order, std::move(taken), shares_), first);
+}
+
 TEST_P(QueueOrderContract, EmptyQueueYieldsNothing) {
   auto order = std::move(MakeQueueOrder(GetParam(), grid_)).value();
   EXPECT_TRUE(Drain(*order, {}, shares_).empty());
