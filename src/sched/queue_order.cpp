@@ -17,7 +17,8 @@ constexpr double kLast = std::numeric_limits<double>::infinity();
 // sets), and std::merge's mispredicted branch was most of DRF's Begin (perf,
 // a national run). Takes from `a` on ties, as std::merge does.
 template <typename T, typename Less>
-T* MergeWithoutBranches(const T* a, const T* a_end, const T* b, const T* b_end, T* out, Less less) {
+void MergeWithoutBranches(const T* a, const T* a_end, const T* b, const T* b_end, T* out,
+                          Less less) {
   while (a != a_end && b != b_end) {
     const bool take_b = less(*b, *a);
     *out++ = *(take_b ? b : a);
@@ -25,7 +26,7 @@ T* MergeWithoutBranches(const T* a, const T* a_end, const T* b, const T* b_end, 
     a += static_cast<std::ptrdiff_t>(!take_b);
   }
   out = std::copy(a, a_end, out);
-  return std::copy(b, b_end, out);
+  std::copy(b, b_end, out);
 }
 
 // Sorts `v` by `less`. The pending jobs a cycle orders arrive as a few long
@@ -175,10 +176,7 @@ class DrfQueueOrder final : public QueueOrder {
     for (std::size_t t = 0; t < n; ++t) Refresh(static_cast<int>(t));
     last_ = -1;
     changed_ = true;
-    own_.resize(n);
-    for (auto& q : own_) q.clear();
-    cursor_.assign(n, 0);
-    pending_.assign(n, 0);
+    ClearQueues();
     entries_ = std::move(entries);
     // Per tenant, positions in entries_ ordered by priority (higher first),
     // then submission: sorting (priority, seq, position) keys, not entries.
@@ -238,9 +236,7 @@ class DrfQueueOrder final : public QueueOrder {
 
   std::vector<QueueEntry> TakeEntries() override {
     entries_.clear();
-    for (auto& q : own_) q.clear();
-    std::fill(cursor_.begin(), cursor_.end(), 0);
-    std::fill(pending_.begin(), pending_.end(), 0);
+    ClearQueues();
     return std::move(entries_);
   }
 
@@ -252,6 +248,15 @@ class DrfQueueOrder final : public QueueOrder {
   }
 
  private:
+  // No tenant has jobs left: what Begin fills and Next consumes.
+  void ClearQueues() {
+    const std::size_t n = scenario_.tenants.size();
+    own_.resize(n);
+    for (auto& q : own_) q.clear();
+    cursor_.assign(n, 0);
+    pending_.assign(n, 0);
+  }
+
   void Refresh(int t) {
     share_[t] = shares_->DominantShare(t);
     own_share_[t] = shares_->OwnDominantShare(t);

@@ -520,7 +520,6 @@ struct Scheduler::Impl final : public TenantShares {
   void SortQueue() {
     std::vector<QueueEntry> entries = order->TakeEntries();
     const std::vector<std::uint32_t>& active = table.TakeActive();
-    entries.clear();
     entries.reserve(active.size());
     // The active jobs are scattered over the table: each read is a cache miss
     // (two thirds of this loop's time, perf), so the entries a few places
