@@ -59,8 +59,14 @@ profile "$1" a &
 pid_a=$!
 profile "$2" b &
 pid_b=$!
-wait "$pid_a"
-wait "$pid_b"
+for run in a b; do
+  pid=$([ "$run" = a ] && echo "$pid_a" || echo "$pid_b")
+  if ! wait "$pid"; then
+    echo "error: run ${run^^} failed; the end of its valgrind log:" >&2
+    tail -n 20 "$out/$run.log" >&2
+    exit 1
+  fi
+done
 read -r ir_a d1_a ll_a < <(counts "$out/a.log")
 read -r ir_b d1_b ll_b < <(counts "$out/b.log")
 awk -v ia="$ir_a" -v da="$d1_a" -v la="$ll_a" -v ib="$ir_b" -v db="$d1_b" -v lb="$ll_b" 'BEGIN {
