@@ -11,28 +11,20 @@
 #
 # Needs jq or python3 to read the JSON. Measures only; figures in docs/benchmarks.md.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${SOVGRID:-$root/build/release/sovgrid}
+. "$(dirname "$0")/sched_cost_common.sh"
+bin=${SOVGRID:-$sched_cost_root/build/release/sovgrid}
 jobs=${JOBS:-200000}
 [ -x "$bin" ] || { echo "error: no sovgrid binary at $bin (build the release preset)" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 TIMEFORMAT="%U %S"
-{ time "$bin" simulate --scenario "$root/scenarios/korea-2027.toml" --synthetic --jobs "$jobs" \
-  --policy drf --cycle-interval 60 --json "$out/run.json" --quiet 2>/dev/null; } 2>"$out/time"
+reference_run_args "$jobs" "$out/run.json"
+{ time "$bin" "${reference_run[@]}" 2>/dev/null; } 2>"$out/time"
 read -r user_s sys_s <"$out/time"
 
-# scheduler_cpu_s decisions cycles wall_s peak_rss_mb of the one policy.
-if command -v jq >/dev/null; then
-  read -r cpu decisions cycles wall rss < <(jq -r '.policies[0] |
-    "\(.scheduler_cpu_s) \(.decisions) \(.cycles) \(.wall_s) \(.peak_rss_mb)"' "$out/run.json")
-else
-  read -r cpu decisions cycles wall rss < <(python3 -c '
-import json, sys
-p = json.load(open(sys.argv[1]))["policies"][0]
-print(p["scheduler_cpu_s"], p["decisions"], p["cycles"], p["wall_s"], p["peak_rss_mb"])' "$out/run.json")
-fi
+read -r cpu decisions cycles wall rss < <(policy_fields "$out/run.json" \
+  scheduler_cpu_s decisions cycles wall_s peak_rss_mb)
 
 awk -v user="$user_s" -v sys="$sys_s" -v cpu="$cpu" -v d="$decisions" -v c="$cycles" -v wall="$wall" -v rss="$rss" -v jobs="$jobs" 'BEGIN {
   printf "korea-2027, drf, --cycle-interval 60, %d synthetic jobs\n", jobs

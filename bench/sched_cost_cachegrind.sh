@@ -22,20 +22,18 @@
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BINARY_A BINARY_B" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "error: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/sched_cost_common.sh"
 jobs=${JOBS:-100000}
-for bin in "$1" "$2"; do
-  [ -x "$bin" ] || { echo "error: $bin is not an executable" >&2; exit 1; }
-done
+require_executables "$1" "$2"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # Binary $1 under cachegrind, its files named $2.*
 profile() {
+  local reference_run
+  reference_run_args "$jobs" "$out/$2.json"
   valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file="$out/$2.cg" \
-    --log-file="$out/$2.log" "$1" simulate --scenario "$root/scenarios/korea-2027.toml" \
-    --synthetic --jobs "$jobs" --days 7 --policy drf --cycle-interval 60 \
-    --json "$out/$2.json" --quiet >/dev/null 2>&1
+    --log-file="$out/$2.log" "$1" "${reference_run[@]}" >/dev/null 2>&1
 }
 
 # "instructions d1_misses ll_misses" from a cachegrind log.
@@ -44,13 +42,6 @@ counts() {
        END {gsub(/,/, "", i); gsub(/,/, "", d); gsub(/,/, "", l); print i, d, l}' "$1"
 }
 
-decisions() {
-  if command -v jq >/dev/null; then
-    jq -r '.policies[0].decisions' "$1"
-  else
-    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["policies"][0]["decisions"])' "$1"
-  fi
-}
 
 echo "korea-2027, drf, --cycle-interval 60, $jobs synthetic jobs, under cachegrind"
 echo "A = $1"
@@ -75,8 +66,8 @@ awk -v ia="$ir_a" -v da="$d1_a" -v la="$ll_a" -v ib="$ir_b" -v db="$d1_b" -v lb=
   printf "D1 misses    %16.0f %16.0f %8.3f\n", da, db, db / da
   printf "LL misses    %16.0f %16.0f %8.3f\n", la, lb, lb / la
 }'
-dec_a=$(decisions "$out/a.json")
-dec_b=$(decisions "$out/b.json")
+dec_a=$(policy_fields "$out/a.json" decisions)
+dec_b=$(policy_fields "$out/b.json" decisions)
 if [ "$dec_a" != "$dec_b" ]; then
   echo "decisions differ: A $dec_a, B $dec_b" >&2
   exit 1

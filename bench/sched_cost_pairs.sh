@@ -14,28 +14,18 @@
 # Needs jq or python3 to read the JSON. Measures only; figures in docs/benchmarks.md.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BINARY_A BINARY_B" >&2; exit 2; }
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/sched_cost_common.sh"
 jobs=${JOBS:-200000}
 pairs=${PAIRS:-3}
-for bin in "$1" "$2"; do
-  [ -x "$bin" ] || { echo "error: $bin is not an executable" >&2; exit 1; }
-done
+require_executables "$1" "$2"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # One run of binary $1; prints "scheduler_cpu_s decisions wall_s peak_rss_mb".
 run() {
-  "$1" simulate --scenario "$root/scenarios/korea-2027.toml" --synthetic --jobs "$jobs" \
-    --days 7 --policy drf --cycle-interval 60 --json "$out/run.json" --quiet >/dev/null 2>&1
-  if command -v jq >/dev/null; then
-    jq -r '.policies[0] | "\(.scheduler_cpu_s) \(.decisions) \(.wall_s) \(.peak_rss_mb)"' \
-      "$out/run.json"
-  else
-    python3 -c '
-import json, sys
-p = json.load(open(sys.argv[1]))["policies"][0]
-print(p["scheduler_cpu_s"], p["decisions"], p["wall_s"], p["peak_rss_mb"])' "$out/run.json"
-  fi
+  reference_run_args "$jobs" "$out/run.json"
+  "$1" "${reference_run[@]}" >/dev/null 2>&1
+  policy_fields "$out/run.json" scheduler_cpu_s decisions wall_s peak_rss_mb
 }
 
 echo "korea-2027, drf, --cycle-interval 60, $jobs synthetic jobs, $pairs pairs"
