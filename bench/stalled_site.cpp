@@ -156,7 +156,9 @@ int main(int argc, char** argv) {
   phase("north's slurmctld stopped", seconds);
   auto grid = client.Get("/v1/grid", auth);
   if (grid) {
-    for (const auto& site : json::parse(grid->body, nullptr, false)["sites"])
+    // Bound first: a range-for over a part of a temporary reads freed memory.
+    const json sites = json::parse(grid->body, nullptr, false)["sites"];
+    for (const auto& site : sites)
       std::printf("site %s: %s %s\n", site.value("id", "").c_str(), site.value("state", "").c_str(),
                   site.value("reason", "").c_str());
   }
