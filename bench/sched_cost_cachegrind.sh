@@ -42,7 +42,6 @@ counts() {
        END {gsub(/,/, "", i); gsub(/,/, "", d); gsub(/,/, "", l); print i, d, l}' "$1"
 }
 
-
 echo "korea-2027, drf, --cycle-interval 60, $jobs synthetic jobs, under cachegrind"
 echo "A = $1"
 echo "B = $2"

@@ -23,6 +23,7 @@ trap 'rm -rf "$out"' EXIT
 
 # One run of binary $1; prints "scheduler_cpu_s decisions wall_s peak_rss_mb".
 run() {
+  local reference_run
   reference_run_args "$jobs" "$out/run.json"
   "$1" "${reference_run[@]}" >/dev/null 2>&1
   policy_fields "$out/run.json" scheduler_cpu_s decisions wall_s peak_rss_mb
